@@ -1,0 +1,136 @@
+// Package connectors defines what Tandem needs from a service it keeps in sync: the
+// Connector interface, the Record it moves, the typed errors a connector returns and the
+// explicit registry of connector types. Each service lives in a sub-package of its own and
+// imports nothing of Tandem but this package.
+package connectors
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Record is one object of a service (an account, a company, a customer).
+type Record struct {
+	// ID is the service's own identifier of the record.
+	ID string `json:"id"`
+	// UpdatedAt is when the service last changed the record; changes are read in
+	// (UpdatedAt, ID) order.
+	UpdatedAt time.Time `json:"updated_at"`
+	// Fields holds the record's values under the service's own field names. Values are
+	// what JSON carries: strings, float64 numbers, bools, nil.
+	Fields map[string]any `json:"fields,omitempty"`
+}
+
+// Value returns the value of a field. The name "id" (any case) names the record's own
+// identifier when the record has no field of that name, so a sync can key on a source
+// record's id (the article's Salesforce Id kept in a NetSuite custom field).
+func (r Record) Value(field string) (any, bool) {
+	if v, ok := r.Fields[field]; ok {
+		return v, true
+	}
+	if strings.EqualFold(field, "id") && r.ID != "" {
+		return r.ID, true
+	}
+	return nil, false
+}
+
+// Cursor is a position in a side's stream of changes: the (updated-at, id) of the last
+// record that was committed. Records with the same UpdatedAt are ordered by ID, so a page
+// boundary between equal timestamps neither skips nor repeats a record.
+type Cursor struct {
+	UpdatedAt time.Time `json:"updated_at"`
+	ID        string    `json:"id,omitempty"`
+}
+
+// Before reports whether c comes before the position of record r.
+func (c Cursor) Before(r Record) bool {
+	if !r.UpdatedAt.Equal(c.UpdatedAt) {
+		return c.UpdatedAt.Before(r.UpdatedAt)
+	}
+	return c.ID < r.ID
+}
+
+// CursorOf returns the cursor positioned at r.
+func CursorOf(r Record) Cursor { return Cursor{UpdatedAt: r.UpdatedAt, ID: r.ID} }
+
+func (c Cursor) String() string {
+	if c.ID == "" {
+		return c.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
+	return fmt.Sprintf("%s/%s", c.UpdatedAt.UTC().Format(time.RFC3339Nano), c.ID)
+}
+
+// Page is one page of changes.
+type Page struct {
+	// Records are strictly after the request's cursor, in (UpdatedAt, ID) order.
+	Records []Record `json:"records"`
+	// More is true when records after the last one of this page may exist.
+	More bool `json:"more"`
+}
+
+// WriteResult is the outcome of one record of a batched write, in request order.
+type WriteResult struct {
+	// ID is the service's id of the written record (set when Err is nil).
+	ID string `json:"id,omitempty"`
+	// Created is true when the write created the record.
+	Created bool `json:"created,omitempty"`
+	// Err is the service's reason for rejecting this record, typically an
+	// *InvalidRecordError; nil when the record was written.
+	Err error `json:"-"`
+}
+
+// Info describes what a connector can do.
+type Info struct {
+	// Type is the connection type the connector was registered under.
+	Type string
+	// MaxBatch is the most records one Create, Update or Upsert call accepts; callers
+	// split larger batches. Zero means no limit.
+	MaxBatch int
+	// NativeUpsert is true when Upsert is atomic in the service (an upsert-by-key
+	// endpoint), so a retried create cannot duplicate a record.
+	NativeUpsert bool
+}
+
+// Connector is one connection to a service. Implementations are safe for concurrent use.
+//
+// Every call works on a batch: the engine never asks for one record at a time. An error
+// returned by a call applies to the whole call; per-record outcomes of writes are in the
+// WriteResults.
+type Connector interface {
+	Info() Info
+	// Changes returns the records of object changed strictly after since, oldest first
+	// in (UpdatedAt, ID) order, at most limit of them.
+	Changes(ctx context.Context, object string, since Cursor, limit int) (Page, error)
+	// Get returns the records with the given ids; ids that do not exist are left out.
+	Get(ctx context.Context, object string, ids []string) ([]Record, error)
+	// Find returns, for each of values, the records whose field equals it. A value that
+	// matches nothing is absent from the map; one that matches several maps to all of them.
+	Find(ctx context.Context, object, field string, values []string) (map[string][]Record, error)
+	// Create creates the records (their IDs are ignored).
+	Create(ctx context.Context, object string, records []Record) ([]WriteResult, error)
+	// Update changes the given fields of existing records, addressed by ID.
+	Update(ctx context.Context, object string, records []Record) ([]WriteResult, error)
+	// Upsert updates the record whose key field equals the record's value for it, or
+	// creates one when none does. A connector without a native upsert still implements
+	// it, and says so in Info.
+	Upsert(ctx context.Context, object, key string, records []Record) ([]WriteResult, error)
+}
+
+// KeyString is the string form of a key value used to match records across services.
+func KeyString(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		if x == float64(int64(x)) {
+			return fmt.Sprintf("%d", int64(x))
+		}
+		return fmt.Sprintf("%v", x)
+	default:
+		return fmt.Sprint(x)
+	}
+}

@@ -1,0 +1,65 @@
+package connectors
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Settings are a connection's options from the sync definitions file, secrets already
+// read from the environment.
+type Settings map[string]string
+
+// Factory opens a connection of one type.
+type Factory func(name string, settings Settings) (Connector, error)
+
+// Registry is the explicit list of connector types a worker knows. It is filled by
+// whoever builds the worker (see connectors/builtin), never by init side effects.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{factories: map[string]Factory{}}
+}
+
+// Register adds a connector type; registering a type twice is an error.
+func (r *Registry) Register(typ string, f Factory) error {
+	if typ == "" || f == nil {
+		return fmt.Errorf("register connector: empty type or nil factory")
+	}
+	if _, dup := r.factories[typ]; dup {
+		return fmt.Errorf("register connector: type %q registered twice", typ)
+	}
+	r.factories[typ] = f
+	return nil
+}
+
+// Types lists the registered types, sorted.
+func (r *Registry) Types() []string {
+	types := make([]string, 0, len(r.factories))
+	for t := range r.factories {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return types
+}
+
+// Has reports whether typ is registered.
+func (r *Registry) Has(typ string) bool {
+	_, ok := r.factories[typ]
+	return ok
+}
+
+// Open opens connection name of type typ.
+func (r *Registry) Open(name, typ string, settings Settings) (Connector, error) {
+	f, ok := r.factories[typ]
+	if !ok {
+		return nil, fmt.Errorf("connection %q: unknown type %q (known: %v)", name, typ, r.Types())
+	}
+	c, err := f(name, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q (%s): %w", name, typ, err)
+	}
+	return c, nil
+}
