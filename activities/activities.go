@@ -1,0 +1,235 @@
+// Package activities holds the steps of Tandem's page pipeline: everything that touches a
+// service or depends on a sync's mapping runs here, one batch at a time, so workflows stay
+// deterministic and old histories keep replaying when mapping code changes.
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"tandem/connectors"
+	"tandem/internal/config"
+)
+
+// Sides of a sync.
+const (
+	SideA = "a"
+	SideB = "b"
+)
+
+// maxPageBytes caps the encoded size of one page of records, so every activity payload
+// stays well under Temporal's 2 MB limit even when records are large.
+const maxPageBytes = 1 << 20
+
+// Activities are the pipeline's activities. Workflows refer to them through a nil
+// *Activities; the worker registers a filled one.
+type Activities struct {
+	// Syncs are the sync definitions the worker was started with.
+	Syncs *config.File
+	// Connections are the opened connections, by name.
+	Connections map[string]connectors.Connector
+}
+
+// side resolves a sync's side to its definition and connection.
+func (a *Activities) side(syncName, side string) (*config.Sync, *config.Side, connectors.Connector, error) {
+	s, err := a.sync(syncName)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var sd *config.Side
+	switch side {
+	case SideA:
+		sd = &s.A
+	case SideB:
+		sd = &s.B
+	default:
+		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q: unknown side %q (want a or b)", syncName, side))
+	}
+	c, ok := a.Connections[sd.Connection]
+	if !ok {
+		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q side %s: connection %q is not open on this worker", syncName, side, sd.Connection))
+	}
+	return s, sd, c, nil
+}
+
+func (a *Activities) sync(name string) (*config.Sync, error) {
+	if a.Syncs == nil {
+		return nil, nonRetryable(fmt.Errorf("sync %q: this worker has no sync definitions", name))
+	}
+	s, ok := a.Syncs.Sync(name)
+	if !ok {
+		return nil, nonRetryable(fmt.Errorf("sync %q is not defined in %s (defined: %v)", name, a.Syncs.Path, a.Syncs.SyncNames()))
+	}
+	return s, nil
+}
+
+// LoadSyncInput names a sync.
+type LoadSyncInput struct {
+	Sync string
+}
+
+// SyncPlan is what the workflow needs of a sync's definition. It is read by a local
+// activity at the start of every run, so an edited definition applies from the next run
+// and the value used is recorded in history.
+type SyncPlan struct {
+	Mode      string
+	Every     time.Duration
+	StartFrom time.Time
+	PageSize  int
+	Webhooks  bool
+}
+
+// LoadSync returns the plan of a sync (local activity).
+func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, error) {
+	s, err := a.sync(in.Sync)
+	if err != nil {
+		return SyncPlan{}, err
+	}
+	return SyncPlan{
+		Mode:      s.Mode,
+		Every:     s.Schedule.Every,
+		StartFrom: s.Schedule.StartFrom,
+		PageSize:  s.PageSize,
+		Webhooks:  s.Webhooks,
+	}, nil
+}
+
+// FetchChangesInput asks for one page of a side's changes after a cursor.
+type FetchChangesInput struct {
+	Sync   string
+	Side   string
+	Cursor connectors.Cursor
+	Limit  int
+}
+
+// Records is a batch of one side's records, reduced to the fields the sync reads, with
+// each record's normalized key alongside (Keys[i] belongs to Records[i]).
+type Records struct {
+	Records []connectors.Record
+	Keys    []string
+	// More is true when the side may have more changes after the last record.
+	More bool
+}
+
+// FetchChanges reads one page of changes of a side.
+func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Records, error) {
+	s, sd, c, err := a.side(in.Sync, in.Side)
+	if err != nil {
+		return Records{}, err
+	}
+	page, err := c.Changes(ctx, sd.Object, in.Cursor, in.Limit)
+	if err != nil {
+		return Records{}, classify(fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
+	}
+	out, err := a.keyed(s, in.Side, page.Records)
+	if err != nil {
+		return Records{}, err
+	}
+	out.More = page.More || len(out.Records) < len(page.Records)
+	return out, nil
+}
+
+// GetRecordsInput asks for records of a side by id.
+type GetRecordsInput struct {
+	Sync string
+	Side string
+	IDs  []string
+}
+
+// GetRecords reads records fresh by id (webhook bodies may be partial, stale or out of
+// order; the service's current state is what is synced).
+func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Records, error) {
+	s, sd, c, err := a.side(in.Sync, in.Side)
+	if err != nil {
+		return Records{}, err
+	}
+	recs, err := c.Get(ctx, sd.Object, in.IDs)
+	if err != nil {
+		return Records{}, classify(fmt.Sprintf("get %d records of %s %s", len(in.IDs), sd.Connection, sd.Object), err)
+	}
+	sort.Slice(recs, func(i, j int) bool { return connectors.CursorOf(recs[i]).Before(recs[j]) })
+	return a.keyed(s, in.Side, recs)
+}
+
+// keyed projects records to the fields the sync reads and computes their keys. It stops
+// at maxPageBytes so a page of large records is split rather than refused by Temporal.
+func (a *Activities) keyed(s *config.Sync, side string, recs []connectors.Record) (Records, error) {
+	m, err := newMapping(s, side)
+	if err != nil {
+		return Records{}, nonRetryable(err)
+	}
+	fields := projectFields(s, side)
+	out := Records{Records: make([]connectors.Record, 0, len(recs)), Keys: make([]string, 0, len(recs))}
+	size := 0
+	for _, r := range recs {
+		p := project(r, fields)
+		b, _ := json.Marshal(p)
+		if size+len(b) > maxPageBytes && len(out.Records) > 0 {
+			break
+		}
+		size += len(b)
+		out.Records = append(out.Records, p)
+		out.Keys = append(out.Keys, m.keyOf(r))
+	}
+	return out, nil
+}
+
+// FindByIdentifierInput asks which records of a side hold the given key values.
+type FindByIdentifierInput struct {
+	Sync   string
+	Side   string
+	Values []string
+}
+
+// Matches maps a key value to the records of a side that hold it (several = ambiguous).
+type Matches struct {
+	Matches map[string][]connectors.Record
+}
+
+// FindByIdentifier looks up a whole batch of keys on a side in as few calls as the
+// connector allows.
+func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierInput) (Matches, error) {
+	s, sd, c, err := a.side(in.Sync, in.Side)
+	if err != nil {
+		return Matches{}, err
+	}
+	found, err := a.find(ctx, c, sd, in.Values)
+	if err != nil {
+		return Matches{}, err
+	}
+	fields := projectFields(s, in.Side)
+	for k, rs := range found {
+		for i := range rs {
+			rs[i] = project(rs[i], fields)
+		}
+		found[k] = rs
+	}
+	return Matches{Matches: found}, nil
+}
+
+func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *config.Side, values []string) (map[string][]connectors.Record, error) {
+	if len(values) == 0 {
+		return map[string][]connectors.Record{}, nil
+	}
+	found, err := c.Find(ctx, sd.Object, sd.Key, values)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("find %d %s records by %s on %s", len(values), sd.Object, sd.Key, sd.Connection), err)
+	}
+	if found == nil {
+		found = map[string][]connectors.Record{}
+	}
+	return found, nil
+}
+
+// heartbeat reports progress where the activity context allows it (local activities and
+// plain-context tests do not).
+func heartbeat(ctx context.Context, details ...any) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+}

@@ -1,0 +1,211 @@
+package activities
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"tandem/connectors"
+	"tandem/internal/config"
+)
+
+// Payload is the set of mapped fields of one record, under one side's field names, with
+// normalizers applied: the thing that is built and compared (the article's "payload").
+type Payload map[string]any
+
+// normalizers are applied to both sides before comparing and to the values written, so a
+// service that reformats a value on write does not look like a change.
+var normalizers = map[string]func(string) string{
+	"trim":   strings.TrimSpace,
+	"lower":  strings.ToLower,
+	"email":  func(s string) string { return strings.ToLower(strings.TrimSpace(s)) },
+	"domain": normalizeDomain,
+}
+
+// normalizeDomain turns "HTTPS://www.Acme.com/about" into "acme.com".
+func normalizeDomain(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return s
+	}
+	if strings.Contains(s, "://") {
+		if u, err := url.Parse(s); err == nil && u.Host != "" {
+			s = u.Host
+		}
+	}
+	if i := strings.IndexAny(s, "/?#"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		s = s[i+1:]
+	}
+	if h, _, ok := strings.Cut(s, ":"); ok {
+		s = h
+	}
+	s = strings.TrimSuffix(s, ".")
+	return strings.TrimPrefix(s, "www.")
+}
+
+// normalize applies the named normalizers to a value. Non-string values are left alone
+// unless a normalizer is named, in which case their string form is normalized.
+func normalize(v any, names []string) any {
+	if len(names) == 0 || v == nil {
+		return v
+	}
+	s := connectors.KeyString(v)
+	for _, n := range names {
+		if f, ok := normalizers[n]; ok {
+			s = f(s)
+		}
+	}
+	return s
+}
+
+// equalValues compares two field values the way services round-trip them: a number may
+// come back as a string, and a missing value equals an empty one.
+func equalValues(a, b any) bool {
+	return connectors.KeyString(a) == connectors.KeyString(b)
+}
+
+// mapping is a sync's field mapping seen from one side (from) towards the other (to).
+type mapping struct {
+	sync     *config.Sync
+	from, to *config.Side
+	fromName string // "a" or "b"
+	toName   string
+}
+
+func newMapping(s *config.Sync, from string) (mapping, error) {
+	switch from {
+	case SideA:
+		return mapping{sync: s, from: &s.A, to: &s.B, fromName: SideA, toName: SideB}, nil
+	case SideB:
+		return mapping{sync: s, from: &s.B, to: &s.A, fromName: SideB, toName: SideA}, nil
+	}
+	return mapping{}, fmt.Errorf("sync %q: unknown side %q (want a or b)", s.Name, from)
+}
+
+// names returns a field's name on the from and to sides.
+func (m mapping) names(f config.Field) (from, to string) {
+	if m.fromName == SideA {
+		return f.A, f.B
+	}
+	return f.B, f.A
+}
+
+// flows reports whether field f is written in this mapping's direction.
+func (m mapping) flows(f config.Field) bool {
+	switch f.Direction {
+	case config.AToB:
+		return m.fromName == SideA
+	case config.BToA:
+		return m.fromName == SideB
+	}
+	return true
+}
+
+// keyNormalizers are the normalizers of the field that maps the two keys, if any, so a
+// key is matched in the same form it is compared in.
+func (m mapping) keyNormalizers() []string {
+	for _, f := range m.sync.Fields {
+		if from, to := m.names(f); from == m.from.Key && to == m.to.Key {
+			return f.Normalize
+		}
+	}
+	return nil
+}
+
+// keyOf returns the normalized key of a record of the from side ("" if it has none).
+func (m mapping) keyOf(r connectors.Record) string {
+	v, _ := r.Value(m.from.Key)
+	return connectors.KeyString(normalize(v, m.keyNormalizers()))
+}
+
+// outgoing builds the payload a from-side record asks the to side to hold, under the to
+// side's field names. The to side's key is always part of it, so a created record is
+// found by its key next time.
+func (m mapping) outgoing(r connectors.Record) Payload {
+	p := Payload{}
+	for _, f := range m.sync.Fields {
+		if !m.flows(f) {
+			continue
+		}
+		from, to := m.names(f)
+		v, _ := r.Value(from)
+		p[to] = normalize(v, f.Normalize)
+	}
+	if _, ok := p[m.to.Key]; !ok {
+		p[m.to.Key] = m.keyOf(r)
+	}
+	return p
+}
+
+// current builds the payload a to-side record holds now, over the same fields as
+// outgoing, under the to side's names.
+func (m mapping) current(r connectors.Record) Payload {
+	p := Payload{}
+	for _, f := range m.sync.Fields {
+		if !m.flows(f) {
+			continue
+		}
+		_, to := m.names(f)
+		v, _ := r.Value(to)
+		p[to] = normalize(v, f.Normalize)
+	}
+	if _, ok := p[m.to.Key]; !ok {
+		v, _ := r.Value(m.to.Key)
+		p[m.to.Key] = connectors.KeyString(normalize(v, m.keyNormalizers()))
+	}
+	return p
+}
+
+// diff returns the fields of want that have differs from, or nil when they are equal.
+func diff(want, have Payload) Payload {
+	var d Payload
+	for k, v := range want {
+		if !equalValues(v, have[k]) {
+			if d == nil {
+				d = Payload{}
+			}
+			d[k] = v
+		}
+	}
+	return d
+}
+
+// projectFields lists the fields of a side a sync reads, so activities return only those
+// (history stays small).
+func projectFields(s *config.Sync, side string) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(f string) {
+		if f != "" && !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	sd := s.A
+	if side == SideB {
+		sd = s.B
+	}
+	add(sd.Key)
+	for _, f := range s.Fields {
+		if side == SideA {
+			add(f.A)
+		} else {
+			add(f.B)
+		}
+	}
+	return out
+}
+
+// project returns r with only the named fields.
+func project(r connectors.Record, fields []string) connectors.Record {
+	out := connectors.Record{ID: r.ID, UpdatedAt: r.UpdatedAt, Fields: make(map[string]any, len(fields))}
+	for _, f := range fields {
+		if v, ok := r.Fields[f]; ok {
+			out.Fields[f] = v
+		}
+	}
+	return out
+}

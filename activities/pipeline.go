@@ -1,0 +1,308 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"tandem/connectors"
+)
+
+// Actions the pipeline takes on a record.
+const (
+	ActionCreate = "create"
+	ActionUpdate = "update"
+	ActionSkip   = "skip"
+	ActionFail   = "fail"
+)
+
+// BuildPayloadsInput is a batch of changed records of one side and what the other side
+// holds under their keys.
+type BuildPayloadsInput struct {
+	Sync    string
+	From    string
+	Source  Records
+	Matches map[string][]connectors.Record
+}
+
+// Item is one changed record with both payloads, ready to compare.
+type Item struct {
+	SourceID        string
+	SourceUpdatedAt time.Time
+	Key             string
+	// Want is what the source asks the other side to hold (the other side's field names).
+	Want Payload
+	// TargetIDs are the other side's records with the same key (several = ambiguous).
+	TargetIDs []string
+	// Have is what the single matching target holds now, over the same fields.
+	Have            Payload `json:",omitempty"`
+	TargetUpdatedAt time.Time
+}
+
+// Items is the built batch.
+type Items struct {
+	Items []Item
+}
+
+// BuildPayloads builds the mapped, normalized payloads of both sides (local activity:
+// its result is recorded in history, so the history shows exactly what was compared).
+func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (Items, error) {
+	s, err := a.sync(in.Sync)
+	if err != nil {
+		return Items{}, err
+	}
+	m, err := newMapping(s, in.From)
+	if err != nil {
+		return Items{}, nonRetryable(err)
+	}
+	out := Items{Items: make([]Item, 0, len(in.Source.Records))}
+	for i, r := range in.Source.Records {
+		it := Item{SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt, Key: in.Source.Keys[i], Want: m.outgoing(r)}
+		targets := in.Matches[it.Key]
+		for _, t := range targets {
+			it.TargetIDs = append(it.TargetIDs, t.ID)
+		}
+		if len(targets) == 1 {
+			it.Have = m.current(targets[0])
+			it.TargetUpdatedAt = targets[0].UpdatedAt
+		}
+		out.Items = append(out.Items, it)
+	}
+	return out, nil
+}
+
+// CompareInput is a built batch.
+type CompareInput struct {
+	Sync  string
+	From  string
+	Items []Item
+}
+
+// WriteOp is one write the comparison asks for.
+type WriteOp struct {
+	Action   string // ActionCreate or ActionUpdate
+	SourceID string
+	Key      string
+	TargetID string `json:",omitempty"`
+	// Fields are the values to write: all of them for a create, the differing ones for
+	// an update.
+	Fields Payload
+}
+
+// Failure is a record that was not synced, with the reason.
+type Failure struct {
+	Side     string
+	RecordID string
+	Key      string
+	Reason   string
+}
+
+// Plan is the comparison's verdict on a batch.
+type Plan struct {
+	Ops      []WriteOp
+	Skipped  int
+	Failures []Failure
+}
+
+// Compare decides, per record, to skip (the payloads are equal: the loop guard), create,
+// update, or refuse (no key, or a key matching several records). Local activity.
+func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error) {
+	var plan Plan
+	// Two source records with one key in a batch would both create the same target.
+	byKey := map[string]int{}
+	for _, it := range in.Items {
+		if it.Key != "" {
+			byKey[it.Key]++
+		}
+	}
+	for _, it := range in.Items {
+		fail := func(reason string) {
+			plan.Failures = append(plan.Failures, Failure{Side: in.From, RecordID: it.SourceID, Key: it.Key, Reason: reason})
+		}
+		switch {
+		case it.Key == "":
+			fail("the record has no value for the sync's key field")
+		case byKey[it.Key] > 1:
+			fail(fmt.Sprintf("ambiguous match: key %q is held by %d changed records on side %s", it.Key, byKey[it.Key], in.From))
+		case len(it.TargetIDs) > 1:
+			fail((&connectors.AmbiguousMatchError{Field: "key", Value: it.Key, IDs: it.TargetIDs}).Error())
+		case len(it.TargetIDs) == 0:
+			plan.Ops = append(plan.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
+		default:
+			d := diff(it.Want, it.Have)
+			if d == nil {
+				plan.Skipped++
+				continue
+			}
+			plan.Ops = append(plan.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: d})
+		}
+	}
+	return plan, nil
+}
+
+// UpsertInput is a batch of writes to one side.
+type UpsertInput struct {
+	Sync string
+	Side string
+	Ops  []WriteOp
+}
+
+// OpResult is the outcome of one WriteOp, in order.
+type OpResult struct {
+	Action   string // ActionCreate, ActionUpdate or ActionFail
+	TargetID string `json:",omitempty"`
+	Reason   string `json:",omitempty"`
+}
+
+// Written is the outcome of a batch of writes.
+type Written struct {
+	Results []OpResult
+}
+
+// Upsert writes a batch: creates and updates in as few calls as the connector allows,
+// with a result per record. A record the service rejects is reported with the service's
+// reason and the rest of the batch goes through.
+//
+// A create retried after a timeout must not create twice: where the connector has a
+// native upsert by key, creates go through it; otherwise, on any attempt after the first,
+// the keys are looked up again and records that already exist are updated instead.
+func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error) {
+	_, sd, c, err := a.side(in.Sync, in.Side)
+	if err != nil {
+		return Written{}, err
+	}
+	info := c.Info()
+	results := make([]OpResult, len(in.Ops))
+	var creates, updates []int
+	for i, op := range in.Ops {
+		switch op.Action {
+		case ActionCreate:
+			creates = append(creates, i)
+		case ActionUpdate:
+			updates = append(updates, i)
+		default:
+			return Written{}, nonRetryable(fmt.Errorf("sync %q: unknown write action %q", in.Sync, op.Action))
+		}
+	}
+
+	attempt := int32(1)
+	if activity.IsActivity(ctx) {
+		attempt = activity.GetInfo(ctx).Attempt
+	}
+	if attempt > 1 && !info.NativeUpsert && len(creates) > 0 {
+		keys := make([]string, len(creates))
+		for j, i := range creates {
+			keys[j] = in.Ops[i].Key
+		}
+		found, err := a.find(ctx, c, sd, keys)
+		if err != nil {
+			return Written{}, err
+		}
+		var still []int
+		for _, i := range creates {
+			switch got := found[in.Ops[i].Key]; len(got) {
+			case 0:
+				still = append(still, i)
+			case 1:
+				in.Ops[i].Action, in.Ops[i].TargetID = ActionUpdate, got[0].ID
+				updates = append(updates, i)
+			default:
+				results[i] = OpResult{Action: ActionFail, Reason: (&connectors.AmbiguousMatchError{Field: sd.Key, Value: in.Ops[i].Key, IDs: ids(got)}).Error()}
+			}
+		}
+		creates = still
+		sort.Ints(updates)
+	}
+
+	write := func(idx []int, what string, call func([]connectors.Record) ([]connectors.WriteResult, error)) error {
+		for _, chunk := range chunks(idx, info.MaxBatch) {
+			recs := make([]connectors.Record, len(chunk))
+			for j, i := range chunk {
+				recs[j] = connectors.Record{ID: in.Ops[i].TargetID, Fields: in.Ops[i].Fields}
+			}
+			res, err := call(recs)
+			if err != nil {
+				return classify(fmt.Sprintf("%s %d records in %s %s", what, len(recs), sd.Connection, sd.Object), err)
+			}
+			if len(res) != len(recs) {
+				return nonRetryable(fmt.Errorf("%s %s %s: connector returned %d results for %d records", what, sd.Connection, sd.Object, len(res), len(recs)))
+			}
+			for j, i := range chunk {
+				results[i] = outcome(in.Ops[i], res[j])
+			}
+			heartbeat(ctx, len(chunk))
+		}
+		return nil
+	}
+	create := func(recs []connectors.Record) ([]connectors.WriteResult, error) {
+		if info.NativeUpsert {
+			return c.Upsert(ctx, sd.Object, sd.Key, recs)
+		}
+		return c.Create(ctx, sd.Object, recs)
+	}
+	update := func(recs []connectors.Record) ([]connectors.WriteResult, error) {
+		return c.Update(ctx, sd.Object, recs)
+	}
+	if err := write(creates, "create", create); err != nil {
+		return Written{}, err
+	}
+	if err := write(updates, "update", update); err != nil {
+		return Written{}, err
+	}
+	return Written{Results: results}, nil
+}
+
+func outcome(op WriteOp, r connectors.WriteResult) OpResult {
+	if r.Err != nil {
+		return OpResult{Action: ActionFail, Reason: reason(r.Err)}
+	}
+	id := r.ID
+	if id == "" {
+		id = op.TargetID
+	}
+	action := ActionUpdate
+	if r.Created {
+		action = ActionCreate
+	}
+	return OpResult{Action: action, TargetID: id}
+}
+
+// reason is the service's own words for a rejected record.
+func reason(err error) string {
+	var inv *connectors.InvalidRecordError
+	if errors.As(err, &inv) {
+		if inv.Field != "" {
+			return inv.Field + ": " + inv.Reason
+		}
+		return inv.Reason
+	}
+	return err.Error()
+}
+
+func ids(rs []connectors.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// chunks splits idx into runs of at most n (n <= 0: one run).
+func chunks(idx []int, n int) [][]int {
+	if len(idx) == 0 {
+		return nil
+	}
+	if n <= 0 || len(idx) <= n {
+		return [][]int{idx}
+	}
+	var out [][]int
+	for len(idx) > n {
+		out = append(out, idx[:n])
+		idx = idx[n:]
+	}
+	return append(out, idx)
+}

@@ -1,0 +1,130 @@
+// Package workflows holds SyncWorkflow: one long-running workflow per sync that owns the
+// sync's cursor, schedule, pending events and decisions, and drives the page pipeline of
+// package activities.
+package workflows
+
+import (
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"tandem/connectors"
+)
+
+// TaskQueue is the task queue Tandem's workers poll.
+const TaskQueue = "tandem"
+
+// Signal and query names. The Temporal CLI can send them too, e.g.
+// `temporal workflow signal -w tandem/sync/companies --name sync-now`.
+const (
+	SignalSyncNow = "sync-now"
+	SignalPause   = "pause"
+	SignalResume  = "resume"
+	SignalResync  = "resync"
+	QueryStatus   = "status"
+)
+
+// SyncSearchAttribute holds a sync's name on its workflow, so the UI and
+// `temporal workflow list --query 'TandemSync="companies"'` can filter by sync.
+const SyncSearchAttribute = "TandemSync"
+
+// SyncKey is the typed key of SyncSearchAttribute.
+var SyncKey = temporal.NewSearchAttributeKeyKeyword(SyncSearchAttribute)
+
+const workflowIDPrefix = "tandem/sync/"
+
+// WorkflowID is the id of a sync's workflow.
+func WorkflowID(sync string) string { return workflowIDPrefix + sync }
+
+// SyncFromWorkflowID is the inverse of WorkflowID.
+func SyncFromWorkflowID(id string) (string, bool) {
+	name, ok := strings.CutPrefix(id, workflowIDPrefix)
+	return name, ok && name != ""
+}
+
+// SyncInput starts or continues a sync's workflow.
+type SyncInput struct {
+	Sync string
+	// State is carried across continue-as-new; nil on the first start.
+	State *SyncState `json:",omitempty"`
+}
+
+// ResyncSignal rewinds a side's cursor to a time, so every change since then is read again.
+type ResyncSignal struct {
+	Side string // "a" (default) or "b"
+	From time.Time
+}
+
+// Counts are per-record outcomes.
+type Counts struct {
+	Fetched int `json:"fetched"`
+	Created int `json:"created"`
+	Updated int `json:"updated"`
+	Skipped int `json:"skipped"`
+	Failed  int `json:"failed"`
+}
+
+func (c *Counts) add(o Counts) {
+	c.Fetched += o.Fetched
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Skipped += o.Skipped
+	c.Failed += o.Failed
+}
+
+// RunSummary describes one run of a sync.
+type RunSummary struct {
+	Number     int       `json:"number"`
+	Trigger    string    `json:"trigger"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Counts
+	// Error is why the run stopped early, if it did; the cursor stays at the last page
+	// written and the next run resumes there.
+	Error string `json:"error,omitempty"`
+}
+
+// FailedRecord is a record that was not synced, with the service's reason.
+type FailedRecord struct {
+	Run      int       `json:"run"`
+	At       time.Time `json:"at"`
+	Side     string    `json:"side"`
+	RecordID string    `json:"record_id"`
+	Key      string    `json:"key,omitempty"`
+	Reason   string    `json:"reason"`
+}
+
+// SyncState is everything a sync knows; it lives in the workflow and is carried whole
+// across continue-as-new.
+type SyncState struct {
+	// Cursors by side: the (updated-at, id) of the last committed record.
+	Cursors map[string]connectors.Cursor `json:"cursors"`
+	Paused  bool                         `json:"paused"`
+	// NextRunAt is when the next scheduled run is due (zero: now).
+	NextRunAt time.Time `json:"next_run_at"`
+	// Current is the run in progress, if any (a run may span continue-as-new).
+	Current *RunSummary `json:"current,omitempty"`
+	LastRun *RunSummary `json:"last_run,omitempty"`
+	Runs    int         `json:"runs"`
+	Totals  Counts      `json:"totals"`
+	// Failures are the most recent failed records, newest last.
+	Failures []FailedRecord `json:"failures,omitempty"`
+	// SyncNowPending asks for another run right after the current one.
+	SyncNowPending bool `json:"sync_now_pending,omitempty"`
+}
+
+// Status is the answer to the status query.
+type Status struct {
+	Sync       string                       `json:"sync"`
+	WorkflowID string                       `json:"workflow_id"`
+	Paused     bool                         `json:"paused"`
+	Running    bool                         `json:"running"`
+	Cursors    map[string]connectors.Cursor `json:"cursors"`
+	NextRunAt  time.Time                    `json:"next_run_at"`
+	Current    *RunSummary                  `json:"current,omitempty"`
+	LastRun    *RunSummary                  `json:"last_run,omitempty"`
+	Runs       int                          `json:"runs"`
+	Totals     Counts                       `json:"totals"`
+	Failures   []FailedRecord               `json:"failures,omitempty"`
+}

@@ -1,0 +1,401 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"tandem/activities"
+	"tandem/connectors"
+)
+
+// maxFailures is how many failed records the state keeps (the newest); older ones are
+// still counted in the totals.
+const maxFailures = 100
+
+// failedRunRetry is how soon a run that stopped on an error is tried again at most.
+const failedRunRetry = 5 * time.Minute
+
+// a is the nil receiver the workflow names activities through.
+var a *activities.Activities
+
+// SyncWorkflow runs one sync for ever: it sleeps on a durable timer until the next run,
+// wakes early on sync-now, pulls changes page by page through the pipeline, and continues
+// as new after every run (and mid-run when the server suggests it) carrying its state.
+func SyncWorkflow(ctx workflow.Context, in SyncInput) error {
+	s := newSyncer(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, s.status); err != nil {
+		return err
+	}
+	return s.run(ctx)
+}
+
+type syncer struct {
+	name   string
+	st     *SyncState
+	plan   *activities.SyncPlan
+	logger log.Logger
+
+	syncNow, pause, resume, resync workflow.ReceiveChannel
+	// trigger says why the next run starts, for its summary.
+	trigger string
+	// rewound is set when a resync moved a cursor during a run, so a page fetched
+	// ahead from the old position is not used.
+	rewound bool
+}
+
+func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
+	st := in.State
+	if st == nil {
+		st = &SyncState{}
+	}
+	if st.Cursors == nil {
+		st.Cursors = map[string]connectors.Cursor{}
+	}
+	return &syncer{
+		name:    in.Sync,
+		st:      st,
+		logger:  log.With(workflow.GetLogger(ctx), "sync", in.Sync),
+		syncNow: workflow.GetSignalChannel(ctx, SignalSyncNow),
+		pause:   workflow.GetSignalChannel(ctx, SignalPause),
+		resume:  workflow.GetSignalChannel(ctx, SignalResume),
+		resync:  workflow.GetSignalChannel(ctx, SignalResync),
+		trigger: "schedule",
+	}
+}
+
+func (s *syncer) run(ctx workflow.Context) error {
+	for {
+		s.drainSignals(ctx)
+		if s.st.Current == nil && !s.st.Paused && s.due(ctx) {
+			s.startRun(ctx)
+		}
+		if s.st.Current != nil && !s.st.Paused {
+			finished := s.runPages(ctx)
+			if finished {
+				s.finishRun(ctx)
+				return s.continueAsNew(ctx)
+			}
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return s.continueAsNew(ctx)
+		}
+		if s.st.Current == nil || s.st.Paused {
+			s.wait(ctx)
+		}
+	}
+}
+
+func (s *syncer) due(ctx workflow.Context) bool {
+	return s.st.SyncNowPending || !workflow.Now(ctx).Before(s.st.NextRunAt)
+}
+
+func (s *syncer) startRun(ctx workflow.Context) {
+	s.st.Runs++
+	trigger := s.trigger
+	if s.st.SyncNowPending {
+		trigger = "sync-now"
+	}
+	s.st.SyncNowPending = false
+	s.trigger = "schedule"
+	s.st.Current = &RunSummary{Number: s.st.Runs, Trigger: trigger, StartedAt: workflow.Now(ctx)}
+	s.logger.Info("Run started", "run", s.st.Runs, "trigger", trigger)
+}
+
+func (s *syncer) finishRun(ctx workflow.Context) {
+	run := s.st.Current
+	run.FinishedAt = workflow.Now(ctx)
+	s.st.LastRun, s.st.Current = run, nil
+	every := time.Duration(0)
+	if s.plan != nil {
+		every = s.plan.Every
+	}
+	if run.Error != "" && (every == 0 || every > failedRunRetry) {
+		every = failedRunRetry
+	}
+	s.st.NextRunAt = run.FinishedAt.Add(every)
+	s.logger.Info("Run finished", "run", run.Number, "fetched", run.Fetched, "created", run.Created,
+		"updated", run.Updated, "skipped", run.Skipped, "failed", run.Failed, "error", run.Error,
+		"nextRunAt", s.st.NextRunAt)
+}
+
+// runPages pulls and writes pages until the run is done (true), or until it must pause
+// or continue as new (false).
+func (s *syncer) runPages(ctx workflow.Context) bool {
+	if err := s.loadPlan(ctx); err != nil {
+		s.st.Current.Error = err.Error()
+		return true
+	}
+	const side = activities.SideA
+	if _, ok := s.st.Cursors[side]; !ok {
+		// The first run is backdated to start_from.
+		s.st.Cursors[side] = connectors.Cursor{UpdatedAt: s.plan.StartFrom}
+	}
+	s.rewound = false
+	fetch := s.fetch(ctx, side, s.st.Cursors[side])
+	for {
+		var page activities.Records
+		if err := fetch.Get(ctx, &page); err != nil {
+			s.st.Current.Error = err.Error()
+			return true
+		}
+		if len(page.Records) == 0 {
+			return true
+		}
+		if page.More {
+			// Read the next page while this one is written.
+			fetch = s.fetch(ctx, side, connectors.CursorOf(page.Records[len(page.Records)-1]))
+		}
+		if err := s.process(ctx, side, page); err != nil {
+			s.st.Current.Error = err.Error()
+			return true
+		}
+		// The page is written: only now does the cursor move past it.
+		s.st.Cursors[side] = connectors.CursorOf(page.Records[len(page.Records)-1])
+
+		s.drainSignals(ctx)
+		if s.rewound {
+			s.rewound = false
+			fetch = s.fetch(ctx, side, s.st.Cursors[side])
+		} else if !page.More {
+			return true
+		}
+		if s.st.Paused || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return false
+		}
+	}
+}
+
+func (s *syncer) loadPlan(ctx workflow.Context) error {
+	if s.plan != nil {
+		return nil
+	}
+	var plan activities.SyncPlan
+	err := workflow.ExecuteLocalActivity(localOptions(ctx), a.LoadSync, activities.LoadSyncInput{Sync: s.name}).Get(ctx, &plan)
+	if err != nil {
+		return err
+	}
+	s.plan = &plan
+	return nil
+}
+
+func (s *syncer) fetch(ctx workflow.Context, side string, after connectors.Cursor) workflow.Future {
+	return workflow.ExecuteActivity(activityOptions(ctx), a.FetchChanges, activities.FetchChangesInput{
+		Sync: s.name, Side: side, Cursor: after, Limit: s.plan.PageSize,
+	})
+}
+
+// process runs one batch of changed records of side from through the pipeline: find
+// their counterparts, build and compare payloads, write what differs.
+func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records) error {
+	to := other(from)
+	actx := activityOptions(ctx)
+	lctx := localOptions(ctx)
+
+	var matches activities.Matches
+	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
+		Sync: s.name, Side: to, Values: uniqueKeys(batch.Keys),
+	}).Get(ctx, &matches); err != nil {
+		return err
+	}
+	var items activities.Items
+	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
+		Sync: s.name, From: from, Source: batch, Matches: matches.Matches,
+	}).Get(ctx, &items); err != nil {
+		return err
+	}
+	var plan activities.Plan
+	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
+		Sync: s.name, From: from, Items: items.Items,
+	}).Get(ctx, &plan); err != nil {
+		return err
+	}
+	var written activities.Written
+	if len(plan.Ops) > 0 {
+		if err := workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+			Sync: s.name, Side: to, Ops: plan.Ops,
+		}).Get(ctx, &written); err != nil {
+			return err
+		}
+	}
+
+	c := Counts{Fetched: len(batch.Records), Skipped: plan.Skipped}
+	now := workflow.Now(ctx)
+	for _, f := range plan.Failures {
+		c.Failed++
+		s.recordFailure(FailedRecord{At: now, Side: f.Side, RecordID: f.RecordID, Key: f.Key, Reason: f.Reason})
+	}
+	for i, r := range written.Results {
+		switch r.Action {
+		case activities.ActionCreate:
+			c.Created++
+		case activities.ActionUpdate:
+			c.Updated++
+		default:
+			c.Failed++
+			op := plan.Ops[i]
+			s.recordFailure(FailedRecord{At: now, Side: from, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
+		}
+	}
+	s.st.Current.add(c)
+	s.st.Totals.add(c)
+	return nil
+}
+
+func (s *syncer) recordFailure(f FailedRecord) {
+	f.Run = s.st.Current.Number
+	s.logger.Warn("Record not synced", "side", f.Side, "record", f.RecordID, "key", f.Key, "reason", f.Reason)
+	s.st.Failures = append(s.st.Failures, f)
+	if n := len(s.st.Failures); n > maxFailures {
+		s.st.Failures = append([]FailedRecord(nil), s.st.Failures[n-maxFailures:]...)
+	}
+}
+
+// wait sleeps until the next run is due or a signal arrives.
+func (s *syncer) wait(ctx workflow.Context) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	sel := workflow.NewSelector(ctx)
+	if !s.st.Paused && s.st.Current == nil {
+		d := s.st.NextRunAt.Sub(workflow.Now(ctx))
+		if d <= 0 {
+			return
+		}
+		sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+	}
+	s.addSignals(ctx, sel)
+	sel.Select(ctx)
+}
+
+func (s *syncer) addSignals(ctx workflow.Context, sel workflow.Selector) {
+	sel.AddReceive(s.syncNow, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		s.onSyncNow(ctx)
+	})
+	sel.AddReceive(s.pause, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		s.onPause()
+	})
+	sel.AddReceive(s.resume, func(c workflow.ReceiveChannel, _ bool) {
+		c.Receive(ctx, nil)
+		s.onResume()
+	})
+	sel.AddReceive(s.resync, func(c workflow.ReceiveChannel, _ bool) {
+		var sig ResyncSignal
+		c.Receive(ctx, &sig)
+		s.onResync(ctx, sig)
+	})
+}
+
+// drainSignals applies every signal already received, without blocking.
+func (s *syncer) drainSignals(ctx workflow.Context) {
+	for {
+		sel := workflow.NewSelector(ctx)
+		s.addSignals(ctx, sel)
+		if !sel.HasPending() {
+			return
+		}
+		sel.Select(ctx)
+	}
+}
+
+func (s *syncer) onSyncNow(ctx workflow.Context) {
+	s.logger.Info("Signal sync-now")
+	if s.st.Current != nil {
+		s.st.SyncNowPending = true
+		return
+	}
+	s.trigger = "sync-now"
+	s.st.NextRunAt = workflow.Now(ctx)
+}
+
+func (s *syncer) onPause() {
+	s.logger.Info("Signal pause")
+	s.st.Paused = true
+}
+
+func (s *syncer) onResume() {
+	s.logger.Info("Signal resume")
+	s.st.Paused = false
+}
+
+func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
+	side := sig.Side
+	if side == "" {
+		side = activities.SideA
+	}
+	if side != activities.SideA && side != activities.SideB {
+		s.logger.Warn("Signal resync ignored: unknown side", "side", sig.Side)
+		return
+	}
+	s.logger.Info("Signal resync", "side", side, "from", sig.From)
+	s.st.Cursors[side] = connectors.Cursor{UpdatedAt: sig.From}
+	if s.st.Current != nil {
+		s.rewound = true
+		return
+	}
+	s.trigger = "resync"
+	s.st.NextRunAt = workflow.Now(ctx)
+}
+
+func (s *syncer) continueAsNew(ctx workflow.Context) error {
+	s.drainSignals(ctx)
+	return workflow.NewContinueAsNewError(ctx, SyncWorkflow, SyncInput{Sync: s.name, State: s.st})
+}
+
+func (s *syncer) status() (Status, error) {
+	st := Status{
+		Sync:       s.name,
+		WorkflowID: WorkflowID(s.name),
+		Paused:     s.st.Paused,
+		Running:    s.st.Current != nil && !s.st.Paused,
+		Cursors:    s.st.Cursors,
+		NextRunAt:  s.st.NextRunAt,
+		Current:    s.st.Current,
+		LastRun:    s.st.LastRun,
+		Runs:       s.st.Runs,
+		Totals:     s.st.Totals,
+		Failures:   s.st.Failures,
+	}
+	return st, nil
+}
+
+func activityOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+			MaximumAttempts:    10,
+		},
+	})
+}
+
+func localOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+}
+
+func other(side string) string {
+	if side == activities.SideA {
+		return activities.SideB
+	}
+	return activities.SideA
+}
+
+func uniqueKeys(keys []string) []string {
+	seen := make(map[string]bool, len(keys))
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
