@@ -1,0 +1,77 @@
+// Package builtin lists the connector types a Tandem worker knows. The list is explicit:
+// a type is available because it is registered here, never because some package was
+// imported for its init side effects.
+package builtin
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+)
+
+// Registry returns a new registry with every built-in connector type:
+//
+//	memory  in-process records (connectors/memory), for tests and trying Tandem out
+func Registry() *connectors.Registry {
+	r := connectors.NewRegistry()
+	mustRegister(r, "memory", openMemory)
+	return r
+}
+
+// mustRegister panics on a registration error: the list above is fixed at compile time,
+// so a duplicate or empty type is a bug caught by the first test that builds it.
+func mustRegister(r *connectors.Registry, typ string, f connectors.Factory) {
+	if err := r.Register(typ, f); err != nil {
+		panic(err)
+	}
+}
+
+// memorySettings are the settings a memory connection accepts, with what they do.
+var memorySettings = map[string]string{
+	"seed":        "number of sample companies to create (default 0)",
+	"seed_object": `object the sample companies go into (default "companies")`,
+	"id_prefix":   `prefix of the ids the connector assigns (default "m-")`,
+}
+
+// openMemory opens a memory connection. Every call returns a new, separate connector:
+// two connections of type memory never share records, and neither do two opens of the
+// same connection (each worker process, and each open within it, starts from the seed).
+func openMemory(name string, settings connectors.Settings) (connectors.Connector, error) {
+	for k := range settings {
+		if _, ok := memorySettings[k]; !ok {
+			return nil, fmt.Errorf("unknown setting %q (memory accepts %s)", k, strings.Join(settingNames(memorySettings), ", "))
+		}
+	}
+	seed := 0
+	if s, ok := settings["seed"]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("setting seed: %q is not a number of records (want a whole number, 0 or more)", s)
+		}
+		seed = n
+	}
+	object := "companies"
+	if s, ok := settings["seed_object"]; ok {
+		if s == "" {
+			return nil, fmt.Errorf("setting seed_object: empty (leave it out for %q)", object)
+		}
+		object = s
+	}
+
+	c := memory.New(memory.Options{IDPrefix: settings["id_prefix"]})
+	c.Seed(object, seed, memory.SampleCompany)
+	return c, nil
+}
+
+func settingNames(m map[string]string) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}

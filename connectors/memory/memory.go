@@ -1,0 +1,487 @@
+// Package memory is an in-process connector for engine tests and the dev mode. It keeps
+// records in maps, behaves like a well-mannered service (paging in (UpdatedAt, ID) order,
+// per-record write errors, batch limits) and lets tests inject failures, slow calls and
+// equal timestamps that a real service produces only by chance.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"tandem/connectors"
+)
+
+// Options configure a memory connector. The zero value is a usable default.
+type Options struct {
+	// Type is what Info reports; default "memory".
+	Type string
+	// IDPrefix starts every id the connector assigns; default "m-".
+	IDPrefix string
+	// Now stamps UpdatedAt on every write; default time.Now. Equal stamps are kept as
+	// they are, as a real service keeps them.
+	Now func() time.Time
+	// MaxBatch is the most records one write accepts; 0 means no limit.
+	MaxBatch int
+	// NoNativeUpsert makes Info report NativeUpsert=false, so engine tests can drive the
+	// lookup-before-create path. Upsert itself still works.
+	NoNativeUpsert bool
+	// Latency is slept at the start of every interface call (honouring the context).
+	Latency time.Duration
+	// OnChange, when set, is called after each successful write (including Put and Seed)
+	// with a copy of the stored record, outside the connector's lock. It is where webhook
+	// emission will hook in.
+	OnChange func(object string, r connectors.Record)
+}
+
+// Method names, as used by Calls, FailNext and FailAfter.
+const (
+	MethodChanges = "Changes"
+	MethodGet     = "Get"
+	MethodFind    = "Find"
+	MethodCreate  = "Create"
+	MethodUpdate  = "Update"
+	MethodUpsert  = "Upsert"
+)
+
+// Connector is an in-process connectors.Connector. It is safe for concurrent use.
+type Connector struct {
+	opts Options
+
+	mu      sync.Mutex
+	objects map[string]*table
+	lastID  int // counter behind assigned ids, shared by all objects
+	calls   map[string]int
+	writes  int
+	faults  map[string][]*fault
+	reject  func(connectors.Record) string
+}
+
+// table holds one object's records.
+type table struct {
+	records map[string]connectors.Record // by ID; deep copies owned by the table
+	// order is an index of positions in (UpdatedAt, ID) order so Changes need not sort
+	// on every page. Writes append when the new position is after the last one (the
+	// common case: time moves forward); an entry whose record has since moved or gone is
+	// stale and skipped. Any out-of-order write clears sorted, and the next read rebuilds.
+	order  []connectors.Cursor
+	sorted bool
+	stale  int
+}
+
+var _ connectors.Connector = (*Connector)(nil)
+
+// New returns an empty connector.
+func New(opts Options) *Connector {
+	if opts.Type == "" {
+		opts.Type = "memory"
+	}
+	if opts.IDPrefix == "" {
+		opts.IDPrefix = "m-"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Connector{
+		opts:    opts,
+		objects: map[string]*table{},
+		calls:   map[string]int{},
+		faults:  map[string][]*fault{},
+	}
+}
+
+// Info implements connectors.Connector.
+func (c *Connector) Info() connectors.Info {
+	return connectors.Info{
+		Type:         c.opts.Type,
+		MaxBatch:     c.opts.MaxBatch,
+		NativeUpsert: !c.opts.NoNativeUpsert,
+	}
+}
+
+// Changes implements connectors.Connector.
+func (c *Connector) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	if limit <= 0 {
+		return connectors.Page{}, fmt.Errorf("memory changes of %s: limit %d must be positive", object, limit)
+	}
+	afterErr, err := c.begin(ctx, MethodChanges, object)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+
+	c.mu.Lock()
+	tb := c.table(object)
+	tb.index()
+	// First entry strictly after the cursor; the index is sorted, so binary search.
+	i := sort.Search(len(tb.order), func(i int) bool {
+		return since.Before(connectors.Record{ID: tb.order[i].ID, UpdatedAt: tb.order[i].UpdatedAt})
+	})
+	page := connectors.Page{Records: []connectors.Record{}}
+	for ; i < len(tb.order); i++ {
+		r, ok := tb.live(tb.order[i])
+		if !ok {
+			continue
+		}
+		if len(page.Records) == limit {
+			page.More = true
+			break
+		}
+		page.Records = append(page.Records, copyRecord(r))
+	}
+	c.mu.Unlock()
+
+	if afterErr != nil {
+		return connectors.Page{}, afterErr
+	}
+	return page, nil
+}
+
+// Get implements connectors.Connector. Ids that do not exist are left out; an id asked
+// for twice is returned once.
+func (c *Connector) Get(ctx context.Context, object string, ids []string) ([]connectors.Record, error) {
+	afterErr, err := c.begin(ctx, MethodGet, object)
+	if err != nil {
+		return nil, err
+	}
+
+	c.mu.Lock()
+	tb := c.table(object)
+	out := make([]connectors.Record, 0, len(ids))
+	seen := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if r, ok := tb.records[id]; ok && !seen[id] {
+			seen[id] = true
+			out = append(out, copyRecord(r))
+		}
+	}
+	c.mu.Unlock()
+
+	if afterErr != nil {
+		return nil, afterErr
+	}
+	return out, nil
+}
+
+// Find implements connectors.Connector. Values are compared by connectors.KeyString; an
+// empty value matches nothing, as a record without the field has no key. Each value's
+// records are sorted by ID.
+func (c *Connector) Find(ctx context.Context, object, field string, values []string) (map[string][]connectors.Record, error) {
+	afterErr, err := c.begin(ctx, MethodFind, object)
+	if err != nil {
+		return nil, err
+	}
+
+	want := make(map[string]bool, len(values))
+	for _, v := range values {
+		if v != "" {
+			want[v] = true
+		}
+	}
+	out := map[string][]connectors.Record{}
+	c.mu.Lock()
+	// A scan per call (not per value) is cheap at test sizes and cannot go stale.
+	for _, r := range c.table(object).records {
+		if k, ok := keyOf(r, field); ok && want[k] {
+			out[k] = append(out[k], copyRecord(r))
+		}
+	}
+	c.mu.Unlock()
+	for _, rs := range out {
+		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+	}
+
+	if afterErr != nil {
+		return nil, afterErr
+	}
+	return out, nil
+}
+
+// Create implements connectors.Connector. The records' IDs are ignored.
+func (c *Connector) Create(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	return c.write(ctx, MethodCreate, object, records, func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult) {
+		if reason := c.rejected(r); reason != "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Reason: reason}}
+		}
+		stored := connectors.Record{ID: c.newID(tb), UpdatedAt: c.now(), Fields: copyFields(r.Fields)}
+		return stored, connectors.WriteResult{ID: stored.ID, Created: true}
+	})
+}
+
+// Update implements connectors.Connector: the given fields overwrite, the others stay.
+func (c *Connector) Update(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	return c.write(ctx, MethodUpdate, object, records, func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult) {
+		if r.ID == "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Reason: "record has no id to update"}}
+		}
+		old, ok := tb.records[r.ID]
+		if !ok {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.NotFoundError{What: fmt.Sprintf("%s record %s", object, r.ID)}}
+		}
+		if reason := c.rejected(r); reason != "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Reason: reason}}
+		}
+		stored := c.merge(old, r.Fields)
+		return stored, connectors.WriteResult{ID: stored.ID}
+	})
+}
+
+// Upsert implements connectors.Connector. It is atomic (one lock for the whole batch), so
+// it behaves as a native upsert whatever Options.NoNativeUpsert says. Records of the
+// same batch see each other: a key given twice creates once, then updates.
+func (c *Connector) Upsert(ctx context.Context, object, key string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	if key == "" {
+		return nil, fmt.Errorf("memory upsert into %s: empty key field", object)
+	}
+	var byKey map[string][]string // key value -> ids, built on the first record
+	return c.write(ctx, MethodUpsert, object, records, func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult) {
+		if byKey == nil {
+			byKey = map[string][]string{}
+			for id, stored := range tb.records {
+				if k, ok := keyOf(stored, key); ok {
+					byKey[k] = append(byKey[k], id)
+				}
+			}
+		}
+		k, ok := keyOf(r, key)
+		if !ok {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Field: key, Reason: "the key field is empty"}}
+		}
+		if reason := c.rejected(r); reason != "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: k, Reason: reason}}
+		}
+		switch ids := byKey[k]; len(ids) {
+		case 0:
+			stored := connectors.Record{ID: c.newID(tb), UpdatedAt: c.now(), Fields: copyFields(r.Fields)}
+			byKey[k] = []string{stored.ID}
+			return stored, connectors.WriteResult{ID: stored.ID, Created: true}
+		case 1:
+			stored := c.merge(tb.records[ids[0]], r.Fields)
+			return stored, connectors.WriteResult{ID: stored.ID}
+		default:
+			sorted := append([]string(nil), ids...)
+			sort.Strings(sorted)
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: sorted}}
+		}
+	})
+}
+
+// write runs one batched write: apply is called under the lock for each record in
+// order and returns the record to store (when its result has no Err).
+func (c *Connector) write(ctx context.Context, method, object string, records []connectors.Record,
+	apply func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult)) ([]connectors.WriteResult, error) {
+	afterErr, err := c.begin(ctx, method, object)
+	if err != nil {
+		return nil, err
+	}
+	if limit := c.opts.MaxBatch; limit > 0 && len(records) > limit {
+		// A real service answers 400 to an oversized batch: retrying cannot help, so it
+		// is an invalid-record error (non-retryable), not a transport error.
+		return nil, &connectors.InvalidRecordError{
+			Reason: fmt.Sprintf("batch of %d records is over the limit of %d; split it by Info().MaxBatch", len(records), limit),
+		}
+	}
+
+	results := make([]connectors.WriteResult, len(records))
+	var changed []connectors.Record
+	c.mu.Lock()
+	tb := c.table(object)
+	for i, r := range records {
+		stored, res := apply(tb, r)
+		results[i] = res
+		if res.Err != nil {
+			continue
+		}
+		tb.put(stored)
+		c.writes++
+		if c.opts.OnChange != nil {
+			changed = append(changed, copyRecord(stored))
+		}
+	}
+	c.mu.Unlock()
+
+	for _, r := range changed {
+		c.opts.OnChange(object, r)
+	}
+	if afterErr != nil {
+		return nil, afterErr
+	}
+	return results, nil
+}
+
+// begin does what every interface call does first: count it, check the object and the
+// context, sleep the latency and take an injected failure. It returns the error to give
+// after doing the work (FailAfter), or the error to give instead of it.
+func (c *Connector) begin(ctx context.Context, method, object string) (afterErr, err error) {
+	c.mu.Lock()
+	c.calls[method]++
+	c.mu.Unlock()
+
+	if object == "" {
+		return nil, fmt.Errorf("memory %s: empty object name", method)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("memory %s %s: %w", method, object, err)
+	}
+	if c.opts.Latency > 0 {
+		timer := time.NewTimer(c.opts.Latency)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("memory %s %s: %w", method, object, ctx.Err())
+		case <-timer.C:
+		}
+	}
+
+	c.mu.Lock()
+	f := c.takeFault(method)
+	c.mu.Unlock()
+	switch {
+	case f == nil:
+		return nil, nil
+	case f.after:
+		return f.err, nil
+	default:
+		return nil, f.err
+	}
+}
+
+// table returns object's table, creating it on first use. Callers hold c.mu.
+func (c *Connector) table(object string) *table {
+	tb, ok := c.objects[object]
+	if !ok {
+		tb = &table{records: map[string]connectors.Record{}, sorted: true}
+		c.objects[object] = tb
+	}
+	return tb
+}
+
+// newID returns a fresh id, skipping any a test stored itself with Put. Callers hold c.mu.
+func (c *Connector) newID(tb *table) string {
+	for {
+		c.lastID++
+		id := fmt.Sprintf("%s%06d", c.opts.IDPrefix, c.lastID)
+		if _, taken := tb.records[id]; !taken {
+			return id
+		}
+	}
+}
+
+// now stamps a write. The monotonic reading is dropped: a service's timestamps are wall
+// times, and records must compare equal after a round trip.
+func (c *Connector) now() time.Time { return c.opts.Now().Round(0) }
+
+// merge returns old with fields overwritten and a new stamp. Callers hold c.mu.
+func (c *Connector) merge(old connectors.Record, fields map[string]any) connectors.Record {
+	merged := copyFields(old.Fields)
+	if merged == nil {
+		merged = map[string]any{}
+	}
+	for k, v := range fields {
+		merged[k] = copyValue(v)
+	}
+	return connectors.Record{ID: old.ID, UpdatedAt: c.now(), Fields: merged}
+}
+
+// rejected returns the reason RejectRecords gives for r, or "". Callers hold c.mu.
+func (c *Connector) rejected(r connectors.Record) string {
+	if c.reject == nil {
+		return ""
+	}
+	return c.reject(copyRecord(r)) // a copy, so the rule cannot change the caller's record
+}
+
+// put stores r (already a private copy) and keeps the order index.
+func (tb *table) put(r connectors.Record) {
+	if _, existed := tb.records[r.ID]; existed {
+		tb.stale++ // the old position, if still indexed, is now stale
+	}
+	tb.records[r.ID] = r
+	pos := connectors.CursorOf(r)
+	if tb.sorted && (len(tb.order) == 0 || tb.order[len(tb.order)-1].Before(r)) {
+		tb.order = append(tb.order, pos)
+		return
+	}
+	// Out of order (a Put into the past, an equal stamp on an older id): the next read
+	// rebuilds. Requiring strictly-after also keeps positions unique in a sorted index.
+	tb.sorted = false
+}
+
+// remove deletes a record; its indexed position goes stale.
+func (tb *table) remove(id string) {
+	if _, ok := tb.records[id]; ok {
+		delete(tb.records, id)
+		tb.stale++
+	}
+}
+
+// index makes order sorted, rebuilding it when writes went out of order or when stale
+// entries outnumber live records.
+func (tb *table) index() {
+	if tb.sorted && tb.stale <= len(tb.records) {
+		return
+	}
+	tb.order = tb.order[:0]
+	for _, r := range tb.records {
+		tb.order = append(tb.order, connectors.CursorOf(r))
+	}
+	sort.Slice(tb.order, func(i, j int) bool {
+		a := tb.order[j]
+		return tb.order[i].Before(connectors.Record{ID: a.ID, UpdatedAt: a.UpdatedAt})
+	})
+	tb.sorted = true
+	tb.stale = 0
+}
+
+// live returns the record at pos, unless it has moved or gone since pos was indexed.
+func (tb *table) live(pos connectors.Cursor) (connectors.Record, bool) {
+	r, ok := tb.records[pos.ID]
+	if !ok || !r.UpdatedAt.Equal(pos.UpdatedAt) {
+		return connectors.Record{}, false
+	}
+	return r, true
+}
+
+// keyOf returns the key string of r's field, and false when it is empty.
+func keyOf(r connectors.Record, field string) (string, bool) {
+	v, ok := r.Value(field)
+	if !ok {
+		return "", false
+	}
+	k := connectors.KeyString(v)
+	return k, k != ""
+}
+
+func copyRecord(r connectors.Record) connectors.Record {
+	r.Fields = copyFields(r.Fields)
+	return r
+}
+
+// copyFields copies deeply, so no caller can change a stored record through a map or
+// slice it handed in or got back.
+func copyFields(fields map[string]any) map[string]any {
+	if fields == nil {
+		return nil
+	}
+	out := make(map[string]any, len(fields))
+	for k, v := range fields {
+		out[k] = copyValue(v)
+	}
+	return out
+}
+
+func copyValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return copyFields(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = copyValue(e)
+		}
+		return out
+	default:
+		return v
+	}
+}
