@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"tandem/connectors"
@@ -127,4 +129,16 @@ type Status struct {
 	Runs       int                          `json:"runs"`
 	Totals     Counts                       `json:"totals"`
 	Failures   []FailedRecord               `json:"failures,omitempty"`
+}
+
+// StartOptions are the options a sync's workflow is started with: its fixed id, Tandem's
+// task queue and the search attribute naming the sync. Starting a sync that already runs
+// returns the running one (conflict policy "use existing"), so starting is idempotent.
+func StartOptions(sync string) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                       WorkflowID(sync),
+		TaskQueue:                TaskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(SyncKey.ValueSet(sync)),
+	}
 }

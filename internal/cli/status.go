@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+
+	"tandem/workflows"
+)
+
+// WriteStatus prints a sync's status as plain lines.
+func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
+	state := "idle"
+	switch {
+	case st.Paused:
+		state = "paused"
+	case st.Running:
+		state = "running"
+	}
+	fmt.Fprintf(w, "sync %s (workflow %s): %s\n", st.Sync, st.WorkflowID, state)
+	sides := make([]string, 0, len(st.Cursors))
+	for side := range st.Cursors {
+		sides = append(sides, side)
+	}
+	sort.Strings(sides)
+	for _, side := range sides {
+		fmt.Fprintf(w, "  cursor %s:   %s\n", side, st.Cursors[side])
+	}
+	if !st.Paused && st.Current == nil {
+		fmt.Fprintf(w, "  next run:   %s (%s)\n", st.NextRunAt.UTC().Format(time.RFC3339), relative(st.NextRunAt, now))
+	}
+	if r := st.Current; r != nil {
+		fmt.Fprintf(w, "  this run:   #%d (%s) since %s: %s\n", r.Number, r.Trigger, r.StartedAt.UTC().Format(time.RFC3339), counts(r.Counts))
+	}
+	if r := st.LastRun; r != nil {
+		fmt.Fprintf(w, "  last run:   #%d (%s) %s, took %s: %s\n", r.Number, r.Trigger,
+			r.FinishedAt.UTC().Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), counts(r.Counts))
+		if r.Error != "" {
+			fmt.Fprintf(w, "  last error: %s\n", r.Error)
+		}
+	}
+	fmt.Fprintf(w, "  totals:     %s over %d runs\n", counts(st.Totals), st.Runs)
+	if n := len(st.Failures); n > 0 {
+		show := st.Failures
+		if n > 10 {
+			show = show[n-10:]
+		}
+		fmt.Fprintf(w, "  failed records (latest %d of %d kept):\n", len(show), n)
+		for _, f := range show {
+			key := ""
+			if f.Key != "" {
+				key = " key " + f.Key
+			}
+			fmt.Fprintf(w, "    run #%d side %s record %s%s: %s\n", f.Run, f.Side, f.RecordID, key, f.Reason)
+		}
+	}
+}
+
+func counts(c workflows.Counts) string {
+	return fmt.Sprintf("fetched %d, created %d, updated %d, skipped %d, failed %d",
+		c.Fetched, c.Created, c.Updated, c.Skipped, c.Failed)
+}
+
+func relative(t, now time.Time) string {
+	d := t.Sub(now).Round(time.Second)
+	if d <= 0 {
+		return "due now"
+	}
+	return "in " + d.String()
+}
+
+func listRequest(token []byte) *workflowservice.ListWorkflowExecutionsRequest {
+	return &workflowservice.ListWorkflowExecutionsRequest{
+		Query:         `WorkflowType = "SyncWorkflow" AND ExecutionStatus = "Running"`,
+		NextPageToken: token,
+	}
+}
+
+func readFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read sync definitions: %w", err)
+	}
+	return data, nil
+}

@@ -1,0 +1,211 @@
+// Package testenv gives integration tests and benchmarks a real Temporal server embedded
+// in the test process (one per test binary, in memory, on free loopback ports) and a
+// harness that runs a sync between two memory connectors on it.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.uber.org/zap"
+
+	"tandem/activities"
+	"tandem/connectors"
+	"tandem/connectors/memory"
+	"tandem/internal/app"
+	"tandem/internal/config"
+	"tandem/internal/devserver"
+	"tandem/internal/logging"
+	"tandem/workflows"
+)
+
+var (
+	once    sync.Once
+	server  *devserver.Server
+	cl      client.Client
+	onceErr error
+)
+
+// Client returns a client of the test binary's embedded server, starting it on first use.
+func Client(t testing.TB) client.Client {
+	t.Helper()
+	once.Do(func() {
+		server, onceErr = devserver.Start(devserver.Options{
+			SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SyncSearchAttribute: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		})
+		if onceErr != nil {
+			return
+		}
+		cl, onceErr = server.NewClient(context.Background(), client.Options{Logger: logging.Temporal(zap.NewNop())})
+	})
+	if onceErr != nil {
+		t.Fatalf("embedded Temporal server: %v", onceErr)
+	}
+	return cl
+}
+
+// Server returns the embedded server (started by Client).
+func Server(t testing.TB) *devserver.Server {
+	Client(t)
+	return server
+}
+
+// Sync is one sync running on the embedded server between two memory connectors.
+type Sync struct {
+	T      testing.TB
+	Name   string
+	Client client.Client
+	Source *memory.Connector
+	Target *memory.Connector
+	Acts   *activities.Activities
+	Worker worker.Worker
+	// FirstRunID is the run Start started.
+	FirstRunID string
+}
+
+// Def returns a one-way definition from "source" to "target" companies keyed by domain.
+func Def(name string) config.Sync {
+	return config.Sync{
+		Name: name,
+		Mode: config.OneWay,
+		A:    config.Side{Connection: "source", Object: "companies", Key: "domain"},
+		B:    config.Side{Connection: "target", Object: "companies", Key: "domain"},
+		Fields: []config.Field{
+			{A: "name", B: "name", Direction: config.Both},
+			{A: "domain", B: "domain", Normalize: []string{"domain"}, Direction: config.Both},
+			{A: "phone", B: "phone", Direction: config.Both},
+		},
+		Conflict: config.NewestWins,
+		Schedule: config.Schedule{Every: time.Hour},
+		PageSize: config.DefaultPageSize,
+	}
+}
+
+// NewSync prepares a sync (not started): a worker with the definition and the two
+// connectors. The worker is stopped and the workflow terminated when the test ends, so
+// tests in one binary do not see each other's syncs.
+func NewSync(t testing.TB, def config.Sync, source, target *memory.Connector) *Sync {
+	t.Helper()
+	s := &Sync{T: t, Name: def.Name, Client: Client(t), Source: source, Target: target}
+	s.Acts = &activities.Activities{
+		Syncs: &config.File{Path: "test", Syncs: []config.Sync{def}},
+		Connections: map[string]connectors.Connector{
+			def.A.Connection: source,
+			def.B.Connection: target,
+		},
+	}
+	s.StartWorker()
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Close stops the worker and terminates the workflow (idempotent).
+func (s *Sync) Close() {
+	s.StopWorker()
+	_ = s.Client.TerminateWorkflow(context.Background(), workflows.WorkflowID(s.Name), "", "test over")
+}
+
+// StartWorker starts a worker (again) with the sync's activities.
+func (s *Sync) StartWorker() {
+	s.T.Helper()
+	s.Worker = app.NewWorker(s.Client, s.Acts)
+	if err := s.Worker.Start(); err != nil {
+		s.T.Fatalf("start worker: %v", err)
+	}
+}
+
+// StopWorker stops the worker (idempotent).
+func (s *Sync) StopWorker() {
+	if s.Worker != nil {
+		s.Worker.Stop()
+		s.Worker = nil
+	}
+}
+
+// Start starts the sync's workflow.
+func (s *Sync) Start() {
+	s.T.Helper()
+	run, _, err := app.StartSync(context.Background(), s.Client, s.Name)
+	if err != nil {
+		s.T.Fatal(err)
+	}
+	s.FirstRunID = run.GetRunID()
+}
+
+// Status queries the workflow. Queries can fail briefly while a run continues as new,
+// so it retries for a few seconds.
+func (s *Sync) Status() workflows.Status {
+	s.T.Helper()
+	var err error
+	for range 50 {
+		var st workflows.Status
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err = app.Status(ctx, s.Client, s.Name)
+		cancel()
+		if err == nil {
+			return st
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s.T.Fatalf("status: %v", err)
+	return workflows.Status{}
+}
+
+// Signal sends a signal to the sync's workflow.
+func (s *Sync) Signal(name string, arg any) {
+	s.T.Helper()
+	if err := app.Signal(context.Background(), s.Client, s.Name, name, arg); err != nil {
+		s.T.Fatal(err)
+	}
+}
+
+// WaitRuns waits until the sync has finished n runs and returns its status.
+func (s *Sync) WaitRuns(n int, timeout time.Duration) workflows.Status {
+	s.T.Helper()
+	return s.WaitFor(fmt.Sprintf("%d finished runs", n), timeout, func(st workflows.Status) bool {
+		return st.LastRun != nil && st.LastRun.Number >= n && st.Current == nil
+	})
+}
+
+// WaitFor polls the status until cond holds.
+func (s *Sync) WaitFor(what string, timeout time.Duration, cond func(workflows.Status) bool) workflows.Status {
+	s.T.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st := s.Status()
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			s.T.Fatalf("timed out after %s waiting for %s; status: %+v", timeout, what, st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// HistoryEvents counts the history events of the sync's workflow since Start: every
+// execution of its continue-as-new chain, the open one included.
+func (s *Sync) HistoryEvents(ctx context.Context) (int, error) {
+	total := 0
+	for runID := s.FirstRunID; runID != ""; {
+		iter := s.Client.GetWorkflowHistory(ctx, workflows.WorkflowID(s.Name), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		runID = ""
+		for iter.HasNext() {
+			e, err := iter.Next()
+			if err != nil {
+				return 0, err
+			}
+			total++
+			if a := e.GetWorkflowExecutionContinuedAsNewEventAttributes(); a != nil {
+				runID = a.GetNewExecutionRunId()
+			}
+		}
+	}
+	return total, nil
+}

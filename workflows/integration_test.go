@@ -1,0 +1,197 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/activities"
+	"tandem/connectors"
+	"tandem/connectors/memory"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+// These tests run SyncWorkflow on a real Temporal server embedded in the test process,
+// with memory connectors on both sides.
+
+// requireMirrored asserts the target holds exactly one record per source record, equal on
+// the mapped fields.
+func requireMirrored(t *testing.T, source, target *memory.Connector) {
+	t.Helper()
+	src := source.All("companies")
+	byDomain := map[string][]connectors.Record{}
+	for _, r := range target.All("companies") {
+		d := connectors.KeyString(r.Fields["domain"])
+		byDomain[d] = append(byDomain[d], r)
+	}
+	require.Equal(t, len(src), target.Len("companies"), "target record count")
+	for _, s := range src {
+		got := byDomain[connectors.KeyString(s.Fields["domain"])]
+		require.Len(t, got, 1, "target records for %s", s.Fields["domain"])
+		for _, f := range []string{"name", "phone"} {
+			require.Equal(t, s.Fields[f], got[0].Fields[f], "field %s of %s", f, s.Fields["domain"])
+		}
+	}
+}
+
+func TestBackfill10000RecordsThenNothingToWrite(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	source.Seed("companies", 10_000, memory.SampleCompany)
+	s := testenv.NewSync(t, testenv.Def("backfill"), source, target)
+	s.Start()
+
+	st := s.WaitRuns(1, 2*time.Minute)
+	requireMirrored(t, source, target)
+	assert.Equal(t, workflows.Counts{Fetched: 10_000, Created: 10_000}, st.LastRun.Counts)
+	assert.Empty(t, st.LastRun.Error)
+	writes := target.Writes()
+
+	// A second run finds nothing new and writes nothing.
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(2, time.Minute)
+	assert.Equal(t, workflows.Counts{}, st.LastRun.Counts)
+	assert.Equal(t, writes, target.Writes())
+
+	// Reading everything again compares equal payloads and still writes nothing.
+	s.Signal(workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}})
+	st = s.WaitRuns(3, 2*time.Minute)
+	assert.Equal(t, workflows.Counts{Fetched: 10_000, Skipped: 10_000}, st.LastRun.Counts)
+	assert.Equal(t, writes, target.Writes())
+	assert.Equal(t, workflows.Counts{Fetched: 20_000, Created: 10_000, Skipped: 10_000}, st.Totals)
+}
+
+func TestChangesBetweenRunsAllArriveAcrossEqualTimestamps(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	source.Seed("companies", 100, memory.SampleCompany)
+	def := testenv.Def("between-runs")
+	def.PageSize = 10
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	requireMirrored(t, source, target)
+
+	// 35 changes with one timestamp straddle several page boundaries: some edits of
+	// existing records, some new records.
+	at := time.Now().Add(time.Minute).Truncate(time.Second)
+	all := source.All("companies")
+	for i := range 20 {
+		r := all[i*3]
+		r.Fields["phone"] = fmt.Sprintf("+44 20 7946 %04d", i)
+		r.UpdatedAt = at
+		source.Put("companies", r)
+	}
+	for i := range 15 {
+		f := memory.SampleCompany(1000 + i)
+		source.Put("companies", connectors.Record{UpdatedAt: at, Fields: f})
+	}
+	s.Signal(workflows.SignalSyncNow, nil)
+	st := s.WaitRuns(2, time.Minute)
+	assert.Equal(t, workflows.Counts{Fetched: 35, Created: 15, Updated: 20}, st.LastRun.Counts)
+	requireMirrored(t, source, target)
+}
+
+func TestWorkerStoppedMidRunLeavesEveryRecordOnce(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	// Slow writes so the run is caught in the middle; no native upsert, so a create
+	// repeated after the restart must be caught by the lookup before creating.
+	target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true, Latency: 20 * time.Millisecond})
+	source.Seed("companies", 3000, memory.SampleCompany)
+	def := testenv.Def("restart")
+	def.PageSize = 100
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+
+	s.WaitFor("a run under way", time.Minute, func(st workflows.Status) bool {
+		return st.Current != nil && st.Current.Fetched >= 500
+	})
+	s.StopWorker()
+	mid := target.Len("companies")
+	require.Less(t, mid, 3000, "the run was stopped in the middle")
+	s.StartWorker()
+
+	st := s.WaitRuns(1, 2*time.Minute)
+	requireMirrored(t, source, target)
+	assert.Empty(t, st.LastRun.Error)
+}
+
+func TestCreateRetriedAfterTimeoutDoesNotDuplicate(t *testing.T) {
+	for _, native := range []bool{true, false} {
+		t.Run(fmt.Sprintf("native-upsert=%v", native), func(t *testing.T) {
+			source := memory.New(memory.Options{IDPrefix: "s-"})
+			target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: !native})
+			source.Seed("companies", 50, memory.SampleCompany)
+			// The service writes the batch, then the call times out.
+			method := memory.MethodCreate
+			if native {
+				method = memory.MethodUpsert
+			}
+			target.FailAfter(method, 1, errors.New("read tcp: i/o timeout"))
+			s := testenv.NewSync(t, testenv.Def(fmt.Sprintf("timeout-%v", native)), source, target)
+			s.Start()
+			st := s.WaitRuns(1, time.Minute)
+			requireMirrored(t, source, target)
+			assert.Empty(t, st.LastRun.Error)
+			assert.Equal(t, 50, st.LastRun.Created+st.LastRun.Updated)
+		})
+	}
+}
+
+func TestRejectedRecordIsReportedWithTheServiceReason(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 20, memory.SampleCompany)
+	bad := connectors.KeyString(recs[7].Fields["domain"])
+	target.RejectRecords(func(r connectors.Record) string {
+		if connectors.KeyString(r.Fields["domain"]) == bad {
+			return "Property values were not valid: phone"
+		}
+		return ""
+	})
+	s := testenv.NewSync(t, testenv.Def("rejected"), source, target)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	assert.Equal(t, workflows.Counts{Fetched: 20, Created: 19, Failed: 1}, st.LastRun.Counts)
+	require.Len(t, st.Failures, 1)
+	assert.Equal(t, recs[7].ID, st.Failures[0].RecordID)
+	assert.Equal(t, bad, st.Failures[0].Key)
+	assert.Contains(t, st.Failures[0].Reason, "Property values were not valid: phone")
+	assert.Equal(t, 19, target.Len("companies"))
+}
+
+func TestSyncIsFoundBySearchAttribute(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{})
+	s := testenv.NewSync(t, testenv.Def("findable"), source, target)
+	s.Start()
+	ctx := context.Background()
+	require.Eventually(t, func() bool {
+		resp, err := s.Client.ListWorkflow(ctx, listByName("findable"))
+		return err == nil && len(resp.GetExecutions()) > 0 &&
+			resp.GetExecutions()[0].GetExecution().GetWorkflowId() == workflows.WorkflowID("findable")
+	}, 30*time.Second, 100*time.Millisecond)
+}
+
+func TestAuthErrorStopsTheRunWithAClearMessage(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{})
+	source.Seed("companies", 5, memory.SampleCompany)
+	target.FailNext(memory.MethodFind, 1, &connectors.AuthError{Reason: "401 Unauthorized: token expired"})
+	s := testenv.NewSync(t, testenv.Def("auth"), source, target)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	assert.Contains(t, st.LastRun.Error, "token expired")
+	assert.Equal(t, 0, target.Len("companies"))
+	// The cursor did not move: the next run reads the same records again.
+	assert.True(t, st.Cursors[activities.SideA].UpdatedAt.Before(source.All("companies")[0].UpdatedAt))
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitRuns(2, time.Minute)
+	requireMirrored(t, source, target)
+}
