@@ -15,7 +15,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := cli.Starter(os.Stdout).ExecuteContext(ctx); err != nil {
+	if err := cli.Starter(os.Stdout, nil).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "starter:", err)
 		os.Exit(1)
 	}

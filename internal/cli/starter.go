@@ -27,15 +27,20 @@ import (
 type starter struct {
 	configPath string
 	out        io.Writer
-	// dial connects to Temporal; tests replace it.
-	dial func(ctx context.Context) (client.Client, error)
+	dial       Dialer
 }
 
-// Starter returns the starter command.
-func Starter(out io.Writer) *cobra.Command {
-	s := &starter{out: out}
-	s.dial = func(ctx context.Context) (client.Client, error) {
-		return app.Dial(ctx, app.ClientOptions(nil))
+// Dialer connects to Temporal.
+type Dialer func(ctx context.Context) (client.Client, error)
+
+// Starter returns the starter command. A nil dial reaches Temporal through the standard
+// environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE).
+func Starter(out io.Writer, dial Dialer) *cobra.Command {
+	s := &starter{out: out, dial: dial}
+	if s.dial == nil {
+		s.dial = func(ctx context.Context) (client.Client, error) {
+			return app.Dial(ctx, app.ClientOptions(nil))
+		}
 	}
 	root := &cobra.Command{
 		Use:           "starter",
@@ -94,7 +99,7 @@ func Starter(out io.Writer) *cobra.Command {
 				for _, n := range names {
 					st, err := app.Status(ctx, c, n)
 					if err != nil {
-						return explainMissing(err, n)
+						return explainMissing(ctx, c, err, n)
 					}
 					all = append(all, st)
 				}
@@ -140,7 +145,7 @@ func Starter(out io.Writer) *cobra.Command {
 						return err
 					}
 					if err := app.Signal(ctx, c, syncName, signal, payload); err != nil {
-						return explainMissing(err, syncName)
+						return explainMissing(ctx, c, err, syncName)
 					}
 					fmt.Fprintf(s.out, "sync %s: %s sent\n", syncName, signal)
 					return nil
@@ -245,13 +250,17 @@ func runningSyncs(ctx context.Context, c client.Client) ([]string, error) {
 	return names, nil
 }
 
-// explainMissing turns "workflow not found" into which sync is not running.
-func explainMissing(err error, sync string) error {
+// explainMissing turns "workflow not found" into which sync is not running and which are.
+func explainMissing(ctx context.Context, c client.Client, err error, sync string) error {
 	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return fmt.Errorf("sync %q is not running (start it with `starter start --sync %s`)", sync, sync)
+	if !errors.As(err, &nf) {
+		return err
 	}
-	return err
+	running := "none"
+	if names, lerr := runningSyncs(ctx, c); lerr == nil && len(names) > 0 {
+		running = strings.Join(names, ", ")
+	}
+	return fmt.Errorf("sync %q is not running (running syncs: %s; start it with `starter start --sync %s`)", sync, running, sync)
 }
 
 func parseTime(s string) (time.Time, error) {

@@ -1,0 +1,146 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"tandem/connectors/memory"
+	"tandem/internal/cli"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+// run runs the starter with args against the embedded server and returns its output.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	dial := func(ctx context.Context) (client.Client, error) {
+		return testenv.Server(t).NewClient(ctx, client.Options{})
+	}
+	cmd := cli.Starter(&out, dial)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func writeConfig(t *testing.T, names ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("connections:\n  source: {type: memory}\n  target: {type: memory}\nsyncs:\n")
+	for _, n := range names {
+		b.WriteString("  - name: " + n + "\n    a: {connection: source, object: companies, key: domain}\n    b: {connection: target, object: companies, key: domain}\n    fields:\n      - {a: name, b: name}\n")
+	}
+	path := filepath.Join(t.TempDir(), "syncs.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o600))
+	return path
+}
+
+func TestVerbsDriveARunningSync(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{})
+	source.Seed("companies", 30, memory.SampleCompany)
+	s := testenv.NewSync(t, testenv.Def("cli"), source, target)
+
+	out, err := run(t, "start", "--sync", "cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync cli: started (workflow tandem/sync/cli")
+	out, err = run(t, "start", "--sync", "cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync cli: already running")
+	s.WaitRuns(1, time.Minute)
+
+	out, err = run(t, "status", "--sync", "cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync cli (workflow tandem/sync/cli): idle")
+	assert.Contains(t, out, "last run:   #1 (schedule)")
+	assert.Contains(t, out, "fetched 30, created 30, updated 0, skipped 0, failed 0")
+	assert.Contains(t, out, "next run:")
+
+	out, err = run(t, "status", "--sync", "cli", "--json")
+	require.NoError(t, err)
+	var st workflows.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	assert.Equal(t, 30, st.Totals.Created)
+
+	out, err = run(t, "pause", "--sync", "cli")
+	require.NoError(t, err)
+	assert.Equal(t, "sync cli: pause sent\n", out)
+	s.WaitFor("paused", 30*time.Second, func(st workflows.Status) bool { return st.Paused })
+	out, err = run(t, "status", "--sync", "cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "): paused")
+
+	_, err = run(t, "resume", "--sync", "cli")
+	require.NoError(t, err)
+	s.WaitFor("resumed", 30*time.Second, func(st workflows.Status) bool { return !st.Paused })
+
+	_, err = run(t, "resync", "--sync", "cli", "--from", "2000-01-01")
+	require.NoError(t, err)
+	st2 := s.WaitRuns(2, time.Minute)
+	assert.Equal(t, "resync", st2.LastRun.Trigger)
+	assert.Equal(t, workflows.Counts{Fetched: 30, Skipped: 30}, st2.LastRun.Counts)
+
+	_, err = run(t, "sync-now", "--sync", "cli")
+	require.NoError(t, err)
+	s.WaitRuns(3, time.Minute)
+}
+
+func TestFailuresSayWhatWasWrong(t *testing.T) {
+	cfg := writeConfig(t, "alpha", "beta")
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown sync with config", []string{"status", "--config", cfg, "--sync", "gamma"}, `unknown sync "gamma": ` + cfg + ` defines alpha, beta`},
+		{"sync not running", []string{"pause", "--sync", "never-started"}, `sync "never-started" is not running`},
+		{"bad resync time", []string{"resync", "--sync", "alpha", "--from", "yesterday"}, `--from: "yesterday" is not a time`},
+		{"bad side", []string{"resync", "--sync", "alpha", "--from", "2024-01-01", "--side", "c"}, `--side: "c" is not a side`},
+		{"missing sync flag", []string{"pause"}, `required flag(s) "sync" not set`},
+		{"bad config", []string{"start", "--config", filepath.Join(t.TempDir(), "missing.yaml")}, "read sync definitions"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := run(t, c.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), "\n", "one line")
+		})
+	}
+}
+
+func TestUnreachableTemporalNamesTheAddress(t *testing.T) {
+	t.Setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")
+	var out bytes.Buffer
+	cmd := cli.Starter(&out, nil)
+	cmd.SetArgs([]string{"status"})
+	err := cmd.ExecuteContext(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cannot reach Temporal at 127.0.0.1:1")
+}
+
+func TestStatusOutputWithFailures(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var out bytes.Buffer
+	cli.WriteStatus(&out, workflows.Status{
+		Sync: "x", WorkflowID: "tandem/sync/x", NextRunAt: now.Add(90 * time.Second), Runs: 2,
+		Totals:   workflows.Counts{Fetched: 3, Created: 2, Failed: 1},
+		Failures: []workflows.FailedRecord{{Run: 2, Side: "a", RecordID: "r1", Key: "acme.com", Reason: "phone: not a phone number"}},
+	}, now)
+	assert.Equal(t, `sync x (workflow tandem/sync/x): idle
+  next run:   2026-01-02T03:05:35Z (in 1m30s)
+  totals:     fetched 3, created 2, updated 0, skipped 0, failed 1 over 2 runs
+  failed records (latest 1 of 1 kept):
+    run #2 side a record r1 key acme.com: phone: not a phone number
+`, out.String())
+}
