@@ -84,7 +84,11 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("start embedded Temporal server: %w", err)
 		}
 		defer srv.Stop()
-		if c, err = srv.NewClient(ctx, client.Options{Logger: logging.Temporal(logger)}); err != nil {
+		if c, err = srv.NewClient(ctx, client.Options{
+			Logger: logging.Temporal(logger),
+			// The embedded server is on loopback: compression would only cost CPU.
+			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
+		}); err != nil {
 			return err
 		}
 		logger.Info("embedded Temporal server running", zap.String("frontend", srv.FrontendAddress()),
