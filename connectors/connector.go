@@ -7,6 +7,7 @@ package connectors
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 )
@@ -134,3 +135,26 @@ func KeyString(v any) string {
 		return fmt.Sprint(x)
 	}
 }
+
+// WebhookEvent is one change a service announced in a webhook.
+type WebhookEvent struct {
+	// ID is the sender's id of the event (redeliveries repeat it).
+	ID string
+	// Object and RecordID name the changed record.
+	Object   string
+	RecordID string
+	// Kind is "created", "updated" or "deleted".
+	Kind       string
+	OccurredAt time.Time
+}
+
+// WebhookVerifier checks that a webhook request comes from the service, by the service's
+// own signature scheme, and parses its events. It returns an error wrapping
+// ErrBadSignature when the request is not authentic (missing, wrong or stale signature),
+// and one wrapping ErrMalformedWebhook when it is authentic but cannot be parsed.
+type WebhookVerifier interface {
+	Verify(r *http.Request, body []byte) ([]WebhookEvent, error)
+}
+
+// WebhookFactory builds a connection's verifier from its settings (its webhook secret).
+type WebhookFactory func(name string, settings Settings) (WebhookVerifier, error)

@@ -85,3 +85,10 @@ func (e *AmbiguousMatchError) Error() string {
 	return fmt.Sprintf("ambiguous match: %s=%q matches %d records (%s)",
 		e.Field, e.Value, len(e.IDs), strings.Join(e.IDs, ", "))
 }
+
+// ErrBadSignature says a webhook request is not authentic: its signature is missing,
+// wrong, or outside the sender's timestamp window.
+var ErrBadSignature = errors.New("bad webhook signature")
+
+// ErrMalformedWebhook says a webhook body could not be parsed.
+var ErrMalformedWebhook = errors.New("malformed webhook body")

@@ -16,11 +16,37 @@ type Factory func(name string, settings Settings) (Connector, error)
 // whoever builds the worker (see connectors/builtin), never by init side effects.
 type Registry struct {
 	factories map[string]Factory
+	webhooks  map[string]WebhookFactory
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{factories: map[string]Factory{}}
+	return &Registry{factories: map[string]Factory{}, webhooks: map[string]WebhookFactory{}}
+}
+
+// RegisterWebhooks adds the webhook verifier of a connector type; twice is an error.
+func (r *Registry) RegisterWebhooks(typ string, f WebhookFactory) error {
+	if typ == "" || f == nil {
+		return fmt.Errorf("register webhooks: empty type or nil factory")
+	}
+	if _, dup := r.webhooks[typ]; dup {
+		return fmt.Errorf("register webhooks: type %q registered twice", typ)
+	}
+	r.webhooks[typ] = f
+	return nil
+}
+
+// Webhooks builds the webhook verifier of connection name of type typ.
+func (r *Registry) Webhooks(name, typ string, settings Settings) (WebhookVerifier, error) {
+	f, ok := r.webhooks[typ]
+	if !ok {
+		return nil, fmt.Errorf("connection %q: type %q does not receive webhooks", name, typ)
+	}
+	v, err := f(name, settings)
+	if err != nil {
+		return nil, fmt.Errorf("connection %q (%s) webhooks: %w", name, typ, err)
+	}
+	return v, nil
 }
 
 // Register adds a connector type; registering a type twice is an error.

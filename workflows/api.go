@@ -142,3 +142,25 @@ func StartOptions(sync string) client.StartWorkflowOptions {
 		TypedSearchAttributes:    temporal.NewSearchAttributes(SyncKey.ValueSet(sync)),
 	}
 }
+
+// SignalChange carries webhook events to a sync's workflow (sent with SignalWithStart by
+// the ingress, so a sync that is not running yet starts).
+const SignalChange = "change"
+
+// ChangeSignal is the payload of SignalChange: the verified events of one webhook request,
+// all from one side of the sync.
+type ChangeSignal struct {
+	Side   string        `json:"side"`
+	Events []ChangeEvent `json:"events"`
+}
+
+// ChangeEvent says a record of a side changed. Webhook bodies may be partial, stale or out
+// of order, so only the record's id is used: the record is read fresh before syncing.
+type ChangeEvent struct {
+	// ID is the sender's event id, used to drop redelivered events.
+	ID       string `json:"id"`
+	RecordID string `json:"record_id"`
+	// Kind is created, updated or deleted, as the sender said.
+	Kind string    `json:"kind,omitempty"`
+	At   time.Time `json:"at,omitzero"`
+}
