@@ -114,6 +114,28 @@ type SyncState struct {
 	Failures []FailedRecord `json:"failures,omitempty"`
 	// SyncNowPending asks for another run right after the current one.
 	SyncNowPending bool `json:"sync_now_pending,omitempty"`
+
+	// Pending are record ids announced by webhooks and not yet synced, by side, in
+	// arrival order without repeats.
+	Pending map[string][]string `json:"pending,omitempty"`
+	// Seen are the ids of the most recent events, oldest first, so a redelivered event
+	// is dropped even after continue-as-new.
+	Seen []string `json:"seen,omitempty"`
+	// Realtime counts the records synced from webhook events (also in Totals).
+	Realtime Counts     `json:"realtime"`
+	Events   EventStats `json:"events"`
+}
+
+// EventStats describe the webhook events a sync received.
+type EventStats struct {
+	Received   int `json:"received"`
+	Duplicates int `json:"duplicates"`
+	// Batches is how many micro-batches the events were synced in.
+	Batches     int       `json:"batches"`
+	LastBatchAt time.Time `json:"last_batch_at,omitzero"`
+	// LastError is why the last micro-batch failed, if it did; its records are picked up
+	// by the next scheduled run.
+	LastError string `json:"last_error,omitempty"`
 }
 
 // Status is the answer to the status query.
@@ -129,6 +151,10 @@ type Status struct {
 	Runs       int                          `json:"runs"`
 	Totals     Counts                       `json:"totals"`
 	Failures   []FailedRecord               `json:"failures,omitempty"`
+	Realtime   Counts                       `json:"realtime"`
+	Events     EventStats                   `json:"events"`
+	// Pending is how many records announced by webhooks wait for the next micro-batch.
+	Pending int `json:"pending"`
 }
 
 // StartOptions are the options a sync's workflow is started with: its fixed id, Tandem's

@@ -38,7 +38,9 @@ type syncer struct {
 	plan   *activities.SyncPlan
 	logger log.Logger
 
-	syncNow, pause, resume, resync workflow.ReceiveChannel
+	syncNow, pause, resume, resync, change workflow.ReceiveChannel
+	// seen holds the ids of recent events (st.Seen as a set).
+	seen map[string]bool
 	// trigger says why the next run starts, for its summary.
 	trigger string
 	// rewound is set when a resync moved a cursor during a run, so a page fetched
@@ -62,13 +64,19 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 		pause:   workflow.GetSignalChannel(ctx, SignalPause),
 		resume:  workflow.GetSignalChannel(ctx, SignalResume),
 		resync:  workflow.GetSignalChannel(ctx, SignalResync),
+		change:  workflow.GetSignalChannel(ctx, SignalChange),
 		trigger: "schedule",
+		seen:    seenSet(st.Seen),
 	}
 }
 
 func (s *syncer) run(ctx workflow.Context) error {
 	for {
 		s.drainSignals(ctx)
+		if s.hasPending() && !s.st.Paused {
+			s.processEvents(ctx)
+			continue
+		}
 		if s.st.Current == nil && !s.st.Paused && s.due(ctx) {
 			s.startRun(ctx)
 		}
@@ -148,14 +156,21 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 			// Read the next page while this one is written.
 			fetch = s.fetch(ctx, side, connectors.CursorOf(page.Records[len(page.Records)-1]))
 		}
-		if err := s.process(ctx, side, page); err != nil {
+		c, err := s.process(ctx, side, page, s.st.Current.Number)
+		if err != nil {
 			s.st.Current.Error = err.Error()
 			return true
 		}
+		s.st.Current.add(c)
+		s.st.Totals.add(c)
 		// The page is written: only now does the cursor move past it.
 		s.st.Cursors[side] = connectors.CursorOf(page.Records[len(page.Records)-1])
 
 		s.drainSignals(ctx)
+		// Real-time changes do not wait behind a long backfill.
+		if s.hasPending() && !s.st.Paused {
+			s.processEvents(ctx)
+		}
 		if s.rewound {
 			s.rewound = false
 			fetch = s.fetch(ctx, side, s.st.Cursors[side])
@@ -188,8 +203,9 @@ func (s *syncer) fetch(ctx workflow.Context, side string, after connectors.Curso
 }
 
 // process runs one batch of changed records of side from through the pipeline: find
-// their counterparts, build and compare payloads, write what differs.
-func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records) error {
+// their counterparts, build and compare payloads, write what differs. Failed records are
+// kept in the state under run (0 for real-time batches).
+func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records, run int) (Counts, error) {
 	to := other(from)
 	actx := activityOptions(ctx)
 	lctx := localOptions(ctx)
@@ -198,26 +214,26 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
 		Sync: s.name, Side: to, Values: uniqueKeys(batch.Keys),
 	}).Get(ctx, &matches); err != nil {
-		return err
+		return Counts{}, err
 	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
 		Sync: s.name, From: from, Source: batch, Matches: matches.Matches,
 	}).Get(ctx, &items); err != nil {
-		return err
+		return Counts{}, err
 	}
 	var plan activities.Plan
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
 		Sync: s.name, From: from, Items: items.Items,
 	}).Get(ctx, &plan); err != nil {
-		return err
+		return Counts{}, err
 	}
 	var written activities.Written
 	if len(plan.Ops) > 0 {
 		if err := workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
 			Sync: s.name, Side: to, Ops: plan.Ops,
 		}).Get(ctx, &written); err != nil {
-			return err
+			return Counts{}, err
 		}
 	}
 
@@ -225,7 +241,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	now := workflow.Now(ctx)
 	for _, f := range plan.Failures {
 		c.Failed++
-		s.recordFailure(FailedRecord{At: now, Side: f.Side, RecordID: f.RecordID, Key: f.Key, Reason: f.Reason})
+		s.recordFailure(FailedRecord{Run: run, At: now, Side: f.Side, RecordID: f.RecordID, Key: f.Key, Reason: f.Reason})
 	}
 	for i, r := range written.Results {
 		switch r.Action {
@@ -236,16 +252,13 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		default:
 			c.Failed++
 			op := plan.Ops[i]
-			s.recordFailure(FailedRecord{At: now, Side: from, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
+			s.recordFailure(FailedRecord{Run: run, At: now, Side: from, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
 		}
 	}
-	s.st.Current.add(c)
-	s.st.Totals.add(c)
-	return nil
+	return c, nil
 }
 
 func (s *syncer) recordFailure(f FailedRecord) {
-	f.Run = s.st.Current.Number
 	s.logger.Warn("Record not synced", "side", f.Side, "record", f.RecordID, "key", f.Key, "reason", f.Reason)
 	s.st.Failures = append(s.st.Failures, f)
 	if n := len(s.st.Failures); n > maxFailures {
@@ -286,6 +299,11 @@ func (s *syncer) addSignals(ctx workflow.Context, sel workflow.Selector) {
 		var sig ResyncSignal
 		c.Receive(ctx, &sig)
 		s.onResync(ctx, sig)
+	})
+	sel.AddReceive(s.change, func(c workflow.ReceiveChannel, _ bool) {
+		var sig ChangeSignal
+		c.Receive(ctx, &sig)
+		s.onChange(sig)
 	})
 }
 
@@ -358,6 +376,9 @@ func (s *syncer) status() (Status, error) {
 		Runs:       s.st.Runs,
 		Totals:     s.st.Totals,
 		Failures:   s.st.Failures,
+		Realtime:   s.st.Realtime,
+		Events:     s.st.Events,
+		Pending:    s.pendingCount(),
 	}
 	return st, nil
 }

@@ -47,6 +47,7 @@ type fakeServices struct {
 	source  []connectors.Record
 	target  map[string]connectors.Record // by domain
 	upserts int
+	gets    int
 	// failUpsert, when set, makes Upsert fail for that call number (1-based).
 	failUpsert int
 	// reject makes Upsert refuse the record with this key.

@@ -1,0 +1,127 @@
+package workflows
+
+import (
+	"go.temporal.io/sdk/workflow"
+
+	"tandem/activities"
+	"tandem/internal/config"
+)
+
+// maxSeen is how many recent event ids a sync remembers to drop redeliveries. Senders
+// redeliver within minutes to hours; this covers bursts far larger than that window.
+const maxSeen = 5000
+
+func seenSet(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// onChange queues the records of a webhook request, dropping events already seen. The
+// record ids are only hints: each record is read fresh when its batch runs.
+func (s *syncer) onChange(sig ChangeSignal) {
+	side := sig.Side
+	if side != activities.SideA && side != activities.SideB {
+		s.logger.Warn("Change signal ignored: unknown side", "side", sig.Side)
+		return
+	}
+	if s.st.Pending == nil {
+		s.st.Pending = map[string][]string{}
+	}
+	queued := map[string]bool{}
+	for _, id := range s.st.Pending[side] {
+		queued[id] = true
+	}
+	for _, e := range sig.Events {
+		s.st.Events.Received++
+		if e.ID != "" {
+			if s.seen[e.ID] {
+				s.st.Events.Duplicates++
+				continue
+			}
+			s.remember(e.ID)
+		}
+		if e.RecordID != "" && !queued[e.RecordID] {
+			queued[e.RecordID] = true
+			s.st.Pending[side] = append(s.st.Pending[side], e.RecordID)
+		}
+	}
+}
+
+func (s *syncer) remember(id string) {
+	s.seen[id] = true
+	s.st.Seen = append(s.st.Seen, id)
+	if n := len(s.st.Seen); n > maxSeen {
+		for _, old := range s.st.Seen[:n-maxSeen] {
+			delete(s.seen, old)
+		}
+		s.st.Seen = append([]string(nil), s.st.Seen[n-maxSeen:]...)
+	}
+}
+
+func (s *syncer) hasPending() bool { return s.pendingCount() > 0 }
+
+func (s *syncer) pendingCount() int {
+	n := 0
+	for _, ids := range s.st.Pending {
+		n += len(ids)
+	}
+	return n
+}
+
+// processEvents syncs one micro-batch per side from the records webhooks announced. Events
+// that arrive while a batch is written gather into the next one, so a burst becomes few
+// writes. A batch that fails is dropped with the error kept in the status: the webhook
+// path only makes changes arrive sooner, and the next scheduled run reads them anyway.
+func (s *syncer) processEvents(ctx workflow.Context) {
+	if err := s.loadPlan(ctx); err != nil {
+		s.st.Events.LastError = err.Error()
+		s.st.Pending = nil
+		return
+	}
+	for _, side := range []string{activities.SideA, activities.SideB} {
+		ids := s.st.Pending[side]
+		if len(ids) == 0 {
+			continue
+		}
+		if side == activities.SideB && s.plan.Mode != config.TwoWay {
+			// A one-way sync never writes to its source.
+			s.logger.Warn("Webhook events from the target of a one-way sync ignored", "records", len(ids))
+			delete(s.st.Pending, side)
+			continue
+		}
+		n := min(len(ids), s.plan.PageSize)
+		batch := ids[:n]
+		s.st.Pending[side] = append([]string(nil), ids[n:]...)
+		if len(s.st.Pending[side]) == 0 {
+			delete(s.st.Pending, side)
+		}
+		if err := s.syncRecords(ctx, side, batch); err != nil {
+			s.logger.Warn("Webhook batch failed; the next run picks its records up", "side", side, "records", len(batch), "error", err)
+			s.st.Events.LastError = err.Error()
+		}
+		s.st.Events.Batches++
+		s.st.Events.LastBatchAt = workflow.Now(ctx)
+	}
+}
+
+func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) error {
+	var recs activities.Records
+	if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
+		Sync: s.name, Side: side, IDs: ids,
+	}).Get(ctx, &recs); err != nil {
+		return err
+	}
+	if len(recs.Records) == 0 {
+		return nil // deleted since: nothing to sync
+	}
+	c, err := s.process(ctx, side, recs, 0)
+	if err != nil {
+		return err
+	}
+	s.st.Realtime.add(c)
+	s.st.Totals.add(c)
+	return nil
+}
