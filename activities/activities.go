@@ -112,8 +112,12 @@ type FetchChangesInput struct {
 type Records struct {
 	Records []connectors.Record
 	Keys    []string
-	// More is true when the side may have more changes after the last record.
+	// More is true when the side may have more changes after the last record, or (for
+	// GetRecords) when Rest is not empty.
 	More bool
+	// Rest are ids GetRecords was asked for but left out to keep the batch under the page
+	// size cap; ask for them again.
+	Rest []string `json:",omitempty"`
 }
 
 // FetchChanges reads one page of changes of a side.
@@ -153,7 +157,15 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 		return Records{}, classify(fmt.Sprintf("get %d records of %s %s", len(in.IDs), sd.Connection, sd.Object), err)
 	}
 	sort.Slice(recs, func(i, j int) bool { return connectors.CursorOf(recs[i]).Before(recs[j]) })
-	return a.keyed(s, in.Side, recs)
+	out, err := a.keyed(s, in.Side, recs)
+	if err != nil {
+		return Records{}, err
+	}
+	for _, r := range recs[len(out.Records):] {
+		out.Rest = append(out.Rest, r.ID)
+	}
+	out.More = len(out.Rest) > 0
+	return out, nil
 }
 
 // keyed projects records to the fields the sync reads and computes their keys. It stops

@@ -111,6 +111,14 @@ type Plan struct {
 // Compare decides, per record, to skip (the payloads are equal: the loop guard), create,
 // update, or refuse (no key, or a key matching several records). Local activity.
 func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error) {
+	s, err := a.sync(in.Sync)
+	if err != nil {
+		return Plan{}, err
+	}
+	m, err := newMapping(s, in.From)
+	if err != nil {
+		return Plan{}, nonRetryable(err)
+	}
 	var plan Plan
 	// Two source records with one key in a batch would both create the same target.
 	byKey := map[string]int{}
@@ -129,7 +137,8 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error)
 		case byKey[it.Key] > 1:
 			fail(fmt.Sprintf("ambiguous match: key %q is held by %d changed records on side %s", it.Key, byKey[it.Key], in.From))
 		case len(it.TargetIDs) > 1:
-			fail((&connectors.AmbiguousMatchError{Field: "key", Value: it.Key, IDs: it.TargetIDs}).Error())
+			fail((&connectors.AmbiguousMatchError{Field: m.to.Connection + " " + m.to.Key, Value: it.Key, IDs: it.TargetIDs}).Error() +
+				"; nothing was written: make the key unique on that side")
 		case len(it.TargetIDs) == 0:
 			plan.Ops = append(plan.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
 		default:

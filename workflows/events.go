@@ -77,7 +77,7 @@ func (s *syncer) pendingCount() int {
 // path only makes changes arrive sooner, and the next scheduled run reads them anyway.
 func (s *syncer) processEvents(ctx workflow.Context) {
 	if err := s.loadPlan(ctx); err != nil {
-		s.st.Events.LastError = err.Error()
+		s.st.Events.LastError = errorText(err)
 		s.st.Pending = nil
 		return
 	}
@@ -95,12 +95,12 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 		n := min(len(ids), s.plan.PageSize)
 		batch := ids[:n]
 		s.st.Pending[side] = append([]string(nil), ids[n:]...)
-		if len(s.st.Pending[side]) == 0 {
-			delete(s.st.Pending, side)
-		}
 		if err := s.syncRecords(ctx, side, batch); err != nil {
 			s.logger.Warn("Webhook batch failed; the next run picks its records up", "side", side, "records", len(batch), "error", err)
-			s.st.Events.LastError = err.Error()
+			s.st.Events.LastError = errorText(err)
+		}
+		if len(s.st.Pending[side]) == 0 {
+			delete(s.st.Pending, side)
 		}
 		s.st.Events.Batches++
 		s.st.Events.LastBatchAt = workflow.Now(ctx)
@@ -113,6 +113,10 @@ func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) er
 		Sync: s.name, Side: side, IDs: ids,
 	}).Get(ctx, &recs); err != nil {
 		return err
+	}
+	if len(recs.Rest) > 0 {
+		// Too large for one batch: the rest go first into the next one.
+		s.st.Pending[side] = append(append([]string(nil), recs.Rest...), s.st.Pending[side]...)
 	}
 	if len(recs.Records) == 0 {
 		return nil // deleted since: nothing to sync

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -133,7 +134,7 @@ func (s *syncer) finishRun(ctx workflow.Context) {
 // or continue as new (false).
 func (s *syncer) runPages(ctx workflow.Context) bool {
 	if err := s.loadPlan(ctx); err != nil {
-		s.st.Current.Error = err.Error()
+		s.st.Current.Error = errorText(err)
 		return true
 	}
 	const side = activities.SideA
@@ -146,7 +147,7 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 	for {
 		var page activities.Records
 		if err := fetch.Get(ctx, &page); err != nil {
-			s.st.Current.Error = err.Error()
+			s.st.Current.Error = errorText(err)
 			return true
 		}
 		if len(page.Records) == 0 {
@@ -158,7 +159,7 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 		}
 		c, err := s.process(ctx, side, page, s.st.Current.Number)
 		if err != nil {
-			s.st.Current.Error = err.Error()
+			s.st.Current.Error = errorText(err)
 			return true
 		}
 		s.st.Current.add(c)
@@ -400,6 +401,20 @@ func localOptions(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
+}
+
+// errorText is what the status says of a failed step: the activity's own message, not
+// the layers of wrapping around it.
+func errorText(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out (" + timeout.TimeoutType().String() + ")"
+	}
+	return err.Error()
 }
 
 func other(side string) string {
