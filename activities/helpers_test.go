@@ -126,9 +126,9 @@ func plan(t *testing.T, acts *Activities, sync, from string, source Records, mat
 	ctx := context.Background()
 	items, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Sync: sync, From: from, Source: source, Matches: matches})
 	require.NoError(t, err)
-	p, err := acts.Compare(ctx, CompareInput{Sync: sync, From: from, Items: items.Items})
+	d, err := acts.Compare(ctx, CompareInput{Sync: sync, From: from, Items: items.Items})
 	require.NoError(t, err)
-	return p
+	return d.Plan(from, items.Items)
 }
 
 // appError returns err as an *temporal.ApplicationError, failing the test if it is not one.

@@ -30,22 +30,26 @@ type BuildPayloadsInput struct {
 }
 
 // Item is one changed record with both payloads, ready to compare.
+//
+// Items, plans and writes are recorded in every workflow history, once per record, so
+// their JSON names are short and empty values are left out: history bytes per record
+// decide how often a long backfill continues as new.
 type Item struct {
-	SourceID        string
-	SourceUpdatedAt time.Time
-	Key             string
+	SourceID        string    `json:"id"`
+	SourceUpdatedAt time.Time `json:"at"`
+	Key             string    `json:"key,omitempty"`
 	// Want is what the source asks the other side to hold (the other side's field names).
-	Want Payload
+	Want Payload `json:"want"`
 	// TargetIDs are the other side's records with the same key (several = ambiguous).
-	TargetIDs []string
+	TargetIDs []string `json:"targets,omitempty"`
 	// Have is what the single matching target holds now, over the same fields.
-	Have            Payload `json:",omitempty"`
-	TargetUpdatedAt time.Time
+	Have            Payload   `json:"have,omitempty"`
+	TargetUpdatedAt time.Time `json:"target_at,omitzero"`
 }
 
 // Items is the built batch.
 type Items struct {
-	Items []Item
+	Items []Item `json:"items"`
 }
 
 // BuildPayloads builds the mapped, normalized payloads of both sides (local activity:
@@ -84,13 +88,13 @@ type CompareInput struct {
 
 // WriteOp is one write the comparison asks for.
 type WriteOp struct {
-	Action   string // ActionCreate or ActionUpdate
-	SourceID string
-	Key      string
-	TargetID string `json:",omitempty"`
+	Action   string `json:"a"` // ActionCreate or ActionUpdate
+	SourceID string `json:"src"`
+	Key      string `json:"key,omitempty"`
+	TargetID string `json:"t,omitempty"`
 	// Fields are the values to write: all of them for a create, the differing ones for
 	// an update.
-	Fields Payload
+	Fields Payload `json:"f"`
 }
 
 // Failure is a record that was not synced, with the reason.
@@ -101,25 +105,61 @@ type Failure struct {
 	Reason   string
 }
 
-// Plan is the comparison's verdict on a batch.
+// Decision is Compare's verdict on one item that is not skipped.
+type Decision struct {
+	// Item is the index of the item in the compared batch.
+	Item   int    `json:"i"`
+	Action string `json:"a"` // ActionCreate, ActionUpdate or ActionFail
+	// Fields are an update's differing fields (a create writes the item's Want, which is
+	// not repeated here).
+	Fields Payload `json:"f,omitempty"`
+	Reason string  `json:"r,omitempty"`
+}
+
+// Decisions are Compare's verdicts on a batch, by item index; records not named were
+// skipped because both payloads are equal.
+type Decisions struct {
+	Decisions []Decision `json:"d,omitempty"`
+	Skipped   int        `json:"skipped,omitempty"`
+}
+
+// Plan is a batch's verdict spelled out: the writes to make and the records refused.
 type Plan struct {
 	Ops      []WriteOp
 	Skipped  int
 	Failures []Failure
 }
 
+// Plan spells out the decisions on items compared from side from. It only looks items
+// up by index, so workflow code may call it.
+func (d Decisions) Plan(from string, items []Item) Plan {
+	p := Plan{Skipped: d.Skipped}
+	for _, dec := range d.Decisions {
+		it := items[dec.Item]
+		switch dec.Action {
+		case ActionCreate:
+			p.Ops = append(p.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
+		case ActionUpdate:
+			p.Ops = append(p.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: dec.Fields})
+		default:
+			p.Failures = append(p.Failures, Failure{Side: from, RecordID: it.SourceID, Key: it.Key, Reason: dec.Reason})
+		}
+	}
+	return p
+}
+
 // Compare decides, per record, to skip (the payloads are equal: the loop guard), create,
 // update, or refuse (no key, or a key matching several records). Local activity.
-func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error) {
+func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, error) {
 	s, err := a.sync(in.Sync)
 	if err != nil {
-		return Plan{}, err
+		return Decisions{}, err
 	}
 	m, err := newMapping(s, in.From)
 	if err != nil {
-		return Plan{}, nonRetryable(err)
+		return Decisions{}, nonRetryable(err)
 	}
-	var plan Plan
+	var out Decisions
 	// Two source records with one key in a batch would both create the same target.
 	byKey := map[string]int{}
 	for _, it := range in.Items {
@@ -127,9 +167,9 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error)
 			byKey[it.Key]++
 		}
 	}
-	for _, it := range in.Items {
+	for i, it := range in.Items {
 		fail := func(reason string) {
-			plan.Failures = append(plan.Failures, Failure{Side: in.From, RecordID: it.SourceID, Key: it.Key, Reason: reason})
+			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionFail, Reason: reason})
 		}
 		switch {
 		case it.Key == "":
@@ -140,17 +180,17 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Plan, error)
 			fail((&connectors.AmbiguousMatchError{Field: m.to.Connection + " " + m.to.Key, Value: it.Key, IDs: it.TargetIDs}).Error() +
 				"; nothing was written: make the key unique on that side")
 		case len(it.TargetIDs) == 0:
-			plan.Ops = append(plan.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
+			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionCreate})
 		default:
 			d := diff(it.Want, it.Have)
 			if d == nil {
-				plan.Skipped++
+				out.Skipped++
 				continue
 			}
-			plan.Ops = append(plan.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: d})
+			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionUpdate, Fields: d})
 		}
 	}
-	return plan, nil
+	return out, nil
 }
 
 // UpsertInput is a batch of writes to one side.
@@ -162,14 +202,14 @@ type UpsertInput struct {
 
 // OpResult is the outcome of one WriteOp, in order.
 type OpResult struct {
-	Action   string // ActionCreate, ActionUpdate or ActionFail
-	TargetID string `json:",omitempty"`
-	Reason   string `json:",omitempty"`
+	Action   string `json:"a"` // ActionCreate, ActionUpdate or ActionFail
+	TargetID string `json:"t,omitempty"`
+	Reason   string `json:"r,omitempty"`
 }
 
 // Written is the outcome of a batch of writes.
 type Written struct {
-	Results []OpResult
+	Results []OpResult `json:"results"`
 }
 
 // Upsert writes a batch: creates and updates in as few calls as the connector allows,

@@ -223,12 +223,13 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	}).Get(ctx, &items); err != nil {
 		return Counts{}, err
 	}
-	var plan activities.Plan
+	var decisions activities.Decisions
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
 		Sync: s.name, From: from, Items: items.Items,
-	}).Get(ctx, &plan); err != nil {
+	}).Get(ctx, &decisions); err != nil {
 		return Counts{}, err
 	}
+	plan := decisions.Plan(from, items.Items)
 	var written activities.Written
 	if len(plan.Ops) > 0 {
 		if err := workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{

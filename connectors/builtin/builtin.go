@@ -11,14 +11,17 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/connectors/standardwebhooks"
 )
 
 // Registry returns a new registry with every built-in connector type:
 //
-//	memory  in-process records (connectors/memory), for tests and trying Tandem out
+//	memory  in-process records (connectors/memory), for tests and trying Tandem out;
+//	        its webhooks are Standard Webhooks signed with the connection's webhook_secret
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
 	mustRegister(r, "memory", openMemory)
+	mustRegisterWebhooks(r, "memory", standardwebhooks.FromSettings)
 	return r
 }
 
@@ -30,11 +33,20 @@ func mustRegister(r *connectors.Registry, typ string, f connectors.Factory) {
 	}
 }
 
+func mustRegisterWebhooks(r *connectors.Registry, typ string, f connectors.WebhookFactory) {
+	if err := r.RegisterWebhooks(typ, f); err != nil {
+		panic(err)
+	}
+}
+
 // memorySettings are the settings a memory connection accepts, with what they do.
 var memorySettings = map[string]string{
 	"seed":        "number of sample companies to create (default 0)",
 	"seed_object": `object the sample companies go into (default "companies")`,
 	"id_prefix":   `prefix of the ids the connector assigns (default "m-")`,
+	// Read by the webhook ingress (standardwebhooks.FromSettings), not by the connector.
+	standardwebhooks.SettingSecret:         "secret the connection's webhooks are signed with (whsec_<base64> or plain)",
+	standardwebhooks.SettingPreviousSecret: "previous webhook secret, also accepted while senders move to the new one",
 }
 
 // openMemory opens a memory connection. Every call returns a new, separate connector:
