@@ -74,6 +74,11 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 func (s *syncer) run(ctx workflow.Context) error {
 	for {
 		s.drainSignals(ctx)
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			// Between two batches is a safe point, even mid-run or with events waiting:
+			// all of it is in the state.
+			return s.continueAsNew(ctx)
+		}
 		if s.hasPending() && !s.st.Paused {
 			s.processEvents(ctx)
 			continue
@@ -87,9 +92,6 @@ func (s *syncer) run(ctx workflow.Context) error {
 				s.finishRun(ctx)
 				return s.continueAsNew(ctx)
 			}
-		}
-		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			return s.continueAsNew(ctx)
 		}
 		if s.st.Current == nil || s.st.Paused {
 			s.wait(ctx)

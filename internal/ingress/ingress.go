@@ -53,7 +53,6 @@ type Server struct {
 // syncRoutes are one sync's endpoints.
 type syncRoutes struct {
 	webhooks bool
-	mode     string
 	sides    map[string]*endpoint // by side: "a", and "b" for a two-way sync
 }
 
@@ -86,7 +85,7 @@ func New(syncs *config.File, reg *connectors.Registry, sig Signaler, opts Option
 	}
 	s := &Server{syncs: map[string]*syncRoutes{}, sig: sig, opts: opts, log: opts.Logger}
 	for _, def := range syncs.Syncs {
-		routes := &syncRoutes{webhooks: def.Webhooks, mode: def.Mode, sides: map[string]*endpoint{}}
+		routes := &syncRoutes{webhooks: def.Webhooks, sides: map[string]*endpoint{}}
 		s.syncs[def.Name] = routes
 		if !def.Webhooks {
 			continue
@@ -275,7 +274,7 @@ func (s *Server) route(path string) (*endpoint, int, string) {
 	}
 	ep, ok := routes.sides[side]
 	if !ok {
-		return nil, http.StatusNotFound, fmt.Sprintf("sync %q is %s: only side a's changes are synced, so side %s receives no webhooks", name, routes.mode, side)
+		return nil, http.StatusNotFound, fmt.Sprintf("sync %q is one-way: only side a's changes are synced, so side %s receives no webhooks", name, side)
 	}
 	return ep, 0, ""
 }
