@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/demo"
 	"tandem/internal/devserver"
+	"tandem/internal/ingress"
 	"tandem/internal/logging"
 	"tandem/workflows"
 )
@@ -35,6 +37,7 @@ type options struct {
 	dataDir    string
 	port       int
 	uiPort     int
+	webhooks   string
 	logLevel   string
 }
 
@@ -45,8 +48,15 @@ func main() {
 	flag.StringVar(&o.dataDir, "data-dir", ".tandem", "dev mode: directory of the embedded server's SQLite database")
 	flag.IntVar(&o.port, "port", 7233, "dev mode: Temporal frontend port on 127.0.0.1")
 	flag.IntVar(&o.uiPort, "ui-port", 8233, "dev mode: Temporal Web UI port on 127.0.0.1 (0: no UI)")
+	flag.StringVar(&o.webhooks, "webhooks", "", "address of the webhook ingress to run in this process (dev mode default 127.0.0.1:8080; \"off\" for none)")
 	flag.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
+	if o.webhooks == "" && o.dev {
+		o.webhooks = "127.0.0.1:8080"
+	}
+	if o.webhooks == "off" {
+		o.webhooks = ""
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -63,10 +73,19 @@ func run(ctx context.Context, o options) error {
 	}
 	defer func() { _ = logger.Sync() }()
 
-	syncs, conns, err := definitions(ctx, o, logger)
+	// The ingress's port is taken first, so a busy port stops start-up before anything runs.
+	var ln net.Listener
+	if o.webhooks != "" {
+		if ln, err = net.Listen("tcp", o.webhooks); err != nil {
+			return fmt.Errorf("webhook ingress: %w", err)
+		}
+		defer ln.Close()
+	}
+	syncs, conns, closeDefs, err := definitions(ctx, o, ln, logger)
 	if err != nil {
 		return err
 	}
+	defer closeDefs()
 
 	var c client.Client
 	if o.dev {
@@ -107,6 +126,18 @@ func run(ctx context.Context, o options) error {
 	defer w.Stop()
 	logger.Info("worker polling", zap.String("taskQueue", workflows.TaskQueue), zap.Strings("syncs", syncs.SyncNames()))
 
+	ingressDone := make(chan error, 1)
+	if ln != nil {
+		in, err := ingress.New(syncs, builtin.Registry(), ingress.NewTemporalSignaler(c), ingress.Options{Logger: logger.Named("ingress")})
+		if err != nil {
+			return err
+		}
+		go func() { ingressDone <- in.Serve(ctx, ln) }()
+		logger.Info("webhook ingress listening", zap.String("address", "http://"+ln.Addr().String()), zap.Strings("endpoints", in.Endpoints()))
+	} else {
+		ingressDone <- nil
+	}
+
 	if o.dev {
 		for _, name := range syncs.SyncNames() {
 			run, started, err := app.StartSync(ctx, c, name)
@@ -115,33 +146,42 @@ func run(ctx context.Context, o options) error {
 			}
 			logger.Info("sync workflow", zap.String("sync", name), zap.String("workflowID", run.GetID()), zap.Bool("started", started))
 		}
-		fmt.Fprintf(os.Stderr, "\nTandem dev mode is up.\n  Temporal Web UI:  http://127.0.0.1:%d\n  status:           go run ./starter status\n  sync now:         go run ./starter sync-now --sync %s\n  stop:             Ctrl-C (state is kept in %s)\n\n",
-			o.uiPort, syncs.SyncNames()[0], o.dataDir)
+		hooks := "off"
+		if ln != nil {
+			hooks = "http://" + ln.Addr().String() + "/webhooks/<sync>/<side>"
+		}
+		fmt.Fprintf(os.Stderr, "\nTandem dev mode is up.\n  Temporal Web UI:  http://127.0.0.1:%d\n  webhooks:         %s\n  status:           go run ./starter status\n  sync now:         go run ./starter sync-now --sync %s\n  stop:             Ctrl-C (state is kept in %s)\n\n",
+			o.uiPort, hooks, syncs.SyncNames()[0], o.dataDir)
 	}
 
 	<-ctx.Done()
 	logger.Info("shutting down")
-	return nil
+	return <-ingressDone
 }
 
-// definitions loads --config, or builds the demo in dev mode.
-func definitions(ctx context.Context, o options, logger *zap.Logger) (*config.File, map[string]connectors.Connector, error) {
+// definitions loads --config, or builds the demo in dev mode (sending its webhooks to the
+// ingress on ln, if any).
+func definitions(ctx context.Context, o options, ln net.Listener, logger *zap.Logger) (*config.File, map[string]connectors.Connector, func(), error) {
 	reg := builtin.Registry()
 	if o.configPath != "" {
 		syncs, err := config.Load(o.configPath, reg.Types())
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		conns, err := app.OpenConnections(syncs, reg)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return syncs, conns, nil
+		return syncs, conns, func() {}, nil
 	}
 	if !o.dev {
-		return nil, nil, fmt.Errorf("--config is required (or run the demo with --dev)")
+		return nil, nil, nil, fmt.Errorf("--config is required (or run the demo with --dev)")
 	}
-	d := demo.New()
+	url := ""
+	if ln != nil {
+		url = "http://" + ln.Addr().String()
+	}
+	d := demo.New(url, logger.Named("demo"))
 	go d.Edit(ctx, 10*time.Second, logger.Named("demo"))
-	return d.Syncs, d.Connections, nil
+	return d.Syncs, d.Connections, d.Close, nil
 }

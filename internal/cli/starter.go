@@ -175,6 +175,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		signalVerb("resume", "Resume a paused sync", workflows.SignalResume, nil),
 		signalVerb("sync-now", "Run a sync now instead of waiting for its schedule", workflows.SignalSyncNow, nil),
 		resync,
+		WebhooksCommand(dial, out),
 	)
 	return root
 }

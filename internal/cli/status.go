@@ -44,6 +44,13 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "  totals:     %s over %d runs\n", counts(st.Totals), st.Runs)
+	if e := st.Events; e.Received > 0 {
+		fmt.Fprintf(w, "  webhooks:   %d events (%d duplicates) in %d batches, %d records pending: %s\n",
+			e.Received, e.Duplicates, e.Batches, st.Pending, counts(st.Realtime))
+		if e.LastError != "" {
+			fmt.Fprintf(w, "  webhook error: %s\n", e.LastError)
+		}
+	}
 	if n := len(st.Failures); n > 0 {
 		show := st.Failures
 		if n > 10 {

@@ -1,42 +1,64 @@
 // Package demo is what `worker --dev` runs when no --config is given: two in-process
 // services seeded with sample companies and a sync between them, with a few records edited
-// every so often so every run has something to show.
+// every so often so every run has something to show. The source sends a signed webhook
+// (Standard Webhooks) for every change, so edits arrive in real time between the
+// scheduled runs.
 package demo
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/connectors/standardwebhooks"
 	"tandem/internal/config"
 )
 
 // Records is how many sample companies the demo's source starts with.
 const Records = 500
 
+// Secret signs the demo source's webhooks. It is not a secret: the demo runs on loopback.
+const Secret = "whsec_dGFuZGVtLWRldi1kZW1vLXdlYmhvb2stc2VjcmV0"
+
 // Demo is the built-in sync and its services.
 type Demo struct {
 	Syncs       *config.File
 	Connections map[string]connectors.Connector
 	source      *memory.Connector
+	emitter     *standardwebhooks.Emitter
 }
 
 // New builds the demo: a one-way sync "companies" from an in-process CRM "source" to an
-// in-process CRM "target", matched by domain, every 30 seconds.
-func New() *Demo {
-	source := memory.New(memory.Options{IDPrefix: "src-"})
+// in-process CRM "target", matched by domain, every 30 seconds. When ingress is not
+// empty (the ingress's base URL, e.g. http://127.0.0.1:8080), the source sends its changes
+// there as signed webhooks.
+func New(ingress string, logger *zap.Logger) *Demo {
+	var hook atomic.Pointer[func(string, connectors.Record)]
+	source := memory.New(memory.Options{IDPrefix: "src-", OnChange: func(object string, r connectors.Record) {
+		if h := hook.Load(); h != nil {
+			(*h)(object, r)
+		}
+	}})
 	target := memory.New(memory.Options{IDPrefix: "dst-"})
+	// Seeded before the hook is set: the first run reads these, no webhooks needed.
 	source.Seed("companies", Records, memory.SampleCompany)
+	var emitter *standardwebhooks.Emitter
+	if ingress != "" {
+		emitter = standardwebhooks.NewEmitter(ingress+"/webhooks/companies/a", Secret, standardwebhooks.EmitterOptions{Logger: logger})
+		h := emitter.OnChange
+		hook.Store(&h)
+	}
 	return &Demo{
 		Syncs: &config.File{
 			Path: "(built-in demo)",
 			Connections: map[string]config.Connection{
-				"source": {Name: "source", Type: "memory"},
+				"source": {Name: "source", Type: "memory", Settings: map[string]string{"webhook_secret": Secret}},
 				"target": {Name: "target", Type: "memory"},
 			},
 			Syncs: []config.Sync{{
@@ -53,10 +75,19 @@ func New() *Demo {
 				Conflict: config.NewestWins,
 				Schedule: config.Schedule{Every: 30 * time.Second},
 				PageSize: 100,
+				Webhooks: ingress != "",
 			}},
 		},
 		Connections: map[string]connectors.Connector{"source": source, "target": target},
 		source:      source,
+		emitter:     emitter,
+	}
+}
+
+// Close stops the webhook sender.
+func (d *Demo) Close() {
+	if d.emitter != nil {
+		d.emitter.Close()
 	}
 }
 

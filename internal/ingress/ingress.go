@@ -27,7 +27,7 @@ import (
 // Defaults of Options.
 const (
 	DefaultMaxBody = 1 << 20
-	DefaultTimeout = 10 * time.Second
+	DefaultTimeout = 5 * time.Second
 )
 
 // Options configure a Server. The zero value is a usable default.
