@@ -61,10 +61,20 @@ func (s *syncer) remember(id string) {
 	}
 }
 
-func (s *syncer) hasPending() bool { return s.pendingCount() > 0 }
+// hasPending reports whether announced records wait for a micro-batch.
+func (s *syncer) hasPending() bool {
+	for _, ids := range s.st.Pending {
+		if len(ids) > 0 {
+			return true
+		}
+	}
+	return false
+}
 
+// pendingCount is how many announced records are not synced yet: queued, or in the
+// micro-batch being written.
 func (s *syncer) pendingCount() int {
-	n := 0
+	n := s.inFlight
 	for _, ids := range s.st.Pending {
 		n += len(ids)
 	}
@@ -95,7 +105,10 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 		n := min(len(ids), s.plan.PageSize)
 		batch := ids[:n]
 		s.st.Pending[side] = append([]string(nil), ids[n:]...)
-		if err := s.syncRecords(ctx, side, batch); err != nil {
+		s.inFlight = len(batch)
+		err := s.syncRecords(ctx, side, batch)
+		s.inFlight = 0
+		if err != nil {
 			s.logger.Warn("Webhook batch failed; the next run picks its records up", "side", side, "records", len(batch), "error", err)
 			s.st.Events.LastError = errorText(err)
 		}

@@ -42,6 +42,8 @@ type syncer struct {
 	syncNow, pause, resume, resync, change workflow.ReceiveChannel
 	// seen holds the ids of recent events (st.Seen as a set).
 	seen map[string]bool
+	// inFlight is the size of the micro-batch being synced.
+	inFlight int
 	// trigger says why the next run starts, for its summary.
 	trigger string
 	// rewound is set when a resync moved a cursor during a run, so a page fetched
