@@ -210,7 +210,11 @@ func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierIn
 	if err != nil {
 		return Matches{}, err
 	}
-	found, err := a.find(ctx, c, sd, in.Values)
+	m, err := newMapping(s, in.Side)
+	if err != nil {
+		return Matches{}, nonRetryable(err)
+	}
+	found, err := a.find(ctx, c, sd, in.Values, m.fromKeyNormalizer())
 	if err != nil {
 		return Matches{}, err
 	}
@@ -224,11 +228,19 @@ func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierIn
 	return Matches{Matches: found}, nil
 }
 
-func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *config.Side, values []string) (map[string][]connectors.Record, error) {
+// find looks keys up on a side, matching them in the form the sync compares them in
+// where the connector can (normalize nil: exactly).
+func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *config.Side, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
 	if len(values) == 0 {
 		return map[string][]connectors.Record{}, nil
 	}
-	found, err := c.Find(ctx, sd.Object, sd.Key, values)
+	var found map[string][]connectors.Record
+	var err error
+	if nf, ok := c.(connectors.NormalizingFinder); ok && normalize != nil {
+		found, err = nf.FindNormalized(ctx, sd.Object, sd.Key, values, normalize)
+	} else {
+		found, err = c.Find(ctx, sd.Object, sd.Key, values)
+	}
 	if err != nil {
 		return nil, classify(fmt.Sprintf("find %d %s records by %s on %s", len(values), sd.Object, sd.Key, sd.Connection), err)
 	}

@@ -115,6 +115,16 @@ func (m mapping) keyNormalizers() []string {
 	return nil
 }
 
+// fromKeyNormalizer normalizes a from-side key value as the sync compares keys, or is
+// nil when the keys are compared as they are.
+func (m mapping) fromKeyNormalizer() func(string) string {
+	names := m.keyNormalizers()
+	if len(names) == 0 {
+		return nil
+	}
+	return func(v string) string { return connectors.KeyString(normalize(v, names)) }
+}
+
 // keyOf returns the normalized key of a record of the from side ("" if it has none).
 func (m mapping) keyOf(r connectors.Record) string {
 	v, _ := r.Value(m.from.Key)

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"tandem/connectors"
+	"tandem/internal/config"
 )
 
 // Actions the pipeline takes on a record.
@@ -45,6 +46,8 @@ type Item struct {
 	// Have is what the single matching target holds now, over the same fields.
 	Have            Payload   `json:"have,omitempty"`
 	TargetUpdatedAt time.Time `json:"target_at,omitzero"`
+	// Pair is set in two-way syncs when there is exactly one target.
+	Pair *Pair `json:"pair,omitempty"`
 }
 
 // Items is the built batch.
@@ -73,6 +76,12 @@ func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (
 		if len(targets) == 1 {
 			it.Have = m.current(targets[0])
 			it.TargetUpdatedAt = targets[0].UpdatedAt
+			if s.Mode == config.TwoWay {
+				it.Pair = m.pair(r, targets[0])
+			}
+		}
+		if len(targets) == 0 && s.Mode == config.TwoWay {
+			it.Pair = m.pairForCreate(r, it.Want)
 		}
 		out.Items = append(out.Items, it)
 	}
@@ -84,6 +93,10 @@ type CompareInput struct {
 	Sync  string
 	From  string
 	Items []Item
+	// Two-way syncs: the baselines of the batch's pairs the workflow knows (fingerprint
+	// of what each pair last agreed on, by key), and the other side's cursor.
+	Baselines    map[string]string `json:",omitempty"`
+	TargetCursor connectors.Cursor
 }
 
 // WriteOp is one write the comparison asks for.
@@ -114,6 +127,14 @@ type Decision struct {
 	// not repeated here).
 	Fields Payload `json:"f,omitempty"`
 	Reason string  `json:"r,omitempty"`
+	// Two-way: Back are fields to write to the source record (the target's values won or
+	// flow that way only); Winner is set when both sides had changed (a conflict), with
+	// the loser's overwritten values in Lost ("side.field"); Baseline is what the pair
+	// agrees on once written.
+	Back     Payload `json:"b,omitempty"`
+	Winner   string  `json:"w,omitempty"`
+	Lost     Payload `json:"lost,omitempty"`
+	Baseline string  `json:"h,omitempty"`
 }
 
 // Decisions are Compare's verdicts on a batch, by item index; records not named were
@@ -125,9 +146,20 @@ type Decisions struct {
 
 // Plan is a batch's verdict spelled out: the writes to make and the records refused.
 type Plan struct {
+	// Ops write to the other side; BackOps (two-way) write to the batch's own side.
 	Ops      []WriteOp
+	BackOps  []WriteOp
 	Skipped  int
 	Failures []Failure
+	// Conflicts are the pairs both sides had changed, with the winner and lost values.
+	Conflicts []Conflict
+}
+
+// Conflict is a pair both of whose sides had changed since they were last in step.
+type Conflict struct {
+	Key    string
+	Winner string
+	Lost   Payload
 }
 
 // Plan spells out the decisions on items compared from side from. It only looks items
@@ -140,7 +172,15 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 		case ActionCreate:
 			p.Ops = append(p.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
 		case ActionUpdate:
-			p.Ops = append(p.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: dec.Fields})
+			if dec.Fields != nil {
+				p.Ops = append(p.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: dec.Fields})
+			}
+			if dec.Back != nil {
+				p.BackOps = append(p.BackOps, WriteOp{Action: ActionUpdate, SourceID: it.TargetIDs[0], Key: it.Key, TargetID: it.SourceID, Fields: dec.Back})
+			}
+			if dec.Winner != "" {
+				p.Conflicts = append(p.Conflicts, Conflict{Key: it.Key, Winner: dec.Winner, Lost: dec.Lost})
+			}
 		default:
 			p.Failures = append(p.Failures, Failure{Side: from, RecordID: it.SourceID, Key: it.Key, Reason: dec.Reason})
 		}
@@ -180,7 +220,17 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 			fail((&connectors.AmbiguousMatchError{Field: m.to.Connection + " " + m.to.Key, Value: it.Key, IDs: it.TargetIDs}).Error() +
 				"; nothing was written: make the key unique on that side")
 		case len(it.TargetIDs) == 0:
-			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionCreate})
+			d := Decision{Item: i, Action: ActionCreate}
+			if it.Pair != nil {
+				d.Baseline = baseline(in.From, it.Pair.SourceFP, it.Pair.CreatedFP)
+			}
+			out.Decisions = append(out.Decisions, d)
+		case it.Pair != nil:
+			if d, ok := m.twoWay(it, i, in); ok {
+				out.Decisions = append(out.Decisions, d)
+			} else {
+				out.Skipped++
+			}
 		default:
 			d := diff(it.Want, it.Have)
 			if d == nil {
@@ -220,9 +270,13 @@ type Written struct {
 // native upsert by key, creates go through it; otherwise, on any attempt after the first,
 // the keys are looked up again and records that already exist are updated instead.
 func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error) {
-	_, sd, c, err := a.side(in.Sync, in.Side)
+	s, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Written{}, err
+	}
+	m, err := newMapping(s, in.Side)
+	if err != nil {
+		return Written{}, nonRetryable(err)
 	}
 	info := c.Info()
 	results := make([]OpResult, len(in.Ops))
@@ -247,7 +301,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		for j, i := range creates {
 			keys[j] = in.Ops[i].Key
 		}
-		found, err := a.find(ctx, c, sd, keys)
+		found, err := a.find(ctx, c, sd, keys, m.fromKeyNormalizer())
 		if err != nil {
 			return Written{}, err
 		}

@@ -119,6 +119,15 @@ type Connector interface {
 	Upsert(ctx context.Context, object, key string, records []Record) ([]WriteResult, error)
 }
 
+// NormalizingFinder is implemented by connectors that can match keys the way a sync
+// compares them: a value stored as "WWW.Acme.com" is found for "acme.com" when the sync
+// normalizes domains. Find with exact values is used for connectors without it.
+type NormalizingFinder interface {
+	// FindNormalized is Find where a record matches a value when normalize of its field
+	// equals the value (values are already normalized).
+	FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]Record, error)
+}
+
 // KeyString is the string form of a key value used to match records across services.
 func KeyString(v any) string {
 	switch x := v.(type) {

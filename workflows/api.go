@@ -65,6 +65,9 @@ type Counts struct {
 	Updated int `json:"updated"`
 	Skipped int `json:"skipped"`
 	Failed  int `json:"failed"`
+	// Conflicts are pairs both of whose sides had changed (two-way), resolved by the
+	// sync's policy (their writes are in Created/Updated).
+	Conflicts int `json:"conflicts,omitempty"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -73,6 +76,7 @@ func (c *Counts) add(o Counts) {
 	c.Updated += o.Updated
 	c.Skipped += o.Skipped
 	c.Failed += o.Failed
+	c.Conflicts += o.Conflicts
 }
 
 // RunSummary describes one run of a sync.
@@ -82,6 +86,8 @@ type RunSummary struct {
 	StartedAt  time.Time `json:"started_at"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
 	Counts
+	// Side is the side being pulled (two-way syncs pull a, then b).
+	Side string `json:"side,omitempty"`
 	// Error is why the run stopped early, if it did; the cursor stays at the last page
 	// written and the next run resumes there.
 	Error string `json:"error,omitempty"`
@@ -124,6 +130,39 @@ type SyncState struct {
 	// Realtime counts the records synced from webhook events (also in Totals).
 	Realtime Counts     `json:"realtime"`
 	Events   EventStats `json:"events"`
+
+	// Two-way syncs. Baselines are fingerprints of what recently written pairs agreed
+	// on, by key (BaselineOrder oldest first, bounded), so a later change on one side is
+	// told from a conflict. Loops track pairs written back and forth; Decisions are the
+	// most recent conflicts and stopped loops.
+	Baselines     map[string]string     `json:"baselines,omitempty"`
+	BaselineOrder []string              `json:"baseline_order,omitempty"`
+	Loops         map[string]*LoopState `json:"loops,omitempty"`
+	Decisions     []DecisionRecord      `json:"decisions,omitempty"`
+}
+
+// LoopState counts the direction changes of a pair's writes within a window.
+type LoopState struct {
+	Since   time.Time `json:"since"`
+	LastTo  string    `json:"last_to"`
+	Flips   int       `json:"flips"`
+	Stopped bool      `json:"stopped,omitempty"`
+}
+
+// DecisionRecord is a decision worth showing: a conflict and its winner, or a pair
+// stopped for being written back and forth.
+type DecisionRecord struct {
+	Run    int       `json:"run"`
+	At     time.Time `json:"at"`
+	Key    string    `json:"key"`
+	Kind   string    `json:"kind"` // "conflict" or "loop"
+	Winner string    `json:"winner,omitempty"`
+	// Lost are the values the loser held and the winner overwrote ("side.field").
+	Lost map[string]any `json:"lost,omitempty"`
+	// A and B are both sides' payloads when a loop was stopped.
+	A      map[string]any `json:"a,omitempty"`
+	B      map[string]any `json:"b,omitempty"`
+	Reason string         `json:"reason,omitempty"`
 }
 
 // EventStats describe the webhook events a sync received.
@@ -151,6 +190,7 @@ type Status struct {
 	Runs       int                          `json:"runs"`
 	Totals     Counts                       `json:"totals"`
 	Failures   []FailedRecord               `json:"failures,omitempty"`
+	Decisions  []DecisionRecord             `json:"decisions,omitempty"`
 	Realtime   Counts                       `json:"realtime"`
 	Events     EventStats                   `json:"events"`
 	// Pending is how many records announced by webhooks wait for the next micro-batch.

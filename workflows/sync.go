@@ -10,6 +10,7 @@ import (
 
 	"tandem/activities"
 	"tandem/connectors"
+	"tandem/internal/config"
 )
 
 // maxFailures is how many failed records the state keeps (the newest); older ones are
@@ -135,13 +136,33 @@ func (s *syncer) finishRun(ctx workflow.Context) {
 }
 
 // runPages pulls and writes pages until the run is done (true), or until it must pause
-// or continue as new (false).
+// or continue as new (false). A two-way sync pulls side a, then side b.
 func (s *syncer) runPages(ctx workflow.Context) bool {
 	if err := s.loadPlan(ctx); err != nil {
 		s.st.Current.Error = errorText(err)
 		return true
 	}
-	const side = activities.SideA
+	sides := []string{activities.SideA}
+	if s.plan.Mode == config.TwoWay {
+		sides = append(sides, activities.SideB)
+	}
+	for _, side := range sides {
+		if side < s.st.Current.Side {
+			continue // pulled already in this run, before it continued as new
+		}
+		s.st.Current.Side = side
+		if done := s.runSide(ctx, side); !done {
+			return false
+		}
+		if s.st.Current.Error != "" {
+			return true
+		}
+	}
+	return true
+}
+
+// runSide pulls one side's pages; false when the run must pause or continue as new.
+func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	if _, ok := s.st.Cursors[side]; !ok {
 		// The first run is backdated to start_from.
 		s.st.Cursors[side] = connectors.Cursor{UpdatedAt: s.plan.StartFrom}
@@ -230,35 +251,67 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	var decisions activities.Decisions
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
 		Sync: s.name, From: from, Items: items.Items,
+		Baselines: s.baselinesFor(batch.Keys), TargetCursor: s.st.Cursors[to],
 	}).Get(ctx, &decisions); err != nil {
 		return Counts{}, err
 	}
 	plan := decisions.Plan(from, items.Items)
-	var written activities.Written
-	if len(plan.Ops) > 0 {
-		if err := workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-			Sync: s.name, Side: to, Ops: plan.Ops,
-		}).Get(ctx, &written); err != nil {
-			return Counts{}, err
-		}
-	}
-
-	c := Counts{Fetched: len(batch.Records), Skipped: plan.Skipped}
 	now := workflow.Now(ctx)
+	c := Counts{Fetched: len(batch.Records), Skipped: plan.Skipped}
 	for _, f := range plan.Failures {
 		c.Failed++
 		s.recordFailure(FailedRecord{Run: run, At: now, Side: f.Side, RecordID: f.RecordID, Key: f.Key, Reason: f.Reason})
 	}
-	for i, r := range written.Results {
-		switch r.Action {
-		case activities.ActionCreate:
-			c.Created++
-		case activities.ActionUpdate:
-			c.Updated++
-		default:
-			c.Failed++
-			op := plan.Ops[i]
-			s.recordFailure(FailedRecord{Run: run, At: now, Side: from, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
+	plan = s.breakLoops(now, from, plan, items.Items, run, &c)
+	for _, k := range plan.Conflicts {
+		c.Conflicts++
+		s.recordDecision(DecisionRecord{Run: run, At: now, Key: k.Key, Kind: "conflict", Winner: k.Winner, Lost: k.Lost})
+	}
+
+	// Writes to the other side, then (two-way) back to this side; both are futures so the
+	// two services are written at the same time.
+	var toOther, toThis workflow.Future
+	if len(plan.Ops) > 0 {
+		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{Sync: s.name, Side: to, Ops: plan.Ops})
+	}
+	if len(plan.BackOps) > 0 {
+		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{Sync: s.name, Side: from, Ops: plan.BackOps})
+	}
+	written := map[string]bool{} // keys whose writes all succeeded
+	failed := map[string]bool{}
+	for _, w := range []struct {
+		f    workflow.Future
+		ops  []activities.WriteOp
+		side string
+	}{{toOther, plan.Ops, from}, {toThis, plan.BackOps, to}} {
+		if w.f == nil {
+			continue
+		}
+		var res activities.Written
+		if err := w.f.Get(ctx, &res); err != nil {
+			return Counts{}, err
+		}
+		for i, r := range res.Results {
+			op := w.ops[i]
+			switch r.Action {
+			case activities.ActionCreate:
+				c.Created++
+				written[op.Key] = true
+			case activities.ActionUpdate:
+				c.Updated++
+				written[op.Key] = true
+			default:
+				c.Failed++
+				failed[op.Key] = true
+				s.recordFailure(FailedRecord{Run: run, At: now, Side: w.side, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
+			}
+		}
+	}
+	if s.plan.Mode == config.TwoWay {
+		for _, d := range decisions.Decisions {
+			if key := items.Items[d.Item].Key; d.Baseline != "" && written[key] && !failed[key] {
+				s.setBaseline(key, d.Baseline)
+			}
 		}
 	}
 	return c, nil
@@ -382,6 +435,7 @@ func (s *syncer) status() (Status, error) {
 		Runs:       s.st.Runs,
 		Totals:     s.st.Totals,
 		Failures:   s.st.Failures,
+		Decisions:  s.st.Decisions,
 		Realtime:   s.st.Realtime,
 		Events:     s.st.Events,
 		Pending:    s.pendingCount(),

@@ -30,6 +30,10 @@ type Options struct {
 	NoNativeUpsert bool
 	// Latency is slept at the start of every interface call (honouring the context).
 	Latency time.Duration
+	// Rewrite, when set, may change the fields of every record written through the
+	// interface before it is stored, as services that reformat values on write do
+	// (lower-casing a domain, formatting a phone).
+	Rewrite func(object string, fields map[string]any)
 	// OnChange, when set, is called after each successful write (including Put and Seed)
 	// with a copy of the stored record, outside the connector's lock. It is where webhook
 	// emission will hook in.
@@ -168,6 +172,11 @@ func (c *Connector) Get(ctx context.Context, object string, ids []string) ([]con
 // empty value matches nothing, as a record without the field has no key. Each value's
 // records are sorted by ID.
 func (c *Connector) Find(ctx context.Context, object, field string, values []string) (map[string][]connectors.Record, error) {
+	return c.FindNormalized(ctx, object, field, values, nil)
+}
+
+// FindNormalized implements connectors.NormalizingFinder; a nil normalize matches exactly.
+func (c *Connector) FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
 	afterErr, err := c.begin(ctx, MethodFind, object)
 	if err != nil {
 		return nil, err
@@ -183,7 +192,11 @@ func (c *Connector) Find(ctx context.Context, object, field string, values []str
 	c.mu.Lock()
 	// A scan per call (not per value) is cheap at test sizes and cannot go stale.
 	for _, r := range c.table(object).records {
-		if k, ok := keyOf(r, field); ok && want[k] {
+		k, ok := keyOf(r, field)
+		if ok && normalize != nil {
+			k = normalize(k)
+		}
+		if ok && want[k] {
 			out[k] = append(out[k], copyRecord(r))
 		}
 	}
@@ -292,6 +305,9 @@ func (c *Connector) write(ctx context.Context, method, object string, records []
 		results[i] = res
 		if res.Err != nil {
 			continue
+		}
+		if c.opts.Rewrite != nil {
+			c.opts.Rewrite(object, stored.Fields)
 		}
 		tb.put(stored)
 		c.writes++

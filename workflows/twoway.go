@@ -1,0 +1,136 @@
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"tandem/activities"
+	"tandem/internal/config"
+)
+
+// Bounds of the two-way state carried across continue-as-new.
+const (
+	maxBaselines = 5000
+	maxDecisions = 50
+	// A pair written in alternating directions more than maxFlips times within
+	// loopWindow is stopped: some difference between the services keeps the two sides
+	// from ever comparing equal.
+	maxFlips   = 3
+	loopWindow = 10 * time.Minute
+)
+
+func (s *syncer) baselinesFor(keys []string) map[string]string {
+	if len(s.st.Baselines) == 0 {
+		return nil
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		if b, ok := s.st.Baselines[k]; ok {
+			out[k] = b
+		}
+	}
+	return out
+}
+
+func (s *syncer) setBaseline(key, fp string) {
+	if s.st.Baselines == nil {
+		s.st.Baselines = map[string]string{}
+	}
+	if _, ok := s.st.Baselines[key]; !ok {
+		s.st.BaselineOrder = append(s.st.BaselineOrder, key)
+	}
+	s.st.Baselines[key] = fp
+	if n := len(s.st.BaselineOrder); n > maxBaselines {
+		for _, old := range s.st.BaselineOrder[:n-maxBaselines] {
+			delete(s.st.Baselines, old)
+		}
+		s.st.BaselineOrder = append([]string(nil), s.st.BaselineOrder[n-maxBaselines:]...)
+	}
+}
+
+func (s *syncer) recordDecision(d DecisionRecord) {
+	s.logger.Info("Two-way decision", "kind", d.Kind, "key", d.Key, "winner", d.Winner, "reason", d.Reason)
+	s.st.Decisions = append(s.st.Decisions, d)
+	if n := len(s.st.Decisions); n > maxDecisions {
+		s.st.Decisions = append([]DecisionRecord(nil), s.st.Decisions[n-maxDecisions:]...)
+	}
+}
+
+// breakLoops drops the writes of pairs that keep being written back and forth, and
+// reports them with both payloads.
+func (s *syncer) breakLoops(now time.Time, from string, plan activities.Plan, items []activities.Item, run int, c *Counts) activities.Plan {
+	if s.plan.Mode != config.TwoWay {
+		return plan
+	}
+	if s.st.Loops == nil {
+		s.st.Loops = map[string]*LoopState{}
+	}
+	for k, l := range s.st.Loops {
+		if now.Sub(l.Since) > loopWindow {
+			delete(s.st.Loops, k)
+		}
+	}
+	// The side each pair of the batch is written to; a batch that writes a pair both
+	// ways (fields that go one way each) is no flip.
+	dir := map[string]string{}
+	for _, op := range plan.Ops {
+		dir[op.Key] = other(from)
+	}
+	for _, op := range plan.BackOps {
+		if d, ok := dir[op.Key]; ok && d != from {
+			dir[op.Key] = "both"
+		} else {
+			dir[op.Key] = from
+		}
+	}
+	stopped := map[string]bool{}
+	for key, side := range dir {
+		l := s.st.Loops[key]
+		switch {
+		case l == nil:
+			s.st.Loops[key] = &LoopState{Since: now, LastTo: side}
+			continue
+		case side != "both" && l.LastTo != side:
+			l.Flips++
+			l.LastTo = side
+		}
+		if l.Flips > maxFlips {
+			l.Stopped = true
+		}
+		if l.Stopped {
+			stopped[key] = true
+		}
+	}
+	if len(stopped) == 0 {
+		return plan
+	}
+	keep := func(ops []activities.WriteOp) []activities.WriteOp {
+		var out []activities.WriteOp
+		for _, op := range ops {
+			if !stopped[op.Key] {
+				out = append(out, op)
+			}
+		}
+		return out
+	}
+	plan.Ops, plan.BackOps = keep(plan.Ops), keep(plan.BackOps)
+	for _, it := range items {
+		if !stopped[it.Key] {
+			continue
+		}
+		l := s.st.Loops[it.Key]
+		reason := fmt.Sprintf("written back and forth %d times since %s; stopped, nothing written: the services keep values that never compare equal (add a normalizer, or make the field one-way)",
+			l.Flips, l.Since.UTC().Format(time.RFC3339))
+		// Both payloads under the other side's field names, side by side.
+		d := DecisionRecord{Run: run, At: now, Key: it.Key, Kind: "loop", Reason: reason}
+		if from == activities.SideA {
+			d.A, d.B = it.Want, it.Have
+		} else {
+			d.A, d.B = it.Have, it.Want
+		}
+		s.recordDecision(d)
+		c.Failed++
+		s.recordFailure(FailedRecord{Run: run, At: now, Side: from, RecordID: it.SourceID, Key: it.Key, Reason: "loop: " + reason})
+	}
+	return plan
+}
