@@ -134,12 +134,16 @@ func TestStatusOutputWithFailures(t *testing.T) {
 	var out bytes.Buffer
 	cli.WriteStatus(&out, workflows.Status{
 		Sync: "x", WorkflowID: "tandem/sync/x", NextRunAt: now.Add(90 * time.Second), Runs: 2,
-		Totals:   workflows.Counts{Fetched: 3, Created: 2, Failed: 1},
+		Totals:   workflows.Counts{Fetched: 3, Created: 2, Failed: 1, Conflicts: 1},
 		Failures: []workflows.FailedRecord{{Run: 2, Side: "a", RecordID: "r1", Key: "acme.com", Reason: "phone: not a phone number"}},
+		Decisions: []workflows.DecisionRecord{{Run: 2, Key: "initech.com", Kind: "conflict", Winner: "b",
+			Lost: map[string]any{"a.phone": "+1 555 0001"}}},
 	}, now)
 	assert.Equal(t, `sync x (workflow tandem/sync/x): idle
   next run:   2026-01-02T03:05:35Z (in 1m30s)
-  totals:     fetched 3, created 2, updated 0, skipped 0, failed 1 over 2 runs
+  totals:     fetched 3, created 2, updated 0, skipped 0, failed 1, conflicts 1 over 2 runs
+  decisions (latest 1 of 1 kept):
+    run #2 initech.com: both sides changed; b won; overwritten: {a.phone="+1 555 0001"}
   failed records (latest 1 of 1 kept):
     run #2 side a record r1 key acme.com: phone: not a phone number
 `, out.String())

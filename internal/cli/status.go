@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/workflowservice/v1"
@@ -51,6 +52,21 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 			fmt.Fprintf(w, "  webhook error: %s\n", e.LastError)
 		}
 	}
+	if n := len(st.Decisions); n > 0 {
+		show := st.Decisions
+		if n > 10 {
+			show = show[n-10:]
+		}
+		fmt.Fprintf(w, "  decisions (latest %d of %d kept):\n", len(show), n)
+		for _, d := range show {
+			switch d.Kind {
+			case "conflict":
+				fmt.Fprintf(w, "    run #%d %s: both sides changed; %s won; overwritten: %s\n", d.Run, d.Key, d.Winner, values(d.Lost))
+			default:
+				fmt.Fprintf(w, "    run #%d %s: %s: %s; a: %s; b: %s\n", d.Run, d.Key, d.Kind, d.Reason, values(d.A), values(d.B))
+			}
+		}
+	}
 	if n := len(st.Failures); n > 0 {
 		show := st.Failures
 		if n > 10 {
@@ -68,8 +84,29 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 }
 
 func counts(c workflows.Counts) string {
-	return fmt.Sprintf("fetched %d, created %d, updated %d, skipped %d, failed %d",
+	s := fmt.Sprintf("fetched %d, created %d, updated %d, skipped %d, failed %d",
 		c.Fetched, c.Created, c.Updated, c.Skipped, c.Failed)
+	if c.Conflicts > 0 {
+		s += fmt.Sprintf(", conflicts %d", c.Conflicts)
+	}
+	return s
+}
+
+// values prints a payload as sorted field=value pairs.
+func values(p map[string]any) string {
+	keys := make([]string, 0, len(p))
+	for k := range p {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s=%q", k, fmt.Sprint(p[k]))
+	}
+	return "{" + b.String() + "}"
 }
 
 func relative(t, now time.Time) string {
