@@ -248,6 +248,11 @@ type UpsertInput struct {
 	Sync string
 	Side string
 	Ops  []WriteOp
+	// Run and Batch name the batch for destinations that store batches as objects;
+	// RunAt is when the run started.
+	Run   int       `json:",omitempty"`
+	Batch string    `json:",omitempty"`
+	RunAt time.Time `json:",omitzero"`
 }
 
 // OpResult is the outcome of one WriteOp, in order.
@@ -278,6 +283,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 	if err != nil {
 		return Written{}, nonRetryable(err)
 	}
+	ctx = connectors.WithBatchInfo(ctx, connectors.BatchInfo{Sync: in.Sync, Run: in.Run, Batch: in.Batch, At: in.RunAt})
 	info := c.Info()
 	results := make([]OpResult, len(in.Ops))
 	var creates, updates []int

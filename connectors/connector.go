@@ -167,3 +167,29 @@ type WebhookVerifier interface {
 
 // WebhookFactory builds a connection's verifier from its settings (its webhook secret).
 type WebhookFactory func(name string, settings Settings) (WebhookVerifier, error)
+
+// BatchInfo names the batch a write belongs to. Most connectors ignore it; a destination
+// that stores each batch as an object of its own (S3) names the object from it, so that a
+// retried write replaces its object instead of adding another.
+type BatchInfo struct {
+	Sync string
+	// Run is the sync's run number (0 for real-time micro-batches).
+	Run int
+	// Batch identifies the batch within the sync, the same on every retry.
+	Batch string
+	// At is when the run started (for date-partitioned keys).
+	At time.Time
+}
+
+type batchInfoKey struct{}
+
+// WithBatchInfo returns ctx carrying b.
+func WithBatchInfo(ctx context.Context, b BatchInfo) context.Context {
+	return context.WithValue(ctx, batchInfoKey{}, b)
+}
+
+// BatchInfoFrom returns the BatchInfo in ctx, if any.
+func BatchInfoFrom(ctx context.Context) (BatchInfo, bool) {
+	b, ok := ctx.Value(batchInfoKey{}).(BatchInfo)
+	return b, ok
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -270,12 +271,20 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 
 	// Writes to the other side, then (two-way) back to this side; both are futures so the
 	// two services are written at the same time.
+	// The batch is named by its first record, the same on every retry.
+	batchID := fmt.Sprintf("%s-%s", from, batch.Records[0].ID)
+	var runAt time.Time
+	if s.st.Current != nil {
+		runAt = s.st.Current.StartedAt
+	}
 	var toOther, toThis workflow.Future
 	if len(plan.Ops) > 0 {
-		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{Sync: s.name, Side: to, Ops: plan.Ops})
+		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+			Sync: s.name, Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
 	}
 	if len(plan.BackOps) > 0 {
-		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{Sync: s.name, Side: from, Ops: plan.BackOps})
+		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+			Sync: s.name, Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
 	}
 	written := map[string]bool{} // keys whose writes all succeeded
 	failed := map[string]bool{}
