@@ -63,22 +63,13 @@ func (s *syncer) remember(id string) {
 
 // hasPending reports whether announced records wait for a micro-batch.
 func (s *syncer) hasPending() bool {
-	for _, ids := range s.st.Pending {
-		if len(ids) > 0 {
-			return true
-		}
-	}
-	return false
+	return len(s.st.Pending[activities.SideA])+len(s.st.Pending[activities.SideB]) > 0
 }
 
 // pendingCount is how many announced records are not synced yet: queued, or in the
 // micro-batch being written.
 func (s *syncer) pendingCount() int {
-	n := s.inFlight
-	for _, ids := range s.st.Pending {
-		n += len(ids)
-	}
-	return n
+	return s.inFlight + len(s.st.Pending[activities.SideA]) + len(s.st.Pending[activities.SideB])
 }
 
 // processEvents syncs one micro-batch per side from the records webhooks announced. Events

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.temporal.io/sdk/workflow"
+
 	"tandem/activities"
 	"tandem/internal/config"
 )
@@ -65,26 +67,35 @@ func (s *syncer) breakLoops(now time.Time, from string, plan activities.Plan, it
 	if s.st.Loops == nil {
 		s.st.Loops = map[string]*LoopState{}
 	}
-	for k, l := range s.st.Loops {
-		if now.Sub(l.Since) > loopWindow {
+	// Map order differs between replays: walk the keys sorted.
+	for _, k := range workflow.DeterministicKeys(s.st.Loops) {
+		if now.Sub(s.st.Loops[k].Since) > loopWindow {
 			delete(s.st.Loops, k)
 		}
 	}
 	// The side each pair of the batch is written to; a batch that writes a pair both
 	// ways (fields that go one way each) is no flip.
 	dir := map[string]string{}
+	var keys []string
 	for _, op := range plan.Ops {
+		if _, ok := dir[op.Key]; !ok {
+			keys = append(keys, op.Key)
+		}
 		dir[op.Key] = other(from)
 	}
 	for _, op := range plan.BackOps {
-		if d, ok := dir[op.Key]; ok && d != from {
-			dir[op.Key] = "both"
-		} else {
+		d, ok := dir[op.Key]
+		switch {
+		case !ok:
+			keys = append(keys, op.Key)
 			dir[op.Key] = from
+		case d != from:
+			dir[op.Key] = "both"
 		}
 	}
 	stopped := map[string]bool{}
-	for key, side := range dir {
+	for _, key := range keys {
+		side := dir[key]
 		l := s.st.Loops[key]
 		switch {
 		case l == nil:
