@@ -176,6 +176,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		signalVerb("sync-now", "Run a sync now instead of waiting for its schedule", workflows.SignalSyncNow, nil),
 		resync,
 		WebhooksCommand(dial, out),
+		replayCommand(s, out),
 	)
 	return root
 }

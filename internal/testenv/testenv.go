@@ -11,6 +11,7 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
@@ -192,6 +193,29 @@ func (s *Sync) WaitFor(what string, timeout time.Duration, cond func(workflows.S
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Histories returns the history of every execution of the sync's workflow since Start,
+// oldest first (the chain of continue-as-new runs, the open one last).
+func (s *Sync) Histories(ctx context.Context) ([]*historypb.History, error) {
+	var out []*historypb.History
+	for runID := s.FirstRunID; runID != ""; {
+		iter := s.Client.GetWorkflowHistory(ctx, workflows.WorkflowID(s.Name), runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		runID = ""
+		h := &historypb.History{}
+		for iter.HasNext() {
+			e, err := iter.Next()
+			if err != nil {
+				return nil, err
+			}
+			h.Events = append(h.Events, e)
+			if a := e.GetWorkflowExecutionContinuedAsNewEventAttributes(); a != nil {
+				runID = a.GetNewExecutionRunId()
+			}
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }
 
 // HistoryEvents counts the history events of the sync's workflow since Start, and their

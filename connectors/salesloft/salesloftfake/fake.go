@@ -24,7 +24,6 @@ package salesloftfake
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -404,5 +403,3 @@ func first(q map[string][]string, k string) string {
 	}
 	return ""
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,140 @@
+package workflows_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+	"tandem/internal/config"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+// TestRecordFixtures runs the scenarios whose histories are committed under testdata/ and
+// replayed by TestReplayFixtures. It records only when asked:
+//
+//	TANDEM_RECORD_FIXTURES=1 go test ./workflows -run TestRecordFixtures
+func TestRecordFixtures(t *testing.T) {
+	if os.Getenv("TANDEM_RECORD_FIXTURES") == "" {
+		t.Skip("set TANDEM_RECORD_FIXTURES=1 to record the histories under testdata/")
+	}
+	ctx := context.Background()
+	write := func(name string, h *historypb.History) {
+		b, err := protojson.MarshalOptions{Indent: " "}.Marshal(h)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join("testdata", name+".json"), b, 0o644))
+		t.Logf("testdata/%s.json: %d events", name, len(h.Events))
+	}
+	histories := func(s *testenv.Sync) []*historypb.History {
+		hs, err := s.Histories(ctx)
+		require.NoError(t, err)
+		return hs
+	}
+
+	t.Run("one-way backfill and continue-as-new", func(t *testing.T) {
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 300, memory.SampleCompany)
+		def := testenv.Def("fixture-backfill")
+		def.PageSize = 100
+		s := testenv.NewSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		edit(t, source, source.All("companies")[5].ID, map[string]any{"phone": "+1 555 0000"})
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(2, time.Minute)
+		hs := histories(s)
+		require.GreaterOrEqual(t, len(hs), 3)
+		write("one-way-backfill", hs[0])
+		write("continued-as-new", hs[1]) // starts from the carried state, woken by sync-now
+	})
+
+	t.Run("webhook micro-batches", func(t *testing.T) {
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		recs := source.Seed("companies", 50, memory.SampleCompany)
+		def := testenv.Def("fixture-webhooks")
+		def.Webhooks = true
+		s := testenv.NewSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		for i := range 5 {
+			edit(t, source, recs[i].ID, map[string]any{"phone": fmt.Sprintf("+1 555 %04d", i)})
+			announce(s, "a", recs[i].ID, recs[i].ID)
+		}
+		settle(s, 10)
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(2, time.Minute)
+		write("webhook-micro-batches", histories(s)[1])
+	})
+
+	t.Run("pause resume resync", func(t *testing.T) {
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 20, memory.SampleCompany)
+		s := testenv.NewSync(t, testenv.Def("fixture-signals"), source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		s.Signal(workflows.SignalPause, nil)
+		s.WaitFor("paused", time.Minute, func(st workflows.Status) bool { return st.Paused })
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.Signal(workflows.SignalResume, nil)
+		s.WaitRuns(2, time.Minute)
+		s.Signal(workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}})
+		s.WaitRuns(3, time.Minute)
+		hs := histories(s)
+		write("pause-resume", hs[1])
+		write("resync", hs[2])
+	})
+
+	t.Run("two-way conflict", func(t *testing.T) {
+		a := memory.New(memory.Options{IDPrefix: "a-"})
+		b := memory.New(memory.Options{IDPrefix: "b-"})
+		rec := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
+		s := testenv.NewSync(t, twoWay("fixture-two-way", config.NewestWins), a, b)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		edit(t, a, rec.ID, map[string]any{"phone": "+2"})
+		time.Sleep(5 * time.Millisecond)
+		edit(t, b, b.All("companies")[0].ID, map[string]any{"phone": "+3"})
+		s.Signal(workflows.SignalSyncNow, nil)
+		st := s.WaitRuns(2, time.Minute)
+		require.NotEmpty(t, st.Decisions)
+		write("two-way-conflict", histories(s)[1])
+	})
+
+	t.Run("deliberately changed workflow", func(t *testing.T) {
+		// A build of SyncWorkflow that sleeps before it starts: its history must not
+		// replay on the real one, which is what the replay test exists to catch.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 10, memory.SampleCompany)
+		s := testenv.NewSync(t, testenv.Def("fixture-changed"), source, target)
+		s.StopWorker()
+		w := worker.New(s.Client, workflows.TaskQueue, worker.Options{})
+		w.RegisterWorkflowWithOptions(func(ctx workflow.Context, in workflows.SyncInput) error {
+			if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+				return err
+			}
+			return workflows.SyncWorkflow(ctx, in)
+		}, workflow.RegisterOptions{Name: "SyncWorkflow"})
+		w.RegisterActivity(s.Acts)
+		require.NoError(t, w.Start())
+		defer w.Stop()
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		write("bad-changed-workflow", histories(s)[0])
+	})
+}
