@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -271,10 +272,11 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 
 	// Writes to the other side, then (two-way) back to this side; both are futures so the
 	// two services are written at the same time.
-	// The batch is named by its first record, the same on every retry.
-	batchID := fmt.Sprintf("%s-%s", from, batch.Records[0].ID)
-	var runAt time.Time
-	if s.st.Current != nil {
+	// The batch's name is the same on every retry (its ops are in history) and differs
+	// between batches, even two that start with the same record.
+	batchID := batchName(from, plan)
+	runAt := now
+	if s.st.Current != nil && run != 0 {
 		runAt = s.st.Current.StartedAt
 	}
 	var toOther, toThis workflow.Future
@@ -469,6 +471,20 @@ func localOptions(ctx workflow.Context) workflow.Context {
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
+}
+
+// batchName names a batch of writes from the ids and changes of its records.
+func batchName(from string, plan activities.Plan) string {
+	h := fnv.New64a()
+	for _, ops := range [][]activities.WriteOp{plan.Ops, plan.BackOps} {
+		for _, op := range ops {
+			fmt.Fprintf(h, "%s|%s|%s\x00", op.Action, op.SourceID, op.TargetID)
+			for _, k := range workflow.DeterministicKeys(op.Fields) {
+				fmt.Fprintf(h, "%s=%v\x00", k, op.Fields[k])
+			}
+		}
+	}
+	return fmt.Sprintf("%s-%016x", from, h.Sum64())
 }
 
 // errorText is what the status says of a failed step: the activity's own message, not

@@ -11,6 +11,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/connectors/s3"
 	"tandem/connectors/standardwebhooks"
 )
 
@@ -18,10 +19,12 @@ import (
 //
 //	memory  in-process records (connectors/memory), for tests and trying Tandem out;
 //	        its webhooks are Standard Webhooks signed with the connection's webhook_secret
+//	s3      a destination writing each batch as a gzip NDJSON object (connectors/s3)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
 	mustRegister(r, "memory", openMemory)
 	mustRegisterWebhooks(r, "memory", standardwebhooks.FromSettings)
+	mustRegister(r, s3.Type, s3.Factory)
 	return r
 }
 
