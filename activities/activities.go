@@ -138,6 +138,39 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	return out, nil
 }
 
+// CountChangesInput asks how many records of a side changed after a cursor.
+type CountChangesInput struct {
+	Sync   string
+	Side   string
+	Cursor connectors.Cursor
+}
+
+// Count is a number of records; Known is false when the connector cannot count.
+type Count struct {
+	N     int  `json:"n"`
+	Known bool `json:"known"`
+}
+
+// CountChanges counts a side's changes after a cursor, for a backfill's progress. A
+// connector that cannot count, or a count that fails, gives an unknown count: progress is
+// a nicety, never a reason to stop a run.
+func (a *Activities) CountChanges(ctx context.Context, in CountChangesInput) (Count, error) {
+	_, sd, c, err := a.side(in.Sync, in.Side)
+	if err != nil {
+		return Count{}, err
+	}
+	counter, ok := c.(connectors.ChangeCounter)
+	if !ok {
+		return Count{}, nil
+	}
+	n, err := counter.CountChanges(ctx, sd.Object, in.Cursor)
+	if err != nil {
+		activity.GetLogger(ctx).Warn("Counting changes failed; progress unknown", "error", err)
+		return Count{}, nil
+	}
+	return Count{N: n, Known: true}, nil
+}
+
 // GetRecordsInput asks for records of a side by id.
 type GetRecordsInput struct {
 	Sync string

@@ -128,6 +128,13 @@ type NormalizingFinder interface {
 	FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]Record, error)
 }
 
+// ChangeCounter is implemented by connectors that can tell how many records changed after
+// a cursor (HubSpot's search total, Salesloft's paging counts), so a backfill can show its
+// progress.
+type ChangeCounter interface {
+	CountChanges(ctx context.Context, object string, since Cursor) (int, error)
+}
+
 // KeyString is the string form of a key value used to match records across services.
 func KeyString(v any) string {
 	switch x := v.(type) {

@@ -88,6 +88,10 @@ type RunSummary struct {
 	Counts
 	// Side is the side being pulled (two-way syncs pull a, then b).
 	Side string `json:"side,omitempty"`
+	// Known is how many records the run has to read, where the services can count
+	// them (-1 or 0 with KnownOK false: unknown); Fetched of Known is the progress.
+	Known   int  `json:"known,omitempty"`
+	KnownOK bool `json:"known_ok,omitempty"`
 	// Error is why the run stopped early, if it did; the cursor stays at the last page
 	// written and the next run resumes there.
 	Error string `json:"error,omitempty"`

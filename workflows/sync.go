@@ -170,6 +170,10 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		s.st.Cursors[side] = connectors.Cursor{UpdatedAt: s.plan.StartFrom}
 	}
 	s.rewound = false
+	// Histories recorded before progress counting existed replay without it.
+	if workflow.GetVersion(ctx, "count-changes", workflow.DefaultVersion, 1) == 1 {
+		s.count(ctx, side)
+	}
 	fetch := s.fetch(ctx, side, s.st.Cursors[side])
 	for {
 		var page activities.Records
@@ -209,6 +213,21 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 			return false
 		}
 	}
+}
+
+// count adds the side's changes still to read to the run's known total, for progress.
+func (s *syncer) count(ctx workflow.Context, side string) {
+	var n activities.Count
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
+	}), a.CountChanges, activities.CountChangesInput{Sync: s.name, Side: side, Cursor: s.st.Cursors[side]}).Get(ctx, &n)
+	if err != nil || !n.Known {
+		return
+	}
+	// Records already fetched in this run are done; the count is of what is left.
+	s.st.Current.Known = s.st.Current.Fetched + n.N
+	s.st.Current.KnownOK = true
 }
 
 func (s *syncer) loadPlan(ctx workflow.Context) error {

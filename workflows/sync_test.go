@@ -135,6 +135,7 @@ func (s *SyncWorkflowSuite) SetupTest() {
 	s.env.OnActivity(a.FetchChanges, mock.Anything, mock.Anything).Return(s.fake.fetch)
 	s.env.OnActivity(a.FindByIdentifier, mock.Anything, mock.Anything).Return(s.fake.find)
 	s.env.OnActivity(a.Upsert, mock.Anything, mock.Anything).Return(s.fake.upsert)
+	s.env.OnActivity(a.CountChanges, mock.Anything, mock.Anything).Return(activities.Count{}, nil)
 }
 
 // query asks the running workflow for its status.

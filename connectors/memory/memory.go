@@ -142,6 +142,22 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 	return page, nil
 }
 
+// CountChanges implements connectors.ChangeCounter.
+func (c *Connector) CountChanges(ctx context.Context, object string, since connectors.Cursor) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, r := range c.table(object).records {
+		if since.Before(r) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // Get implements connectors.Connector. Ids that do not exist are left out; an id asked
 // for twice is returned once.
 func (c *Connector) Get(ctx context.Context, object string, ids []string) ([]connectors.Record, error) {

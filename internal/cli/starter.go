@@ -85,7 +85,9 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	}
 	addSync(start, false)
 
-	var asJSON bool
+	var asJSON, watch bool
+	var interval time.Duration
+	var watchCount int
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "Show a sync's state: cursor, next run, last run, totals, failed records",
@@ -94,6 +96,9 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 				names, err := s.targets(ctx, c, syncName, true)
 				if err != nil {
 					return err
+				}
+				if watch {
+					return s.watch(cmd.Context(), c, names, interval, watchCount)
 				}
 				var all []workflows.Status
 				for _, n := range names {
@@ -127,6 +132,9 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	}
 	addSync(status, false)
 	status.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	status.Flags().BoolVar(&watch, "watch", false, "follow the sync live: a progress bar while a run reads (plain lines when not a terminal)")
+	status.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: time between refreshes")
+	status.Flags().IntVar(&watchCount, "count", 0, "with --watch: stop after this many refreshes (0: until Ctrl-C)")
 
 	signalVerb := func(use, short, signal string, arg func() (any, error)) *cobra.Command {
 		c := &cobra.Command{
