@@ -185,6 +185,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		resync,
 		WebhooksCommand(dial, out),
 		replayCommand(s, out),
+		explainCommand(s, out),
 	)
 	return root
 }

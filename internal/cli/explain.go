@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"tandem/internal/app"
+	"tandem/internal/explain"
+)
+
+// explainCommand is `starter explain`: what Tandem last did with one record, and why.
+func explainCommand(s *starter, out io.Writer) *cobra.Command {
+	var sync, key, ui string
+	var asJSON bool
+	var runs int
+	cmd := &cobra.Command{
+		Use:   "explain",
+		Short: "Say what Tandem last did with a record (by its key) and why, from the sync's workflow history",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return s.withClient(cmd.Context(), func(ctx context.Context, c client.Client) error {
+				if _, err := s.targets(ctx, c, sync, false); err != nil {
+					return err
+				}
+				f, err := explain.Explain(ctx, c, sync, key, runs)
+				if err != nil {
+					return err
+				}
+				// A pair stopped for looping is decided in the workflow, not in a recorded
+				// step: the status has it.
+				if st, err := app.Status(ctx, c, sync); err == nil {
+					for _, d := range st.Decisions {
+						if d.Key == key && d.Kind == "loop" && !d.At.Before(f.At) {
+							f.Action, f.Reason, f.At, f.Run = "stopped", d.Reason, d.At, d.Run
+						}
+					}
+				}
+				if asJSON {
+					enc := json.NewEncoder(out)
+					enc.SetIndent("", "  ")
+					return enc.Encode(f)
+				}
+				writeFinding(out, f, ui, app.ClientOptions(nil).Namespace)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&sync, "sync", "", "name of the sync")
+	cmd.Flags().StringVar(&key, "key", "", "the record's key, as the sync compares it (e.g. acme.com)")
+	cmd.Flags().StringVar(&ui, "ui", "http://127.0.0.1:8233", "base URL of the Temporal Web UI, for the link")
+	cmd.Flags().IntVar(&runs, "runs", 100, "how many of the sync's latest workflow runs to search")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the finding as JSON")
+	_ = cmd.MarkFlagRequired("sync")
+	_ = cmd.MarkFlagRequired("key")
+	return cmd
+}
+
+func writeFinding(w io.Writer, f *explain.Finding, ui, namespace string) {
+	fmt.Fprintf(w, "sync %s, key %s: %s\n", f.Sync, f.Key, f.Action)
+	what := fmt.Sprintf("side %s record %s", f.Side, f.RecordID)
+	if f.TargetID != "" {
+		side := f.TargetSide
+		if side == "" {
+			side = "other side"
+		} else {
+			side = "side " + side
+		}
+		what += fmt.Sprintf(" -> %s record %s", side, f.TargetID)
+	}
+	fmt.Fprintf(w, "  record:  %s\n", what)
+	if len(f.Fields) > 0 {
+		fmt.Fprintf(w, "  written: %s\n", values(f.Fields))
+	}
+	if f.Winner != "" {
+		fmt.Fprintf(w, "  winner:  side %s; overwritten: %s\n", f.Winner, values(f.Lost))
+	}
+	fmt.Fprintf(w, "  why:     %s\n", f.Reason)
+	if f.ThenSkipped > 0 {
+		fmt.Fprintf(w, "  then:    compared %d more time(s) in that run and found both sides in step\n", f.ThenSkipped)
+	}
+	when := fmt.Sprintf("run #%d", f.Run)
+	if f.Run == 0 {
+		when = "a webhook micro-batch"
+	}
+	fmt.Fprintf(w, "  when:    %s, %s\n", f.At.UTC().Format("2006-01-02T15:04:05Z"), when)
+	fmt.Fprintf(w, "  where:   workflow %s, run %s, event %d\n", f.WorkflowID, f.RunID, f.EventID)
+	fmt.Fprintf(w, "  open:    %s\n", f.UIURL(ui, namespace))
+}

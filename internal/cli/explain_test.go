@@ -1,0 +1,101 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+	"tandem/internal/config"
+	"tandem/internal/explain"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+func explainKey(t *testing.T, sync, key string) explain.Finding {
+	t.Helper()
+	out, err := run(t, "explain", "--sync", sync, "--key", key, "--json")
+	require.NoError(t, err)
+	var f explain.Finding
+	require.NoError(t, json.Unmarshal([]byte(out), &f))
+	return f
+}
+
+func TestExplain(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 5, memory.SampleCompany)
+	domain := func(i int) string { return connectors.KeyString(recs[i].Fields["domain"]) }
+	target.RejectRecords(func(r connectors.Record) string {
+		if r.Fields["domain"] == domain(3) {
+			return "phone: INVALID_PHONE"
+		}
+		return ""
+	})
+	s := testenv.NewSync(t, testenv.Def("explained"), source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	created := explainKey(t, "explained", domain(0))
+	assert.Equal(t, "created", created.Action)
+	assert.Equal(t, recs[0].ID, created.RecordID)
+	assert.Equal(t, "a", created.Side)
+	assert.Equal(t, "b", created.TargetSide)
+	assert.NotEmpty(t, created.TargetID)
+	assert.Equal(t, 1, created.Run)
+	assert.Equal(t, workflows.WorkflowID("explained"), created.WorkflowID)
+	assert.Equal(t, s.FirstRunID, created.RunID)
+
+	failed := explainKey(t, "explained", domain(3))
+	assert.Equal(t, "failed", failed.Action)
+	assert.Contains(t, failed.Reason, "phone: INVALID_PHONE")
+
+	// Read everything again: the record compares equal and is skipped, in run 2.
+	s.Signal(workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}})
+	s.WaitRuns(2, time.Minute)
+	skipped := explainKey(t, "explained", domain(0))
+	assert.Equal(t, "skipped", skipped.Action)
+	assert.Equal(t, 2, skipped.Run)
+	assert.Contains(t, skipped.Reason, "same values")
+
+	out, err := run(t, "explain", "--sync", "explained", "--key", domain(0))
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync explained, key "+domain(0)+": skipped\n")
+	assert.Contains(t, out, "  open:    http://127.0.0.1:8233/namespaces/default/workflows/tandem%2Fsync%2Fexplained/")
+
+	_, err = run(t, "explain", "--sync", "explained", "--key", "nobody.example")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `handled key "nobody.example"`)
+}
+
+func TestExplainConflict(t *testing.T) {
+	a := memory.New(memory.Options{IDPrefix: "a-"})
+	b := memory.New(memory.Options{IDPrefix: "b-"})
+	rec := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
+	def := testenv.Def("explained-conflict")
+	def.Mode, def.Conflict = config.TwoWay, config.BWins
+	s := testenv.NewSync(t, def, a, b)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	rec.Fields["phone"] = "+2"
+	rec.UpdatedAt = time.Time{}
+	a.Put("companies", rec)
+	other := b.All("companies")[0]
+	other.Fields["phone"] = "+3"
+	other.UpdatedAt = time.Time{}
+	b.Put("companies", other)
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitRuns(2, time.Minute)
+
+	f := explainKey(t, "explained-conflict", "acme.com")
+	assert.Equal(t, "conflict", f.Action)
+	assert.Equal(t, "b", f.Winner)
+	assert.Equal(t, "+2", f.Lost["a.phone"])
+	assert.Equal(t, "+3", f.Fields["phone"])
+	assert.Equal(t, 2, f.Run)
+	assert.Equal(t, 1, f.ThenSkipped, "side b's pass found the pair in step after the write")
+}

@@ -1,0 +1,286 @@
+// Package explain answers "what did Tandem last do with this record, and why" from a
+// sync's workflow histories: the payloads built, the comparison's verdict and the write's
+// result are all recorded there (BuildPayloads and Compare as local activity markers,
+// Upsert as an activity), so no other log is needed.
+package explain
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"tandem/activities"
+	"tandem/workflows"
+)
+
+// Finding is the last thing Tandem did with a record.
+type Finding struct {
+	Sync string `json:"sync"`
+	Key  string `json:"key"`
+	// Action is created, updated, skipped, conflict, failed or stopped (a loop).
+	Action string `json:"action"`
+	// Side and RecordID name the changed record that was read; TargetSide and TargetID
+	// the record written (or that would have been).
+	Side       string             `json:"side"`
+	RecordID   string             `json:"record_id"`
+	TargetSide string             `json:"target_side,omitempty"`
+	TargetID   string             `json:"target_id,omitempty"`
+	Fields     activities.Payload `json:"fields,omitempty"`
+	Winner     string             `json:"winner,omitempty"`
+	Lost       activities.Payload `json:"lost,omitempty"`
+	Reason     string             `json:"reason"`
+	// Run is the sync's run number; 0 for a webhook micro-batch.
+	Run int       `json:"run"`
+	At  time.Time `json:"at"`
+	// ThenSkipped counts the later comparisons in the same workflow run that found the
+	// pair in step (the echo of this write, typically).
+	ThenSkipped int    `json:"then_skipped,omitempty"`
+	WorkflowID  string `json:"workflow_id"`
+	RunID       string `json:"run_id"`
+	EventID     int64  `json:"event_id"`
+}
+
+// UIURL is the finding's place in the Temporal Web UI at base (e.g. http://127.0.0.1:8233).
+func (f *Finding) UIURL(base, namespace string) string {
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", base, url.PathEscape(namespace),
+		url.PathEscape(f.WorkflowID), url.PathEscape(f.RunID))
+}
+
+// Explain searches the sync's executions, newest first (at most max of them), for the
+// last one that handled key, and says what it did.
+func Explain(ctx context.Context, c client.Client, sync, key string, max int) (*Finding, error) {
+	wid := workflows.WorkflowID(sync)
+	var token []byte
+	seen := 0
+	for seen < max {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query:         fmt.Sprintf("WorkflowId = %q", wid),
+			NextPageToken: token,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list runs of %s: %w", wid, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			if seen++; seen > max {
+				break
+			}
+			f, err := scan(ctx, c, sync, key, e.GetExecution().GetRunId())
+			if err != nil {
+				return nil, err
+			}
+			if f != nil {
+				return f, nil
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			break
+		}
+	}
+	return nil, fmt.Errorf("no run of sync %q among the latest %d handled key %q (is the key written as the sync compares it, e.g. normalized?)", sync, seen, key)
+}
+
+// scan reads one execution and returns the last finding about key in it, or nil.
+func scan(ctx context.Context, c client.Client, sync, key, runID string) (*Finding, error) {
+	wid := workflows.WorkflowID(sync)
+	iter := c.GetWorkflowHistory(ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	s := scanner{sync: sync, key: key, wid: wid, runID: runID, reads: map[int64]read{}, writes: map[int64]write{}}
+	for iter.HasNext() {
+		e, err := iter.Next()
+		if err != nil {
+			return nil, fmt.Errorf("history of %s run %s: %w", wid, runID, err)
+		}
+		s.event(e)
+	}
+	return s.result(), nil
+}
+
+// result is the last finding that did something, with the in-step comparisons after it;
+// or the last finding, when all of them were skips.
+func (s *scanner) result() *Finding {
+	for i := len(s.found) - 1; i >= 0; i-- {
+		if s.found[i].Action != "skipped" {
+			f := s.found[i]
+			f.ThenSkipped = len(s.found) - 1 - i
+			return f
+		}
+	}
+	if len(s.found) == 0 {
+		return nil
+	}
+	return s.found[len(s.found)-1]
+}
+
+type read struct {
+	side     string
+	realtime bool
+}
+
+type write struct {
+	op     activities.WriteOp
+	index  int
+	run    int
+	side   string
+	target string
+}
+
+type scanner struct {
+	sync, key, wid, runID string
+	run                   int // the run this execution works on
+	reads                 map[int64]read
+	writes                map[int64]write
+	side                  string // side of the latest read that held key
+	realtime              bool
+	items                 []activities.Item
+	found                 []*Finding // in history order
+}
+
+func (s *scanner) last() *Finding {
+	if len(s.found) == 0 {
+		return nil
+	}
+	return s.found[len(s.found)-1]
+}
+
+var dc = converter.GetDefaultDataConverter()
+
+func decode(p *commonpb.Payloads, out any) bool {
+	return p != nil && dc.FromPayloads(p, out) == nil
+}
+
+func (s *scanner) event(e *historypb.HistoryEvent) {
+	switch {
+	case e.GetWorkflowExecutionStartedEventAttributes() != nil:
+		var in workflows.SyncInput
+		if decode(e.GetWorkflowExecutionStartedEventAttributes().GetInput(), &in) && in.State != nil {
+			s.run = in.State.Runs + 1
+			if in.State.Current != nil {
+				s.run = in.State.Current.Number
+			}
+		} else {
+			s.run = 1
+		}
+	case e.GetActivityTaskScheduledEventAttributes() != nil:
+		a := e.GetActivityTaskScheduledEventAttributes()
+		switch a.GetActivityType().GetName() {
+		case "FetchChanges":
+			var in activities.FetchChangesInput
+			if decode(a.GetInput(), &in) {
+				s.reads[e.GetEventId()] = read{side: in.Side}
+			}
+		case "GetRecords":
+			var in activities.GetRecordsInput
+			if decode(a.GetInput(), &in) {
+				s.reads[e.GetEventId()] = read{side: in.Side, realtime: true}
+			}
+		case "Upsert":
+			var in activities.UpsertInput
+			if decode(a.GetInput(), &in) {
+				for i, op := range in.Ops {
+					if op.Key == s.key {
+						s.writes[e.GetEventId()] = write{op: op, index: i, run: in.Run, side: in.Side}
+					}
+				}
+			}
+		}
+	case e.GetActivityTaskCompletedEventAttributes() != nil:
+		a := e.GetActivityTaskCompletedEventAttributes()
+		if r, ok := s.reads[a.GetScheduledEventId()]; ok {
+			var recs activities.Records
+			if decode(a.GetResult(), &recs) {
+				for _, k := range recs.Keys {
+					if k == s.key {
+						s.side, s.realtime = r.side, r.realtime
+					}
+				}
+			}
+		}
+		if w, ok := s.writes[a.GetScheduledEventId()]; ok && s.last() != nil {
+			var res activities.Written
+			if decode(a.GetResult(), &res) && w.index < len(res.Results) {
+				r := res.Results[w.index]
+				f := s.last()
+				f.TargetSide, f.EventID, f.At = w.side, e.GetEventId(), e.GetEventTime().AsTime()
+				switch r.Action {
+				case activities.ActionCreate:
+					f.Action, f.TargetID = "created", r.TargetID
+					f.Reason = "no record on side " + w.side + " had this key"
+				case activities.ActionUpdate:
+					if f.Action != "conflict" {
+						f.Action = "updated"
+					}
+					f.TargetID = r.TargetID
+				default:
+					f.Action, f.Reason = "failed", "the service refused the write: "+r.Reason
+				}
+			}
+		}
+	case e.GetMarkerRecordedEventAttributes() != nil:
+		s.marker(e)
+	}
+}
+
+// marker reads the results of BuildPayloads and Compare.
+func (s *scanner) marker(e *historypb.HistoryEvent) {
+	d := e.GetMarkerRecordedEventAttributes().GetDetails()
+	var meta struct{ ActivityType string }
+	if !decode(d["data"], &meta) {
+		return
+	}
+	switch meta.ActivityType {
+	case "BuildPayloads":
+		var items activities.Items
+		if decode(d["result"], &items) {
+			s.items = items.Items
+		}
+	case "Compare":
+		var dec activities.Decisions
+		if !decode(d["result"], &dec) {
+			return
+		}
+		for i, it := range s.items {
+			if it.Key != s.key {
+				continue
+			}
+			f := &Finding{Sync: s.sync, Key: s.key, Side: s.side, RecordID: it.SourceID, WorkflowID: s.wid, RunID: s.runID,
+				EventID: e.GetEventId(), At: e.GetEventTime().AsTime(), Run: s.run, Action: "skipped",
+				Reason: "both sides already held the same values (after normalizing): nothing to write"}
+			if s.realtime {
+				f.Run = 0
+			}
+			if len(it.TargetIDs) == 1 {
+				f.TargetID = it.TargetIDs[0]
+			}
+			for _, d := range dec.Decisions {
+				if d.Item != i {
+					continue
+				}
+				switch d.Action {
+				case activities.ActionCreate:
+					f.Action, f.Fields, f.Reason = "created", it.Want, "no record on the other side had this key"
+				case activities.ActionUpdate:
+					f.Action, f.Fields = "updated", d.Fields
+					if d.Fields == nil {
+						f.Fields = d.Back
+					}
+					f.Reason = "the payloads differed in these fields"
+					if d.Winner != "" {
+						f.Action, f.Winner, f.Lost = "conflict", d.Winner, d.Lost
+						f.Reason = "both sides had changed since they were last in step; side " + d.Winner + " won by the sync's conflict policy"
+					}
+				default:
+					f.Action, f.Reason = "failed", d.Reason
+				}
+			}
+			s.found = append(s.found, f)
+		}
+		s.items = nil
+	}
+}
