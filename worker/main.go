@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
@@ -96,7 +95,7 @@ func run(ctx context.Context, o options) error {
 			DBFile:           filepath.Join(o.dataDir, "temporal.db"),
 			Port:             o.port,
 			UIPort:           o.uiPort,
-			SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SyncSearchAttribute: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+			SearchAttributes: app.SearchAttributes,
 			Logger:           logger,
 		})
 		if err != nil {
@@ -113,7 +112,7 @@ func run(ctx context.Context, o options) error {
 		logger.Info("embedded Temporal server running", zap.String("frontend", srv.FrontendAddress()),
 			zap.String("ui", "http://"+srv.UIAddress()), zap.String("data", o.dataDir))
 	} else {
-		if c, err = app.Dial(ctx, app.ClientOptions(logging.Temporal(logger))); err != nil {
+		if c, err = app.DialEnv(ctx, logging.Temporal(logger)); err != nil {
 			return err
 		}
 	}

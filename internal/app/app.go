@@ -5,37 +5,58 @@ package app
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
-	"os"
+	enumspb "go.temporal.io/api/enums/v1"
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"tandem/activities"
 	"tandem/connectors"
 	"tandem/internal/config"
+	"tandem/internal/searchattr"
 	"tandem/workflows"
 )
 
-// Defaults for reaching Temporal, overridden by TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE.
+// Defaults for reaching Temporal when neither the environment nor a profile names them.
 const (
 	DefaultAddress   = "127.0.0.1:7233"
 	DefaultNamespace = "default"
 )
 
-// ClientOptions are the Temporal client options from the standard environment.
-func ClientOptions(logger log.Logger) client.Options {
-	opts := client.Options{HostPort: DefaultAddress, Namespace: DefaultNamespace, Logger: logger}
-	if v := os.Getenv("TEMPORAL_ADDRESS"); v != "" {
-		opts.HostPort = v
+// ClientOptions are the Temporal client options from the standard environment and
+// profile file, as every Temporal tool reads them (go.temporal.io/sdk/contrib/envconfig):
+// TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH
+// and _KEY_PATH (or _DATA), TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_PROFILE and
+// TEMPORAL_CONFIG_FILE (default ~/.config/temporalio/temporal.toml). So the same binaries
+// run against a local server and Temporal Cloud.
+func ClientOptions(logger log.Logger) (client.Options, error) {
+	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{})
+	if err != nil {
+		return client.Options{}, fmt.Errorf("Temporal client configuration (TEMPORAL_* environment or profile file): %w", err)
 	}
-	if v := os.Getenv("TEMPORAL_NAMESPACE"); v != "" {
-		opts.Namespace = v
+	if opts.HostPort == "" {
+		opts.HostPort = DefaultAddress
 	}
-	return opts
+	if opts.Namespace == "" {
+		opts.Namespace = DefaultNamespace
+	}
+	opts.Logger = logger
+	return opts, nil
+}
+
+// DialEnv connects to Temporal as the standard environment says (see ClientOptions).
+func DialEnv(ctx context.Context, logger log.Logger) (client.Client, error) {
+	opts, err := ClientOptions(logger)
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, opts)
 }
 
 // Dial connects to Temporal, failing within a few seconds with an error that names the
@@ -49,6 +70,19 @@ func Dial(ctx context.Context, opts client.Options) (client.Client, error) {
 			opts.HostPort, opts.Namespace, errors.Unwrap(err))
 	}
 	return c, nil
+}
+
+// SearchAttributes are the custom search attributes Tandem's workflows carry.
+var SearchAttributes = map[string]enumspb.IndexedValueType{
+	workflows.SyncSearchAttribute: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+}
+
+// Setup registers Tandem's search attributes on the client's namespace; it is idempotent.
+func Setup(ctx context.Context, c client.Client, namespace string) error {
+	if err := searchattr.Ensure(ctx, c, namespace, SearchAttributes); err != nil {
+		return fmt.Errorf("register search attributes on namespace %s: %w", namespace, err)
+	}
+	return nil
 }
 
 // OpenConnections opens every connection of a definitions file.

@@ -45,7 +45,11 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 					enc.SetIndent("", "  ")
 					return enc.Encode(f)
 				}
-				writeFinding(out, f, ui, app.ClientOptions(nil).Namespace)
+				namespace := app.DefaultNamespace
+				if opts, err := app.ClientOptions(nil); err == nil {
+					namespace = opts.Namespace
+				}
+				writeFinding(out, f, ui, namespace)
 				return nil
 			})
 		},

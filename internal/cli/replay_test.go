@@ -42,3 +42,11 @@ func TestReplay(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "replays cleanly\n", out)
 }
+
+func TestSetupIsIdempotent(t *testing.T) {
+	for range 2 {
+		out, err := run(t, "setup")
+		require.NoError(t, err)
+		assert.Equal(t, "search attribute TandemSync (Keyword) is registered on namespace default\n", out)
+	}
+}

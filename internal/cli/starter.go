@@ -39,7 +39,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	s := &starter{out: out, dial: dial}
 	if s.dial == nil {
 		s.dial = func(ctx context.Context) (client.Client, error) {
-			return app.Dial(ctx, app.ClientOptions(nil))
+			return app.DialEnv(ctx, nil)
 		}
 	}
 	root := &cobra.Command{
@@ -186,6 +186,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		WebhooksCommand(dial, out),
 		replayCommand(s, out),
 		explainCommand(s, out),
+		setupCommand(s, out),
 	)
 	return root
 }

@@ -62,7 +62,7 @@ The webhook secrets are read from the environment, as the definitions file names
 
 			if dial == nil {
 				dial = func(ctx context.Context) (client.Client, error) {
-					return app.Dial(ctx, app.ClientOptions(logging.Temporal(logger)))
+					return app.DialEnv(ctx, logging.Temporal(logger))
 				}
 			}
 			c, err := dial(ctx)

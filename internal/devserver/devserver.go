@@ -20,6 +20,7 @@ import (
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/common/cluster"
 	"go.temporal.io/server/common/config"
@@ -34,6 +35,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"tandem/internal/logging"
+	"tandem/internal/searchattr"
 )
 
 const (
@@ -199,7 +201,7 @@ func (s *Server) awaitReady(ctx context.Context, attrs map[string]enums.IndexedV
 	}
 	defer c.Close()
 	for {
-		_, err := c.WorkflowService().DescribeNamespace(ctx, describeNamespace(s.namespace))
+		_, err := c.WorkflowService().DescribeNamespace(ctx, &workflowservice.DescribeNamespaceRequest{Namespace: s.namespace})
 		if err == nil {
 			break
 		}
@@ -207,7 +209,7 @@ func (s *Server) awaitReady(ctx context.Context, attrs map[string]enums.IndexedV
 			return fmt.Errorf("devserver: namespace %q not ready: %w", s.namespace, err)
 		}
 	}
-	if err := EnsureSearchAttributes(ctx, c, s.namespace, attrs); err != nil {
+	if err := searchattr.Ensure(ctx, c, s.namespace, attrs); err != nil {
 		return fmt.Errorf("devserver: %w", err)
 	}
 	return nil

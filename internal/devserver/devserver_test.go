@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"tandem/internal/logging"
+	"tandem/internal/searchattr"
 )
 
 const (
@@ -192,10 +193,10 @@ func TestEnsureSearchAttributesIsIdempotentAndChecksTypes(t *testing.T) {
 	defer cancel()
 
 	attrs := map[string]enums.IndexedValueType{"TandemSync": enums.INDEXED_VALUE_TYPE_KEYWORD}
-	require.NoError(t, EnsureSearchAttributes(ctx, c, s.Namespace(), attrs))
-	require.NoError(t, EnsureSearchAttributes(ctx, c, s.Namespace(), attrs))
+	require.NoError(t, searchattr.Ensure(ctx, c, s.Namespace(), attrs))
+	require.NoError(t, searchattr.Ensure(ctx, c, s.Namespace(), attrs))
 
-	err := EnsureSearchAttributes(ctx, c, s.Namespace(), map[string]enums.IndexedValueType{
+	err := searchattr.Ensure(ctx, c, s.Namespace(), map[string]enums.IndexedValueType{
 		"TandemSync": enums.INDEXED_VALUE_TYPE_INT,
 	})
 	require.Error(t, err)

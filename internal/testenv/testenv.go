@@ -39,7 +39,7 @@ func Client(t testing.TB) client.Client {
 	t.Helper()
 	once.Do(func() {
 		server, onceErr = devserver.Start(devserver.Options{
-			SearchAttributes: map[string]enumspb.IndexedValueType{workflows.SyncSearchAttribute: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+			SearchAttributes: app.SearchAttributes,
 		})
 		if onceErr != nil {
 			return

@@ -1,4 +1,6 @@
-package devserver
+// Package searchattr registers custom search attributes on a namespace, idempotently, on the
+// dev server or a production cluster alike.
+package searchattr
 
 import (
 	"context"
@@ -16,16 +18,16 @@ import (
 	"go.temporal.io/sdk/client"
 )
 
-// ensureTimeout bounds EnsureSearchAttributes when ctx has no deadline.
+// ensureTimeout bounds Ensure when ctx has no deadline.
 const ensureTimeout = time.Minute
 
-// EnsureSearchAttributes registers the custom search attributes attrs on
+// Ensure registers the custom search attributes attrs on
 // namespace through the operator service, and returns once they are listed and
 // accepted in visibility queries. Attributes that already exist with the same
 // type are left alone, so it is safe to call on every start, against the dev
 // server or a production cluster. An attribute that exists with another type is
 // an error.
-func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string, attrs map[string]enums.IndexedValueType) error {
+func Ensure(ctx context.Context, c client.Client, namespace string, attrs map[string]enums.IndexedValueType) error {
 	if len(attrs) == 0 {
 		return nil
 	}
@@ -131,4 +133,19 @@ func quoteName(name string) string {
 
 func describeNamespace(name string) *workflowservice.DescribeNamespaceRequest {
 	return &workflowservice.DescribeNamespaceRequest{Namespace: name}
+}
+
+// pollInterval is how often Ensure checks that the attributes became usable.
+const pollInterval = 50 * time.Millisecond
+
+// sleep waits for d or until ctx is done; it reports whether the wait completed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
