@@ -128,7 +128,7 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	}
 	page, err := c.Changes(ctx, sd.Object, in.Cursor, in.Limit)
 	if err != nil {
-		return Records{}, classify(fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
+		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
 	}
 	out, err := a.keyed(s, in.Side, page.Records)
 	if err != nil {
@@ -187,7 +187,7 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 	}
 	recs, err := c.Get(ctx, sd.Object, in.IDs)
 	if err != nil {
-		return Records{}, classify(fmt.Sprintf("get %d records of %s %s", len(in.IDs), sd.Connection, sd.Object), err)
+		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("get %d records of %s %s", len(in.IDs), sd.Connection, sd.Object), err)
 	}
 	sort.Slice(recs, func(i, j int) bool { return connectors.CursorOf(recs[i]).Before(recs[j]) })
 	out, err := a.keyed(s, in.Side, recs)
@@ -275,7 +275,7 @@ func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *confi
 		found, err = c.Find(ctx, sd.Object, sd.Key, values)
 	}
 	if err != nil {
-		return nil, classify(fmt.Sprintf("find %d %s records by %s on %s", len(values), sd.Object, sd.Key, sd.Connection), err)
+		return nil, classifyFor(ctx, sd.Connection, fmt.Sprintf("find %d %s records by %s on %s", len(values), sd.Object, sd.Key, sd.Connection), err)
 	}
 	if found == nil {
 		found = map[string][]connectors.Record{}

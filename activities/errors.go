@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"tandem/connectors"
@@ -20,6 +21,19 @@ const (
 	ErrTypeRateLimited    = "RateLimited"
 	ErrTypeConfig         = "Config"
 )
+
+// MetricRateLimited counts the times a service asked a connection to slow down.
+const MetricRateLimited = "tandem_rate_limited"
+
+// classifyFor is classify for a call to a connection: a rate limit is also counted in the
+// connection's metrics.
+func classifyFor(ctx context.Context, connection, what string, err error) error {
+	var rl *connectors.RateLimitedError
+	if errors.As(err, &rl) && activity.IsActivity(ctx) {
+		activity.GetMetricsHandler(ctx).WithTags(map[string]string{"connection": connection}).Counter(MetricRateLimited).Inc(1)
+	}
+	return classify(what, err)
+}
 
 // classify is the one place where a connector's error becomes a Temporal error. What
 // retrying cannot fix (a missing object, a rejected record, bad credentials, an

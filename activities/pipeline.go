@@ -335,7 +335,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 			}
 			res, err := call(recs)
 			if err != nil {
-				return classify(fmt.Sprintf("%s %d records in %s %s", what, len(recs), sd.Connection, sd.Object), err)
+				return classifyFor(ctx, sd.Connection, fmt.Sprintf("%s %d records in %s %s", what, len(recs), sd.Connection, sd.Object), err)
 			}
 			if len(res) != len(recs) {
 				return nonRetryable(fmt.Errorf("%s %s %s: connector returned %d results for %d records", what, sd.Connection, sd.Object, len(res), len(recs)))

@@ -27,6 +27,7 @@ import (
 	"tandem/internal/devserver"
 	"tandem/internal/ingress"
 	"tandem/internal/logging"
+	"tandem/internal/metrics"
 	"tandem/workflows"
 )
 
@@ -37,6 +38,7 @@ type options struct {
 	port       int
 	uiPort     int
 	webhooks   string
+	metrics    string
 	logLevel   string
 }
 
@@ -48,6 +50,7 @@ func main() {
 	flag.IntVar(&o.port, "port", 7233, "dev mode: Temporal frontend port on 127.0.0.1")
 	flag.IntVar(&o.uiPort, "ui-port", 8233, "dev mode: Temporal Web UI port on 127.0.0.1 (0: no UI)")
 	flag.StringVar(&o.webhooks, "webhooks", "", "address of the webhook ingress to run in this process (dev mode default 127.0.0.1:8080; \"off\" for none)")
+	flag.StringVar(&o.metrics, "metrics", "", "address to serve Prometheus metrics on (GET /metrics), e.g. 0.0.0.0:9090; empty: none")
 	flag.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
 	if o.webhooks == "" && o.dev {
@@ -86,6 +89,23 @@ func run(ctx context.Context, o options) error {
 	}
 	defer closeDefs()
 
+	var mh client.MetricsHandler
+	if o.metrics != "" {
+		m := metrics.New()
+		defer m.Close()
+		mln, err := net.Listen("tcp", o.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		go func() {
+			if err := m.Serve(ctx, mln); err != nil {
+				logger.Error("metrics endpoint stopped", zap.Error(err))
+			}
+		}()
+		mh = m.Handler()
+		logger.Info("metrics", zap.String("address", "http://"+mln.Addr().String()+"/metrics"))
+	}
+
 	var c client.Client
 	if o.dev {
 		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
@@ -103,7 +123,8 @@ func run(ctx context.Context, o options) error {
 		}
 		defer srv.Stop()
 		if c, err = srv.NewClient(ctx, client.Options{
-			Logger: logging.Temporal(logger),
+			Logger:         logging.Temporal(logger),
+			MetricsHandler: mh,
 			// The embedded server is on loopback: compression would only cost CPU.
 			ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
 		}); err != nil {
@@ -112,7 +133,12 @@ func run(ctx context.Context, o options) error {
 		logger.Info("embedded Temporal server running", zap.String("frontend", srv.FrontendAddress()),
 			zap.String("ui", "http://"+srv.UIAddress()), zap.String("data", o.dataDir))
 	} else {
-		if c, err = app.DialEnv(ctx, logging.Temporal(logger)); err != nil {
+		opts, err := app.ClientOptions(logging.Temporal(logger))
+		if err != nil {
+			return err
+		}
+		opts.MetricsHandler = mh
+		if c, err = app.Dial(ctx, opts); err != nil {
 			return err
 		}
 	}
@@ -127,7 +153,7 @@ func run(ctx context.Context, o options) error {
 
 	ingressDone := make(chan error, 1)
 	if ln != nil {
-		in, err := ingress.New(syncs, builtin.Registry(), ingress.NewTemporalSignaler(c), ingress.Options{Logger: logger.Named("ingress")})
+		in, err := ingress.New(syncs, builtin.Registry(), ingress.NewTemporalSignaler(c), ingress.Options{Logger: logger.Named("ingress"), Metrics: mh})
 		if err != nil {
 			return err
 		}

@@ -34,6 +34,11 @@ const SyncSearchAttribute = "TandemSync"
 // SyncKey is the typed key of SyncSearchAttribute.
 var SyncKey = temporal.NewSearchAttributeKeyKeyword(SyncSearchAttribute)
 
+// MetricRecords counts records by sync and outcome (fetched, created, updated, skipped,
+// failed, conflicts); it is emitted through the SDK's metrics handler, so it is exported
+// wherever the worker exports the SDK's metrics.
+const MetricRecords = "tandem_records"
+
 const workflowIDPrefix = "tandem/sync/"
 
 // WorkflowID is the id of a sync's workflow.

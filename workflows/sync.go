@@ -172,7 +172,7 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	s.rewound = false
 	// Histories recorded before progress counting existed replay without it.
 	if workflow.GetVersion(ctx, "count-changes", workflow.DefaultVersion, 1) == 1 {
-		s.count(ctx, side)
+		s.countChanges(ctx, side)
 	}
 	fetch := s.fetch(ctx, side, s.st.Cursors[side])
 	for {
@@ -215,8 +215,9 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	}
 }
 
-// count adds the side's changes still to read to the run's known total, for progress.
-func (s *syncer) count(ctx workflow.Context, side string) {
+// countChanges adds the side's changes still to read to the run's known total, for
+// progress.
+func (s *syncer) countChanges(ctx workflow.Context, side string) {
 	var n activities.Count
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -337,6 +338,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 			}
 		}
 	}
+	s.count(ctx, c)
 	if s.plan.Mode == config.TwoWay {
 		for _, d := range decisions.Decisions {
 			if key := items.Items[d.Item].Key; d.Baseline != "" && written[key] && !failed[key] {
@@ -345,6 +347,19 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		}
 	}
 	return c, nil
+}
+
+// count adds a batch's outcomes to the sync's metrics (not emitted while replaying).
+func (s *syncer) count(ctx workflow.Context, c Counts) {
+	m := workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"sync": s.name})
+	for _, o := range []struct {
+		outcome string
+		n       int
+	}{{"fetched", c.Fetched}, {"created", c.Created}, {"updated", c.Updated}, {"skipped", c.Skipped}, {"failed", c.Failed}, {"conflicts", c.Conflicts}} {
+		if o.n > 0 {
+			m.WithTags(map[string]string{"outcome": o.outcome}).Counter(MetricRecords).Inc(int64(o.n))
+		}
+	}
 }
 
 func (s *syncer) recordFailure(f FailedRecord) {

@@ -15,6 +15,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ingress"
 	"tandem/internal/logging"
+	"tandem/internal/metrics"
 	"tandem/workflows"
 )
 
@@ -22,7 +23,7 @@ import (
 // the command's context ends (SIGINT or SIGTERM in the starter). A nil dial reaches
 // Temporal through the standard environment.
 func WebhooksCommand(dial Dialer, out io.Writer) *cobra.Command {
-	var configPath, listen, logLevel string
+	var configPath, listen, logLevel, metricsAddr string
 	var maxBody int64
 	cmd := &cobra.Command{
 		Use:   "webhooks",
@@ -51,7 +52,19 @@ The webhook secrets are read from the environment, as the definitions file names
 				return err
 			}
 			sig := &lateSignaler{}
-			srv, err := ingress.New(defs, reg, sig, ingress.Options{Logger: logger, MaxBody: maxBody})
+			var mh client.MetricsHandler
+			if metricsAddr != "" {
+				m := metrics.New()
+				defer m.Close()
+				mln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics: %w", err)
+				}
+				go func() { _ = m.Serve(ctx, mln) }()
+				mh = m.Handler()
+				fmt.Fprintf(out, "metrics on http://%s/metrics\n", mln.Addr())
+			}
+			srv, err := ingress.New(defs, reg, sig, ingress.Options{Logger: logger, MaxBody: maxBody, Metrics: mh})
 			if err != nil {
 				return err
 			}
@@ -62,7 +75,12 @@ The webhook secrets are read from the environment, as the definitions file names
 
 			if dial == nil {
 				dial = func(ctx context.Context) (client.Client, error) {
-					return app.DialEnv(ctx, logging.Temporal(logger))
+					opts, err := app.ClientOptions(logging.Temporal(logger))
+					if err != nil {
+						return nil, err
+					}
+					opts.MetricsHandler = mh
+					return app.Dial(ctx, opts)
 				}
 			}
 			c, err := dial(ctx)
@@ -92,6 +110,7 @@ The webhook secrets are read from the environment, as the definitions file names
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:8080", "address to serve on")
 	cmd.Flags().Int64Var(&maxBody, "max-body", ingress.DefaultMaxBody, "largest webhook body accepted, in bytes")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: "+logging.Levels)
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "", "address to serve Prometheus metrics on (GET /metrics); empty: none")
 	_ = cmd.MarkFlagRequired("config")
 	return cmd
 }

@@ -13,16 +13,21 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.uber.org/zap"
 
 	"tandem/connectors"
 	"tandem/internal/config"
 	"tandem/workflows"
 )
+
+// MetricWebhookRequests counts webhook requests by sync and HTTP status.
+const MetricWebhookRequests = "tandem_webhook_requests"
 
 // Defaults of Options.
 const (
@@ -39,6 +44,9 @@ type Options struct {
 	Logger *zap.Logger
 	// Timeout bounds the signal to Temporal; default DefaultTimeout.
 	Timeout time.Duration
+	// Metrics, when set, counts requests by sync and status (MetricWebhookRequests)
+	// through the Temporal SDK's metrics handler, beside the client's own metrics.
+	Metrics client.MetricsHandler
 }
 
 // Server routes webhook requests to their syncs' workflows. It is safe for concurrent use.
@@ -244,7 +252,7 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if err := s.sig.SignalChange(ctx, ep.sync, sig); err != nil {
 		if unavailable(err) || errors.Is(err, context.Canceled) {
-			s.stats.count(http.StatusServiceUnavailable)
+			s.count(ep, http.StatusServiceUnavailable)
 			s.log.Warn("Webhook not signalled: Temporal unavailable", s.fields(r, ep, http.StatusServiceUnavailable, start, zap.Error(err))...)
 			writeLine(w, http.StatusServiceUnavailable, "Temporal unavailable, retry later")
 			return
@@ -280,7 +288,7 @@ func (s *Server) route(path string) (*endpoint, int, string) {
 }
 
 func (s *Server) accept(w http.ResponseWriter, ep *endpoint, start time.Time, status, n int) {
-	s.stats.count(status)
+	s.count(ep, status)
 	s.log.Debug("Webhook accepted", zap.String("sync", ep.sync), zap.String("side", ep.side), zap.Int("status", status),
 		zap.Int("events", n), zap.Duration("took", time.Since(start)))
 	w.Header().Set("Content-Type", "application/json")
@@ -294,7 +302,7 @@ func (s *Server) accept(w http.ResponseWriter, ep *endpoint, start time.Time, st
 // endpoint.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, ep *endpoint, status int, reason string) {
 	reason = oneLine(reason)
-	s.stats.count(status)
+	s.count(ep, status)
 	s.log.Warn("Webhook rejected", s.fields(r, ep, status, time.Time{}, zap.String("reason", reason))...)
 	writeLine(w, status, reason)
 }
@@ -302,7 +310,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, ep *endpoint, st
 // fail answers 500 for a failure of the ingress or what it calls; the detail goes to the
 // log, not to the sender.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, ep *endpoint, start time.Time, what string, err error) {
-	s.stats.count(http.StatusInternalServerError)
+	s.count(ep, http.StatusInternalServerError)
 	s.log.Error("Webhook failed: "+what, s.fields(r, ep, http.StatusInternalServerError, start, zap.Error(err))...)
 	writeLine(w, http.StatusInternalServerError, what+"; the ingress log has the details")
 }
@@ -346,6 +354,19 @@ type Stats struct {
 
 type counters struct {
 	accepted, empty, badRequest, unauthorized, notFound, methodNotAllowed, tooLarge, internal, unavailable, events atomic.Int64
+}
+
+// count records an answer in the stats and, if configured, the metrics.
+func (s *Server) count(ep *endpoint, status int) {
+	s.stats.count(status)
+	if s.opts.Metrics == nil {
+		return
+	}
+	sync := "unknown"
+	if ep != nil {
+		sync = ep.sync
+	}
+	s.opts.Metrics.WithTags(map[string]string{"sync": sync, "status": strconv.Itoa(status)}).Counter(MetricWebhookRequests).Inc(1)
 }
 
 func (c *counters) count(status int) {

@@ -98,7 +98,13 @@ func Def(name string) config.Sync {
 // tests in one binary do not see each other's syncs.
 func NewSync(t testing.TB, def config.Sync, source, target *memory.Connector) *Sync {
 	t.Helper()
-	s := &Sync{T: t, Name: def.Name, Client: Client(t), Source: source, Target: target}
+	return NewSyncWith(t, Client(t), def, source, target)
+}
+
+// NewSyncWith is NewSync with a client of the caller's (e.g. one with a metrics handler).
+func NewSyncWith(t testing.TB, c client.Client, def config.Sync, source, target *memory.Connector) *Sync {
+	t.Helper()
+	s := &Sync{T: t, Name: def.Name, Client: c, Source: source, Target: target}
 	s.Acts = &activities.Activities{
 		Syncs: &config.File{Path: "test", Syncs: []config.Sync{def}},
 		Connections: map[string]connectors.Connector{

@@ -1,0 +1,60 @@
+package ingress_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"tandem/connectors"
+	"tandem/connectors/builtin"
+	"tandem/internal/ingress"
+	"tandem/internal/metrics"
+)
+
+func TestWebhookRequestsAreCountedBySyncAndStatus(t *testing.T) {
+	m := metrics.New()
+	defer m.Close()
+	reg := builtin.Registry()
+	require.NoError(t, reg.RegisterWebhooks("fake", func(string, connectors.Settings) (connectors.WebhookVerifier, error) {
+		return fakeVerifier{}, nil
+	}))
+	srv, err := ingress.New(parse(t, definitions), reg, &fakeSignaler{}, ingress.Options{Logger: zap.NewNop(), Metrics: m.Handler()})
+	require.NoError(t, err)
+	h := srv.Handler()
+	body := event("companies", "crm-1")
+	for _, rq := range []request{
+		{path: "/webhooks/companies/a", body: body, header: signed(crmSecret, "m1", time.Now(), body)},
+		{path: "/webhooks/companies/a", body: body, header: signed(crmSecret, "m2", time.Now(), body)},
+		{path: "/webhooks/companies/a", body: body, header: signed("guess", "m3", time.Now(), body)},
+		{path: "/webhooks/nope/a", body: body},
+	} {
+		r := httptest.NewRequest(http.MethodPost, rq.path, strings.NewReader(rq.body))
+		for k, v := range rq.header {
+			r.Header[k] = v
+		}
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+
+	scrape := httptest.NewServer(m.HTTPHandler())
+	defer scrape.Close()
+	var text string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(scrape.URL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		text = string(b)
+		return strings.Contains(text, `tandem_webhook_requests_total{status="202",sync="companies"} 2`) &&
+			strings.Contains(text, `tandem_webhook_requests_total{status="401",sync="companies"} 1`) &&
+			strings.Contains(text, `tandem_webhook_requests_total{status="404",sync="unknown"} 1`)
+	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
+}
+
