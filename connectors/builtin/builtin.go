@@ -10,8 +10,10 @@ import (
 	"strings"
 
 	"tandem/connectors"
+	"tandem/connectors/hubspot"
 	"tandem/connectors/memory"
 	"tandem/connectors/s3"
+	"tandem/connectors/salesloft"
 	"tandem/connectors/standardwebhooks"
 )
 
@@ -19,11 +21,17 @@ import (
 //
 //	memory  in-process records (connectors/memory), for tests and trying Tandem out;
 //	        its webhooks are Standard Webhooks signed with the connection's webhook_secret
+//	hubspot    HubSpot CRM companies and contacts; webhooks signed v3 (and v1/v2)
+//	salesloft  Salesloft accounts; webhooks signed with the callback token (HMAC-SHA1)
 //	s3      a destination writing each batch as a gzip NDJSON object (connectors/s3)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
 	mustRegister(r, "memory", openMemory)
 	mustRegisterWebhooks(r, "memory", standardwebhooks.FromSettings)
+	mustRegister(r, hubspot.Type, hubspot.Factory)
+	mustRegisterWebhooks(r, hubspot.Type, hubspot.WebhookFactory)
+	mustRegister(r, salesloft.Type, salesloft.Factory)
+	mustRegisterWebhooks(r, salesloft.Type, salesloft.WebhookFactory)
 	mustRegister(r, s3.Type, s3.Factory)
 	return r
 }

@@ -233,9 +233,12 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	sig := workflows.ChangeSignal{Side: ep.side, Events: make([]workflows.ChangeEvent, 0, len(events))}
 	for _, ev := range events {
 		if ev.Object != "" && ev.Object != ep.object {
-			s.reject(w, r, ep, http.StatusBadRequest, fmt.Sprintf("event %s is for object %q, but side %s of sync %q syncs %q",
-				ev.ID, ev.Object, ep.side, ep.sync, ep.object))
-			return
+			// Services post every subscription of an app to one URL (HubSpot mixes
+			// company and contact events in one array) and do not retry a 400, so
+			// events of other objects are acknowledged and left out, never refused.
+			s.log.Debug("Webhook event for another object skipped", zap.String("sync", ep.sync), zap.String("side", ep.side),
+				zap.String("object", ev.Object), zap.String("event", ev.ID))
+			continue
 		}
 		if ev.RecordID == "" {
 			s.reject(w, r, ep, http.StatusBadRequest, fmt.Sprintf("event %s names no record", ev.ID))

@@ -222,8 +222,6 @@ func TestRejections(t *testing.T) {
 			400, "malformed webhook body: not a JSON event object: unexpected end of JSON input"},
 		{"unknown event type", request{path: "/webhooks/companies/a", body: `{"type":"record.merged","data":{"id":"1"}}`, header: signed(crmSecret, "msg_1", now, `{"type":"record.merged","data":{"id":"1"}}`)},
 			400, `malformed webhook body: unknown type "record.merged" (want record.created, record.updated or record.deleted)`},
-		{"event for another object", request{path: "/webhooks/companies/b", body: body, header: signed(erpSecret, "msg_1", now, body)},
-			400, `event msg_1 is for object "companies", but side b of sync "companies" syncs "accounts"`},
 		{"event without a record", request{path: "/webhooks/imports/a", header: header("X-Fake", "no-record")},
 			400, "event e1 names no record"},
 
@@ -486,4 +484,14 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatal("Serve did not return after its context ended")
 	}
 	assert.Len(t, f.sig.Calls(), 1)
+}
+
+func TestEventsOfOtherObjectsAreAcknowledgedAndSkipped(t *testing.T) {
+	f := newFixture(t, nil)
+	now := time.Now()
+	body := event("companies", "crm-1")
+	w := f.do(request{path: "/webhooks/companies/b", body: body, header: signed(erpSecret, "msg_1", now, body)})
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.JSONEq(t, `{"events":0}`, w.Body.String())
+	assert.Empty(t, f.sig.Calls(), "no signal for events of another object")
 }

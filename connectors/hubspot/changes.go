@@ -1,0 +1,149 @@
+package hubspot
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"tandem/connectors"
+)
+
+// Changes implements connectors.Connector with POST {prefix}/{object}/search: records whose
+// modified-date property is at or after the cursor's millisecond, sorted ascending on it.
+//
+// HubSpot sorts on the date only, so the client restores (UpdatedAt, ID) order itself:
+// it fetches with GTE (never GT) and drops what is at or before the cursor, and it returns
+// a record only once every record of its millisecond has been read (a later millisecond
+// was seen, or the results ended), so a page boundary inside a tie neither skips nor
+// repeats a record.
+//
+// A search pages through at most 10,000 results [3p]. Rather than paging with `after`
+// until near that cap, every next page restarts the search at the last millisecond read
+// (GTE it, `after` empty) and drops the records it already has. That keeps every query far
+// from the cap, and it cannot skip a record the way offset paging over a live result set
+// does when a record read earlier is modified meanwhile and moves to the end, shifting the
+// offsets of the rest. A tie larger than a whole page (a bulk import stamps many records
+// with one millisecond) is read in hs_object_id order with an EQ filter on the millisecond
+// and GT on the last id, so no tie is too large either.
+func (c *Client) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	if limit <= 0 {
+		return connectors.Page{}, fmt.Errorf("hubspot changes of %s: limit %d must be positive", object, limit)
+	}
+	o, err := c.object(object)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return connectors.Page{}, fmt.Errorf("hubspot changes of %s: %w", object, err)
+	}
+
+	props := c.properties(o)
+	got := map[string]connectors.Record{}
+	var maxMs int64 = -1 // the latest millisecond read so far
+	add := func(results []simplePublicObject) error {
+		for _, obj := range results {
+			r, err := record(o, obj)
+			if err != nil {
+				return err
+			}
+			maxMs = max(maxMs, r.UpdatedAt.UnixMilli())
+			if since.Before(r) {
+				got[r.ID] = r // a record read twice keeps its latest state
+			}
+		}
+		return nil
+	}
+	// enough reports whether the first limit records in order are final: each tie of
+	// theirs is complete because a later millisecond has been read.
+	enough := func() bool {
+		if len(got) < limit {
+			return false
+		}
+		return maxMs > sorted(got)[limit-1].UpdatedAt.UnixMilli()
+	}
+
+	window := max(0, since.UpdatedAt.UnixMilli()) // a zero cursor is before 1970
+	size := min(maxSearchLimit, limit+1)          // one more than asked tells whether there is more
+	exhausted := false
+	for !exhausted {
+		req := searchRequest{
+			FilterGroups: []filterGroup{{Filters: []filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(window, 10)}}}},
+			Sorts:        []searchSort{{PropertyName: o.Modified, Direction: "ASCENDING"}},
+			Properties:   props,
+			Limit:        size,
+		}
+		var resp searchResponse
+		if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
+			return connectors.Page{}, err
+		}
+		if err := add(resp.Results); err != nil {
+			return connectors.Page{}, err
+		}
+		size = maxSearchLimit
+		switch {
+		case resp.next() == "" || len(resp.Results) == 0:
+			exhausted = true
+		case maxMs > window:
+			window = maxMs // restart at the last millisecond read
+		default:
+			// The whole page is one millisecond: read that tie by id, then go on after it.
+			if err := c.readTie(ctx, o, props, window, add); err != nil {
+				return connectors.Page{}, err
+			}
+			window++
+			maxMs = max(maxMs, window) // the tie is complete
+			continue                   // one more search tells whether anything follows it
+		}
+		if !exhausted && enough() {
+			break
+		}
+	}
+
+	all := sorted(got)
+	page := connectors.Page{Records: all[:min(limit, len(all))], More: len(all) > limit || !exhausted}
+	return page, nil
+}
+
+// readTie reads every record modified at millisecond ms, in hs_object_id order.
+func (c *Client) readTie(ctx context.Context, o objectType, props []string, ms int64, add func([]simplePublicObject) error) error {
+	last := ""
+	for {
+		filters := []filter{{PropertyName: o.Modified, Operator: "EQ", Value: strconv.FormatInt(ms, 10)}}
+		if last != "" {
+			filters = append(filters, filter{PropertyName: "hs_object_id", Operator: "GT", Value: last})
+		}
+		req := searchRequest{
+			FilterGroups: []filterGroup{{Filters: filters}},
+			Sorts:        []searchSort{{PropertyName: "hs_object_id", Direction: "ASCENDING"}},
+			Properties:   props,
+			Limit:        maxSearchLimit,
+		}
+		var resp searchResponse
+		if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
+			return err
+		}
+		if err := add(resp.Results); err != nil {
+			return err
+		}
+		if resp.next() == "" || len(resp.Results) == 0 {
+			return nil
+		}
+		last = resp.Results[len(resp.Results)-1].ID
+	}
+}
+
+// sorted returns the records in (UpdatedAt, ID) order, the order of connectors.Cursor.
+func sorted(m map[string]connectors.Record) []connectors.Record {
+	out := make([]connectors.Record, 0, len(m))
+	for _, r := range m {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].UpdatedAt.Equal(out[j].UpdatedAt) {
+			return out[i].UpdatedAt.Before(out[j].UpdatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

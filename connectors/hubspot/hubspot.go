@@ -1,0 +1,405 @@
+// Package hubspot connects Tandem to HubSpot CRM companies and contacts through a thin
+// hand-written client of HubSpot's CRM object API (no SDK): search for changes and keys,
+// batch read, batch create / update / upsert, and the verifier of HubSpot's signed
+// webhooks. hubspotfake, beside it, is a local HubSpot that speaks the same wire format.
+//
+// Facts about the API come from the project's API notes (api-notes.md, section 1,
+// HUBSPOT). Where a fact is marked [doc] the client follows it; where it is [INF]
+// (inferred) the behaviour is a setting or tolerates both readings, and the code says
+// which it follows.
+package hubspot
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/connectors"
+)
+
+// Type is the connection type the connector is registered under.
+const Type = "hubspot"
+
+// The settings a hubspot connection reads (connectors.Settings). Only token is required.
+const (
+	// SettingToken is a private app (or OAuth) access token, sent as "Authorization: Bearer".
+	SettingToken = "token"
+	// SettingBaseURL is the API host; default https://api.hubapi.com.
+	SettingBaseURL = "base_url"
+	// SettingPathPrefix is the object API's path; default "/crm/v3/objects" (the legacy
+	// paths). The date-versioned form is "/crm/objects/2026-03"; both take the same
+	// bodies [doc: api-notes 1].
+	SettingPathPrefix = "path_prefix"
+	// SettingRatePer10s is the request budget per 10 seconds; default 190 (private apps
+	// on Pro and Enterprise [doc]).
+	SettingRatePer10s = "rate_per_10s"
+	// SettingSearchPerSecond is the search budget per second; default 4 [doc].
+	SettingSearchPerSecond = "search_per_s"
+	// SettingProperties lists extra properties to read (comma separated), beyond each
+	// object's default set: companies name, domain, phone, website, industry, city,
+	// country; contacts email, firstname, lastname, phone, company. The Connector
+	// interface passes no field list, so a sync mapping other properties lists them here.
+	SettingProperties = "properties"
+	// SettingUniqueProperties lists properties with unique values (comma separated),
+	// such as a custom external-id property, that Upsert may pass to HubSpot's batch
+	// upsert as idProperty. contacts' email is always one.
+	SettingUniqueProperties = "unique_properties"
+	// SettingSearchResultCap is how many results one search can page through; default
+	// 10,000 [3p]. A smaller value only matters against a fake with a smaller cap.
+	SettingSearchResultCap = "search_result_cap"
+	// SettingSearchINValues is the most values one IN filter carries; default 100 [INF].
+	SettingSearchINValues = "search_in_values"
+	// SettingFindVariants lists the stored forms FindNormalized searches for each value,
+	// as templates over {v}; default "{v},www.{v}". See FindNormalized.
+	SettingFindVariants = "find_variants"
+	// SettingTimeout bounds one HTTP request; default 60s.
+	SettingTimeout = "timeout"
+
+	// SettingWebhookSecret is the app's client secret, which HubSpot signs webhooks
+	// with. Read by the webhook verifier only (WebhookFactory).
+	SettingWebhookSecret = "webhook_secret"
+	// SettingWebhookSecretPrevious is also accepted while the secret is rotated.
+	SettingWebhookSecretPrevious = "webhook_secret_previous"
+	// SettingWebhookURL is the target URL as configured in the HubSpot app. When set,
+	// the v3 and v2 signatures are checked against it instead of the URL rebuilt from
+	// the request, for ingresses behind proxies that rewrite the path.
+	SettingWebhookURL = "webhook_url"
+	// SettingWebhookRequireV3 ("true") refuses requests signed with v1 or v2 only,
+	// which carry no timestamp and so no replay protection.
+	SettingWebhookRequireV3 = "webhook_require_v3"
+)
+
+// settingDocs lists every setting a hubspot connection accepts; any other key is an error
+// at load, so a misspelt setting does not silently fall back to its default.
+var settingDocs = map[string]string{
+	SettingToken:                 "access token (required)",
+	SettingBaseURL:               "API host, default https://api.hubapi.com",
+	SettingPathPrefix:            `object API path, default "/crm/v3/objects"; dated form "/crm/objects/2026-03"`,
+	SettingRatePer10s:            "requests per 10 s, default 190",
+	SettingSearchPerSecond:       "search requests per second, default 4",
+	SettingProperties:            "extra properties to read, comma separated",
+	SettingUniqueProperties:      "unique-value properties Upsert may use as idProperty",
+	SettingSearchResultCap:       "results one search can page through, default 10000",
+	SettingSearchINValues:        "values per IN filter, default 100",
+	SettingFindVariants:          `stored forms FindNormalized searches, default "{v},www.{v}"`,
+	SettingTimeout:               "timeout of one HTTP request, default 60s",
+	SettingWebhookSecret:         "app client secret webhooks are signed with",
+	SettingWebhookSecretPrevious: "previous client secret, accepted while rotating",
+	SettingWebhookURL:            "webhook target URL as configured in HubSpot",
+	SettingWebhookRequireV3:      "true to accept only v3 signatures",
+}
+
+// Defaults of the settings.
+const (
+	DefaultBaseURL         = "https://api.hubapi.com"
+	DefaultPathPrefix      = "/crm/v3/objects"
+	DefaultRatePer10s      = 190
+	DefaultSearchPerSecond = 4
+	DefaultSearchResultCap = 10000
+	DefaultSearchINValues  = 100
+	DefaultFindVariants    = "{v},www.{v}"
+	DefaultTimeout         = 60 * time.Second
+)
+
+// Limits of the API the client works within.
+const (
+	// MaxBatch is the most inputs of one batch read, create, update or upsert [INF: "max
+	// 100 inputs per batch", from memory]; larger batches are split.
+	MaxBatch = 100
+	// maxSearchLimit is the largest page a search returns [3p code using limit 200].
+	maxSearchLimit = 200
+	// maxFilterGroups is how many ORed filter groups one search takes [doc: changelog].
+	maxFilterGroups = 5
+)
+
+// objectType describes one HubSpot object type the connector reads and writes.
+type objectType struct {
+	// Name is the object's name in API paths ("companies").
+	Name string
+	// Modified is the property holding when a record last changed: companies'
+	// hs_lastmodifieddate [doc: companies example], contacts' lastmodifieddate [doc:
+	// search-the-crm]. Changes filters and sorts on it and Record.UpdatedAt is its value.
+	Modified string
+	// Properties are read by default, besides Modified and hs_object_id.
+	Properties []string
+	// Unique are properties with unique values, usable as upsert idProperty.
+	Unique []string
+}
+
+// objects are the object types the connector supports. Any other name is refused with an
+// error naming it rather than guessed at: another object's modified-date property and
+// default properties are not known here.
+var objects = map[string]objectType{
+	"companies": {
+		Name:       "companies",
+		Modified:   "hs_lastmodifieddate",
+		Properties: []string{"name", "domain", "phone", "website", "industry", "city", "country"},
+	},
+	"contacts": {
+		Name:       "contacts",
+		Modified:   "lastmodifieddate",
+		Properties: []string{"email", "firstname", "lastname", "phone", "company"},
+		Unique:     []string{"email"},
+	},
+}
+
+// Config is a connection's configuration, the parsed form of its settings.
+type Config struct {
+	Token           string
+	BaseURL         string
+	PathPrefix      string
+	RatePer10s      int
+	SearchPerSecond int
+	// Properties are read besides each object's defaults.
+	Properties []string
+	// UniqueProperties may serve as upsert idProperty, besides each object's Unique.
+	UniqueProperties []string
+	SearchResultCap  int
+	SearchINValues   int
+	// FindVariants are templates over {v}; see FindNormalized.
+	FindVariants []string
+	Timeout      time.Duration
+	// HTTPClient sends the requests; default a client with Timeout. Tests pass their
+	// own to close idle connections.
+	HTTPClient *http.Client
+}
+
+// ParseSettings reads a connection's settings into a Config with defaults applied. Errors
+// name the setting.
+func ParseSettings(settings connectors.Settings) (Config, error) {
+	for k := range settings {
+		if _, ok := settingDocs[k]; !ok {
+			names := make([]string, 0, len(settingDocs))
+			for n := range settingDocs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return Config{}, fmt.Errorf("unknown setting %q (hubspot accepts %s)", k, strings.Join(names, ", "))
+		}
+	}
+	cfg := Config{
+		Token:           strings.TrimSpace(settings[SettingToken]),
+		BaseURL:         DefaultBaseURL,
+		PathPrefix:      DefaultPathPrefix,
+		RatePer10s:      DefaultRatePer10s,
+		SearchPerSecond: DefaultSearchPerSecond,
+		SearchResultCap: DefaultSearchResultCap,
+		SearchINValues:  DefaultSearchINValues,
+		FindVariants:    splitList(DefaultFindVariants),
+		Timeout:         DefaultTimeout,
+	}
+	if cfg.Token == "" {
+		return Config{}, fmt.Errorf("setting %s: missing; set it to a HubSpot private app access token, e.g. %s: ${HUBSPOT_TOKEN}",
+			SettingToken, SettingToken)
+	}
+	if v, ok := settings[SettingBaseURL]; ok {
+		cfg.BaseURL = v
+	}
+	if v, ok := settings[SettingPathPrefix]; ok {
+		cfg.PathPrefix = v
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{
+		{SettingRatePer10s, &cfg.RatePer10s},
+		{SettingSearchPerSecond, &cfg.SearchPerSecond},
+		{SettingSearchResultCap, &cfg.SearchResultCap},
+		{SettingSearchINValues, &cfg.SearchINValues},
+	}
+	for _, f := range ints {
+		v, ok := settings[f.name]
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return Config{}, fmt.Errorf("setting %s: %q is not a positive whole number", f.name, v)
+		}
+		*f.dst = n
+	}
+	if v, ok := settings[SettingTimeout]; ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return Config{}, fmt.Errorf("setting %s: %q is not a positive duration such as 30s", SettingTimeout, v)
+		}
+		cfg.Timeout = d
+	}
+	cfg.Properties = splitList(settings[SettingProperties])
+	cfg.UniqueProperties = splitList(settings[SettingUniqueProperties])
+	if v, ok := settings[SettingFindVariants]; ok {
+		cfg.FindVariants = splitList(v)
+	}
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+var propertyName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
+// check validates a Config and fills the defaults of zero fields.
+func (cfg *Config) check() error {
+	if cfg.Token == "" {
+		return fmt.Errorf("setting %s: missing", SettingToken)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("setting %s: %q is not an http(s) URL such as %s", SettingBaseURL, cfg.BaseURL, DefaultBaseURL)
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.PathPrefix == "" {
+		cfg.PathPrefix = DefaultPathPrefix
+	}
+	if !strings.HasPrefix(cfg.PathPrefix, "/") {
+		return fmt.Errorf("setting %s: %q must start with / (e.g. %s or /crm/objects/2026-03)", SettingPathPrefix, cfg.PathPrefix, DefaultPathPrefix)
+	}
+	cfg.PathPrefix = strings.TrimRight(cfg.PathPrefix, "/")
+	for _, d := range []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{SettingRatePer10s, &cfg.RatePer10s, DefaultRatePer10s},
+		{SettingSearchPerSecond, &cfg.SearchPerSecond, DefaultSearchPerSecond},
+		{SettingSearchResultCap, &cfg.SearchResultCap, DefaultSearchResultCap},
+		{SettingSearchINValues, &cfg.SearchINValues, DefaultSearchINValues},
+	} {
+		if *d.dst == 0 {
+			*d.dst = d.def
+		}
+		if *d.dst < 0 {
+			return fmt.Errorf("setting %s: %d is negative", d.name, *d.dst)
+		}
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	for _, list := range []struct {
+		name  string
+		props []string
+	}{{SettingProperties, cfg.Properties}, {SettingUniqueProperties, cfg.UniqueProperties}} {
+		for _, p := range list.props {
+			if !propertyName.MatchString(p) {
+				return fmt.Errorf("setting %s: %q is not a HubSpot property name (letters, digits and _)", list.name, p)
+			}
+		}
+	}
+	if cfg.FindVariants == nil {
+		cfg.FindVariants = splitList(DefaultFindVariants)
+	}
+	for _, v := range cfg.FindVariants {
+		if !strings.Contains(v, "{v}") {
+			return fmt.Errorf("setting %s: variant %q has no {v} (e.g. %q)", SettingFindVariants, v, DefaultFindVariants)
+		}
+	}
+	return nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Factory opens a hubspot connection from its settings. It is a connectors.Factory.
+func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
+	cfg, err := ParseSettings(settings)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg)
+}
+
+// Client is a connection to one HubSpot account. It implements connectors.Connector and
+// connectors.NormalizingFinder and is safe for concurrent use: every call of a connection
+// shares its request budget.
+type Client struct {
+	cfg  Config
+	http *http.Client
+	gate *gate
+}
+
+var (
+	_ connectors.Connector         = (*Client)(nil)
+	_ connectors.NormalizingFinder = (*Client)(nil)
+)
+
+// New returns a client for cfg (zero fields take their defaults).
+func New(cfg Config) (*Client, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.Timeout}
+	}
+	return &Client{
+		cfg:  cfg,
+		http: hc,
+		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second),
+	}, nil
+}
+
+// Info implements connectors.Connector. NativeUpsert is false: companies are matched by
+// domain, which HubSpot does not keep unique (api-notes [INF]), so HubSpot's batch upsert
+// (which needs a unique-value idProperty) cannot serve a sync keyed on it, and the engine
+// must look a key up again before re-creating on a retry.
+func (c *Client) Info() connectors.Info {
+	return connectors.Info{Type: Type, MaxBatch: MaxBatch, NativeUpsert: false}
+}
+
+// CloseIdleConnections closes the HTTP connections the client keeps open.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+
+// object returns the description of a supported object, or an error naming it.
+func (c *Client) object(name string) (objectType, error) {
+	o, ok := objects[name]
+	if !ok {
+		names := make([]string, 0, len(objects))
+		for n := range objects {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return objectType{}, &connectors.NotFoundError{What: fmt.Sprintf("hubspot object %q (this connector syncs %s)", name, strings.Join(names, ", "))}
+	}
+	return o, nil
+}
+
+// properties returns the properties to request for o: its defaults, the configured extra
+// ones, its modified-date property, and extra (a field being matched or upserted on).
+func (c *Client) properties(o objectType, extra ...string) []string {
+	out := append([]string{o.Modified}, o.Properties...)
+	for _, list := range [][]string{c.cfg.Properties, extra} {
+		for _, p := range list {
+			if p != "" && !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// unique reports whether HubSpot keeps prop's values unique on o, so batch upsert can use
+// it as idProperty.
+func (c *Client) unique(o objectType, prop string) bool {
+	return slices.Contains(o.Unique, prop) || slices.Contains(c.cfg.UniqueProperties, prop)
+}
+
+// path returns the URL path of an object endpoint: {prefix}/{object}/{rest}.
+func (c *Client) path(o objectType, rest string) string {
+	return c.cfg.PathPrefix + "/" + o.Name + "/" + rest
+}

@@ -1,0 +1,216 @@
+// Package salesloft connects Tandem to Salesloft's API v2 accounts (object "accounts"),
+// with a thin hand-written client:
+//
+//   - Changes polls GET /v2/accounts sorted by updated_at ascending, 100 per page, as
+//     Salesloft's cursor-poller guide does, and moves the updated_at window forward rather
+//     than paging deep (deep pages cost up to 30 times more);
+//   - Get reads by ids[], Find by domain or crm_id, Create POSTs and Update PUTs one
+//     account per request (Salesloft has no bulk JSON write); Upsert finds by key first;
+//   - the team's cost budget (600 per minute, deep pages dearer) is respected before it
+//     is exceeded, and no request is sent before a 429's Retry-After has passed;
+//   - webhooks are verified by x-salesloft-signature, hex(HMAC-SHA1(callback token, raw
+//     body)), and account_created / account_updated / account_deleted are parsed.
+//
+// The facts it relies on, and their sources, are in ../shared/api-notes.md, section 2.
+// Where a behaviour is inferred rather than documented ([INF] there) the code says which
+// choice it makes, and a setting changes it. salesloftfake beside this package is a local
+// fake of the same API.
+package salesloft
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"tandem/connectors"
+)
+
+// Type is the connection type Info reports, and the one to register Factory under.
+const Type = "salesloft"
+
+// Object is the one object the connector syncs.
+const Object = "accounts"
+
+// DefaultBaseURL is Salesloft's API host; paths start with /v2.
+const DefaultBaseURL = "https://api.salesloft.com"
+
+// DefaultCostPerMinute is Salesloft's budget per team [doc: api-basics/rate-limits].
+const DefaultCostPerMinute = 600
+
+// Settings a salesloft connection accepts.
+const (
+	// SettingToken is the OAuth access token or API key, sent as a Bearer token.
+	// Required.
+	SettingToken = "token"
+	// SettingBaseURL is the API host (default DefaultBaseURL); a trailing /v2 is
+	// accepted.
+	SettingBaseURL = "base_url"
+	// SettingCostPerMinute is the team's cost budget per minute (default 600). The
+	// budget is shared by every integration of the team, so a lower value leaves room for
+	// the others.
+	SettingCostPerMinute = "cost_per_minute"
+	// SettingDomainFilter says how the domain filter takes values: "single" (default:
+	// domain=<one value>, one request per value, as the list docs describe it [3p]) or
+	// "array" (domain[]=a&domain[]=b, up to 100 values per request) [INF].
+	SettingDomainFilter = "domain_filter"
+	// SettingRateLimitReset is how long to wait after a 429 that carries no Retry-After
+	// (Salesloft does not document one [INF]): "minute" (default) waits until the next
+	// whole minute, when a per-minute budget counted in calendar minutes resets; a Go
+	// duration ("60s") waits that long.
+	SettingRateLimitReset = "rate_limit_reset"
+	// SettingWebhookSecret is the webhook subscription's callback_token, which signs the
+	// webhooks; read by WebhookFactory only.
+	SettingWebhookSecret = "webhook_secret"
+	// SettingWebhookSecretPrevious is also accepted while the callback token is rotated;
+	// read by WebhookFactory only.
+	SettingWebhookSecretPrevious = "webhook_secret_previous"
+)
+
+var settingDocs = map[string]string{
+	SettingToken:                 "OAuth access token or API key (required)",
+	SettingBaseURL:               "API host, default " + DefaultBaseURL,
+	SettingCostPerMinute:         "team cost budget per minute, default 600",
+	SettingDomainFilter:          `"single" (default) or "array": how the domain filter takes values`,
+	SettingRateLimitReset:        `wait after a 429 without Retry-After: "minute" (default) or a duration`,
+	SettingWebhookSecret:         "the webhook subscription's callback_token",
+	SettingWebhookSecretPrevious: "the previous callback_token, accepted while rotating",
+}
+
+// Domain filter modes (SettingDomainFilter).
+const (
+	DomainFilterSingle = "single"
+	DomainFilterArray  = "array"
+)
+
+// Options configure a connector opened in code (Factory builds them from Settings).
+type Options struct {
+	// Token is the bearer token. Required.
+	Token string
+	// BaseURL is the API host; default DefaultBaseURL.
+	BaseURL string
+	// CostPerMinute is the cost budget per BudgetWindow; default DefaultCostPerMinute.
+	CostPerMinute int
+	// BudgetWindow is the length of the budget window; default one minute (Salesloft's).
+	// Tests shorten it to match a fake's window.
+	BudgetWindow time.Duration
+	// DomainFilter is DomainFilterSingle (default) or DomainFilterArray.
+	DomainFilter string
+	// RateLimitReset is the wait after a 429 without Retry-After; 0 (default) waits until
+	// the next whole minute.
+	RateLimitReset time.Duration
+	// HTTPClient sends the requests; default a client of its own with a 30 s timeout, so
+	// Close can drop its idle connections.
+	HTTPClient *http.Client
+}
+
+// Connector is a connection to one Salesloft team. It implements connectors.Connector
+// and connectors.NormalizingFinder and is safe for concurrent use.
+type Connector struct {
+	opts   Options
+	base   string
+	client *http.Client
+	budget *budget
+}
+
+var (
+	_ connectors.Connector         = (*Connector)(nil)
+	_ connectors.NormalizingFinder = (*Connector)(nil)
+)
+
+// New returns a connector.
+func New(opts Options) (*Connector, error) {
+	if strings.TrimSpace(opts.Token) == "" {
+		return nil, fmt.Errorf("setting %s: missing; set it to a Salesloft API key or OAuth token", SettingToken)
+	}
+	base := strings.TrimRight(opts.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	base = strings.TrimSuffix(base, "/v2")
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("setting %s: %q is not an http(s) URL", SettingBaseURL, opts.BaseURL)
+	}
+	if opts.CostPerMinute < 0 {
+		return nil, fmt.Errorf("setting %s: %d must be positive", SettingCostPerMinute, opts.CostPerMinute)
+	}
+	if opts.CostPerMinute == 0 {
+		opts.CostPerMinute = DefaultCostPerMinute
+	}
+	if opts.BudgetWindow <= 0 {
+		opts.BudgetWindow = time.Minute
+	}
+	switch opts.DomainFilter {
+	case "":
+		opts.DomainFilter = DomainFilterSingle
+	case DomainFilterSingle, DomainFilterArray:
+	default:
+		return nil, fmt.Errorf("setting %s: %q is not %q or %q", SettingDomainFilter, opts.DomainFilter, DomainFilterSingle, DomainFilterArray)
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	return &Connector{
+		opts:   opts,
+		base:   base,
+		client: client,
+		budget: newBudget(opts.CostPerMinute, opts.BudgetWindow, opts.RateLimitReset),
+	}, nil
+}
+
+// Factory opens a salesloft connection from its settings. It is a connectors.Factory.
+func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
+	for k := range settings {
+		if _, ok := settingDocs[k]; !ok {
+			return nil, fmt.Errorf("unknown setting %q (salesloft accepts %s)", k, strings.Join(slices.Sorted(maps.Keys(settingDocs)), ", "))
+		}
+	}
+	opts := Options{
+		Token:        settings[SettingToken],
+		BaseURL:      settings[SettingBaseURL],
+		DomainFilter: settings[SettingDomainFilter],
+	}
+	if v, ok := settings[SettingCostPerMinute]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("setting %s: %q is not a positive whole number (Salesloft's budget is %d)", SettingCostPerMinute, v, DefaultCostPerMinute)
+		}
+		opts.CostPerMinute = n
+	}
+	if v, ok := settings[SettingRateLimitReset]; ok && v != "minute" {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("setting %s: %q is neither \"minute\" nor a positive duration such as \"60s\"", SettingRateLimitReset, v)
+		}
+		opts.RateLimitReset = d
+	}
+	return New(opts)
+}
+
+// MaxBatch is Info().MaxBatch. Salesloft writes one account per request, so a batch of
+// 100 is 100 requests, about 10 s of the default budget; smaller batches would only add
+// activity round trips, larger ones keep an activity from heartbeating for longer.
+const MaxBatch = 100
+
+// Info implements connectors.Connector. NativeUpsert is false: Upsert finds by key and
+// then creates or updates, two requests that a retry may interleave with another writer
+// (POST /v2/account_upserts exists [3p], but what it keys on is not documented).
+func (c *Connector) Info() connectors.Info {
+	return connectors.Info{Type: Type, MaxBatch: MaxBatch, NativeUpsert: false}
+}
+
+// Close drops the connector's idle HTTP connections. The connector stays usable.
+func (c *Connector) Close() {
+	c.client.CloseIdleConnections()
+}
+
+func checkObject(op, object string) error {
+	if object != Object {
+		return fmt.Errorf("salesloft %s: object %q is not supported (salesloft syncs %q)", op, object, Object)
+	}
+	return nil
+}
