@@ -57,4 +57,3 @@ func TestWebhookRequestsAreCountedBySyncAndStatus(t *testing.T) {
 			strings.Contains(text, `tandem_webhook_requests_total{status="404",sync="unknown"} 1`)
 	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
 }
-
