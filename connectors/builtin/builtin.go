@@ -12,6 +12,7 @@ import (
 	"tandem/connectors"
 	"tandem/connectors/hubspot"
 	"tandem/connectors/memory"
+	"tandem/connectors/netsuite"
 	"tandem/connectors/s3"
 	"tandem/connectors/salesloft"
 	"tandem/connectors/standardwebhooks"
@@ -23,6 +24,7 @@ import (
 //	        its webhooks are Standard Webhooks signed with the connection's webhook_secret
 //	hubspot    HubSpot CRM companies and contacts; webhooks signed v3 (and v1/v2)
 //	salesloft  Salesloft accounts; webhooks signed with the callback token (HMAC-SHA1)
+//	netsuite   NetSuite records through SuiteQL and the record API (TBA or M2M auth)
 //	s3      a destination writing each batch as a gzip NDJSON object (connectors/s3)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
@@ -32,6 +34,7 @@ func Registry() *connectors.Registry {
 	mustRegisterWebhooks(r, hubspot.Type, hubspot.WebhookFactory)
 	mustRegister(r, salesloft.Type, salesloft.Factory)
 	mustRegisterWebhooks(r, salesloft.Type, salesloft.WebhookFactory)
+	mustRegister(r, netsuite.Type, netsuite.Factory)
 	mustRegister(r, s3.Type, s3.Factory)
 	return r
 }

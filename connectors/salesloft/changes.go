@@ -27,8 +27,28 @@ const maxChangeRequests = 200
 //     page 1 again: every request costs 1, where deep pages cost 3 to 30. Only when a
 //     whole page shares one timestamp does it page on within that window.
 //
-// A page holds at most min(limit, 100) accounts; More is true when more may follow.
+// A page of more than 100 accounts is read in several requests of 100 (the engine's
+// page, not Salesloft's, is the unit the rest of a sync works on: fewer, larger batches
+// mean fewer lookups and writes on the other side). More is true when more may follow.
 func (c *Connector) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	var out connectors.Page
+	for {
+		p, err := c.changes(ctx, object, since, limit-len(out.Records))
+		if err != nil {
+			return connectors.Page{}, err
+		}
+		out.Records = append(out.Records, p.Records...)
+		out.More = p.More
+		// Another request only while a whole Salesloft page still fits.
+		if !p.More || len(p.Records) == 0 || limit-len(out.Records) < maxPerPage {
+			return out, nil
+		}
+		since = connectors.CursorOf(p.Records[len(p.Records)-1])
+	}
+}
+
+// changes reads at most min(limit, 100) accounts after since.
+func (c *Connector) changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	if err := checkObject("changes", object); err != nil {
 		return connectors.Page{}, err
 	}
