@@ -206,7 +206,17 @@ func definitions(ctx context.Context, o options, ln net.Listener, logger *zap.Lo
 	if ln != nil {
 		url = "http://" + ln.Addr().String()
 	}
-	d := demo.New(url, logger.Named("demo"))
-	go d.Edit(ctx, 10*time.Second, logger.Named("demo"))
-	return d.Syncs, d.Connections, d.Close, nil
+	d, err := demo.Start(demo.Options{Ingress: url, Logger: logger.Named("demo")})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conns, err := app.OpenConnections(d.Syncs, reg)
+	if err != nil {
+		d.Close()
+		return nil, nil, nil, err
+	}
+	logger.Info("demo: fake Salesloft and HubSpot running (bearer token "+demo.Token+")",
+		zap.String("salesloft", d.SalesloftURL), zap.String("hubspot", d.HubSpotURL))
+	go d.Edit(ctx, 20*time.Second, logger.Named("demo"))
+	return d.Syncs, conns, d.Close, nil
 }

@@ -1,99 +1,178 @@
-// Package demo is what `worker --dev` runs when no --config is given: two in-process
-// services seeded with sample companies and a sync between them, with a few records edited
-// every so often so every run has something to show. The source sends a signed webhook
-// (Standard Webhooks) for every change, so edits arrive in real time between the
-// scheduled runs.
+// Package demo is what `worker --dev` runs when no --config is given: the article's
+// bi-directional example. Fake Salesloft (accounts) and fake HubSpot (companies) run as
+// local HTTP servers speaking the services' wire formats, seeded with companies, some on
+// both sides with the domain written differently; the sync `companies` keeps them in step
+// both ways, matched by domain, with each fake's signed webhooks sent to the ingress and a
+// 15-minute schedule behind them.
 package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync/atomic"
+	"net"
+	"net/http"
 	"time"
 
 	"go.uber.org/zap"
 
-	"tandem/connectors"
+	"tandem/connectors/hubspot/hubspotfake"
 	"tandem/connectors/memory"
-	"tandem/connectors/standardwebhooks"
+	"tandem/connectors/salesloft/salesloftfake"
 	"tandem/internal/config"
 )
 
-// Records is how many sample companies the demo's source starts with.
-const Records = 500
+// The demo's fixed values. None is a secret: the demo runs on loopback.
+const (
+	Token            = "demo-token"
+	SalesloftAddr    = "127.0.0.1:8701"
+	HubSpotAddr      = "127.0.0.1:8702"
+	SalesloftWebhook = "demo-salesloft-callback-token"
+	HubSpotSecret    = "demo-hubspot-client-secret"
+	Sync             = "companies"
+)
 
-// Secret signs the demo source's webhooks. It is not a secret: the demo runs on loopback.
-const Secret = "whsec_dGFuZGVtLWRldi1kZW1vLXdlYmhvb2stc2VjcmV0"
+// Options place the demo's servers (tests use free ports).
+type Options struct {
+	SalesloftAddr, HubSpotAddr string
+	// Ingress is the ingress's base URL (http://127.0.0.1:8080); "" sends no webhooks.
+	Ingress string
+	Logger  *zap.Logger
+	// Every is the sync's schedule; default 15 minutes.
+	Every time.Duration
+}
 
-// Demo is the built-in sync and its services.
+// Demo is the running demo.
 type Demo struct {
-	Syncs       *config.File
-	Connections map[string]connectors.Connector
-	source      *memory.Connector
-	emitter     *standardwebhooks.Emitter
+	Syncs     *config.File
+	Salesloft *salesloftfake.Server
+	HubSpot   *hubspotfake.Server
+	// SalesloftURL and HubSpotURL are the fakes' base URLs.
+	SalesloftURL, HubSpotURL string
+	servers                  []*http.Server
 }
 
-// New builds the demo: a one-way sync "companies" from an in-process CRM "source" to an
-// in-process CRM "target", matched by domain, every 30 seconds. When ingress is not
-// empty (the ingress's base URL, e.g. http://127.0.0.1:8080), the source sends its changes
-// there as signed webhooks.
-func New(ingress string, logger *zap.Logger) *Demo {
-	var hook atomic.Pointer[func(string, connectors.Record)]
-	source := memory.New(memory.Options{IDPrefix: "src-", OnChange: func(object string, r connectors.Record) {
-		if h := hook.Load(); h != nil {
-			(*h)(object, r)
-		}
-	}})
-	target := memory.New(memory.Options{IDPrefix: "dst-"})
-	// Seeded before the hook is set: the first run reads these, no webhooks needed.
-	source.Seed("companies", Records, memory.SampleCompany)
-	var emitter *standardwebhooks.Emitter
-	if ingress != "" {
-		emitter = standardwebhooks.NewEmitter(ingress+"/webhooks/companies/a", Secret, standardwebhooks.EmitterOptions{Logger: logger})
-		h := emitter.OnChange
-		hook.Store(&h)
+// Start starts both fakes, seeds them, and returns the sync definitions that connect them.
+func Start(o Options) (*Demo, error) {
+	if o.SalesloftAddr == "" {
+		o.SalesloftAddr = SalesloftAddr
 	}
-	return &Demo{
-		Syncs: &config.File{
-			Path: "(built-in demo)",
-			Connections: map[string]config.Connection{
-				"source": {Name: "source", Type: "memory", Settings: map[string]string{"webhook_secret": Secret}},
-				"target": {Name: "target", Type: "memory"},
-			},
-			Syncs: []config.Sync{{
-				Name: "companies",
-				Mode: config.OneWay,
-				A:    config.Side{Connection: "source", Object: "companies", Key: "domain"},
-				B:    config.Side{Connection: "target", Object: "companies", Key: "domain"},
-				Fields: []config.Field{
-					{A: "name", B: "name", Direction: config.Both},
-					{A: "domain", B: "domain", Normalize: []string{"domain"}, Direction: config.Both},
-					{A: "phone", B: "phone", Direction: config.Both},
-					{A: "industry", B: "industry", Direction: config.Both},
-				},
-				Conflict: config.NewestWins,
-				Schedule: config.Schedule{Every: 30 * time.Second},
-				PageSize: 100,
-				Webhooks: ingress != "",
+	if o.HubSpotAddr == "" {
+		o.HubSpotAddr = HubSpotAddr
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.Every == 0 {
+		o.Every = 15 * time.Minute
+	}
+	slLn, err := net.Listen("tcp", o.SalesloftAddr)
+	if err != nil {
+		return nil, fmt.Errorf("demo Salesloft: %w", err)
+	}
+	hsLn, err := net.Listen("tcp", o.HubSpotAddr)
+	if err != nil {
+		slLn.Close()
+		return nil, fmt.Errorf("demo HubSpot: %w", err)
+	}
+	d := &Demo{SalesloftURL: "http://" + slLn.Addr().String(), HubSpotURL: "http://" + hsLn.Addr().String()}
+	slHook, hsHook := "", ""
+	if o.Ingress != "" {
+		slHook = o.Ingress + "/webhooks/" + Sync + "/a"
+		hsHook = o.Ingress + "/webhooks/" + Sync + "/b"
+	}
+	d.Salesloft = salesloftfake.New(salesloftfake.Options{
+		Token: Token, CallbackToken: SalesloftWebhook, WebhookURL: slHook, WebhookRetryInterval: 2 * time.Second,
+	})
+	d.HubSpot = hubspotfake.New(hubspotfake.Options{
+		Token: Token, ClientSecret: HubSpotSecret, WebhookURL: hsHook, WebhookObjects: []string{"companies"},
+		Logger: o.Logger.Named("hubspot"),
+	})
+	seed(d.Salesloft, d.HubSpot)
+	for _, s := range []struct {
+		ln net.Listener
+		h  http.Handler
+	}{{slLn, d.Salesloft.Handler()}, {hsLn, d.HubSpot.Handler()}} {
+		srv := &http.Server{Handler: s.h, ReadHeaderTimeout: 10 * time.Second}
+		d.servers = append(d.servers, srv)
+		go func() {
+			if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				o.Logger.Error("demo server stopped", zap.Error(err))
+			}
+		}()
+	}
+	d.Syncs = definitions(d, o, hsHook)
+	return d, nil
+}
+
+// definitions are the article's two-way sync between the fakes.
+func definitions(d *Demo, o Options, hsHook string) *config.File {
+	hs := map[string]string{
+		"token": Token, "base_url": d.HubSpotURL, "webhook_secret": HubSpotSecret,
+		// Domains written with a scheme are found too.
+		"find_variants": "{v},www.{v},http://{v},https://{v},https://www.{v}",
+	}
+	if hsHook != "" {
+		hs["webhook_url"] = hsHook
+	}
+	return &config.File{
+		Path: "(built-in demo)",
+		Connections: map[string]config.Connection{
+			"salesloft": {Name: "salesloft", Type: "salesloft", Settings: map[string]string{
+				"token": Token, "base_url": d.SalesloftURL, "webhook_secret": SalesloftWebhook,
 			}},
+			"hubspot": {Name: "hubspot", Type: "hubspot", Settings: hs},
 		},
-		Connections: map[string]connectors.Connector{"source": source, "target": target},
-		source:      source,
-		emitter:     emitter,
+		Syncs: []config.Sync{{
+			Name: Sync,
+			Mode: config.TwoWay,
+			A:    config.Side{Connection: "salesloft", Object: "accounts", Key: "domain"},
+			B:    config.Side{Connection: "hubspot", Object: "companies", Key: "domain"},
+			Fields: []config.Field{
+				{A: "name", B: "name", Normalize: []string{"trim"}, Direction: config.Both},
+				{A: "domain", B: "domain", Normalize: []string{"domain"}, Direction: config.Both},
+				{A: "phone", B: "phone", Normalize: []string{"trim"}, Direction: config.Both},
+			},
+			Conflict: config.NewestWins,
+			Schedule: config.Schedule{Every: o.Every},
+			Webhooks: o.Ingress != "",
+			PageSize: 100,
+		}},
 	}
 }
 
-// Close stops the webhook sender.
-func (d *Demo) Close() {
-	if d.emitter != nil {
-		d.emitter.Close()
+// seed puts 30 companies in Salesloft only, 10 in HubSpot only, and 10 in both with the
+// domain written differently on the HubSpot side.
+func seed(sl *salesloftfake.Server, hs *hubspotfake.Server) {
+	for i := range 50 {
+		c := memory.SampleCompany(i)
+		name, domain, phone := c["name"].(string), c["domain"].(string), c["phone"].(string)
+		if i < 40 {
+			sl.Seed(map[string]any{"name": name, "domain": domain, "phone": phone})
+		}
+		if i >= 30 {
+			written := domain
+			switch i % 3 {
+			case 0:
+				written = "WWW." + domain
+			case 1:
+				written = "https://" + domain
+			default:
+				written = "https://www." + domain
+			}
+			if i >= 40 {
+				written = domain
+			}
+			hs.Seed("companies", map[string]string{"name": name, "domain": written, "phone": phone})
+		}
 	}
 }
 
-// Edit changes a few source records every interval until ctx ends, like users of a CRM.
+// Edit changes a company in one of the fakes every interval, as a user of it would, until
+// ctx ends: the change reaches the other fake through its webhook.
 func (d *Demo) Edit(ctx context.Context, every time.Duration, logger *zap.Logger) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := rand.New(rand.NewPCG(7, 11))
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -102,22 +181,34 @@ func (d *Demo) Edit(ctx context.Context, every time.Duration, logger *zap.Logger
 			return
 		case <-t.C:
 		}
-		all := d.source.All("companies")
-		if len(all) == 0 {
+		phone := fmt.Sprintf("+1 555 %04d", rng.IntN(10000))
+		if rng.IntN(2) == 0 {
+			recs := d.Salesloft.Records()
+			if len(recs) == 0 {
+				continue
+			}
+			r := recs[rng.IntN(len(recs))]
+			if err := d.Salesloft.Set(r.ID, map[string]any{"phone": phone}); err == nil {
+				logger.Info("demo: edited a Salesloft account", zap.String("id", r.ID), zap.Any("domain", r.Fields["domain"]), zap.String("phone", phone))
+			}
 			continue
 		}
-		n := 1 + rng.IntN(5)
-		recs := make([]connectors.Record, 0, n)
-		for range n {
-			r := all[rng.IntN(len(all))]
-			recs = append(recs, connectors.Record{ID: r.ID, Fields: map[string]any{
-				"phone": fmt.Sprintf("+1 555 %04d", rng.IntN(10000)),
-			}})
-		}
-		if _, err := d.source.Update(ctx, "companies", recs); err != nil {
-			logger.Warn("demo edit failed", zap.Error(err))
+		recs := d.HubSpot.Records("companies")
+		if len(recs) == 0 {
 			continue
 		}
-		logger.Info("demo: edited source records", zap.Int("records", n))
+		r := recs[rng.IntN(len(recs))]
+		if err := d.HubSpot.Set("companies", r.ID, map[string]string{"phone": phone}); err == nil {
+			logger.Info("demo: edited a HubSpot company", zap.String("id", r.ID), zap.String("domain", r.Properties["domain"]), zap.String("phone", phone))
+		}
 	}
+}
+
+// Close stops the fakes.
+func (d *Demo) Close() {
+	for _, s := range d.servers {
+		_ = s.Close()
+	}
+	d.Salesloft.Close()
+	d.HubSpot.Close()
 }
