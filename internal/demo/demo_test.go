@@ -41,7 +41,9 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 	w := app.NewWorker(c, &activities.Activities{Syncs: d.Syncs, Connections: conns})
 	require.NoError(t, w.Start())
 	defer w.Stop()
-	defer func() { _ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(demo.Sync), "", "test over") }()
+	defer func() {
+		_ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(demo.Sync), "", "test over")
+	}()
 
 	_, _, err = app.StartSync(ctx, c, demo.Sync)
 	require.NoError(t, err)
