@@ -172,6 +172,13 @@ type WebhookVerifier interface {
 	Verify(r *http.Request, body []byte) ([]WebhookEvent, error)
 }
 
+// WebhookAcknowledger is implemented by verifiers whose senders need a particular answer
+// to stop retrying (Salesforce Outbound Messages want a SOAP Ack). The ingress sends it,
+// with status 200, only after the request's events were accepted.
+type WebhookAcknowledger interface {
+	AckResponse() (contentType string, body []byte)
+}
+
 // WebhookFactory builds a connection's verifier from its settings (its webhook secret).
 type WebhookFactory func(name string, settings Settings) (WebhookVerifier, error)
 

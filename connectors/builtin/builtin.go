@@ -14,6 +14,7 @@ import (
 	"tandem/connectors/memory"
 	"tandem/connectors/netsuite"
 	"tandem/connectors/s3"
+	"tandem/connectors/salesforce"
 	"tandem/connectors/salesloft"
 	"tandem/connectors/standardwebhooks"
 )
@@ -25,6 +26,8 @@ import (
 //	hubspot    HubSpot CRM companies and contacts; webhooks signed v3 (and v1/v2)
 //	salesloft  Salesloft accounts; webhooks signed with the callback token (HMAC-SHA1)
 //	netsuite   NetSuite records through SuiteQL and the record API (TBA or M2M auth)
+//	salesforce Salesforce objects through SOQL and sObject Collections; Outbound
+//	           Messages (SOAP, checked against the organization id) for real time
 //	s3      a destination writing each batch as a gzip NDJSON object (connectors/s3)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
@@ -35,6 +38,8 @@ func Registry() *connectors.Registry {
 	mustRegister(r, salesloft.Type, salesloft.Factory)
 	mustRegisterWebhooks(r, salesloft.Type, salesloft.WebhookFactory)
 	mustRegister(r, netsuite.Type, netsuite.Factory)
+	mustRegister(r, salesforce.Type, salesforce.Factory)
+	mustRegisterWebhooks(r, salesforce.Type, salesforce.Webhooks)
 	mustRegister(r, s3.Type, s3.Factory)
 	return r
 }

@@ -294,6 +294,13 @@ func (s *Server) accept(w http.ResponseWriter, ep *endpoint, start time.Time, st
 	s.count(ep, status)
 	s.log.Debug("Webhook accepted", zap.String("sync", ep.sync), zap.String("side", ep.side), zap.Int("status", status),
 		zap.Int("events", n), zap.Duration("took", time.Since(start)))
+	if ack, ok := ep.verifier.(connectors.WebhookAcknowledger); ok {
+		contentType, body := ack.AckResponse()
+		w.Header().Set("Content-Type", contentType)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(struct {

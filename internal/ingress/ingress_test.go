@@ -495,3 +495,42 @@ func TestEventsOfOtherObjectsAreAcknowledgedAndSkipped(t *testing.T) {
 	assert.JSONEq(t, `{"events":0}`, w.Body.String())
 	assert.Empty(t, f.sig.Calls(), "no signal for events of another object")
 }
+
+// ackVerifier is a verifier whose sender wants its own acknowledgement (as Salesforce
+// Outbound Messages want a SOAP Ack).
+type ackVerifier struct{ fakeVerifier }
+
+func (ackVerifier) AckResponse() (string, []byte) { return "text/xml; charset=utf-8", []byte("<Ack>true</Ack>") }
+
+func TestAcknowledgementOfTheSendersOwnFormAfterTheSignal(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		sigErr error
+		status int
+	}{
+		{"accepted", nil, http.StatusOK},
+		{"Temporal down", serviceerror.NewUnavailable("down"), http.StatusServiceUnavailable},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			reg := builtin.Registry()
+			require.NoError(t, reg.RegisterWebhooks("fake", func(string, connectors.Settings) (connectors.WebhookVerifier, error) {
+				return ackVerifier{}, nil
+			}))
+			sig := &fakeSignaler{err: c.sigErr}
+			srv, err := ingress.New(parse(t, definitions), reg, sig, ingress.Options{Logger: zap.NewNop()})
+			require.NoError(t, err)
+			r := httptest.NewRequest(http.MethodPost, "/webhooks/imports/a", strings.NewReader("{}"))
+			r.Header.Set("X-Fake", "three")
+			w := httptest.NewRecorder()
+			srv.Handler().ServeHTTP(w, r)
+			assert.Equal(t, c.status, w.Code)
+			if c.status == http.StatusOK {
+				assert.Equal(t, "<Ack>true</Ack>", w.Body.String())
+				assert.Equal(t, "text/xml; charset=utf-8", w.Header().Get("Content-Type"))
+				assert.Len(t, sig.Calls(), 1)
+			} else {
+				assert.NotContains(t, w.Body.String(), "Ack", "no acknowledgement before the signal was accepted")
+			}
+		})
+	}
+}
