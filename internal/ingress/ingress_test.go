@@ -500,7 +500,9 @@ func TestEventsOfOtherObjectsAreAcknowledgedAndSkipped(t *testing.T) {
 // Outbound Messages want a SOAP Ack).
 type ackVerifier struct{ fakeVerifier }
 
-func (ackVerifier) AckResponse() (string, []byte) { return "text/xml; charset=utf-8", []byte("<Ack>true</Ack>") }
+func (ackVerifier) AckResponse() (string, []byte) {
+	return "text/xml; charset=utf-8", []byte("<Ack>true</Ack>")
+}
 
 func TestAcknowledgementOfTheSendersOwnFormAfterTheSignal(t *testing.T) {
 	for _, c := range []struct {
