@@ -118,6 +118,18 @@ type Records struct {
 	// Rest are ids GetRecords was asked for but left out to keep the batch under the page
 	// size cap; ask for them again.
 	Rest []string `json:",omitempty"`
+	// Usage is the service's quota use as last reported (connectors.UsageReporter).
+	Usage map[string]string `json:",omitempty"`
+}
+
+// usage is what a connector last learned of its quota use, if it reports any.
+func usage(c connectors.Connector) map[string]string {
+	if u, ok := c.(connectors.UsageReporter); ok {
+		if m := u.Usage(); len(m) > 0 {
+			return m
+		}
+	}
+	return nil
 }
 
 // FetchChanges reads one page of changes of a side.
@@ -135,6 +147,7 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 		return Records{}, err
 	}
 	out.More = page.More || len(out.Records) < len(page.Records)
+	out.Usage = usage(c)
 	return out, nil
 }
 

@@ -265,6 +265,8 @@ type OpResult struct {
 // Written is the outcome of a batch of writes.
 type Written struct {
 	Results []OpResult `json:"results"`
+	// Usage is the service's quota use as last reported (connectors.UsageReporter).
+	Usage map[string]string `json:"usage,omitempty"`
 }
 
 // Upsert writes a batch: creates and updates in as few calls as the connector allows,
@@ -362,7 +364,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 	if err := write(updates, "update", update); err != nil {
 		return Written{}, err
 	}
-	return Written{Results: results}, nil
+	return Written{Results: results, Usage: usage(c)}, nil
 }
 
 func outcome(op WriteOp, r connectors.WriteResult) OpResult {

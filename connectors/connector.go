@@ -172,6 +172,13 @@ type WebhookVerifier interface {
 	Verify(r *http.Request, body []byte) ([]WebhookEvent, error)
 }
 
+// UsageReporter is implemented by connectors that learn their quota use from the service
+// (Salesforce's Sforce-Limit-Info: {"api-usage": "18/5000"}); the engine shows the latest
+// in the sync's status.
+type UsageReporter interface {
+	Usage() map[string]string
+}
+
 // WebhookAcknowledger is implemented by verifiers whose senders need a particular answer
 // to stop retrying (Salesforce Outbound Messages want a SOAP Ack). The ingress sends it,
 // with status 200, only after the request's events were accepted.

@@ -148,6 +148,9 @@ type SyncState struct {
 	BaselineOrder []string              `json:"baseline_order,omitempty"`
 	Loops         map[string]*LoopState `json:"loops,omitempty"`
 	Decisions     []DecisionRecord      `json:"decisions,omitempty"`
+
+	// Usage is each side's quota use as its service last reported it.
+	Usage map[string]map[string]string `json:"usage,omitempty"`
 }
 
 // LoopState counts the direction changes of a pair's writes within a window.
@@ -204,6 +207,9 @@ type Status struct {
 	Events     EventStats                   `json:"events"`
 	// Pending is how many records announced by webhooks wait for the next micro-batch.
 	Pending int `json:"pending"`
+	// Usage is each side's quota use as its service last reported it (e.g. Salesforce's
+	// {"api-usage": "18/5000"}).
+	Usage map[string]map[string]string `json:"usage,omitempty"`
 }
 
 // StartOptions are the options a sync's workflow is started with: its fixed id, Tandem's

@@ -181,6 +181,7 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 			s.st.Current.Error = errorText(err)
 			return true
 		}
+		s.setUsage(side, page.Usage)
 		if len(page.Records) == 0 {
 			return true
 		}
@@ -311,10 +312,11 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	written := map[string]bool{} // keys whose writes all succeeded
 	failed := map[string]bool{}
 	for _, w := range []struct {
-		f    workflow.Future
-		ops  []activities.WriteOp
-		side string
-	}{{toOther, plan.Ops, from}, {toThis, plan.BackOps, to}} {
+		f       workflow.Future
+		ops     []activities.WriteOp
+		side    string // of the records the ops came from
+		written string // the side written
+	}{{toOther, plan.Ops, from, to}, {toThis, plan.BackOps, to, from}} {
 		if w.f == nil {
 			continue
 		}
@@ -322,6 +324,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		if err := w.f.Get(ctx, &res); err != nil {
 			return Counts{}, err
 		}
+		s.setUsage(w.written, res.Usage)
 		for i, r := range res.Results {
 			op := w.ops[i]
 			switch r.Action {
@@ -347,6 +350,17 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		}
 	}
 	return c, nil
+}
+
+// setUsage keeps a side's latest quota use.
+func (s *syncer) setUsage(side string, u map[string]string) {
+	if len(u) == 0 {
+		return
+	}
+	if s.st.Usage == nil {
+		s.st.Usage = map[string]map[string]string{}
+	}
+	s.st.Usage[side] = u
 }
 
 // count adds a batch's outcomes to the sync's metrics (not emitted while replaying).
@@ -482,6 +496,7 @@ func (s *syncer) status() (Status, error) {
 		Failures:   s.st.Failures,
 		Decisions:  s.st.Decisions,
 		Realtime:   s.st.Realtime,
+		Usage:      s.st.Usage,
 		Events:     s.st.Events,
 		Pending:    s.pendingCount(),
 	}

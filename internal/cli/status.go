@@ -45,6 +45,11 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 		}
 	}
 	fmt.Fprintf(w, "  totals:     %s over %d runs\n", counts(st.Totals), st.Runs)
+	for _, side := range []string{"a", "b"} {
+		if u := st.Usage[side]; len(u) > 0 {
+			fmt.Fprintf(w, "  usage %s:    %s\n", side, plain(u))
+		}
+	}
 	if e := st.Events; e.Received > 0 {
 		fmt.Fprintf(w, "  webhooks:   %d events (%d duplicates) in %d batches, %d records pending: %s\n",
 			e.Received, e.Duplicates, e.Batches, st.Pending, counts(st.Realtime))
@@ -90,6 +95,20 @@ func counts(c workflows.Counts) string {
 		s += fmt.Sprintf(", conflicts %d", c.Conflicts)
 	}
 	return s
+}
+
+// plain prints a string map as sorted key=value pairs.
+func plain(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, ", ")
 }
 
 // values prints a payload as sorted field=value pairs.

@@ -16,7 +16,7 @@ import (
 
 func TestStatusWatchPlainLines(t *testing.T) {
 	source := memory.New(memory.Options{IDPrefix: "s-"})
-	target := memory.New(memory.Options{IDPrefix: "t-", Latency: 30 * time.Millisecond})
+	target := memory.New(memory.Options{IDPrefix: "t-", Latency: 60 * time.Millisecond})
 	source.Seed("companies", 3000, memory.SampleCompany)
 	def := testenv.Def("watched")
 	def.PageSize = 100
