@@ -35,7 +35,7 @@ func Load(path string, knownTypes []string) (*File, error) {
 // Every mistake found is reported, joined into one error, so a file can be fixed in one pass.
 func Parse(path string, data []byte, knownTypes []string, lookup func(string) (string, bool)) (*File, error) {
 	p := &parser{path: path, knownTypes: knownTypes, lookup: lookup}
-	f := p.file(data)
+	f := p.file(protectVars(data))
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
@@ -108,6 +108,7 @@ func (p *parser) file(data []byte) *File {
 		p.addf("", "file is empty; it needs connections and syncs")
 		return nil
 	}
+	restoreNodes(&doc)
 	root := doc.Content[0]
 	var raw rawFile
 	if !p.decode(root, &raw, "") {
@@ -239,6 +240,30 @@ func expand(s string, lookup func(string) (string, bool)) (string, error) {
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// In YAML's flow style, {type: hubspot, token: ${HUBSPOT_TOKEN}} reads the braces of
+// ${...} as the mapping's own. Before parsing, each well-formed ${NAME} becomes a
+// placeholder YAML reads as plain text, and it turns back into ${NAME} where values are
+// expanded. Values are never put into the YAML text, so a secret's characters cannot
+// change the file's structure.
+var (
+	varRef         = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+	varPlaceholder = regexp.MustCompile(`__tandem_var_([A-Za-z_][A-Za-z0-9_]*)__`)
+)
+
+func protectVars(data []byte) []byte {
+	return varRef.ReplaceAll(data, []byte("__tandem_var_${1}__"))
+}
+
+// restoreNodes turns placeholders back into ${NAME} in every scalar of a parsed file.
+func restoreNodes(n *yaml.Node) {
+	if n.Kind == yaml.ScalarNode {
+		n.Value = varPlaceholder.ReplaceAllString(n.Value, "$${${1}}")
+	}
+	for _, c := range n.Content {
+		restoreNodes(c)
+	}
+}
 
 // sync converts and checks the i'th sync. firstIndex records the names seen so far, to catch
 // duplicates.

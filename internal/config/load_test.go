@@ -384,3 +384,30 @@ syncs:
 	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"), testTypes)
 	require.ErrorIs(t, err, os.ErrNotExist)
 }
+
+// The design's own spelling: ${VAR}s inside flow-style mappings.
+func TestFlowStyleConnectionsWithVariables(t *testing.T) {
+	yaml := `
+connections:
+  salesloft: {type: salesloft, token: ${SALESLOFT_TOKEN}, webhook_secret: ${SALESLOFT_WEBHOOK_TOKEN}}
+  hubspot:   {type: hubspot,   token: ${HUBSPOT_TOKEN},   base_url: "https://${HS_HOST}/x"}
+syncs:
+  - name: companies
+    mode: two-way
+    a: {connection: salesloft, object: accounts,  key: domain}
+    b: {connection: hubspot,   object: companies, key: domain}
+    fields:
+      - {a: name,   b: name}
+      - {a: domain, b: domain, normalize: domain}
+`
+	env := map[string]string{"SALESLOFT_TOKEN": "sl,tok}en: x", "SALESLOFT_WEBHOOK_TOKEN": "w", "HUBSPOT_TOKEN": "h", "HS_HOST": "api.example"}
+	f, err := Parse("syncs.yaml", []byte(yaml), []string{"salesloft", "hubspot"}, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	require.NoError(t, err)
+	assert.Equal(t, "sl,tok}en: x", f.Connections["salesloft"].Settings["token"], "a secret's characters are taken as they are")
+	assert.Equal(t, "w", f.Connections["salesloft"].Settings["webhook_secret"])
+	assert.Equal(t, "https://api.example/x", f.Connections["hubspot"].Settings["base_url"])
+
+	_, err = Parse("syncs.yaml", []byte(yaml), []string{"salesloft", "hubspot"}, func(string) (string, bool) { return "", false })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "SALESLOFT_TOKEN")
+}
