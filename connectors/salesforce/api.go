@@ -110,6 +110,7 @@ func (c *Client) send(ctx context.Context, method, url, token string, payload []
 	}
 	defer resp.Body.Close()
 	c.recordUsage(resp.Header.Get("Sforce-Limit-Info"))
+	c.recordServerTime(resp.Header.Get("Date"))
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil {
 		return answer{}, fmt.Errorf("reading the answer: %w", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"time"
 
 	"tandem/connectors"
 	"tandem/connectors/salesforce"
@@ -13,7 +14,10 @@ import (
 // A salesforce connection against the fake org: the settings a syncs.yaml would hold, a
 // batch upsert by external id, and the changes it made.
 func Example() {
-	srv := httptest.NewServer(salesforcefake.New(salesforcefake.Options{}))
+	// The org's clock: the upserts happen at 09:00:00, the changes are read a second later
+	// (the second the org is still in is read only once it is over).
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	srv := httptest.NewServer(salesforcefake.New(salesforcefake.Options{Now: func() time.Time { return now }}))
 	defer srv.Close()
 
 	conn, err := salesforce.Factory("crm", connectors.Settings{
@@ -37,6 +41,7 @@ func Example() {
 	for _, r := range res {
 		fmt.Println(r.ID, r.Created, r.Err)
 	}
+	now = now.Add(time.Second)
 	page, err := conn.Changes(ctx, "Account", connectors.Cursor{}, 10)
 	if err != nil {
 		panic(err)

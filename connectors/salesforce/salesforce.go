@@ -54,6 +54,9 @@ const (
 	SettingFields          = "fields"
 	SettingLimitRetryAfter = "limit_retry_after"
 	SettingQueryBatchSize  = "query_batch_size"
+	// SettingHoldBackOpenSecond ("true" by default) leaves out of Changes the records of
+	// the second the org's clock is still in; see holdBackOpenSecond.
+	SettingHoldBackOpenSecond = "hold_back_open_second"
 	// SettingOrganizationID is read by ParseOutboundMessage's caller (the webhook ingress,
 	// through Webhooks), not by the connector: Outbound Messages carry no signature, so the
 	// organization id is what they are checked against.
@@ -81,20 +84,21 @@ const (
 
 // settingDocs lists every setting with what it does; unknown settings are refused.
 var settingDocs = map[string]string{
-	SettingLoginURL:        "OAuth server, default " + DefaultLoginURL + " (https://test.salesforce.com for sandboxes, or a My Domain)",
-	SettingGrant:           "client_credentials (default) or jwt",
-	SettingClientID:        "connected app's consumer key",
-	SettingClientSecret:    "connected app's consumer secret (client_credentials)",
-	SettingUsername:        "user the JWT bearer grant logs in as (jwt)",
-	SettingPrivateKey:      "PEM RSA private key that signs the JWT assertion (jwt)",
-	SettingJWTAudience:     "aud claim of the JWT assertion, default login_url",
-	SettingAPIVersion:      "REST API version, default " + DefaultAPIVersion + " (v46.0 or later)",
-	SettingInstanceURL:     "API base URL; default the instance_url of the token answer",
-	SettingModstampField:   "field changes are read by, default " + DefaultModstampField,
-	SettingFields:          "extra fields to read, comma separated; Object:Field for one object only",
-	SettingLimitRetryAfter: "pause after REQUEST_LIMIT_EXCEEDED, default 1h",
-	SettingQueryBatchSize:  "Sforce-Query-Options batchSize, 200-2000 (default: not sent)",
-	SettingOrganizationID:  "18-character org id Outbound Messages must carry",
+	SettingLoginURL:           "OAuth server, default " + DefaultLoginURL + " (https://test.salesforce.com for sandboxes, or a My Domain)",
+	SettingGrant:              "client_credentials (default) or jwt",
+	SettingClientID:           "connected app's consumer key",
+	SettingClientSecret:       "connected app's consumer secret (client_credentials)",
+	SettingUsername:           "user the JWT bearer grant logs in as (jwt)",
+	SettingPrivateKey:         "PEM RSA private key that signs the JWT assertion (jwt)",
+	SettingJWTAudience:        "aud claim of the JWT assertion, default login_url",
+	SettingAPIVersion:         "REST API version, default " + DefaultAPIVersion + " (v46.0 or later)",
+	SettingInstanceURL:        "API base URL; default the instance_url of the token answer",
+	SettingModstampField:      "field changes are read by, default " + DefaultModstampField,
+	SettingFields:             "extra fields to read, comma separated; Object:Field for one object only",
+	SettingLimitRetryAfter:    "pause after REQUEST_LIMIT_EXCEEDED, default 1h",
+	SettingQueryBatchSize:     "Sforce-Query-Options batchSize, 200-2000 (default: not sent)",
+	SettingHoldBackOpenSecond: "true (default) or false: read the records of the current second only once it is over, so a record saved later in that second is not missed",
+	SettingOrganizationID:     "18-character org id Outbound Messages must carry",
 }
 
 // defaultFields are the fields read from well-known objects besides the `fields` setting.
@@ -129,6 +133,9 @@ type Config struct {
 	LimitRetryAfter time.Duration
 	// QueryBatchSize, when non-zero, is sent as Sforce-Query-Options: batchSize=N.
 	QueryBatchSize int
+	// ReadOpenSecond turns holding back the org's current second off (it is on by
+	// default; see SettingHoldBackOpenSecond).
+	ReadOpenSecond bool
 	// HTTPClient sends every request; default a client with a 2-minute timeout.
 	HTTPClient *http.Client
 	// Now is the clock for JWT assertions; default time.Now.
@@ -180,6 +187,13 @@ func ParseSettings(s connectors.Settings) (Config, error) {
 			return Config{}, fmt.Errorf("setting %s: %q is not a positive duration (e.g. 1h, 30m)", SettingLimitRetryAfter, v)
 		}
 		cfg.LimitRetryAfter = d
+	}
+	if v := get(SettingHoldBackOpenSecond); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("setting %s: %q is not true or false", SettingHoldBackOpenSecond, v)
+		}
+		cfg.ReadOpenSecond = !b
 	}
 	if v := get(SettingQueryBatchSize); v != "" {
 		n, err := strconv.Atoi(v)
@@ -341,6 +355,8 @@ type Client struct {
 
 	usageMu sync.Mutex
 	usage   map[string]string
+	// serverNow is the org's clock as its last answer's Date header gave it.
+	serverNow time.Time
 }
 
 var (
@@ -406,6 +422,23 @@ func (c *Client) APIUsage() (used, limit int, ok bool) {
 		return 0, 0, false
 	}
 	return used, limit, true
+}
+
+// recordServerTime keeps the time of the org's last answer (its Date header).
+func (c *Client) recordServerTime(h string) {
+	t, err := http.ParseTime(h)
+	if err != nil {
+		return
+	}
+	c.usageMu.Lock()
+	c.serverNow = t
+	c.usageMu.Unlock()
+}
+
+func (c *Client) lastServerTime() time.Time {
+	c.usageMu.Lock()
+	defer c.usageMu.Unlock()
+	return c.serverNow
 }
 
 // recordUsage keeps the counters of a Sforce-Limit-Info header such as

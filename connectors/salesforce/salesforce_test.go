@@ -45,6 +45,8 @@ func start(t *testing.T, opts salesforcefake.Options, settings connectors.Settin
 		salesforce.SettingClientID:     salesforcefake.DefaultClientID,
 		salesforce.SettingClientSecret: salesforcefake.DefaultClientSecret,
 		salesforce.SettingFields:       "Ext__c, NumberOfEmployees",
+		// The suite writes and reads at once; holding back the open second has its own test.
+		salesforce.SettingHoldBackOpenSecond: "false",
 	}
 	for k, v := range settings {
 		if v == "" {
@@ -735,4 +737,29 @@ func ids(recs []connectors.Record) []string {
 		out[i] = r.ID
 	}
 	return out
+}
+
+// An Account saved in the same second as the last one read, with a smaller Id, would sort
+// before a cursor placed on that record: the open second is held back until it is over.
+func TestChangesHoldsBackTheOpenSecond(t *testing.T) {
+	ctx := context.Background()
+	clock := &fixedClock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)}
+	e := start(t, salesforcefake.Options{Now: clock.Now}, connectors.Settings{salesforce.SettingHoldBackOpenSecond: ""})
+	early := e.fake.Seed(account, sampleAccount(0))
+	clock.Add(time.Second)
+	first := e.fake.Seed(account, sampleAccount(1))
+	second := e.fake.Seed(account, sampleAccount(2))
+
+	// 09:00:01 is still the org's current second: only the 09:00:00 record is read.
+	page, err := e.client.Changes(ctx, account, connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{early}, ids(page.Records))
+	cursor := connectors.CursorOf(page.Records[0])
+
+	// Later in the same second, an Account with an Id before the others is saved.
+	require.NoError(t, e.fake.Set(account, first, map[string]any{"Phone": "+1 555 0100"}))
+	clock.Add(time.Second)
+	page, err = e.client.Changes(ctx, account, cursor, 100)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{first, second}, ids(page.Records), "every record of the second, once it is over")
 }

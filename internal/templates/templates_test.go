@@ -394,6 +394,7 @@ func TestAccountsToCustomers(t *testing.T) {
 		vars[k] = v
 	}
 	seedAccounts(sf, 0, 50)
+	clk.Advance(time.Second) // the org's clock leaves the second the records were saved in
 	s := startSync(t, parseExample(t, accountsToCustomersFile, vars))
 
 	// Run 1, due at once: the backfill since start_from.
@@ -421,6 +422,7 @@ func TestAccountsToCustomers(t *testing.T) {
 	// customer by custentity_sfdc_id and updates it instead of creating it again.
 	clk.Advance(time.Minute)
 	newIDs := seedAccounts(sf, 50, 60)
+	clk.Advance(time.Second) // the org's clock leaves the second the records were saved in
 	front.arm(1)
 	ns.ResetStats()
 	s.signal(workflows.SignalSyncNow, nil)
@@ -553,6 +555,7 @@ func TestDailyExport(t *testing.T) {
 		vars[k] = v
 	}
 	ids := seedAccounts(sf, 0, 50)
+	clk.Advance(time.Second) // the org's clock leaves the second the records were saved in
 	s := startSync(t, parseExample(t, dailyExportFile, vars))
 	export, ok := s.conns["s3"].(*s3.Connector)
 	require.True(t, ok, "the s3 connection is an *s3.Connector")
@@ -574,6 +577,7 @@ func TestDailyExport(t *testing.T) {
 	for i, id := range changed {
 		require.NoError(t, sf.Set("Account", id, map[string]any{"Phone": fmt.Sprintf("+44 20 7946 %04d", i), "BillingCity": "Leeds"}))
 	}
+	clk.Advance(time.Second)
 	s.signal(workflows.SignalSyncNow, nil)
 	run2 := s.waitRun(2)
 	assert.Equal(t, workflows.Counts{Fetched: 3, Created: 3}, run2.Counts)

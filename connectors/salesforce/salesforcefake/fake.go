@@ -530,6 +530,9 @@ func writeErr(w http.ResponseWriter, e *apiErr) {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The org's clock, as Salesforce's answers carry it (the client reads it to know
+	// which second is still open).
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	s.mu.Lock()
 	latency := s.latency
 	if n := len(r.URL.RequestURI()); n > s.stats.LongestURL {
