@@ -1,0 +1,178 @@
+// Command bench is Tandem's performance suite (issue 8): each scenario runs under three
+// designs in one process, on one embedded Temporal server, so the figures are comparable
+// as ratios:
+//
+//   - tandem: the real thing, SyncWorkflow and its activities on a worker;
+//   - per-event: the article's design, one workflow per changed record, built from the
+//     same connectors and the same activities (perEventWorkflow below);
+//   - direct: the same connector calls in a plain loop with no Temporal (the ceiling).
+//
+// Usage:
+//
+//	go run ./bench [-scenario name] [-records N] [-json] [-memory-check] [-webhook-seconds S]
+//
+// Scenarios: backfill-memory, salesloft-to-hubspot, rerun-unchanged, webhooks (tandem
+// only), memory-check (tandem backfill at N and 10xN records); "all" runs the first four,
+// and memory-check as well with -memory-check.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.uber.org/zap"
+
+	"tandem/internal/app"
+	"tandem/internal/devserver"
+	"tandem/internal/logging"
+)
+
+// options are the command's flags.
+type options struct {
+	scenario       string
+	records        int
+	perEventShare  int // per-event runs records/perEventShare records
+	perEventHubMax int // cap on per-event records under HubSpot's 4 searches/s
+	webhookSeconds int
+	webhookRate    int
+	memoryCheck    bool
+	json           bool
+}
+
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", "memory-check"}
+
+func main() {
+	var o options
+	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: all, "+strings.Join(scenarioNames, ", "))
+	flag.IntVar(&o.records, "records", 10_000, "records per scenario (per-event runs a share of them)")
+	flag.IntVar(&o.perEventShare, "per-event-share", 10, "per-event runs records/N records (rates are compared, not totals)")
+	flag.IntVar(&o.perEventHubMax, "per-event-hubspot-max", 100, "at most this many per-event records under HubSpot's limits (one search per record at 4/s)")
+	flag.IntVar(&o.webhookSeconds, "webhook-seconds", 60, "how long the webhooks scenario sends")
+	flag.IntVar(&o.webhookRate, "webhook-rate", 100, "webhook events per second")
+	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
+	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	flag.Parse()
+
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	var scenarios []string
+	switch o.scenario {
+	case "all":
+		scenarios = scenarioNames[:4]
+		if o.memoryCheck {
+			scenarios = append(scenarios, "memory-check")
+		}
+	default:
+		known := false
+		for _, n := range scenarioNames {
+			known = known || n == o.scenario
+		}
+		if !known {
+			return fmt.Errorf("unknown scenario %q (known: all, %s)", o.scenario, strings.Join(scenarioNames, ", "))
+		}
+		scenarios = []string{o.scenario}
+		if o.memoryCheck && o.scenario != "memory-check" {
+			scenarios = append(scenarios, "memory-check")
+		}
+	}
+
+	// One embedded server for every scenario and design: what differs between designs is
+	// then only the design. In memory, like the tests' server.
+	srv, err := devserver.Start(devserver.Options{SearchAttributes: app.SearchAttributes})
+	if err != nil {
+		return fmt.Errorf("embedded Temporal server: %w", err)
+	}
+	defer srv.Stop()
+	ctx := context.Background()
+	c, err := srv.NewClient(ctx, client.Options{
+		Logger: logging.Temporal(zap.NewNop()),
+		// On loopback, gzip costs CPU and saves nothing (as in internal/testenv).
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
+	})
+	if err != nil {
+		return fmt.Errorf("client of the embedded server: %w", err)
+	}
+	defer c.Close()
+
+	b := &bench{c: c, o: o}
+	rep := report{Machine: machine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
+	if !o.json {
+		fmt.Printf("# %s\n# %s\n\n", rep.Command, rep.Machine)
+	}
+	var failures []string
+	for _, sc := range scenarios {
+		if !o.json {
+			fmt.Fprintf(os.Stderr, "running %s...\n", sc)
+		}
+		res, err := b.scenario(ctx, sc)
+		rep.Results = append(rep.Results, res...)
+		if err != nil {
+			failures = append(failures, fmt.Sprintf("%s: %v", sc, err))
+			fmt.Fprintf(os.Stderr, "FAILED %s: %v\n", sc, err)
+		}
+	}
+	rep.Checks = checks(rep.Results)
+	if o.json {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		printTable(os.Stdout, rep)
+	}
+	if len(failures) > 0 {
+		return fmt.Errorf("%d scenario(s) failed:\n  %s", len(failures), strings.Join(failures, "\n  "))
+	}
+	return nil
+}
+
+// scenario runs one scenario under every design it has.
+func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
+	switch name {
+	case "backfill-memory":
+		return b.threeDesigns(ctx, name, b.memoryFixture, false)
+	case "salesloft-to-hubspot":
+		return b.threeDesigns(ctx, name, b.hubspotFixture, false)
+	case "rerun-unchanged":
+		return b.threeDesigns(ctx, name, b.memoryFixture, true)
+	case "webhooks":
+		r, err := b.webhooks(ctx)
+		return []result{r,
+			{Scenario: name, Design: designPerEvent, Note: "n/a (not built: tandem only)"},
+			{Scenario: name, Design: designDirect, Note: "n/a (no webhooks without a server)"}}, err
+	case "memory-check":
+		return b.memoryCheck(ctx)
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+func machine() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("machine: %s, %d CPUs (GOMAXPROCS %d), %s/%s, %s; Temporal server embedded in this process (SQLite in memory)",
+		host, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// bench holds what every scenario shares.
+type bench struct {
+	c client.Client
+	o options
+}
+
+// uniqueName names a sync (and so its workflows) for one scenario and design only, so no
+// scenario sees another's workflows.
+func uniqueName(scenario, design string) string {
+	return fmt.Sprintf("bench-%s-%s-%d", scenario, design, time.Now().UnixNano())
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// result is one design's figures in one scenario.
+type result struct {
+	Scenario      string  `json:"scenario"`
+	Design        string  `json:"design"`
+	Records       int     `json:"records"`
+	Seconds       float64 `json:"seconds"`
+	RecordsPerSec float64 `json:"records_per_s"`
+	// HistoryEvents is -1 where there is no history (direct).
+	HistoryEvents   int     `json:"history_events"`
+	EventsPerRecord float64 `json:"history_events_per_record"`
+	// APICalls are the calls both services received (reads and writes).
+	APICalls       int     `json:"api_calls"`
+	CallsPerRecord float64 `json:"api_calls_per_record"`
+	Writes         int     `json:"target_writes"`
+	// PeakMiB is the peak heap in use during the run above the heap just before it;
+	// RetainedMiB is what was still in use after it (after a GC).
+	PeakMiB     float64 `json:"peak_heap_mib"`
+	RetainedMiB float64 `json:"retained_heap_mib"`
+	// Webhooks only.
+	Events   int     `json:"events,omitempty"`
+	Failed   int     `json:"failed_acks,omitempty"`
+	AckP50ms float64 `json:"ack_p50_ms,omitempty"`
+	AckP99ms float64 `json:"ack_p99_ms,omitempty"`
+	E2EP50ms float64 `json:"e2e_p50_ms,omitempty"`
+	E2EP99ms float64 `json:"e2e_p99_ms,omitempty"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// check is a target of issue 8 with its measured value.
+type check struct {
+	Name   string `json:"name"`
+	Value  string `json:"value"`
+	Target string `json:"target"`
+	Pass   bool   `json:"pass"`
+}
+
+type report struct {
+	Command string   `json:"command"`
+	Machine string   `json:"machine"`
+	Results []result `json:"results"`
+	Checks  []check  `json:"checks"`
+}
+
+func find(rs []result, scenario, design string) (result, bool) {
+	for _, r := range rs {
+		if r.Scenario == scenario && r.Design == design && r.RecordsPerSec > 0 && !strings.HasPrefix(r.Note, "FAILED") {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// checks evaluates the issue's targets on whatever scenarios ran.
+func checks(rs []result) []check {
+	var out []check
+	if t, ok := find(rs, "backfill-memory", designTandem); ok {
+		if p, ok := find(rs, "backfill-memory", designPerEvent); ok {
+			x := t.RecordsPerSec / p.RecordsPerSec
+			out = append(out, check{"backfill: tandem / per-event records/s", fmt.Sprintf("%.1fx", x), ">= 50x", x >= 50})
+		}
+		out = append(out, check{"backfill: tandem history events / record", fmt.Sprintf("%.3f", t.EventsPerRecord), "<= 0.2", t.EventsPerRecord <= 0.2})
+		if d, ok := find(rs, "backfill-memory", designDirect); ok {
+			x := t.RecordsPerSec / d.RecordsPerSec
+			out = append(out, check{"backfill: tandem / direct records/s (info)", fmt.Sprintf("%.2f%%", x*100), "-", true})
+		}
+	}
+	if t, ok := find(rs, "salesloft-to-hubspot", designTandem); ok {
+		if d, ok := find(rs, "salesloft-to-hubspot", designDirect); ok {
+			x := t.RecordsPerSec / d.RecordsPerSec
+			out = append(out, check{"salesloft-to-hubspot: tandem / direct records/s", fmt.Sprintf("%.0f%%", x*100), ">= 80%", x >= 0.8})
+		}
+		if p, ok := find(rs, "salesloft-to-hubspot", designPerEvent); ok {
+			x := t.RecordsPerSec / p.RecordsPerSec
+			out = append(out, check{"salesloft-to-hubspot: tandem / per-event records/s (info)", fmt.Sprintf("%.1fx", x), "-", true})
+		}
+	}
+	for _, r := range rs {
+		if r.Scenario == "rerun-unchanged" && r.RecordsPerSec > 0 {
+			out = append(out, check{"rerun-unchanged: " + r.Design + " writes", fmt.Sprint(r.Writes), "0", r.Writes == 0})
+		}
+	}
+	var small, large *result
+	for i, r := range rs {
+		if r.Scenario == "memory-check" && r.RecordsPerSec > 0 {
+			if small == nil {
+				small = &rs[i]
+			} else {
+				large = &rs[i]
+			}
+		}
+	}
+	if small != nil && large != nil && small.PeakMiB > 0 {
+		x := large.PeakMiB / small.PeakMiB
+		out = append(out, check{fmt.Sprintf("memory: peak at %d / peak at %d records", large.Records, small.Records), fmt.Sprintf("%.2fx", x), "<= 1.5x", x <= 1.5})
+		if w1, w2 := small.PeakMiB-small.RetainedMiB, large.PeakMiB-large.RetainedMiB; w1 > 0 {
+			out = append(out, check{"memory: peak minus retained (working set) ratio (info)", fmt.Sprintf("%.2fx", w2/w1), "-", true})
+		}
+	}
+	return out
+}
+
+func printTable(w io.Writer, rep report) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tdesign\trecords\tseconds\trecords/s\thistory events/record\tAPI calls/record\ttarget writes\tpeak heap MiB\tretained MiB\t")
+	for _, r := range rep.Results {
+		if r.RecordsPerSec == 0 && r.Events == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Design)
+			continue
+		}
+		ev := "n/a"
+		if r.HistoryEvents >= 0 {
+			ev = fmt.Sprintf("%.3f", r.EventsPerRecord)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%s\t%.4f\t%d\t%.1f\t%.1f\t\n",
+			r.Scenario, r.Design, r.Records, r.Seconds, r.RecordsPerSec, ev, r.CallsPerRecord, r.Writes, r.PeakMiB, r.RetainedMiB)
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w, "\nnotes:")
+	for _, r := range rep.Results {
+		if r.Note != "" {
+			fmt.Fprintf(w, "  %s/%s: %s\n", r.Scenario, r.Design, r.Note)
+		}
+	}
+	for _, r := range rep.Results {
+		if r.Events > 0 {
+			fmt.Fprintf(w, "\nwebhooks (%s): %d events, %d failed acks; ack p50 %.1f ms, p99 %.1f ms; webhook-to-target p50 %.0f ms, p99 %.0f ms\n",
+				r.Design, r.Events, r.Failed, r.AckP50ms, r.AckP99ms, r.E2EP50ms, r.E2EP99ms)
+		}
+	}
+
+	fmt.Fprintln(w, "\ntargets (issue 8):")
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range rep.Checks {
+		verdict := "PASS"
+		if c.Target == "-" {
+			verdict = ""
+		} else if !c.Pass {
+			verdict = "MISS"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Name, c.Value, c.Target, verdict)
+	}
+	tw.Flush()
+}

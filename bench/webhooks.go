@@ -1,0 +1,216 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"time"
+
+	"tandem/connectors"
+	"tandem/connectors/builtin"
+	"tandem/connectors/memory"
+	"tandem/connectors/standardwebhooks"
+	"tandem/internal/app"
+	"tandem/internal/config"
+	"tandem/internal/ingress"
+	"tandem/workflows"
+)
+
+// webhookSecret signs the bench's webhooks (Standard Webhooks, base64 after whsec_).
+const webhookSecret = "whsec_dGFuZGVtLWJlbmNoLXNlY3JldA=="
+
+// webhooks posts signed webhooks at a steady rate through the real ingress to a sync on
+// the embedded server, as internal/ingress's benchmark does: each event changes one of
+// 100 source records first. It reports the acknowledgement latency (the POST's round
+// trip: 2xx only once Temporal accepted the signal) and webhook-to-target latency (from
+// the change in the source until the target holds the new value).
+func (b *bench) webhooks(ctx context.Context) (result, error) {
+	const scenario = "webhooks"
+	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1}
+	var mu sync.Mutex
+	sent := map[string]time.Time{} // by the phone number a change wrote
+	var e2e []time.Duration
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: func(_ string, rec connectors.Record) {
+		phone, _ := rec.Fields["phone"].(string)
+		mu.Lock()
+		defer mu.Unlock()
+		if at, ok := sent[phone]; ok {
+			e2e = append(e2e, time.Since(at))
+			delete(sent, phone)
+		}
+	}})
+	fx := memoryFixtureWith(uniqueName(scenario, designTandem), 100, source, target, 100, true)
+
+	w := app.NewWorker(b.c, fx.acts)
+	if err := w.Start(); err != nil {
+		return r, fmt.Errorf("start worker: %w", err)
+	}
+	defer w.Stop()
+	defer func() { _ = b.c.TerminateWorkflow(ctx, workflows.WorkflowID(fx.sync), "", "bench over") }()
+	run, _, err := app.StartSync(ctx, b.c, fx.sync)
+	if err != nil {
+		return r, err
+	}
+	if err := b.waitRuns(ctx, fx.sync, 1); err != nil {
+		return r, err
+	}
+	before, err := chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
+	if err != nil {
+		return r, err
+	}
+
+	defs := &config.File{
+		Path: "bench",
+		Connections: map[string]config.Connection{
+			"source": {Name: "source", Type: "memory", Settings: map[string]string{standardwebhooks.SettingSecret: webhookSecret}},
+			"target": {Name: "target", Type: "memory"},
+		},
+		Syncs: fx.acts.Syncs.Syncs,
+	}
+	in, err := ingress.New(defs, builtin.Registry(), ingress.NewTemporalSignaler(b.c), ingress.Options{})
+	if err != nil {
+		return r, fmt.Errorf("ingress: %w", err)
+	}
+	srv := httptest.NewServer(in.Handler())
+	defer srv.Close()
+	url := srv.URL + "/webhooks/" + fx.sync + "/a"
+
+	total := b.o.webhookRate * b.o.webhookSeconds
+	acks := make([]time.Duration, 0, total)
+	failed := 0
+	var ackMu sync.Mutex
+	var wg sync.WaitGroup
+	fx.resetCalls()
+	s := startSampler()
+	start := time.Now()
+	tick := time.NewTicker(time.Second / time.Duration(b.o.webhookRate))
+	for i := range total {
+		<-tick.C
+		id := fx.sourceIDs[i%len(fx.sourceIDs)]
+		phone := fmt.Sprintf("+1 555 %07d", i)
+		mu.Lock()
+		sent[phone] = time.Now()
+		mu.Unlock()
+		res, err := source.Update(ctx, "companies", []connectors.Record{{ID: id, Fields: map[string]any{"phone": phone}}})
+		if err == nil {
+			err = res[0].Err
+		}
+		if err != nil {
+			tick.Stop()
+			return r, fmt.Errorf("change source record %s: %w", id, err)
+		}
+		// Each event from its own goroutine, as independent senders post.
+		wg.Go(func() {
+			t0 := time.Now()
+			status, err := postWebhook(url, fmt.Sprintf("bench-%d", i), id)
+			d := time.Since(t0)
+			ackMu.Lock()
+			defer ackMu.Unlock()
+			if err != nil || status != http.StatusAccepted {
+				failed++
+				return
+			}
+			acks = append(acks, d)
+		})
+	}
+	tick.Stop()
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Minute)
+	var st workflows.Status
+	for {
+		st, err = app.Status(ctx, b.c, fx.sync)
+		if err == nil && st.Events.Received >= total-failed && st.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return r, fmt.Errorf("events not all handled after 5 minutes: status %+v (err %v)", st.Events, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	peak := s.stop()
+
+	after, err := chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
+	if err != nil {
+		return r, err
+	}
+	mu.Lock()
+	lat := slices.Clone(e2e)
+	overtaken := len(sent)
+	mu.Unlock()
+	r.Records, r.Events, r.Failed = total, total, failed
+	r.Seconds, r.RecordsPerSec = elapsed.Seconds(), float64(total)/elapsed.Seconds()
+	r.HistoryEvents = after - before
+	r.EventsPerRecord = float64(r.HistoryEvents) / float64(total)
+	r.APICalls = fx.calls()
+	r.CallsPerRecord = float64(r.APICalls) / float64(total)
+	r.Writes = fx.writes()
+	r.PeakMiB, r.RetainedMiB = mib(peak), mib(s.retained())
+	r.AckP50ms, r.AckP99ms = ms(pct(acks, 50)), ms(pct(acks, 99))
+	r.E2EP50ms, r.E2EP99ms = ms(pct(lat, 50)), ms(pct(lat, 99))
+	r.Note = fmt.Sprintf("%d events at %d/s; %d micro-batches; %d changes written, %d overtaken by a newer change of the same record (no latency of their own); records/s = events/s",
+		total, b.o.webhookRate, st.Events.Batches, len(lat), overtaken)
+	if failed > 0 {
+		return r, fmt.Errorf("%d of %d webhooks not acknowledged", failed, total)
+	}
+	return r, nil
+}
+
+// postWebhook posts a signed Standard Webhooks event announcing a change of record id.
+func postWebhook(url, eventID, recordID string) (int, error) {
+	body, _ := json.Marshal(standardwebhooks.Payload{
+		Type:      standardwebhooks.TypeUpdated,
+		Timestamp: time.Now().UTC().Format(time.RFC3339),
+		Data:      standardwebhooks.PayloadData{Object: "companies", ID: recordID},
+	})
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	standardwebhooks.SetHeaders(req.Header, webhookSecret, eventID, time.Now(), body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// memoryCheck runs the tandem memory backfill at N and at 10xN records: pages are
+// streamed, so the peak should stay nearly flat as the work grows.
+func (b *bench) memoryCheck(ctx context.Context) ([]result, error) {
+	var out []result
+	for _, n := range []int{b.o.records, 10 * b.o.records} {
+		fx, err := b.memoryFixture(uniqueName("memory-check", fmt.Sprint(n)), n)
+		if err != nil {
+			return out, err
+		}
+		r, err := b.tandem(ctx, fx, false)
+		fx.close()
+		r.Scenario, r.Design = "memory-check", designTandem
+		if err != nil {
+			r.Note = "FAILED: " + err.Error()
+			return append(out, r), err
+		}
+		r.Note = fmt.Sprintf("%d records; peak includes the target's stored records and the server's in-memory histories", n)
+		out = append(out, r)
+	}
+	return out, nil
+}
