@@ -122,6 +122,20 @@ type Records struct {
 	Usage map[string]string `json:",omitempty"`
 }
 
+// UniqueKeys are the batch's keys without empty and repeated ones: what FindByIdentifier
+// is asked for.
+func (r Records) UniqueKeys() []string {
+	seen := make(map[string]bool, len(r.Keys))
+	out := make([]string, 0, len(r.Keys))
+	for _, k := range r.Keys {
+		if k != "" && !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // usage is what a connector last learned of its quota use, if it reports any.
 func usage(c connectors.Connector) map[string]string {
 	if u, ok := c.(connectors.UsageReporter); ok {

@@ -320,7 +320,7 @@ func directCopy(ctx context.Context, a *activities.Activities, sync string) (int
 // copyBatch is the pipeline's find, build, compare and write for one batch, called
 // directly.
 func copyBatch(ctx context.Context, a *activities.Activities, sync string, batch activities.Records, name string) error {
-	m, err := a.FindByIdentifier(ctx, activities.FindByIdentifierInput{Sync: sync, Side: activities.SideB, Values: uniqueKeys(batch.Keys)})
+	m, err := a.FindByIdentifier(ctx, activities.FindByIdentifierInput{Sync: sync, Side: activities.SideB, Values: batch.UniqueKeys()})
 	if err != nil {
 		return err
 	}
@@ -349,17 +349,4 @@ func copyBatch(ctx context.Context, a *activities.Activities, sync string, batch
 		}
 	}
 	return nil
-}
-
-// uniqueKeys drops empty and repeated keys, as the workflow does before FindByIdentifier.
-func uniqueKeys(keys []string) []string {
-	seen := make(map[string]bool, len(keys))
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if k != "" && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
 }

@@ -45,7 +45,7 @@ func perEventWorkflow(ctx workflow.Context, in perEventInput) error {
 	}
 	var m activities.Matches
 	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: in.Sync, Side: activities.SideB, Values: uniqueKeys(rec.Keys),
+		Sync: in.Sync, Side: activities.SideB, Values: rec.UniqueKeys(),
 	}).Get(ctx, &m); err != nil {
 		return err
 	}

@@ -261,7 +261,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 
 	var matches activities.Matches
 	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: s.name, Side: to, Values: uniqueKeys(batch.Keys),
+		Sync: s.name, Side: to, Values: batch.UniqueKeys(),
 	}).Get(ctx, &matches); err != nil {
 		return Counts{}, err
 	}
@@ -555,16 +555,4 @@ func other(side string) string {
 		return activities.SideB
 	}
 	return activities.SideA
-}
-
-func uniqueKeys(keys []string) []string {
-	seen := make(map[string]bool, len(keys))
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		if k != "" && !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	return out
 }
