@@ -2,8 +2,9 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"hash/fnv"
+	"io"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -527,13 +528,13 @@ func batchName(from string, plan activities.Plan) string {
 	h := fnv.New64a()
 	for _, ops := range [][]activities.WriteOp{plan.Ops, plan.BackOps} {
 		for _, op := range ops {
-			fmt.Fprintf(h, "%s|%s|%s\x00", op.Action, op.SourceID, op.TargetID)
+			_, _ = io.WriteString(h, op.Action+"|"+op.SourceID+"|"+op.TargetID+"\x00")
 			for _, k := range workflow.DeterministicKeys(op.Fields) {
-				fmt.Fprintf(h, "%s=%v\x00", k, op.Fields[k])
+				_, _ = io.WriteString(h, k+"="+connectors.KeyString(op.Fields[k])+"\x00")
 			}
 		}
 	}
-	return fmt.Sprintf("%s-%016x", from, h.Sum64())
+	return from + "-" + strconv.FormatUint(h.Sum64(), 16)
 }
 
 // errorText is what the status says of a failed step: the activity's own message, not
