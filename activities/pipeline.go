@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 
 	"tandem/connectors"
 	"tandem/internal/config"
@@ -255,6 +256,9 @@ type UpsertInput struct {
 	RunAt time.Time `json:",omitzero"`
 }
 
+// writeConcurrency is how many write calls of one batch are in flight at once.
+const writeConcurrency = 4
+
 // OpResult is the outcome of one WriteOp, in order.
 type OpResult struct {
 	Action   string `json:"a"` // ActionCreate, ActionUpdate or ActionFail
@@ -329,25 +333,36 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		sort.Ints(updates)
 	}
 
+	// Chunks are written a few at a time: a rate-limited API is kept at its budget
+	// instead of waiting out each request's round trip (connectors are safe for
+	// concurrent use; each pace their own requests).
 	write := func(idx []int, what string, call func([]connectors.Record) ([]connectors.WriteResult, error)) error {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(writeConcurrency)
 		for _, chunk := range chunks(idx, info.MaxBatch) {
-			recs := make([]connectors.Record, len(chunk))
-			for j, i := range chunk {
-				recs[j] = connectors.Record{ID: in.Ops[i].TargetID, Fields: in.Ops[i].Fields}
-			}
-			res, err := call(recs)
-			if err != nil {
-				return classifyFor(ctx, sd.Connection, fmt.Sprintf("%s %d records in %s %s", what, len(recs), sd.Connection, sd.Object), err)
-			}
-			if len(res) != len(recs) {
-				return nonRetryable(fmt.Errorf("%s %s %s: connector returned %d results for %d records", what, sd.Connection, sd.Object, len(res), len(recs)))
-			}
-			for j, i := range chunk {
-				results[i] = outcome(in.Ops[i], res[j])
-			}
-			heartbeat(ctx, len(chunk))
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				recs := make([]connectors.Record, len(chunk))
+				for j, i := range chunk {
+					recs[j] = connectors.Record{ID: in.Ops[i].TargetID, Fields: in.Ops[i].Fields}
+				}
+				res, err := call(recs)
+				if err != nil {
+					return classifyFor(ctx, sd.Connection, fmt.Sprintf("%s %d records in %s %s", what, len(recs), sd.Connection, sd.Object), err)
+				}
+				if len(res) != len(recs) {
+					return nonRetryable(fmt.Errorf("%s %s %s: connector returned %d results for %d records", what, sd.Connection, sd.Object, len(res), len(recs)))
+				}
+				for j, i := range chunk {
+					results[i] = outcome(in.Ops[i], res[j])
+				}
+				heartbeat(ctx, len(chunk))
+				return nil
+			})
 		}
-		return nil
+		return g.Wait()
 	}
 	create := func(recs []connectors.Record) ([]connectors.WriteResult, error) {
 		if info.NativeUpsert {
