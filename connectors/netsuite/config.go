@@ -45,30 +45,31 @@ var DefaultFields = []string{"id", "entityid", "companyname", "email", "phone", 
 // settingDocs lists every setting a netsuite connection accepts, with what it does. An
 // unknown setting is an error, so a typo never silently falls back to a default.
 var settingDocs = map[string]string{
-	"account_id":      "NetSuite account id, e.g. 123456_SB1 (the OAuth realm; the host is 123456-sb1.suitetalk.api.netsuite.com)",
-	"base_url":        "scheme and host the /services/rest paths go under (default https://<account host>); for fakes and proxies",
-	"auth":            "tba or m2m (default: the one whose credentials are given)",
-	"consumer_key":    "tba: integration record's consumer key",
-	"consumer_secret": "tba: integration record's consumer secret",
-	"token_id":        "tba: access token id",
-	"token_secret":    "tba: access token secret",
-	"client_id":       "m2m: integration record's client id (the JWT iss)",
-	"certificate_id":  "m2m: id NetSuite gave the uploaded certificate (the JWT kid)",
-	"private_key":     "m2m: PEM private key of that certificate (RSA signs PS256, EC signs ES256/384/512); \\n escapes allowed",
-	"scope":           "m2m: token scopes, comma separated (default rest_webservices)",
-	"concurrency":     "requests in flight at once, shared by every call on the connection (default 5)",
-	"fields":          "columns read, comma separated (default id, entityid, companyname, email, phone, externalid, lastmodifieddate); id and modified_field are always read",
-	"custom_fields":   "columns added to fields, comma separated, e.g. custentity_sfdc_id",
-	"modified_field":  "column changes are read by (default lastmodifieddate)",
-	"modified_format": "SuiteQL format model the modified column is read and compared in (default YYYY-MM-DD HH24:MI:SS; .FF3 etc. for fractions)",
-	"timezone":        "IANA time zone SuiteQL datetimes are in: the integration user's time zone preference (default UTC)",
-	"page_size":       "SuiteQL rows per request, 1 to 1000 (default 1000)",
-	"max_batch":       "most records one write call accepts; each is one request (default 100)",
-	"upsert_key":      "key field the syncs on this connection upsert by; externalid makes upserts native (PUT .../eid:VALUE)",
-	"create_defaults": `JSON object of values every created record gets unless it sets them, e.g. {"subsidiary":{"id":"1"}}`,
-	"retry_after":     "wait before retrying a 429 that carries no Retry-After (default 2s)",
-	"rate_retries":    "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is retried before the call fails with a rate-limit error (default 3)",
-	"request_timeout": "timeout of one HTTP request (default 2m)",
+	"account_id":            "NetSuite account id, e.g. 123456_SB1 (the OAuth realm; the host is 123456-sb1.suitetalk.api.netsuite.com)",
+	"base_url":              "scheme and host the /services/rest paths go under (default https://<account host>); for fakes and proxies",
+	"auth":                  "tba or m2m (default: the one whose credentials are given)",
+	"consumer_key":          "tba: integration record's consumer key",
+	"consumer_secret":       "tba: integration record's consumer secret",
+	"token_id":              "tba: access token id",
+	"token_secret":          "tba: access token secret",
+	"client_id":             "m2m: integration record's client id (the JWT iss)",
+	"certificate_id":        "m2m: id NetSuite gave the uploaded certificate (the JWT kid)",
+	"private_key":           "m2m: PEM private key of that certificate (RSA signs PS256, EC signs ES256/384/512); \\n escapes allowed",
+	"scope":                 "m2m: token scopes, comma separated (default rest_webservices)",
+	"concurrency":           "requests in flight at once, shared by every call on the connection (default 5)",
+	"fields":                "columns read, comma separated (default id, entityid, companyname, email, phone, externalid, lastmodifieddate); id and modified_field are always read",
+	"custom_fields":         "columns added to fields, comma separated, e.g. custentity_sfdc_id",
+	"modified_field":        "column changes are read by (default lastmodifieddate)",
+	"modified_format":       "SuiteQL format model the modified column is read and compared in (default YYYY-MM-DD HH24:MI:SS; .FF3 etc. for fractions)",
+	"timezone":              "IANA time zone SuiteQL datetimes are in: the integration user's time zone preference (default UTC)",
+	"page_size":             "SuiteQL rows per request, 1 to 1000 (default 1000)",
+	"max_batch":             "most records one write call accepts; each is one request (default 100)",
+	"upsert_key":            "key field the syncs on this connection upsert by; externalid makes upserts native (PUT .../eid:VALUE)",
+	"create_defaults":       `JSON object of values every created record gets unless it sets them, e.g. {"subsidiary":{"id":"1"}}`,
+	"retry_after":           "wait before retrying a 429 that carries no Retry-After (default 2s)",
+	"hold_back_open_second": "true (default) or false: read the records of the current second only once it is over, so a record saved later in that second is not missed",
+	"rate_retries":          "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is retried before the call fails with a rate-limit error (default 3)",
+	"request_timeout":       "timeout of one HTTP request (default 2m)",
 }
 
 // SettingNames returns the names of the settings a netsuite connection accepts, sorted.
@@ -126,8 +127,10 @@ type Config struct {
 	CreateDefaults map[string]any
 	// RetryAfter is the wait after a 429 without Retry-After; RateRetries how many
 	// times it is retried (0: the default, 3; negative: never).
-	RetryAfter  time.Duration
-	RateRetries int
+	RetryAfter time.Duration
+	// ReadOpenSecond turns holding back the account's current second off (on by default).
+	ReadOpenSecond bool
+	RateRetries    int
 	// HTTPClient sends the requests; default a client of its own with RequestTimeout.
 	HTTPClient     *http.Client
 	RequestTimeout time.Duration
@@ -205,6 +208,13 @@ func ParseSettings(s map[string]string) (Config, error) {
 	}
 	if v, ok := s["rate_retries"]; ok && strings.TrimSpace(v) == "0" {
 		cfg.RateRetries = -1 // Config reads 0 as "the default" and a negative count as none
+	}
+	if v := s["hold_back_open_second"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("setting hold_back_open_second: %q is not true or false", v)
+		}
+		cfg.ReadOpenSecond = !b
 	}
 	if cfg.RetryAfter, err = durationSetting(s, "retry_after"); err != nil {
 		return Config{}, err

@@ -229,7 +229,19 @@ func (c *Connector) send(ctx context.Context, method string, u *url.URL, body []
 	if err != nil {
 		return nil, fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
 	}
+	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+		c.serverMu.Lock()
+		c.serverNow = t
+		c.serverMu.Unlock()
+	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
+}
+
+// lastServerTime is the account's clock as its last answer's Date header gave it.
+func (c *Connector) lastServerTime() time.Time {
+	c.serverMu.Lock()
+	defer c.serverMu.Unlock()
+	return c.serverNow
 }
 
 func rateLimited(resp *response) bool {

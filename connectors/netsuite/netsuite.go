@@ -57,6 +57,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"tandem/connectors"
@@ -78,6 +79,9 @@ type Connector struct {
 	m2m *m2mSource
 
 	now func() time.Time
+
+	serverMu  sync.Mutex
+	serverNow time.Time
 }
 
 var _ connectors.Connector = (*Connector)(nil)

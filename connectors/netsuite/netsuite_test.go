@@ -61,6 +61,8 @@ func start(t *testing.T, opts netsuitefake.Options, extra map[string]string) env
 		"consumer_secret": tbaCreds.ConsumerSecret,
 		"token_id":        tbaCreds.TokenID,
 		"token_secret":    tbaCreds.TokenSecret,
+		// The tests write and read at once; holding back the open second has its own test.
+		"hold_back_open_second": "false",
 	}
 	for k, v := range extra {
 		if v == "" {
@@ -763,4 +765,42 @@ func TestTBAReplay(t *testing.T) {
 	status, why = send("limit=12&offset=0")
 	assert.Equal(t, http.StatusUnauthorized, status)
 	assert.Equal(t, "signature does not match", why)
+}
+
+// A customer saved in the same second as the last one read, with a smaller id, would sort
+// before a cursor placed on that record: the open second is held back until it is over.
+func TestChangesHoldsBackTheOpenSecond(t *testing.T) {
+	ctx := context.Background()
+	var mu sync.Mutex
+	// Near the real time: the fake checks OAuth timestamps against its clock.
+	now := time.Now().UTC().Truncate(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func() { mu.Lock(); now = now.Add(time.Second); mu.Unlock() }
+	e := start(t, netsuitefake.Options{Now: clock}, map[string]string{"hold_back_open_second": ""})
+	early := e.fake.Seed(customer, sampleCustomer(0))
+	advance()
+	first := e.fake.Seed(customer, sampleCustomer(1))
+	second := e.fake.Seed(customer, sampleCustomer(2))
+
+	// The second the two were saved in is still the account's current one: only the
+	// earlier record is read.
+	page, err := e.c.Changes(ctx, customer, connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	var got []string
+	for _, r := range page.Records {
+		got = append(got, r.ID)
+	}
+	require.Equal(t, []string{early}, got)
+	cursor := connectors.CursorOf(page.Records[0])
+
+	// Later in that second, a customer with a smaller id is saved.
+	require.True(t, e.fake.Set(customer, first, map[string]any{"phone": "+1 555 0100"}))
+	advance()
+	page, err = e.c.Changes(ctx, customer, cursor, 100)
+	require.NoError(t, err)
+	got = nil
+	for _, r := range page.Records {
+		got = append(got, r.ID)
+	}
+	assert.ElementsMatch(t, []string{first, second}, got, "every record of the second, once it is over")
 }

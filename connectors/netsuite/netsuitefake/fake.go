@@ -202,6 +202,8 @@ const (
 // a client that waits for an answer before sending the next request never appears to be
 // over the limit.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// The account's clock, as NetSuite's answers carry it.
+	w.Header().Set("Date", s.opts.Now().UTC().Format(http.TimeFormat))
 	rec := &recorder{header: http.Header{}, status: http.StatusOK}
 	s.serve(rec, r)
 	for k, v := range rec.header {
