@@ -149,10 +149,20 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 	case "rerun-unchanged":
 		return b.threeDesigns(ctx, name, b.memoryFixture, true)
 	case "webhooks":
+		var out []result
 		r, err := b.webhooks(ctx)
-		return []result{r,
-			{Scenario: name, Design: designPerEvent, Note: "n/a (not built: tandem only)"},
-			{Scenario: name, Design: designDirect, Note: "n/a (no webhooks without a server)"}}, err
+		out = append(out, r)
+		if err != nil {
+			return out, err
+		}
+		for _, d := range []string{designPerEvent, designDirect} {
+			r, err := b.webhooksOther(ctx, d)
+			out = append(out, r)
+			if err != nil {
+				return out, err
+			}
+		}
+		return out, nil
 	case "memory-check":
 		return b.memoryCheck(ctx)
 	}

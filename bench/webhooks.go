@@ -82,45 +82,17 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	url := srv.URL + "/webhooks/" + fx.sync + "/a"
 
 	total := b.o.webhookRate * b.o.webhookSeconds
-	acks := make([]time.Duration, 0, total)
-	failed := 0
-	var ackMu sync.Mutex
-	var wg sync.WaitGroup
 	fx.resetCalls()
 	s := startSampler()
 	start := time.Now()
-	tick := time.NewTicker(time.Second / time.Duration(b.o.webhookRate))
-	for i := range total {
-		<-tick.C
-		id := fx.sourceIDs[i%len(fx.sourceIDs)]
-		phone := fmt.Sprintf("+1 555 %07d", i)
+	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, url, http.StatusAccepted, total, func(phone string) {
 		mu.Lock()
 		sent[phone] = time.Now()
 		mu.Unlock()
-		res, err := source.Update(ctx, "companies", []connectors.Record{{ID: id, Fields: map[string]any{"phone": phone}}})
-		if err == nil {
-			err = res[0].Err
-		}
-		if err != nil {
-			tick.Stop()
-			return r, fmt.Errorf("change source record %s: %w", id, err)
-		}
-		// Each event from its own goroutine, as independent senders post.
-		wg.Go(func() {
-			t0 := time.Now()
-			status, err := postWebhook(url, fmt.Sprintf("bench-%d", i), id)
-			d := time.Since(t0)
-			ackMu.Lock()
-			defer ackMu.Unlock()
-			if err != nil || status != http.StatusAccepted {
-				failed++
-				return
-			}
-			acks = append(acks, d)
-		})
+	})
+	if err != nil {
+		return r, err
 	}
-	tick.Stop()
-	wg.Wait()
 	deadline := time.Now().Add(5 * time.Minute)
 	var st workflows.Status
 	for {
@@ -160,6 +132,44 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 		return r, fmt.Errorf("%d of %d webhooks not acknowledged", failed, total)
 	}
 	return r, nil
+}
+
+// loadWebhooks changes one of ids and posts its signed webhook to url, rate times a second,
+// total times, each post from its own goroutine as independent senders do; want is the
+// status a design acknowledges with. mark is called with the phone each change writes,
+// just before the change.
+func (b *bench) loadWebhooks(ctx context.Context, source *memory.Connector, ids []string, url string, want, total int, mark func(phone string)) (acks []time.Duration, failed int, err error) {
+	var ackMu sync.Mutex
+	var wg sync.WaitGroup
+	tick := time.NewTicker(time.Second / time.Duration(b.o.webhookRate))
+	defer tick.Stop()
+	for i := range total {
+		<-tick.C
+		id := ids[i%len(ids)]
+		phone := fmt.Sprintf("+1 555 %07d", i)
+		mark(phone)
+		res, err := source.Update(ctx, "companies", []connectors.Record{{ID: id, Fields: map[string]any{"phone": phone}}})
+		if err == nil {
+			err = res[0].Err
+		}
+		if err != nil {
+			return acks, failed, fmt.Errorf("change source record %s: %w", id, err)
+		}
+		wg.Go(func() {
+			t0 := time.Now()
+			status, err := postWebhook(url, fmt.Sprintf("bench-%d", i), id)
+			d := time.Since(t0)
+			ackMu.Lock()
+			defer ackMu.Unlock()
+			if err != nil || status != want {
+				failed++
+				return
+			}
+			acks = append(acks, d)
+		})
+	}
+	wg.Wait()
+	return acks, failed, nil
 }
 
 // postWebhook posts a signed Standard Webhooks event announcing a change of record id.
