@@ -172,6 +172,15 @@ type WebhookVerifier interface {
 	Verify(r *http.Request, body []byte) ([]WebhookEvent, error)
 }
 
+// FieldSelector is implemented by connectors that read a chosen set of fields (SOQL
+// columns, HubSpot properties, SuiteQL columns): the worker tells them, at start, every
+// field its syncs map on an object, so a mapped field is read even when it is not in the
+// connector's default set (a field missing from a read would look empty, and be written
+// as empty to the other side).
+type FieldSelector interface {
+	ReadFields(object string, fields []string)
+}
+
 // UsageReporter is implemented by connectors that learn their quota use from the service
 // (Salesforce's Sforce-Limit-Info: {"api-usage": "18/5000"}); the engine shows the latest
 // in the sync's status.

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"tandem/connectors"
@@ -331,6 +332,10 @@ type Client struct {
 	cfg  Config
 	http *http.Client
 	gate *gate
+
+	// selected are the properties the syncs map, by object (ReadFields).
+	selectedMu sync.Mutex
+	selected   map[string][]string
 }
 
 var (
@@ -383,7 +388,10 @@ func (c *Client) object(name string) (objectType, error) {
 // ones, its modified-date property, and extra (a field being matched or upserted on).
 func (c *Client) properties(o objectType, extra ...string) []string {
 	out := append([]string{o.Modified}, o.Properties...)
-	for _, list := range [][]string{c.cfg.Properties, extra} {
+	c.selectedMu.Lock()
+	selected := c.selected[o.Name]
+	c.selectedMu.Unlock()
+	for _, list := range [][]string{c.cfg.Properties, selected, extra} {
 		for _, p := range list {
 			if p != "" && !slices.Contains(out, p) {
 				out = append(out, p)
@@ -391,6 +399,20 @@ func (c *Client) properties(o objectType, extra ...string) []string {
 		}
 	}
 	return out
+}
+
+// ReadFields implements connectors.FieldSelector: the properties are read from object too.
+func (c *Client) ReadFields(object string, fields []string) {
+	c.selectedMu.Lock()
+	defer c.selectedMu.Unlock()
+	if c.selected == nil {
+		c.selected = map[string][]string{}
+	}
+	for _, f := range fields {
+		if !strings.EqualFold(f, "id") {
+			c.selected[object] = append(c.selected[object], f)
+		}
+	}
 }
 
 // unique reports whether HubSpot keeps prop's values unique on o, so batch upsert can use

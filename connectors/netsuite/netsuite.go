@@ -57,6 +57,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,6 +83,22 @@ type Connector struct {
 
 	serverMu  sync.Mutex
 	serverNow time.Time
+
+	// selected are the columns the syncs map (ReadFields), read from every record type.
+	selectedMu sync.Mutex
+	selected   []string
+}
+
+// ReadFields implements connectors.FieldSelector: the columns are read too.
+func (c *Connector) ReadFields(_ string, fields []string) {
+	c.selectedMu.Lock()
+	defer c.selectedMu.Unlock()
+	for _, f := range fields {
+		if strings.EqualFold(f, "id") {
+			continue
+		}
+		c.selected = append(c.selected, strings.ToLower(f))
+	}
 }
 
 var _ connectors.Connector = (*Connector)(nil)

@@ -92,6 +92,9 @@ func (c *Connector) selectList(extra ...string) string {
 
 func (c *Connector) columns(extra ...string) []string {
 	cols := c.cfg.Fields
+	c.selectedMu.Lock()
+	extra = append(append([]string(nil), c.selected...), extra...)
+	c.selectedMu.Unlock()
 	for _, e := range extra {
 		e = strings.ToLower(e)
 		found := false

@@ -357,6 +357,21 @@ type Client struct {
 	usage   map[string]string
 	// serverNow is the org's clock as its last answer's Date header gave it.
 	serverNow time.Time
+
+	// selected are the fields the syncs map, by lower-cased object (ReadFields).
+	selectedMu sync.Mutex
+	selected   map[string][]string
+}
+
+// ReadFields implements connectors.FieldSelector: the fields are read from object too.
+func (c *Client) ReadFields(object string, fields []string) {
+	c.selectedMu.Lock()
+	defer c.selectedMu.Unlock()
+	if c.selected == nil {
+		c.selected = map[string][]string{}
+	}
+	k := strings.ToLower(object)
+	c.selected[k] = append(c.selected[k], fields...)
 }
 
 var (
@@ -483,6 +498,9 @@ func (c *Client) fieldsFor(object string, extra ...string) []string {
 			add(fields...)
 		}
 	}
+	c.selectedMu.Lock()
+	add(c.selected[strings.ToLower(object)]...)
+	c.selectedMu.Unlock()
 	add(extra...)
 	return out
 }

@@ -763,3 +763,21 @@ func TestChangesHoldsBackTheOpenSecond(t *testing.T) {
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{first, second}, ids(page.Records), "every record of the second, once it is over")
 }
+
+func TestReadFieldsAddsMappedFieldsToTheQuery(t *testing.T) {
+	ctx := context.Background()
+	e := start(t, salesforcefake.Options{}, nil)
+	f := sampleAccount(0)
+	f["Rating"] = "Hot"
+	e.fake.Seed(account, f)
+
+	page, err := e.client.Changes(ctx, account, connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	require.Len(t, page.Records, 1)
+	assert.NotContains(t, page.Records[0].Fields, "Rating", "not in the default set")
+
+	e.client.ReadFields(account, []string{"Id", "Rating"})
+	page, err = e.client.Changes(ctx, account, connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Equal(t, "Hot", page.Records[0].Fields["Rating"], "a mapped field is read")
+}

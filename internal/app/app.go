@@ -95,6 +95,23 @@ func OpenConnections(f *config.File, reg *connectors.Registry) (map[string]conne
 		}
 		conns[name] = conn
 	}
+	// Each connection reads every field its syncs map, not only its default set.
+	for _, s := range f.Syncs {
+		for _, side := range []struct {
+			sd     config.Side
+			fields func(config.Field) string
+		}{{s.A, func(f config.Field) string { return f.A }}, {s.B, func(f config.Field) string { return f.B }}} {
+			sel, ok := conns[side.sd.Connection].(connectors.FieldSelector)
+			if !ok {
+				continue
+			}
+			names := []string{side.sd.Key}
+			for _, fl := range s.Fields {
+				names = append(names, side.fields(fl))
+			}
+			sel.ReadFields(side.sd.Object, names)
+		}
+	}
 	return conns, nil
 }
 

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/connectors"
 	"tandem/internal/app"
+	"tandem/internal/config"
 )
 
 // isolate clears the TEMPORAL_* environment and points the profile file at dir.
@@ -115,4 +117,44 @@ func writeCert(t *testing.T, dir string) (certPath, keyPath string) {
 	require.NoError(t, os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
 	require.NoError(t, os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600))
 	return certPath, keyPath
+}
+
+// selector records what it is asked to read.
+type selector struct {
+	connectors.Connector
+	got map[string][]string
+}
+
+func (s *selector) ReadFields(object string, fields []string) {
+	s.got[object] = append(s.got[object], fields...)
+}
+
+func TestOpenConnectionsTellsConnectorsTheMappedFields(t *testing.T) {
+	reg := connectors.NewRegistry()
+	opened := map[string]*selector{}
+	require.NoError(t, reg.Register("sel", func(name string, _ connectors.Settings) (connectors.Connector, error) {
+		s := &selector{got: map[string][]string{}}
+		opened[name] = s
+		return s, nil
+	}))
+	f := &config.File{
+		Path: "t.yaml",
+		Connections: map[string]config.Connection{
+			"crm": {Name: "crm", Type: "sel"},
+			"erp": {Name: "erp", Type: "sel"},
+		},
+		Syncs: []config.Sync{{
+			Name: "s",
+			A:    config.Side{Connection: "crm", Object: "Account", Key: "Id"},
+			B:    config.Side{Connection: "erp", Object: "customer", Key: "custentity_sfdc_id"},
+			Fields: []config.Field{
+				{A: "Name", B: "companyname"},
+				{A: "Phone", B: "phone"},
+			},
+		}},
+	}
+	_, err := app.OpenConnections(f, reg)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Id", "Name", "Phone"}, opened["crm"].got["Account"])
+	assert.Equal(t, []string{"custentity_sfdc_id", "companyname", "phone"}, opened["erp"].got["customer"])
 }
