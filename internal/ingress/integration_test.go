@@ -257,14 +257,16 @@ func TestRedeliveredAndOutOfOrderEventsWriteEachChangeOnce(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, status, body)
 	}
 	st := h.WaitFor("all events handled", time.Minute, func(st workflows.Status) bool {
-		return st.Events.Received == 8 && st.Pending == 0 && st.Events.Batches >= 2
+		return st.Events.Received == 8 && st.Pending == 0 && st.Events.Batches >= 2 && st.Current == nil
 	})
 	assert.Equal(t, "+1 555 0003", phoneOf(target, rec.Fields["domain"]), "the target ends at the source's latest state")
 	assert.Equal(t, 5, st.Events.Duplicates)
 	// One create for change 1; changes 2 and 3 were read together as the latest state and
-	// written once; the event left over compared equal and wrote nothing.
+	// written once (by a micro-batch, or by the sync's first scheduled run when it read
+	// the record after them); everything else compared equal and wrote nothing.
 	assert.Equal(t, 2, target.Writes(), "writes to the target")
-	assert.Equal(t, workflows.Counts{Fetched: st.Realtime.Fetched, Created: 1, Updated: 1, Skipped: st.Realtime.Skipped}, st.Realtime)
+	assert.Equal(t, 1, st.Totals.Created)
+	assert.Equal(t, 1, st.Totals.Updated)
 }
 
 func TestBurstOf1000EventsFor100Records(t *testing.T) {
