@@ -18,7 +18,6 @@ import (
 const (
 	ActionCreate = "create"
 	ActionUpdate = "update"
-	ActionSkip   = "skip"
 	ActionFail   = "fail"
 )
 

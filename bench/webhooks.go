@@ -32,19 +32,9 @@ const webhookSecret = "whsec_dGFuZGVtLWJlbmNoLXNlY3JldA=="
 func (b *bench) webhooks(ctx context.Context) (result, error) {
 	const scenario = "webhooks"
 	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1}
-	var mu sync.Mutex
-	sent := map[string]time.Time{} // by the phone number a change wrote
-	var e2e []time.Duration
+	lt := newLatencies()
 	source := memory.New(memory.Options{IDPrefix: "s-"})
-	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: func(_ string, rec connectors.Record) {
-		phone, _ := rec.Fields["phone"].(string)
-		mu.Lock()
-		defer mu.Unlock()
-		if at, ok := sent[phone]; ok {
-			e2e = append(e2e, time.Since(at))
-			delete(sent, phone)
-		}
-	}})
+	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: lt.written})
 	fx := memoryFixtureWith(uniqueName(scenario, designTandem), 100, source, target, 100, true)
 
 	w := app.NewWorker(b.c, fx.acts)
@@ -85,11 +75,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	fx.resetCalls()
 	s := startSampler()
 	start := time.Now()
-	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, url, http.StatusAccepted, total, func(phone string) {
-		mu.Lock()
-		sent[phone] = time.Now()
-		mu.Unlock()
-	})
+	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, url, http.StatusAccepted, total, lt.changed)
 	if err != nil {
 		return r, err
 	}
@@ -112,10 +98,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	if err != nil {
 		return r, err
 	}
-	mu.Lock()
-	lat := slices.Clone(e2e)
-	overtaken := len(sent)
-	mu.Unlock()
+	lat, overtaken := lt.result()
 	r.Records, r.Events, r.Failed = total, total, failed
 	r.Seconds, r.RecordsPerSec = elapsed.Seconds(), float64(total)/elapsed.Seconds()
 	r.HistoryEvents = after - before
@@ -132,6 +115,42 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 		return r, fmt.Errorf("%d of %d webhooks not acknowledged", failed, total)
 	}
 	return r, nil
+}
+
+// latencies times each change from the source to the target, by the phone number the
+// change writes (each change writes a new one).
+type latencies struct {
+	mu   sync.Mutex
+	sent map[string]time.Time
+	e2e  []time.Duration
+}
+
+func newLatencies() *latencies { return &latencies{sent: map[string]time.Time{}} }
+
+// changed is called just before the source changes to phone.
+func (l *latencies) changed(phone string) {
+	l.mu.Lock()
+	l.sent[phone] = time.Now()
+	l.mu.Unlock()
+}
+
+// written is the target's OnChange.
+func (l *latencies) written(_ string, rec connectors.Record) {
+	phone, _ := rec.Fields["phone"].(string)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if at, ok := l.sent[phone]; ok {
+		l.e2e = append(l.e2e, time.Since(at))
+		delete(l.sent, phone)
+	}
+}
+
+// result is the latencies measured and how many changes were never written themselves
+// (a newer change of the same record overtook them).
+func (l *latencies) result() ([]time.Duration, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.e2e), len(l.sent)
 }
 
 // loadWebhooks changes one of ids and posts its signed webhook to url, rate times a second,

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"time"
 
@@ -30,19 +29,9 @@ import (
 func (b *bench) webhooksOther(ctx context.Context, design string) (result, error) {
 	const scenario = "webhooks"
 	r := result{Scenario: scenario, Design: design, HistoryEvents: -1}
-	var mu sync.Mutex
-	sent := map[string]time.Time{}
-	var e2e []time.Duration
+	lt := newLatencies()
 	source := memory.New(memory.Options{IDPrefix: "s-"})
-	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: func(_ string, rec connectors.Record) {
-		phone, _ := rec.Fields["phone"].(string)
-		mu.Lock()
-		defer mu.Unlock()
-		if at, ok := sent[phone]; ok {
-			e2e = append(e2e, time.Since(at))
-			delete(sent, phone)
-		}
-	}})
+	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: lt.written})
 	fx := memoryFixtureWith(uniqueName(scenario, design), 100, source, target, 100, false)
 	if _, err := directCopy(ctx, fx.acts, fx.sync); err != nil {
 		return r, fmt.Errorf("initial copy: %w", err)
@@ -112,11 +101,7 @@ func (b *bench) webhooksOther(ctx context.Context, design string) (result, error
 	fx.resetCalls()
 	s := startSampler()
 	start := time.Now()
-	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, srv.URL, http.StatusAccepted, total, func(phone string) {
-		mu.Lock()
-		sent[phone] = time.Now()
-		mu.Unlock()
-	})
+	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, srv.URL, http.StatusAccepted, total, lt.changed)
 	if err != nil {
 		return r, err
 	}
@@ -130,10 +115,7 @@ func (b *bench) webhooksOther(ctx context.Context, design string) (result, error
 	elapsed := time.Since(start)
 	peak := s.stop()
 
-	mu.Lock()
-	lat := slices.Clone(e2e)
-	overtaken := len(sent)
-	mu.Unlock()
+	lat, overtaken := lt.result()
 	r.Records, r.Events, r.Failed = total, total, failed
 	r.Seconds, r.RecordsPerSec = elapsed.Seconds(), float64(total)/elapsed.Seconds()
 	if design == designPerEvent {

@@ -223,3 +223,23 @@ func BatchInfoFrom(ctx context.Context) (BatchInfo, bool) {
 	b, ok := ctx.Value(batchInfoKey{}).(BatchInfo)
 	return b, ok
 }
+
+// HoldBackOpenSecond leaves out, at the end of a read of changes, the records of a second
+// the service's clock (serverNow, e.g. from its Date header) has not left yet. Services that
+// keep updated-at to the second (Salesforce's SystemModstamp, NetSuite's lastmodifieddate as
+// read) may save another record later in that second with a smaller id; it would sort before
+// a cursor placed on these records and never be read. Held back now, they are read by the
+// next run, once their second is over. A page with more to come, or an unknown clock, is
+// returned as it is.
+func HoldBackOpenSecond(page Page, serverNow time.Time) Page {
+	if page.More || len(page.Records) == 0 || serverNow.IsZero() {
+		return page
+	}
+	open := serverNow.Truncate(time.Second)
+	n := len(page.Records)
+	for n > 0 && !page.Records[n-1].UpdatedAt.Before(open) {
+		n--
+	}
+	page.Records = page.Records[:n]
+	return page
+}

@@ -102,27 +102,9 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 		page.Records = []connectors.Record{}
 	}
 	if !c.cfg.ReadOpenSecond {
-		page = holdBackOpenSecond(page, c.lastServerTime())
+		page = connectors.HoldBackOpenSecond(page, c.lastServerTime())
 	}
 	return page, nil
-}
-
-// holdBackOpenSecond leaves out, at the end of the changes, the records of a second the
-// account's clock has not left yet: lastmodifieddate is read to the second, so a customer
-// saved later in that second with a smaller id would sort before a cursor placed on these
-// records and never be read. Left out now, they are read by the next run, once their
-// second is over. An unknown clock (no Date header) holds nothing back.
-func holdBackOpenSecond(page connectors.Page, serverNow time.Time) connectors.Page {
-	if page.More || len(page.Records) == 0 || serverNow.IsZero() {
-		return page
-	}
-	open := serverNow.Truncate(time.Second)
-	n := len(page.Records)
-	for n > 0 && !page.Records[n-1].UpdatedAt.Before(open) {
-		n--
-	}
-	page.Records = page.Records[:n]
-	return page
 }
 
 // Get implements connectors.Connector: SuiteQL WHERE id IN (...), in chunks. Ids that

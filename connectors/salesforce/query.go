@@ -102,26 +102,7 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	if c.cfg.ReadOpenSecond {
 		return page, nil
 	}
-	return holdBackOpenSecond(page, c.lastServerTime()), nil
-}
-
-// holdBackOpenSecond leaves out, at the end of the changes, the records of a second the
-// org's clock has not left yet. SystemModstamp keeps whole seconds, so an Account saved
-// later in that same second with a smaller Id would sort before a cursor placed on these
-// records and never be read. Left out now, they are read by the next run, with any such
-// late record, once their second is over. An org clock unknown (no Date header) holds
-// nothing back.
-func holdBackOpenSecond(page connectors.Page, serverNow time.Time) connectors.Page {
-	if page.More || len(page.Records) == 0 || serverNow.IsZero() {
-		return page
-	}
-	open := serverNow.Truncate(time.Second)
-	n := len(page.Records)
-	for n > 0 && !page.Records[n-1].UpdatedAt.Before(open) {
-		n--
-	}
-	page.Records = page.Records[:n]
-	return page
+	return connectors.HoldBackOpenSecond(page, c.lastServerTime()), nil
 }
 
 // sinceClause is the WHERE clause of records after since. Salesforce keeps datetimes to the

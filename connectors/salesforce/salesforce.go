@@ -55,7 +55,7 @@ const (
 	SettingLimitRetryAfter = "limit_retry_after"
 	SettingQueryBatchSize  = "query_batch_size"
 	// SettingHoldBackOpenSecond ("true" by default) leaves out of Changes the records of
-	// the second the org's clock is still in; see holdBackOpenSecond.
+	// the second the org's clock is still in; see connectors.HoldBackOpenSecond.
 	SettingHoldBackOpenSecond = "hold_back_open_second"
 	// SettingOrganizationID is read by ParseOutboundMessage's caller (the webhook ingress,
 	// through Webhooks), not by the connector: Outbound Messages carry no signature, so the

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -217,7 +218,7 @@ func (s *starter) targets(ctx context.Context, c client.Client, name string, run
 		defined = f.SyncNames()
 	}
 	if name != "" {
-		if defined != nil && !contains(defined, name) {
+		if defined != nil && !slices.Contains(defined, name) {
 			return nil, fmt.Errorf("unknown sync %q: %s defines %s", name, s.configPath, strings.Join(defined, ", "))
 		}
 		return []string{name}, nil
@@ -283,13 +284,4 @@ func parseTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (want RFC 3339 like 2024-01-01T00:00:00Z, or 2024-01-01)", s)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
