@@ -125,7 +125,7 @@ func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) er
 	if len(recs.Records) == 0 {
 		return nil // deleted since: nothing to sync
 	}
-	c, err := s.process(ctx, side, recs, 0)
+	c, err := s.process(ctx, side, recs, 0, nil)
 	if err != nil {
 		return err
 	}

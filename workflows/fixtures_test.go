@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,6 +60,22 @@ func TestRecordFixtures(t *testing.T) {
 		require.GreaterOrEqual(t, len(hs), 3)
 		write("one-way-backfill", hs[0])
 		write("continued-as-new", hs[1]) // starts from the carried state, woken by sync-now
+	})
+
+	t.Run("look-ahead", func(t *testing.T) {
+		// Pages looked up while the page before is written, and a key on two pages
+		// looked up again.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true})
+		source.Seed("companies", 30, memory.SampleCompany)
+		source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Again", "domain": source.All("companies")[29].Fields["domain"]}})
+		target.FailNext(memory.MethodCreate, 1, errors.New("connection reset"))
+		def := testenv.Def("fixture-look-ahead")
+		def.PageSize = 10
+		s := testenv.NewSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		write("look-ahead", histories(s)[0])
 	})
 
 	t.Run("webhook micro-batches", func(t *testing.T) {

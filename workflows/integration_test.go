@@ -195,3 +195,29 @@ func TestAuthErrorStopsTheRunWithAClearMessage(t *testing.T) {
 	s.WaitRuns(2, time.Minute)
 	requireMirrored(t, source, target)
 }
+
+func TestLookAheadSeesWhatThePageBeforeCreated(t *testing.T) {
+	// Two source records share a key and sit on consecutive pages. The second page's
+	// look-up runs while the first page is written; the first page's create fails once
+	// and is retried, so that look-up certainly finds nothing. The key is looked up again
+	// before the second page is used: it updates the record the first created instead of
+	// creating a second one.
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true})
+	source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
+	time.Sleep(2 * time.Millisecond)
+	source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme Inc", "domain": "ACME.com", "phone": "+2"}})
+	target.FailNext(memory.MethodCreate, 1, errors.New("connection reset"))
+	def := testenv.Def("look-ahead")
+	def.PageSize = 1
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+
+	require.Empty(t, st.LastRun.Error)
+	all := target.All("companies")
+	require.Len(t, all, 1, "one target record for the shared key, not one per page")
+	assert.Equal(t, "Acme Inc", all[0].Fields["name"], "the later record's values win")
+	assert.Equal(t, workflows.Counts{Fetched: 2, Created: 1, Updated: 1}, st.LastRun.Counts)
+	assert.Equal(t, 2, target.Calls()[memory.MethodCreate], "one create failed, its retry went through, no other")
+}

@@ -53,6 +53,9 @@ type syncer struct {
 	// rewound is set when a resync moved a cursor during a run, so a page fetched
 	// ahead from the old position is not used.
 	rewound bool
+	// touched is the latest look-ahead's set of keys written since it began (nil
+	// before any).
+	touched map[string]bool
 }
 
 func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
@@ -175,10 +178,24 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	if workflow.GetVersion(ctx, "count-changes", workflow.DefaultVersion, 1) == 1 {
 		s.countChanges(ctx, side)
 	}
+	// Histories recorded before look-ahead finds replay without them.
+	ahead := workflow.GetVersion(ctx, "find-ahead", workflow.DefaultVersion, 1) == 1
 	fetch := s.fetch(ctx, side, s.st.Cursors[side])
+	var next *lookAhead
+	if ahead {
+		next = s.lookAhead(ctx, side, fetch)
+	}
 	for {
 		var page activities.Records
-		if err := fetch.Get(ctx, &page); err != nil {
+		var matches *activities.Matches
+		if ahead {
+			p, err := s.takeAhead(ctx, side, next)
+			if err != nil {
+				s.st.Current.Error = errorText(err)
+				return true
+			}
+			page, matches = p.Page, &p.Matches
+		} else if err := fetch.Get(ctx, &page); err != nil {
 			s.st.Current.Error = errorText(err)
 			return true
 		}
@@ -187,10 +204,14 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 			return true
 		}
 		if page.More {
-			// Read the next page while this one is written.
+			// Read the next page (and, with look-ahead, find its counterparts) while this
+			// one is written.
 			fetch = s.fetch(ctx, side, connectors.CursorOf(page.Records[len(page.Records)-1]))
+			if ahead {
+				next = s.lookAhead(ctx, side, fetch)
+			}
 		}
-		c, err := s.process(ctx, side, page, s.st.Current.Number)
+		c, err := s.process(ctx, side, page, s.st.Current.Number, matches)
 		if err != nil {
 			s.st.Current.Error = errorText(err)
 			return true
@@ -208,6 +229,9 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		if s.rewound {
 			s.rewound = false
 			fetch = s.fetch(ctx, side, s.st.Cursors[side])
+			if ahead {
+				next = s.lookAhead(ctx, side, fetch)
+			}
 		} else if !page.More {
 			return true
 		}
@@ -215,6 +239,82 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 			return false
 		}
 	}
+}
+
+// lookAhead is a page being read and its keys being looked up on the other side while the
+// page before it is written, so that the other side's searches and writes overlap.
+// touched collects the keys written from the moment the look-up may have started: their
+// matches may be stale and are looked up again before the page is used.
+type lookAhead struct {
+	done    workflow.Future // of aheadPage
+	touched map[string]bool
+}
+
+type aheadPage struct {
+	Page    activities.Records
+	Matches activities.Matches
+}
+
+// lookAhead starts reading the page fetch brings and finding its keys on the other side.
+// From now on process notes the keys it writes in the look-ahead's touched set.
+func (s *syncer) lookAhead(ctx workflow.Context, side string, fetch workflow.Future) *lookAhead {
+	done, settle := workflow.NewFuture(ctx)
+	la := &lookAhead{done: done, touched: map[string]bool{}}
+	s.touched = la.touched
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		var p aheadPage
+		if err := fetch.Get(ctx, &p.Page); err != nil {
+			settle.Set(p, err)
+			return
+		}
+		err := s.find(ctx, side, p.Page.UniqueKeys(), &p.Matches)
+		settle.Set(p, err)
+	})
+	return la
+}
+
+// takeAhead waits for a look-ahead and looks up again the keys written since its look-up
+// may have started (a record created by the page before, say, which the look-up missed).
+func (s *syncer) takeAhead(ctx workflow.Context, side string, la *lookAhead) (aheadPage, error) {
+	var p aheadPage
+	if err := la.done.Get(ctx, &p); err != nil {
+		return p, err
+	}
+	var stale []string
+	for _, k := range p.Page.UniqueKeys() {
+		if la.touched[k] {
+			stale = append(stale, k)
+		}
+	}
+	if len(stale) == 0 {
+		return p, nil
+	}
+	var fresh activities.Matches
+	if err := s.find(ctx, side, stale, &fresh); err != nil {
+		return p, err
+	}
+	if p.Matches.Matches == nil {
+		p.Matches.Matches = map[string][]connectors.Record{}
+	}
+	for _, k := range stale {
+		if rs, ok := fresh.Matches[k]; ok {
+			p.Matches.Matches[k] = rs
+		} else {
+			delete(p.Matches.Matches, k)
+		}
+	}
+	return p, nil
+}
+
+// find looks keys of side's records up on the other side.
+func (s *syncer) find(ctx workflow.Context, side string, keys []string, out *activities.Matches) error {
+	if len(keys) == 0 {
+		*out = activities.Matches{Matches: map[string][]connectors.Record{}}
+		return nil
+	}
+	return workflow.ExecuteActivity(activityOptions(ctx), a.FindByIdentifier, activities.FindByIdentifierInput{
+		Sync: s.name, Side: other(side), Values: keys,
+	}).Get(ctx, out)
 }
 
 // countChanges adds the side's changes still to read to the run's known total, for
@@ -253,15 +353,17 @@ func (s *syncer) fetch(ctx workflow.Context, side string, after connectors.Curso
 }
 
 // process runs one batch of changed records of side from through the pipeline: find
-// their counterparts, build and compare payloads, write what differs. Failed records are
-// kept in the state under run (0 for real-time batches).
-func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records, run int) (Counts, error) {
+// their counterparts (unless found, by a look-ahead), build and compare payloads, write
+// what differs. Failed records are kept in the state under run (0 for real-time batches).
+func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records, run int, found *activities.Matches) (Counts, error) {
 	to := other(from)
 	actx := activityOptions(ctx)
 	lctx := localOptions(ctx)
 
 	var matches activities.Matches
-	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
+	if found != nil {
+		matches = *found
+	} else if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
 		Sync: s.name, Side: to, Values: batch.UniqueKeys(),
 	}).Get(ctx, &matches); err != nil {
 		return Counts{}, err
@@ -297,6 +399,13 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	// The batch's name is the same on every retry (its ops are in history) and differs
 	// between batches, even two that start with the same record.
 	batchID := batchName(from, plan)
+	for _, ops := range [][]activities.WriteOp{plan.Ops, plan.BackOps} {
+		for _, op := range ops {
+			if s.touched != nil {
+				s.touched[op.Key] = true
+			}
+		}
+	}
 	runAt := now
 	if s.st.Current != nil && run != 0 {
 		runAt = s.st.Current.StartedAt

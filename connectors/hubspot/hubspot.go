@@ -42,6 +42,13 @@ const (
 	SettingRatePer10s = "rate_per_10s"
 	// SettingSearchPerSecond is the search budget per second; default 4 [doc].
 	SettingSearchPerSecond = "search_per_s"
+	// SettingSearchCountsTowardRate ("true") spends a request of rate_per_10s on each
+	// search as well as one of search_per_s. Default false: HubSpot documents the search
+	// limit as its own, per token, and its search responses carry no X-HubSpot-RateLimit
+	// headers [3p]; whether searches also count towards the burst is not documented
+	// [INF]. Where they do, the Remaining header of the other calls still keeps the
+	// client from 429s (it pauses for the window at 0); this setting avoids the pause.
+	SettingSearchCountsTowardRate = "search_counts_toward_rate"
 	// SettingProperties lists extra properties to read (comma separated), beyond each
 	// object's default set: companies name, domain, phone, website, industry, city,
 	// country; contacts email, firstname, lastname, phone, company. The Connector
@@ -79,21 +86,22 @@ const (
 // settingDocs lists every setting a hubspot connection accepts; any other key is an error
 // at load, so a misspelt setting does not silently fall back to its default.
 var settingDocs = map[string]string{
-	SettingToken:                 "access token (required)",
-	SettingBaseURL:               "API host, default https://api.hubapi.com",
-	SettingPathPrefix:            `object API path, default "/crm/v3/objects"; dated form "/crm/objects/2026-03"`,
-	SettingRatePer10s:            "requests per 10 s, default 190",
-	SettingSearchPerSecond:       "search requests per second, default 4",
-	SettingProperties:            "extra properties to read, comma separated",
-	SettingUniqueProperties:      "unique-value properties Upsert may use as idProperty",
-	SettingSearchResultCap:       "results one search can page through, default 10000",
-	SettingSearchINValues:        "values per IN filter, default 100",
-	SettingFindVariants:          `stored forms FindNormalized searches, default "{v},www.{v}"`,
-	SettingTimeout:               "timeout of one HTTP request, default 60s",
-	SettingWebhookSecret:         "app client secret webhooks are signed with",
-	SettingWebhookSecretPrevious: "previous client secret, accepted while rotating",
-	SettingWebhookURL:            "webhook target URL as configured in HubSpot",
-	SettingWebhookRequireV3:      "true to accept only v3 signatures",
+	SettingToken:                  "access token (required)",
+	SettingBaseURL:                "API host, default https://api.hubapi.com",
+	SettingPathPrefix:             `object API path, default "/crm/v3/objects"; dated form "/crm/objects/2026-03"`,
+	SettingRatePer10s:             "requests per 10 s, default 190",
+	SettingSearchPerSecond:        "search requests per second, default 4",
+	SettingSearchCountsTowardRate: "true if searches also spend rate_per_10s, default false",
+	SettingProperties:             "extra properties to read, comma separated",
+	SettingUniqueProperties:       "unique-value properties Upsert may use as idProperty",
+	SettingSearchResultCap:        "results one search can page through, default 10000",
+	SettingSearchINValues:         "values per IN filter, default 100",
+	SettingFindVariants:           `stored forms FindNormalized searches, default "{v},www.{v}"`,
+	SettingTimeout:                "timeout of one HTTP request, default 60s",
+	SettingWebhookSecret:          "app client secret webhooks are signed with",
+	SettingWebhookSecretPrevious:  "previous client secret, accepted while rotating",
+	SettingWebhookURL:             "webhook target URL as configured in HubSpot",
+	SettingWebhookRequireV3:       "true to accept only v3 signatures",
 }
 
 // Defaults of the settings.
@@ -157,6 +165,8 @@ type Config struct {
 	PathPrefix      string
 	RatePer10s      int
 	SearchPerSecond int
+	// SearchCountsTowardRate spends a request of RatePer10s on each search too.
+	SearchCountsTowardRate bool
 	// Properties are read besides each object's defaults.
 	Properties []string
 	// UniqueProperties may serve as upsert idProperty, besides each object's Unique.
@@ -224,6 +234,13 @@ func ParseSettings(settings connectors.Settings) (Config, error) {
 			return Config{}, fmt.Errorf("setting %s: %q is not a positive whole number", f.name, v)
 		}
 		*f.dst = n
+	}
+	if v, ok := settings[SettingSearchCountsTowardRate]; ok {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return Config{}, fmt.Errorf("setting %s: %q is not true or false", SettingSearchCountsTowardRate, v)
+		}
+		cfg.SearchCountsTowardRate = b
 	}
 	if v, ok := settings[SettingTimeout]; ok {
 		d, err := time.ParseDuration(strings.TrimSpace(v))
@@ -355,7 +372,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg:  cfg,
 		http: hc,
-		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second),
+		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second, cfg.SearchCountsTowardRate),
 	}, nil
 }
 

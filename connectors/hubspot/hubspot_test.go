@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -328,6 +330,54 @@ func TestRateLimitHeadersAvoid429(t *testing.T) {
 	assert.Zero(t, e.fake.Stats().RateLimited)
 }
 
+func TestSearchesCountedTowardTheRequestBudget(t *testing.T) {
+	// The fake counts searches towards 10 requests a second as well as 4 searches a
+	// second; the client, told so, interleaves searches and reads from several
+	// goroutines without a 429.
+	opts := fast
+	opts.RatePer10s, opts.RateWindow, opts.SearchPerSecond, opts.SearchCountsTowardRate = 10, time.Second, 4, true
+	e := newEnv(t, opts, map[string]string{hubspot.SettingRatePer10s: "10", hubspot.SettingSearchPerSecond: "4",
+		hubspot.SettingSearchCountsTowardRate: "true"})
+	id := e.fake.Seed("companies", map[string]string{"domain": "a.example.com"})
+	var g errgroup.Group
+	for i := range 4 {
+		g.Go(func() error {
+			for range 4 {
+				var err error
+				if i%2 == 0 {
+					_, err = e.client.Find(t.Context(), "companies", "domain", []string{"a.example.com"})
+				} else {
+					_, err = e.client.Get(t.Context(), "companies", []string{id})
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
+	assert.Zero(t, e.fake.Stats().RateLimited)
+	assertNoRequestBeforeRetryAfter(t, e.fake.Requests())
+}
+
+func TestSearchesCountedWithoutTheClientKnowing(t *testing.T) {
+	// The fake counts searches towards the request budget; the client does not know. The
+	// Remaining header of the other calls and the 429s' Retry-After still carry every
+	// call through, and nothing is sent before a Retry-After ends.
+	opts := fast
+	opts.RatePer10s, opts.RateWindow, opts.SearchPerSecond, opts.SearchCountsTowardRate = 6, time.Second, 4, true
+	e := newEnv(t, opts, map[string]string{hubspot.SettingRatePer10s: "6", hubspot.SettingSearchPerSecond: "4"})
+	id := e.fake.Seed("companies", map[string]string{"domain": "a.example.com"})
+	for range 8 {
+		_, err := e.client.Find(t.Context(), "companies", "domain", []string{"a.example.com"})
+		require.NoError(t, err)
+		_, err = e.client.Get(t.Context(), "companies", []string{id})
+		require.NoError(t, err)
+	}
+	assertNoRequestBeforeRetryAfter(t, e.fake.Requests())
+}
+
 func TestRateLimitedBeyondTheDeadline(t *testing.T) {
 	e := newEnv(t, fast, nil)
 	e.fake.FailNext(1, http.StatusTooManyRequests)
@@ -439,10 +489,11 @@ func TestSettings(t *testing.T) {
 		{"defaults", connectors.Settings{"token": "t"}, ""},
 		{"everything", connectors.Settings{"token": "t", "base_url": "http://127.0.0.1:8702", "path_prefix": "/crm/objects/2026-03/",
 			"rate_per_10s": "250", "search_per_s": "5", "properties": "numberofemployees, annualrevenue", "webhook_secret": "s",
-			"find_variants": "{v},www.{v},https://{v}", "timeout": "10s"}, ""},
+			"find_variants": "{v},www.{v},https://{v}", "timeout": "10s", "search_counts_toward_rate": "true"}, ""},
 		{"missing token", connectors.Settings{}, "setting token: missing"},
 		{"bad rate", connectors.Settings{"token": "t", "rate_per_10s": "many"}, "setting rate_per_10s"},
 		{"zero search rate", connectors.Settings{"token": "t", "search_per_s": "0"}, "setting search_per_s"},
+		{"bad search counting", connectors.Settings{"token": "t", "search_counts_toward_rate": "maybe"}, "setting search_counts_toward_rate"},
 		{"bad base url", connectors.Settings{"token": "t", "base_url": "api.hubapi.com"}, "setting base_url"},
 		{"bad prefix", connectors.Settings{"token": "t", "path_prefix": "crm/v3/objects"}, "setting path_prefix"},
 		{"bad property", connectors.Settings{"token": "t", "properties": "name, bad name"}, "setting properties"},

@@ -16,13 +16,16 @@ import (
 )
 
 // gate keeps a connection's requests within HubSpot's limits before they are hit: a token
-// bucket for all requests (rate_per_10s), one for search (search_per_s), and a shared
+// bucket for requests (rate_per_10s; searches too with search_counts_toward_rate), one
+// for search (search_per_s), and a shared
 // "blocked until" that a 429's Retry-After, or a rate-limit header saying nothing remains,
 // sets. No request passes the gate before blocked-until; a call whose context would end
 // first gets a *connectors.RateLimitedError instead of waiting in vain.
 type gate struct {
 	general *rate.Limiter
 	search  *rate.Limiter
+	// searchInGeneral spends a general token on each search too.
+	searchInGeneral bool
 
 	mu           sync.Mutex
 	blockedUntil time.Time
@@ -33,8 +36,8 @@ type gate struct {
 	interval time.Duration
 }
 
-func newGate(perWindow int, window time.Duration, searchPerWindow int, searchWindow time.Duration) *gate {
-	g := &gate{max: perWindow, interval: window}
+func newGate(perWindow int, window time.Duration, searchPerWindow int, searchWindow time.Duration, searchInGeneral bool) *gate {
+	g := &gate{max: perWindow, interval: window, searchInGeneral: searchInGeneral}
 	g.general = rate.NewLimiter(budget(perWindow, window))
 	g.search = rate.NewLimiter(budget(searchPerWindow, searchWindow))
 	return g
@@ -42,15 +45,17 @@ func newGate(perWindow int, window time.Duration, searchPerWindow int, searchWin
 
 // budget returns a token bucket that sends at most n requests in any window of length w.
 // A bucket of burst b and rate r sends at most b-1+ceil(r·w) requests in such a window,
-// so r = (n-b+1)/w; 5% less leaves room for requests that arrive closer together than
-// they were sent. The burst is modest (n/20, at most 10) so a burst cannot use up a
-// window that other callers sharing the token also draw on.
+// so r = (n-b+1)/w. The window is taken 5% longer, and at least 100 ms longer, to leave
+// room for requests that arrive closer together than they were sent (100 ms is 10% of
+// the search's one-second window) and for a search's general token, which is counted
+// before the search waits for its own (see wait). The burst is modest (n/20, at most 10)
+// so a burst cannot use up a window that other callers sharing the token also draw on.
 func budget(n int, w time.Duration) (rate.Limit, int) {
 	if n <= 0 {
 		return rate.Inf, 1
 	}
 	b := max(1, min(10, n/20))
-	r := float64(n-b+1) / w.Seconds() * 0.95
+	r := float64(n-b+1) / max(w.Seconds()/0.95, w.Seconds()+0.1)
 	return rate.Limit(r), b
 }
 
@@ -71,20 +76,26 @@ func (g *gate) wait(ctx context.Context, search bool) error {
 			continue
 		}
 
-		rs := []*rate.Reservation{g.general.ReserveN(now, 1)}
+		// The tokens are taken one after the other, each when the wait for the one
+		// before is over: a token reserved together with a longer wait would count the
+		// request as sent before it is, and its bucket would let the next one out too
+		// soon. The general token comes first so searches queue with the other calls;
+		// its count may run ahead of the send by one search interval, which the general
+		// budget's slack covers.
+		var lims []*rate.Limiter
+		if !search || g.searchInGeneral {
+			lims = append(lims, g.general)
+		}
 		if search {
-			rs = append(rs, g.search.ReserveN(now, 1))
+			lims = append(lims, g.search)
 		}
-		var delay time.Duration
-		for _, r := range rs {
-			delay = max(delay, r.DelayFrom(now))
-		}
-		if delay > 0 {
-			if err := sleep(ctx, delay, "the connection's own request budget"); err != nil {
-				for _, r := range rs {
+		for _, lim := range lims {
+			r := lim.ReserveN(time.Now(), 1)
+			if d := r.Delay(); d > 0 {
+				if err := sleep(ctx, d, "the connection's own request budget"); err != nil {
 					r.CancelAt(time.Now())
+					return err
 				}
-				return err
 			}
 		}
 		// A 429 that arrived while this call waited blocks it too; the tokens it took

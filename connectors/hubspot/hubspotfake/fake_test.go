@@ -146,3 +146,56 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, 10*time.Second, reqs[3].RetryAfter)
 	assert.Equal(t, 1, f.Stats().RateLimited)
 }
+
+func TestSearchesCountTowardTheRequestBudgetOnlyWhenSet(t *testing.T) {
+	search := func(f *hubspotfake.Server) *http.Response {
+		resp, _ := call(t, f, "POST", "/crm/v3/objects/companies/search", "demo-token", `{}`)
+		return resp
+	}
+	get := func(f *hubspotfake.Server) *http.Response {
+		resp, _ := call(t, f, "GET", "/crm/v3/objects/companies", "demo-token", "")
+		return resp
+	}
+
+	// By default the search budget is its own: searches leave the 2 requests per 10 s
+	// untouched and carry none of its headers.
+	f := hubspotfake.New(hubspotfake.Options{RatePer10s: 2, SearchPerSecond: hubspotfake.Unlimited})
+	for range 3 {
+		resp := search(f)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		assert.Empty(t, resp.Header.Get("X-HubSpot-RateLimit-Remaining"))
+	}
+	assert.Equal(t, "1", get(f).Header.Get("X-HubSpot-RateLimit-Remaining"))
+	assert.Equal(t, http.StatusOK, get(f).StatusCode)
+	assert.Equal(t, http.StatusTooManyRequests, get(f).StatusCode)
+
+	// With SearchCountsTowardRate they spend it.
+	f = hubspotfake.New(hubspotfake.Options{RatePer10s: 2, SearchPerSecond: hubspotfake.Unlimited, SearchCountsTowardRate: true})
+	resp := search(f)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "1", resp.Header.Get("X-HubSpot-RateLimit-Remaining"))
+	assert.Equal(t, http.StatusOK, search(f).StatusCode)
+	assert.Equal(t, http.StatusTooManyRequests, search(f).StatusCode)
+	assert.Equal(t, http.StatusTooManyRequests, get(f).StatusCode)
+}
+
+func TestSearchINComparesLikeEQ(t *testing.T) {
+	// IN and NOT_IN match a value when EQ would: strings without case, numbers as numbers.
+	f := hubspotfake.New(unlimited())
+	f.Seed("companies", map[string]string{"name": "a", "domain": "Acme.COM", "numberofemployees": "10"})
+	f.Seed("companies", map[string]string{"name": "b", "domain": "beta.io", "numberofemployees": "25"})
+	f.Seed("companies", map[string]string{"name": "c", "domain": "gamma.dev"})
+	names := func(filter string) []string {
+		_, body := call(t, f, "POST", "/crm/v3/objects/companies/search", "demo-token",
+			`{"filterGroups":[{"filters":[`+filter+`]}],"sorts":[{"propertyName":"name","direction":"ASCENDING"}],"properties":["name"]}`)
+		var out []string
+		for _, r := range body["results"].([]any) {
+			out = append(out, r.(map[string]any)["properties"].(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"a", "b"}, names(`{"propertyName":"domain","operator":"IN","values":["acme.com","BETA.IO","nope.org"]}`))
+	assert.Equal(t, []string{"c"}, names(`{"propertyName":"domain","operator":"NOT_IN","values":["acme.com","beta.io"]}`))
+	assert.Equal(t, []string{"a"}, names(`{"propertyName":"numberofemployees","operator":"IN","values":["10.0","7"]}`))
+	assert.Equal(t, []string{"b", "c"}, names(`{"propertyName":"numberofemployees","operator":"NOT_IN","values":["1e1"]}`))
+}

@@ -26,6 +26,21 @@ type searchFilter struct {
 	Value        *string  `json:"value"`
 	HighValue    *string  `json:"highValue"`
 	Values       []string `json:"values"`
+
+	// lowered is Values lower-cased, for IN and NOT_IN on values that are neither
+	// numbers nor dates (see matchFilter); set by compile.
+	lowered map[string]bool
+}
+
+// compile readies a filter for matching many records.
+func (f *searchFilter) compile() {
+	if f.Operator != "IN" && f.Operator != "NOT_IN" {
+		return
+	}
+	f.lowered = make(map[string]bool, len(f.Values))
+	for _, x := range f.Values {
+		f.lowered[strings.ToLower(x)] = true
+	}
 }
 
 type searchBody struct {
@@ -138,6 +153,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, object string) {
 		order = &o
 	}
 
+	for i := range body.FilterGroups {
+		for j := range body.FilterGroups[i].Filters {
+			body.FilterGroups[i].Filters[j].compile()
+		}
+	}
 	s.mu.Lock()
 	var matches []*record
 	for _, rec := range s.table(object) {
@@ -257,6 +277,11 @@ func (s *Server) matchFilter(object string, rec *record, f searchFilter) bool {
 	case "NEQ":
 		return !has || compare(object, f.PropertyName, v, val(f.Value)) != 0
 	case "IN", "NOT_IN":
+		if f.lowered != nil && has && !numeric(object, f.PropertyName, v) {
+			// A stored value that is neither a number nor a date compares as a string
+			// with every filter value.
+			return f.lowered[strings.ToLower(v)] == (f.Operator == "IN")
+		}
 		in := false
 		for _, x := range f.Values {
 			if has && compare(object, f.PropertyName, v, x) == 0 {
@@ -281,6 +306,17 @@ func (s *Server) matchFilter(object string, rec *record, f searchFilter) bool {
 		return hit == (f.Operator == "CONTAINS_TOKEN")
 	}
 	return false
+}
+
+// numeric says whether compare may read a stored value of prop as a number or a date.
+func numeric(object, prop, v string) bool {
+	if prop == "createdate" || prop == modifiedProperty[object] {
+		if _, ok := parseMillis(v); ok {
+			return true
+		}
+	}
+	_, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	return err == nil
 }
 
 // compare orders a stored value a and a filter value b of property prop.
