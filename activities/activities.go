@@ -82,6 +82,9 @@ type SyncPlan struct {
 	StartFrom time.Time
 	PageSize  int
 	Webhooks  bool
+	// Lag is, by side, how far the side's Find may trail its writes
+	// (connectors.IndexLagger); sides without lag are left out.
+	Lag map[string]time.Duration `json:",omitempty"`
 }
 
 // LoadSync returns the plan of a sync (local activity).
@@ -90,13 +93,27 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 	if err != nil {
 		return SyncPlan{}, err
 	}
-	return SyncPlan{
+	plan := SyncPlan{
 		Mode:      s.Mode,
 		Every:     s.Schedule.Every,
 		StartFrom: s.Schedule.StartFrom,
 		PageSize:  s.PageSize,
 		Webhooks:  s.Webhooks,
-	}, nil
+	}
+	for _, side := range []string{SideA, SideB} {
+		// A connection that is not open fails the run's first read, with its reason.
+		if _, _, c, err := a.side(in.Sync, side); err == nil {
+			l, ok := c.(connectors.IndexLagger)
+			if !ok || l.SearchLag() <= 0 {
+				continue
+			}
+			if plan.Lag == nil {
+				plan.Lag = map[string]time.Duration{}
+			}
+			plan.Lag[side] = l.SearchLag()
+		}
+	}
+	return plan, nil
 }
 
 // FetchChangesInput asks for one page of a side's changes after a cursor.

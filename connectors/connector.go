@@ -181,6 +181,15 @@ type FieldSelector interface {
 	ReadFields(object string, fields []string)
 }
 
+// IndexLagger is implemented by connectors whose Find is a search over an index that
+// trails their writes (HubSpot's): a record written less than SearchLag ago may be
+// missing from Find's results, or found with its old values, while Get reads it as it
+// is. The engine reads by id the records it wrote that recently instead of trusting
+// Find for them.
+type IndexLagger interface {
+	SearchLag() time.Duration
+}
+
 // UsageReporter is implemented by connectors that learn their quota use from the service
 // (Salesforce's Sforce-Limit-Info: {"api-usage": "18/5000"}); the engine shows the latest
 // in the sync's status.

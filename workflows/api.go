@@ -151,6 +151,17 @@ type SyncState struct {
 
 	// Usage is each side's quota use as its service last reported it.
 	Usage map[string]map[string]string `json:"usage,omitempty"`
+
+	// Written are, by side and key, the records written on a side whose Find trails
+	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
+	// read by id rather than looked up.
+	Written map[string]map[string]WrittenKey `json:"written,omitempty"`
+}
+
+// WrittenKey is a recent write of one key: the ids written and when.
+type WrittenKey struct {
+	IDs []string  `json:"ids"`
+	At  time.Time `json:"at"`
 }
 
 // LoopState counts the direction changes of a pair's writes within a window.
@@ -210,6 +221,9 @@ type Status struct {
 	// Usage is each side's quota use as its service last reported it (e.g. Salesforce's
 	// {"api-usage": "18/5000"}).
 	Usage map[string]map[string]string `json:"usage,omitempty"`
+	// RecentlyWritten counts, by side, the keys written too recently for the side's
+	// search to be trusted with them (see SyncState.Written): they are read by id.
+	RecentlyWritten map[string]int `json:"recently_written,omitempty"`
 }
 
 // StartOptions are the options a sync's workflow is started with: its fixed id, Tandem's

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"hash/fnv"
 	"io"
+	"slices"
+	"sort"
 	"strconv"
 	"time"
 
@@ -53,9 +55,9 @@ type syncer struct {
 	// rewound is set when a resync moved a cursor during a run, so a page fetched
 	// ahead from the old position is not used.
 	rewound bool
-	// touched is the latest look-ahead's set of keys written since it began (nil
-	// before any).
-	touched map[string]bool
+	// touched is the latest look-ahead's record of writes since it began (nil before
+	// any); see lookAhead.
+	touched map[string]map[string][]string
 }
 
 func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
@@ -243,11 +245,12 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 
 // lookAhead is a page being read and its keys being looked up on the other side while the
 // page before it is written, so that the other side's searches and writes overlap.
-// touched collects the keys written from the moment the look-up may have started: their
-// matches may be stale and are looked up again before the page is used.
+// touched collects, by side and key, the ids written from the moment the look-up may have
+// started (a key with no id: its write failed or is under way): their matches may be
+// stale and are read again by id before the page is used.
 type lookAhead struct {
 	done    workflow.Future // of aheadPage
-	touched map[string]bool
+	touched map[string]map[string][]string
 }
 
 type aheadPage struct {
@@ -259,7 +262,7 @@ type aheadPage struct {
 // From now on process notes the keys it writes in the look-ahead's touched set.
 func (s *syncer) lookAhead(ctx workflow.Context, side string, fetch workflow.Future) *lookAhead {
 	done, settle := workflow.NewFuture(ctx)
-	la := &lookAhead{done: done, touched: map[string]bool{}}
+	la := &lookAhead{done: done, touched: map[string]map[string][]string{}}
 	s.touched = la.touched
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var p aheadPage
@@ -273,37 +276,161 @@ func (s *syncer) lookAhead(ctx workflow.Context, side string, fetch workflow.Fut
 	return la
 }
 
-// takeAhead waits for a look-ahead and looks up again the keys written since its look-up
-// may have started (a record created by the page before, say, which the look-up missed).
+// takeAhead waits for a look-ahead and reads again, by id, what was written since its
+// look-up may have started (a record created by the page before, say, which the look-up
+// missed); see reread.
 func (s *syncer) takeAhead(ctx workflow.Context, side string, la *lookAhead) (aheadPage, error) {
 	var p aheadPage
 	if err := la.done.Get(ctx, &p); err != nil {
 		return p, err
 	}
-	var stale []string
-	for _, k := range p.Page.UniqueKeys() {
-		if la.touched[k] {
-			stale = append(stale, k)
+	err := s.reread(ctx, other(side), p.Page.UniqueKeys(), &p.Matches, la.touched[other(side)])
+	return p, err
+}
+
+// touch notes in the latest look-ahead's record a key written on side, and the id
+// written when known.
+func (s *syncer) touch(side, key, id string) {
+	if s.touched == nil || key == "" {
+		return
+	}
+	t := s.touched[side]
+	if t == nil {
+		t = map[string][]string{}
+		s.touched[side] = t
+	}
+	ids := t[key]
+	if id != "" && !slices.Contains(ids, id) {
+		ids = append(ids, id)
+	}
+	t[key] = ids
+}
+
+// maxWritten bounds the recent writes per side that the state keeps (see reread).
+const maxWritten = 2_000
+
+// noteWritten remembers, on a side whose Find lags its writes, the id written for a key
+// and when, for reread.
+func (s *syncer) noteWritten(side, key, id string, now time.Time) {
+	lag := s.plan.Lag[side]
+	if key == "" || id == "" || lag <= 0 {
+		return
+	}
+	if s.st.Written == nil {
+		s.st.Written = map[string]map[string]WrittenKey{}
+	}
+	w := s.st.Written[side]
+	if w == nil {
+		w = map[string]WrittenKey{}
+		s.st.Written[side] = w
+	}
+	e := w[key]
+	if !slices.Contains(e.IDs, id) {
+		e.IDs = append(e.IDs, id)
+	}
+	e.At = now
+	w[key] = e
+	if len(w) > maxWritten {
+		s.pruneWritten(now)
+	}
+}
+
+// pruneWritten drops the writes Find has caught up with, and past maxWritten per side
+// the oldest.
+func (s *syncer) pruneWritten(now time.Time) {
+	for side, w := range s.st.Written {
+		lag := s.plan.Lag[side]
+		for k, e := range w {
+			if now.Sub(e.At) >= lag {
+				delete(w, k)
+			}
+		}
+		if len(w) > maxWritten {
+			keys := make([]string, 0, len(w))
+			for k := range w {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(i, j int) bool {
+				a, b := w[keys[i]], w[keys[j]]
+				if !a.At.Equal(b.At) {
+					return a.At.Before(b.At)
+				}
+				return keys[i] < keys[j]
+			})
+			for _, k := range keys[:len(w)-maxWritten*3/4] {
+				delete(w, k)
+			}
+		}
+		if len(w) == 0 {
+			delete(s.st.Written, side)
+		}
+	}
+	if len(s.st.Written) == 0 {
+		s.st.Written = nil
+	}
+}
+
+// reread replaces the matches of some keys on side by the records read again by id: keys
+// in touched (written since the matches were looked up) and, where the side's Find
+// trails its writes (HubSpot's search index does, by up to the plan's Lag), keys written
+// on side less than Lag ago. Such a record may not be found yet, or be found with its
+// old values, and would be created twice or compared stale; reads by id are not subject
+// to the index. The ids read are those the look-up found and those written for the key.
+func (s *syncer) reread(ctx workflow.Context, side string, keys []string, m *activities.Matches, touched map[string][]string) error {
+	var stale, ids []string
+	seen := map[string]bool{}
+	now := workflow.Now(ctx)
+	for _, k := range keys {
+		written, isTouched := touched[k]
+		e, ok := s.st.Written[side][k]
+		if ok && now.Sub(e.At) < s.plan.Lag[side] {
+			written = append(slices.Clone(written), e.IDs...)
+		} else if !isTouched {
+			continue
+		}
+		stale = append(stale, k)
+		for _, r := range m.Matches[k] {
+			written = append(written, r.ID)
+		}
+		for _, id := range written {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
 		}
 	}
 	if len(stale) == 0 {
-		return p, nil
+		return nil
 	}
-	var fresh activities.Matches
-	if err := s.find(ctx, side, stale, &fresh); err != nil {
-		return p, err
+	fresh := map[string][]connectors.Record{}
+	for len(ids) > 0 {
+		var recs activities.Records
+		if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
+			Sync: s.name, Side: side, IDs: ids,
+		}).Get(ctx, &recs); err != nil {
+			return err
+		}
+		for i, r := range recs.Records {
+			fresh[recs.Keys[i]] = append(fresh[recs.Keys[i]], r)
+		}
+		if len(recs.Rest) >= len(ids) {
+			break // nothing read: do not ask again for ever
+		}
+		ids = recs.Rest
 	}
-	if p.Matches.Matches == nil {
-		p.Matches.Matches = map[string][]connectors.Record{}
+	if m.Matches == nil {
+		m.Matches = map[string][]connectors.Record{}
 	}
 	for _, k := range stale {
-		if rs, ok := fresh.Matches[k]; ok {
-			p.Matches.Matches[k] = rs
-		} else {
-			delete(p.Matches.Matches, k)
+		rs := fresh[k]
+		if len(rs) == 0 {
+			delete(m.Matches, k)
+			continue
 		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
+		m.Matches[k] = rs
 	}
-	return p, nil
+	return nil
 }
 
 // find looks keys of side's records up on the other side.
@@ -363,10 +490,18 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	var matches activities.Matches
 	if found != nil {
 		matches = *found
-	} else if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: s.name, Side: to, Values: batch.UniqueKeys(),
-	}).Get(ctx, &matches); err != nil {
-		return Counts{}, err
+	} else {
+		if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
+			Sync: s.name, Side: to, Values: batch.UniqueKeys(),
+		}).Get(ctx, &matches); err != nil {
+			return Counts{}, err
+		}
+		// Histories recorded before reread replay without it.
+		if workflow.GetVersion(ctx, "reread-written", workflow.DefaultVersion, 1) == 1 {
+			if err := s.reread(ctx, to, batch.UniqueKeys(), &matches, nil); err != nil {
+				return Counts{}, err
+			}
+		}
 	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
@@ -399,11 +534,12 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	// The batch's name is the same on every retry (its ops are in history) and differs
 	// between batches, even two that start with the same record.
 	batchID := batchName(from, plan)
-	for _, ops := range [][]activities.WriteOp{plan.Ops, plan.BackOps} {
-		for _, op := range ops {
-			if s.touched != nil {
-				s.touched[op.Key] = true
-			}
+	for _, w := range []struct {
+		ops  []activities.WriteOp
+		side string
+	}{{plan.Ops, to}, {plan.BackOps, from}} {
+		for _, op := range w.ops {
+			s.touch(w.side, op.Key, "")
 		}
 	}
 	runAt := now
@@ -441,9 +577,13 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 			case activities.ActionCreate:
 				c.Created++
 				written[op.Key] = true
+				s.noteWritten(w.written, op.Key, r.TargetID, now)
+				s.touch(w.written, op.Key, r.TargetID)
 			case activities.ActionUpdate:
 				c.Updated++
 				written[op.Key] = true
+				s.noteWritten(w.written, op.Key, r.TargetID, now)
+				s.touch(w.written, op.Key, r.TargetID)
 			default:
 				c.Failed++
 				failed[op.Key] = true
@@ -588,6 +728,9 @@ func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
 
 func (s *syncer) continueAsNew(ctx workflow.Context) error {
 	s.drainSignals(ctx)
+	if s.plan != nil {
+		s.pruneWritten(workflow.Now(ctx))
+	}
 	return workflow.NewContinueAsNewError(ctx, SyncWorkflow, SyncInput{Sync: s.name, State: s.st})
 }
 
@@ -609,6 +752,12 @@ func (s *syncer) status() (Status, error) {
 		Usage:      s.st.Usage,
 		Events:     s.st.Events,
 		Pending:    s.pendingCount(),
+	}
+	for side, w := range s.st.Written {
+		if st.RecentlyWritten == nil {
+			st.RecentlyWritten = map[string]int{}
+		}
+		st.RecentlyWritten[side] = len(w)
 	}
 	return st, nil
 }

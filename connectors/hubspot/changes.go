@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"tandem/connectors"
 )
 
 // Changes implements connectors.Connector with POST {prefix}/{object}/search: records whose
-// modified-date property is at or after the cursor's millisecond, sorted ascending on it.
+// modified-date property is at or after the cursor's millisecond, and older than the
+// search lag (search_lag), sorted ascending on it.
 //
 // HubSpot sorts on the date only, so the client restores (UpdatedAt, ID) order itself:
 // it fetches with GTE (never GT) and drops what is at or before the cursor, and it returns
@@ -65,10 +67,20 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 
 	window := max(0, since.UpdatedAt.UnixMilli()) // a zero cursor is before 1970
 	size := min(maxSearchLimit, limit+1)          // one more than asked tells whether there is more
+	// Records modified within the search lag are left to the next run: the index may
+	// not hold them all yet, and the cursor must not pass one it has not seen.
+	var settled []filter
+	if c.cfg.SearchLag > 0 {
+		bound := time.Now().Add(-c.cfg.SearchLag).UnixMilli()
+		if window >= bound {
+			return connectors.Page{}, nil
+		}
+		settled = []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}
+	}
 	exhausted := false
 	for !exhausted {
 		req := searchRequest{
-			FilterGroups: []filterGroup{{Filters: []filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(window, 10)}}}},
+			FilterGroups: []filterGroup{{Filters: append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(window, 10)}}, settled...)}},
 			Sorts:        []searchSort{{PropertyName: o.Modified, Direction: "ASCENDING"}},
 			Properties:   props,
 			Limit:        size,

@@ -68,6 +68,13 @@ const (
 	SettingFindVariants = "find_variants"
 	// SettingTimeout bounds one HTTP request; default 60s.
 	SettingTimeout = "timeout"
+	// SettingSearchLag is how far behind the writes HubSpot's search index may be; default
+	// 5s [INF: searches are served from an index that trails the records by seconds,
+	// reads by id are not]. Changes reads only records modified at least this long ago,
+	// so a record the index has not caught up with is not passed by the cursor and lost;
+	// the rest is read by the next run (webhooks, read by id, are not delayed). "0s"
+	// turns it off.
+	SettingSearchLag = "search_lag"
 
 	// SettingWebhookSecret is the app's client secret, which HubSpot signs webhooks
 	// with. Read by the webhook verifier only (WebhookFactory).
@@ -98,6 +105,7 @@ var settingDocs = map[string]string{
 	SettingSearchINValues:         "values per IN filter, default 100",
 	SettingFindVariants:           `stored forms FindNormalized searches, default "{v},www.{v}"`,
 	SettingTimeout:                "timeout of one HTTP request, default 60s",
+	SettingSearchLag:              "how far the search index may trail writes, default 5s; changes newer than that wait for the next run",
 	SettingWebhookSecret:          "app client secret webhooks are signed with",
 	SettingWebhookSecretPrevious:  "previous client secret, accepted while rotating",
 	SettingWebhookURL:             "webhook target URL as configured in HubSpot",
@@ -114,6 +122,7 @@ const (
 	DefaultSearchINValues  = 100
 	DefaultFindVariants    = "{v},www.{v}"
 	DefaultTimeout         = 60 * time.Second
+	DefaultSearchLag       = 5 * time.Second
 )
 
 // Limits of the API the client works within.
@@ -176,6 +185,9 @@ type Config struct {
 	// FindVariants are templates over {v}; see FindNormalized.
 	FindVariants []string
 	Timeout      time.Duration
+	// SearchLag: Changes reads records modified at least this long ago. Negative is
+	// none; zero takes the default.
+	SearchLag time.Duration
 	// HTTPClient sends the requests; default a client with Timeout. Tests pass their
 	// own to close idle connections.
 	HTTPClient *http.Client
@@ -249,6 +261,16 @@ func ParseSettings(settings connectors.Settings) (Config, error) {
 		}
 		cfg.Timeout = d
 	}
+	if v, ok := settings[SettingSearchLag]; ok {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return Config{}, fmt.Errorf("setting %s: %q is not a duration such as 5s (0s for none)", SettingSearchLag, v)
+		}
+		cfg.SearchLag = d
+		if d == 0 {
+			cfg.SearchLag = -1
+		}
+	}
 	cfg.Properties = splitList(settings[SettingProperties])
 	cfg.UniqueProperties = splitList(settings[SettingUniqueProperties])
 	if v, ok := settings[SettingFindVariants]; ok {
@@ -301,6 +323,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.SearchLag == 0 {
+		cfg.SearchLag = DefaultSearchLag
 	}
 	for _, list := range []struct {
 		name  string
@@ -374,6 +399,11 @@ func New(cfg Config) (*Client, error) {
 		http: hc,
 		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second, cfg.SearchCountsTowardRate),
 	}, nil
+}
+
+// SearchLag implements connectors.IndexLagger: the search_lag setting (0 when off).
+func (c *Client) SearchLag() time.Duration {
+	return max(0, c.cfg.SearchLag)
 }
 
 // Info implements connectors.Connector. NativeUpsert is false: companies are matched by

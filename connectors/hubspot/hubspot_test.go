@@ -40,7 +40,9 @@ func newEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string) 
 	srv := httptest.NewServer(fake.Handler())
 	transport := &http.Transport{}
 	s := connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
-		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000"}
+		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000",
+		// The fake's search has no lag unless a test gives it one.
+		hubspot.SettingSearchLag: "0s"}
 	for k, v := range settings {
 		s[k] = v
 	}
@@ -378,6 +380,68 @@ func TestSearchesCountedWithoutTheClientKnowing(t *testing.T) {
 	assertNoRequestBeforeRetryAfter(t, e.fake.Requests())
 }
 
+func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
+	// The fake's search index takes 600 ms to show the first write and shows the second,
+	// later one at once, as an index fed by several workers may.
+	lagging := func() hubspotfake.Options {
+		var mu sync.Mutex
+		n := 0
+		opts := fast
+		opts.IndexDelay = func(string) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			n++
+			if n == 1 {
+				return 600 * time.Millisecond
+			}
+			return 0
+		}
+		return opts
+	}
+	write := func(e *env) (first, second string) {
+		var ids []string
+		for _, d := range []string{"first.example.com", "second.example.com"} {
+			res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
+			require.NoError(t, err)
+			require.NoError(t, res[0].Err)
+			ids = append(ids, res[0].ID)
+			time.Sleep(5 * time.Millisecond)
+		}
+		return ids[0], ids[1]
+	}
+	ids := func(p connectors.Page) []string {
+		var out []string
+		for _, r := range p.Records {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+
+	// Without a search lag the cursor passes the first record before the index shows it:
+	// it is never read.
+	e := newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "0s"})
+	_, second := write(e)
+	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{second}, ids(page))
+	time.Sleep(700 * time.Millisecond)
+	page, err = e.client.Changes(t.Context(), "companies", connectors.CursorOf(page.Records[0]), 10)
+	require.NoError(t, err)
+	assert.Empty(t, page.Records, "the first record is lost")
+
+	// With a search lag longer than the index's, both wait until it has caught up.
+	e = newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "1s"})
+	first, second := write(e)
+	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Empty(t, page.Records, "nothing is older than the search lag yet")
+	time.Sleep(1100 * time.Millisecond)
+	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{first, second}, ids(page))
+	assert.False(t, page.More)
+}
+
 func TestRateLimitedBeyondTheDeadline(t *testing.T) {
 	e := newEnv(t, fast, nil)
 	e.fake.FailNext(1, http.StatusTooManyRequests)
@@ -489,7 +553,9 @@ func TestSettings(t *testing.T) {
 		{"defaults", connectors.Settings{"token": "t"}, ""},
 		{"everything", connectors.Settings{"token": "t", "base_url": "http://127.0.0.1:8702", "path_prefix": "/crm/objects/2026-03/",
 			"rate_per_10s": "250", "search_per_s": "5", "properties": "numberofemployees, annualrevenue", "webhook_secret": "s",
-			"find_variants": "{v},www.{v},https://{v}", "timeout": "10s", "search_counts_toward_rate": "true"}, ""},
+			"find_variants": "{v},www.{v},https://{v}", "timeout": "10s", "search_counts_toward_rate": "true", "search_lag": "30s"}, ""},
+		{"no search lag", connectors.Settings{"token": "t", "search_lag": "0s"}, ""},
+		{"bad search lag", connectors.Settings{"token": "t", "search_lag": "-1s"}, "setting search_lag"},
 		{"missing token", connectors.Settings{}, "setting token: missing"},
 		{"bad rate", connectors.Settings{"token": "t", "rate_per_10s": "many"}, "setting rate_per_10s"},
 		{"zero search rate", connectors.Settings{"token": "t", "search_per_s": "0"}, "setting search_per_s"},

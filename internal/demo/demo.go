@@ -41,6 +41,10 @@ type Options struct {
 	Logger  *zap.Logger
 	// Every is the sync's schedule; default 15 minutes.
 	Every time.Duration
+	// HubSpotIndexLag makes fake HubSpot's searches trail its writes by this much, as
+	// HubSpot's search index does; the connection's search_lag is then a second more.
+	// Default none.
+	HubSpotIndexLag time.Duration
 }
 
 // Demo is the running demo.
@@ -87,7 +91,7 @@ func Start(o Options) (*Demo, error) {
 	})
 	d.HubSpot = hubspotfake.New(hubspotfake.Options{
 		Token: Token, ClientSecret: HubSpotSecret, WebhookURL: hsHook, WebhookObjects: []string{"companies"},
-		Logger: o.Logger.Named("hubspot"),
+		Logger: o.Logger.Named("hubspot"), IndexLag: o.HubSpotIndexLag,
 	})
 	seed(d.Salesloft, d.HubSpot)
 	for _, s := range []struct {
@@ -116,6 +120,9 @@ func definitions(d *Demo, o Options, hsHook string) *config.File {
 	if hsHook != "" {
 		hs["webhook_url"] = hsHook
 	}
+	if o.HubSpotIndexLag > 0 {
+		hs["search_lag"] = (o.HubSpotIndexLag + time.Second).String()
+	}
 	return &config.File{
 		Path: "(built-in demo)",
 		Connections: map[string]config.Connection{
@@ -143,8 +150,11 @@ func definitions(d *Demo, o Options, hsHook string) *config.File {
 }
 
 // seed puts 30 companies in Salesloft only, 10 in HubSpot only, and 10 in both with the
-// domain written differently on the HubSpot side.
+// domain written differently on the HubSpot side. HubSpot's were last modified an hour
+// ago, as data that was there before the sync: HubSpot's changes are read once they are
+// older than the search lag (search_lag, 5s).
 func seed(sl *salesloftfake.Server, hs *hubspotfake.Server) {
+	before := time.Now().Add(-time.Hour)
 	for i := range 50 {
 		c := memory.SampleCompany(i)
 		name, domain, phone := c["name"].(string), c["domain"].(string), c["phone"].(string)
@@ -164,7 +174,7 @@ func seed(sl *salesloftfake.Server, hs *hubspotfake.Server) {
 			if i >= 40 {
 				written = domain
 			}
-			hs.Seed("companies", map[string]string{"name": name, "domain": written, "phone": phone})
+			hs.SeedAt("companies", map[string]string{"name": name, "domain": written, "phone": phone}, before)
 		}
 	}
 }

@@ -24,36 +24,7 @@ import (
 // the embedded server: real connectors against the fake Salesloft and HubSpot, webhooks
 // from both fakes through the real ingress.
 func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
-	c := testenv.Client(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	d, err := demo.Start(demo.Options{SalesloftAddr: "127.0.0.1:0", HubSpotAddr: "127.0.0.1:0", Ingress: "http://" + ln.Addr().String()})
-	require.NoError(t, err)
-	defer d.Close()
-	reg := builtin.Registry()
-	conns, err := app.OpenConnections(d.Syncs, reg)
-	require.NoError(t, err)
-	in, err := ingress.New(d.Syncs, reg, ingress.NewTemporalSignaler(c), ingress.Options{Logger: zap.NewNop()})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = in.Serve(ctx, ln) }()
-	w := app.NewWorker(c, &activities.Activities{Syncs: d.Syncs, Connections: conns})
-	require.NoError(t, w.Start())
-	defer w.Stop()
-	defer func() {
-		_ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(demo.Sync), "", "test over")
-	}()
-
-	_, _, err = app.StartSync(ctx, c, demo.Sync)
-	require.NoError(t, err)
-	status := func() workflows.Status {
-		st, err := app.Status(ctx, c, demo.Sync)
-		require.NoError(t, err)
-		return st
-	}
-	require.Eventually(t, func() bool { st := status(); return st.LastRun != nil && st.Current == nil }, time.Minute, 50*time.Millisecond)
-
+	d, status := runDemo(t, demo.Options{})
 	// Converged: 50 companies on each side, one per domain, equal on the mapped fields.
 	sl, hs := d.Salesloft.Records(), d.HubSpot.Records("companies")
 	require.Len(t, sl, 50)
@@ -106,6 +77,75 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 	// The fake counts the user's own edit as a write; Tandem wrote nothing back.
 	assert.Equal(t, hsWrites+1, d.HubSpot.Stats().Writes, "writes to HubSpot: the user's edit only")
 	assert.Equal(t, 1, status().Runs, "no scheduled run was needed")
+}
+
+// runDemo starts the demo with o (free ports, an ingress) on the embedded server, starts
+// its sync, and waits for the first run to end. status queries the sync.
+func runDemo(t *testing.T, o demo.Options) (*demo.Demo, func() workflows.Status) {
+	t.Helper()
+	c := testenv.Client(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	o.SalesloftAddr, o.HubSpotAddr, o.Ingress = "127.0.0.1:0", "127.0.0.1:0", "http://"+ln.Addr().String()
+	d, err := demo.Start(o)
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	reg := builtin.Registry()
+	conns, err := app.OpenConnections(d.Syncs, reg)
+	require.NoError(t, err)
+	in, err := ingress.New(d.Syncs, reg, ingress.NewTemporalSignaler(c), ingress.Options{Logger: zap.NewNop()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = in.Serve(ctx, ln) }()
+	w := app.NewWorker(c, &activities.Activities{Syncs: d.Syncs, Connections: conns})
+	require.NoError(t, w.Start())
+	t.Cleanup(func() {
+		_ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(demo.Sync), "", "test over")
+		w.Stop()
+	})
+
+	_, _, err = app.StartSync(ctx, c, demo.Sync)
+	require.NoError(t, err)
+	status := func() workflows.Status {
+		st, err := app.Status(ctx, c, demo.Sync)
+		require.NoError(t, err)
+		return st
+	}
+	require.Eventually(t, func() bool { st := status(); return st.LastRun != nil && st.Current == nil }, time.Minute, 50*time.Millisecond)
+	return d, status
+}
+
+// TestDemoWithALaggingSearchIndex runs the demo against a HubSpot whose searches trail
+// its writes by 3 s. Right after the first run, a user edits in Salesloft an account
+// whose HubSpot company that run created: its webhook batch looks the domain up in
+// HubSpot, which does not find the company yet. The write is remembered across
+// continue-as-new and the company read by id, so it is updated, not created again.
+func TestDemoWithALaggingSearchIndex(t *testing.T) {
+	d, status := runDemo(t, demo.Options{HubSpotIndexLag: 3 * time.Second})
+	st := status()
+	require.Empty(t, st.LastRun.Error)
+	require.Positive(t, st.RecentlyWritten["b"], "the first run's HubSpot writes are carried into the next execution")
+
+	// An account the first run created in HubSpot (Salesloft-only accounts are the first 30).
+	acct := d.Salesloft.Records()[0]
+	domain := normalize(acct.Fields["domain"].(string))
+	require.NoError(t, d.Salesloft.Set(acct.ID, map[string]any{"phone": "+1 555 0177"}))
+	require.Eventually(t, func() bool {
+		for _, r := range d.HubSpot.Records("companies") {
+			if normalize(r.Properties["domain"]) == domain {
+				return r.Properties["phone"] == "+1 555 0177"
+			}
+		}
+		return false
+	}, 20*time.Second, 50*time.Millisecond, "the change reaches HubSpot")
+	seen := map[string]bool{}
+	for _, r := range d.HubSpot.Records("companies") {
+		key := normalize(r.Properties["domain"])
+		assert.False(t, seen[key], "one HubSpot company per domain, %s twice", key)
+		seen[key] = true
+	}
+	assert.Len(t, seen, 50)
 }
 
 func normalize(d string) string {

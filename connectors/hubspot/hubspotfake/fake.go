@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"sort"
@@ -66,6 +67,15 @@ type Options struct {
 	SearchCountsTowardRate bool
 	// SearchWindow is the window of SearchPerSecond; default 1s.
 	SearchWindow time.Duration
+	// IndexLag is how long a write takes to reach searches [INF: HubSpot's search is an
+	// index that trails the records; reads by id do not]: a search sees each record as
+	// it was IndexLag ago, so a record created since is not found and one changed since
+	// is found with its earlier values and modified date. Default 0: at once.
+	IndexLag time.Duration
+	// IndexDelay, when set, is the index delay of each write of record id instead of
+	// IndexLag, so a test can make a later write searchable before an earlier one (an
+	// index fed by several workers does not keep the order of the writes).
+	IndexDelay func(id string) time.Duration
 	// SearchCap is how many results one search can page through; asking for a page at
 	// or past it answers 400. Default 10,000 [3p]; Unlimited for none.
 	SearchCap int
@@ -191,6 +201,56 @@ type record struct {
 	props    map[string]string
 	created  time.Time
 	modified time.Time
+	// versions are what searches may see with IndexLag: copies of the record as each
+	// write left it, oldest write first, with when each becomes searchable.
+	versions []version
+}
+
+type version struct {
+	visible time.Time
+	rec     *record
+}
+
+// indexWrite notes a write for searches to see once its index delay has passed; callers
+// hold s.mu.
+func (s *Server) indexWrite(r *record) {
+	d := s.opts.IndexLag
+	if s.opts.IndexDelay != nil {
+		d = s.opts.IndexDelay(r.id)
+	}
+	s.indexWriteAt(r, s.opts.Now().Add(d))
+}
+
+func (s *Server) indexWriteAt(r *record, visible time.Time) {
+	if s.opts.IndexLag <= 0 && s.opts.IndexDelay == nil {
+		return
+	}
+	cp := &record{id: r.id, props: maps.Clone(r.props), created: r.created, modified: r.modified}
+	// Versions before the newest one already visible are never seen again.
+	now := s.opts.Now()
+	for i := len(r.versions) - 1; i > 0; i-- {
+		if !r.versions[i].visible.After(now) {
+			r.versions = r.versions[i:]
+			break
+		}
+	}
+	r.versions = append(r.versions, version{visible: visible, rec: cp})
+}
+
+// searchable is the record as searches see it now: itself, or with an index delay the
+// version of its latest write that has become visible (nil when none has); callers hold
+// s.mu.
+func (s *Server) searchable(r *record) *record {
+	if len(r.versions) == 0 {
+		return r
+	}
+	now := s.opts.Now()
+	for i := len(r.versions) - 1; i >= 0; i-- {
+		if !r.versions[i].visible.After(now) {
+			return r.versions[i].rec
+		}
+	}
+	return nil
 }
 
 // New returns a fake. Close stops its webhook delivery.
@@ -273,6 +333,12 @@ func (s *Server) now() time.Time { return s.opts.Now().UTC().Truncate(time.Milli
 // Seed stores a record as if it had always been there: stamped now, no webhook. It
 // returns its id. object must be companies or contacts.
 func (s *Server) Seed(object string, props map[string]string) string {
+	return s.SeedAt(object, props, time.Time{})
+}
+
+// SeedAt is Seed with the record created and last modified at at (now when zero), as
+// data that was there long before a sync started.
+func (s *Server) SeedAt(object string, props map[string]string, at time.Time) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tb, ok := s.tables[object]
@@ -280,7 +346,10 @@ func (s *Server) Seed(object string, props map[string]string) string {
 		// A misspelt object would silently seed nothing and a test pass for the wrong reason.
 		panic(fmt.Sprintf("hubspotfake: cannot seed unknown object %q (companies or contacts)", object))
 	}
-	r := &record{id: s.newID(), props: map[string]string{}, created: s.now()}
+	if at.IsZero() {
+		at = s.now()
+	}
+	r := &record{id: s.newID(), props: map[string]string{}, created: at.UTC().Truncate(time.Millisecond)}
 	r.modified = r.created
 	for k, v := range props {
 		if v != "" {
@@ -288,6 +357,7 @@ func (s *Server) Seed(object string, props map[string]string) string {
 		}
 	}
 	tb[r.id] = r
+	s.indexWriteAt(r, time.Time{}) // searchable from the start
 	return r.id
 }
 

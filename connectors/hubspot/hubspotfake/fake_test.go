@@ -199,3 +199,33 @@ func TestSearchINComparesLikeEQ(t *testing.T) {
 	assert.Equal(t, []string{"a"}, names(`{"propertyName":"numberofemployees","operator":"IN","values":["10.0","7"]}`))
 	assert.Equal(t, []string{"b", "c"}, names(`{"propertyName":"numberofemployees","operator":"NOT_IN","values":["1e1"]}`))
 }
+
+func TestIndexLag(t *testing.T) {
+	// Searches see each record as it was IndexLag ago; reads by id see it as it is.
+	opts := unlimited()
+	opts.IndexLag = 300 * time.Millisecond
+	f := hubspotfake.New(opts)
+	seeded := f.Seed("companies", map[string]string{"name": "Old", "domain": "old.example.com"})
+	names := func() []string {
+		_, body := call(t, f, "POST", "/crm/v3/objects/companies/search", "demo-token",
+			`{"sorts":[{"propertyName":"hs_object_id","direction":"ASCENDING"}],"properties":["name"]}`)
+		var out []string
+		for _, r := range body["results"].([]any) {
+			out = append(out, r.(map[string]any)["properties"].(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"Old"}, names(), "seeded records are searchable at once")
+
+	resp, body := call(t, f, "POST", "/crm/v3/objects/companies", "demo-token", `{"properties":{"name":"New","domain":"new.example.com"}}`)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	created := body["id"].(string)
+	resp, _ = call(t, f, "PATCH", "/crm/v3/objects/companies/"+seeded, "demo-token", `{"properties":{"name":"Renamed"}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	assert.Equal(t, []string{"Old"}, names(), "the create is not searchable yet, the update shows the old name")
+	_, body = call(t, f, "GET", "/crm/v3/objects/companies/"+created+"?properties=name", "demo-token", "")
+	assert.Equal(t, "New", body["properties"].(map[string]any)["name"], "reads by id are current")
+	time.Sleep(350 * time.Millisecond)
+	assert.Equal(t, []string{"Renamed", "New"}, names())
+}

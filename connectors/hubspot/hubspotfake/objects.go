@@ -192,6 +192,7 @@ func (s *Server) create(object string, props map[string]string, source string) (
 		}
 	}
 	s.tables[object][r.id] = r
+	s.indexWrite(r)
 	s.stats.Writes++
 	return r, []event{s.event(object, "creation", r.id, source, "", "")}
 }
@@ -215,6 +216,7 @@ func (s *Server) update(object string, r *record, props map[string]string, sourc
 	}
 	if len(evs) > 0 {
 		r.modified = s.now()
+		s.indexWrite(r)
 		s.stats.Writes++
 	}
 	return evs

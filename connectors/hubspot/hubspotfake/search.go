@@ -161,7 +161,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, object string) {
 	s.mu.Lock()
 	var matches []*record
 	for _, rec := range s.table(object) {
-		if s.matches(object, rec, body) {
+		if rec = s.searchable(rec); rec != nil && s.matches(object, rec, body) {
 			matches = append(matches, rec)
 		}
 	}
