@@ -308,6 +308,18 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		attempt = activity.GetInfo(ctx).Attempt
 	}
 	if attempt > 1 && !info.NativeUpsert && len(creates) > 0 {
+		// A search that trails the writes would not find what the failed attempt
+		// created: wait until it has caught up (the attempt before began at least this
+		// attempt's backoff ago, so this is an upper bound).
+		if l, ok := c.(connectors.IndexLagger); ok && l.SearchLag() > 0 {
+			t := time.NewTimer(l.SearchLag())
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return Written{}, ctx.Err()
+			case <-t.C:
+			}
+		}
 		keys := make([]string, len(creates))
 		for j, i := range creates {
 			keys[j] = in.Ops[i].Key
