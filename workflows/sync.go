@@ -338,25 +338,17 @@ func (s *syncer) noteWritten(side, key, id string, now time.Time) {
 // pruneWritten drops the writes Find has caught up with, and past maxWritten per side
 // the oldest.
 func (s *syncer) pruneWritten(now time.Time) {
-	for side, w := range s.st.Written {
-		lag := s.plan.Lag[side]
-		for k, e := range w {
-			if now.Sub(e.At) >= lag {
+	for _, side := range workflow.DeterministicKeys(s.st.Written) {
+		w, lag := s.st.Written[side], s.plan.Lag[side]
+		keys := workflow.DeterministicKeys(w)
+		for _, k := range keys {
+			if now.Sub(w[k].At) >= lag {
 				delete(w, k)
 			}
 		}
 		if len(w) > maxWritten {
-			keys := make([]string, 0, len(w))
-			for k := range w {
-				keys = append(keys, k)
-			}
-			sort.Slice(keys, func(i, j int) bool {
-				a, b := w[keys[i]], w[keys[j]]
-				if !a.At.Equal(b.At) {
-					return a.At.Before(b.At)
-				}
-				return keys[i] < keys[j]
-			})
+			keys = workflow.DeterministicKeys(w)
+			sort.SliceStable(keys, func(i, j int) bool { return w[keys[i]].At.Before(w[keys[j]].At) })
 			for _, k := range keys[:len(w)-maxWritten*3/4] {
 				delete(w, k)
 			}
@@ -753,11 +745,11 @@ func (s *syncer) status() (Status, error) {
 		Events:     s.st.Events,
 		Pending:    s.pendingCount(),
 	}
-	for side, w := range s.st.Written {
+	for _, side := range workflow.DeterministicKeys(s.st.Written) {
 		if st.RecentlyWritten == nil {
 			st.RecentlyWritten = map[string]int{}
 		}
-		st.RecentlyWritten[side] = len(w)
+		st.RecentlyWritten[side] = len(s.st.Written[side])
 	}
 	return st, nil
 }
