@@ -220,6 +220,9 @@ type GetRecordsInput struct {
 	Sync string
 	Side string
 	IDs  []string
+	// Counterparts marks a read of the records a batch from the other side is matched
+	// with (read by id because the side's search may lag), not of changed records.
+	Counterparts bool `json:",omitempty"`
 }
 
 // GetRecords reads records fresh by id (webhook bodies may be partial, stale or out of

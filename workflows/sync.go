@@ -398,7 +398,7 @@ func (s *syncer) reread(ctx workflow.Context, side string, keys []string, m *act
 	for len(ids) > 0 {
 		var recs activities.Records
 		if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
-			Sync: s.name, Side: side, IDs: ids,
+			Sync: s.name, Side: side, IDs: ids, Counterparts: true,
 		}).Get(ctx, &recs); err != nil {
 			return err
 		}

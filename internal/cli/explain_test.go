@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -98,4 +99,28 @@ func TestExplainConflict(t *testing.T) {
 	assert.Equal(t, "+3", f.Fields["phone"])
 	assert.Equal(t, 2, f.Run)
 	assert.Equal(t, 1, f.ThenSkipped, "side b's pass found the pair in step after the write")
+}
+
+func TestExplainAKeyWhoseCounterpartWasReadByID(t *testing.T) {
+	// Two source records share a key on consecutive pages; the second page's counterpart
+	// is read again by id (GetRecords on side b). That read is a look-up: explain still
+	// tells of the second source record, from side a, updating the target.
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true})
+	source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
+	time.Sleep(2 * time.Millisecond)
+	second := source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme Inc", "domain": "acme.com", "phone": "+2"}})
+	target.FailNext(memory.MethodCreate, 1, errors.New("connection reset"))
+	def := testenv.Def("explained-reread")
+	def.PageSize = 1
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	f := explainKey(t, "explained-reread", "acme.com")
+	assert.Equal(t, "updated", f.Action)
+	assert.Equal(t, second.ID, f.RecordID)
+	assert.Equal(t, "a", f.Side)
+	assert.Equal(t, "b", f.TargetSide)
+	assert.Equal(t, 1, f.Run, "a run, not a webhook batch")
 }

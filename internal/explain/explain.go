@@ -177,7 +177,8 @@ func (s *scanner) event(e *historypb.HistoryEvent) {
 			}
 		case "GetRecords":
 			var in activities.GetRecordsInput
-			if decode(a.GetInput(), &in) {
+			// A read of counterparts by id is a look-up, not a read of changes.
+			if decode(a.GetInput(), &in) && !in.Counterparts {
 				s.reads[e.GetEventId()] = read{side: in.Side, realtime: true}
 			}
 		case "Upsert":
