@@ -1,6 +1,7 @@
 package ingress_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,7 +24,7 @@ import (
 //	go test ./internal/ingress -run '^$' -bench WebhookLatency -benchtime 1x
 //
 // TANDEM_BENCH_RATE (events/s, default 100) and TANDEM_BENCH_SECONDS (default 60) set
-// the load.
+// the load; TANDEM_TIMELINE=FILE writes where the workflow's time went (see writeTimings).
 func BenchmarkWebhookLatency(b *testing.B) {
 	rate := envInt("TANDEM_BENCH_RATE", 100)
 	seconds := envInt("TANDEM_BENCH_SECONDS", 60)
@@ -79,6 +80,13 @@ func BenchmarkWebhookLatency(b *testing.B) {
 			return st.Events.Received == total && st.Pending == 0
 		})
 		st := h.Status()
+		if path := os.Getenv("TANDEM_TIMELINE"); path != "" {
+			hs, err := h.Histories(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			writeTimings(path, hs)
+		}
 		h.Close()
 
 		mu.Lock()
