@@ -48,6 +48,15 @@ the history does not replay.`,
 			default:
 				return replay.ErrNoHistory
 			}
+			if errors.Is(replayErr, replay.ErrNothingDecided) {
+				// A run that has only just started (continued as new a moment ago, say).
+				hint := ""
+				if workflowID != "" && runID == "" {
+					hint = "; give --run-id for an earlier run"
+				}
+				fmt.Fprintln(out, replayErr.Error()+hint)
+				return nil
+			}
 			if replayErr != nil {
 				return errors.New(replay.Describe(replayErr))
 			}

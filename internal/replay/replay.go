@@ -44,8 +44,22 @@ func File(path string, logger log.Logger) error {
 	return History(h, logger)
 }
 
+// ErrNothingDecided is History's answer for a run that has not completed a workflow task
+// yet (it has just started): the code has decided nothing that could disagree.
+var ErrNothingDecided = errors.New("nothing to replay yet: the run has not completed a workflow task")
+
 // History replays one execution's history. A nil logger discards the replayer's logs.
 func History(h *historypb.History, logger log.Logger) error {
+	decided := false
+	for _, e := range h.GetEvents() {
+		if e.GetWorkflowTaskCompletedEventAttributes() != nil {
+			decided = true
+			break
+		}
+	}
+	if !decided {
+		return ErrNothingDecided
+	}
 	if logger == nil {
 		logger = log.NewStructuredLogger(slog.New(slog.DiscardHandler))
 	}
