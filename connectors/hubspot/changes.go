@@ -117,6 +117,27 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	return page, nil
 }
 
+// CountChanges implements connectors.ChangeCounter with one search for the records
+// Changes would read (modified at or after the cursor's millisecond and older than the
+// search lag), limit 1, reading its total. Records at the cursor's own millisecond that
+// were read already are counted too: a count for progress, not for paging.
+func (c *Client) CountChanges(ctx context.Context, object string, since connectors.Cursor) (int, error) {
+	o, err := c.object(object)
+	if err != nil {
+		return 0, err
+	}
+	filters := []filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}
+	if c.cfg.SearchLag > 0 {
+		filters = append(filters, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(time.Now().Add(-c.cfg.SearchLag).UnixMilli(), 10)})
+	}
+	var resp searchResponse
+	req := searchRequest{FilterGroups: []filterGroup{{Filters: filters}}, Properties: []string{o.Modified}, Limit: 1}
+	if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
+		return 0, err
+	}
+	return resp.Total, nil
+}
+
 // readTie reads every record modified at millisecond ms, in hs_object_id order.
 func (c *Client) readTie(ctx context.Context, o objectType, props []string, ms int64, add func([]simplePublicObject) error) error {
 	last := ""

@@ -442,6 +442,26 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 	assert.False(t, page.More)
 }
 
+func TestCountChanges(t *testing.T) {
+	e := newEnv(t, fast, map[string]string{hubspot.SettingSearchLag: "1s"})
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	var ids []string
+	for i := range 5 {
+		id := e.fake.Seed("companies", map[string]string{"domain": fmt.Sprintf("c%d.example.com", i)})
+		require.NoError(t, e.fake.SetModified("companies", id, base.Add(time.Duration(i)*time.Second)))
+		ids = append(ids, id)
+	}
+	e.fake.Seed("companies", map[string]string{"domain": "now.example.com"}) // within the search lag
+
+	n, err := e.client.CountChanges(t.Context(), "companies", connectors.Cursor{})
+	require.NoError(t, err)
+	assert.Equal(t, 5, n, "not the one modified within the search lag")
+	n, err = e.client.CountChanges(t.Context(), "companies", connectors.Cursor{UpdatedAt: base.Add(2 * time.Second), ID: ids[2]})
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "the two after the cursor, and the cursor's own record (same millisecond)")
+	assert.Equal(t, 2, e.fake.Stats().Requests["POST companies/search"])
+}
+
 func TestRateLimitedBeyondTheDeadline(t *testing.T) {
 	e := newEnv(t, fast, nil)
 	e.fake.FailNext(1, http.StatusTooManyRequests)

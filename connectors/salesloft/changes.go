@@ -3,6 +3,7 @@ package salesloft
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"time"
@@ -45,6 +46,35 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 		}
 		since = connectors.CursorOf(p.Records[len(p.Records)-1])
 	}
+}
+
+// CountChanges implements connectors.ChangeCounter with one request of one account and
+// include_paging_counts=true, reading metadata.paging.total_count: the accounts updated
+// at or after the cursor's time (those at that very time already read are counted too: a
+// count for progress, not for paging).
+func (c *Connector) CountChanges(ctx context.Context, object string, since connectors.Cursor) (int, error) {
+	if err := checkObject("count changes", object); err != nil {
+		return 0, err
+	}
+	q := url.Values{"sort_by": {"updated_at"}, "sort_direction": {"ASC"}, "per_page": {"1"}, "page": {"1"}, "include_paging_counts": {"true"}}
+	if lower := since.UpdatedAt.Round(0).Truncate(time.Microsecond); !lower.IsZero() {
+		q.Set("updated_at[gte]", formatTime(lower))
+	}
+	var ans struct {
+		Metadata struct {
+			Paging struct {
+				TotalCount *int `json:"total_count"`
+			} `json:"paging"`
+		} `json:"metadata"`
+	}
+	cl := call{method: http.MethodGet, path: "/v2/accounts", query: q, cost: PageCost(1)}
+	if err := c.do(ctx, cl, &ans); err != nil {
+		return 0, err
+	}
+	if ans.Metadata.Paging.TotalCount == nil {
+		return 0, fmt.Errorf("salesloft count of %s: %s answered without metadata.paging.total_count", object, cl.endpoint())
+	}
+	return *ans.Metadata.Paging.TotalCount, nil
 }
 
 // changes reads at most min(limit, 100) accounts after since.

@@ -131,3 +131,23 @@ func TestChangesUnsupportedObject(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"people"`)
 }
+
+func TestCountChanges(t *testing.T) {
+	c, fake, _ := open(t, salesloftfake.Options{Now: stepClock(time.Millisecond)}, salesloft.Options{})
+	for i := range 250 {
+		fake.Seed(sampleAccount(i))
+	}
+	n, err := c.CountChanges(context.Background(), accounts, connectors.Cursor{})
+	require.NoError(t, err)
+	assert.Equal(t, 250, n)
+
+	recs := fake.Records()
+	sort.Slice(recs, func(i, j int) bool { return connectors.CursorOf(recs[i]).Before(recs[j]) })
+	n, err = c.CountChanges(context.Background(), accounts, connectors.CursorOf(recs[199]))
+	require.NoError(t, err)
+	assert.Equal(t, 51, n, "the 50 after the cursor, and the cursor's own account (same time)")
+	assert.Equal(t, 2, fake.Stats().Cost, "one request of page 1 each")
+
+	_, err = c.CountChanges(context.Background(), "people", connectors.Cursor{})
+	assert.Error(t, err)
+}
