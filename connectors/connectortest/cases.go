@@ -104,6 +104,37 @@ func (s *suite) changesResumeAfterCursor(t *testing.T) {
 	assert.False(t, page.More, "More after the last record")
 }
 
+// countChanges (connectors.ChangeCounter only): the count after a cursor covers every
+// record Changes reads after it, and exceeds it by no more than the records sharing the
+// cursor's time (a count for progress may include those).
+func (s *suite) countChanges(t *testing.T) {
+	c, ctx := s.open(t)
+	counter, ok := c.(connectors.ChangeCounter)
+	if !ok {
+		t.Skip("the connector does not count changes")
+	}
+	s.create(t, ctx, c, s.fields(0, 12))
+	all := s.changes(t, ctx, c, connectors.Cursor{}, 100)
+	require.Len(t, all, 12)
+	for _, k := range []int{-1, 0, 5, 11} {
+		since := connectors.Cursor{}
+		if k >= 0 {
+			since = connectors.CursorOf(all[k])
+		}
+		want := len(s.changes(t, ctx, c, since, 100))
+		ties := 0
+		for _, r := range all {
+			if k >= 0 && r.UpdatedAt.Equal(all[k].UpdatedAt) && !since.Before(r) {
+				ties++
+			}
+		}
+		n, err := counter.CountChanges(ctx, s.d.Object, since)
+		require.NoError(t, err)
+		assert.GreaterOrEqual(t, n, want, "count after %s", since)
+		assert.LessOrEqual(t, n, want+ties, "count after %s", since)
+	}
+}
+
 // changesEqualTimestampsAcrossPages: records with equal UpdatedAt are ordered by ID, and
 // a page boundary among them neither skips nor repeats one.
 func (s *suite) changesEqualTimestampsAcrossPages(t *testing.T) {

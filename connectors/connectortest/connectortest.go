@@ -86,6 +86,7 @@ func Run(t *testing.T, d Driver) {
 		{"ChangesPagesInOrder", s.changesPagesInOrder},
 		{"ChangesResumeAfterCursor", s.changesResumeAfterCursor},
 		{"ChangesEqualTimestampsAcrossPages", s.changesEqualTimestampsAcrossPages},
+		{"CountChanges", s.countChanges},
 		{"UpdateChangesOnlyGivenFields", s.updateChangesOnlyGivenFields},
 		{"UpdateMissingIDIsPerRecordNotFound", s.updateMissingIDIsPerRecordNotFound},
 		{"FindManyValues", s.findManyValues},
