@@ -16,6 +16,7 @@ import (
 	"tandem/connectors/s3"
 	"tandem/connectors/salesforce"
 	"tandem/connectors/salesloft"
+	"tandem/connectors/sqldb"
 	"tandem/connectors/standardwebhooks"
 )
 
@@ -29,6 +30,7 @@ import (
 //	salesforce Salesforce objects through SOQL and sObject Collections; Outbound
 //	           Messages (SOAP, checked against the organization id) for real time
 //	s3      a destination writing each batch as a gzip NDJSON object (connectors/s3)
+//	sql     rows of SQLite or PostgreSQL tables through database/sql (connectors/sqldb)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
 	mustRegister(r, "memory", openMemory)
@@ -41,6 +43,7 @@ func Registry() *connectors.Registry {
 	mustRegister(r, salesforce.Type, salesforce.Factory)
 	mustRegisterWebhooks(r, salesforce.Type, salesforce.Webhooks)
 	mustRegister(r, s3.Type, s3.Factory)
+	mustRegister(r, sqldb.Type, sqldb.Factory)
 	return r
 }
 

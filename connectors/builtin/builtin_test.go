@@ -16,7 +16,7 @@ import (
 )
 
 func TestRegistryTypes(t *testing.T) {
-	assert.Equal(t, []string{"hubspot", "memory", "netsuite", "s3", "salesforce", "salesloft"}, builtin.Registry().Types())
+	assert.Equal(t, []string{"hubspot", "memory", "netsuite", "s3", "salesforce", "salesloft", "sql"}, builtin.Registry().Types())
 }
 
 func TestOpenMemory(t *testing.T) {

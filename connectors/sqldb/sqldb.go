@@ -1,0 +1,291 @@
+// Package sqldb connects Tandem to the tables of a SQL database through database/sql: an
+// object is a table, a record is a row, a field is a column. Two drivers are built in:
+// SQLite (modernc.org/sqlite, pure Go) and PostgreSQL (github.com/jackc/pgx/v5/stdlib).
+//
+//   - Changes reads rows in (updated column, id column) order after the cursor; the
+//     connector sets the updated column on every row it writes.
+//   - Get and Find are SELECTs with IN lists; Create, Update and Upsert write a batch in one
+//     transaction with a SAVEPOINT per row, so a row the database refuses (NOT NULL,
+//     CHECK, UNIQUE, a bad value) fails alone, with the database's message, and the rest of
+//     the batch is written.
+//   - Upsert by a column of key_columns (which must have a UNIQUE constraint) inserts with
+//     ON CONFLICT DO UPDATE; by any other column it looks the key up first.
+//
+// Table and column names are checked to be plain identifiers and double-quoted; values are
+// always passed as $n parameters. The SQL text is the same for both drivers.
+//
+// Tested against SQLite; PostgreSQL shares the SQL but is not tested against a live server
+// in this repository.
+package sqldb
+
+import (
+	"database/sql"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	// The two database/sql drivers the connector opens, by the names "pgx" and "sqlite".
+	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
+
+	"tandem/connectors"
+)
+
+// Type is the connection type the connector is registered under.
+const Type = "sql"
+
+// The settings a sql connection reads (connectors.Settings). driver and dsn are required.
+const (
+	// SettingDriver is "sqlite" or "postgres".
+	SettingDriver = "driver"
+	// SettingDSN is the data source name: a file path (or file: URI) for sqlite, a
+	// postgres:// URL or key=value string for postgres. It usually holds a password, so
+	// set it from the environment (dsn: ${DATABASE_URL}); errors never quote it.
+	SettingDSN = "dsn"
+	// SettingIDColumn is each table's primary key column; default "id". Record IDs are
+	// its values as strings (integers in base 10).
+	SettingIDColumn = "id_column"
+	// SettingUpdatedColumn is each table's last-changed timestamp column; default
+	// "updated_at". The connector writes it (UTC, to the microsecond) on every row it
+	// writes, and Changes reads by it.
+	SettingUpdatedColumn = "updated_column"
+	// SettingKeyColumns lists columns with a UNIQUE constraint (comma separated). Upsert
+	// by one of them is a native INSERT ... ON CONFLICT, and Info().NativeUpsert is true
+	// when any is set.
+	SettingKeyColumns = "key_columns"
+	// SettingMaxBatch is the most rows of one write transaction; default 500.
+	SettingMaxBatch = "max_batch"
+)
+
+// settingDocs lists every setting a sql connection accepts; any other key is an error at
+// load, so a misspelt setting does not silently fall back to its default.
+var settingDocs = map[string]string{
+	SettingDriver:        "sqlite or postgres (required)",
+	SettingDSN:           "data source name: a file path for sqlite, a postgres:// URL for postgres (required)",
+	SettingIDColumn:      `primary key column, default "id"`,
+	SettingUpdatedColumn: `last-changed timestamp column the connector sets and reads changes by, default "updated_at"`,
+	SettingKeyColumns:    "columns with a UNIQUE constraint Upsert may use natively, comma separated",
+	SettingMaxBatch:      "rows per write transaction, default 500",
+}
+
+// Defaults of the settings.
+const (
+	DefaultIDColumn      = "id"
+	DefaultUpdatedColumn = "updated_at"
+	DefaultMaxBatch      = 500
+)
+
+// The values of the driver setting.
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// sqlDrivers maps the driver setting to the database/sql driver name.
+var sqlDrivers = map[string]string{DriverSQLite: "sqlite", DriverPostgres: "pgx"}
+
+// Config is a connection's configuration, the parsed form of its settings.
+type Config struct {
+	Driver        string
+	DSN           string
+	IDColumn      string
+	UpdatedColumn string
+	// KeyColumns have a UNIQUE constraint in every table the connection writes by them.
+	KeyColumns []string
+	MaxBatch   int
+}
+
+// ParseSettings reads a connection's settings into a Config with defaults applied. Errors
+// name the setting.
+func ParseSettings(settings connectors.Settings) (Config, error) {
+	for k := range settings {
+		if _, ok := settingDocs[k]; !ok {
+			names := make([]string, 0, len(settingDocs))
+			for n := range settingDocs {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			return Config{}, fmt.Errorf("unknown setting %q (sql accepts %s)", k, strings.Join(names, ", "))
+		}
+	}
+	cfg := Config{
+		Driver:        strings.TrimSpace(settings[SettingDriver]),
+		DSN:           strings.TrimSpace(settings[SettingDSN]),
+		IDColumn:      DefaultIDColumn,
+		UpdatedColumn: DefaultUpdatedColumn,
+		MaxBatch:      DefaultMaxBatch,
+	}
+	if v, ok := settings[SettingIDColumn]; ok {
+		cfg.IDColumn = strings.TrimSpace(v)
+	}
+	if v, ok := settings[SettingUpdatedColumn]; ok {
+		cfg.UpdatedColumn = strings.TrimSpace(v)
+	}
+	for _, p := range strings.Split(settings[SettingKeyColumns], ",") {
+		if p = strings.TrimSpace(p); p != "" && !slices.Contains(cfg.KeyColumns, p) {
+			cfg.KeyColumns = append(cfg.KeyColumns, p)
+		}
+	}
+	if v, ok := settings[SettingMaxBatch]; ok {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n <= 0 {
+			return Config{}, fmt.Errorf("setting %s: %q is not a positive whole number", SettingMaxBatch, v)
+		}
+		cfg.MaxBatch = n
+	}
+	if err := cfg.check(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// check validates a Config and fills the defaults of zero fields.
+func (cfg *Config) check() error {
+	if cfg.Driver == "" {
+		return fmt.Errorf("setting %s: missing; set it to %s or %s", SettingDriver, DriverSQLite, DriverPostgres)
+	}
+	if _, ok := sqlDrivers[cfg.Driver]; !ok {
+		return fmt.Errorf("setting %s: %q is not %s or %s", SettingDriver, cfg.Driver, DriverSQLite, DriverPostgres)
+	}
+	if cfg.DSN == "" {
+		return fmt.Errorf("setting %s: missing; set it to the database's file path (sqlite) or URL (postgres), e.g. %s: ${DATABASE_URL}",
+			SettingDSN, SettingDSN)
+	}
+	if cfg.IDColumn == "" {
+		cfg.IDColumn = DefaultIDColumn
+	}
+	if cfg.UpdatedColumn == "" {
+		cfg.UpdatedColumn = DefaultUpdatedColumn
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxBatch < 0 {
+		return fmt.Errorf("setting %s: %d is negative", SettingMaxBatch, cfg.MaxBatch)
+	}
+	for _, c := range []struct{ setting, name string }{
+		{SettingIDColumn, cfg.IDColumn},
+		{SettingUpdatedColumn, cfg.UpdatedColumn},
+	} {
+		if !identifier.MatchString(c.name) {
+			return fmt.Errorf("setting %s: %q is not a plain column name (%s)", c.setting, c.name, identifierRule)
+		}
+	}
+	if cfg.IDColumn == cfg.UpdatedColumn {
+		return fmt.Errorf("setting %s: %q is also the %s; they must be two columns", SettingUpdatedColumn, cfg.UpdatedColumn, SettingIDColumn)
+	}
+	for _, k := range cfg.KeyColumns {
+		if !identifier.MatchString(k) {
+			return fmt.Errorf("setting %s: %q is not a plain column name (%s)", SettingKeyColumns, k, identifierRule)
+		}
+	}
+	return nil
+}
+
+// identifier is what a table or column name must look like: names are spliced into SQL
+// (double-quoted), so anything else is refused rather than escaped.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+const identifierRule = "letters, digits and _, not starting with a digit"
+
+// quote returns name double-quoted for SQL, or an error when it is not a plain identifier.
+// Quoted names keep their case: in PostgreSQL a table created without quotes is lower case.
+func quote(what, name string) (string, error) {
+	if !identifier.MatchString(name) {
+		return "", fmt.Errorf("%s %q is not a plain SQL name (%s)", what, name, identifierRule)
+	}
+	return `"` + name + `"`, nil
+}
+
+// Factory opens a sql connection from its settings. It is a connectors.Factory.
+func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
+	cfg, err := ParseSettings(settings)
+	if err != nil {
+		return nil, err
+	}
+	return Open(cfg)
+}
+
+// Conn is a connection to one database. It implements connectors.Connector and
+// connectors.ChangeCounter and is safe for concurrent use.
+type Conn struct {
+	cfg Config
+	db  *sql.DB
+	// pg is true for PostgreSQL, whose driver is given text for every value (see arg).
+	pg bool
+
+	stampMu   sync.Mutex
+	lastStamp time.Time
+}
+
+var (
+	_ connectors.Connector     = (*Conn)(nil)
+	_ connectors.ChangeCounter = (*Conn)(nil)
+)
+
+// Open returns a connection for cfg (zero fields take their defaults). It does not reach
+// the database: database/sql connects on first use.
+func Open(cfg Config) (*Conn, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open(sqlDrivers[cfg.Driver], cfg.DSN)
+	if err != nil {
+		// Not wrapped: the driver's message may quote the DSN, password included.
+		return nil, fmt.Errorf("setting %s: the %s driver refused it", SettingDSN, cfg.Driver)
+	}
+	if cfg.Driver == DriverSQLite {
+		// SQLite lets one writer in at a time and answers a second with SQLITE_BUSY;
+		// one connection queues the engine's concurrent batches instead.
+		db.SetMaxOpenConns(1)
+	}
+	return &Conn{cfg: cfg, db: db, pg: cfg.Driver == DriverPostgres}, nil
+}
+
+// Close closes the connection's database handle and its pooled connections.
+func (c *Conn) Close() error { return c.db.Close() }
+
+// Info implements connectors.Connector. NativeUpsert is a property of the connection, not
+// of a sync's key, so it is true only when key_columns is set: the engine then sends its
+// creates through Upsert by the sync's key, which is an INSERT ... ON CONFLICT for a key
+// column and a look-up then insert, in the same transaction, for any other column.
+func (c *Conn) Info() connectors.Info {
+	return connectors.Info{Type: Type, MaxBatch: c.cfg.MaxBatch, NativeUpsert: len(c.cfg.KeyColumns) > 0}
+}
+
+// table returns the quoted name of an object's table, with its quoted id and updated
+// columns.
+func (c *Conn) table(object string) (table, id, updated string, err error) {
+	table, err = quote("table", object)
+	if err != nil {
+		return "", "", "", &connectors.NotFoundError{What: "sql " + err.Error()}
+	}
+	// The column names were checked by Config.check.
+	return table, `"` + c.cfg.IDColumn + `"`, `"` + c.cfg.UpdatedColumn + `"`, nil
+}
+
+// stampLayout is how timestamps are sent: fixed width in UTC, so that SQLite, which keeps
+// them as text and compares them as text, orders them in time order.
+const stampLayout = "2006-01-02 15:04:05.000000-07:00"
+
+func stampArg(t time.Time) string { return t.UTC().Format(stampLayout) }
+
+// stamp returns the time to write into the updated column: now, to the microsecond
+// (PostgreSQL's precision), and later than every stamp the connection gave before. Rows of
+// a batch then never tie: connectors.Cursor orders a tie by id as text, the database an
+// integer id as a number, and distinct stamps keep the two orders the same.
+func (c *Conn) stamp() time.Time {
+	c.stampMu.Lock()
+	defer c.stampMu.Unlock()
+	t := time.Now().UTC().Truncate(time.Microsecond)
+	if !t.After(c.lastStamp) {
+		t = c.lastStamp.Add(time.Microsecond)
+	}
+	c.lastStamp = t
+	return t
+}

@@ -1,0 +1,253 @@
+package sqldb
+
+import (
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/connectortest"
+)
+
+const companiesTable = `CREATE TABLE companies (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	name TEXT NOT NULL CHECK (name <> ''),
+	domain TEXT UNIQUE,
+	phone TEXT,
+	employees INTEGER,
+	updated_at TIMESTAMP NOT NULL
+)`
+
+// open returns a connection to a new SQLite file holding an empty companies table.
+func open(t *testing.T, extra connectors.Settings) *Conn {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "tandem.db")
+	db, err := sql.Open("sqlite", path)
+	require.NoError(t, err)
+	_, err = db.Exec(companiesTable)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	settings := connectors.Settings{"driver": "sqlite", "dsn": path, "key_columns": "domain"}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	c, err := Factory("db", settings)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.(*Conn).Close() })
+	return c.(*Conn)
+}
+
+// setUpdatedAt writes a row's updated_at as another writer would, in the connector's form.
+func setUpdatedAt(t *testing.T, c *Conn, id string, at time.Time) {
+	t.Helper()
+	_, err := c.db.Exec(`UPDATE companies SET updated_at = $1 WHERE id = $2`, stampArg(at), id)
+	require.NoError(t, err)
+}
+
+func TestConformance(t *testing.T) {
+	connectortest.Run(t, connectortest.Driver{
+		New:      func(t *testing.T) connectors.Connector { return open(t, nil) },
+		Object:   "companies",
+		KeyField: "domain",
+		NewFields: func(i int) map[string]any {
+			return map[string]any{
+				"name":      fmt.Sprintf("Company %d", i),
+				"domain":    fmt.Sprintf("company-%d.example.com", i),
+				"phone":     fmt.Sprintf("+1 555 %04d", i),
+				"employees": float64(10 + i), // as a number arrives from JSON
+			}
+		},
+		Mutate: func(f map[string]any) map[string]any {
+			f["name"] = fmt.Sprint(f["name"], " (renamed)")
+			f["employees"] = f["employees"].(float64) + 1
+			return f
+		},
+		// Refused by the CHECK constraint.
+		Invalid: func() map[string]any { return map[string]any{"name": "", "domain": "invalid.example.com"} },
+		SetUpdatedAt: func(t *testing.T, c connectors.Connector, object, id string, at time.Time) {
+			setUpdatedAt(t, c.(*Conn), id, at)
+		},
+		MissingID: "999999",
+	})
+}
+
+func TestSettings(t *testing.T) {
+	cfg, err := ParseSettings(connectors.Settings{"driver": "postgres", "dsn": "postgres://u:p@db/x"})
+	require.NoError(t, err)
+	assert.Equal(t, Config{Driver: "postgres", DSN: "postgres://u:p@db/x", IDColumn: "id", UpdatedColumn: "updated_at", MaxBatch: 500}, cfg)
+
+	cfg, err = ParseSettings(connectors.Settings{"driver": "sqlite", "dsn": "a.db", "id_column": "company_id",
+		"updated_column": "modified", "key_columns": "domain, crm_id,domain", "max_batch": "50"})
+	require.NoError(t, err)
+	assert.Equal(t, Config{Driver: "sqlite", DSN: "a.db", IDColumn: "company_id", UpdatedColumn: "modified",
+		KeyColumns: []string{"domain", "crm_id"}, MaxBatch: 50}, cfg)
+
+	valid := func(k, v string) connectors.Settings {
+		s := connectors.Settings{"driver": "sqlite", "dsn": "a.db"}
+		if v == "" {
+			delete(s, k)
+		} else {
+			s[k] = v
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		settings connectors.Settings
+		want     string
+	}{
+		{valid("driver", ""), "setting driver: missing"},
+		{valid("driver", "mysql"), `setting driver: "mysql" is not sqlite or postgres`},
+		{valid("dsn", ""), "setting dsn: missing"},
+		{valid("dsn", "  "), "setting dsn: missing"},
+		{valid("id_column", "company id"), `setting id_column: "company id" is not a plain column name`},
+		{valid("id_column", `id"; DROP TABLE companies; --`), "setting id_column"},
+		{valid("updated_column", "1st"), `setting updated_column: "1st" is not a plain column name`},
+		{valid("updated_column", "id"), `setting updated_column: "id" is also the id_column`},
+		{valid("key_columns", `domain,"crm"`), `setting key_columns: "\"crm\"" is not a plain column name`},
+		{valid("max_batch", "0"), `setting max_batch: "0" is not a positive whole number`},
+		{valid("max_batch", "many"), `setting max_batch: "many"`},
+		{valid("table", "companies"), `unknown setting "table" (sql accepts driver, dsn, id_column, key_columns, max_batch, updated_column)`},
+	} {
+		_, err := Factory("db", tc.settings)
+		if assert.Error(t, err, "%v", tc.settings) {
+			assert.Contains(t, err.Error(), tc.want)
+		}
+	}
+}
+
+func TestNamesAreRefusedNotEscaped(t *testing.T) {
+	c := open(t, nil)
+	ctx := t.Context()
+	for _, table := range []string{"compa nies", `companies"; DROP TABLE companies; --`} {
+		_, err := c.Changes(ctx, table, connectors.Cursor{}, 10)
+		assert.ErrorIs(t, err, connectors.ErrNotFound, "table %q", table)
+	}
+	_, err := c.Find(ctx, "companies", "domain'", []string{"a"})
+	assert.ErrorIs(t, err, connectors.ErrNotFound)
+
+	res, err := c.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{"name": "A", "bad name": "x"}}})
+	require.NoError(t, err)
+	var inv *connectors.InvalidRecordError
+	require.ErrorAs(t, res[0].Err, &inv)
+	assert.Equal(t, "bad name", inv.Field)
+
+	_, err = c.Get(ctx, "no_such_table", []string{"1"})
+	assert.ErrorIs(t, err, connectors.ErrNotFound, "a missing table is not retried")
+}
+
+func TestBatchWithRefusedRowsWritesTheRest(t *testing.T) {
+	c := open(t, nil)
+	ctx := t.Context()
+	_, err := c.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{"name": "Taken", "domain": "taken.example.com"}}})
+	require.NoError(t, err)
+
+	res, err := c.Create(ctx, "companies", []connectors.Record{
+		{Fields: map[string]any{"name": "Acme", "domain": "acme.example.com"}},
+		{Fields: map[string]any{"domain": "nameless.example.com"}},             // NOT NULL
+		{Fields: map[string]any{"name": "Dup", "domain": "taken.example.com"}}, // UNIQUE
+		{Fields: map[string]any{"name": "Globex", "domain": "globex.example.com"}},
+	})
+	require.NoError(t, err)
+	require.Len(t, res, 4)
+	require.NoError(t, res[0].Err)
+	require.NoError(t, res[3].Err)
+	for i, want := range map[int]string{1: "NOT NULL constraint failed: companies.name", 2: "UNIQUE constraint failed: companies.domain"} {
+		var inv *connectors.InvalidRecordError
+		require.ErrorAs(t, res[i].Err, &inv, "record %d", i)
+		assert.Contains(t, inv.Reason, want, "record %d: the database's reason", i)
+	}
+
+	page, err := c.Changes(ctx, "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	var names []any
+	for _, r := range page.Records {
+		names = append(names, r.Fields["name"])
+	}
+	assert.Equal(t, []any{"Taken", "Acme", "Globex"}, names)
+}
+
+func TestChangesOrdersIntegerIDsNumerically(t *testing.T) {
+	c := open(t, nil)
+	ctx := t.Context()
+	var recs []connectors.Record
+	for i := range 12 {
+		recs = append(recs, connectors.Record{Fields: map[string]any{"name": fmt.Sprint("Company ", i+1)}})
+	}
+	res, err := c.Create(ctx, "companies", recs)
+	require.NoError(t, err)
+	at := time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)
+	for _, r := range res {
+		setUpdatedAt(t, c, r.ID, at)
+	}
+
+	page, err := c.Changes(ctx, "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	var ids []string
+	for _, r := range page.Records {
+		ids = append(ids, r.ID)
+		assert.True(t, r.UpdatedAt.Equal(at), "record %s: UpdatedAt %s", r.ID, r.UpdatedAt)
+	}
+	assert.Equal(t, []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12"}, ids)
+
+	// Resuming at id 9 reads 10, 11 and 12: compared as text, "10" would not be after "9".
+	since := connectors.Cursor{UpdatedAt: at, ID: "9"}
+	page, err = c.Changes(ctx, "companies", since, 2)
+	require.NoError(t, err)
+	require.Len(t, page.Records, 2)
+	assert.Equal(t, "10", page.Records[0].ID)
+	assert.Equal(t, "11", page.Records[1].ID)
+	assert.True(t, page.More)
+	n, err := c.CountChanges(ctx, "companies", since)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+}
+
+func TestFieldValues(t *testing.T) {
+	c := open(t, nil)
+	ctx := t.Context()
+	res, err := c.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{
+		"name": "Acme", "phone": float64(5550100), "employees": float64(250), "updated_at": "ignored",
+	}}})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	got, err := c.Get(ctx, "companies", []string{res[0].ID})
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, map[string]any{"name": "Acme", "domain": nil, "phone": "5550100", "employees": float64(250)}, got[0].Fields,
+		"a whole number is written to a TEXT column without a decimal point, and read back as JSON carries it")
+	assert.WithinDuration(t, time.Now(), got[0].UpdatedAt, time.Minute, "the connector sets updated_at")
+	assert.Equal(t, time.UTC, got[0].UpdatedAt.Location())
+}
+
+func TestUpsertByNonUniqueColumn(t *testing.T) {
+	c := open(t, nil)
+	ctx := t.Context()
+	res, err := c.Upsert(ctx, "companies", "phone", []connectors.Record{{Fields: map[string]any{"name": "A", "phone": "1"}}})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	assert.True(t, res[0].Created)
+	res, err = c.Upsert(ctx, "companies", "phone", []connectors.Record{{Fields: map[string]any{"name": "B", "phone": "1"}}})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	assert.False(t, res[0].Created, "the row with the key is updated")
+
+	_, err = c.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{"name": "C", "phone": "1"}}})
+	require.NoError(t, err)
+	res, err = c.Upsert(ctx, "companies", "phone", []connectors.Record{{Fields: map[string]any{"name": "D", "phone": "1"}}, {Fields: map[string]any{"name": "E"}}})
+	require.NoError(t, err)
+	var amb *connectors.AmbiguousMatchError
+	assert.ErrorAs(t, res[0].Err, &amb, "two rows have the key")
+	var inv *connectors.InvalidRecordError
+	assert.ErrorAs(t, res[1].Err, &inv, "no key")
+}
+
+func TestInfo(t *testing.T) {
+	assert.Equal(t, connectors.Info{Type: "sql", MaxBatch: 500, NativeUpsert: true}, open(t, nil).Info())
+	assert.False(t, open(t, connectors.Settings{"key_columns": ""}).Info().NativeUpsert, "no unique key column to upsert on")
+}
