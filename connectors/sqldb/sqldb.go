@@ -14,8 +14,9 @@
 // Table and column names are checked to be plain identifiers and double-quoted; values are
 // always passed as $n parameters. The SQL text is the same for both drivers.
 //
-// Tested against SQLite; PostgreSQL shares the SQL but is not tested against a live server
-// in this repository.
+// The conformance suite runs against SQLite files always, and against PostgreSQL when the
+// machine has its binaries (a throwaway server is started) or TANDEM_POSTGRES_DSN names
+// one; see postgres_test.go.
 package sqldb
 
 import (
