@@ -39,7 +39,7 @@ func (c *timesOutOnce) Create(ctx context.Context, object string, recs []connect
 }
 
 // A create retried after a lost answer, against a HubSpot whose search trails its writes
-// by 1.5 s (the test environment runs the retry at once): the retry waits out the
+// by 3 s (the test environment runs the retry at once): the retry waits out the
 // connection's search_lag before it looks the keys up, finds what the first attempt
 // created and updates it. Told there is no lag, it looks too soon and creates everything
 // twice.
@@ -47,9 +47,9 @@ func TestUpsertRetryWaitsForALaggingSearch(t *testing.T) {
 	for _, tc := range []struct {
 		searchLag string
 		want      int
-	}{{"2s", 3}, {"0s", 6}} {
+	}{{"4s", 3}, {"0s", 6}} {
 		t.Run("search_lag "+tc.searchLag, func(t *testing.T) {
-			opts := hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 1500 * time.Millisecond}
+			opts := hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 3 * time.Second}
 			fake := hubspotfake.New(opts)
 			srv := httptest.NewServer(fake.Handler())
 			t.Cleanup(func() { srv.Close(); fake.Close() })
@@ -72,6 +72,7 @@ func TestUpsertRetryWaitsForALaggingSearch(t *testing.T) {
 			}
 			var s testsuite.WorkflowTestSuite
 			env := s.NewTestWorkflowEnvironment()
+			env.SetTestTimeout(time.Minute) // the retry waits out the 4 s search lag for real
 			env.RegisterWorkflow(upsertWorkflow)
 			env.RegisterActivity(acts)
 			var ops []WriteOp

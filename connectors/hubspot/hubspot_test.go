@@ -381,7 +381,7 @@ func TestSearchesCountedWithoutTheClientKnowing(t *testing.T) {
 }
 
 func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
-	// The fake's search index takes 600 ms to show the first write and shows the second,
+	// The fake's search index takes 1.5 s to show the first write and shows the second,
 	// later one at once, as an index fed by several workers may.
 	lagging := func() hubspotfake.Options {
 		var mu sync.Mutex
@@ -392,7 +392,7 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 			defer mu.Unlock()
 			n++
 			if n == 1 {
-				return 600 * time.Millisecond
+				return 1500 * time.Millisecond
 			}
 			return 0
 		}
@@ -424,18 +424,18 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{second}, ids(page))
-	time.Sleep(700 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.CursorOf(page.Records[0]), 10)
 	require.NoError(t, err)
 	assert.Empty(t, page.Records, "the first record is lost")
 
 	// With a search lag longer than the index's, both wait until it has caught up.
-	e = newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "1s"})
+	e = newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "2s"})
 	first, second := write(e)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	assert.Empty(t, page.Records, "nothing is older than the search lag yet")
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(2100 * time.Millisecond)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{first, second}, ids(page))

@@ -203,7 +203,7 @@ func TestSearchINComparesLikeEQ(t *testing.T) {
 func TestIndexLag(t *testing.T) {
 	// Searches see each record as it was IndexLag ago; reads by id see it as it is.
 	opts := unlimited()
-	opts.IndexLag = 300 * time.Millisecond
+	opts.IndexLag = time.Second
 	f := hubspotfake.New(opts)
 	seeded := f.Seed("companies", map[string]string{"name": "Old", "domain": "old.example.com"})
 	names := func() []string {
@@ -226,6 +226,6 @@ func TestIndexLag(t *testing.T) {
 	assert.Equal(t, []string{"Old"}, names(), "the create is not searchable yet, the update shows the old name")
 	_, body = call(t, f, "GET", "/crm/v3/objects/companies/"+created+"?properties=name", "demo-token", "")
 	assert.Equal(t, "New", body["properties"].(map[string]any)["name"], "reads by id are current")
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	assert.Equal(t, []string{"Renamed", "New"}, names())
 }
