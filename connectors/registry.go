@@ -2,12 +2,27 @@ package connectors
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // Settings are a connection's options from the sync definitions file, secrets already
 // read from the environment.
 type Settings map[string]string
+
+// OnlyKnown returns an error naming the first setting (in sorted order) that known does
+// not list, with the settings a connection of type typ accepts: a misspelt setting must
+// stop start-up, not fall back to its default unseen.
+func (s Settings) OnlyKnown(typ string, known map[string]string) error {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
+		if _, ok := known[k]; !ok {
+			return fmt.Errorf("unknown setting %q (%s accepts %s)", k, typ, strings.Join(slices.Sorted(maps.Keys(known)), ", "))
+		}
+	}
+	return nil
+}
 
 // Factory opens a connection of one type.
 type Factory func(name string, settings Settings) (Connector, error)

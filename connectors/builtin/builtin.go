@@ -5,7 +5,6 @@ package builtin
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -75,10 +74,8 @@ var memorySettings = map[string]string{
 // two connections of type memory never share records, and neither do two opens of the
 // same connection (each worker process, and each open within it, starts from the seed).
 func openMemory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	for k := range settings {
-		if _, ok := memorySettings[k]; !ok {
-			return nil, fmt.Errorf("unknown setting %q (memory accepts %s)", k, strings.Join(settingNames(memorySettings), ", "))
-		}
+	if err := settings.OnlyKnown("memory", memorySettings); err != nil {
+		return nil, err
 	}
 	seed := 0
 	if s, ok := settings["seed"]; ok {
@@ -99,13 +96,4 @@ func openMemory(name string, settings connectors.Settings) (connectors.Connector
 	c := memory.New(memory.Options{IDPrefix: settings["id_prefix"]})
 	c.Seed(object, seed, memory.SampleCompany)
 	return c, nil
-}
-
-func settingNames(m map[string]string) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -196,15 +196,8 @@ type Config struct {
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
 func ParseSettings(settings connectors.Settings) (Config, error) {
-	for k := range settings {
-		if _, ok := settingDocs[k]; !ok {
-			names := make([]string, 0, len(settingDocs))
-			for n := range settingDocs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return Config{}, fmt.Errorf("unknown setting %q (hubspot accepts %s)", k, strings.Join(names, ", "))
-		}
+	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+		return Config{}, err
 	}
 	cfg := Config{
 		Token:           strings.TrimSpace(settings[SettingToken]),

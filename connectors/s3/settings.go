@@ -3,7 +3,6 @@ package s3
 import (
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
 
 	"tandem/connectors"
@@ -43,15 +42,8 @@ var SettingDocs = map[string]string{
 // ParseSettings turns a connection's settings into a Config, naming the setting at fault
 // in every error.
 func ParseSettings(s connectors.Settings) (Config, error) {
-	for k := range s {
-		if _, ok := SettingDocs[k]; !ok {
-			names := make([]string, 0, len(SettingDocs))
-			for n := range SettingDocs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return Config{}, fmt.Errorf("unknown setting %q (s3 accepts %s)", k, strings.Join(names, ", "))
-		}
+	if err := s.OnlyKnown(Type, SettingDocs); err != nil {
+		return Config{}, err
 	}
 	cfg := Config{
 		Bucket:          strings.TrimSpace(s[SettingBucket]),

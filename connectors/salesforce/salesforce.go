@@ -27,7 +27,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -150,10 +149,8 @@ var (
 
 // ParseSettings turns a connection's settings into a Config. Every error names the setting.
 func ParseSettings(s connectors.Settings) (Config, error) {
-	for k := range s {
-		if _, ok := settingDocs[k]; !ok {
-			return Config{}, fmt.Errorf("unknown setting %q (salesforce accepts %s)", k, strings.Join(settingNames(), ", "))
-		}
+	if err := s.OnlyKnown(Type, settingDocs); err != nil {
+		return Config{}, err
 	}
 	get := func(k string) string { return strings.TrimSpace(s[k]) }
 	cfg := Config{
@@ -331,15 +328,6 @@ func ParsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("the key is a %T; the JWT bearer grant signs with RS256 and needs an RSA key", parsed)
 	}
 	return key, nil
-}
-
-func settingNames() []string {
-	names := make([]string, 0, len(settingDocs))
-	for k := range settingDocs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // Client is a connection to one Salesforce org. It implements connectors.Connector and

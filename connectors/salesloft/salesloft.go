@@ -19,9 +19,7 @@ package salesloft
 
 import (
 	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -164,10 +162,8 @@ func New(opts Options) (*Connector, error) {
 
 // Factory opens a salesloft connection from its settings. It is a connectors.Factory.
 func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	for k := range settings {
-		if _, ok := settingDocs[k]; !ok {
-			return nil, fmt.Errorf("unknown setting %q (salesloft accepts %s)", k, strings.Join(slices.Sorted(maps.Keys(settingDocs)), ", "))
-		}
+	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+		return nil, err
 	}
 	opts := Options{
 		Token:        settings[SettingToken],

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -104,15 +103,8 @@ type Config struct {
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
 func ParseSettings(settings connectors.Settings) (Config, error) {
-	for k := range settings {
-		if _, ok := settingDocs[k]; !ok {
-			names := make([]string, 0, len(settingDocs))
-			for n := range settingDocs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
-			return Config{}, fmt.Errorf("unknown setting %q (sql accepts %s)", k, strings.Join(names, ", "))
-		}
+	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+		return Config{}, err
 	}
 	cfg := Config{
 		Driver:        strings.TrimSpace(settings[SettingDriver]),
