@@ -483,6 +483,8 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	if found != nil {
 		matches = *found
 	} else {
+		// Not s.find: that skips the activity for no keys, and histories recorded before
+		// it have the activity even then.
 		if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
 			Sync: s.name, Side: to, Values: batch.UniqueKeys(),
 		}).Get(ctx, &matches); err != nil {

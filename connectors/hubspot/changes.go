@@ -67,15 +67,9 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 
 	window := max(0, since.UpdatedAt.UnixMilli()) // a zero cursor is before 1970
 	size := min(maxSearchLimit, limit+1)          // one more than asked tells whether there is more
-	// Records modified within the search lag are left to the next run: the index may
-	// not hold them all yet, and the cursor must not pass one it has not seen.
-	var settled []filter
-	if c.cfg.SearchLag > 0 {
-		bound := time.Now().Add(-c.cfg.SearchLag).UnixMilli()
-		if window >= bound {
-			return connectors.Page{}, nil
-		}
-		settled = []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}
+	settled, bound := c.settled(o)
+	if settled != nil && window >= bound {
+		return connectors.Page{}, nil
 	}
 	exhausted := false
 	for !exhausted {
@@ -126,16 +120,25 @@ func (c *Client) CountChanges(ctx context.Context, object string, since connecto
 	if err != nil {
 		return 0, err
 	}
-	filters := []filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}
-	if c.cfg.SearchLag > 0 {
-		filters = append(filters, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(time.Now().Add(-c.cfg.SearchLag).UnixMilli(), 10)})
-	}
+	settled, _ := c.settled(o)
+	filters := append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}, settled...)
 	var resp searchResponse
 	req := searchRequest{FilterGroups: []filterGroup{{Filters: filters}}, Properties: []string{o.Modified}, Limit: 1}
 	if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
 		return 0, err
 	}
 	return resp.Total, nil
+}
+
+// settled is the filter that leaves out records modified within the search lag, and its
+// bound in epoch ms (nil without a lag): the index may not hold them all yet, and the
+// cursor must not pass one it has not seen; the next run reads them.
+func (c *Client) settled(o objectType) ([]filter, int64) {
+	if c.cfg.SearchLag <= 0 {
+		return nil, 0
+	}
+	bound := time.Now().Add(-c.cfg.SearchLag).UnixMilli()
+	return []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}, bound
 }
 
 // readTie reads every record modified at millisecond ms, in hs_object_id order.

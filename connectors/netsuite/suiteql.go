@@ -173,6 +173,37 @@ func isInternalID(s string) bool {
 	return true
 }
 
+// formatElement is a fixed element of a datetime format model and its Go layout.
+type formatElement struct {
+	model, layout string
+	hour12, ampm  bool
+}
+
+// formatElements are the fixed elements, longer ones first where one is a prefix of
+// another (HH24 and HH12 before HH).
+var formatElements = []formatElement{
+	{"YYYY", "2006", false, false},
+	{"HH24", "15", false, false},
+	{"HH12", "03", true, false},
+	{"HH", "03", true, false},
+	{"MM", "01", false, false},
+	{"DD", "02", false, false},
+	{"MI", "04", false, false},
+	{"SS", "05", false, false},
+	{"AM", "PM", false, true},
+	{"PM", "PM", false, true},
+}
+
+// elementAt returns the fixed element rest starts with.
+func elementAt(rest string) (formatElement, bool) {
+	for _, el := range formatElements {
+		if strings.HasPrefix(rest, el.model) {
+			return el, true
+		}
+	}
+	return formatElement{}, false
+}
+
 // goLayout translates a SuiteQL (Oracle) datetime format model into a Go layout. It
 // knows the elements a sortable timestamp needs: YYYY MM DD HH24 HH12 HH MI SS FF1-FF9
 // AM PM, the separators - / : . , space, and "quoted" text.
@@ -182,37 +213,14 @@ func goLayout(format string) (string, error) {
 	hasHour12, hasAMPM := false, false
 	for i := 0; i < len(up); {
 		rest := up[i:]
+		if el, ok := elementAt(rest); ok {
+			b.WriteString(el.layout)
+			hasHour12 = hasHour12 || el.hour12
+			hasAMPM = hasAMPM || el.ampm
+			i += len(el.model)
+			continue
+		}
 		switch {
-		case strings.HasPrefix(rest, "YYYY"):
-			b.WriteString("2006")
-			i += 4
-		case strings.HasPrefix(rest, "HH24"):
-			b.WriteString("15")
-			i += 4
-		case strings.HasPrefix(rest, "HH12"):
-			b.WriteString("03")
-			hasHour12 = true
-			i += 4
-		case strings.HasPrefix(rest, "HH"):
-			b.WriteString("03")
-			hasHour12 = true
-			i += 2
-		case strings.HasPrefix(rest, "MM"):
-			b.WriteString("01")
-			i += 2
-		case strings.HasPrefix(rest, "DD"):
-			b.WriteString("02")
-			i += 2
-		case strings.HasPrefix(rest, "MI"):
-			b.WriteString("04")
-			i += 2
-		case strings.HasPrefix(rest, "SS"):
-			b.WriteString("05")
-			i += 2
-		case strings.HasPrefix(rest, "AM"), strings.HasPrefix(rest, "PM"):
-			b.WriteString("PM")
-			hasAMPM = true
-			i += 2
 		case strings.HasPrefix(rest, "FF"):
 			if len(rest) < 3 || rest[2] < '1' || rest[2] > '9' {
 				return "", fmt.Errorf("%q: write FF1 to FF9 for fractions of a second", format)

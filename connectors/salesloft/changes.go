@@ -56,10 +56,10 @@ func (c *Connector) CountChanges(ctx context.Context, object string, since conne
 	if err := checkObject("count changes", object); err != nil {
 		return 0, err
 	}
-	q := url.Values{"sort_by": {"updated_at"}, "sort_direction": {"ASC"}, "per_page": {"1"}, "page": {"1"}, "include_paging_counts": {"true"}}
-	if lower := since.UpdatedAt.Round(0).Truncate(time.Microsecond); !lower.IsZero() {
-		q.Set("updated_at[gte]", formatTime(lower))
-	}
+	q := changesQuery(windowStart(since))
+	q.Set("per_page", "1")
+	q.Set("page", "1")
+	q.Set("include_paging_counts", "true")
 	var ans struct {
 		Metadata struct {
 			Paging struct {
@@ -91,7 +91,7 @@ func (c *Connector) changes(ctx context.Context, object string, since connectors
 	limit = min(limit, maxPerPage)
 
 	var (
-		lower    = since.UpdatedAt.Round(0).Truncate(time.Microsecond) // window start (inclusive); zero: from the beginning
+		lower    = windowStart(since)
 		page     = 1
 		fetched  []connectors.Record
 		seen     = map[string]bool{}
@@ -102,11 +102,7 @@ func (c *Connector) changes(ctx context.Context, object string, since connectors
 			return connectors.Page{}, fmt.Errorf("salesloft changes of %s after %s: gave up after %d requests of full pages at one timestamp (%s)",
 				object, since, maxChangeRequests, formatTime(lower))
 		}
-		q := url.Values{"sort_by": {"updated_at"}, "sort_direction": {"ASC"}}
-		if !lower.IsZero() {
-			q.Set("updated_at[gte]", formatTime(lower))
-		}
-		recs, full, err := c.listPage(ctx, q, page)
+		recs, full, err := c.listPage(ctx, changesQuery(lower), page)
 		if err != nil {
 			return connectors.Page{}, err
 		}
@@ -135,6 +131,21 @@ func (c *Connector) changes(ctx context.Context, object string, since connectors
 		}
 		page++ // a whole page at lower: page on through the tie
 	}
+}
+
+// windowStart is the inclusive start of the reads after since, to Salesloft's microsecond
+// (zero: from the beginning).
+func windowStart(since connectors.Cursor) time.Time {
+	return since.UpdatedAt.Round(0).Truncate(time.Microsecond)
+}
+
+// changesQuery lists accounts updated at or after lower (all when zero), oldest first.
+func changesQuery(lower time.Time) url.Values {
+	q := url.Values{"sort_by": {"updated_at"}, "sort_direction": {"ASC"}}
+	if !lower.IsZero() {
+		q.Set("updated_at[gte]", formatTime(lower))
+	}
+	return q
 }
 
 // after returns the records of recs that are after since and, unless before is zero,

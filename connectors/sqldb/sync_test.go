@@ -1,7 +1,6 @@
 package sqldb_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"tandem/activities"
 	"tandem/connectors/builtin"
 	"tandem/internal/app"
 	"tandem/internal/config"
@@ -56,27 +54,9 @@ func TestSyncIntoSQLite(t *testing.T) {
 	}
 	conns, err := app.OpenConnections(defs, builtin.Registry())
 	require.NoError(t, err)
-	c := testenv.Client(t)
-	w := app.NewWorker(c, &activities.Activities{Syncs: defs, Connections: conns})
-	require.NoError(t, w.Start())
-	ctx := context.Background()
-	t.Cleanup(func() {
-		_ = c.TerminateWorkflow(ctx, workflows.WorkflowID(name), "", "test over")
-		w.Stop()
-	})
-	waitRuns := func(n int) workflows.Status {
-		var st workflows.Status
-		require.Eventually(t, func() bool {
-			var err error
-			st, err = app.Status(ctx, c, name)
-			return err == nil && st.Runs >= n && st.Current == nil
-		}, time.Minute, 50*time.Millisecond)
-		return st
-	}
-
-	_, _, err = app.StartSync(ctx, c, name)
-	require.NoError(t, err)
-	st := waitRuns(1)
+	s := testenv.NewFileSync(t, testenv.Client(t), defs, conns, name)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
 	require.Empty(t, st.LastRun.Error)
 	assert.Equal(t, workflows.Counts{Fetched: 120, Created: 120}, st.LastRun.Counts)
 	var rows, distinct int
@@ -85,7 +65,7 @@ func TestSyncIntoSQLite(t *testing.T) {
 	assert.Equal(t, 120, distinct)
 
 	// Read everything again: equal rows are skipped, nothing is written.
-	require.NoError(t, app.Signal(ctx, c, name, workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}}))
-	st = waitRuns(2)
+	s.Signal(workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}})
+	st = s.WaitRuns(2, time.Minute)
 	assert.Equal(t, workflows.Counts{Fetched: 120, Skipped: 120}, st.LastRun.Counts)
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
-	"tandem/activities"
 	"tandem/connectors/builtin"
 	"tandem/internal/app"
 	"tandem/internal/demo"
@@ -24,7 +23,7 @@ import (
 // the embedded server: real connectors against the fake Salesloft and HubSpot, webhooks
 // from both fakes through the real ingress.
 func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
-	d, status := runDemo(t, demo.Options{})
+	d, s := runDemo(t, demo.Options{})
 	// Converged: 50 companies on each side, one per domain, equal on the mapped fields.
 	sl, hs := d.Salesloft.Records(), d.HubSpot.Records("companies")
 	require.Len(t, sl, 50)
@@ -41,7 +40,7 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 		assert.Equal(t, a.Fields["name"], h["name"])
 		assert.Equal(t, a.Fields["phone"], h["phone"])
 	}
-	st := status()
+	st := s.Status()
 	assert.Equal(t, workflows.Counts{Fetched: st.LastRun.Fetched, Created: 40, Skipped: st.LastRun.Skipped}, st.LastRun.Counts)
 
 	// Wait for the webhooks of the first run's own writes to be handled (they write
@@ -49,10 +48,7 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 	quiet := func() {
 		var last int
 		require.Eventually(t, func() bool {
-			st, err := app.Status(context.Background(), testenv.Client(t), demo.Sync)
-			if err != nil {
-				return false
-			}
+			st := s.Status()
 			n := st.Events.Received
 			settled := n == last && st.Pending == 0
 			last = n
@@ -79,12 +75,12 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 	assert.Equal(t, slWrites+1, d.Salesloft.Stats().Writes, "one write to Salesloft")
 	// The fake counts the user's own edit as a write; Tandem wrote nothing back.
 	assert.Equal(t, hsWrites+1, d.HubSpot.Stats().Writes, "writes to HubSpot: the user's edit only")
-	assert.Equal(t, 1, status().Runs, "no scheduled run was needed")
+	assert.Equal(t, 1, s.Status().Runs, "no scheduled run was needed")
 }
 
 // runDemo starts the demo with o (free ports, an ingress) on the embedded server, starts
-// its sync, and waits for the first run to end. status queries the sync.
-func runDemo(t *testing.T, o demo.Options) (*demo.Demo, func() workflows.Status) {
+// its sync, and waits for the first run to end.
+func runDemo(t *testing.T, o demo.Options) (*demo.Demo, *testenv.Sync) {
 	t.Helper()
 	c := testenv.Client(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -101,26 +97,10 @@ func runDemo(t *testing.T, o demo.Options) (*demo.Demo, func() workflows.Status)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go func() { _ = in.Serve(ctx, ln) }()
-	w := app.NewWorker(c, &activities.Activities{Syncs: d.Syncs, Connections: conns})
-	require.NoError(t, w.Start())
-	t.Cleanup(func() {
-		_ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(demo.Sync), "", "test over")
-		w.Stop()
-	})
-
-	_, _, err = app.StartSync(ctx, c, demo.Sync)
-	require.NoError(t, err)
-	status := func() workflows.Status {
-		st, err := app.Status(ctx, c, demo.Sync)
-		require.NoError(t, err)
-		return st
-	}
-	// A query can fail while the server is busy (a continue-as-new under way): ask again.
-	require.Eventually(t, func() bool {
-		st, err := app.Status(ctx, c, demo.Sync)
-		return err == nil && st.LastRun != nil && st.Current == nil
-	}, time.Minute, 50*time.Millisecond)
-	return d, status
+	s := testenv.NewFileSync(t, c, d.Syncs, conns, demo.Sync)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	return d, s
 }
 
 // TestDemoWithALaggingSearchIndex runs the demo against a HubSpot whose searches trail
@@ -129,8 +109,8 @@ func runDemo(t *testing.T, o demo.Options) (*demo.Demo, func() workflows.Status)
 // HubSpot, which does not find the company yet. The write is remembered across
 // continue-as-new and the company read by id, so it is updated, not created again.
 func TestDemoWithALaggingSearchIndex(t *testing.T) {
-	d, status := runDemo(t, demo.Options{HubSpotIndexLag: 3 * time.Second})
-	st := status()
+	d, s := runDemo(t, demo.Options{HubSpotIndexLag: 3 * time.Second})
+	st := s.Status()
 	require.Empty(t, st.LastRun.Error)
 	require.Positive(t, st.RecentlyWritten["b"], "the first run's HubSpot writes are carried into the next execution")
 

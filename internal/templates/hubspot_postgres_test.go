@@ -81,7 +81,7 @@ func TestCompaniesToPostgres(t *testing.T) {
 		require.NoError(t, hs.Set("companies", ids[i], map[string]string{"phone": "+44 20 7946 0000"}))
 		require.NoError(t, hs.SetModified("companies", ids[i], time.Now().Add(-time.Minute+time.Duration(i)*time.Millisecond)))
 	}
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	run2 := s.waitRun(2)
 	assert.Equal(t, workflows.Counts{Fetched: 2, Updated: 2}, run2.Counts)
 	got = rows()
@@ -89,6 +89,6 @@ func TestCompaniesToPostgres(t *testing.T) {
 	assert.Equal(t, "+44 20 7946 0000", got[ids[21]][2])
 	assert.Equal(t, "+1 555 0004", got[ids[4]][2])
 
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	assert.Equal(t, workflows.Counts{}, s.waitRun(3).Counts)
 }

@@ -21,9 +21,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
-	"tandem/activities"
 	"tandem/connectors"
 	"tandem/connectors/builtin"
 	"tandem/connectors/netsuite"
@@ -207,74 +205,32 @@ func seedAccounts(sf *salesforcefake.Server, from, to int) []string {
 // syncRun is a sync of an example file running on the embedded server with its own
 // worker. The workflow is terminated and the worker stopped when the test ends.
 type syncRun struct {
-	t     *testing.T
-	c     client.Client
-	name  string
+	*testenv.Sync
 	conns map[string]connectors.Connector
 }
 
 func startSync(t *testing.T, f *config.File) *syncRun {
 	t.Helper()
 	require.Len(t, f.Syncs, 1)
-	c := testenv.Client(t)
 	conns, err := app.OpenConnections(f, builtin.Registry())
 	require.NoError(t, err)
 	if ns, ok := conns["netsuite"].(*netsuite.Connector); ok {
 		t.Cleanup(ns.CloseIdleConnections)
 	}
-	w := app.NewWorker(c, &activities.Activities{Syncs: f, Connections: conns})
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
-	s := &syncRun{t: t, c: c, name: f.Syncs[0].Name, conns: conns}
-	t.Cleanup(func() {
-		_ = c.TerminateWorkflow(context.Background(), workflows.WorkflowID(s.name), "", "test over")
-	})
-	_, _, err = app.StartSync(context.Background(), c, s.name)
-	require.NoError(t, err)
+	s := &syncRun{Sync: testenv.NewFileSync(t, testenv.Client(t), f, conns, f.Syncs[0].Name), conns: conns}
+	s.Start()
 	return s
-}
-
-// status queries the workflow, retrying while a run continues as new.
-func (s *syncRun) status() workflows.Status {
-	s.t.Helper()
-	var err error
-	for range 100 {
-		var st workflows.Status
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		st, err = app.Status(ctx, s.c, s.name)
-		cancel()
-		if err == nil {
-			return st
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	s.t.Fatalf("status: %v", err)
-	return workflows.Status{}
 }
 
 // waitRun waits until run n has finished and returns it; it fails the test if the run
 // stopped on an error.
 func (s *syncRun) waitRun(n int) workflows.RunSummary {
-	s.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		st := s.status()
-		if st.LastRun != nil && st.LastRun.Number >= n && st.Current == nil {
-			require.Equal(s.t, n, st.LastRun.Number, "runs")
-			require.Empty(s.t, st.LastRun.Error, "run %d stopped on an error", n)
-			require.Zero(s.t, st.LastRun.Failed, "failed records: %+v", st.Failures)
-			return *st.LastRun
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("run %d did not finish within a minute; status: %+v", n, st)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (s *syncRun) signal(name string, arg any) {
-	s.t.Helper()
-	require.NoError(s.t, app.Signal(context.Background(), s.c, s.name, name, arg))
+	s.T.Helper()
+	st := s.WaitRuns(n, time.Minute)
+	require.Equal(s.T, n, st.LastRun.Number, "runs")
+	require.Empty(s.T, st.LastRun.Error, "run %d stopped on an error", n)
+	require.Zero(s.T, st.LastRun.Failed, "failed records: %+v", st.Failures)
+	return *st.LastRun
 }
 
 // timeoutAfterWrite sits in front of the NetSuite fake. While armed, it passes a create
@@ -404,14 +360,14 @@ func TestAccountsToCustomers(t *testing.T) {
 
 	// Run 2 (sync-now): nothing changed since run 1, nothing is written.
 	ns.ResetStats()
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	run = s.waitRun(2)
 	assert.Equal(t, workflows.Counts{}, run.Counts)
 	assert.Equal(t, map[string]int{"POST": 0, "PATCH": 0, "PUT": 0}, recordWrites(ns.Stats()))
 
 	// Run 3: every Account read again from start_from; each customer already holds what
 	// its Account asks for (a missing website included), so all compare equal.
-	s.signal(workflows.SignalResync, workflows.ResyncSignal{Side: "a", From: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
+	s.Signal(workflows.SignalResync, workflows.ResyncSignal{Side: "a", From: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
 	run = s.waitRun(3)
 	assert.Equal(t, workflows.Counts{Fetched: 50, Skipped: 50}, run.Counts)
 	assert.Equal(t, map[string]int{"POST": 0, "PATCH": 0, "PUT": 0}, recordWrites(ns.Stats()))
@@ -425,7 +381,7 @@ func TestAccountsToCustomers(t *testing.T) {
 	clk.Advance(time.Second) // the org's clock leaves the second the records were saved in
 	front.arm(1)
 	ns.ResetStats()
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	run = s.waitRun(4)
 	assert.Equal(t, []int{http.StatusNoContent}, front.droppedAnswers(), "NetSuite created the customer whose answer was lost")
 	assert.Equal(t, 10, run.Fetched)
@@ -578,7 +534,7 @@ func TestDailyExport(t *testing.T) {
 		require.NoError(t, sf.Set("Account", id, map[string]any{"Phone": fmt.Sprintf("+44 20 7946 %04d", i), "BillingCity": "Leeds"}))
 	}
 	clk.Advance(time.Second)
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	run2 := s.waitRun(2)
 	assert.Equal(t, workflows.Counts{Fetched: 3, Created: 3}, run2.Counts)
 	all, err := export.List(ctx, root)
@@ -596,7 +552,7 @@ func TestDailyExport(t *testing.T) {
 	assert.Equal(t, account(17)["BillingCity"], again[ids[17]]["BillingCity"], "run 1's object keeps what run 1 exported")
 
 	// Run 3: nothing changed, nothing is written.
-	s.signal(workflows.SignalSyncNow, nil)
+	s.Signal(workflows.SignalSyncNow, nil)
 	run3 := s.waitRun(3)
 	assert.Equal(t, workflows.Counts{}, run3.Counts)
 	final, err := export.List(ctx, root)

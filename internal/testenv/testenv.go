@@ -62,11 +62,13 @@ func Server(t testing.TB) *devserver.Server {
 	return server
 }
 
-// Sync is one sync running on the embedded server between two memory connectors.
+// Sync is one sync running on the embedded server: between two memory connectors
+// (NewSync), or as a definitions file says (NewFileSync).
 type Sync struct {
 	T      testing.TB
 	Name   string
 	Client client.Client
+	// Source and Target are the memory connectors of NewSync (nil for NewFileSync).
 	Source *memory.Connector
 	Target *memory.Connector
 	Acts   *activities.Activities
@@ -104,14 +106,21 @@ func NewSync(t testing.TB, def config.Sync, source, target *memory.Connector) *S
 // NewSyncWith is NewSync with a client of the caller's (e.g. one with a metrics handler).
 func NewSyncWith(t testing.TB, c client.Client, def config.Sync, source, target *memory.Connector) *Sync {
 	t.Helper()
-	s := &Sync{T: t, Name: def.Name, Client: c, Source: source, Target: target}
-	s.Acts = &activities.Activities{
-		Syncs: &config.File{Path: "test", Syncs: []config.Sync{def}},
-		Connections: map[string]connectors.Connector{
-			def.A.Connection: source,
-			def.B.Connection: target,
-		},
-	}
+	s := NewFileSync(t, c, &config.File{Path: "test", Syncs: []config.Sync{def}}, map[string]connectors.Connector{
+		def.A.Connection: source,
+		def.B.Connection: target,
+	}, def.Name)
+	s.Source, s.Target = source, target
+	return s
+}
+
+// NewFileSync prepares the sync named name of a definitions file, with connections
+// opened by the caller (any connector types, e.g. app.OpenConnections over fakes): a
+// worker is started, and stopped with the workflow terminated when the test ends. Source
+// and Target are nil.
+func NewFileSync(t testing.TB, c client.Client, f *config.File, conns map[string]connectors.Connector, name string) *Sync {
+	t.Helper()
+	s := &Sync{T: t, Name: name, Client: c, Acts: &activities.Activities{Syncs: f, Connections: conns}}
 	s.StartWorker()
 	t.Cleanup(s.Close)
 	return s
