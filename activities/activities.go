@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 
 	"tandem/connectors"
+	"tandem/definition"
 	"tandem/internal/config"
 )
 
@@ -77,7 +78,7 @@ type LoadSyncInput struct {
 // activity at the start of every run, so an edited definition applies from the next run
 // and the value used is recorded in history.
 type SyncPlan struct {
-	Mode      string
+	Mode      definition.Mode
 	Every     time.Duration
 	StartFrom time.Time
 	PageSize  int

@@ -17,7 +17,7 @@ import (
 // only, status b-to-a only.
 
 // decideTwoWay builds and compares one crm contact (side a) against its erp person.
-func decideTwoWay(t *testing.T, policy string, crm, erp connectors.Record, baselines map[string]string, erpCursor connectors.Cursor) (Plan, Decisions) {
+func decideTwoWay(t *testing.T, policy config.Policy, crm, erp connectors.Record, baselines map[string]string, erpCursor connectors.Cursor) (Plan, Decisions) {
 	t.Helper()
 	f := newFixture(memory.Options{})
 	sync, _ := f.acts.Syncs.Sync("contacts")

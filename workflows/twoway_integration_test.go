@@ -23,7 +23,7 @@ import (
 // Two-way syncs on the embedded server: side a is "source", side b is "target", both
 // memory CRMs, companies matched by domain.
 
-func twoWay(name, conflict string) config.Sync {
+func twoWay(name string, conflict config.Policy) config.Sync {
 	d := testenv.Def(name)
 	d.Mode = config.TwoWay
 	d.Conflict = conflict
@@ -115,17 +115,18 @@ func TestTwoWayTheArticlesScenario(t *testing.T) {
 
 func TestTwoWayConflictPolicies(t *testing.T) {
 	for _, c := range []struct {
-		policy, winner, phone string
+		policy        config.Policy
+		winner, phone string
 	}{
 		{config.NewestWins, "b", "+1 555 0002"}, // B changed last
 		{config.AWins, "a", "+1 555 0001"},
 		{config.BWins, "b", "+1 555 0002"},
 	} {
-		t.Run(c.policy, func(t *testing.T) {
+		t.Run(string(c.policy), func(t *testing.T) {
 			a := memory.New(memory.Options{IDPrefix: "a-"})
 			b := memory.New(memory.Options{IDPrefix: "b-"})
 			rec := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1 555 0000"}})
-			s := testenv.NewSync(t, twoWay("conflict-"+c.policy, c.policy), a, b)
+			s := testenv.NewSync(t, twoWay("conflict-"+string(c.policy), c.policy), a, b)
 			s.Start()
 			s.WaitRuns(1, time.Minute)
 			other := b.All("companies")[0]

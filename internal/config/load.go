@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"tandem/definition"
 )
 
 // Normalizers lists the normalizer names a field may use. The implementations live with the
@@ -50,15 +52,16 @@ type rawFile struct {
 }
 
 type rawSync struct {
-	Name     string      `yaml:"name"`
-	Mode     string      `yaml:"mode"`
-	A        *rawSide    `yaml:"a"`
-	B        *rawSide    `yaml:"b"`
-	Fields   []rawField  `yaml:"fields"`
-	Conflict string      `yaml:"conflict"`
-	Schedule rawSchedule `yaml:"schedule"`
-	Webhooks string      `yaml:"webhooks"`
-	PageSize string      `yaml:"page_size"`
+	Name     string            `yaml:"name"`
+	Mode     definition.Mode   `yaml:"mode"`
+	A        *rawSide          `yaml:"a"`
+	B        *rawSide          `yaml:"b"`
+	Fields   []rawField        `yaml:"fields"`
+	Conflict definition.Policy `yaml:"conflict"`
+	Prefer   string            `yaml:"field_merge_prefer"`
+	Schedule rawSchedule       `yaml:"schedule"`
+	Webhooks string            `yaml:"webhooks"`
+	PageSize string            `yaml:"page_size"`
 }
 
 type rawSide struct {
@@ -68,10 +71,10 @@ type rawSide struct {
 }
 
 type rawField struct {
-	A         string    `yaml:"a"`
-	B         string    `yaml:"b"`
-	Normalize yaml.Node `yaml:"normalize"` // one name or a list of names
-	Direction string    `yaml:"direction"`
+	A         string               `yaml:"a"`
+	B         string               `yaml:"b"`
+	Normalize yaml.Node            `yaml:"normalize"` // one name or a list of names
+	Direction definition.Direction `yaml:"direction"`
 }
 
 type rawSchedule struct {
@@ -319,14 +322,24 @@ func (p *parser) sync(i int, n *yaml.Node, conns map[string]Connection, firstInd
 
 	switch raw.Conflict {
 	case "":
-	case NewestWins, AWins, BWins:
+	case NewestWins, AWins, BWins, FieldMerge:
 		s.Conflict = raw.Conflict
 		// Setting a conflict policy on a one-way sync usually means mode: two-way was forgotten.
 		if s.Mode == OneWay {
 			bad("conflict", "applies only to two-way syncs; set mode: %s or remove conflict", TwoWay)
 		}
 	default:
-		bad("conflict", "unknown policy %q (known: %s, %s, %s)", raw.Conflict, NewestWins, AWins, BWins)
+		bad("conflict", "unknown policy %q (known: %s, %s, %s, %s)", raw.Conflict, NewestWins, AWins, BWins, FieldMerge)
+	}
+	switch raw.Prefer {
+	case "":
+	case definition.A, definition.B:
+		s.MergePrefer = raw.Prefer
+		if s.Conflict != FieldMerge {
+			bad("field_merge_prefer", "applies only to conflict: %s", FieldMerge)
+		}
+	default:
+		bad("field_merge_prefer", "unknown side %q (known: a, b)", raw.Prefer)
 	}
 
 	if raw.Schedule.Every != "" {
@@ -393,7 +406,7 @@ func side(raw *rawSide, field string, conns map[string]Connection, bad func(stri
 	return Side{Connection: raw.Connection, Object: raw.Object, Key: raw.Key}
 }
 
-func fields(raw []rawField, mode string, bad func(string, string, ...any)) []Field {
+func fields(raw []rawField, mode definition.Mode, bad func(string, string, ...any)) []Field {
 	if len(raw) == 0 {
 		bad("fields", "none given; map at least one field")
 		return nil

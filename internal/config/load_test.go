@@ -93,7 +93,7 @@ func TestParseReportsEachMistake(t *testing.T) {
 		{name: "name with a space", over: map[string]string{"name": "my companies"}, where: `sync "my companies": name`, want: "may contain only letters, digits"},
 		{name: "name with a slash", over: map[string]string{"name": "a/b"}, where: `sync "a/b": name`, want: "may contain only letters, digits"},
 		{name: "bad mode", over: map[string]string{"mode": "both-ways"}, where: `sync "companies": mode`, want: `unknown mode "both-ways" (known: one-way, two-way)`},
-		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, fields, mode, name, page_size, schedule, webhooks)"},
+		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, field_merge_prefer, fields, mode, name, page_size, schedule, webhooks)"},
 		{name: "key written twice", syncs: syncYAML(nil) + "    name: again\n", where: `sync "companies": name`, want: "appears twice (line 10)"},
 		{name: "sync not a mapping", syncs: "  - companies\n", where: "syncs[0]", want: "must be a mapping, not a single value"},
 
@@ -131,7 +131,9 @@ func TestParseReportsEachMistake(t *testing.T) {
 		{name: "direction in a one-way sync", over: map[string]string{"fields": "[{a: name, b: name, direction: b-to-a}]"}, where: `sync "companies": fields[0].direction`, want: `"b-to-a" applies only to two-way syncs`},
 
 		// How and when it runs.
-		{name: "unknown conflict policy", over: map[string]string{"mode": "two-way", "conflict": "latest-wins"}, where: `sync "companies": conflict`, want: `unknown policy "latest-wins" (known: newest-wins, a-wins, b-wins)`},
+		{name: "unknown conflict policy", over: map[string]string{"mode": "two-way", "conflict": "latest-wins"}, where: `sync "companies": conflict`, want: `unknown policy "latest-wins" (known: newest-wins, a-wins, b-wins, field-merge)`},
+		{name: "merge preference without field-merge", over: map[string]string{"mode": "two-way", "conflict": "a-wins", "field_merge_prefer": "b"}, where: `sync "companies": field_merge_prefer`, want: "applies only to conflict: field-merge"},
+		{name: "merge preference of no side", over: map[string]string{"mode": "two-way", "conflict": "field-merge", "field_merge_prefer": "c"}, where: `sync "companies": field_merge_prefer`, want: `unknown side "c"`},
 		{name: "conflict in a one-way sync", over: map[string]string{"conflict": "a-wins"}, where: `sync "companies": conflict`, want: "applies only to two-way syncs"},
 		{name: "bad duration", over: map[string]string{"schedule": "{every: 15 minutes}"}, where: `sync "companies": schedule.every`, want: `"15 minutes" is not a duration`},
 		{name: "zero duration", over: map[string]string{"schedule": "{every: 0s}"}, where: `sync "companies": schedule.every`, want: "must be positive"},

@@ -3,33 +3,36 @@
 // error at load that names the file, the sync and the field.
 package config
 
-import "time"
+import "tandem/definition"
 
-// Mode of a sync.
-const (
-	OneWay = "one-way" // a -> b
-	TwoWay = "two-way"
+// The definition types, under the names the loader has always used.
+type (
+	Sync     = definition.Sync
+	Side     = definition.End
+	Field    = definition.Field
+	Schedule = definition.Schedule
+	Policy   = definition.Policy
+	Mode     = definition.Mode
 )
 
-// Field directions (two-way syncs only).
+// Modes, directions and policies.
 const (
-	Both = "both"
-	AToB = "a-to-b"
-	BToA = "b-to-a"
-)
-
-// Conflict policies (two-way syncs only).
-const (
-	NewestWins = "newest-wins"
-	AWins      = "a-wins"
-	BWins      = "b-wins"
+	OneWay     = definition.OneWay
+	TwoWay     = definition.TwoWay
+	Both       = definition.Both
+	AToB       = definition.AToB
+	BToA       = definition.BToA
+	NewestWins = definition.NewestWins
+	AWins      = definition.AWins
+	BWins      = definition.BWins
+	FieldMerge = definition.FieldMerge
 )
 
 // Defaults applied at load.
 const (
-	DefaultEvery    = 15 * time.Minute
-	DefaultPageSize = 500
-	MaxPageSize     = 5000
+	DefaultEvery    = definition.DefaultEvery
+	DefaultPageSize = definition.DefaultPageSize
+	MaxPageSize     = definition.MaxPageSize
 )
 
 // File is a loaded sync definitions file.
@@ -46,44 +49,6 @@ type Connection struct {
 	Type string
 	// Settings are the connection's other keys (token, base_url, ...), ${VAR}s expanded.
 	Settings map[string]string
-}
-
-// Sync is one sync definition.
-type Sync struct {
-	Name     string
-	Mode     string // OneWay or TwoWay
-	A        Side
-	B        Side
-	Fields   []Field
-	Conflict string
-	Schedule Schedule
-	Webhooks bool
-	// PageSize is how many records one page of changes holds.
-	PageSize int
-}
-
-// Side is one end of a sync.
-type Side struct {
-	Connection string
-	Object     string
-	// Key is the field that identifies the record across both services (on the source
-	// of a one-way sync, "id" may name the record's own id).
-	Key string
-}
-
-// Field maps one field of A to one field of B.
-type Field struct {
-	A         string
-	B         string
-	Normalize []string // normalizer names, applied in order
-	Direction string   // Both, AToB or BToA
-}
-
-// Schedule says when a sync pulls changes.
-type Schedule struct {
-	Every time.Duration
-	// StartFrom backdates the first run: changes since this time are read.
-	StartFrom time.Time
 }
 
 // Sync returns the sync named name.

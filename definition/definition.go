@@ -1,0 +1,133 @@
+// Package definition says what a sync is: its two ends, the fields it maps between them,
+// its mode, its conflict policy and its schedule. It holds values only: no YAML, no I/O.
+// internal/config reads a definitions file into these values; the engine (workflows,
+// activities, pairs) works on them.
+package definition
+
+import "time"
+
+// Mode says which way a sync copies.
+type Mode string
+
+// Modes.
+const (
+	OneWay Mode = "one-way" // a -> b
+	TwoWay Mode = "two-way"
+)
+
+// Side names one end of a sync.
+type Side = string
+
+// The two sides. Side a is the source of a one-way sync.
+const (
+	A Side = "a"
+	B Side = "b"
+)
+
+// Other returns the side opposite s.
+func Other(s Side) Side {
+	if s == A {
+		return B
+	}
+	return A
+}
+
+// Direction says which way a field goes in a two-way sync.
+type Direction string
+
+// Field directions.
+const (
+	Both Direction = "both"
+	AToB Direction = "a-to-b"
+	BToA Direction = "b-to-a"
+)
+
+// Flows reports whether a field of direction d is written towards side to.
+func (d Direction) Flows(to Side) bool {
+	switch d {
+	case AToB:
+		return to == B
+	case BToA:
+		return to == A
+	}
+	return true
+}
+
+// Policy decides a two-way conflict: a pair both of whose records changed since they were
+// last synced.
+type Policy string
+
+// Conflict policies.
+const (
+	// NewestWins keeps the values of the record changed last.
+	NewestWins Policy = "newest-wins"
+	AWins      Policy = "a-wins"
+	BWins      Policy = "b-wins"
+	// FieldMerge keeps, field by field, the side that changed it; a field changed on both
+	// sides goes by newest-wins, or by the side Sync.MergePrefer names.
+	FieldMerge Policy = "field-merge"
+)
+
+// Defaults.
+const (
+	DefaultEvery    = 15 * time.Minute
+	DefaultPageSize = 500
+	MaxPageSize     = 5000
+)
+
+// Sync is one sync definition.
+type Sync struct {
+	Name     string
+	Mode     Mode
+	A        End
+	B        End
+	Fields   []Field
+	Conflict Policy
+	// MergePrefer is the side whose value a field-merge keeps when both sides changed the
+	// field ("" : the newer record's).
+	MergePrefer Side
+	Schedule    Schedule
+	Webhooks    bool
+	// PageSize is how many records one page of changes holds.
+	PageSize int
+}
+
+// End returns the end of side s.
+func (s *Sync) End(side Side) *End {
+	if side == B {
+		return &s.B
+	}
+	return &s.A
+}
+
+// End is one end of a sync: an object of a connection.
+type End struct {
+	Connection string
+	Object     string
+	// Key is the field that identifies the record across both services (on the source
+	// of a one-way sync, "id" may name the record's own id).
+	Key string
+}
+
+// Field maps one field of A to one field of B.
+type Field struct {
+	A         string
+	B         string
+	Normalize []string // normalizer names, applied in order
+	Direction Direction
+}
+
+// Name is the field's name on side s.
+func (f Field) Name(s Side) string {
+	if s == B {
+		return f.B
+	}
+	return f.A
+}
+
+// Schedule says when a sync pulls changes.
+type Schedule struct {
+	Every time.Duration
+	// StartFrom backdates the first run: changes since this time are read.
+	StartFrom time.Time
+}
