@@ -15,6 +15,7 @@ import (
 	"tandem/connectors"
 	"tandem/definition"
 	"tandem/internal/config"
+	"tandem/pairs"
 )
 
 // Sides of a sync.
@@ -34,6 +35,10 @@ type Activities struct {
 	Syncs *config.File
 	// Connections are the opened connections, by name.
 	Connections map[string]connectors.Connector
+	// Links is the link store two-way syncs keep their pairs in.
+	Links pairs.Store
+	// CoolDown is how long the loop guard holds a pair (0: pairs.DefaultCoolDown).
+	CoolDown time.Duration
 }
 
 // side resolves a sync's side to its definition and connection.
@@ -86,6 +91,8 @@ type SyncPlan struct {
 	// Lag is, by side, how far the side's Find may trail its writes
 	// (connectors.IndexLagger); sides without lag are left out.
 	Lag map[string]time.Duration `json:",omitempty"`
+	// CoolDown is how long the loop guard holds a pair (two-way syncs).
+	CoolDown time.Duration `json:",omitempty"`
 }
 
 // LoadSync returns the plan of a sync (local activity).
@@ -100,6 +107,15 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 		StartFrom: s.Schedule.StartFrom,
 		PageSize:  s.PageSize,
 		Webhooks:  s.Webhooks,
+	}
+	if s.Mode == config.TwoWay {
+		if _, err := a.links(); err != nil {
+			return SyncPlan{}, err
+		}
+		plan.CoolDown = a.CoolDown
+		if plan.CoolDown <= 0 {
+			plan.CoolDown = pairs.DefaultCoolDown
+		}
 	}
 	for _, side := range []string{SideA, SideB} {
 		// A connection that is not open fails the run's first read, with its reason.

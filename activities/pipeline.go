@@ -12,6 +12,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/internal/config"
+	"tandem/pairs"
 )
 
 // Actions the pipeline takes on a record.
@@ -19,6 +20,11 @@ const (
 	ActionCreate = "create"
 	ActionUpdate = "update"
 	ActionFail   = "fail"
+	// ActionLink (two-way) writes nothing but the pair's link: an echo that confirms
+	// Tandem's write, or two records found in step the first time they meet.
+	ActionLink = "link"
+	// ActionHold (two-way): the loop guard holds the pair; nothing is written.
+	ActionHold = "hold"
 )
 
 // BuildPayloadsInput is a batch of changed records of one side and what the other side
@@ -28,6 +34,9 @@ type BuildPayloadsInput struct {
 	From    string
 	Source  Records
 	Matches map[string][]connectors.Record
+	// Partners, when set (two-way syncs with a link store), replace Matches: linked
+	// records are paired by link, the others by key.
+	Partners *Partners `json:",omitempty"`
 }
 
 // Item is one changed record with both payloads, ready to compare.
@@ -48,6 +57,9 @@ type Item struct {
 	TargetUpdatedAt time.Time `json:"target_at,omitzero"`
 	// Pair is set in two-way syncs when there is exactly one target.
 	Pair *Pair `json:"pair,omitempty"`
+	// Taken are other-side records that hold the item's key but are linked to another
+	// record (two-way): the key is refused.
+	Taken []string `json:"taken,omitempty"`
 }
 
 // Items is the built batch.
@@ -67,6 +79,12 @@ func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (
 		return Items{}, nonRetryable(err)
 	}
 	out := Items{Items: make([]Item, 0, len(in.Source.Records))}
+	if in.Partners != nil {
+		for i, r := range in.Source.Records {
+			out.Items = append(out.Items, m.linkedItem(r, in.Source.Keys[i], in.Partners))
+		}
+		return out, nil
+	}
 	for i, r := range in.Source.Records {
 		it := Item{SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt, Key: in.Source.Keys[i], Want: m.outgoing(r)}
 		targets := in.Matches[it.Key]
@@ -97,6 +115,11 @@ type CompareInput struct {
 	// of what each pair last agreed on, by key), and the other side's cursor.
 	Baselines    map[string]string `json:",omitempty"`
 	TargetCursor connectors.Cursor
+	// Linked (two-way syncs with a link store): items were built from Partners and are
+	// decided against their links. Now stamps the links; CoolDown is the loop guard's.
+	Linked   bool          `json:",omitempty"`
+	Now      time.Time     `json:",omitzero"`
+	CoolDown time.Duration `json:",omitempty"`
 }
 
 // WriteOp is one write the comparison asks for.
@@ -135,6 +158,14 @@ type Decision struct {
 	Winner   string  `json:"w,omitempty"`
 	Lost     Payload `json:"lost,omitempty"`
 	Baseline string  `json:"h,omitempty"`
+	// Linked two-way syncs: the pair's link once written; how each field of a conflict
+	// went; values that did not read back as Tandem wrote them; a hold's end.
+	Link      *pairs.Link           `json:"link,omitempty"`
+	Merge     []pairs.FieldDecision `json:"merge,omitempty"`
+	Misreads  []pairs.Misread       `json:"misreads,omitempty"`
+	HeldUntil time.Time             `json:"held_until,omitzero"`
+	// Released is set when the pair was held and no longer is.
+	Released bool `json:"released,omitempty"`
 }
 
 // Decisions are Compare's verdicts on a batch, by item index; records not named were
@@ -153,6 +184,36 @@ type Plan struct {
 	Failures []Failure
 	// Conflicts are the pairs both sides had changed, with the winner and lost values.
 	Conflicts []Conflict
+	// Links are the links to save once the writes are made (see SettleLinks).
+	Links []PendingLink
+	// Holds are the pairs the loop guard holds (counted in Skipped).
+	Holds []Hold
+	// Misreads are values that did not read back as Tandem wrote them.
+	Misreads []Misread
+	// Released are the keys of pairs that were held and no longer are.
+	Released []string
+}
+
+// PendingLink is the link of an item, to save when its writes succeed.
+type PendingLink struct {
+	SourceID string
+	From     string
+	Create   bool
+	Link     pairs.Link
+}
+
+// Hold is a pair held by the loop guard.
+type Hold struct {
+	Key      string
+	SourceID string
+	Reason   string
+	Until    time.Time
+}
+
+// Misread is a value that did not read back as written, on the pair of Key.
+type Misread struct {
+	Key string
+	pairs.Misread
 }
 
 // Conflict is a pair both of whose sides had changed since they were last in step.
@@ -160,6 +221,8 @@ type Conflict struct {
 	Key    string
 	Winner string
 	Lost   Payload
+	// Fields are how each differing field went (linked two-way syncs).
+	Fields []pairs.FieldDecision
 }
 
 // Plan spells out the decisions on items compared from side from. It only looks items
@@ -168,7 +231,23 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 	p := Plan{Skipped: d.Skipped}
 	for _, dec := range d.Decisions {
 		it := items[dec.Item]
+		for _, m := range dec.Misreads {
+			p.Misreads = append(p.Misreads, Misread{Key: it.Key, Misread: m})
+		}
+		if dec.Released {
+			p.Released = append(p.Released, it.Key)
+		}
+		if dec.Link != nil {
+			p.Links = append(p.Links, PendingLink{SourceID: it.SourceID, From: from, Create: dec.Action == ActionCreate, Link: *dec.Link})
+		}
 		switch dec.Action {
+		case ActionLink:
+			p.Skipped++
+		case ActionHold:
+			p.Skipped++
+			if !dec.HeldUntil.IsZero() { // held by this batch, not still held from before
+				p.Holds = append(p.Holds, Hold{Key: it.Key, SourceID: it.SourceID, Reason: dec.Reason, Until: dec.HeldUntil})
+			}
 		case ActionCreate:
 			p.Ops = append(p.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
 		case ActionUpdate:
@@ -179,7 +258,7 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 				p.BackOps = append(p.BackOps, WriteOp{Action: ActionUpdate, SourceID: it.TargetIDs[0], Key: it.Key, TargetID: it.SourceID, Fields: dec.Back})
 			}
 			if dec.Winner != "" {
-				p.Conflicts = append(p.Conflicts, Conflict{Key: it.Key, Winner: dec.Winner, Lost: dec.Lost})
+				p.Conflicts = append(p.Conflicts, Conflict{Key: it.Key, Winner: dec.Winner, Lost: dec.Lost, Fields: dec.Merge})
 			}
 		default:
 			p.Failures = append(p.Failures, Failure{Side: from, RecordID: it.SourceID, Key: it.Key, Reason: dec.Reason})
@@ -210,6 +289,30 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 	for i, it := range in.Items {
 		fail := func(reason string) {
 			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionFail, Reason: reason})
+		}
+		if in.Linked {
+			linked := it.Pair != nil && it.Pair.Link != nil
+			switch {
+			case !linked && it.Key == "":
+				fail("the record has no value for the sync's key field and no link")
+			case !linked && byKey[it.Key] > 1:
+				fail(fmt.Sprintf("ambiguous match: key %q is held by %d changed records on side %s", it.Key, byKey[it.Key], in.From))
+			case len(it.TargetIDs) > 1:
+				fail((&connectors.AmbiguousMatchError{Field: m.to.Connection + " " + m.to.Key, Value: it.Key, IDs: it.TargetIDs}).Error() +
+					"; nothing was written: make the key unique on that side")
+			case len(it.TargetIDs) == 0 && len(it.Taken) > 0:
+				fail(fmt.Sprintf("key %q is held on side %s by %v, already linked to another record; nothing was written", it.Key, m.toName, it.Taken))
+			default:
+				if !linked && len(it.TargetIDs) == 1 {
+					it.Pair.YChanged = in.TargetCursor.Before(connectors.Record{ID: it.TargetIDs[0], UpdatedAt: it.TargetUpdatedAt})
+				}
+				if d, ok := m.compareLinked(it, i, in.Now, in.CoolDown); ok {
+					out.Decisions = append(out.Decisions, d)
+				} else {
+					out.Skipped++
+				}
+			}
+			continue
 		}
 		switch {
 		case it.Key == "":

@@ -8,6 +8,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/internal/config"
+	"tandem/pairs"
 )
 
 // Two-way syncs: which side's values a pair ends with.
@@ -72,6 +73,40 @@ type Pair struct {
 	IfTarget string `json:"ift,omitempty"`
 	// CreatedFP is the fingerprint of the target a create makes (no target yet).
 	CreatedFP string `json:"cfp,omitempty"`
+
+	// Linked two-way syncs: X and Y are both records' mapped values (each under its own
+	// side's names; Y absent before a create), Link the pair's link if it has one, and
+	// YChanged, for a pair without one, whether Y changed after its side's cursor.
+	X        pairs.Values `json:"x,omitempty"`
+	Y        pairs.Values `json:"y,omitempty"`
+	Link     *pairs.Link  `json:"link,omitempty"`
+	YChanged bool         `json:"ych,omitempty"`
+}
+
+// linkedItem builds the item of a record of a linked two-way batch.
+func (m mapping) linkedItem(r connectors.Record, key string, p *Partners) Item {
+	it := Item{SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt, Key: key, Want: m.outgoing(r)}
+	it.Pair = &Pair{X: pairs.RecordValues(m.sync, m.fromName, r, normalize)}
+	var target *connectors.Record
+	if lp, ok := p.Linked[r.ID]; ok {
+		target, it.Pair.Link = &lp.Record, &lp.Link
+	} else {
+		ts := p.Matches[key]
+		for _, t := range ts {
+			it.TargetIDs = append(it.TargetIDs, t.ID)
+		}
+		if len(ts) == 1 {
+			target = &ts[0]
+		}
+		it.Taken = p.Taken[key]
+	}
+	if target != nil {
+		it.TargetIDs = []string{target.ID}
+		it.Have = m.current(*target)
+		it.TargetUpdatedAt = target.UpdatedAt
+		it.Pair.Y = pairs.RecordValues(m.sync, m.toName, *target, normalize)
+	}
+	return it
 }
 
 // Baseline is how a pair was left when Tandem last wrote it: both records' fingerprints.

@@ -28,6 +28,7 @@ import (
 	"tandem/internal/ingress"
 	"tandem/internal/logging"
 	"tandem/internal/metrics"
+	"tandem/pairs"
 	"tandem/workflows"
 )
 
@@ -46,7 +47,7 @@ func main() {
 	var o options
 	flag.BoolVar(&o.dev, "dev", false, "embed a Temporal server and Web UI, and start the syncs (demo sync without --config)")
 	flag.StringVar(&o.configPath, "config", "", "sync definitions file (syncs.yaml)")
-	flag.StringVar(&o.dataDir, "data-dir", ".tandem", "dev mode: directory of the embedded server's SQLite database")
+	flag.StringVar(&o.dataDir, "data-dir", ".tandem", "directory of the link store (links.db, unless "+linksEnv+" names a PostgreSQL database) and, in dev mode, of the embedded server's database")
 	flag.IntVar(&o.port, "port", 7233, "dev mode: Temporal frontend port on 127.0.0.1")
 	flag.IntVar(&o.uiPort, "ui-port", 8233, "dev mode: Temporal Web UI port on 127.0.0.1 (0: no UI)")
 	flag.StringVar(&o.webhooks, "webhooks", "", "address of the webhook ingress to run in this process (dev mode default 127.0.0.1:8080; \"off\" for none)")
@@ -144,7 +145,14 @@ func run(ctx context.Context, o options) error {
 	}
 	defer c.Close()
 
-	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns})
+	links, where, err := openLinks(o.dataDir)
+	if err != nil {
+		return err
+	}
+	defer links.Close()
+	logger.Info("link store", zap.String("at", where))
+
+	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns, Links: links})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -182,6 +190,29 @@ func run(ctx context.Context, o options) error {
 	<-ctx.Done()
 	logger.Info("shutting down")
 	return <-ingressDone
+}
+
+// linksEnv names the environment variable that points the link store at a PostgreSQL
+// database (its tables go in a schema of their own, tandem_links).
+const linksEnv = "TANDEM_LINKS_DSN"
+
+// openLinks opens the link store two-way syncs keep their pairs in: the PostgreSQL
+// database TANDEM_LINKS_DSN names, or else a SQLite file under the data dir. where says
+// which, without the DSN's password.
+func openLinks(dataDir string) (pairs.Store, string, error) {
+	if dsn := os.Getenv(linksEnv); dsn != "" {
+		st, err := pairs.Open(dsn)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", linksEnv, err)
+		}
+		return st, "postgres (" + linksEnv + "), schema tandem_links", nil
+	}
+	path := filepath.Join(dataDir, "links.db")
+	st, err := pairs.Open(path)
+	if err != nil {
+		return nil, "", err
+	}
+	return st, path, nil
 }
 
 // definitions loads --config, or builds the demo in dev mode (sending its webhooks to the

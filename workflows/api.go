@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"tandem/connectors"
+	"tandem/pairs"
 )
 
 // TaskQueue is the task queue Tandem's workers poll.
@@ -73,6 +74,8 @@ type Counts struct {
 	// Conflicts are pairs both of whose sides had changed (two-way), resolved by the
 	// sync's policy (their writes are in Created/Updated).
 	Conflicts int `json:"conflicts,omitempty"`
+	// Held are pairs the loop guard held instead of writing (also in Skipped).
+	Held int `json:"held,omitempty"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -82,6 +85,7 @@ func (c *Counts) add(o Counts) {
 	c.Skipped += o.Skipped
 	c.Failed += o.Failed
 	c.Conflicts += o.Conflicts
+	c.Held += o.Held
 }
 
 // RunSummary describes one run of a sync.
@@ -152,10 +156,30 @@ type SyncState struct {
 	// Usage is each side's quota use as its service last reported it.
 	Usage map[string]map[string]string `json:"usage,omitempty"`
 
+	// Two-way syncs with a link store keep their pairs there; the state only lists the
+	// most recent held pairs (bounded), how many are held, and when the next hold ends.
+	Held      []HeldPair `json:"held,omitempty"`
+	HeldCount int        `json:"held_count,omitempty"`
+	HeldNext  time.Time  `json:"held_next,omitzero"`
+	// Overflowed counts webhook events dropped because too many were pending; the
+	// cursor catches their records up (a run is started).
+	Overflowed int `json:"overflowed,omitempty"`
+
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
 	// read by id rather than looked up.
 	Written map[string]map[string]WrittenKey `json:"written,omitempty"`
+}
+
+// HeldPair is a pair the loop guard holds: nothing is written to it until Until, then it
+// is compared again.
+type HeldPair struct {
+	Key      string    `json:"key"`
+	Side     string    `json:"side"`
+	RecordID string    `json:"record_id"`
+	Reason   string    `json:"reason"`
+	Until    time.Time `json:"until"`
+	Run      int       `json:"run"`
 }
 
 // WrittenKey is a recent write of one key: the ids written and when.
@@ -178,8 +202,10 @@ type DecisionRecord struct {
 	Run    int       `json:"run"`
 	At     time.Time `json:"at"`
 	Key    string    `json:"key"`
-	Kind   string    `json:"kind"` // "conflict" or "loop"
+	Kind   string    `json:"kind"` // "conflict", "held" or (wave 1) "loop"
 	Winner string    `json:"winner,omitempty"`
+	// Fields are how each differing field of a conflict went, and why.
+	Fields []pairs.FieldDecision `json:"fields,omitempty"`
 	// Lost are the values the loser held and the winner overwrote ("side.field").
 	Lost map[string]any `json:"lost,omitempty"`
 	// A and B are both sides' payloads when a loop was stopped.
@@ -221,6 +247,11 @@ type Status struct {
 	// Usage is each side's quota use as its service last reported it (e.g. Salesforce's
 	// {"api-usage": "18/5000"}).
 	Usage map[string]map[string]string `json:"usage,omitempty"`
+	// Held are the most recent pairs held by the loop guard; HeldCount how many are held.
+	Held      []HeldPair `json:"held,omitempty"`
+	HeldCount int        `json:"held_count,omitempty"`
+	// Overflowed counts webhook events dropped because too many were pending.
+	Overflowed int `json:"overflowed,omitempty"`
 	// RecentlyWritten counts, by side, the keys written too recently for the side's
 	// search to be trusted with them (see SyncState.Written): they are read by id.
 	RecentlyWritten map[string]int `json:"recently_written,omitempty"`

@@ -1,11 +1,17 @@
 package workflows
 
 import (
+	"slices"
+
 	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
 	"tandem/internal/config"
 )
+
+// maxPending bounds the record ids waiting for a micro-batch, per side. Past it, events are
+// dropped and counted, and a run is started: the side's cursor reads their records anyway.
+const maxPending = 10_000
 
 // maxSeen is how many recent event ids a sync remembers to drop redeliveries. Senders
 // redeliver within minutes to hours; this covers bursts far larger than that window.
@@ -21,7 +27,7 @@ func seenSet(ids []string) map[string]bool {
 
 // onChange queues the records of a webhook request, dropping events already seen. The
 // record ids are only hints: each record is read fresh when its batch runs.
-func (s *syncer) onChange(sig ChangeSignal) {
+func (s *syncer) onChange(ctx workflow.Context, sig ChangeSignal) {
 	side := sig.Side
 	if side != activities.SideA && side != activities.SideB {
 		s.logger.Warn("Change signal ignored: unknown side", "side", sig.Side)
@@ -44,10 +50,43 @@ func (s *syncer) onChange(sig ChangeSignal) {
 			s.remember(e.ID)
 		}
 		if e.RecordID != "" && !queued[e.RecordID] {
+			if len(s.st.Pending[side]) >= maxPending {
+				s.overflow(ctx)
+				continue
+			}
 			queued[e.RecordID] = true
 			s.st.Pending[side] = append(s.st.Pending[side], e.RecordID)
 		}
 	}
+}
+
+// overflow counts an event dropped for want of room and makes sure a run reads it.
+func (s *syncer) overflow(ctx workflow.Context) {
+	if s.st.Overflowed == 0 || s.st.Overflowed%1000 == 0 {
+		s.logger.Warn("Too many pending webhook events; the next run reads their records", "pending", maxPending, "dropped", s.st.Overflowed+1)
+	}
+	s.st.Overflowed++
+	if s.st.Current != nil {
+		s.st.SyncNowPending = true
+	} else if s.trigger == "schedule" {
+		s.trigger = "overflow"
+		s.st.NextRunAt = workflow.Now(ctx)
+	}
+}
+
+// enqueue queues one record of side for the next micro-batch.
+func (s *syncer) enqueue(ctx workflow.Context, side, id string) {
+	if slices.Contains(s.st.Pending[side], id) {
+		return
+	}
+	if len(s.st.Pending[side]) >= maxPending {
+		s.overflow(ctx)
+		return
+	}
+	if s.st.Pending == nil {
+		s.st.Pending = map[string][]string{}
+	}
+	s.st.Pending[side] = append(s.st.Pending[side], id)
 }
 
 func (s *syncer) remember(id string) {
@@ -125,7 +164,7 @@ func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) er
 	if len(recs.Records) == 0 {
 		return nil // deleted since: nothing to sync
 	}
-	c, err := s.process(ctx, side, recs, 0, nil)
+	c, err := s.process(ctx, side, recs, 0, nil, nil)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,9 @@ type syncer struct {
 	// touched is the latest look-ahead's record of writes since it began (nil before
 	// any); see lookAhead.
 	touched map[string]map[string][]string
+	// linked is set for two-way syncs that keep their pairs in the link store (every
+	// run since the "link-store" version); see linked.go.
+	linked bool
 }
 
 func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
@@ -89,6 +92,9 @@ func (s *syncer) run(ctx workflow.Context) error {
 			// Between two batches is a safe point, even mid-run or with events waiting:
 			// all of it is in the state.
 			return s.continueAsNew(ctx)
+		}
+		if s.heldDue(ctx) && !s.st.Paused {
+			s.releaseHeld(ctx)
 		}
 		if s.hasPending() && !s.st.Paused {
 			s.processEvents(ctx)
@@ -190,13 +196,14 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	for {
 		var page activities.Records
 		var matches *activities.Matches
+		var partners *activities.Partners
 		if ahead {
 			p, err := s.takeAhead(ctx, side, next)
 			if err != nil {
 				s.st.Current.Error = errorText(err)
 				return true
 			}
-			page, matches = p.Page, &p.Matches
+			page, matches, partners = p.Page, &p.Matches, &p.Partners
 		} else if err := fetch.Get(ctx, &page); err != nil {
 			s.st.Current.Error = errorText(err)
 			return true
@@ -213,7 +220,7 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 				next = s.lookAhead(ctx, side, fetch)
 			}
 		}
-		c, err := s.process(ctx, side, page, s.st.Current.Number, matches)
+		c, err := s.process(ctx, side, page, s.st.Current.Number, matches, partners)
 		if err != nil {
 			s.st.Current.Error = errorText(err)
 			return true
@@ -251,11 +258,16 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 type lookAhead struct {
 	done    workflow.Future // of aheadPage
 	touched map[string]map[string][]string
+	// linked is set for two-way syncs that keep their pairs in the link store (every
+	// run since the "link-store" version); see linked.go.
+	linked bool
 }
 
 type aheadPage struct {
 	Page    activities.Records
 	Matches activities.Matches
+	// Partners replace Matches in two-way syncs with a link store.
+	Partners activities.Partners
 }
 
 // lookAhead starts reading the page fetch brings and finding its keys on the other side.
@@ -270,7 +282,14 @@ func (s *syncer) lookAhead(ctx workflow.Context, side string, fetch workflow.Fut
 			settle.Set(p, err)
 			return
 		}
-		err := s.find(ctx, side, p.Page.UniqueKeys(), &p.Matches)
+		var err error
+		if s.linked {
+			if len(p.Page.Records) > 0 {
+				err = s.findPartners(ctx, side, p.Page).Get(ctx, &p.Partners)
+			}
+		} else {
+			err = s.find(ctx, side, p.Page.UniqueKeys(), &p.Matches)
+		}
 		settle.Set(p, err)
 	})
 	return la
@@ -283,6 +302,9 @@ func (s *syncer) takeAhead(ctx workflow.Context, side string, la *lookAhead) (ah
 	var p aheadPage
 	if err := la.done.Get(ctx, &p); err != nil {
 		return p, err
+	}
+	if s.linked {
+		return p, s.rereadPartners(ctx, other(side), &p.Partners, la.touched[other(side)])
 	}
 	err := s.reread(ctx, other(side), p.Page.UniqueKeys(), &p.Matches, la.touched[other(side)])
 	return p, err
@@ -462,6 +484,11 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 		return err
 	}
 	s.plan = &plan
+	if plan.Mode == config.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
+		s.linked = true
+		// The link store remembers every pair: wave 1's bounded memory is dropped.
+		s.st.Baselines, s.st.BaselineOrder, s.st.Loops = nil, nil, nil
+	}
 	return nil
 }
 
@@ -474,7 +501,10 @@ func (s *syncer) fetch(ctx workflow.Context, side string, after connectors.Curso
 // process runs one batch of changed records of side from through the pipeline: find
 // their counterparts (unless found, by a look-ahead), build and compare payloads, write
 // what differs. Failed records are kept in the state under run (0 for real-time batches).
-func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records, run int, found *activities.Matches) (Counts, error) {
+func (s *syncer) process(ctx workflow.Context, from string, batch activities.Records, run int, found *activities.Matches, partners *activities.Partners) (Counts, error) {
+	if s.linked {
+		return s.processLinked(ctx, from, batch, run, partners)
+	}
 	to := other(from)
 	actx := activityOptions(ctx)
 	lctx := localOptions(ctx)
@@ -522,69 +552,11 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		c.Conflicts++
 		s.recordDecision(DecisionRecord{Run: run, At: now, Key: k.Key, Kind: "conflict", Winner: k.Winner, Lost: k.Lost})
 	}
-
-	// Writes to the other side, then (two-way) back to this side; both are futures so the
-	// two services are written at the same time.
-	// The batch's name is the same on every retry (its ops are in history) and differs
-	// between batches, even two that start with the same record.
-	batchID := batchName(from, plan)
-	for _, w := range []struct {
-		ops  []activities.WriteOp
-		side string
-	}{{plan.Ops, to}, {plan.BackOps, from}} {
-		for _, op := range w.ops {
-			s.touch(w.side, op.Key, "")
-		}
+	w, err := s.write(ctx, from, plan, run, now, &c)
+	if err != nil {
+		return Counts{}, err
 	}
-	runAt := now
-	if s.st.Current != nil && run != 0 {
-		runAt = s.st.Current.StartedAt
-	}
-	var toOther, toThis workflow.Future
-	if len(plan.Ops) > 0 {
-		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-			Sync: s.name, Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
-	}
-	if len(plan.BackOps) > 0 {
-		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-			Sync: s.name, Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
-	}
-	written := map[string]bool{} // keys whose writes all succeeded
-	failed := map[string]bool{}
-	for _, w := range []struct {
-		f       workflow.Future
-		ops     []activities.WriteOp
-		side    string // of the records the ops came from
-		written string // the side written
-	}{{toOther, plan.Ops, from, to}, {toThis, plan.BackOps, to, from}} {
-		if w.f == nil {
-			continue
-		}
-		var res activities.Written
-		if err := w.f.Get(ctx, &res); err != nil {
-			return Counts{}, err
-		}
-		s.setUsage(w.written, res.Usage)
-		for i, r := range res.Results {
-			op := w.ops[i]
-			switch r.Action {
-			case activities.ActionCreate:
-				c.Created++
-				written[op.Key] = true
-				s.noteWritten(w.written, op.Key, r.TargetID, now)
-				s.touch(w.written, op.Key, r.TargetID)
-			case activities.ActionUpdate:
-				c.Updated++
-				written[op.Key] = true
-				s.noteWritten(w.written, op.Key, r.TargetID, now)
-				s.touch(w.written, op.Key, r.TargetID)
-			default:
-				c.Failed++
-				failed[op.Key] = true
-				s.recordFailure(FailedRecord{Run: run, At: now, Side: w.side, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
-			}
-		}
-	}
+	written, failed := w.keys, w.failedKeys
 	s.count(ctx, c)
 	if s.plan.Mode == config.TwoWay {
 		for _, d := range decisions.Decisions {
@@ -634,7 +606,11 @@ func (s *syncer) wait(ctx workflow.Context) {
 	defer cancel()
 	sel := workflow.NewSelector(ctx)
 	if !s.st.Paused && s.st.Current == nil {
-		d := s.st.NextRunAt.Sub(workflow.Now(ctx))
+		next := s.st.NextRunAt
+		if !s.st.HeldNext.IsZero() && s.st.HeldNext.Before(next) {
+			next = s.st.HeldNext
+		}
+		d := next.Sub(workflow.Now(ctx))
 		if d <= 0 {
 			return
 		}
@@ -665,7 +641,7 @@ func (s *syncer) addSignals(ctx workflow.Context, sel workflow.Selector) {
 	sel.AddReceive(s.change, func(c workflow.ReceiveChannel, _ bool) {
 		var sig ChangeSignal
 		c.Receive(ctx, &sig)
-		s.onChange(sig)
+		s.onChange(ctx, sig)
 	})
 }
 
@@ -746,6 +722,9 @@ func (s *syncer) status() (Status, error) {
 		Usage:      s.st.Usage,
 		Events:     s.st.Events,
 		Pending:    s.pendingCount(),
+		Held:       s.st.Held,
+		HeldCount:  s.st.HeldCount,
+		Overflowed: s.st.Overflowed,
 	}
 	for _, side := range workflow.DeterministicKeys(s.st.Written) {
 		if st.RecentlyWritten == nil {
@@ -808,4 +787,96 @@ func other(side string) string {
 		return activities.SideB
 	}
 	return activities.SideA
+}
+
+// writes are the outcomes of a batch's writes: by key (written: every write succeeded;
+// failedKeys: one failed), and by the id of the batch's record (created: the id of the
+// record created for it; failed: one of its writes failed).
+type writes struct {
+	keys, failedKeys map[string]bool
+	created          map[string]string
+	failed           map[string]bool
+}
+
+// write makes a batch's writes: to the other side, then (two-way) back to this side; both
+// are futures so the two services are written at the same time.
+func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, run int, now time.Time, c *Counts) (writes, error) {
+	to := other(from)
+	actx := activityOptions(ctx)
+	// Writes to the other side, then (two-way) back to this side; both are futures so the
+	// two services are written at the same time.
+	// The batch's name is the same on every retry (its ops are in history) and differs
+	// between batches, even two that start with the same record.
+	batchID := batchName(from, plan)
+	for _, w := range []struct {
+		ops  []activities.WriteOp
+		side string
+	}{{plan.Ops, to}, {plan.BackOps, from}} {
+		for _, op := range w.ops {
+			s.touch(w.side, op.Key, "")
+		}
+	}
+	runAt := now
+	if s.st.Current != nil && run != 0 {
+		runAt = s.st.Current.StartedAt
+	}
+	var toOther, toThis workflow.Future
+	if len(plan.Ops) > 0 {
+		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+			Sync: s.name, Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
+	}
+	if len(plan.BackOps) > 0 {
+		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+			Sync: s.name, Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
+	}
+	out := writes{keys: map[string]bool{}, failedKeys: map[string]bool{}, created: map[string]string{}, failed: map[string]bool{}}
+	for _, w := range []struct {
+		f       workflow.Future
+		ops     []activities.WriteOp
+		side    string // of the records the ops came from
+		written string // the side written
+	}{{toOther, plan.Ops, from, to}, {toThis, plan.BackOps, to, from}} {
+		if w.f == nil {
+			continue
+		}
+		var res activities.Written
+		if err := w.f.Get(ctx, &res); err != nil {
+			return writes{}, err
+		}
+		s.setUsage(w.written, res.Usage)
+		for i, r := range res.Results {
+			op := w.ops[i]
+			if op.Action == activities.ActionCreate && r.Action != activities.ActionFail {
+				// A retried create may have found what its lost attempt created.
+				out.created[op.SourceID] = r.TargetID
+			}
+			switch r.Action {
+			case activities.ActionCreate:
+				c.Created++
+				out.keys[op.Key] = true
+				s.noteWritten(w.written, op.Key, r.TargetID, now)
+				s.touch(w.written, op.Key, r.TargetID)
+			case activities.ActionUpdate:
+				c.Updated++
+				out.keys[op.Key] = true
+				s.noteWritten(w.written, op.Key, r.TargetID, now)
+				s.touch(w.written, op.Key, r.TargetID)
+			default:
+				c.Failed++
+				out.failedKeys[op.Key] = true
+				out.failed[batchRecord(op, w.written == to)] = true
+				s.recordFailure(FailedRecord{Run: run, At: now, Side: w.side, RecordID: op.SourceID, Key: op.Key, Reason: r.Reason})
+			}
+		}
+	}
+	return out, nil
+}
+
+// batchRecord is the id of the batch record an op was made for: its source for a write to
+// the other side, its target for a write back.
+func batchRecord(op activities.WriteOp, toOther bool) string {
+	if toOther {
+		return op.SourceID
+	}
+	return op.TargetID
 }

@@ -6,6 +6,7 @@ package testenv
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/devserver"
 	"tandem/internal/logging"
+	"tandem/pairs"
 	"tandem/workflows"
 )
 
@@ -120,7 +122,12 @@ func NewSyncWith(t testing.TB, c client.Client, def config.Sync, source, target 
 // and Target are nil.
 func NewFileSync(t testing.TB, c client.Client, f *config.File, conns map[string]connectors.Connector, name string) *Sync {
 	t.Helper()
-	s := &Sync{T: t, Name: name, Client: c, Acts: &activities.Activities{Syncs: f, Connections: conns}}
+	links, err := pairs.Open(filepath.Join(t.TempDir(), "links.db"))
+	if err != nil {
+		t.Fatalf("link store: %v", err)
+	}
+	t.Cleanup(func() { _ = links.Close() })
+	s := &Sync{T: t, Name: name, Client: c, Acts: &activities.Activities{Syncs: f, Connections: conns, Links: links}}
 	s.StartWorker()
 	t.Cleanup(s.Close)
 	return s

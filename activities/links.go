@@ -1,0 +1,283 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"tandem/connectors"
+	"tandem/definition"
+	"tandem/pairs"
+)
+
+// Two-way syncs keep a link per pair in the link store (package pairs explains the model).
+// The pipeline touches it twice per batch: FindPartners reads the batch's links with its
+// partners, and SaveLinks writes the links of the pairs the batch synced.
+
+// FindPartnersInput is a batch of one side's changed records (ids and keys, in order).
+type FindPartnersInput struct {
+	Sync string
+	Side string
+	IDs  []string
+	Keys []string
+}
+
+// Partners are the counterparts of a batch: by link for records that have one, by key
+// for the others.
+type Partners struct {
+	// Linked are, by the batch's record id, the record's link and its partner as read now.
+	Linked map[string]Partner `json:"linked,omitempty"`
+	// Matches are, by key, the other side's unlinked records holding a key of a batch
+	// record that has no link.
+	Matches map[string][]connectors.Record `json:"matches,omitempty"`
+	// Taken are, by key, other-side records that hold a key of an unlinked batch record
+	// but are linked to some other record: the key is refused for them, not matched.
+	Taken map[string][]string `json:"taken,omitempty"`
+}
+
+// Partner is a linked record's link and partner.
+type Partner struct {
+	Link   pairs.Link        `json:"link"`
+	Record connectors.Record `json:"record"`
+}
+
+func (a *Activities) links() (pairs.Store, error) {
+	if a.Links == nil {
+		return nil, nonRetryable(fmt.Errorf("two-way syncs need a link store and this worker has none (set TANDEM_LINKS_DSN, or let the worker use its data dir)"))
+	}
+	return a.Links, nil
+}
+
+// FindPartners reads the links of a batch and the linked partners by id, and looks the
+// keys of the unlinked records up on the other side: one read of the link store for the
+// batch, and one for the records the look-up found (whether they are linked already).
+func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Partners, error) {
+	store, err := a.links()
+	if err != nil {
+		return Partners{}, err
+	}
+	to := definition.Other(in.Side)
+	s, sd, c, err := a.side(in.Sync, to)
+	if err != nil {
+		return Partners{}, err
+	}
+	m, err := newMapping(s, to)
+	if err != nil {
+		return Partners{}, nonRetryable(err)
+	}
+	links, err := store.Get(ctx, in.Sync, in.Side, in.IDs)
+	if err != nil {
+		return Partners{}, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+	}
+	out := Partners{}
+	fields := projectFields(s, to)
+	if len(links) > 0 {
+		ids := make([]string, 0, len(links))
+		for _, id := range in.IDs {
+			if l, ok := links[id]; ok && l.Half(to).ID != "" && !slices.Contains(ids, l.Half(to).ID) {
+				ids = append(ids, l.Half(to).ID)
+			}
+		}
+		recs, err := c.Get(ctx, sd.Object, ids)
+		if err != nil {
+			return Partners{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("get %d linked records of %s %s", len(ids), sd.Connection, sd.Object), err)
+		}
+		byID := make(map[string]connectors.Record, len(recs))
+		for _, r := range recs {
+			byID[r.ID] = project(r, fields)
+		}
+		for id, l := range links {
+			if r, ok := byID[l.Half(to).ID]; ok {
+				if out.Linked == nil {
+					out.Linked = map[string]Partner{}
+				}
+				out.Linked[id] = Partner{Link: l, Record: r}
+			}
+			// A partner that is gone leaves its record unlinked: it is matched by key
+			// (deletes are not propagated yet).
+		}
+	}
+	var keys []string
+	for i, id := range in.IDs {
+		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !slices.Contains(keys, in.Keys[i]) {
+			keys = append(keys, in.Keys[i])
+		}
+	}
+	if len(keys) == 0 {
+		return out, nil
+	}
+	found, err := a.find(ctx, c, sd, keys, m.fromKeyNormalizer())
+	if err != nil {
+		return Partners{}, err
+	}
+	var foundIDs []string
+	for _, rs := range found {
+		for _, r := range rs {
+			foundIDs = append(foundIDs, r.ID)
+		}
+	}
+	taken, err := store.Get(ctx, in.Sync, to, foundIDs)
+	if err != nil {
+		return Partners{}, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+	}
+	for k, rs := range found {
+		for _, r := range rs {
+			if _, ok := taken[r.ID]; ok {
+				if out.Taken == nil {
+					out.Taken = map[string][]string{}
+				}
+				out.Taken[k] = append(out.Taken[k], r.ID)
+				continue
+			}
+			if out.Matches == nil {
+				out.Matches = map[string][]connectors.Record{}
+			}
+			out.Matches[k] = append(out.Matches[k], project(r, fields))
+		}
+	}
+	return out, nil
+}
+
+// compareLinked decides the items of a two-way batch whose pairs the link store knows of
+// (or that have no counterpart yet), by the model of package pairs.
+func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Duration) (Decision, bool) {
+	p := it.Pair
+	s := m.sync
+	if len(it.TargetIDs) == 0 {
+		l := pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, yValues(m, it.Want), now)
+		return Decision{Item: i, Action: ActionCreate, Link: &l}, true
+	}
+	o := pairs.Decide(s, pairs.Case{
+		From: m.fromName, X: p.X, Y: p.Y, XAt: it.SourceUpdatedAt, YAt: it.TargetUpdatedAt,
+		XID: it.SourceID, YID: it.TargetIDs[0], Key: it.Key, Link: p.Link, YChanged: p.YChanged,
+	}, now, coolDown)
+	d := Decision{Item: i, Action: ActionUpdate, Link: o.Link, Misreads: o.Misreads}
+	d.Released = p.Link != nil && !p.Link.HeldUntil.IsZero() && !o.Held
+	if o.Held {
+		d.Action, d.Reason = ActionHold, o.Reason
+		if o.Link != nil {
+			d.HeldUntil = o.Link.HeldUntil
+		}
+		return d, true
+	}
+	if len(o.ToY) > 0 {
+		d.Fields = Payload(o.ToY)
+	}
+	if len(o.ToX) > 0 {
+		d.Back = Payload(o.ToX)
+	}
+	if o.Conflict {
+		d.Winner, d.Merge = o.Winner, o.Fields
+		for _, f := range o.Fields {
+			if f.Winner == definition.A {
+				d.addLost("b."+f.Field, f.B)
+			} else {
+				d.addLost("a."+f.Field, f.A)
+			}
+		}
+	}
+	if d.Fields == nil && d.Back == nil {
+		if o.Link == nil && !d.Released {
+			return Decision{}, false
+		}
+		d.Action = ActionLink
+	}
+	return d, true
+}
+
+func (d *Decision) addLost(k string, v any) {
+	if d.Lost == nil {
+		d.Lost = Payload{}
+	}
+	d.Lost[k] = v
+}
+
+// yValues are the values a create gives the new record: what the source asks for, and
+// nothing on the fields that do not flow its way.
+func yValues(m mapping, want Payload) pairs.Values {
+	v := pairs.Values{}
+	for _, f := range m.sync.Fields {
+		n := f.Name(m.toName)
+		v[n] = want[n]
+	}
+	return v
+}
+
+// SettleLinks are the links to save once a batch's writes are done: those of the pairs
+// whose writes all succeeded (created records get their new ids), and those whose only
+// change is the link. created maps a batch record id to the id of the record created for
+// it; failed holds the batch record ids with a failed write. Workflow code calls it.
+func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []pairs.Link {
+	var out []pairs.Link
+	for _, pl := range p.Links {
+		if failed[pl.SourceID] {
+			continue
+		}
+		l := pl.Link
+		if pl.Create {
+			id, ok := created[pl.SourceID]
+			if !ok {
+				continue
+			}
+			l.Half(definition.Other(pl.From)).ID = id
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// SaveLinksInput are the links of a batch's pairs.
+type SaveLinksInput struct {
+	Sync  string
+	Links []pairs.Link
+}
+
+// SaveLinks writes a batch's links in one transaction (idempotent: a retry writes the same
+// rows).
+func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
+	store, err := a.links()
+	if err != nil {
+		return err
+	}
+	if err := store.Save(ctx, in.Sync, in.Links); err != nil {
+		return fmt.Errorf("sync %q: save %d links: %w", in.Sync, len(in.Links), err)
+	}
+	return nil
+}
+
+// DueHeldInput asks for the pairs of a sync whose hold is over at Now.
+type DueHeldInput struct {
+	Sync  string
+	Now   time.Time
+	Limit int
+}
+
+// DueHeld are held pairs to compare again, by their side a ids; Next is when the next hold
+// ends (zero: none held), Held how many pairs are held (at most Limit counted).
+type DueHeld struct {
+	IDs  []string  `json:"ids,omitempty"`
+	Next time.Time `json:"next,omitzero"`
+	Held int       `json:"held"`
+}
+
+// DueHeld lists the held pairs whose cool-down is over.
+func (a *Activities) DueHeld(ctx context.Context, in DueHeldInput) (DueHeld, error) {
+	store, err := a.links()
+	if err != nil {
+		return DueHeld{}, err
+	}
+	held, err := store.Held(ctx, in.Sync, in.Limit)
+	if err != nil {
+		return DueHeld{}, fmt.Errorf("sync %q: read held pairs: %w", in.Sync, err)
+	}
+	out := DueHeld{Held: len(held)}
+	for _, l := range held {
+		if l.HeldUntil.After(in.Now) {
+			out.Next = l.HeldUntil
+			break
+		}
+		out.IDs = append(out.IDs, l.A.ID)
+	}
+	return out, nil
+}

@@ -1,0 +1,185 @@
+package pairs
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPostgresStore runs the Store behaviour against a live PostgreSQL: the one
+// TANDEM_POSTGRES_DSN names (a throwaway database: the test drops and recreates the schema
+// tandem_links in it, and a table public.links), or else a throwaway server it starts from
+// the machine's PostgreSQL binaries (Debian's postgresql package). With neither it is
+// skipped.
+func TestPostgresStore(t *testing.T) {
+	t.Parallel()
+	dsn := os.Getenv("TANDEM_POSTGRES_DSN")
+	if dsn == "" {
+		dsn = startPostgres(t)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = admin.Close() })
+	ctx := context.Background()
+	// fresh drops the link store's schema, so a test sees no other test's rows.
+	fresh := func(t *testing.T) {
+		t.Helper()
+		_, err := admin.ExecContext(ctx, `DROP SCHEMA IF EXISTS tandem_links CASCADE`)
+		require.NoError(t, err)
+	}
+	open := func(t *testing.T) Store {
+		t.Helper()
+		s, err := Open(dsn)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+
+	testStore(t, func(t *testing.T) Store {
+		fresh(t)
+		return open(t)
+	})
+
+	t.Run("Schema", func(t *testing.T) {
+		fresh(t)
+		// A table of the user's named links, in the default schema: the store leaves it be.
+		_, err := admin.ExecContext(ctx, `DROP TABLE IF EXISTS public.links`)
+		require.NoError(t, err)
+		_, err = admin.ExecContext(ctx, `CREATE TABLE public.links (id INTEGER PRIMARY KEY, sync TEXT)`)
+		require.NoError(t, err)
+		t.Cleanup(func() { _, _ = admin.ExecContext(ctx, `DROP TABLE IF EXISTS public.links`) })
+		_, err = admin.ExecContext(ctx, `INSERT INTO public.links VALUES (1, 's')`)
+		require.NoError(t, err)
+
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+		var schemas []string
+		rows, err := admin.QueryContext(ctx, `SELECT table_schema FROM information_schema.tables
+			WHERE table_name = 'links' ORDER BY table_schema`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			schemas = append(schemas, s)
+		}
+		require.NoError(t, rows.Err())
+		_ = rows.Close()
+		assert.Equal(t, []string{"public", "tandem_links"}, schemas)
+		var n int
+		require.NoError(t, admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM tandem_links.links WHERE a_id = 'a1'`).Scan(&n))
+		assert.Equal(t, 1, n)
+		require.NoError(t, admin.QueryRowContext(ctx, `SELECT COUNT(*) FROM public.links`).Scan(&n))
+		assert.Equal(t, 1, n, "the user's table is untouched")
+	})
+
+	t.Run("ConcurrentOpenAndReopen", func(t *testing.T) {
+		fresh(t)
+		var wg sync.WaitGroup
+		errs := make([]error, 4)
+		stores := make([]Store, 4)
+		for i := range stores {
+			wg.Go(func() { stores[i], errs[i] = Open(dsn) })
+		}
+		wg.Wait()
+		for i, s := range stores {
+			require.NoError(t, errs[i], "the first opens race to create the schema")
+			t.Cleanup(func() { _ = s.Close() })
+		}
+		want := fullLink("a1", "b1")
+		require.NoError(t, stores[0].Save(ctx, "s", []Link{want}))
+		require.NoError(t, stores[0].Close())
+
+		s := open(t)
+		got, err := s.Get(ctx, "s", "b", []string{"b1"})
+		require.NoError(t, err)
+		requireSameLink(t, want, got["b1"])
+	})
+}
+
+// TestPostgresErrorsHideDSN checks that a DSN's password never reaches an error, whether
+// the DSN does not parse or the server is unreachable. It needs no server.
+func TestPostgresErrorsHideDSN(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://u:s3cr%zzet@127.0.0.1:1/db",
+		"postgresql://u:s3cret@127.0.0.1:1/db?sslmode=bogus",
+		"postgres://u:s3cret@127.0.0.1:1/db?connect_timeout=5&sslmode=disable",
+		"host=127.0.0.1 port=1 user=u password=s3cret dbname=db connect_timeout=5 sslmode=disable",
+		"host=127.0.0.1 port=x password='s3cret'",
+	} {
+		s, err := Open(dsn)
+		if !assert.Error(t, err, dsn) {
+			_ = s.Close()
+			continue
+		}
+		assert.NotContains(t, err.Error(), "s3cr", dsn)
+		assert.Contains(t, err.Error(), "link store (postgres): ", dsn)
+	}
+}
+
+// startPostgres starts a PostgreSQL server in a temporary directory, on a free loopback
+// port, for the test's duration, and returns its DSN. It skips the test when the machine
+// has no PostgreSQL binaries or the server cannot be started (never fails it: a machine
+// without PostgreSQL is not a broken build). It is connectors/sqldb's helper of the same
+// name.
+func startPostgres(t *testing.T) string {
+	t.Helper()
+	initdbs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
+	if len(initdbs) == 0 {
+		t.Skip("no PostgreSQL binaries (/usr/lib/postgresql/*/bin) and TANDEM_POSTGRES_DSN is not set")
+	}
+	bin := filepath.Dir(initdbs[len(initdbs)-1])
+	dir, err := os.MkdirTemp("", "tandem-pg-")
+	if err != nil {
+		t.Skipf("PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	// PostgreSQL refuses to run as root: run it as the postgres user then.
+	var prefix []string
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			t.Skipf("PostgreSQL: running as root and no postgres user: %v", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			t.Skipf("PostgreSQL: %v", err)
+		}
+		prefix = []string{"runuser", "-u", "postgres", "--"}
+	}
+	run := func(name string, args ...string) error {
+		argv := append(append(append([]string{}, prefix...), filepath.Join(bin, name)), args...)
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", name, err, out)
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skipf("PostgreSQL: %v", err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_ = ln.Close()
+	data := filepath.Join(dir, "data")
+	if err := run("initdb", "-D", data, "-U", "tandem", "--auth=trust", "--no-sync"); err != nil {
+		t.Skipf("PostgreSQL: %v", err)
+	}
+	if err := run("pg_ctl", "-D", data, "-w", "-l", filepath.Join(dir, "log"),
+		"-o", "-p "+port+" -k "+dir+" -c listen_addresses=127.0.0.1 -c fsync=off", "start"); err != nil {
+		t.Skipf("PostgreSQL: %v", err)
+	}
+	t.Cleanup(func() { _ = run("pg_ctl", "-D", data, "-m", "immediate", "stop") })
+	return "postgres://tandem@127.0.0.1:" + port + "/postgres"
+}

@@ -1,0 +1,664 @@
+package pairs
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	// The SQLite database/sql driver, by the name "sqlite".
+	_ "modernc.org/sqlite"
+)
+
+// Open opens the link store dsn names and creates its tables when they are missing (it is
+// safe to open a store many times, from many processes). Two backends are built in:
+//
+//   - PostgreSQL, when dsn is a postgres:// or postgresql:// URL or a key=value string
+//     (host=... dbname=...). The tables live in their own schema, tandem_links, so they
+//     never collide with other tables of the database; the role needs CREATE on the
+//     database the first time (or a DBA creates the schema and tables beforehand). The
+//     DSN usually holds a password: errors never quote it. Production sets
+//     TANDEM_LINKS_DSN to such a URL.
+//   - SQLite otherwise: dsn is a file path (not a file: URI), created on first use with
+//     its parent directory (mode 0600 and 0750: the links hold record values). The
+//     worker's default is .tandem/links.db under its data directory. The file is in WAL
+//     mode with a busy timeout, so another process reading or writing it waits rather
+//     than fails, and the store uses one connection, which queues the worker's concurrent
+//     activities. ":memory:" is a store private to the process, lost on Close (tests).
+//
+// Both keep times in UTC to the microsecond (finer digits are truncated) and Values as
+// JSON text; see OpenSQLite and OpenPostgres for the details.
+func Open(dsn string) (Store, error) {
+	if isPostgresDSN(dsn) {
+		return OpenPostgres(dsn)
+	}
+	return OpenSQLite(dsn)
+}
+
+// pgKeyValue matches the keys of a libpq key=value connection string that a file path
+// would hardly hold.
+var pgKeyValue = regexp.MustCompile(`(^|\s)(host|hostaddr|dbname|user|port|sslmode|service)=`)
+
+// isPostgresDSN tells a PostgreSQL DSN from a SQLite file path.
+func isPostgresDSN(dsn string) bool {
+	lower := strings.ToLower(strings.TrimSpace(dsn))
+	return strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") ||
+		pgKeyValue.MatchString(dsn)
+}
+
+// openTimeout bounds the schema set-up of Open, which has no context.
+const openTimeout = 30 * time.Second
+
+// OpenSQLite opens (creating when missing) the SQLite link store in the file at path, or a
+// private in-memory one for ":memory:". Times are stored as fixed-width RFC 3339 text in
+// UTC with six fractional digits ("2006-01-02T15:04:05.000000Z"), which sorts in time order.
+func OpenSQLite(path string) (Store, error) {
+	if path == "" {
+		return nil, errors.New("link store (sqlite): no file path")
+	}
+	// busy_timeout: how long (ms) a connection waits for another process's lock.
+	const pragmas = "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	var dsn string
+	if path == ":memory:" {
+		dsn = ":memory:" + pragmas
+	} else {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, fmt.Errorf("link store (sqlite): %s: %w", path, err)
+		}
+		if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+			return nil, fmt.Errorf("link store (sqlite): create the directory of %s: %w", path, err)
+		}
+		// Created here, rather than by SQLite, to keep it private (SQLite gives its -wal and
+		// -shm files the same mode).
+		f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("link store (sqlite): %w", err)
+		}
+		_ = f.Close()
+		// A file: URI, so that no character of the path is taken for a parameter; SQLite
+		// decodes %XX escapes in it.
+		uriPath := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(filepath.ToSlash(abs))
+		if !strings.HasPrefix(uriPath, "/") {
+			uriPath = "/" + uriPath // C:/x on Windows
+		}
+		dsn = "file:" + uriPath + pragmas
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("link store (sqlite): open %s: %w", path, err)
+	}
+	// One connection: SQLite lets one writer in at a time, and an in-memory database lives
+	// as long as its connection. database/sql keeps the idle connection open.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	s := &sqlStore{db: db, kind: "sqlite", table: "links", chunk: 500, insertRows: 100}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	for _, stmt := range sqliteSchema {
+		if _, err := db.ExecContext(ctx, stmt); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("link store (sqlite): create the tables in %s: %w", path, err)
+		}
+	}
+	return s, nil
+}
+
+var sqliteSchema = []string{
+	`CREATE TABLE IF NOT EXISTS links (
+		sync TEXT NOT NULL,
+		a_id TEXT NOT NULL,
+		b_id TEXT NOT NULL,
+		"key" TEXT NOT NULL DEFAULT '',
+		a_values TEXT,
+		a_fp TEXT NOT NULL DEFAULT '',
+		a_wrote_at TEXT,
+		b_values TEXT,
+		b_fp TEXT NOT NULL DEFAULT '',
+		b_wrote_at TEXT,
+		held_until TEXT,
+		held_reason TEXT NOT NULL DEFAULT '',
+		decision TEXT NOT NULL DEFAULT '',
+		misreads INTEGER NOT NULL DEFAULT 0,
+		synced_at TEXT,
+		PRIMARY KEY (sync, a_id),
+		UNIQUE (sync, b_id)
+	)`,
+	`CREATE INDEX IF NOT EXISTS links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
+}
+
+// pgSchemaName is the PostgreSQL schema of the link store's tables.
+const pgSchemaName = "tandem_links"
+
+// pgLockClass is the first key of the advisory locks the store takes (the second is 0 for
+// the schema set-up and a hash of the sync for Save): "tand".
+const pgLockClass = 0x74616e64
+
+var pgSchema = []string{
+	`CREATE SCHEMA IF NOT EXISTS ` + pgSchemaName,
+	// COLLATE "C": ids compare and sort byte by byte, as in Go and SQLite.
+	`CREATE TABLE IF NOT EXISTS ` + pgSchemaName + `.links (
+		sync TEXT COLLATE "C" NOT NULL,
+		a_id TEXT COLLATE "C" NOT NULL,
+		b_id TEXT COLLATE "C" NOT NULL,
+		"key" TEXT NOT NULL DEFAULT '',
+		a_values TEXT,
+		a_fp TEXT NOT NULL DEFAULT '',
+		a_wrote_at TIMESTAMPTZ,
+		b_values TEXT,
+		b_fp TEXT NOT NULL DEFAULT '',
+		b_wrote_at TIMESTAMPTZ,
+		held_until TIMESTAMPTZ,
+		held_reason TEXT NOT NULL DEFAULT '',
+		decision TEXT NOT NULL DEFAULT '',
+		misreads INTEGER NOT NULL DEFAULT 0,
+		synced_at TIMESTAMPTZ,
+		PRIMARY KEY (sync, a_id),
+		UNIQUE (sync, b_id)
+	)`,
+	`CREATE INDEX IF NOT EXISTS links_held ON ` + pgSchemaName + `.links (sync, held_until) WHERE held_until IS NOT NULL`,
+}
+
+// OpenPostgres opens the PostgreSQL link store dsn names (a postgres:// URL or a key=value
+// string) and creates the schema tandem_links and its tables when they are missing. It
+// connects to do so, so an unreachable server is an error here. Times are TIMESTAMPTZ.
+// Errors never quote dsn.
+func OpenPostgres(dsn string) (Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		// Not wrapped: pgx's message quotes the DSN, and its password is redacted only
+		// when the URL parses.
+		return nil, errors.New("link store (postgres): the DSN does not parse (not shown: it may hold a password)")
+	}
+	// The INSERTs of Save differ in their number of rows: pgx's default mode would keep a
+	// prepared statement on the server for each (up to 512 per connection, some of 14,000
+	// parameters). This mode keeps only their parameter types, on the client.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	db := stdlib.OpenDB(*cfg)
+	db.SetMaxOpenConns(10)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", chunk: 10000, insertRows: 1000}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
+	if err := s.createPGSchema(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// createPGSchema creates what is missing of the schema, under an advisory lock (two
+// concurrent CREATE ... IF NOT EXISTS may otherwise collide). Nothing is created when
+// everything exists, so a role without CREATE privilege can use tables a DBA made.
+func (s *sqlStore) createPGSchema(ctx context.Context) error {
+	var ready bool
+	err := s.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`,
+		pgSchemaName+".links", pgSchemaName+".links_held").Scan(&ready)
+	if err != nil {
+		return s.fail("connect", err)
+	}
+	if ready {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("create the tables", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, int32(pgLockClass)); err != nil {
+		return s.fail("create the tables", err)
+	}
+	for _, stmt := range pgSchema {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return s.fail("create the tables", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("create the tables", err)
+	}
+	return nil
+}
+
+// sqlStore is the Store of both backends: the SQL text is the same but for the id lists
+// (IN lists for SQLite, arrays for PostgreSQL), the placeholders of long statements (see
+// ph), the table name and the time values.
+type sqlStore struct {
+	db *sql.DB
+	// pg is true for PostgreSQL.
+	pg bool
+	// kind is "sqlite" or "postgres", for errors.
+	kind string
+	// table is the links table's name, schema-qualified for PostgreSQL.
+	table string
+	// chunk is the most ids of one statement's id list.
+	chunk int
+	// insertRows is the most rows of one INSERT: 1,400 parameters for SQLite (whose
+	// binding time grows with their square, see ph), 14,000 for PostgreSQL (which takes
+	// up to 65,535).
+	insertRows int
+}
+
+var _ Store = (*sqlStore)(nil)
+
+func (s *sqlStore) fail(what string, err error) error {
+	return fmt.Errorf("link store (%s): %s: %w", s.kind, what, err)
+}
+
+// linkColumns are the columns a link is read from, in query's order.
+const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at`
+
+// insertColumns are the columns a link is written to: sync, then linkArgs's.
+const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at`
+
+// insertArgs is how many parameters a row of an INSERT has.
+const insertArgs = 15
+
+func sideColumn(side Side) (string, error) {
+	switch side {
+	case "a":
+		return "a_id", nil
+	case "b":
+		return "b_id", nil
+	}
+	return "", fmt.Errorf("link store: side %q is neither a nor b", side)
+}
+
+// ph is the placeholder of the nth parameter of a statement whose parameters all appear
+// once, in order: $n for PostgreSQL, ? for SQLite. (modernc.org/sqlite takes $n too, but
+// binds each one by a search of the arguments, quadratic in their number, which makes a
+// statement of thousands of them take hundreds of milliseconds.)
+func (s *sqlStore) ph(n int) string {
+	if s.pg {
+		return "$" + strconv.Itoa(n)
+	}
+	return "?"
+}
+
+// idMatch returns the condition that col is one of ids, its parameters numbered from n.
+func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
+	if s.pg {
+		return col + " = ANY(" + s.ph(n) + ")", []any{ids}
+	}
+	var b strings.Builder
+	args := make([]any, len(ids))
+	b.WriteString(col + " IN (")
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s.ph(n + i))
+		args[i] = id
+	}
+	b.WriteByte(')')
+	return b.String(), args
+}
+
+// chunks splits ids into lists of at most n.
+func chunks(ids []string, n int) [][]string {
+	var out [][]string
+	for len(ids) > n {
+		out = append(out, ids[:n])
+		ids = ids[n:]
+	}
+	if len(ids) > 0 {
+		out = append(out, ids)
+	}
+	return out
+}
+
+// Get implements Store.
+func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
+	col, err := sideColumn(side)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Link, len(ids))
+	if err := ctx.Err(); err != nil {
+		return nil, s.fail("get", err)
+	}
+	for _, part := range chunks(ids, s.chunk) {
+		cond, args := s.idMatch(col, 2, part)
+		links, err := s.query(ctx, "get", `SELECT `+linkColumns+` FROM `+s.table+` WHERE sync = `+s.ph(1)+` AND `+cond,
+			append([]any{sync}, args...)...)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range links {
+			if side == "a" {
+				out[l.A.ID] = l
+			} else {
+				out[l.B.ID] = l
+			}
+		}
+	}
+	return out, nil
+}
+
+// Save implements Store. It is one transaction: it deletes every link of sync holding a
+// record of links, then inserts links as though they were saved one after the other: a
+// link replaces the earlier ones that share a record with it, and those are gone even when
+// a later link replaces it in turn (a1-b1, a2-b1, a2-b2 leaves a2-b2 alone).
+func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
+	if len(links) == 0 {
+		if err := ctx.Err(); err != nil {
+			return s.fail("save", err)
+		}
+		return nil
+	}
+	rows := make([][]any, 0, len(links))
+	for _, l := range dedupe(links) {
+		args, err := linkArgs(l, s.pg)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, args)
+	}
+	// Every record of the batch, kept link or not: saving links one by one would have
+	// removed their earlier links too.
+	aIDs, bIDs := make([]string, 0, len(links)), make([]string, 0, len(links))
+	seenA, seenB := make(map[string]bool, len(links)), make(map[string]bool, len(links))
+	for _, l := range links {
+		if !seenA[l.A.ID] {
+			seenA[l.A.ID] = true
+			aIDs = append(aIDs, l.A.ID)
+		}
+		if !seenB[l.B.ID] {
+			seenB[l.B.ID] = true
+			bIDs = append(bIDs, l.B.ID)
+		}
+	}
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("save", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.pg {
+		// Saves of one sync take turns: two concurrent delete-then-insert transactions of
+		// one record would otherwise both delete, then one insert fail on the other's row.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(pgLockClass), syncLockKey(sync)); err != nil {
+			return s.fail("save: lock the sync", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE sync = $1 AND (a_id = ANY($2) OR b_id = ANY($3))`,
+			sync, aIDs, bIDs); err != nil {
+			return s.fail("save: delete the replaced links", err)
+		}
+	} else {
+		for _, del := range []struct {
+			col string
+			ids []string
+		}{{"a_id", aIDs}, {"b_id", bIDs}} {
+			for _, part := range chunks(del.ids, s.chunk) {
+				cond, args := s.idMatch(del.col, 2, part)
+				if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE sync = `+s.ph(1)+` AND `+cond,
+					append([]any{sync}, args...)...); err != nil {
+					return s.fail("save: delete the replaced links", err)
+				}
+			}
+		}
+	}
+	for len(rows) > 0 {
+		n := min(len(rows), s.insertRows)
+		var b strings.Builder
+		args := make([]any, 0, n*insertArgs)
+		b.WriteString(`INSERT INTO ` + s.table + ` (` + insertColumns + `) VALUES `)
+		for i, row := range rows[:n] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			args = append(append(args, sync), row...)
+			b.WriteByte('(')
+			for j := range insertArgs {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				b.WriteString(s.ph(len(args) - insertArgs + j + 1))
+			}
+			b.WriteByte(')')
+		}
+		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			return s.fail("save: insert", err)
+		}
+		rows = rows[n:]
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("save: commit", err)
+	}
+	return nil
+}
+
+// syncLockKey is the second key of a sync's advisory lock.
+func syncLockKey(sync string) int32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(sync))
+	return int32(h.Sum32())
+}
+
+// dedupe returns what is left of links saved one after the other: each link removes the
+// earlier ones holding its side a or side b record. The order is kept.
+func dedupe(links []Link) []Link {
+	byA := make(map[string]int, len(links))
+	byB := make(map[string]int, len(links))
+	alive := make([]bool, len(links))
+	for i, l := range links {
+		if j, ok := byA[l.A.ID]; ok {
+			alive[j] = false
+			delete(byB, links[j].B.ID)
+		}
+		if j, ok := byB[l.B.ID]; ok {
+			alive[j] = false
+			delete(byA, links[j].A.ID)
+		}
+		byA[l.A.ID], byB[l.B.ID], alive[i] = i, i, true
+	}
+	out := make([]Link, 0, len(byA))
+	for i, l := range links {
+		if alive[i] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// linkArgs returns the values of l's columns, in insertColumns's order after sync.
+func linkArgs(l Link, pg bool) ([]any, error) {
+	if l.A.ID == "" || l.B.ID == "" {
+		return nil, fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
+	}
+	var err error
+	values := func(v map[string]any) any {
+		if len(v) == 0 || err != nil {
+			return nil
+		}
+		b, e := json.Marshal(v)
+		if e != nil {
+			err = fmt.Errorf("link store: the values of link %s-%s: %w", l.A.ID, l.B.ID, e)
+			return nil
+		}
+		return string(b)
+	}
+	at := func(t time.Time) any {
+		if t.IsZero() || err != nil {
+			return nil
+		}
+		t = t.UTC().Truncate(time.Microsecond)
+		if y := t.Year(); y < 1 || y > 9999 {
+			err = fmt.Errorf("link store: time %s of link %s-%s is out of range (years 1 to 9999)", t, l.A.ID, l.B.ID)
+			return nil
+		}
+		if pg {
+			return t
+		}
+		return t.Format(sqliteTimeLayout)
+	}
+	args := []any{
+		l.Key,
+		l.A.ID, values(l.A.Values), l.A.FP, at(l.A.WroteAt),
+		l.B.ID, values(l.B.Values), l.B.FP, at(l.B.WroteAt),
+		at(l.HeldUntil), l.HeldReason, l.Decision, l.Misreads, at(l.SyncedAt),
+	}
+	return args, err
+}
+
+// sqliteTimeLayout is how SQLite keeps times: fixed-width text in UTC, which sorts in time
+// order.
+const sqliteTimeLayout = "2006-01-02T15:04:05.000000Z07:00"
+
+// dbTime scans a time column: NULL is the zero time; SQLite gives text, PostgreSQL a
+// time.Time. The time is in UTC.
+type dbTime struct{ t *time.Time }
+
+func (d dbTime) Scan(v any) error {
+	switch v := v.(type) {
+	case nil:
+		*d.t = time.Time{}
+	case time.Time:
+		*d.t = v.UTC()
+	case string:
+		return d.parse(v)
+	case []byte:
+		return d.parse(string(v))
+	default:
+		return fmt.Errorf("time column holds a %T", v)
+	}
+	return nil
+}
+
+func (d dbTime) parse(s string) error {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return err
+	}
+	*d.t = t.UTC()
+	return nil
+}
+
+// dbValues scans a values column: NULL is nil, else JSON text.
+type dbValues struct{ v *map[string]any }
+
+func (d dbValues) Scan(v any) error {
+	var b []byte
+	switch v := v.(type) {
+	case nil:
+		*d.v = nil
+		return nil
+	case string:
+		b = []byte(v)
+	case []byte:
+		b = v
+	default:
+		return fmt.Errorf("values column holds a %T", v)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*d.v = m
+	return nil
+}
+
+// query runs a SELECT of linkColumns and returns its links.
+func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) ([]Link, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Link
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.Key,
+			&l.A.ID, dbValues{&l.A.Values}, &l.A.FP, dbTime{&l.A.WroteAt},
+			&l.B.ID, dbValues{&l.B.Values}, &l.B.FP, dbTime{&l.B.WroteAt},
+			dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}); err != nil {
+			return nil, s.fail(what, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}
+
+// Delete implements Store: one transaction.
+func (s *sqlStore) Delete(ctx context.Context, sync string, side Side, ids []string) error {
+	col, err := sideColumn(side)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		if err := ctx.Err(); err != nil {
+			return s.fail("delete", err)
+		}
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("delete", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, part := range chunks(ids, s.chunk) {
+		cond, args := s.idMatch(col, 2, part)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE sync = `+s.ph(1)+` AND `+cond,
+			append([]any{sync}, args...)...); err != nil {
+			return s.fail("delete", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("delete: commit", err)
+	}
+	return nil
+}
+
+// checkLimit refuses a limit that would return nothing: a caller meaning "no limit" or "the
+// default" would otherwise see no links and carry on.
+func checkLimit(limit int) error {
+	if limit <= 0 {
+		return fmt.Errorf("link store: limit %d is not positive", limit)
+	}
+	return nil
+}
+
+// Held implements Store: ties on HeldUntil are in side a id order.
+func (s *sqlStore) Held(ctx context.Context, sync string, limit int) ([]Link, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	return s.query(ctx, "held", `SELECT `+linkColumns+` FROM `+s.table+
+		` WHERE sync = $1 AND held_until IS NOT NULL ORDER BY held_until, a_id LIMIT $2`, sync, limit)
+}
+
+// Count implements Store.
+func (s *sqlStore) Count(ctx context.Context, sync string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1`, sync).Scan(&n); err != nil {
+		return 0, s.fail("count", err)
+	}
+	return n, nil
+}
+
+// Scan implements Store. Ids are in byte order (Go's string order) in both backends.
+func (s *sqlStore) Scan(ctx context.Context, sync string, afterA string, limit int) ([]Link, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	return s.query(ctx, "scan", `SELECT `+linkColumns+` FROM `+s.table+
+		` WHERE sync = $1 AND a_id > $2 ORDER BY a_id LIMIT $3`, sync, afterA, limit)
+}
+
+// Close implements Store.
+func (s *sqlStore) Close() error { return s.db.Close() }

@@ -1,0 +1,509 @@
+package pairs
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func openSQLiteFile(t *testing.T) Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "data", ".tandem", "links.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestSQLiteStore(t *testing.T) {
+	t.Parallel()
+	testStore(t, openSQLiteFile)
+}
+
+func TestSQLiteStoreMemory(t *testing.T) {
+	t.Parallel()
+	testStore(t, func(t *testing.T) Store {
+		s, err := Open(":memory:")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+// TestSQLiteStoreReopen checks that links outlive the store: a second Open of the file
+// finds them, and creating the tables again is harmless.
+func TestSQLiteStoreReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "odd dir ?#%", "links.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	want := fullLink("a1", "b1")
+	require.NoError(t, s.Save(ctx, "s", []Link{want, testLink("a2", "b2")}))
+	require.NoError(t, s.Close())
+
+	info, err := os.Stat(path)
+	require.NoError(t, err, "the file is at the path given, not a URI-decoded one")
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	s, err = Open(path)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	got, err := s.Get(ctx, "s", "a", []string{"a1"})
+	require.NoError(t, err)
+	requireSameLink(t, want, got["a1"])
+	n, err := s.Count(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+
+	var mode string
+	require.NoError(t, s.(*sqlStore).db.QueryRow(`PRAGMA journal_mode`).Scan(&mode))
+	assert.Equal(t, "wal", mode)
+	var busy int
+	require.NoError(t, s.(*sqlStore).db.QueryRow(`PRAGMA busy_timeout`).Scan(&busy))
+	assert.Positive(t, busy)
+}
+
+func TestOpenChoosesBackend(t *testing.T) {
+	for dsn, pg := range map[string]bool{
+		"postgres://u:p@h/db":              true,
+		"postgresql://h/db":                true,
+		"POSTGRES://h/db":                  true,
+		"host=localhost dbname=x user=u":   true,
+		"dbname=x":                         true,
+		"/var/lib/tandem/.tandem/links.db": false,
+		".tandem/links.db":                 false,
+		":memory:":                         false,
+		"ghost=1.db":                       false,
+	} {
+		assert.Equal(t, pg, isPostgresDSN(dsn), dsn)
+	}
+	_, err := Open("")
+	assert.Error(t, err)
+}
+
+// at is a fixed instant with microseconds, plus d.
+func at(d time.Duration) time.Time {
+	return time.Date(2026, 3, 14, 15, 9, 26, 535897000, time.UTC).Add(d)
+}
+
+// testLink is a link with a key and a SyncedAt.
+func testLink(a, b string) Link {
+	return Link{Key: a + "|" + b, A: Half{ID: a}, B: Half{ID: b}, SyncedAt: at(0)}
+}
+
+// fullLink is a link with every field set.
+func fullLink(a, b string) Link {
+	paris := time.FixedZone("CET", 3600)
+	return Link{
+		Key: "key of " + a,
+		A: Half{
+			ID:      a,
+			Values:  map[string]any{"name": "Ada <&> Lovelace", "employees": 12.5, "active": true, "phone": nil, "tags": []any{"x", 1.0}},
+			FP:      "fp-a",
+			WroteAt: at(time.Second).In(paris),
+		},
+		B: Half{
+			ID:     b,
+			Values: map[string]any{"Name": "Ada", "Count": -3.0, "Big": 1e300, "Off": false, "Nested": map[string]any{"k": "v"}},
+			FP:     "fp-b",
+		},
+		HeldUntil:  at(time.Hour),
+		HeldReason: "ping-pong on name",
+		Misreads:   2,
+		Decision:   "update b: name changed on a",
+		SyncedAt:   at(0).Add(123 * time.Nanosecond), // stored to the microsecond
+	}
+}
+
+// requireSameLink checks that got is want as stored: times to the microsecond, in UTC, and
+// empty Values as nil.
+func requireSameLink(t *testing.T, want, got Link) {
+	t.Helper()
+	times := func(l *Link) []*time.Time {
+		return []*time.Time{&l.A.WroteAt, &l.B.WroteAt, &l.HeldUntil, &l.SyncedAt}
+	}
+	wt, gt := times(&want), times(&got)
+	for i := range wt {
+		w := wt[i].Truncate(time.Microsecond)
+		assert.True(t, w.Equal(*gt[i]), "time %d: want %v, got %v", i, w, *gt[i])
+		if !gt[i].IsZero() {
+			assert.Equal(t, time.UTC, gt[i].Location(), "time %d", i)
+		}
+		*wt[i], *gt[i] = time.Time{}, time.Time{}
+	}
+	for _, h := range []*Half{&want.A, &want.B} {
+		if len(h.Values) == 0 {
+			h.Values = nil
+		}
+	}
+	require.Equal(t, want, got)
+}
+
+func ids(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s%05d", prefix, i)
+	}
+	return out
+}
+
+// testStore runs the behaviour every Store must have against fresh, empty stores open
+// gives.
+func testStore(t *testing.T, open func(t *testing.T) Store) {
+	ctx := context.Background()
+
+	t.Run("RoundTrip", func(t *testing.T) {
+		s := open(t)
+		full := fullLink("a1", "b1")
+		bare := Link{A: Half{ID: "a2", Values: map[string]any{}}, B: Half{ID: "b2"}}
+		unicode := testLink("ä/ü 1", "ß'\"; DROP TABLE links; --")
+		require.NoError(t, s.Save(ctx, "s", []Link{full, bare, unicode}))
+
+		byA, err := s.Get(ctx, "s", "a", []string{"a1", "a2", "ä/ü 1", "missing"})
+		require.NoError(t, err)
+		require.Len(t, byA, 3)
+		requireSameLink(t, full, byA["a1"])
+		requireSameLink(t, bare, byA["a2"])
+		requireSameLink(t, unicode, byA["ä/ü 1"])
+		assert.Nil(t, byA["a2"].A.Values, "empty Values come back nil")
+		assert.IsType(t, float64(0), byA["a1"].A.Values["employees"])
+		assert.True(t, byA["a2"].SyncedAt.IsZero())
+		assert.True(t, byA["a2"].HeldUntil.IsZero())
+
+		byB, err := s.Get(ctx, "s", "b", []string{"b1", "ß'\"; DROP TABLE links; --", "a2"})
+		require.NoError(t, err)
+		require.Len(t, byB, 2, "keyed by side b id; a2 is not a side b id")
+		requireSameLink(t, full, byB["b1"])
+		requireSameLink(t, unicode, byB["ß'\"; DROP TABLE links; --"])
+
+		got, err := s.Get(ctx, "s", "a", nil)
+		require.NoError(t, err)
+		assert.Empty(t, got)
+		_, err = s.Get(ctx, "s", "c", []string{"a1"})
+		assert.Error(t, err)
+		assert.Error(t, s.Delete(ctx, "s", "", []string{"a1"}))
+	})
+
+	t.Run("InvalidLinks", func(t *testing.T) {
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+		assert.Error(t, s.Save(ctx, "s", []Link{testLink("a1", "b2"), testLink("a3", "")}))
+		bad := testLink("a1", "b2")
+		bad.A.Values = map[string]any{"ch": make(chan int)}
+		assert.Error(t, s.Save(ctx, "s", []Link{bad}))
+		bad = testLink("a1", "b2")
+		bad.HeldUntil = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		assert.Error(t, s.Save(ctx, "s", []Link{bad}))
+		got, err := s.Get(ctx, "s", "a", []string{"a1"})
+		require.NoError(t, err)
+		assert.Equal(t, "b1", got["a1"].B.ID, "a refused batch writes nothing")
+		require.NoError(t, s.Save(ctx, "s", nil))
+		require.NoError(t, s.Delete(ctx, "s", "a", nil))
+	})
+
+	t.Run("Relink", func(t *testing.T) {
+		s := open(t)
+		linked := func(side Side, id string) string {
+			t.Helper()
+			got, err := s.Get(ctx, "s", side, []string{id})
+			require.NoError(t, err)
+			l, ok := got[id]
+			if !ok {
+				return ""
+			}
+			return l.A.ID + "-" + l.B.ID
+		}
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b2")}))
+		assert.Equal(t, "", linked("b", "b1"), "b1 is no longer linked")
+		assert.Equal(t, "a1-b2", linked("a", "a1"))
+
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a2", "b1")}))
+		assert.Equal(t, "a1-b2", linked("a", "a1"), "the a1-b2 link stays")
+		assert.Equal(t, "a2-b1", linked("b", "b1"))
+
+		// a3-b2 holds a record of a1-b2 and a2-b3 one of a2-b1: both are removed.
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a3", "b2"), testLink("a2", "b3")}))
+		assert.Equal(t, "", linked("a", "a1"))
+		assert.Equal(t, "", linked("b", "b1"))
+		assert.Equal(t, "a3-b2", linked("b", "b2"))
+		assert.Equal(t, "a2-b3", linked("a", "a2"))
+
+		// One link holding the records of two.
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a3", "b3")}))
+		assert.Equal(t, "a3-b3", linked("a", "a3"))
+		assert.Equal(t, "", linked("a", "a2"))
+		assert.Equal(t, "", linked("b", "b2"))
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+
+		// Saving the same pair again replaces it (new values).
+		l := testLink("a3", "b3")
+		l.Decision = "again"
+		require.NoError(t, s.Save(ctx, "s", []Link{l}))
+		got, err := s.Get(ctx, "s", "a", []string{"a3"})
+		require.NoError(t, err)
+		assert.Equal(t, "again", got["a3"].Decision)
+	})
+
+	t.Run("DedupeWithinBatch", func(t *testing.T) {
+		s := open(t)
+		first, second := testLink("a1", "b1"), testLink("a1", "b2")
+		first.Decision, second.Decision = "first", "second"
+		require.NoError(t, s.Save(ctx, "s", []Link{
+			first, testLink("a3", "b3"), second, testLink("a4", "b3"), testLink("a5", "b5"),
+		}))
+		all, err := s.Scan(ctx, "s", "", 100)
+		require.NoError(t, err)
+		var pairs []string
+		for _, l := range all {
+			pairs = append(pairs, l.A.ID+"-"+l.B.ID+l.Decision)
+		}
+		assert.Equal(t, []string{"a1-b2second", "a4-b3", "a5-b5"}, pairs)
+
+		// A chain: each link replaces the one before it, as if saved one by one; the
+		// records of the replaced links lose their earlier links too.
+		s = open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a9", "b1"), testLink("a7", "b7")}))
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a2", "b1"), testLink("a2", "b2")}))
+		all, err = s.Scan(ctx, "s", "", 100)
+		require.NoError(t, err)
+		pairs = nil
+		for _, l := range all {
+			pairs = append(pairs, l.A.ID+"-"+l.B.ID)
+		}
+		assert.Equal(t, []string{"a2-b2", "a7-b7"}, pairs)
+	})
+
+	t.Run("IdempotentSave", func(t *testing.T) {
+		s := open(t)
+		batch := []Link{fullLink("a1", "b1"), testLink("a2", "b2"), testLink("a2", "b3"), testLink("a4", "b4")}
+		require.NoError(t, s.Save(ctx, "s", batch))
+		once, err := s.Scan(ctx, "s", "", 100)
+		require.NoError(t, err)
+		require.NoError(t, s.Save(ctx, "s", batch))
+		twice, err := s.Scan(ctx, "s", "", 100)
+		require.NoError(t, err)
+		require.Len(t, twice, 3)
+		for i := range once {
+			requireSameLink(t, once[i], twice[i])
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a2", "b2"), testLink("a3", "b3")}))
+		require.NoError(t, s.Delete(ctx, "s", "a", []string{"a1", "b2", "nope"}))
+		require.NoError(t, s.Delete(ctx, "s", "b", []string{"b3"}))
+		require.NoError(t, s.Delete(ctx, "s", "b", []string{"b3"}), "idempotent")
+		all, err := s.Scan(ctx, "s", "", 10)
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		assert.Equal(t, "a2", all[0].A.ID)
+	})
+
+	t.Run("Held", func(t *testing.T) {
+		s := open(t)
+		var batch []Link
+		for i, d := range []time.Duration{3, 1, 2, 1, 0, -1} {
+			l := testLink(fmt.Sprintf("a%d", 9-i), fmt.Sprintf("b%d", i))
+			if d >= 0 {
+				l.HeldUntil = at(d*time.Minute + time.Microsecond)
+				l.HeldReason = fmt.Sprint("reason ", i)
+			}
+			batch = append(batch, l)
+		}
+		require.NoError(t, s.Save(ctx, "s", batch))
+		held, err := s.Held(ctx, "s", 10)
+		require.NoError(t, err)
+		var order []string
+		for _, l := range held {
+			order = append(order, l.A.ID)
+		}
+		// a5 (0m), a6 and a8 (1m, by id), a7 (2m), a9 (3m); a4 is not held.
+		assert.Equal(t, []string{"a5", "a6", "a8", "a7", "a9"}, order)
+		assert.Equal(t, "reason 4", held[0].HeldReason)
+		assert.True(t, at(time.Microsecond).Equal(held[0].HeldUntil))
+
+		held, err = s.Held(ctx, "s", 2)
+		require.NoError(t, err)
+		require.Len(t, held, 2)
+		assert.Equal(t, "a6", held[1].A.ID)
+		held, err = s.Held(ctx, "other", 2)
+		require.NoError(t, err)
+		assert.Empty(t, held)
+		_, err = s.Held(ctx, "s", 0)
+		assert.Error(t, err)
+	})
+
+	t.Run("ScanPages", func(t *testing.T) {
+		s := open(t)
+		as, bs := ids("a", 2500), ids("b", 2500)
+		order := rand.New(rand.NewPCG(1, 2)).Perm(2500)
+		var batch []Link
+		for _, i := range order {
+			batch = append(batch, testLink(as[i], bs[i]))
+			if len(batch) == 1000 {
+				require.NoError(t, s.Save(ctx, "s", batch))
+				batch = nil
+			}
+		}
+		require.NoError(t, s.Save(ctx, "s", batch))
+
+		var seen []string
+		after := ""
+		for pages := 0; ; pages++ {
+			require.Less(t, pages, 4)
+			page, err := s.Scan(ctx, "s", after, 1000)
+			require.NoError(t, err)
+			if len(page) == 0 {
+				break
+			}
+			assert.LessOrEqual(t, len(page), 1000)
+			for _, l := range page {
+				seen = append(seen, l.A.ID)
+			}
+			after = page[len(page)-1].A.ID
+		}
+		assert.Equal(t, as, seen, "every link once, in id order")
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 2500, n)
+		_, err = s.Scan(ctx, "s", "", -1)
+		assert.Error(t, err)
+	})
+
+	t.Run("Count", func(t *testing.T) {
+		s := open(t)
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a2", "b2")}))
+		n, err = s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 2, n)
+	})
+
+	t.Run("SyncsAreIsolated", func(t *testing.T) {
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s1", []Link{testLink("a1", "b1"), testLink("a2", "b2")}))
+		held := testLink("a1", "b2")
+		held.HeldUntil = at(0)
+		require.NoError(t, s.Save(ctx, "s2", []Link{held}))
+
+		got, err := s.Get(ctx, "s1", "a", []string{"a1", "a2"})
+		require.NoError(t, err)
+		assert.Equal(t, "b1", got["a1"].B.ID, "s2's a1-b2 leaves s1 alone")
+		assert.Equal(t, "b2", got["a2"].B.ID)
+		h, err := s.Held(ctx, "s1", 10)
+		require.NoError(t, err)
+		assert.Empty(t, h)
+
+		require.NoError(t, s.Delete(ctx, "s1", "a", []string{"a1"}))
+		got, err = s.Get(ctx, "s2", "b", []string{"b2"})
+		require.NoError(t, err)
+		assert.Equal(t, "a1", got["b2"].A.ID)
+		for name, want := range map[string]int{"s1": 1, "s2": 1, "s3": 0} {
+			n, err := s.Count(ctx, name)
+			require.NoError(t, err)
+			assert.Equal(t, want, n, name)
+			all, err := s.Scan(ctx, name, "", 10)
+			require.NoError(t, err)
+			assert.Len(t, all, want, name)
+		}
+	})
+
+	t.Run("TenThousandIDs", func(t *testing.T) {
+		s := open(t)
+		// Every 7th of 10,000 records is linked: each chunk of a 10,000-id look-up finds some.
+		as, bs := ids("a", 10000), ids("b", 10000)
+		var batch []Link
+		for i := 0; i < len(as); i += 7 {
+			batch = append(batch, testLink(as[i], bs[i]))
+		}
+		require.NoError(t, s.Save(ctx, "s", batch))
+		got, err := s.Get(ctx, "s", "a", as)
+		require.NoError(t, err)
+		require.Len(t, got, len(batch))
+		for _, l := range batch {
+			assert.Equal(t, l.B.ID, got[l.A.ID].B.ID)
+		}
+		got, err = s.Get(ctx, "s", "b", bs)
+		require.NoError(t, err)
+		require.Len(t, got, len(batch))
+		assert.Equal(t, "a09996", got["b09996"].A.ID)
+
+		require.NoError(t, s.Delete(ctx, "s", "b", bs[:9990]))
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "b09996 is left")
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		s := open(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 10 {
+					// Goroutines relink the same records, in two syncs.
+					batch := make([]Link, 20)
+					for j := range batch {
+						batch[j] = testLink(fmt.Sprintf("a%d", (g+i+j)%25), fmt.Sprintf("b%d", (g*i+j)%25))
+					}
+					name := fmt.Sprint("s", g%2)
+					if err := s.Save(ctx, name, batch); err != nil {
+						errs <- err
+						return
+					}
+					if _, err := s.Get(ctx, name, "b", []string{"b1", "b2"}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		for _, name := range []string{"s0", "s1"} {
+			all, err := s.Scan(ctx, name, "", 100)
+			require.NoError(t, err)
+			seenB := map[string]bool{}
+			for _, l := range all {
+				assert.False(t, seenB[l.B.ID], "b %s linked twice", l.B.ID)
+				seenB[l.B.ID] = true
+			}
+		}
+	})
+
+	t.Run("Context", func(t *testing.T) {
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		_, err := s.Get(cctx, "s", "a", []string{"a1"})
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, s.Save(cctx, "s", []Link{testLink("a1", "b2")}), context.Canceled)
+		assert.ErrorIs(t, s.Delete(cctx, "s", "a", []string{"a1"}), context.Canceled)
+		_, err = s.Held(cctx, "s", 1)
+		assert.ErrorIs(t, err, context.Canceled)
+		_, err = s.Count(cctx, "s")
+		assert.ErrorIs(t, err, context.Canceled)
+		_, err = s.Scan(cctx, "s", "", 1)
+		assert.ErrorIs(t, err, context.Canceled)
+		got, err := s.Get(ctx, "s", "a", []string{"a1"})
+		require.NoError(t, err)
+		assert.Equal(t, "b1", got["a1"].B.ID, "the store still works")
+	})
+}
