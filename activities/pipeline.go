@@ -25,6 +25,9 @@ const (
 	ActionLink = "link"
 	// ActionHold (two-way): the loop guard holds the pair; nothing is written.
 	ActionHold = "hold"
+	// ActionStale is the outcome of a conditional update the service refused: the record
+	// changed after it was read. It is read again and planned afresh.
+	ActionStale = "stale"
 )
 
 // BuildPayloadsInput is a batch of changed records of one side and what the other side
@@ -131,6 +134,10 @@ type WriteOp struct {
 	// Fields are the values to write: all of them for a create, the differing ones for
 	// an update.
 	Fields Payload `json:"f"`
+	// IfAt (two-way updates) is the target's UpdatedAt as it was read: where the
+	// service can (connectors.ConditionalUpdater), the update is made only if the record
+	// has not changed since, so an edit made after the read is never overwritten.
+	IfAt time.Time `json:"if,omitzero"`
 }
 
 // Failure is a record that was not synced, with the reason.
@@ -251,11 +258,16 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 		case ActionCreate:
 			p.Ops = append(p.Ops, WriteOp{Action: ActionCreate, SourceID: it.SourceID, Key: it.Key, Fields: it.Want})
 		case ActionUpdate:
+			// Linked two-way pairs are written on condition that each record is as read.
+			var ifTarget, ifSource time.Time
+			if it.Pair != nil && it.Pair.X != nil {
+				ifTarget, ifSource = it.TargetUpdatedAt, it.SourceUpdatedAt
+			}
 			if dec.Fields != nil {
-				p.Ops = append(p.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: dec.Fields})
+				p.Ops = append(p.Ops, WriteOp{Action: ActionUpdate, SourceID: it.SourceID, Key: it.Key, TargetID: it.TargetIDs[0], Fields: dec.Fields, IfAt: ifTarget})
 			}
 			if dec.Back != nil {
-				p.BackOps = append(p.BackOps, WriteOp{Action: ActionUpdate, SourceID: it.TargetIDs[0], Key: it.Key, TargetID: it.SourceID, Fields: dec.Back})
+				p.BackOps = append(p.BackOps, WriteOp{Action: ActionUpdate, SourceID: it.TargetIDs[0], Key: it.Key, TargetID: it.SourceID, Fields: dec.Back, IfAt: ifSource})
 			}
 			if dec.Winner != "" {
 				p.Conflicts = append(p.Conflicts, Conflict{Key: it.Key, Winner: dec.Winner, Lost: dec.Lost, Fields: dec.Merge})
@@ -460,7 +472,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 				}
 				recs := make([]connectors.Record, len(chunk))
 				for j, i := range chunk {
-					recs[j] = connectors.Record{ID: in.Ops[i].TargetID, Fields: in.Ops[i].Fields}
+					recs[j] = connectors.Record{ID: in.Ops[i].TargetID, UpdatedAt: in.Ops[i].IfAt, Fields: in.Ops[i].Fields}
 				}
 				res, err := call(recs)
 				if err != nil {
@@ -490,6 +502,23 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 	if err := write(creates, "create", create); err != nil {
 		return Written{}, err
 	}
+	var conditional []int
+	if cu, ok := c.(connectors.ConditionalUpdater); ok {
+		var plain []int
+		for _, i := range updates {
+			if in.Ops[i].IfAt.IsZero() {
+				plain = append(plain, i)
+			} else {
+				conditional = append(conditional, i)
+			}
+		}
+		updates = plain
+		if err := write(conditional, "update", func(recs []connectors.Record) ([]connectors.WriteResult, error) {
+			return cu.UpdateIfUnchanged(ctx, sd.Object, recs)
+		}); err != nil {
+			return Written{}, err
+		}
+	}
 	if err := write(updates, "update", update); err != nil {
 		return Written{}, err
 	}
@@ -497,6 +526,10 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 }
 
 func outcome(op WriteOp, r connectors.WriteResult) OpResult {
+	var stale *connectors.StaleRecordError
+	if errors.As(r.Err, &stale) {
+		return OpResult{Action: ActionStale, Reason: stale.Error()}
+	}
 	if r.Err != nil {
 		return OpResult{Action: ActionFail, Reason: reason(r.Err)}
 	}

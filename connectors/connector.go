@@ -252,3 +252,15 @@ func HoldBackOpenSecond(page Page, serverNow time.Time) Page {
 	page.Records = page.Records[:n]
 	return page
 }
+
+// ConditionalUpdater is implemented by connectors whose service can refuse a write to a
+// record that changed since it was read (an UPDATE ... WHERE on the read version, an HTTP
+// If-Unmodified-Since). Two-way syncs use it so a write planned from a read never clobbers
+// an edit made after that read: the refused record is read again and planned afresh.
+type ConditionalUpdater interface {
+	// UpdateIfUnchanged is Update where each record is written only if the service's
+	// record still has the UpdatedAt given in the record (as it was read). A record that
+	// changed since gets a WriteResult whose Err is a *StaleRecordError, and the rest of the
+	// batch is written.
+	UpdateIfUnchanged(ctx context.Context, object string, records []Record) ([]WriteResult, error)
+}

@@ -92,3 +92,22 @@ var ErrBadSignature = errors.New("bad webhook signature")
 
 // ErrMalformedWebhook says a webhook body could not be parsed.
 var ErrMalformedWebhook = errors.New("malformed webhook body")
+
+// StaleRecordError is a conditional write the service refused because the record changed
+// after it was read (ConditionalUpdater).
+type StaleRecordError struct {
+	// ID of the record.
+	ID string
+	// Read is the record's UpdatedAt as it was read; Now, when the service said, is its
+	// UpdatedAt now.
+	Read time.Time
+	Now  time.Time
+}
+
+func (e *StaleRecordError) Error() string {
+	msg := fmt.Sprintf("record %s changed after it was read (read at version %s", e.ID, e.Read.UTC().Format(time.RFC3339Nano))
+	if !e.Now.IsZero() {
+		msg += ", now " + e.Now.UTC().Format(time.RFC3339Nano)
+	}
+	return msg + "); not written"
+}

@@ -76,6 +76,9 @@ type Counts struct {
 	Conflicts int `json:"conflicts,omitempty"`
 	// Held are pairs the loop guard held instead of writing (also in Skipped).
 	Held int `json:"held,omitempty"`
+	// Stale are conditional writes the service refused because the record changed after
+	// it was read; the record is read again and planned afresh.
+	Stale int `json:"stale,omitempty"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -86,6 +89,7 @@ func (c *Counts) add(o Counts) {
 	c.Failed += o.Failed
 	c.Conflicts += o.Conflicts
 	c.Held += o.Held
+	c.Stale += o.Stale
 }
 
 // RunSummary describes one run of a sync.

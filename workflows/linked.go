@@ -80,6 +80,10 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 	if err != nil {
 		return Counts{}, err
 	}
+	for _, id := range w.stale {
+		// Read again and planned afresh in the next micro-batch.
+		s.enqueue(ctx, from, id)
+	}
 	if links := plan.SettleLinks(w.created, w.failed); len(links) > 0 {
 		if err := workflow.ExecuteActivity(activityOptions(ctx), a.SaveLinks, activities.SaveLinksInput{
 			Sync: s.name, Links: links,
