@@ -287,6 +287,16 @@ func TestTandemServicesReachTemporal(t *testing.T) {
 	}
 }
 
+// The worker keeps two-way links in the stack's PostgreSQL: its root filesystem is
+// read-only, so the default SQLite file could not be written.
+func TestWorkerKeepsLinksInPostgres(t *testing.T) {
+	s := service(t, loadProject(t), "tandem-worker")
+	dsn := s.Environment["TANDEM_LINKS_DSN"]
+	require.NotNil(t, dsn, "TANDEM_LINKS_DSN is not set")
+	assert.Contains(t, *dsn, "host=postgresql ")
+	assert.NotContains(t, *dsn, "${", "variables are interpolated")
+}
+
 func TestDatabaseVolume(t *testing.T) {
 	p := loadProject(t)
 	_, ok := p.Volumes["postgresql-data"]

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"tandem/connectors"
 	"tandem/internal/app"
 	"tandem/internal/explain"
 )
@@ -82,6 +83,10 @@ func writeFinding(w io.Writer, f *explain.Finding, ui, namespace string) {
 	}
 	if f.Winner != "" {
 		fmt.Fprintf(w, "  winner:  side %s; overwritten: %s\n", f.Winner, values(f.Lost))
+	}
+	for _, m := range f.Merge {
+		fmt.Fprintf(w, "  field:   %s: a %q, b %q -> side %s (%s)\n", m.Field,
+			connectors.KeyString(m.A), connectors.KeyString(m.B), m.Winner, m.Why)
 	}
 	fmt.Fprintf(w, "  why:     %s\n", f.Reason)
 	if f.ThenSkipped > 0 {

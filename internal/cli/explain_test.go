@@ -14,6 +14,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/explain"
 	"tandem/internal/testenv"
+	"tandem/pairs"
 	"tandem/workflows"
 )
 
@@ -99,6 +100,10 @@ func TestExplainConflict(t *testing.T) {
 	assert.Equal(t, "+3", f.Fields["phone"])
 	assert.Equal(t, 2, f.Run)
 	assert.Equal(t, 1, f.ThenSkipped, "side b's pass found the pair in step after the write")
+	assert.Equal(t, []pairs.FieldDecision{{Field: "phone", A: "+2", B: "+3", Winner: "b", Why: "b-wins"}}, f.Merge)
+	out, err := run(t, "explain", "--sync", "explained-conflict", "--key", "acme.com")
+	require.NoError(t, err)
+	assert.Contains(t, out, `field:   phone: a "+2", b "+3" -> side b (b-wins)`)
 }
 
 func TestExplainAKeyWhoseCounterpartWasReadByID(t *testing.T) {

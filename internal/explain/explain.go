@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"tandem/activities"
+	"tandem/pairs"
 	"tandem/workflows"
 )
 
@@ -25,7 +26,8 @@ import (
 type Finding struct {
 	Sync string `json:"sync"`
 	Key  string `json:"key"`
-	// Action is created, updated, skipped, conflict, failed or stopped (a loop).
+	// Action is created, updated, skipped, conflict, held (by the loop guard), failed or
+	// stopped (a wave-1 loop).
 	Action string `json:"action"`
 	// Side and RecordID name the changed record that was read; TargetSide and TargetID
 	// the record written (or that would have been).
@@ -36,7 +38,10 @@ type Finding struct {
 	Fields     activities.Payload `json:"fields,omitempty"`
 	Winner     string             `json:"winner,omitempty"`
 	Lost       activities.Payload `json:"lost,omitempty"`
-	Reason     string             `json:"reason"`
+	// Merge is how each differing field of a conflict went, and why (two-way syncs with
+	// a link store).
+	Merge  []pairs.FieldDecision `json:"merge,omitempty"`
+	Reason string                `json:"reason"`
 	// Run is the sync's run number; 0 for a webhook micro-batch.
 	Run int       `json:"run"`
 	At  time.Time `json:"at"`
@@ -273,9 +278,13 @@ func (s *scanner) marker(e *historypb.HistoryEvent) {
 					}
 					f.Reason = "the payloads differed in these fields"
 					if d.Winner != "" {
-						f.Action, f.Winner, f.Lost = "conflict", d.Winner, d.Lost
+						f.Action, f.Winner, f.Lost, f.Merge = "conflict", d.Winner, d.Lost, d.Merge
 						f.Reason = "both sides had changed since they were last in step; side " + d.Winner + " won by the sync's conflict policy"
 					}
+				case activities.ActionLink:
+					f.Reason = "both sides held what was last synced (an echo of Tandem's own write, or nothing new): nothing to write"
+				case activities.ActionHold:
+					f.Action, f.Reason = "held", d.Reason
 				default:
 					f.Action, f.Reason = "failed", d.Reason
 				}
