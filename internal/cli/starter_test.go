@@ -17,6 +17,7 @@ import (
 	"tandem/connectors/memory"
 	"tandem/internal/cli"
 	"tandem/internal/testenv"
+	"tandem/pairs"
 	"tandem/workflows"
 )
 
@@ -146,5 +147,29 @@ func TestStatusOutputWithFailures(t *testing.T) {
     run #2 initech.com: both sides changed; b won; overwritten: {a.phone="+1 555 0001"}
   failed records (latest 1 of 1 kept):
     run #2 side a record r1 key acme.com: phone: not a phone number
+`, out.String())
+}
+
+func TestStatusOutputWithHeldPairsAndMergedFields(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var out bytes.Buffer
+	cli.WriteStatus(&out, workflows.Status{
+		Sync: "x", WorkflowID: "tandem/sync/x", NextRunAt: now.Add(time.Minute), Runs: 3,
+		Totals: workflows.Counts{Fetched: 4, Updated: 2, Skipped: 2, Conflicts: 1, Held: 1, Stale: 1},
+		Decisions: []workflows.DecisionRecord{{Run: 3, Key: "acme.com", Kind: "conflict", Winner: "a",
+			Fields: []pairs.FieldDecision{{Field: "name", A: "Acme", B: "Acme Corp", Winner: "b", Why: "b changed"}, {Field: "phone", A: "+2", B: "+1", Winner: "a", Why: "a changed"}}}},
+		HeldCount: 1,
+		Held: []workflows.HeldPair{{Key: "initech.com", Side: "b", RecordID: "b7", Until: now.Add(5 * time.Minute),
+			Reason: `loop guard: a.name was written as "initech" and reads back as "INITECH"`}},
+	}, now)
+	assert.Equal(t, `sync x (workflow tandem/sync/x): idle
+  next run:   2026-01-02T03:05:05Z (in 1m0s)
+  totals:     fetched 4, created 0, updated 2, skipped 2, failed 0, conflicts 1, held 1, stale 1 (changed after they were read; planned again) over 3 runs
+  decisions (latest 1 of 1 kept):
+    run #3 acme.com: both sides changed; a won; overwritten: {}
+      name: a "Acme", b "Acme Corp" -> b (b changed)
+      phone: a "+2", b "+1" -> a (a changed)
+  held pairs: 1 (nothing is written to them until their cool-down ends):
+    initech.com (side b record b7) until 2026-01-02T03:09:05Z: loop guard: a.name was written as "initech" and reads back as "INITECH"
 `, out.String())
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 
+	"tandem/connectors"
 	"tandem/workflows"
 )
 
@@ -67,10 +68,24 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 			switch d.Kind {
 			case "conflict":
 				fmt.Fprintf(w, "    run #%d %s: both sides changed; %s won; overwritten: %s\n", d.Run, d.Key, d.Winner, values(d.Lost))
+				for _, f := range d.Fields {
+					fmt.Fprintf(w, "      %s: a %q, b %q -> %s (%s)\n", f.Field, connectors.KeyString(f.A), connectors.KeyString(f.B), f.Winner, f.Why)
+				}
+			case "held":
+				fmt.Fprintf(w, "    run #%d %s: held: %s\n", d.Run, d.Key, d.Reason)
 			default:
 				fmt.Fprintf(w, "    run #%d %s: %s: %s; a: %s; b: %s\n", d.Run, d.Key, d.Kind, d.Reason, values(d.A), values(d.B))
 			}
 		}
+	}
+	if st.HeldCount > 0 || len(st.Held) > 0 {
+		fmt.Fprintf(w, "  held pairs: %d (nothing is written to them until their cool-down ends):\n", st.HeldCount)
+		for _, h := range st.Held {
+			fmt.Fprintf(w, "    %s (side %s record %s) until %s: %s\n", h.Key, h.Side, h.RecordID, h.Until.UTC().Format(time.RFC3339), h.Reason)
+		}
+	}
+	if st.Overflowed > 0 {
+		fmt.Fprintf(w, "  overflow:   %d webhook events dropped while too many were pending; runs read their records\n", st.Overflowed)
 	}
 	if n := len(st.Failures); n > 0 {
 		show := st.Failures
@@ -93,6 +108,12 @@ func counts(c workflows.Counts) string {
 		c.Fetched, c.Created, c.Updated, c.Skipped, c.Failed)
 	if c.Conflicts > 0 {
 		s += fmt.Sprintf(", conflicts %d", c.Conflicts)
+	}
+	if c.Held > 0 {
+		s += fmt.Sprintf(", held %d", c.Held)
+	}
+	if c.Stale > 0 {
+		s += fmt.Sprintf(", stale %d (changed after they were read; planned again)", c.Stale)
 	}
 	return s
 }
