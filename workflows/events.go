@@ -11,7 +11,7 @@ import (
 
 // maxPending bounds the record ids waiting for a micro-batch, per side. Past it, events are
 // dropped and counted, and a run is started: the side's cursor reads their records anyway.
-const maxPending = 10_000
+var maxPending = 10_000
 
 // maxSeen is how many recent event ids a sync remembers to drop redeliveries. Senders
 // redeliver within minutes to hours; this covers bursts far larger than that window.

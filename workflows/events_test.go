@@ -127,3 +127,28 @@ func (s *SyncWorkflowSuite) TestTargetEventsOfAOneWaySyncAreIgnored() {
 	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s", State: idle(connectors.Cursor{UpdatedAt: t0.Add(time.Hour)})})
 	s.continued()
 }
+
+func (s *SyncWorkflowSuite) TestPendingEventsAreBoundedAndARunCatchesUp() {
+	defer func(n int) { maxPending = n }(maxPending)
+	maxPending = 3
+	s.env.OnActivity(a.GetRecords, mock.Anything, mock.Anything).Return(s.fake.get)
+	st := idle(connectors.Cursor{UpdatedAt: t0.Add(-time.Hour)})
+	st.Paused = true
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalChange, changes("a", "e-r001-1", "e-r002-1", "e-r003-1", "e-r004-1", "e-r005-1"))
+	}, time.Minute)
+	s.env.RegisterDelayedCallback(func() {
+		st := s.query()
+		s.Equal(3, st.Pending, "the bound")
+		s.Equal(2, st.Overflowed, "events past it are counted")
+		s.env.SignalWorkflow(SignalResume, nil)
+	}, 2*time.Minute)
+	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s", State: st})
+	next := s.continued()
+	s.Equal(2, next.Overflowed)
+	s.Empty(next.Pending)
+	// A run was started for the dropped events: the cursor read them.
+	s.Require().NotNil(next.LastRun)
+	s.Equal("overflow", next.LastRun.Trigger)
+	s.Len(s.fake.target, 10)
+}
