@@ -42,12 +42,12 @@ type Activities struct {
 }
 
 // side resolves a sync's side to its definition and connection.
-func (a *Activities) side(syncName, side string) (*config.Sync, *config.Side, connectors.Connector, error) {
+func (a *Activities) side(syncName, side string) (*definition.Sync, *definition.End, connectors.Connector, error) {
 	s, err := a.sync(syncName)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	var sd *config.Side
+	var sd *definition.End
 	switch side {
 	case SideA:
 		sd = &s.A
@@ -63,7 +63,7 @@ func (a *Activities) side(syncName, side string) (*config.Sync, *config.Side, co
 	return s, sd, c, nil
 }
 
-func (a *Activities) sync(name string) (*config.Sync, error) {
+func (a *Activities) sync(name string) (*definition.Sync, error) {
 	if a.Syncs == nil {
 		return nil, nonRetryable(fmt.Errorf("sync %q: this worker has no sync definitions", name))
 	}
@@ -108,7 +108,7 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 		PageSize:  s.PageSize,
 		Webhooks:  s.Webhooks,
 	}
-	if s.Mode == config.TwoWay {
+	if s.Mode == definition.TwoWay {
 		if _, err := a.links(); err != nil {
 			return SyncPlan{}, err
 		}
@@ -267,7 +267,7 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 
 // keyed projects records to the fields the sync reads and computes their keys. It stops
 // at maxPageBytes so a page of large records is split rather than refused by Temporal.
-func (a *Activities) keyed(s *config.Sync, side string, recs []connectors.Record) (Records, error) {
+func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Record) (Records, error) {
 	m, err := newMapping(s, side)
 	if err != nil {
 		return Records{}, nonRetryable(err)
@@ -327,7 +327,7 @@ func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierIn
 
 // find looks keys up on a side, matching them in the form the sync compares them in
 // where the connector can (normalize nil: exactly).
-func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *config.Side, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
+func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *definition.End, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
 	if len(values) == 0 {
 		return map[string][]connectors.Record{}, nil
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"tandem/connectors"
-	"tandem/internal/config"
+	"tandem/definition"
 )
 
 // Payload is the set of mapped fields of one record, under one side's field names, with
@@ -69,13 +69,13 @@ func equalValues(a, b any) bool {
 
 // mapping is a sync's field mapping seen from one side (from) towards the other (to).
 type mapping struct {
-	sync     *config.Sync
-	from, to *config.Side
+	sync     *definition.Sync
+	from, to *definition.End
 	fromName string // "a" or "b"
 	toName   string
 }
 
-func newMapping(s *config.Sync, from string) (mapping, error) {
+func newMapping(s *definition.Sync, from string) (mapping, error) {
 	switch from {
 	case SideA:
 		return mapping{sync: s, from: &s.A, to: &s.B, fromName: SideA, toName: SideB}, nil
@@ -86,7 +86,7 @@ func newMapping(s *config.Sync, from string) (mapping, error) {
 }
 
 // names returns a field's name on the from and to sides.
-func (m mapping) names(f config.Field) (from, to string) {
+func (m mapping) names(f definition.Field) (from, to string) {
 	if m.fromName == SideA {
 		return f.A, f.B
 	}
@@ -94,11 +94,11 @@ func (m mapping) names(f config.Field) (from, to string) {
 }
 
 // flows reports whether field f is written in this mapping's direction.
-func (m mapping) flows(f config.Field) bool {
+func (m mapping) flows(f definition.Field) bool {
 	switch f.Direction {
-	case config.AToB:
+	case definition.AToB:
 		return m.fromName == SideA
-	case config.BToA:
+	case definition.BToA:
 		return m.fromName == SideB
 	}
 	return true
@@ -185,7 +185,7 @@ func diff(want, have Payload) Payload {
 
 // projectFields lists the fields of a side a sync reads, so activities return only those
 // (history stays small).
-func projectFields(s *config.Sync, side string) []string {
+func projectFields(s *definition.Sync, side string) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(f string) {

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"tandem/connectors"
-	"tandem/internal/config"
+	"tandem/definition"
 	"tandem/pairs"
 )
 
@@ -97,11 +97,11 @@ func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (
 		if len(targets) == 1 {
 			it.Have = m.current(targets[0])
 			it.TargetUpdatedAt = targets[0].UpdatedAt
-			if s.Mode == config.TwoWay {
+			if s.Mode == definition.TwoWay {
 				it.Pair = m.pair(r, targets[0])
 			}
 		}
-		if len(targets) == 0 && s.Mode == config.TwoWay {
+		if len(targets) == 0 && s.Mode == definition.TwoWay {
 			it.Pair = m.pairForCreate(r, it.Want)
 		}
 		out.Items = append(out.Items, it)

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"tandem/connectors"
-	"tandem/internal/config"
+	"tandem/definition"
 	"tandem/pairs"
 )
 
@@ -23,7 +23,7 @@ import (
 
 // fingerprint hashes a record's values over every mapped field, under canonical names
 // (the field's position), normalized: records of a pair in step have equal fingerprints.
-func fingerprint(s *config.Sync, side string, r connectors.Record) string {
+func fingerprint(s *definition.Sync, side string, r connectors.Record) string {
 	h := fnv.New64a()
 	for i, f := range s.Fields {
 		name := f.A
@@ -38,14 +38,14 @@ func fingerprint(s *config.Sync, side string, r connectors.Record) string {
 
 // agreedFingerprint is the fingerprint both records of a pair have after a write in which
 // winner's values prevailed on the fields that go both ways.
-func agreedFingerprint(s *config.Sync, a, b connectors.Record, winner string) string {
+func agreedFingerprint(s *definition.Sync, a, b connectors.Record, winner string) string {
 	h := fnv.New64a()
 	for i, f := range s.Fields {
 		from := winner
 		switch f.Direction {
-		case config.AToB:
+		case definition.AToB:
 			from = SideA
-		case config.BToA:
+		case definition.BToA:
 			from = SideB
 		}
 		var v any
@@ -187,7 +187,7 @@ func (m mapping) twoWay(it Item, i int, in CompareInput) (Decision, bool) {
 	lost := Payload{}
 	for _, f := range m.sync.Fields {
 		xName, yName := m.names(f)
-		both := f.Direction == config.Both || f.Direction == ""
+		both := f.Direction == definition.Both || f.Direction == ""
 		// A field that goes one way only is written when its side holds a value: a record
 		// Tandem created on the other side has none yet, and must not clear it.
 		if v, ok := toY[yName]; ok && m.flows(f) && (both && winner == m.fromName || !both && connectors.KeyString(v) != "") {
@@ -229,9 +229,9 @@ func (m mapping) twoWay(it Item, i int, in CompareInput) (Decision, bool) {
 // resolve picks the winner of a conflict by the sync's policy.
 func (m mapping) resolve(sourceAt, targetAt time.Time) string {
 	switch m.sync.Conflict {
-	case config.AWins:
+	case definition.AWins:
 		return SideA
-	case config.BWins:
+	case definition.BWins:
 		return SideB
 	}
 	if targetAt.After(sourceAt) {

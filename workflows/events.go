@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
-	"tandem/internal/config"
+	"tandem/definition"
 )
 
 // maxPending bounds the record ids waiting for a micro-batch, per side. Past it, events are
@@ -126,7 +126,7 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 		if len(ids) == 0 {
 			continue
 		}
-		if side == activities.SideB && s.plan.Mode != config.TwoWay {
+		if side == activities.SideB && s.plan.Mode != definition.TwoWay {
 			// A one-way sync never writes to its source.
 			s.logger.Warn("Webhook events from the target of a one-way sync ignored", "records", len(ids))
 			delete(s.st.Pending, side)

@@ -13,7 +13,7 @@ import (
 
 	"tandem/activities"
 	"tandem/connectors"
-	"tandem/internal/config"
+	"tandem/definition"
 )
 
 // The page pipeline: read a side's changes page by page, find their counterparts, build,
@@ -27,7 +27,7 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 		return true
 	}
 	sides := []string{activities.SideA}
-	if s.plan.Mode == config.TwoWay {
+	if s.plan.Mode == definition.TwoWay {
 		sides = append(sides, activities.SideB)
 	}
 	for _, side := range sides {
@@ -298,7 +298,7 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 		return err
 	}
 	s.plan = &plan
-	if plan.Mode == config.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
+	if plan.Mode == definition.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
 		s.linked = true
 		// The link store remembers every pair: wave 1's bounded memory is dropped.
 		s.st.Baselines, s.st.BaselineOrder, s.st.Loops = nil, nil, nil
@@ -372,7 +372,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	}
 	written, failed := w.keys, w.failedKeys
 	s.count(ctx, c)
-	if s.plan.Mode == config.TwoWay {
+	if s.plan.Mode == definition.TwoWay {
 		for _, d := range decisions.Decisions {
 			if key := items.Items[d.Item].Key; d.Baseline != "" && written[key] && !failed[key] {
 				s.setBaseline(key, d.Baseline)

@@ -65,6 +65,19 @@ func TestTwoWayFirstRunAtScale(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the at-scale two-way run takes a while")
 	}
+	firstRunAtScale(t, config.TwoWay)
+}
+
+// The same tables synced one way, a to b, for the figure beside the two-way one in
+// BENCHMARKS.md; run only when TANDEM_SCALE_PAIRS is set.
+func TestOneWayFirstRunAtScale(t *testing.T) {
+	if os.Getenv("TANDEM_SCALE_PAIRS") == "" {
+		t.Skip("set TANDEM_SCALE_PAIRS to measure the one-way figure")
+	}
+	firstRunAtScale(t, config.OneWay)
+}
+
+func firstRunAtScale(t *testing.T, mode config.Mode) {
 	n := scalePairs(t)
 	dir := t.TempDir()
 	rowsA, rowsB := map[string]string{}, map[string]string{}
@@ -94,7 +107,7 @@ func TestTwoWayFirstRunAtScale(t *testing.T) {
 			"b": {Name: "b", Type: "sql", Settings: map[string]string{"driver": "sqlite", "dsn": pathB, "key_columns": "domain"}},
 		},
 		Syncs: []config.Sync{{
-			Name: name, Mode: config.TwoWay,
+			Name: name, Mode: mode,
 			A: config.Side{Connection: "a", Object: "companies", Key: "domain"},
 			B: config.Side{Connection: "b", Object: "companies", Key: "domain"},
 			Fields: []config.Field{
@@ -116,8 +129,12 @@ func TestTwoWayFirstRunAtScale(t *testing.T) {
 	require.Empty(t, st.LastRun.Error)
 	assert.Zero(t, st.LastRun.Failed)
 
-	// Every key once on each side, and the two sides equal.
-	for _, path := range []string{pathA, pathB} {
+	// Every key once on each side (one-way: on b), and the two sides equal.
+	paths := []string{pathA, pathB}
+	if mode == config.OneWay {
+		paths = paths[1:]
+	}
+	for _, path := range paths {
 		db, err := sql.Open("sqlite", path)
 		require.NoError(t, err)
 		var rows, keys int
@@ -132,9 +149,11 @@ func TestTwoWayFirstRunAtScale(t *testing.T) {
 		assert.Zero(t, differ, "pairs that differ")
 		require.NoError(t, db.Close())
 	}
-	linked, err := s.Acts.Links.Count(context.Background(), name)
-	require.NoError(t, err)
-	assert.Equal(t, n, linked, "links")
+	if mode == config.TwoWay {
+		linked, err := s.Acts.Links.Count(context.Background(), name)
+		require.NoError(t, err)
+		assert.Equal(t, n, linked, "links")
+	}
 
 	// The state carried across continue-as-new: the input of every run but the first.
 	hs, err := s.Histories(context.Background())
@@ -148,7 +167,10 @@ func TestTwoWayFirstRunAtScale(t *testing.T) {
 		}
 		largest = max(largest, size)
 	}
-	t.Logf("%d pairs: first run %s (%.0f records/s over both sides' %d reads), %d runs of the workflow, largest state carried %d bytes",
-		n, elapsed.Round(time.Second), float64(st.LastRun.Fetched)/elapsed.Seconds(), st.LastRun.Fetched, len(hs), largest)
+	_, bytes, err := s.HistoryEvents(context.Background())
+	require.NoError(t, err)
+	t.Logf("%s, %d keys: first run %s, %.0f keys/s (%d records read, %.0f/s), %d history bytes per key, %d runs of the workflow, largest state carried %d bytes",
+		mode, n, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), st.LastRun.Fetched, float64(st.LastRun.Fetched)/elapsed.Seconds(),
+		bytes/n, len(hs), largest)
 	assert.Less(t, largest, 256<<10, "state carried across continue-as-new")
 }

@@ -7,7 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
-	"tandem/internal/config"
+	"tandem/definition"
 )
 
 // Bounds of the two-way state carried across continue-as-new.
@@ -61,7 +61,7 @@ func (s *syncer) recordDecision(d DecisionRecord) {
 // breakLoops drops the writes of pairs that keep being written back and forth, and
 // reports them with both payloads.
 func (s *syncer) breakLoops(now time.Time, from string, plan activities.Plan, items []activities.Item, run int, c *Counts) activities.Plan {
-	if s.plan.Mode != config.TwoWay {
+	if s.plan.Mode != definition.TwoWay {
 		return plan
 	}
 	if s.st.Loops == nil {
