@@ -261,6 +261,9 @@ type ConditionalUpdater interface {
 	// UpdateIfUnchanged is Update where each record is written only if the service's
 	// record still has the UpdatedAt given in the record (as it was read). A record that
 	// changed since gets a WriteResult whose Err is a *StaleRecordError, and the rest of the
-	// batch is written.
+	// batch is written. A record without an UpdatedAt is refused with an
+	// *InvalidRecordError rather than written unchecked. The check is as fine as the
+	// service's: Salesforce's If-Unmodified-Since has whole seconds, so a change within the
+	// second of the read's UpdatedAt is not seen (see each connector).
 	UpdateIfUnchanged(ctx context.Context, object string, records []Record) ([]WriteResult, error)
 }

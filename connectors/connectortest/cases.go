@@ -328,6 +328,109 @@ func (s *suite) upsertCreatesThenUpdates(t *testing.T) {
 	assert.ElementsMatch(t, []string{id, res[1].ID}, ids(all), "no duplicates")
 }
 
+// updateIfUnchanged (connectors.ConditionalUpdater only): a record changed after it was
+// read is refused with a *StaleRecordError and keeps that change, while the rest of the
+// batch is written (a missing id failing alone, as in Update); the record as read again
+// is written; a record without UpdatedAt is refused as invalid, not written blindly; and
+// a cancelled context fails the call.
+func (s *suite) updateIfUnchanged(t *testing.T) {
+	c, ctx := s.open(t)
+	cu, ok := c.(connectors.ConditionalUpdater)
+	if !ok {
+		t.Skip("the connector has no conditional update")
+	}
+	if mb := c.Info().MaxBatch; mb > 0 && mb < 3 {
+		t.Skipf("MaxBatch %d is too small for a batch of three", mb)
+	}
+	fields := s.fields(0, 2)
+	created := s.create(t, ctx, c, fields)
+	read := s.get(t, ctx, c, created...)
+	require.Len(t, read, 2)
+	stale, other := read[created[0]], read[created[1]]
+
+	// Another writer changes the first record after the read.
+	edited, fresh := s.changeAfter(t, ctx, c, stale, fields[0])
+
+	refused := changed(edited, s.d.Mutate(copyMap(edited)))
+	otherDiff := changed(fields[1], s.d.Mutate(copyMap(fields[1])))
+	require.NotEmpty(t, refused, "Driver.Mutate changed no field")
+	res, err := cu.UpdateIfUnchanged(ctx, s.d.Object, []connectors.Record{
+		{ID: stale.ID, UpdatedAt: stale.UpdatedAt, Fields: refused},
+		{ID: s.d.MissingID, UpdatedAt: other.UpdatedAt, Fields: otherDiff},
+		{ID: other.ID, UpdatedAt: other.UpdatedAt, Fields: otherDiff},
+	})
+	require.NoError(t, err, "a stale record does not fail the call")
+	require.Len(t, res, 3)
+	var staleErr *connectors.StaleRecordError
+	require.ErrorAs(t, res[0].Err, &staleErr, "record %s changed after it was read", stale.ID)
+	assert.Equal(t, stale.ID, staleErr.ID)
+	assert.True(t, staleErr.Read.Equal(stale.UpdatedAt), "StaleRecordError.Read %s, read %s", staleErr.Read, stale.UpdatedAt)
+	if !staleErr.Now.IsZero() {
+		assert.True(t, staleErr.Now.Equal(fresh.UpdatedAt), "StaleRecordError.Now %s, the record's %s", staleErr.Now, fresh.UpdatedAt)
+	}
+	assert.ErrorIs(t, res[1].Err, connectors.ErrNotFound, "update of a missing id")
+	require.NoError(t, res[2].Err, "record %s is as it was read", other.ID)
+	assert.Equal(t, other.ID, res[2].ID)
+	assert.False(t, res[2].Created, "an update does not create")
+
+	got := s.get(t, ctx, c, created...)
+	require.Len(t, got, 2)
+	requireFields(t, edited, got[stale.ID])
+	assert.True(t, got[stale.ID].UpdatedAt.Equal(fresh.UpdatedAt), "the refused write left record %s alone", stale.ID)
+	requireFields(t, otherDiff, got[other.ID])
+
+	// Read again, the same change is written.
+	res, err = cu.UpdateIfUnchanged(ctx, s.d.Object, []connectors.Record{{ID: fresh.ID, UpdatedAt: fresh.UpdatedAt, Fields: refused}})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	require.NoError(t, res[0].Err, "record %s as read again", fresh.ID)
+	assert.Equal(t, fresh.ID, res[0].ID)
+	requireFields(t, refused, s.get(t, ctx, c, fresh.ID)[fresh.ID])
+
+	res, err = cu.UpdateIfUnchanged(ctx, s.d.Object, []connectors.Record{{ID: other.ID, Fields: otherDiff}})
+	require.NoError(t, err)
+	require.Len(t, res, 1)
+	var invalid *connectors.InvalidRecordError
+	assert.ErrorAs(t, res[0].Err, &invalid, "a record without the UpdatedAt it was read with")
+
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = cu.UpdateIfUnchanged(cancelled, s.d.Object, []connectors.Record{{ID: other.ID, UpdatedAt: other.UpdatedAt, Fields: otherDiff}})
+	if assert.Error(t, err, "UpdateIfUnchanged with a cancelled context") {
+		assert.True(t, errors.Is(err, context.Canceled), "error %q does not wrap context.Canceled", err)
+	}
+}
+
+// changeAfter changes record r (whose fields are fields) with plain Updates until the
+// service's stamp of it, at Driver.ConditionalResolution, is after r's, as an edit made
+// after r was read. It returns the fields written and the record as read back.
+func (s *suite) changeAfter(t *testing.T, ctx context.Context, c connectors.Connector, r connectors.Record, fields map[string]any) (map[string]any, connectors.Record) {
+	t.Helper()
+	step := s.d.ConditionalResolution
+	current := copyMap(fields)
+	// Polls the service's stamp, not the clock; the deadline only bounds a broken service.
+	deadline := time.Now().Add(10*step + 10*time.Second)
+	s.pause()
+	for {
+		next := s.d.Mutate(copyMap(current))
+		diff := changed(current, next)
+		require.NotEmpty(t, diff, "Driver.Mutate changed no field")
+		out, err := c.Update(ctx, s.d.Object, []connectors.Record{{ID: r.ID, Fields: diff}})
+		require.NoError(t, err)
+		require.Len(t, out, 1)
+		require.NoError(t, out[0].Err, "update of %s", r.ID)
+		current = next
+		got := s.get(t, ctx, c, r.ID)
+		require.Contains(t, got, r.ID)
+		if got[r.ID].UpdatedAt.Truncate(step).After(r.UpdatedAt.Truncate(step)) {
+			return current, got[r.ID]
+		}
+		require.True(t, time.Now().Before(deadline), "record %s: updates leave its UpdatedAt at %s, read at %s (ConditionalResolution %s)",
+			r.ID, got[r.ID].UpdatedAt, r.UpdatedAt, step)
+		time.Sleep(max(step/10, 2*s.d.Resolution))
+	}
+}
+
 // rejectedRecordInBatch: a record the service rejects gets an *InvalidRecordError with
 // the service's reason, and the rest of the batch is written.
 func (s *suite) rejectedRecordInBatch(t *testing.T) {

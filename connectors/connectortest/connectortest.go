@@ -1,8 +1,9 @@
 // Package connectortest is the conformance suite every connector runs: the in-process
 // memory connector, and each service's connector against its local fake server. It checks
 // what the sync engine relies on (paging in (UpdatedAt, ID) order without gaps or repeats,
-// per-record write outcomes, key lookups, upserts that do not duplicate, batch limits,
-// cancellation, no leaked goroutines) through the Connector interface only.
+// per-record write outcomes, key lookups, upserts that do not duplicate, conditional
+// updates that refuse a stale read, batch limits, cancellation, no leaked goroutines)
+// through the Connector interface and the optional interfaces it implements.
 //
 // A connector's test calls Run with a Driver:
 //
@@ -59,6 +60,12 @@ type Driver struct {
 	// Resolution is the service's timestamp granularity. Before an update the suite
 	// waits twice this long, so the update's stamp is after the create's. Default 1ms.
 	Resolution time.Duration
+	// ConditionalResolution is the granularity at which the service's conditional update
+	// (connectors.ConditionalUpdater) tells that a record changed, when it is coarser than
+	// Resolution: Salesforce's If-Unmodified-Since carries whole seconds whatever the
+	// stamps keep. The conditional case changes a record until its stamp, at this
+	// granularity, is after the stamp it was read with. Default Resolution.
+	ConditionalResolution time.Duration
 }
 
 // Run runs the conformance suite against the connector d opens, one subtest per case.
@@ -74,6 +81,9 @@ func Run(t *testing.T, d Driver) {
 	}
 	if d.Resolution <= 0 {
 		d.Resolution = time.Millisecond
+	}
+	if d.ConditionalResolution <= 0 {
+		d.ConditionalResolution = d.Resolution
 	}
 	s := &suite{d: d}
 
@@ -91,6 +101,7 @@ func Run(t *testing.T, d Driver) {
 		{"UpdateMissingIDIsPerRecordNotFound", s.updateMissingIDIsPerRecordNotFound},
 		{"FindManyValues", s.findManyValues},
 		{"UpsertCreatesThenUpdates", s.upsertCreatesThenUpdates},
+		{"UpdateIfUnchanged", s.updateIfUnchanged},
 		{"RejectedRecordInBatch", s.rejectedRecordInBatch},
 		{"FullMaxBatch", s.fullMaxBatch},
 		{"CancelledContext", s.cancelledContext},

@@ -86,7 +86,8 @@ func (c *Connector) Calls() map[string]int {
 	return out
 }
 
-// Writes returns how many records Create, Update and Upsert wrote successfully.
+// Writes returns how many records Create, Update, Upsert and UpdateIfUnchanged wrote
+// successfully.
 func (c *Connector) Writes() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -123,7 +124,7 @@ func (c *Connector) FailAfter(method string, n int, err error) {
 
 func (c *Connector) addFault(method string, f *fault) {
 	switch method {
-	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert:
+	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert, MethodUpdateIfUnchanged:
 	default:
 		// A misspelt method would silently inject nothing and the test would pass for
 		// the wrong reason.

@@ -48,6 +48,8 @@ const (
 	MethodCreate  = "Create"
 	MethodUpdate  = "Update"
 	MethodUpsert  = "Upsert"
+	// MethodUpdateIfUnchanged is connectors.ConditionalUpdater's method.
+	MethodUpdateIfUnchanged = "UpdateIfUnchanged"
 )
 
 // Connector is an in-process connectors.Connector. It is safe for concurrent use.
@@ -75,7 +77,10 @@ type table struct {
 	stale  int
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector          = (*Connector)(nil)
+	_ connectors.ConditionalUpdater = (*Connector)(nil)
+)
 
 // New returns an empty connector.
 func New(opts Options) *Connector {
@@ -247,6 +252,35 @@ func (c *Connector) Update(ctx context.Context, object string, records []connect
 		old, ok := tb.records[r.ID]
 		if !ok {
 			return connectors.Record{}, connectors.WriteResult{Err: &connectors.NotFoundError{What: fmt.Sprintf("%s record %s", object, r.ID)}}
+		}
+		if reason := c.rejected(r); reason != "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Reason: reason}}
+		}
+		stored := c.merge(old, r.Fields)
+		return stored, connectors.WriteResult{ID: stored.ID}
+	})
+}
+
+// UpdateIfUnchanged implements connectors.ConditionalUpdater: Update, where a record is
+// written only while the stored record's UpdatedAt is exactly (time.Equal) the one given,
+// as it was read; otherwise its result is a *connectors.StaleRecordError with the stored
+// UpdatedAt as Now. The check and the write are under one lock, so no write comes between.
+// A record without an UpdatedAt has no read version and is refused as invalid.
+func (c *Connector) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	return c.write(ctx, MethodUpdateIfUnchanged, object, records, func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult) {
+		if r.ID == "" {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Reason: "record has no id to update"}}
+		}
+		old, ok := tb.records[r.ID]
+		if !ok {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.NotFoundError{What: fmt.Sprintf("%s record %s", object, r.ID)}}
+		}
+		if r.UpdatedAt.IsZero() {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Field: "UpdatedAt",
+				Reason: "a conditional update needs the UpdatedAt the record was read with"}}
+		}
+		if !old.UpdatedAt.Equal(r.UpdatedAt) {
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt, Now: old.UpdatedAt}}
 		}
 		if reason := c.rejected(r); reason != "" {
 			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Reason: reason}}

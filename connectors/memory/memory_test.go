@@ -169,6 +169,66 @@ func TestUpdateMergesFields(t *testing.T) {
 	assert.Equal(t, 2, c.Writes(), "the create and one update")
 }
 
+func TestUpdateIfUnchanged(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock(time.Second)
+	var changed []connectors.Record
+	c := memory.New(memory.Options{
+		Now:      clk.Now,
+		Rewrite:  func(_ string, f map[string]any) { f["phone"] = "+1 " + fmt.Sprint(f["phone"]) },
+		OnChange: func(_ string, r connectors.Record) { changed = append(changed, r) },
+	})
+	res := create(t, c, map[string]any{"name": "Acme", "phone": "1"}, map[string]any{"name": "Globex", "phone": "2"})
+	read := c.All(companies)
+	acme, globex := read[0], read[1]
+	_, err := c.Update(ctx, companies, []connectors.Record{{ID: acme.ID, Fields: map[string]any{"name": "Acme Corp"}}})
+	require.NoError(t, err)
+	edited := c.All(companies)[0]
+	c.ResetCounts()
+	changed = nil
+
+	res, err = c.UpdateIfUnchanged(ctx, companies, []connectors.Record{
+		{ID: acme.ID, UpdatedAt: acme.UpdatedAt, Fields: map[string]any{"phone": "3"}},
+		{ID: globex.ID, UpdatedAt: globex.UpdatedAt, Fields: map[string]any{"phone": "4"}},
+		{ID: "no-such-id", UpdatedAt: globex.UpdatedAt, Fields: map[string]any{"phone": "5"}},
+		{ID: globex.ID, Fields: map[string]any{"phone": "6"}},
+		{ID: globex.ID, UpdatedAt: globex.UpdatedAt, Fields: map[string]any{"phone": "7"}}, // moved by record 1
+	})
+	require.NoError(t, err)
+	require.Len(t, res, 5)
+	var stale *connectors.StaleRecordError
+	require.ErrorAs(t, res[0].Err, &stale)
+	assert.Equal(t, connectors.StaleRecordError{ID: acme.ID, Read: acme.UpdatedAt, Now: edited.UpdatedAt}, *stale)
+	assert.Equal(t, connectors.WriteResult{ID: globex.ID}, res[1])
+	var notFound *connectors.NotFoundError
+	assert.ErrorAs(t, res[2].Err, &notFound, "as Update answers for a missing id")
+	var invalid *connectors.InvalidRecordError
+	assert.ErrorAs(t, res[3].Err, &invalid, "no read version")
+	assert.ErrorAs(t, res[4].Err, &stale, "the batch's own write moved the record")
+
+	after := c.All(companies)
+	assert.Equal(t, edited, after[0], "the stale write changed nothing")
+	assert.Equal(t, map[string]any{"name": "Globex", "phone": "+1 4"}, after[1].Fields, "Rewrite applies")
+	assert.Equal(t, 1, c.Writes())
+	assert.Equal(t, map[string]int{memory.MethodUpdateIfUnchanged: 1}, c.Calls())
+	assert.Equal(t, []connectors.Record{after[1]}, changed, "OnChange sees the written record only")
+
+	boom := errors.New("503 service unavailable")
+	c.FailNext(memory.MethodUpdateIfUnchanged, 1, boom)
+	c.FailAfter(memory.MethodUpdateIfUnchanged, 1, boom)
+	retry := []connectors.Record{{ID: globex.ID, UpdatedAt: after[1].UpdatedAt, Fields: map[string]any{"name": "Globex Ltd"}}}
+	_, err = c.UpdateIfUnchanged(ctx, companies, retry)
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, after[1], c.All(companies)[1], "FailNext writes nothing")
+	_, err = c.UpdateIfUnchanged(ctx, companies, retry)
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, "Globex Ltd", c.All(companies)[1].Fields["name"], "FailAfter writes, then fails")
+	res, err = c.UpdateIfUnchanged(ctx, companies, retry)
+	require.NoError(t, err)
+	assert.ErrorAs(t, res[0].Err, &stale, "the retry of a write that went through is stale, not written twice")
+	assert.Equal(t, 2, c.Writes())
+}
+
 func TestUpsert(t *testing.T) {
 	ctx := context.Background()
 	c := memory.New(memory.Options{})

@@ -49,6 +49,11 @@ type answer struct {
 // and 5xx. Every other status is returned for the caller to read; apiError types it.
 // what names the operation, object and record for messages ("query Account").
 func (c *Client) do(ctx context.Context, method, path string, body any, what string) (answer, error) {
+	return c.doWith(ctx, method, path, nil, body, what)
+}
+
+// doWith is do with extra request headers (a conditional request's If-Unmodified-Since).
+func (c *Client) doWith(ctx context.Context, method, path string, header http.Header, body any, what string) (answer, error) {
 	if err := ctx.Err(); err != nil {
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
@@ -63,7 +68,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, what str
 	if err != nil {
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
-	ans, err := c.send(ctx, method, instance+path, token, payload)
+	ans, err := c.send(ctx, method, instance+path, token, header, payload)
 	if err != nil {
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
@@ -72,7 +77,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, what str
 		if token, instance, err = c.refresh(ctx, token); err != nil {
 			return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 		}
-		if ans, err = c.send(ctx, method, instance+path, token, payload); err != nil {
+		if ans, err = c.send(ctx, method, instance+path, token, header, payload); err != nil {
 			return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 		}
 	}
@@ -86,7 +91,7 @@ func (c *Client) do(ctx context.Context, method, path string, body any, what str
 	return ans, nil
 }
 
-func (c *Client) send(ctx context.Context, method, url, token string, payload []byte) (answer, error) {
+func (c *Client) send(ctx context.Context, method, url, token string, header http.Header, payload []byte) (answer, error) {
 	var rd io.Reader
 	if payload != nil {
 		rd = bytes.NewReader(payload)
@@ -94,6 +99,11 @@ func (c *Client) send(ctx context.Context, method, url, token string, payload []
 	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
 		return answer{}, err
+	}
+	for k, vs := range header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")

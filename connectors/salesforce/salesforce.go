@@ -8,7 +8,8 @@
 //     nextRecordsUrl;
 //   - lookups through SOQL IN lists (Get by Id, Find by any field);
 //   - writes through sObject Collections, 200 records a call, per-record results in request
-//     order, upsert by external id;
+//     order, upsert by external id; conditional updates (UpdateIfUnchanged) through one
+//     PATCH of the record with If-Unmodified-Since each;
 //   - the Sforce-Limit-Info usage of every answer (Usage), and REQUEST_LIMIT_EXCEEDED as a
 //     rate limit that pauses the sync instead of failing it;
 //   - ParseOutboundMessage for the SOAP bodies of Outbound Messages (real-time changes).
@@ -330,8 +331,9 @@ func ParsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
 	return key, nil
 }
 
-// Client is a connection to one Salesforce org. It implements connectors.Connector and
-// connectors.NormalizingFinder, and is safe for concurrent use.
+// Client is a connection to one Salesforce org. It implements connectors.Connector,
+// connectors.NormalizingFinder and connectors.ConditionalUpdater, and is safe for
+// concurrent use.
 type Client struct {
 	cfg  Config
 	http *http.Client
@@ -365,6 +367,7 @@ func (c *Client) ReadFields(object string, fields []string) {
 var (
 	_ connectors.Connector                   = (*Client)(nil)
 	_ connectors.NormalizingFinder           = (*Client)(nil)
+	_ connectors.ConditionalUpdater          = (*Client)(nil)
 	_ interface{ Usage() map[string]string } = (*Client)(nil)
 )
 

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -37,8 +38,19 @@ type env struct {
 // overridden by settings (an empty value removes a setting).
 func start(t *testing.T, opts salesforcefake.Options, settings connectors.Settings) env {
 	t.Helper()
+	return startWrapped(t, opts, nil, settings)
+}
+
+// startWrapped is start with the fake behind wrap (when not nil), so a test can see the
+// requests as they arrive.
+func startWrapped(t *testing.T, opts salesforcefake.Options, wrap func(http.Handler) http.Handler, settings connectors.Settings) env {
+	t.Helper()
 	fake := salesforcefake.New(opts)
-	srv := httptest.NewServer(fake)
+	var h http.Handler = fake
+	if wrap != nil {
+		h = wrap(fake)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	s := connectors.Settings{
 		salesforce.SettingLoginURL:     srv.URL,
@@ -134,6 +146,8 @@ func TestConformance(t *testing.T) {
 				},
 				MissingID:  salesforcefake.MakeID("001", 999_999_999),
 				Resolution: tc.precision,
+				// If-Unmodified-Since has whole seconds, whatever the stamps keep.
+				ConditionalResolution: time.Second,
 			})
 		})
 	}

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"tandem/connectors"
 )
@@ -150,6 +152,140 @@ func (c *Client) Update(ctx context.Context, object string, records []connectors
 		return nil, err
 	}
 	return results, nil
+}
+
+// conditionalParallel is how many conditional PATCHes one UpdateIfUnchanged has in flight.
+// Each record is an API call of its own; a few at a time keep a batch's wall time near a
+// collection call's without opening 200 connections at once.
+const conditionalParallel = 4
+
+// UpdateIfUnchanged implements connectors.ConditionalUpdater with one
+//
+//	PATCH /sobjects/{object}/{id}
+//	If-Unmodified-Since: <the record's UpdatedAt as an HTTP-date>
+//
+// per record, a few at a time: sObject Collections take no conditional headers per
+// record, and sObject Rows do. Salesforce documents the header for sObject Rows: "REST API
+// processes the request only if the data hasn't changed since the specified date.
+// Otherwise, a 412 Precondition Failed status code is returned, and the request isn't
+// processed"; weak validators such as If-Unmodified-Since "compare the precondition to the
+// last modified date of the record"; and "when you include an invalid header value for
+// If-Match, If-None-Match, or If-Unmodified-Since on a PATCH or POST request, a 400 Bad
+// Request status code is returned" [doc: REST API Developer Guide, Conditional Request
+// Headers, https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_rest_conditional_requests.htm].
+// Its status codes page says the same of 412: "the request includes an
+// If-Unmodified-Since header, but the data was modified after the specified date" [doc:
+// https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm].
+//
+// Outcomes: 204 written; 412 a *connectors.StaleRecordError (Salesforce does not say when
+// the record changed, so its Now is zero); 404 a *connectors.NotFoundError, as Update
+// gives for a missing id; 400 the record's errors as Update reports them (an
+// *connectors.InvalidRecordError with Salesforce's message), except a field or object
+// that does not exist, which fails the call as it does Update's. What fails a whole
+// request (transport, 401 after the token refresh, limits, 5xx) fails the call, and no
+// further request is sent; records already written stay written, and a retry of the
+// call either finds them changed (by this write) and answers them stale, so they are read
+// again, or, within the second of the read, writes the same values again.
+//
+// Limits:
+//   - HTTP-dates have whole seconds, so a record changed after it was read but within
+//     the same second as its UpdatedAt passes the check and is overwritten. Salesforce
+//     keeps SystemModstamp and LastModifiedDate to the second in practice (the API shows
+//     .000), which is what makes an unchanged record pass; were they kept finer, a
+//     record saved in the same second as the read would still get through.
+//   - Salesforce compares LastModifiedDate, while the connector reads SystemModstamp
+//     (modstamp_field); SystemModstamp is never earlier, so a user's edit after the read
+//     is refused, while a change only the system made (SystemModstamp alone) is not.
+//   - Each record costs one API call of the daily allocation, where Update costs one per
+//     200 records.
+func (c *Client) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	if err := checkObject(object); err != nil {
+		return nil, err
+	}
+	if err := checkBatch("update", object, len(records)); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("salesforce update %s if unchanged: %w", object, err)
+	}
+	results := make([]connectors.WriteResult, len(records))
+	var (
+		wg      sync.WaitGroup
+		slots   = make(chan struct{}, conditionalParallel)
+		errOnce sync.Once
+		callErr error
+		failed  atomic.Bool
+	)
+	for i, r := range records {
+		switch {
+		case r.ID == "":
+			results[i].Err = &connectors.InvalidRecordError{Record: fmt.Sprintf("%s #%d of the batch", object, i+1), Field: "Id", Reason: "an update needs the record's Id"}
+			continue
+		case !IsID(r.ID):
+			results[i].Err = &connectors.NotFoundError{What: fmt.Sprintf("Salesforce %s %s (not a Salesforce id)", object, r.ID)}
+			continue
+		case r.UpdatedAt.IsZero():
+			results[i].Err = &connectors.InvalidRecordError{Record: object + " " + r.ID, Field: c.cfg.ModstampField,
+				Reason: "a conditional update needs the UpdatedAt the record was read with"}
+			continue
+		}
+		slots <- struct{}{}
+		if failed.Load() {
+			<-slots
+			break // the call fails; send no more
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			res, err := c.updateIfUnmodified(ctx, object, r)
+			if err != nil {
+				failed.Store(true)
+				errOnce.Do(func() { callErr = err })
+				return
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	if callErr != nil {
+		return nil, callErr
+	}
+	return results, nil
+}
+
+// updateIfUnmodified sends one record's conditional PATCH; see UpdateIfUnchanged.
+func (c *Client) updateIfUnmodified(ctx context.Context, object string, r connectors.Record) (connectors.WriteResult, error) {
+	name := object + " " + r.ID
+	what := "update " + name + " if unchanged"
+	header := http.Header{"If-Unmodified-Since": {r.UpdatedAt.UTC().Format(http.TimeFormat)}}
+	body := sobject(object, r.Fields, "Id")
+	delete(body, "attributes") // a record resource's body is the fields alone
+	ans, err := c.doWith(ctx, http.MethodPatch, c.dataPath("/sobjects/"+object+"/"+r.ID), header, body, what)
+	if err != nil {
+		return connectors.WriteResult{}, err
+	}
+	switch {
+	case ans.status == http.StatusNoContent || ans.status == http.StatusOK:
+		return connectors.WriteResult{ID: r.ID}, nil
+	case ans.status == http.StatusPreconditionFailed:
+		return connectors.WriteResult{Err: &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt}}, nil
+	case ans.status == http.StatusBadRequest:
+		errs := apiErrors(ans)
+		if first := errs[0]; first.ErrorCode == "INVALID_TYPE" || first.ErrorCode == "INVALID_FIELD" {
+			return connectors.WriteResult{}, c.apiError(ans, what)
+		}
+		saveErrs := make([]SaveError, len(errs))
+		for i, e := range errs {
+			saveErrs[i] = SaveError{StatusCode: e.ErrorCode, Message: e.Message, Fields: e.Fields}
+		}
+		return connectors.WriteResult{Err: recordError(object, name, "", "", saveErrs, true)}, nil
+	case ans.status >= 400:
+		// 404 (no such record, or deleted) becomes a NotFoundError.
+		return connectors.WriteResult{Err: c.apiError(ans, what)}, nil
+	default:
+		return connectors.WriteResult{}, fmt.Errorf("salesforce %s: unexpected %d: %s", what, ans.status, snippet(ans.body))
+	}
 }
 
 // Upsert implements connectors.Connector by external id: PATCH

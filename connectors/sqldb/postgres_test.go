@@ -70,6 +70,7 @@ func TestPostgresConformance(t *testing.T) {
 		},
 		MissingID: "999999",
 	})
+	t.Run("UpdateIfUnchangedRows", func(t *testing.T) { testUpdateIfUnchanged(t, openPG(t)) })
 }
 
 // startPostgres starts a PostgreSQL server in a temporary directory, on a free loopback

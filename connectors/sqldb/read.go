@@ -207,10 +207,12 @@ func idString(v any) string {
 
 // timeLayouts are the forms a timestamp may have when SQLite hands it over as text (a
 // column not declared TIMESTAMP or DATETIME): ours first, then SQLite's own, then what
-// the driver writes by default.
+// the driver writes by default; and PostgreSQL's text form of a timestamptz (the offset
+// in hours), which UpdateIfUnchanged reads.
 var timeLayouts = []string{
 	stampLayout,
 	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999-07",
 	time.RFC3339Nano,
 	"2006-01-02 15:04:05.999999999",
 	"2006-01-02T15:04:05.999999999",

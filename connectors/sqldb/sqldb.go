@@ -8,6 +8,8 @@
 //     transaction with a SAVEPOINT per row, so a row the database refuses (NOT NULL,
 //     CHECK, UNIQUE, a bad value) fails alone, with the database's message, and the rest of
 //     the batch is written.
+//   - UpdateIfUnchanged is Update WHERE the updated column still has the time the record
+//     was read with.
 //   - Upsert by a column of key_columns (which must have a UNIQUE constraint) inserts with
 //     ON CONFLICT DO UPDATE; by any other column it looks the key up first.
 //
@@ -204,8 +206,8 @@ func Factory(name string, settings connectors.Settings) (connectors.Connector, e
 	return Open(cfg)
 }
 
-// Conn is a connection to one database. It implements connectors.Connector and
-// connectors.ChangeCounter and is safe for concurrent use.
+// Conn is a connection to one database. It implements connectors.Connector,
+// connectors.ChangeCounter and connectors.ConditionalUpdater and is safe for concurrent use.
 type Conn struct {
 	cfg Config
 	db  *sql.DB
@@ -217,8 +219,9 @@ type Conn struct {
 }
 
 var (
-	_ connectors.Connector     = (*Conn)(nil)
-	_ connectors.ChangeCounter = (*Conn)(nil)
+	_ connectors.Connector          = (*Conn)(nil)
+	_ connectors.ChangeCounter      = (*Conn)(nil)
+	_ connectors.ConditionalUpdater = (*Conn)(nil)
 )
 
 // Open returns a connection for cfg (zero fields take their defaults). It does not reach

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,6 +76,88 @@ func TestConformance(t *testing.T) {
 		},
 		MissingID: "999999",
 	})
+}
+
+func TestUpdateIfUnchanged(t *testing.T) {
+	testUpdateIfUnchanged(t, open(t, nil))
+}
+
+// testUpdateIfUnchanged runs on SQLite and on PostgreSQL (postgres_test.go): c's
+// companies table is empty.
+func testUpdateIfUnchanged(t *testing.T, c *Conn) {
+	ctx := t.Context()
+	var recs []connectors.Record
+	for _, name := range []string{"Acme", "Beta", "Gamma", "Delta"} {
+		recs = append(recs, connectors.Record{Fields: map[string]any{"name": name, "domain": strings.ToLower(name) + ".example.com"}})
+	}
+	res, err := c.Create(ctx, "companies", recs)
+	require.NoError(t, err)
+	page, err := c.Changes(ctx, "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	require.Len(t, page.Records, 4)
+	read := map[string]connectors.Record{}
+	for _, r := range page.Records {
+		read[r.Fields["name"].(string)] = r
+	}
+	acme, beta, gamma, delta := read["Acme"], read["Beta"], read["Gamma"], read["Delta"]
+	require.Equal(t, res[0].ID, acme.ID)
+
+	// Another writer edits Acme after the read, and rewrites Beta's time, unchanged, in a
+	// form of its own.
+	edited := time.Date(2031, 5, 6, 7, 8, 9, 123456000, time.UTC)
+	_, err = c.db.ExecContext(ctx, `UPDATE companies SET name = 'Acme (edited)', updated_at = $1 WHERE id = $2`, stampArg(edited), acme.ID)
+	require.NoError(t, err)
+	foreign := beta.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	_, err = c.db.ExecContext(ctx, `UPDATE companies SET updated_at = $1 WHERE id = $2`, foreign, beta.ID)
+	require.NoError(t, err)
+	got, err := c.Get(ctx, "companies", []string{beta.ID})
+	require.NoError(t, err)
+	require.True(t, got[0].UpdatedAt.Equal(beta.UpdatedAt), "Beta reads back at %s, was %s (stored as %q)", got[0].UpdatedAt, beta.UpdatedAt, foreign)
+
+	res, err = c.UpdateIfUnchanged(ctx, "companies", []connectors.Record{
+		{ID: acme.ID, UpdatedAt: acme.UpdatedAt, Fields: map[string]any{"phone": "1"}},
+		{ID: beta.ID, UpdatedAt: beta.UpdatedAt, Fields: map[string]any{"phone": "2"}},
+		{ID: gamma.ID, UpdatedAt: gamma.UpdatedAt, Fields: map[string]any{"name": ""}}, // CHECK
+		{ID: "999999", UpdatedAt: delta.UpdatedAt, Fields: map[string]any{"phone": "4"}},
+		{ID: delta.ID, UpdatedAt: delta.UpdatedAt, Fields: map[string]any{"phone": "5"}},
+		{ID: delta.ID, UpdatedAt: delta.UpdatedAt, Fields: map[string]any{"phone": "6"}}, // moved by the one before
+	})
+	require.NoError(t, err)
+	require.Len(t, res, 6)
+	var stale *connectors.StaleRecordError
+	require.ErrorAs(t, res[0].Err, &stale)
+	assert.Equal(t, acme.ID, stale.ID)
+	assert.True(t, stale.Read.Equal(acme.UpdatedAt))
+	assert.True(t, stale.Now.Equal(edited), "Now is the row's time now: %s", stale.Now)
+	assert.Equal(t, connectors.WriteResult{ID: beta.ID}, res[1], "an unchanged time in another form is unchanged")
+	var inv *connectors.InvalidRecordError
+	require.ErrorAs(t, res[2].Err, &inv)
+	assert.Equal(t, gamma.ID, inv.Record)
+	assert.ErrorIs(t, res[3].Err, connectors.ErrNotFound)
+	assert.Equal(t, connectors.WriteResult{ID: delta.ID}, res[4])
+	require.ErrorAs(t, res[5].Err, &stale)
+
+	got, err = c.Get(ctx, "companies", []string{acme.ID, beta.ID, gamma.ID, delta.ID})
+	require.NoError(t, err)
+	after := map[string]connectors.Record{}
+	for _, r := range got {
+		after[r.ID] = r
+	}
+	assert.Equal(t, map[string]any{"name": "Acme (edited)", "domain": "acme.example.com", "phone": nil, "employees": nil}, after[acme.ID].Fields)
+	assert.True(t, after[acme.ID].UpdatedAt.Equal(edited))
+	assert.Equal(t, "2", after[beta.ID].Fields["phone"])
+	assert.True(t, after[beta.ID].UpdatedAt.After(beta.UpdatedAt))
+	assert.Equal(t, gamma, after[gamma.ID], "the refused row is as it was")
+	assert.Equal(t, "5", after[delta.ID].Fields["phone"])
+
+	// The version Changes reads is the one UpdateIfUnchanged holds a record to.
+	page, err = c.Changes(ctx, "companies", connectors.CursorOf(delta), 10)
+	require.NoError(t, err)
+	for _, r := range page.Records {
+		res, err := c.UpdateIfUnchanged(ctx, "companies", []connectors.Record{{ID: r.ID, UpdatedAt: r.UpdatedAt, Fields: map[string]any{"employees": float64(7)}}})
+		require.NoError(t, err)
+		assert.NoError(t, res[0].Err, "record %s as Changes read it at %s", r.ID, r.UpdatedAt)
+	}
 }
 
 func TestSettings(t *testing.T) {

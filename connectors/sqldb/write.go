@@ -3,6 +3,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,6 +26,63 @@ func (c *Conn) Update(ctx context.Context, object string, records []connectors.R
 	return c.write(ctx, "update in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
 		return c.update(ctx, tx, object, r, at)
 	})
+}
+
+// UpdateIfUnchanged implements connectors.ConditionalUpdater: per row,
+//
+//	UPDATE table SET ..., updated = $now WHERE id = $id AND updated = $read
+//
+// in Update's per-row savepoints, so the check and the write are one statement no other
+// writer can come between. $read is the record's UpdatedAt in the form the connector
+// writes (stampArg), the form Changes and Get read back as that UpdatedAt. When no row
+// matches, the row is looked up in the same transaction: gone, it is Update's
+// *connectors.NotFoundError; changed, a *connectors.StaleRecordError with its updated
+// time now. A row whose time is the read one but stored in another form (SQLite text
+// another program wrote) is updated on the stored form instead, so it is not stale
+// forever. A record without an UpdatedAt has no version to hold it to and is refused
+// as invalid.
+func (c *Conn) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	return c.write(ctx, "update if unchanged in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
+		return c.updateIfUnchanged(ctx, tx, object, r, at)
+	})
+}
+
+func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
+	table, id, updated, _ := c.table(object)
+	if r.ID != "" && r.UpdatedAt.IsZero() {
+		return connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Field: c.cfg.UpdatedColumn,
+			Reason: "a conditional update needs the UpdatedAt the record was read with"}}, nil
+	}
+	res, err := c.updateWhere(ctx, tx, object, r, at, stampArg(r.UpdatedAt))
+	if err != nil || res.Err == nil || r.ID == "" {
+		return res, err
+	}
+	if _, missing := res.Err.(*connectors.NotFoundError); !missing {
+		return res, nil
+	}
+	// No row has the id and the read time: is the row gone, or changed?
+	var stored sql.NullString
+	q := fmt.Sprintf("SELECT CAST(%s AS TEXT) FROM %s WHERE %s = $1", updated, table, id)
+	switch err := tx.QueryRowContext(ctx, q, r.ID).Scan(&stored); {
+	case errors.Is(err, sql.ErrNoRows):
+		return res, nil
+	case err != nil:
+		return connectors.WriteResult{}, err
+	}
+	stale := &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt}
+	now, err := timeValue(stored.String)
+	if !stored.Valid || err != nil {
+		return connectors.WriteResult{Err: stale}, nil
+	}
+	if !now.Equal(r.UpdatedAt) {
+		stale.Now = now
+		return connectors.WriteResult{Err: stale}, nil
+	}
+	res, err = c.updateWhere(ctx, tx, object, r, at, stored.String)
+	if err == nil && res.Err != nil {
+		res.Err = stale // changed between the two statements
+	}
+	return res, err
 }
 
 // Upsert implements connectors.Connector. Each row's key is looked up first, in the
@@ -168,6 +226,12 @@ func (c *Conn) insert(ctx context.Context, tx *sql.Tx, object string, r connecto
 
 // update sets the record's fields and the updated column of the row with its id.
 func (c *Conn) update(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
+	return c.updateWhere(ctx, tx, object, r, at, nil)
+}
+
+// updateWhere is update of the row with the record's id and, when read is not nil, with
+// read in its updated column. No such row fails the record with a *connectors.NotFoundError.
+func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time, read any) (connectors.WriteResult, error) {
 	table, id, updated, _ := c.table(object)
 	missing := &connectors.NotFoundError{What: fmt.Sprintf("sql %s row with %s %q", object, c.cfg.IDColumn, r.ID)}
 	if r.ID == "" {
@@ -183,7 +247,12 @@ func (c *Conn) update(ctx context.Context, tx *sql.Tx, object string, r connecto
 		sets[i] = fmt.Sprintf("%s = $%d", col, i+1)
 	}
 	q := fmt.Sprintf("UPDATE %s SET %s WHERE %s = $%d", table, strings.Join(sets, ", "), id, len(args)+1)
-	res, err := tx.ExecContext(ctx, q, append(args, r.ID)...)
+	args = append(args, r.ID)
+	if read != nil {
+		q += fmt.Sprintf(" AND %s = $%d", updated, len(args)+1)
+		args = append(args, read)
+	}
+	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return connectors.WriteResult{}, err
 	}

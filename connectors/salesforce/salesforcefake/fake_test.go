@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,12 @@ func TestIDs(t *testing.T) {
 
 // fakeServer runs s and returns a client function that sends authorized REST requests.
 func fakeServer(t *testing.T, s *Server) func(method, path string, body any) (int, []byte) {
+	call := fakeServerHeaders(t, s)
+	return func(method, path string, body any) (int, []byte) { return call(method, path, nil, body) }
+}
+
+// fakeServerHeaders is fakeServer whose requests carry extra headers.
+func fakeServerHeaders(t *testing.T, s *Server) func(method, path string, header http.Header, body any) (int, []byte) {
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().PostForm(srv.URL+"/services/oauth2/token", url.Values{
@@ -43,7 +50,7 @@ func fakeServer(t *testing.T, s *Server) func(method, path string, body any) (in
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&tok))
 	resp.Body.Close()
 	require.Equal(t, srv.URL, tok.InstanceURL)
-	return func(method, path string, body any) (int, []byte) {
+	return func(method, path string, header http.Header, body any) (int, []byte) {
 		var rd io.Reader
 		if body != nil {
 			b, err := json.Marshal(body)
@@ -52,6 +59,9 @@ func fakeServer(t *testing.T, s *Server) func(method, path string, body any) (in
 		}
 		req, err := http.NewRequest(method, srv.URL+path, rd)
 		require.NoError(t, err)
+		for k, vs := range header {
+			req.Header[k] = vs
+		}
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		resp, err := srv.Client().Do(req)
 		require.NoError(t, err)
@@ -226,6 +236,60 @@ func TestCollections(t *testing.T) {
 	assert.Equal(t, http.StatusCreated, status)
 	assert.Contains(t, string(body), `"created":true`)
 	assert.Len(t, s.Records("Account"), 2)
+}
+
+func TestConditionalRecordPatch(t *testing.T) {
+	var clock atomic.Int64 // the handler reads it in the server's goroutine
+	clock.Store(time.Date(2025, 3, 1, 9, 0, 0, 400_000_000, time.UTC).UnixNano())
+	s := New(Options{Precision: time.Millisecond, Now: func() time.Time { return time.Unix(0, clock.Load()).UTC() }})
+	id := s.Seed("Account", map[string]any{"Name": "Acme", "Phone": "1"})
+	call := fakeServerHeaders(t, s)
+	path := "/services/data/v62.0/sobjects/Account/" + id
+	since := func(v string) http.Header { return http.Header{"If-Unmodified-Since": {v}} }
+	phone := func() any { return s.Records("Account")[0].Fields["Phone"] }
+
+	// Stamped 09:00:00.400: unchanged since 09:00:00, to the header's second.
+	status, body := call(http.MethodPatch, path, since("Sat, 01 Mar 2025 09:00:00 GMT"), map[string]any{"Phone": "2"})
+	assert.Equal(t, http.StatusNoContent, status, "%s", body)
+	assert.Empty(t, body)
+	assert.Equal(t, "2", phone())
+
+	clock.Add(int64(time.Second)) // a user's edit at 09:00:01.400
+	require.NoError(t, s.Set("Account", id, map[string]any{"Phone": "user"}))
+	status, body = call(http.MethodPatch, path, since("Sat, 01 Mar 2025 09:00:00 GMT"), map[string]any{"Phone": "3"})
+	assert.Equal(t, http.StatusPreconditionFailed, status)
+	var errs []errorBody
+	require.NoError(t, json.Unmarshal(body, &errs), "%s", body)
+	require.Len(t, errs, 1)
+	assert.Equal(t, "PRECONDITION_FAILED", errs[0].ErrorCode)
+	assert.Equal(t, "user", phone(), "a failed precondition writes nothing")
+	status, _ = call(http.MethodPatch, path, since("Sat, 01 Mar 2025 09:00:01 GMT"), map[string]any{"Phone": "3"})
+	assert.Equal(t, http.StatusNoContent, status)
+	assert.Equal(t, "3", phone())
+
+	// The other HTTP-date forms parse; anything else is 400.
+	status, _ = call(http.MethodPatch, path, since("Saturday, 01-Mar-25 09:00:01 GMT"), map[string]any{"Phone": "4"})
+	assert.Equal(t, http.StatusNoContent, status)
+	for _, bad := range []string{"2025-03-01T09:00:01Z", "yesterday"} {
+		status, body = call(http.MethodPatch, path, since(bad), map[string]any{"Phone": "5"})
+		assert.Equal(t, http.StatusBadRequest, status, "If-Unmodified-Since: %s", bad)
+		assert.Contains(t, string(body), "not an HTTP-date")
+	}
+	assert.Equal(t, "4", phone())
+
+	// A missing record is 404 whatever the condition; without one the write is plain; a
+	// refused value is 400 with the record's errors.
+	status, body = call(http.MethodPatch, "/services/data/v62.0/sobjects/Account/"+MakeID("001", 999), since("yesterday"), map[string]any{"Phone": "6"})
+	assert.Equal(t, http.StatusNotFound, status)
+	assert.Contains(t, string(body), "NOT_FOUND")
+	status, _ = call(http.MethodPatch, "/services/data/v62.0/sobjects/Account/not-an-id", nil, map[string]any{"Phone": "6"})
+	assert.Equal(t, http.StatusNotFound, status)
+	status, _ = call(http.MethodPatch, path, nil, map[string]any{"Phone": "7"})
+	assert.Equal(t, http.StatusNoContent, status)
+	status, body = call(http.MethodPatch, path, since("Sat, 01 Mar 2025 09:00:01 GMT"), map[string]any{"Name": ""})
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, string(body), "REQUIRED_FIELD_MISSING")
+	assert.Equal(t, "7", phone())
 }
 
 func TestMultipleMatchSingleUpsert(t *testing.T) {
