@@ -132,6 +132,32 @@ func TestRecordFixtures(t *testing.T) {
 		write("two-way-conflict", histories(s)[1])
 	})
 
+	t.Run("two-way with links", func(t *testing.T) {
+		// The link-store path: a first run that creates, matches and links pairs, then a
+		// run with a key change followed by id, a field-merge conflict, and echoes.
+		a := memory.New(memory.Options{IDPrefix: "a-"})
+		b := memory.New(memory.Options{IDPrefix: "b-"})
+		acme := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
+		globex := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Globex", "domain": "globex.com", "phone": "+2"}})
+		b.Put("companies", connectors.Record{Fields: map[string]any{"name": "Initech", "domain": "initech.com", "phone": "+3"}})
+		s := testenv.NewSync(t, twoWay("fixture-links", config.FieldMerge), a, b)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		edit(t, a, acme.ID, map[string]any{"domain": "acme.io"})
+		edit(t, a, globex.ID, map[string]any{"phone": "+22"})
+		for _, r := range b.All("companies") {
+			if r.Fields["domain"] == "globex.com" {
+				edit(t, b, r.ID, map[string]any{"name": "Globex Corp"})
+			}
+		}
+		s.Signal(workflows.SignalSyncNow, nil)
+		st := s.WaitRuns(2, time.Minute)
+		require.NotEmpty(t, st.Decisions)
+		hs := histories(s)
+		write("two-way-links-first-run", hs[0])
+		write("two-way-links", hs[1])
+	})
+
 	t.Run("deliberately changed workflow", func(t *testing.T) {
 		// A build of SyncWorkflow that sleeps before it starts: its history must not
 		// replay on the real one, which is what the replay test exists to catch.
