@@ -11,7 +11,10 @@ import (
 	"tandem/pairs"
 )
 
-// Two-way syncs: which side's values a pair ends with.
+// Two-way syncs: which side's values a pair ends with, as wave 1 decided it (baselines kept
+// by the workflow). Runs since the "link-store" version decide by the link store's model
+// (package pairs, through linkedItem and compareLinked); this path stays so histories
+// recorded before it replay as they ran.
 //
 // A pair is in step when both records hold the same values over every mapped field
 // (after normalizing). When a batch from side X finds its pair out of step, the side that

@@ -10,6 +10,11 @@ import (
 	"tandem/definition"
 )
 
+// Wave 1's two-way memory in the workflow state: baselines of recently written pairs and
+// a flip counter per key. Runs since the "link-store" version keep their pairs in the link
+// store instead (linked.go, package pairs); this code stays so histories recorded before
+// it replay as they ran. Nothing new goes here.
+
 // Bounds of the two-way state carried across continue-as-new.
 const (
 	maxBaselines = 5000
