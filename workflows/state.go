@@ -21,7 +21,8 @@ const maxWritten = 2_000
 // and when, for reread.
 func (s *syncer) noteWritten(side, key, id string, now time.Time) {
 	lag := s.plan.Lag[side]
-	if key == "" || id == "" || lag <= 0 {
+	if key == "" || id == "" || lag <= 0 || s.linked {
+		// Linked two-way syncs read what they wrote by its link, not by a search.
 		return
 	}
 	if s.st.Written == nil {
