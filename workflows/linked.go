@@ -85,6 +85,10 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 		s.enqueue(ctx, from, id)
 	}
 	if links := plan.SettleLinks(w.created, w.failed); len(links) > 0 {
+		for _, l := range links {
+			s.markDirty(activities.SideA, l.A.ID)
+			s.markDirty(activities.SideB, l.B.ID)
+		}
 		if err := workflow.ExecuteActivity(activityOptions(ctx), a.SaveLinks, activities.SaveLinksInput{
 			Sync: s.name, Links: links,
 		}).Get(ctx, nil); err != nil {
@@ -174,4 +178,43 @@ func (s *syncer) release(key string) {
 	s.logger.Info("Held pair released", "key", key)
 	s.st.HeldCount = max(0, s.st.HeldCount-1)
 	s.st.Held = slices.DeleteFunc(s.st.Held, func(h HeldPair) bool { return h.Key == key })
+}
+
+// markDirty notes in the latest look-ahead's record a record of side written or linked.
+func (s *syncer) markDirty(side, id string) {
+	if s.dirty == nil || id == "" {
+		return
+	}
+	d := s.dirty[side]
+	if d == nil {
+		d = map[string]bool{}
+		s.dirty[side] = d
+	}
+	d[id] = true
+}
+
+// staleAhead reports whether a look-ahead's partners of side's page may be stale: a record
+// of the page, its partner, or a record it matched by key was written or linked since the
+// look-up began.
+func (s *syncer) staleAhead(side string, p aheadPage, dirty map[string]map[string]bool) bool {
+	if len(dirty) == 0 {
+		return false
+	}
+	to := other(side)
+	for _, r := range p.Page.Records {
+		if dirty[side][r.ID] {
+			return true
+		}
+		if lp, ok := p.Partners.Linked[r.ID]; ok && dirty[to][lp.Link.Half(to).ID] {
+			return true
+		}
+	}
+	for _, k := range workflow.DeterministicKeys(p.Partners.Matches) {
+		for _, r := range p.Partners.Matches[k] {
+			if dirty[to][r.ID] {
+				return true
+			}
+		}
+	}
+	return false
 }

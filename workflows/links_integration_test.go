@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,4 +135,100 @@ func TestTwoWayCrashBetweenWriteAndLink(t *testing.T) {
 	announce(s, "b", l.B.ID)
 	settle(s, 1)
 	assert.Equal(t, w, b.Writes()+a.Writes())
+}
+
+// A service slow to answer, so that a look-ahead's read of a page's links and partners
+// overlaps the writes of the page before (injected latency, not synchronisation).
+type slowService struct {
+	*memory.Connector
+	onChanges func(since connectors.Cursor)
+	getDelay  func() time.Duration
+	writeWait time.Duration
+}
+
+func (s *slowService) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	if s.onChanges != nil {
+		s.onChanges(since)
+	}
+	return s.Connector.Changes(ctx, object, since, limit)
+}
+
+func (s *slowService) Get(ctx context.Context, object string, ids []string) ([]connectors.Record, error) {
+	if s.getDelay != nil {
+		time.Sleep(s.getDelay())
+	}
+	return s.Connector.Get(ctx, object, ids)
+}
+
+func (s *slowService) Update(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	time.Sleep(s.writeWait)
+	return s.Connector.Update(ctx, object, records)
+}
+
+func (s *slowService) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	time.Sleep(s.writeWait)
+	return s.Connector.UpdateIfUnchanged(ctx, object, records)
+}
+
+func (s *slowService) Upsert(ctx context.Context, object, key string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	time.Sleep(s.writeWait)
+	return s.Connector.Upsert(ctx, object, key, records)
+}
+
+// A record edited again while a run reads it comes back on a later page; that page's links
+// and partners were read ahead while the page before wrote and linked the same pair. Read
+// as they were, Tandem's own write to b looked like a change of b's, newer than the user's
+// newest edit of a, and won the conflict (found by the randomized test): the look-ahead now
+// reads them again when a record of its page was written or linked meanwhile.
+func TestTwoWayLookAheadRereadsLinksWrittenMeanwhile(t *testing.T) {
+	ma := memory.New(memory.Options{IDPrefix: "a-"})
+	mb := memory.New(memory.Options{IDPrefix: "b-"})
+	a1 := ma.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "V0"}})
+	b1 := mb.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "V0"}})
+	var mu sync.Mutex
+	armedOn, delayGet := "", false
+	wa := &slowService{Connector: ma}
+	wb := &slowService{Connector: mb, writeWait: 300 * time.Millisecond}
+	wa.onChanges = func(since connectors.Cursor) {
+		mu.Lock()
+		defer mu.Unlock()
+		if armedOn != "" && since.ID == armedOn {
+			armedOn = ""
+			edit(t, ma, a1.ID, map[string]any{"phone": "V2"}) // the user's newest edit
+			delayGet = true
+		}
+	}
+	wb.getDelay = func() time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if delayGet {
+			delayGet = false
+			return 800 * time.Millisecond
+		}
+		return 0
+	}
+	def := twoWay("look-ahead-links", config.NewestWins)
+	def.PageSize = 2
+	s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "x", Syncs: []config.Sync{def}},
+		map[string]connectors.Connector{"source": wa, "target": wb}, def.Name)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	edit(t, ma, a1.ID, map[string]any{"phone": "V1"})
+	time.Sleep(time.Millisecond)
+	f1 := ma.Put("companies", connectors.Record{Fields: map[string]any{"name": "F1", "domain": "f1.com", "phone": "x"}})
+	time.Sleep(time.Millisecond)
+	ma.Put("companies", connectors.Record{Fields: map[string]any{"name": "F2", "domain": "f2.com", "phone": "x"}})
+	mu.Lock()
+	armedOn = f1.ID
+	mu.Unlock()
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitRuns(2, time.Minute)
+	s.Signal(workflows.SignalSyncNow, nil)
+	st := s.WaitRuns(3, time.Minute)
+	ra, _ := ma.Get(context.Background(), "companies", []string{a1.ID})
+	rb, _ := mb.Get(context.Background(), "companies", []string{b1.ID})
+	assert.Zero(t, st.Totals.Conflicts, "Tandem's own write is not taken for a change of b's: %+v", st.Decisions)
+	require.Equal(t, "V2", ra[0].Fields["phone"], "a1 holds the user's newest edit")
+	require.Equal(t, "V2", rb[0].Fields["phone"], "b1 holds the user's newest edit")
 }

@@ -128,9 +128,9 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 type lookAhead struct {
 	done    workflow.Future // of aheadPage
 	touched map[string]map[string][]string
-	// linked is set for two-way syncs that keep their pairs in the link store (every
-	// run since the "link-store" version); see linked.go.
-	linked bool
+	// dirty (linked two-way syncs) are, by side, the ids of records written or linked
+	// since the look-up began: a link or partner read for one of them may be stale.
+	dirty map[string]map[string]bool
 }
 
 type aheadPage struct {
@@ -144,8 +144,8 @@ type aheadPage struct {
 // From now on process notes the keys it writes in the look-ahead's touched set.
 func (s *syncer) lookAhead(ctx workflow.Context, side string, fetch workflow.Future) *lookAhead {
 	done, settle := workflow.NewFuture(ctx)
-	la := &lookAhead{done: done, touched: map[string]map[string][]string{}}
-	s.touched = la.touched
+	la := &lookAhead{done: done, touched: map[string]map[string][]string{}, dirty: map[string]map[string]bool{}}
+	s.touched, s.dirty = la.touched, la.dirty
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		var p aheadPage
 		if err := fetch.Get(ctx, &p.Page); err != nil {
@@ -174,6 +174,17 @@ func (s *syncer) takeAhead(ctx workflow.Context, side string, la *lookAhead) (ah
 		return p, err
 	}
 	if s.linked {
+		// Histories recorded before the refresh replay without it.
+		if s.staleAhead(side, p, la.dirty) && workflow.GetVersion(ctx, "link-refresh", workflow.DefaultVersion, 1) == 1 {
+			// A record of the page, or its partner, was written or linked while the
+			// look-up ran (a record edited again during the run comes back on a later
+			// page): its link and partner are read again, or Tandem's own write would be
+			// taken for a change of the partner's.
+			p.Partners = activities.Partners{}
+			if err := s.findPartners(ctx, side, p.Page).Get(ctx, &p.Partners); err != nil {
+				return p, err
+			}
+		}
 		return p, s.rereadPartners(ctx, other(side), &p.Partners, la.touched[other(side)])
 	}
 	err := s.reread(ctx, other(side), p.Page.UniqueKeys(), &p.Matches, la.touched[other(side)])
@@ -459,6 +470,9 @@ func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, 
 			if op.Action == activities.ActionCreate && r.Action != activities.ActionFail {
 				// A retried create may have found what its lost attempt created.
 				out.created[op.SourceID] = r.TargetID
+			}
+			if r.Action == activities.ActionCreate || r.Action == activities.ActionUpdate {
+				s.markDirty(w.written, r.TargetID)
 			}
 			switch r.Action {
 			case activities.ActionCreate:

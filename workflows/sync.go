@@ -48,6 +48,9 @@ type syncer struct {
 	// touched is the latest look-ahead's record of writes since it began (nil before
 	// any); see lookAhead.
 	touched map[string]map[string][]string
+	// dirty is the latest look-ahead's record of records written or linked since it
+	// began (linked two-way syncs; see staleAhead).
+	dirty map[string]map[string]bool
 	// linked is set for two-way syncs that keep their pairs in the link store (every
 	// run since the "link-store" version); see linked.go.
 	linked bool
