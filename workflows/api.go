@@ -168,6 +168,10 @@ type SyncState struct {
 	// Overflowed counts webhook events dropped because too many were pending; the
 	// cursor catches their records up (a run is started).
 	Overflowed int `json:"overflowed,omitempty"`
+	// RejectedSignals counts signals that could not be applied (a payload that does not
+	// decode, an unknown side); LastRejectedSignal says which and why.
+	RejectedSignals    int    `json:"rejected_signals,omitempty"`
+	LastRejectedSignal string `json:"last_rejected_signal,omitempty"`
 
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
@@ -256,6 +260,10 @@ type Status struct {
 	HeldCount int        `json:"held_count,omitempty"`
 	// Overflowed counts webhook events dropped because too many were pending.
 	Overflowed int `json:"overflowed,omitempty"`
+	// RejectedSignals counts signals that could not be applied; LastRejectedSignal says
+	// which and why.
+	RejectedSignals    int    `json:"rejected_signals,omitempty"`
+	LastRejectedSignal string `json:"last_rejected_signal,omitempty"`
 	// RecentlyWritten counts, by side, the keys written too recently for the side's
 	// search to be trusted with them (see SyncState.Written): they are read by id.
 	RecentlyWritten map[string]int `json:"recently_written,omitempty"`

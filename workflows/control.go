@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"fmt"
+
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
@@ -44,13 +47,15 @@ func (s *syncer) addSignals(ctx workflow.Context, sel workflow.Selector) {
 	})
 	sel.AddReceive(s.resync, func(c workflow.ReceiveChannel, _ bool) {
 		var sig ResyncSignal
-		c.Receive(ctx, &sig)
-		s.onResync(ctx, sig)
+		if s.receive(ctx, c, SignalResync, &sig) {
+			s.onResync(ctx, sig)
+		}
 	})
 	sel.AddReceive(s.change, func(c workflow.ReceiveChannel, _ bool) {
 		var sig ChangeSignal
-		c.Receive(ctx, &sig)
-		s.onChange(ctx, sig)
+		if s.receive(ctx, c, SignalChange, &sig) {
+			s.onChange(ctx, sig)
+		}
 	})
 }
 
@@ -92,7 +97,7 @@ func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
 		side = activities.SideA
 	}
 	if side != activities.SideA && side != activities.SideB {
-		s.logger.Warn("Signal resync ignored: unknown side", "side", sig.Side)
+		s.reject(SignalResync, fmt.Sprintf("unknown side %q (want a or b)", sig.Side))
 		return
 	}
 	s.logger.Info("Signal resync", "side", side, "from", sig.From)
@@ -103,4 +108,29 @@ func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
 	}
 	s.trigger = "resync"
 	s.st.NextRunAt = workflow.Now(ctx)
+}
+
+// receive takes a signal's payload as it came and decodes it into out. A payload that
+// does not decode is rejected (counted, and shown in status) and false returned: the
+// SDK's own Receive would drop it and wait for the next value inside the handler,
+// stalling the whole workflow.
+func (s *syncer) receive(ctx workflow.Context, c workflow.ReceiveChannel, name string, out any) bool {
+	var raw converter.RawValue
+	c.Receive(ctx, &raw)
+	if raw.Payload() == nil {
+		s.reject(name, "no payload")
+		return false
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(raw.Payload(), out); err != nil {
+		s.reject(name, fmt.Sprintf("payload does not decode as %T: %v", out, err))
+		return false
+	}
+	return true
+}
+
+// reject counts a signal that cannot be applied and keeps why for status.
+func (s *syncer) reject(name, why string) {
+	s.logger.Warn("Signal rejected", "signal", name, "reason", why)
+	s.st.RejectedSignals++
+	s.st.LastRejectedSignal = name + ": " + why
 }

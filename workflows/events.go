@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"fmt"
 	"slices"
 
 	"go.temporal.io/sdk/workflow"
@@ -30,7 +31,7 @@ func seenSet(ids []string) map[string]bool {
 func (s *syncer) onChange(ctx workflow.Context, sig ChangeSignal) {
 	side := sig.Side
 	if side != activities.SideA && side != activities.SideB {
-		s.logger.Warn("Change signal ignored: unknown side", "side", sig.Side)
+		s.reject(SignalChange, fmt.Sprintf("unknown side %q (want a or b)", sig.Side))
 		return
 	}
 	if s.st.Pending == nil {

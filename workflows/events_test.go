@@ -152,3 +152,26 @@ func (s *SyncWorkflowSuite) TestPendingEventsAreBoundedAndARunCatchesUp() {
 	s.Equal("overflow", next.LastRun.Trigger)
 	s.Len(s.fake.target, 10)
 }
+
+// A signal whose payload does not decode (`temporal workflow signal --name resync --input
+// '"people"'`) used to freeze the sync: the SDK drops it and waits for the next value
+// inside the handler, so no run started again. It is now rejected, counted and shown.
+func (s *SyncWorkflowSuite) TestMalformedSignalsAreRejectedNotStalling() {
+	s.env.OnActivity(a.GetRecords, mock.Anything, mock.Anything).Return(s.fake.get)
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalResync, "people")
+		s.env.SignalWorkflow(SignalChange, []int{1, 2})
+		s.env.SignalWorkflow(SignalResync, ResyncSignal{Side: "c"})
+	}, time.Minute)
+	s.env.RegisterDelayedCallback(func() {
+		st := s.query()
+		s.Equal(3, st.RejectedSignals)
+		s.Contains(st.LastRejectedSignal, `resync: unknown side "c"`)
+		s.env.SignalWorkflow(SignalSyncNow, nil)
+	}, 2*time.Minute)
+	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s", State: idle(connectors.Cursor{UpdatedAt: t0.Add(-time.Hour)})})
+	next := s.continued()
+	s.Equal(3, next.RejectedSignals)
+	s.Require().NotNil(next.LastRun, "sync-now still starts a run")
+	s.Equal("sync-now", next.LastRun.Trigger)
+}

@@ -171,6 +171,9 @@ func (s *syncer) status() (Status, error) {
 		Held:       s.st.Held,
 		HeldCount:  s.st.HeldCount,
 		Overflowed: s.st.Overflowed,
+
+		RejectedSignals:    s.st.RejectedSignals,
+		LastRejectedSignal: s.st.LastRejectedSignal,
 	}
 	for _, side := range workflow.DeterministicKeys(s.st.Written) {
 		if st.RecentlyWritten == nil {

@@ -84,6 +84,9 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 			fmt.Fprintf(w, "    %s (side %s record %s) until %s: %s\n", h.Key, h.Side, h.RecordID, h.Until.UTC().Format(time.RFC3339), h.Reason)
 		}
 	}
+	if st.RejectedSignals > 0 {
+		fmt.Fprintf(w, "  rejected:   %d signal(s) could not be applied; last: %s\n", st.RejectedSignals, st.LastRejectedSignal)
+	}
 	if st.Overflowed > 0 {
 		fmt.Fprintf(w, "  overflow:   %d webhook events dropped while too many were pending; runs read their records\n", st.Overflowed)
 	}
