@@ -190,6 +190,15 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	if err != nil {
 		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
 	}
+	// An invariant of every connector: a page is strictly after the cursor. A page that
+	// is not would be read again and again for ever (the cursor never moves past it).
+	for _, r := range page.Records {
+		if !in.Cursor.Before(r) {
+			return Records{}, nonRetryable(fmt.Errorf("%s %s returned record %s at %s for changes after cursor %s: a page must be strictly after the cursor, or the sync would read it for ever; "+
+				"the service's change times do not order as the connector compares them (a sql table whose updated column holds text in another layout than the connector writes, say)",
+				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), in.Cursor))
+		}
+	}
 	out, err := a.keyed(s, in.Side, page.Records)
 	if err != nil {
 		return Records{}, err

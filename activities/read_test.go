@@ -282,3 +282,24 @@ func TestGetRecordsDoesNotSilentlyDropLargeRecords(t *testing.T) {
 	all = append(all, got.Rest...)
 	assert.ElementsMatch(t, idsOf(seeded), all, "every id is either returned or named in Rest")
 }
+
+// unordered is a connector whose Changes ignores the cursor, as the sql connector did on a
+// SQLite column of ISO text with a 'T' (compared as text, every row is "after" the cursor).
+type unordered struct{ *memory.Connector }
+
+func (u unordered) Changes(ctx context.Context, object string, _ connectors.Cursor, limit int) (connectors.Page, error) {
+	return u.Connector.Changes(ctx, object, connectors.Cursor{}, limit)
+}
+
+func TestFetchChangesRefusesAPageNotAfterTheCursor(t *testing.T) {
+	f := newFixture(memory.Options{})
+	seeded := seedCompanies(f, 3)
+	f.acts.Connections["crm"] = unordered{f.crm}
+	cursor := connectors.CursorOf(seeded[1])
+	_, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Cursor: cursor, Limit: 10})
+	app := appError(t, err)
+	assert.True(t, app.NonRetryable(), "reading it again cannot help")
+	assert.Contains(t, app.Error(), "crm companies returned record "+seeded[0].ID)
+	assert.Contains(t, app.Error(), "after cursor "+cursor.String())
+	assert.Contains(t, app.Error(), "strictly after the cursor")
+}
