@@ -95,9 +95,9 @@ func TestSyncFromISOTextTimestampsStopsWithAClearError(t *testing.T) {
 		},
 		Syncs: []config.Sync{{
 			Name: name, Mode: config.OneWay,
-			A:      config.Side{Connection: "app", Object: "accounts", Key: "website"},
-			B:      config.Side{Connection: "crm", Object: "companies", Key: "domain"},
-			Fields: []config.Field{{A: "company", B: "name", Direction: config.Both}, {A: "website", B: "domain", Direction: config.Both}},
+			A:        config.Side{Connection: "app", Object: "accounts", Key: "website"},
+			B:        config.Side{Connection: "crm", Object: "companies", Key: "domain"},
+			Fields:   []config.Field{{A: "company", B: "name", Direction: config.Both}, {A: "website", B: "domain", Direction: config.Both}},
 			Conflict: config.NewestWins, Schedule: config.Schedule{Every: time.Hour}, PageSize: 2,
 		}},
 	}
