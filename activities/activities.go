@@ -182,6 +182,7 @@ func usage(c connectors.Connector) map[string]string {
 
 // FetchChanges reads one page of changes of a side.
 func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Records, error) {
+	defer keepAlive(ctx)()
 	s, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Records{}, err
@@ -225,6 +226,7 @@ type Count struct {
 // connector that cannot count, or a count that fails, gives an unknown count: progress is
 // a nicety, never a reason to stop a run.
 func (a *Activities) CountChanges(ctx context.Context, in CountChangesInput) (Count, error) {
+	defer keepAlive(ctx)()
 	_, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Count{}, err
@@ -254,6 +256,7 @@ type GetRecordsInput struct {
 // GetRecords reads records fresh by id (webhook bodies may be partial, stale or out of
 // order; the service's current state is what is synced).
 func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Records, error) {
+	defer keepAlive(ctx)()
 	s, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Records{}, err
@@ -312,6 +315,7 @@ type Matches struct {
 // FindByIdentifier looks up a whole batch of keys on a side in as few calls as the
 // connector allows.
 func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierInput) (Matches, error) {
+	defer keepAlive(ctx)()
 	s, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Matches{}, err
@@ -359,7 +363,40 @@ func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *defin
 // heartbeat reports progress where the activity context allows it (local activities and
 // plain-context tests do not).
 func heartbeat(ctx context.Context, details ...any) {
-	if activity.IsActivity(ctx) {
+	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity {
 		activity.RecordHeartbeat(ctx, details...)
 	}
+}
+
+// HeartbeatEvery is how often a running activity tells Temporal it is alive. The workflow
+// gives its activities a heartbeat timeout a few times longer, so the work of a worker that
+// died (kill -9, a lost machine) is retried on another within seconds, not when its
+// start-to-close timeout ends.
+const HeartbeatEvery = 5 * time.Second
+
+// keepAlive heartbeats every HeartbeatEvery until stop is called or the activity's context
+// ends (a worker shutting down cancels it: its heartbeats stop with it). Every activity the
+// workflow schedules with a heartbeat timeout runs under one:
+//
+//	defer keepAlive(ctx)()
+func keepAlive(ctx context.Context) (stop func()) {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(HeartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }

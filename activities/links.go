@@ -53,6 +53,7 @@ func (a *Activities) links() (pairs.Store, error) {
 // keys of the unlinked records up on the other side: one read of the link store for the
 // batch, and one for the records the look-up found (whether they are linked already).
 func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Partners, error) {
+	defer keepAlive(ctx)()
 	store, err := a.links()
 	if err != nil {
 		return Partners{}, err
@@ -236,6 +237,7 @@ type SaveLinksInput struct {
 // SaveLinks writes a batch's links in one transaction (idempotent: a retry writes the same
 // rows).
 func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
+	defer keepAlive(ctx)()
 	store, err := a.links()
 	if err != nil {
 		return err
@@ -263,6 +265,7 @@ type DueHeld struct {
 
 // DueHeld lists the held pairs whose cool-down is over.
 func (a *Activities) DueHeld(ctx context.Context, in DueHeldInput) (DueHeld, error) {
+	defer keepAlive(ctx)()
 	store, err := a.links()
 	if err != nil {
 		return DueHeld{}, err

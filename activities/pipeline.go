@@ -395,6 +395,7 @@ type Written struct {
 // native upsert by key, creates go through it; otherwise, on any attempt after the first,
 // the keys are looked up again and records that already exist are updated instead.
 func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error) {
+	defer keepAlive(ctx)()
 	s, sd, c, err := a.side(in.Sync, in.Side)
 	if err != nil {
 		return Written{}, err

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -13,6 +16,7 @@ import (
 	"tandem/activities"
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/internal/config"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -117,10 +121,9 @@ func TestWorkerStoppedMidRunLeavesEveryRecordOnce(t *testing.T) {
 	require.Less(t, mid, 3000, "the run was stopped in the middle")
 	s.StartWorker()
 
-	// An activity the stopped worker had in flight is retried only when its 2-minute
-	// StartToClose timeout passes (activities do not heartbeat with a timeout yet), so the
-	// run may take that long past the restart.
-	st := s.WaitRuns(1, 4*time.Minute)
+	// An activity the stopped worker had in flight is retried when its heartbeat timeout
+	// passes (see TestActivityOfADeadWorkerIsRetriedAfterItsHeartbeatTimeout).
+	st := s.WaitRuns(1, 2*time.Minute)
 	requireMirrored(t, source, target)
 	assert.Empty(t, st.LastRun.Error)
 }
@@ -223,4 +226,68 @@ func TestLookAheadSeesWhatThePageBeforeCreated(t *testing.T) {
 	assert.Equal(t, "Acme Inc", all[0].Fields["name"], "the later record's values win")
 	assert.Equal(t, workflows.Counts{Fetched: 2, Created: 1, Updated: 1}, st.LastRun.Counts)
 	assert.Equal(t, 2, target.Calls()[memory.MethodCreate], "one create failed, its retry went through, no other")
+}
+
+// hangingCreate is a memory connector whose first Create never returns, whatever its
+// context says: the activity of a worker that died (kill -9) or lost its network.
+type hangingCreate struct {
+	*memory.Connector
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (h *hangingCreate) Create(ctx context.Context, object string, recs []connectors.Record) ([]connectors.WriteResult, error) {
+	first := false
+	h.once.Do(func() { first = true })
+	if first {
+		close(h.entered)
+		<-h.release
+		return nil, errors.New("this worker is gone")
+	}
+	return h.Connector.Create(ctx, object, recs)
+}
+
+// A worker that dies in the middle of an activity: the activity stops heartbeating, and
+// Temporal gives its work to another worker when the heartbeat timeout ends, not when the
+// two-minute start-to-close timeout does (wave 1 stalled about two minutes).
+func TestActivityOfADeadWorkerIsRetriedAfterItsHeartbeatTimeout(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	source.Seed("companies", 3, memory.SampleCompany)
+	target := &hangingCreate{Connector: memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true}),
+		entered: make(chan struct{}), release: make(chan struct{})}
+	t.Cleanup(func() { close(target.release) })
+	def := testenv.Def("dead-worker")
+	s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
+		map[string]connectors.Connector{"source": source, "target": target}, def.Name)
+	s.Start()
+	<-target.entered
+	s.StopWorker() // its activity hangs on; its heartbeats stop with its context
+	s.StartWorker()
+	st := s.WaitRuns(1, 3*time.Minute)
+	require.Empty(t, st.LastRun.Error)
+	requireMirrored(t, source, target.Connector)
+
+	hs, err := s.Histories(context.Background())
+	require.NoError(t, err)
+	var timeouts []enumspb.TimeoutType
+	for _, h := range hs {
+		for _, e := range h.Events {
+			if a := e.GetActivityTaskTimedOutEventAttributes(); a != nil {
+				timeouts = append(timeouts, a.GetFailure().GetTimeoutFailureInfo().GetTimeoutType())
+			}
+		}
+	}
+	// The attempt that timed out is recorded when the activity finally closes; its
+	// retry ran on the new worker after a heartbeat timeout.
+	for _, h := range hs {
+		for _, e := range h.Events {
+			if a := e.GetActivityTaskStartedEventAttributes(); a != nil && a.GetAttempt() > 1 {
+				f := a.GetLastFailure()
+				require.NotNil(t, f, "the retried attempt records why the one before failed")
+				assert.Equal(t, enumspb.TIMEOUT_TYPE_HEARTBEAT, f.GetTimeoutFailureInfo().GetTimeoutType(), "%v", f)
+				return
+			}
+		}
+	}
+	t.Fatalf("no retried attempt in the histories (timeouts: %v)", timeouts)
 }

@@ -187,6 +187,9 @@ func (s *syncer) status() (Status, error) {
 func activityOptions(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
+		// Activities heartbeat every activities.HeartbeatEvery while they run: one whose
+		// worker died is retried after this, not after StartToClose.
+		HeartbeatTimeout: 4 * activities.HeartbeatEvery,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,
