@@ -264,9 +264,22 @@ type Status struct {
 	// which and why.
 	RejectedSignals    int    `json:"rejected_signals,omitempty"`
 	LastRejectedSignal string `json:"last_rejected_signal,omitempty"`
+	// Retrying are the sync's activities that failed and are being tried again, with the
+	// last error: filled in by the starter (app.Status) from Temporal's description of
+	// the workflow, not by the query, so a failing service shows while its retries go on.
+	Retrying []RetryingActivity `json:"retrying,omitempty"`
 	// RecentlyWritten counts, by side, the keys written too recently for the side's
 	// search to be trusted with them (see SyncState.Written): they are read by id.
 	RecentlyWritten map[string]int `json:"recently_written,omitempty"`
+}
+
+// RetryingActivity is an activity of a sync that failed and is tried again.
+type RetryingActivity struct {
+	Activity string `json:"activity"`
+	Attempt  int    `json:"attempt"`
+	Error    string `json:"error"`
+	// NextAttempt is when the next attempt is due (zero: running now).
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 }
 
 // StartOptions are the options a sync's workflow is started with: its fixed id, Tandem's

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -147,7 +148,40 @@ func Status(ctx context.Context, c client.Client, sync string) (workflows.Status
 	if err := v.Get(&st); err != nil {
 		return workflows.Status{}, fmt.Errorf("status of sync %q: %w", sync, err)
 	}
+	st.Retrying = Retrying(ctx, c, sync)
 	return st, nil
+}
+
+// Retrying lists the sync's activities that failed and are being retried, from Temporal's
+// description of the workflow (the workflow itself learns of a failure only when the
+// retries are spent). Nil when there are none or the description cannot be had.
+func Retrying(ctx context.Context, c client.Client, sync string) []workflows.RetryingActivity {
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), "")
+	if err != nil {
+		return nil
+	}
+	var out []workflows.RetryingActivity
+	for _, pa := range desc.GetPendingActivities() {
+		f := pa.GetLastFailure()
+		if f == nil {
+			continue
+		}
+		r := workflows.RetryingActivity{Activity: pa.GetActivityType().GetName(), Attempt: int(pa.GetAttempt()), Error: failureText(f)}
+		if t := pa.GetNextAttemptScheduleTime(); t != nil && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
+			r.NextAttempt = t.AsTime()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// failureText is a failure's message, with its cause's where it has one.
+func failureText(f *failurepb.Failure) string {
+	msg := f.GetMessage()
+	for c := f.GetCause(); c != nil; c = c.GetCause() {
+		msg += ": " + c.GetMessage()
+	}
+	return msg
 }
 
 // Signal sends a signal to a sync's workflow.

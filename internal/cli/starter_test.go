@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,4 +173,29 @@ func TestStatusOutputWithHeldPairsAndMergedFields(t *testing.T) {
   held pairs: 1 (nothing is written to them until their cool-down ends):
     initech.com (side b record b7) until 2026-01-02T03:09:05Z: loop guard: a.name was written as "initech" and reads back as "INITECH"
 `, out.String())
+}
+
+// A service that fails: while its activity is retried, status says so, with the attempt,
+// when the next one is due and the service's error (wave 1 showed "running" with frozen
+// counters until the retries were spent, about four minutes).
+func TestStatusShowsAnActivityWhileItRetries(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{NoNativeUpsert: true})
+	source.Seed("companies", 5, memory.SampleCompany)
+	target.FailNext(memory.MethodCreate, 3, errors.New("dial tcp 127.0.0.1:5432: connect: connection refused"))
+	s := testenv.NewSync(t, testenv.Def("retrying"), source, target)
+	s.Start()
+	var out string
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out, "retrying:") {
+		require.True(t, time.Now().Before(deadline), "status never showed the retries; last:\n%s", out)
+		var err error
+		out, err = run(t, "status", "--sync", "retrying")
+		require.NoError(t, err)
+	}
+	assert.Regexp(t, `retrying:   Upsert, attempt [234], (next at .*|running again now): .*connection refused`, out)
+	assert.Contains(t, out, "retrying after errors")
+	st := s.WaitRuns(1, time.Minute)
+	assert.Equal(t, 5, st.LastRun.Created, "the retries end in the writes")
+	assert.Empty(t, s.Status().Retrying)
 }

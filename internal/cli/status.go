@@ -23,6 +23,9 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 	case st.Running:
 		state = "running"
 	}
+	if len(st.Retrying) > 0 {
+		state += ", retrying after errors"
+	}
 	fmt.Fprintf(w, "sync %s (workflow %s): %s\n", st.Sync, st.WorkflowID, state)
 	sides := make([]string, 0, len(st.Cursors))
 	for side := range st.Cursors {
@@ -44,6 +47,13 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 		if r.Error != "" {
 			fmt.Fprintf(w, "  last error: %s\n", r.Error)
 		}
+	}
+	for _, r := range st.Retrying {
+		next := "running again now"
+		if !r.NextAttempt.IsZero() {
+			next = "next at " + r.NextAttempt.UTC().Format(time.RFC3339) + " (" + relative(r.NextAttempt, now) + ")"
+		}
+		fmt.Fprintf(w, "  retrying:   %s, attempt %d, %s: %s\n", r.Activity, r.Attempt, next, r.Error)
 	}
 	fmt.Fprintf(w, "  totals:     %s over %d runs\n", counts(st.Totals), st.Runs)
 	for _, side := range []string{"a", "b"} {
