@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -22,6 +23,16 @@ var a *activities.Activities
 // wakes early on sync-now, pulls changes page by page through the pipeline, and continues
 // as new after every run (and mid-run when the server suggests it) carrying its state.
 func SyncWorkflow(ctx workflow.Context, in SyncInput) error {
+	// A sync has one workflow, tandem/sync/<name>: started under another id (from the
+	// Temporal CLI or UI, say) it would be a second live workflow writing the same records,
+	// which status does not list. It fails at once, saying how to start it. Checked on the
+	// first, live, execution of the task only: a replayer runs histories under an id of its
+	// own ("ReplayId"), and a history that passed once passes again.
+	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; !workflow.IsReplaying(ctx) && (in.Sync == "" || id != WorkflowID(in.Sync)) {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"workflow %q was started with sync %q: a sync's workflow id must be %q; start it with `starter start --sync NAME` or `temporal workflow start --type SyncWorkflow --task-queue %s --workflow-id tandem/sync/NAME --input '{\"Sync\":\"NAME\"}'`",
+			id, in.Sync, WorkflowID(in.Sync), TaskQueue), "BadStart", nil)
+	}
 	s := newSyncer(ctx, in)
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, s.status); err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/stretchr/testify/suite"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -129,6 +130,7 @@ func TestSyncWorkflow(t *testing.T) { suite.Run(t, new(SyncWorkflowSuite)) }
 
 func (s *SyncWorkflowSuite) SetupTest() {
 	s.env = s.NewTestWorkflowEnvironment()
+	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("s")})
 	s.env.RegisterWorkflow(SyncWorkflow)
 	s.env.RegisterActivity(&activities.Activities{Syncs: unitSyncs})
 	s.fake = newFake(10)
@@ -228,6 +230,7 @@ func (s *SyncWorkflowSuite) TestSecondRunWritesNothingAndSkipsEqualPayloads() {
 	}
 	st.NextRunAt = time.Time{}
 	env := s.NewTestWorkflowEnvironment()
+	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("s")})
 	env.RegisterActivity(&activities.Activities{Syncs: unitSyncs})
 	env.OnActivity(a.FetchChanges, mock.Anything, mock.Anything).Return(s.fake.fetch)
 	env.OnActivity(a.FindByIdentifier, mock.Anything, mock.Anything).Return(s.fake.find)
@@ -329,6 +332,17 @@ func (s *SyncWorkflowSuite) TestSyncNowWakesTheTimer() {
 	st := s.continued()
 	s.Equal("sync-now", st.LastRun.Trigger)
 	s.Len(s.fake.target, 10)
+}
+
+func (s *SyncWorkflowSuite) TestAWorkflowStartedUnderAnotherIDFailsAtOnce() {
+	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "people-from-cli"})
+	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s"})
+	s.Require().True(s.env.IsWorkflowCompleted())
+	var app *temporal.ApplicationError
+	s.Require().ErrorAs(s.env.GetWorkflowError(), &app)
+	s.True(app.NonRetryable())
+	s.Contains(app.Message(), `a sync's workflow id must be "tandem/sync/s"`)
+	s.Empty(s.fake.target, "nothing was written")
 }
 
 func TestWorkflowIDRoundTrip(t *testing.T) {
