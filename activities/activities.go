@@ -193,8 +193,11 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	}
 	// An invariant of every connector: a page is strictly after the cursor. A page that
 	// is not would be read again and again for ever (the cursor never moves past it).
+	// Records that tie with the cursor's time are ordered by the connector (a database
+	// orders integer ids as numbers, not as the text Cursor compares): only the cursor's
+	// own record may not come back.
 	for _, r := range page.Records {
-		if !in.Cursor.Before(r) {
+		if r.UpdatedAt.Before(in.Cursor.UpdatedAt) || r.UpdatedAt.Equal(in.Cursor.UpdatedAt) && r.ID == in.Cursor.ID {
 			return Records{}, nonRetryable(fmt.Errorf("%s %s returned record %s at %s for changes after cursor %s: a page must be strictly after the cursor, or the sync would read it for ever; "+
 				"the service's change times do not order as the connector compares them (a sql table whose updated column holds text in another layout than the connector writes, say)",
 				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), in.Cursor))

@@ -849,8 +849,9 @@ func (r *rndRun) exercise() {
 	r.mu.Unlock()
 	edited := time.Now()
 
-	// The sides converge: they agree on every key, no webhook event waits, and a whole
-	// run started after they agreed finds them still agreeing.
+	// The sides converge: they agree on every key, no webhook event waits, no pair is held
+	// (a hold ends after rndCoolDown, and the pair is compared again), and a whole run
+	// started after they agreed finds them still agreeing.
 	deadline := time.Now().Add(rndConverge)
 	var snap map[string]map[string][]rndRec
 	var st workflows.Status
@@ -858,7 +859,7 @@ func (r *rndRun) exercise() {
 		st = s.Status()
 		snap = r.snapshot()
 		apart := r.apart(snap)
-		if len(apart) == 0 && st.Pending == 0 {
+		if len(apart) == 0 && st.Pending == 0 && st.HeldCount == 0 && len(st.Held) == 0 {
 			from := rndFinished(st)
 			if st.Current != nil {
 				from = st.Current.Number
@@ -867,7 +868,7 @@ func (r *rndRun) exercise() {
 				return rndFinished(st) > from && st.Current == nil && st.Pending == 0
 			})
 			snap = r.snapshot()
-			if apart = r.apart(snap); len(apart) == 0 {
+			if apart = r.apart(snap); len(apart) == 0 && st.HeldCount == 0 && len(st.Held) == 0 {
 				break
 			}
 		}
