@@ -3,6 +3,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/stretchr/testify/mock"
@@ -109,8 +110,12 @@ func (s *SyncWorkflowSuite) TestEventsAreServedAheadOfTheNextBackfillPage() {
 	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s"})
 	s.continued()
 	// The event arrived while the first page was read; it was synced right after that
-	// page was written, before the third page was read (the second is read ahead).
-	s.Equal([]string{"page after ", "page after r002", "event batch", "page after r005", "page after r008"}, order)
+	// page was written, before the third page was read. (The second page is read ahead,
+	// while the first is written: whether its read or the event batch starts first is up
+	// to the goroutines the test environment runs activities in.)
+	s.ElementsMatch([]string{"page after ", "page after r002", "event batch", "page after r005", "page after r008"}, order)
+	s.Equal("page after ", order[0])
+	s.Less(slices.Index(order, "event batch"), slices.Index(order, "page after r005"), "%v", order)
 	s.Len(s.fake.target, 10)
 }
 
