@@ -3,6 +3,8 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -129,6 +132,9 @@ type SyncWorkflowSuite struct {
 func TestSyncWorkflow(t *testing.T) { suite.Run(t, new(SyncWorkflowSuite)) }
 
 func (s *SyncWorkflowSuite) SetupTest() {
+	// Quiet unless something goes wrong: the SDK's test environment logs every timer and
+	// activity at DEBUG, hundreds of lines around a failure.
+	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	s.env = s.NewTestWorkflowEnvironment()
 	s.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: WorkflowID("s")})
 	s.env.RegisterWorkflow(SyncWorkflow)
