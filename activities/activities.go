@@ -16,6 +16,7 @@ import (
 	"tandem/definition"
 	"tandem/internal/config"
 	"tandem/pairs"
+	"tandem/secret"
 )
 
 // Sides of a sync.
@@ -39,6 +40,9 @@ type Activities struct {
 	Links pairs.Store
 	// CoolDown is how long the loop guard holds a pair (0: pairs.DefaultCoolDown).
 	CoolDown time.Duration
+	// Secrets scrubs secret values from the errors activities return (the worker applies
+	// it to every activity: app.NewWorker).
+	Secrets *secret.Scrubber
 }
 
 // side resolves a sync's side to its definition and connection.

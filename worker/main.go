@@ -29,6 +29,7 @@ import (
 	"tandem/internal/logging"
 	"tandem/internal/metrics"
 	"tandem/pairs"
+	"tandem/secret"
 	"tandem/workflows"
 )
 
@@ -89,6 +90,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer closeDefs()
+	// From here on, no log line or activity error holds a value of the environment the
+	// definitions file read (tokens, DSNs), whatever library quoted it.
+	secrets := secret.New(syncs.Secrets)
+	logger = logging.Scrub(logger, secrets)
 
 	var mh client.MetricsHandler
 	if o.metrics != "" {
@@ -152,7 +157,7 @@ func run(ctx context.Context, o options) error {
 	defer links.Close()
 	logger.Info("link store", zap.String("at", where))
 
-	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns, Links: links})
+	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns, Links: links, Secrets: secrets})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}

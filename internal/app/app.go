@@ -14,13 +14,16 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"tandem/activities"
 	"tandem/connectors"
 	"tandem/internal/config"
 	"tandem/internal/searchattr"
+	"tandem/secret"
 	"tandem/workflows"
 )
 
@@ -119,7 +122,11 @@ func OpenConnections(f *config.File, reg *connectors.Registry) (map[string]conne
 // NewWorker returns a worker on Tandem's task queue with the sync workflow and the
 // pipeline's activities registered.
 func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
-	w := worker.New(c, workflows.TaskQueue, worker.Options{})
+	var opts worker.Options
+	if acts.Secrets.Active() {
+		opts.Interceptors = []interceptor.WorkerInterceptor{&scrubber{s: acts.Secrets}}
+	}
+	w := worker.New(c, workflows.TaskQueue, opts)
 	w.RegisterWorkflow(workflows.SyncWorkflow)
 	w.RegisterActivity(acts)
 	return w
@@ -175,14 +182,9 @@ func Retrying(ctx context.Context, c client.Client, sync string) []workflows.Ret
 	return out
 }
 
-// failureText is a failure's message, with its cause's where it has one.
-func failureText(f *failurepb.Failure) string {
-	msg := f.GetMessage()
-	for c := f.GetCause(); c != nil; c = c.GetCause() {
-		msg += ": " + c.GetMessage()
-	}
-	return msg
-}
+// failureText is a failure's message; Go errors carry their causes' text in it already
+// (the causes are the same text, unwrapped), so they are not repeated.
+func failureText(f *failurepb.Failure) string { return f.GetMessage() }
 
 // Signal sends a signal to a sync's workflow.
 func Signal(ctx context.Context, c client.Client, sync, signal string, arg any) error {
@@ -190,4 +192,50 @@ func Signal(ctx context.Context, c client.Client, sync, signal string, arg any) 
 		return fmt.Errorf("signal %s to sync %q: %w", signal, sync, err)
 	}
 	return nil
+}
+
+// scrubber removes secrets from every error an activity returns, before Temporal records
+// it (in history, in the run's summary, in status): one place for every activity and
+// every connector's messages.
+type scrubber struct {
+	interceptor.WorkerInterceptorBase
+	s *secret.Scrubber
+}
+
+func (w *scrubber) InterceptActivity(ctx context.Context, next interceptor.ActivityInboundInterceptor) interceptor.ActivityInboundInterceptor {
+	a := &scrubActivity{s: w.s}
+	a.Next = next
+	return a
+}
+
+type scrubActivity struct {
+	interceptor.ActivityInboundInterceptorBase
+	s *secret.Scrubber
+}
+
+func (a *scrubActivity) ExecuteActivity(ctx context.Context, in *interceptor.ExecuteActivityInput) (any, error) {
+	res, err := a.Next.ExecuteActivity(ctx, in)
+	return res, ScrubError(a.s, err)
+}
+
+// ScrubError returns err with every secret s knows removed from its message (and its
+// causes'), keeping what Temporal acts on: an application error's type, whether it may be
+// retried and after how long. err itself when it holds no secret.
+func ScrubError(s *secret.Scrubber, err error) error {
+	if err == nil || !s.Active() {
+		return err
+	}
+	msg := err.Error()
+	clean := s.String(msg)
+	if clean == msg {
+		return err
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return temporal.NewApplicationErrorWithOptions(clean, app.Type(), temporal.ApplicationErrorOptions{
+			NonRetryable:   app.NonRetryable(),
+			NextRetryDelay: app.NextRetryDelay(),
+		})
+	}
+	return errors.New(clean)
 }

@@ -36,11 +36,19 @@ func Load(path string, knownTypes []string) (*File, error) {
 //
 // Every mistake found is reported, joined into one error, so a file can be fixed in one pass.
 func Parse(path string, data []byte, knownTypes []string, lookup func(string) (string, bool)) (*File, error) {
-	p := &parser{path: path, knownTypes: knownTypes, lookup: lookup}
+	var secrets []string
+	p := &parser{path: path, knownTypes: knownTypes, lookup: func(name string) (string, bool) {
+		v, ok := lookup(name)
+		if ok && v != "" {
+			secrets = append(secrets, v)
+		}
+		return v, ok
+	}}
 	f := p.file(protectVars(data))
 	if err := errors.Join(p.errs...); err != nil {
 		return nil, err
 	}
+	f.Secrets = secrets
 	return f, nil
 }
 

@@ -41,6 +41,9 @@ type File struct {
 	Path        string
 	Connections map[string]Connection
 	Syncs       []Sync
+	// Secrets are the values read from the environment (${VAR}), to be scrubbed from
+	// everything Tandem writes (package secret).
+	Secrets []string
 }
 
 // Connection is one connection to a service.

@@ -11,6 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/exp/zapslog"
 	"go.uber.org/zap/zapcore"
+
+	"tandem/secret"
 )
 
 // Levels lists the level names New accepts.
@@ -66,4 +68,53 @@ func Temporal(l *zap.Logger) log.Logger {
 		zapslog.AddStacktraceAt(slog.Level(1<<30)),
 	)
 	return log.NewStructuredLogger(slog.New(h))
+}
+
+// Scrub returns l with every secret s knows removed from each entry's message and fields
+// (strings, errors, anything printed), so a library that quotes a DSN or a token in an
+// error does not put it in the log.
+func Scrub(l *zap.Logger, s *secret.Scrubber) *zap.Logger {
+	if !s.Active() {
+		return l
+	}
+	return l.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return scrubCore{Core: c, s: s} }))
+}
+
+type scrubCore struct {
+	zapcore.Core
+	s *secret.Scrubber
+}
+
+func (c scrubCore) With(fields []zapcore.Field) zapcore.Core {
+	return scrubCore{Core: c.Core.With(scrubFields(c.s, fields)), s: c.s}
+}
+
+func (c scrubCore) Check(ent zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	if c.Enabled(ent.Level) {
+		return ce.AddCore(ent, c)
+	}
+	return ce
+}
+
+func (c scrubCore) Write(ent zapcore.Entry, fields []zapcore.Field) error {
+	ent.Message = c.s.String(ent.Message)
+	return c.Core.Write(ent, scrubFields(c.s, fields))
+}
+
+func scrubFields(s *secret.Scrubber, fields []zapcore.Field) []zapcore.Field {
+	out := make([]zapcore.Field, len(fields))
+	for i, f := range fields {
+		switch f.Type {
+		case zapcore.StringType:
+			f.String = s.String(f.String)
+		case zapcore.ErrorType:
+			if err, ok := f.Interface.(error); ok {
+				f = zap.String(f.Key, s.String(err.Error()))
+			}
+		case zapcore.StringerType, zapcore.ReflectType:
+			f = zap.String(f.Key, s.String(fmt.Sprint(f.Interface)))
+		}
+		out[i] = f
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package logging
 
 import (
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +11,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"tandem/secret"
 )
 
 func TestNewLevels(t *testing.T) {
@@ -53,3 +57,26 @@ func TestTemporalWritesToZap(t *testing.T) {
 	assert.True(t, entries[1].Caller.Defined)
 	assert.Contains(t, entries[1].Caller.File, "logging_test.go", "caller should be the logging call site")
 }
+
+func TestScrubRemovesSecretsFromMessagesAndFields(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	s := secret.New([]string{"postgres://tandem:R3brk:x%zzPw@db/tandem", "pat-0123456789"})
+	l := Scrub(zap.New(core), s).With(zap.String("dsn", "postgres://tandem:R3brk:x%zzPw@db/tandem"))
+	l.Error("cannot parse postgres://tandem:R3brk:xxxxx@db/tandem",
+		zap.Error(errors.New("401 for token pat-0123456789")), zap.Stringer("url", stringer("https://x/?t=pat-0123456789")))
+	Temporal(Scrub(zap.New(core), s)).Warn("Activity error", "Error", errors.New("dial with pat-0123456789"))
+	require.Equal(t, 2, logs.Len())
+	for _, e := range logs.All() {
+		text := e.Message
+		for k, v := range e.ContextMap() {
+			text += " " + k + "=" + fmt.Sprint(v)
+		}
+		assert.NotContains(t, text, "R3brk", text)
+		assert.NotContains(t, text, "pat-0123456789", text)
+		assert.Contains(t, text, secret.Redacted)
+	}
+}
+
+type stringer string
+
+func (s stringer) String() string { return string(s) }
