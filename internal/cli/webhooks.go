@@ -15,6 +15,7 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ingress"
 	"tandem/internal/logging"
+	"tandem/secret"
 	"tandem/internal/metrics"
 	"tandem/workflows"
 )
@@ -51,6 +52,7 @@ The webhook secrets are read from the environment, as the definitions file names
 			if err != nil {
 				return err
 			}
+			logger = logging.Scrub(logger, secret.New(defs.Secrets))
 			sig := &lateSignaler{}
 			var mh client.MetricsHandler
 			if metricsAddr != "" {
