@@ -15,8 +15,8 @@ import (
 	"tandem/internal/config"
 	"tandem/internal/ingress"
 	"tandem/internal/logging"
-	"tandem/secret"
 	"tandem/internal/metrics"
+	"tandem/secret"
 	"tandem/workflows"
 )
 
