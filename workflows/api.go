@@ -60,7 +60,7 @@ type SyncInput struct {
 
 // ResyncSignal rewinds a side's cursor to a time, so every change since then is read again.
 type ResyncSignal struct {
-	Side string // "a" (default) or "b"
+	Side string // "a" or "b"; empty: every side the sync reads (both of a two-way sync)
 	From time.Time
 }
 

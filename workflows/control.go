@@ -8,6 +8,7 @@ import (
 
 	"tandem/activities"
 	"tandem/connectors"
+	"tandem/definition"
 )
 
 // Control: the signals that steer a sync, and waiting for them or for the next run.
@@ -92,16 +93,23 @@ func (s *syncer) onResume() {
 }
 
 func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
-	side := sig.Side
-	if side == "" {
-		side = activities.SideA
-	}
-	if side != activities.SideA && side != activities.SideB {
+	sides := []string{sig.Side}
+	switch sig.Side {
+	case activities.SideA, activities.SideB:
+	case "":
+		// Every side the sync reads: both of a two-way sync.
+		sides = []string{activities.SideA}
+		if _, ok := s.st.Cursors[activities.SideB]; ok || s.plan != nil && s.plan.Mode == definition.TwoWay {
+			sides = append(sides, activities.SideB)
+		}
+	default:
 		s.reject(SignalResync, fmt.Sprintf("unknown side %q (want a or b)", sig.Side))
 		return
 	}
-	s.logger.Info("Signal resync", "side", side, "from", sig.From)
-	s.st.Cursors[side] = connectors.Cursor{UpdatedAt: sig.From}
+	s.logger.Info("Signal resync", "sides", sides, "from", sig.From)
+	for _, side := range sides {
+		s.st.Cursors[side] = connectors.Cursor{UpdatedAt: sig.From}
+	}
 	if s.st.Current != nil {
 		s.rewound = true
 		return

@@ -180,3 +180,18 @@ func (s *SyncWorkflowSuite) TestMalformedSignalsAreRejectedNotStalling() {
 	s.Require().NotNil(next.LastRun, "sync-now still starts a run")
 	s.Equal("sync-now", next.LastRun.Trigger)
 }
+
+// resync without a side rewinds every side the sync reads: both of a two-way sync (wave 1
+// rewound side a only, though the README said "read everything").
+func (s *SyncWorkflowSuite) TestResyncWithoutASideRewindsBothSides() {
+	prev := idle(connectors.Cursor{UpdatedAt: t0.Add(time.Hour)})
+	prev.Cursors[activities.SideB] = connectors.Cursor{UpdatedAt: t0.Add(2 * time.Hour), ID: "x"}
+	s.env.RegisterDelayedCallback(func() {
+		s.env.SignalWorkflow(SignalResync, ResyncSignal{From: t0.Add(-time.Hour)})
+	}, time.Minute)
+	s.env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s", State: prev})
+	next := s.continued()
+	s.Equal(connectors.Cursor{UpdatedAt: t0.Add(-time.Hour)}, next.Cursors[activities.SideB], "side b rewound too")
+	s.Equal("resync", next.LastRun.Trigger)
+	s.Equal(10, next.LastRun.Fetched, "side a read again from the start")
+}

@@ -170,13 +170,13 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		if err != nil {
 			return nil, fmt.Errorf("--from: %w", err)
 		}
-		if side != "a" && side != "b" {
-			return nil, fmt.Errorf("--side: %q is not a side (want a or b)", side)
+		if side != "" && side != "a" && side != "b" {
+			return nil, fmt.Errorf("--side: %q is not a side (want a or b, or none for every side)", side)
 		}
 		return workflows.ResyncSignal{Side: side, From: t}, nil
 	})
 	resync.Flags().StringVar(&from, "from", "", "time to rewind to (RFC 3339, or YYYY-MM-DD)")
-	resync.Flags().StringVar(&side, "side", "a", "side whose cursor to rewind (a or b)")
+	resync.Flags().StringVar(&side, "side", "", "side whose cursor to rewind (a or b); default: every side the sync reads (both of a two-way sync)")
 	_ = resync.MarkFlagRequired("from")
 
 	root.AddCommand(start, status,
