@@ -188,8 +188,17 @@ func run(ctx context.Context, o options) error {
 		if ln != nil {
 			hooks = "http://" + ln.Addr().String() + "/webhooks/<sync>/<side>"
 		}
-		fmt.Fprintf(os.Stderr, "\nTandem dev mode is up.\n  Temporal Web UI:  http://127.0.0.1:%d\n  webhooks:         %s\n  status:           go run ./starter status\n  sync now:         go run ./starter sync-now --sync %s\n  stop:             Ctrl-C (state is kept in %s)\n\n",
-			o.uiPort, hooks, syncs.SyncNames()[0], o.dataDir)
+		ui := "off (--ui-port 0)"
+		if o.uiPort != 0 {
+			ui = fmt.Sprintf("http://127.0.0.1:%d", o.uiPort)
+		}
+		// The starter dials 127.0.0.1:7233 unless told otherwise.
+		starter := "go run ./starter"
+		if o.port != 7233 {
+			starter = fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d go run ./starter", o.port)
+		}
+		fmt.Fprintf(os.Stderr, "\nTandem dev mode is up.\n  Temporal Web UI:  %s\n  webhooks:         %s\n  status:           %s status\n  sync now:         %s sync-now --sync %s\n  stop:             Ctrl-C (state is kept in %s)\n\n",
+			ui, hooks, starter, starter, syncs.SyncNames()[0], o.dataDir)
 	}
 
 	<-ctx.Done()
