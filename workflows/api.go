@@ -268,6 +268,10 @@ type Status struct {
 	// last error: filled in by the starter (app.Status) from Temporal's description of
 	// the workflow, not by the query, so a failing service shows while its retries go on.
 	Retrying []RetryingActivity `json:"retrying,omitempty"`
+	// Closed is set (terminated, completed, failed, ...) when the sync's workflow is not
+	// running: the rest is its last state. Filled in by the starter, as Retrying.
+	Closed   string    `json:"closed,omitempty"`
+	ClosedAt time.Time `json:"closed_at,omitzero"`
 	// RecentlyWritten counts, by side, the keys written too recently for the side's
 	// search to be trusted with them (see SyncState.Written): they are read by id.
 	RecentlyWritten map[string]int `json:"recently_written,omitempty"`

@@ -5,11 +5,13 @@ package app
 
 import (
 	"context"
+	"strings"
 
 	"errors"
 	"fmt"
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -155,18 +157,25 @@ func Status(ctx context.Context, c client.Client, sync string) (workflows.Status
 	if err := v.Get(&st); err != nil {
 		return workflows.Status{}, fmt.Errorf("status of sync %q: %w", sync, err)
 	}
-	st.Retrying = Retrying(ctx, c, sync)
+	if desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), ""); err == nil {
+		info := desc.GetWorkflowExecutionInfo()
+		if info.GetCloseTime() != nil {
+			// A query answers from a closed workflow's last state, which still reads
+			// "idle, next run due": say it is not running at all.
+			st.Closed = strings.ToLower(strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"))
+			st.ClosedAt = info.GetCloseTime().AsTime()
+			st.Running = false
+		} else {
+			st.Retrying = retrying(desc)
+		}
+	}
 	return st, nil
 }
 
-// Retrying lists the sync's activities that failed and are being retried, from Temporal's
+// retrying lists the sync's activities that failed and are being retried, from Temporal's
 // description of the workflow (the workflow itself learns of a failure only when the
-// retries are spent). Nil when there are none or the description cannot be had.
-func Retrying(ctx context.Context, c client.Client, sync string) []workflows.RetryingActivity {
-	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), "")
-	if err != nil {
-		return nil
-	}
+// retries are spent).
+func retrying(desc *workflowservice.DescribeWorkflowExecutionResponse) []workflows.RetryingActivity {
 	var out []workflows.RetryingActivity
 	for _, pa := range desc.GetPendingActivities() {
 		f := pa.GetLastFailure()

@@ -199,3 +199,18 @@ func TestStatusShowsAnActivityWhileItRetries(t *testing.T) {
 	assert.Equal(t, 5, st.LastRun.Created, "the retries end in the writes")
 	assert.Empty(t, s.Status().Retrying)
 }
+
+// A sync whose workflow was terminated: status says so instead of answering from its last
+// state ("idle, next run due now", for ever).
+func TestStatusOfATerminatedSync(t *testing.T) {
+	source := memory.New(memory.Options{})
+	source.Seed("companies", 3, memory.SampleCompany)
+	s := testenv.NewSync(t, testenv.Def("terminated"), source, memory.New(memory.Options{}))
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	require.NoError(t, s.Client.TerminateWorkflow(context.Background(), workflows.WorkflowID("terminated"), "", "by hand"))
+	out, err := run(t, "status", "--sync", "terminated")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync terminated (workflow tandem/sync/terminated): stopped: workflow terminated at ")
+	assert.NotContains(t, out, "next run")
+}

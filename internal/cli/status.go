@@ -26,6 +26,9 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if len(st.Retrying) > 0 {
 		state += ", retrying after errors"
 	}
+	if st.Closed != "" {
+		state = "stopped: workflow " + st.Closed + " at " + st.ClosedAt.UTC().Format(time.RFC3339) + "; `starter start` runs it again"
+	}
 	fmt.Fprintf(w, "sync %s (workflow %s): %s\n", st.Sync, st.WorkflowID, state)
 	sides := make([]string, 0, len(st.Cursors))
 	for side := range st.Cursors {
@@ -35,7 +38,7 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 	for _, side := range sides {
 		fmt.Fprintf(w, "  cursor %s:   %s\n", side, st.Cursors[side])
 	}
-	if !st.Paused && st.Current == nil {
+	if !st.Paused && st.Current == nil && st.Closed == "" {
 		fmt.Fprintf(w, "  next run:   %s (%s)\n", st.NextRunAt.UTC().Format(time.RFC3339), relative(st.NextRunAt, now))
 	}
 	if r := st.Current; r != nil {
