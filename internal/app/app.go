@@ -149,13 +149,19 @@ func StartSync(ctx context.Context, c client.Client, sync string) (run client.Wo
 
 // Status queries a sync's workflow.
 func Status(ctx context.Context, c client.Client, sync string) (workflows.Status, error) {
-	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID(sync), "", workflows.QueryStatus)
-	if err != nil {
-		return workflows.Status{}, fmt.Errorf("status of sync %q: %w", sync, err)
-	}
 	var st workflows.Status
-	if err := v.Get(&st); err != nil {
-		return workflows.Status{}, fmt.Errorf("status of sync %q: %w", sync, err)
+	v, err := c.QueryWorkflow(ctx, workflows.WorkflowID(sync), "", workflows.QueryStatus)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		// A workflow closed before its run's first task (terminated just after it
+		// continued as new) cannot be queried; its description still says it is closed.
+		desc, derr := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), "")
+		if derr != nil || desc.GetWorkflowExecutionInfo().GetCloseTime() == nil {
+			return workflows.Status{}, fmt.Errorf("status of sync %q: %w", sync, err)
+		}
+		st = workflows.Status{Sync: sync, WorkflowID: workflows.WorkflowID(sync)}
 	}
 	if desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), ""); err == nil {
 		info := desc.GetWorkflowExecutionInfo()
