@@ -21,8 +21,8 @@ import (
 
 // Sides of a sync.
 const (
-	SideA = "a"
-	SideB = "b"
+	SideA = definition.A
+	SideB = definition.B
 )
 
 // maxPageBytes caps the encoded size of one page of records, so every activity payload

@@ -50,13 +50,8 @@ func (s *syncer) onChange(ctx workflow.Context, sig ChangeSignal) {
 			}
 			s.remember(e.ID)
 		}
-		if e.RecordID != "" && !queued[e.RecordID] {
-			if len(s.st.Pending[side]) >= maxPending {
-				s.overflow(ctx)
-				continue
-			}
+		if e.RecordID != "" && !queued[e.RecordID] && s.push(ctx, side, e.RecordID) {
 			queued[e.RecordID] = true
-			s.st.Pending[side] = append(s.st.Pending[side], e.RecordID)
 		}
 	}
 }
@@ -75,19 +70,25 @@ func (s *syncer) overflow(ctx workflow.Context) {
 	}
 }
 
-// enqueue queues one record of side for the next micro-batch.
+// enqueue queues one record of side for the next micro-batch, unless it is queued already.
 func (s *syncer) enqueue(ctx workflow.Context, side, id string) {
-	if slices.Contains(s.st.Pending[side], id) {
-		return
+	if !slices.Contains(s.st.Pending[side], id) {
+		s.push(ctx, side, id)
 	}
+}
+
+// push appends a record not yet queued to side's pending ids, or counts it as overflow
+// past maxPending (false).
+func (s *syncer) push(ctx workflow.Context, side, id string) bool {
 	if len(s.st.Pending[side]) >= maxPending {
 		s.overflow(ctx)
-		return
+		return false
 	}
 	if s.st.Pending == nil {
 		s.st.Pending = map[string][]string{}
 	}
 	s.st.Pending[side] = append(s.st.Pending[side], id)
+	return true
 }
 
 func (s *syncer) remember(id string) {

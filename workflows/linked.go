@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
+	"tandem/definition"
 )
 
 // Two-way syncs with a link store (package pairs): a batch's pairs are found by link and
@@ -29,7 +30,7 @@ func (s *syncer) findPartners(ctx workflow.Context, side string, batch activitie
 
 // processLinked is process for two-way syncs with a link store.
 func (s *syncer) processLinked(ctx workflow.Context, from string, batch activities.Records, run int, found *activities.Partners) (Counts, error) {
-	to := other(from)
+	to := definition.Other(from)
 	lctx := localOptions(ctx)
 	var partners activities.Partners
 	if found != nil {
@@ -74,7 +75,7 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 	}
 	for _, h := range plan.Holds {
 		c.Held++
-		s.hold(HeldPair{Key: h.Key, Side: from, RecordID: h.SourceID, Reason: h.Reason, Until: h.Until, Run: run})
+		s.hold(now, HeldPair{Key: h.Key, Side: from, RecordID: h.SourceID, Reason: h.Reason, Until: h.Until, Run: run})
 	}
 	w, err := s.write(ctx, from, plan, run, now, &c)
 	if err != nil {
@@ -121,7 +122,7 @@ func (s *syncer) rereadPartners(ctx workflow.Context, side string, p *activities
 }
 
 // hold lists a held pair for status and wakes the sync when its hold ends.
-func (s *syncer) hold(h HeldPair) {
+func (s *syncer) hold(now time.Time, h HeldPair) {
 	s.logger.Warn("Pair held by the loop guard", "key", h.Key, "reason", h.Reason)
 	s.st.HeldCount++
 	s.st.Held = append(s.st.Held, h)
@@ -131,7 +132,7 @@ func (s *syncer) hold(h HeldPair) {
 	if s.st.HeldNext.IsZero() || h.Until.Before(s.st.HeldNext) {
 		s.st.HeldNext = h.Until
 	}
-	s.recordDecision(DecisionRecord{Run: h.Run, At: h.Until.Add(-s.plan.CoolDown), Key: h.Key, Kind: "held", Reason: h.Reason})
+	s.recordDecision(DecisionRecord{Run: h.Run, At: now, Key: h.Key, Kind: "held", Reason: h.Reason})
 }
 
 // heldDue reports whether a held pair's cool-down is over.
@@ -200,7 +201,7 @@ func (s *syncer) staleAhead(side string, p aheadPage, dirty map[string]map[strin
 	if len(dirty) == 0 {
 		return false
 	}
-	to := other(side)
+	to := definition.Other(side)
 	for _, r := range p.Page.Records {
 		if dirty[side][r.ID] {
 			return true

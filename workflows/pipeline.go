@@ -185,9 +185,9 @@ func (s *syncer) takeAhead(ctx workflow.Context, side string, la *lookAhead) (ah
 				return p, err
 			}
 		}
-		return p, s.rereadPartners(ctx, other(side), &p.Partners, la.touched[other(side)])
+		return p, s.rereadPartners(ctx, definition.Other(side), &p.Partners, la.touched[definition.Other(side)])
 	}
-	err := s.reread(ctx, other(side), p.Page.UniqueKeys(), &p.Matches, la.touched[other(side)])
+	err := s.reread(ctx, definition.Other(side), p.Page.UniqueKeys(), &p.Matches, la.touched[definition.Other(side)])
 	return p, err
 }
 
@@ -279,7 +279,7 @@ func (s *syncer) find(ctx workflow.Context, side string, keys []string, out *act
 		return nil
 	}
 	return workflow.ExecuteActivity(activityOptions(ctx), a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: s.name, Side: other(side), Values: keys,
+		Sync: s.name, Side: definition.Other(side), Values: keys,
 	}).Get(ctx, out)
 }
 
@@ -330,7 +330,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	if s.linked {
 		return s.processLinked(ctx, from, batch, run, partners)
 	}
-	to := other(from)
+	to := definition.Other(from)
 	actx := activityOptions(ctx)
 	lctx := localOptions(ctx)
 
@@ -422,7 +422,7 @@ type writes struct {
 // write makes a batch's writes: to the other side, then (two-way) back to this side; both
 // are futures so the two services are written at the same time.
 func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, run int, now time.Time, c *Counts) (writes, error) {
-	to := other(from)
+	to := definition.Other(from)
 	actx := activityOptions(ctx)
 	// Writes to the other side, then (two-way) back to this side; both are futures so the
 	// two services are written at the same time.

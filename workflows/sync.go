@@ -230,10 +230,3 @@ func errorText(err error) string {
 	}
 	return err.Error()
 }
-
-func other(side string) string {
-	if side == activities.SideA {
-		return activities.SideB
-	}
-	return activities.SideA
-}

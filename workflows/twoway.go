@@ -86,7 +86,7 @@ func (s *syncer) breakLoops(now time.Time, from string, plan activities.Plan, it
 		if _, ok := dir[op.Key]; !ok {
 			keys = append(keys, op.Key)
 		}
-		dir[op.Key] = other(from)
+		dir[op.Key] = definition.Other(from)
 	}
 	for _, op := range plan.BackOps {
 		d, ok := dir[op.Key]
