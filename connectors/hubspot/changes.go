@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"time"
 
 	"tandem/connectors"
 )
@@ -137,7 +136,7 @@ func (c *Client) settled(o objectType) ([]filter, int64) {
 	if c.cfg.SearchLag <= 0 {
 		return nil, 0
 	}
-	bound := time.Now().Add(-c.cfg.SearchLag).UnixMilli()
+	bound := c.now().Add(-c.cfg.SearchLag).UnixMilli()
 	return []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}, bound
 }
 

@@ -191,6 +191,9 @@ type Config struct {
 	// HTTPClient sends the requests; default a client with Timeout. Tests pass their
 	// own to close idle connections.
 	HTTPClient *http.Client
+	// Now is the clock the search lag is measured against; default time.Now. Tests pass
+	// the fake's clock. The request budgets always use the real clock.
+	Now func() time.Time
 }
 
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
@@ -392,6 +395,14 @@ func New(cfg Config) (*Client, error) {
 		http: hc,
 		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second, cfg.SearchCountsTowardRate),
 	}, nil
+}
+
+// now is the time by cfg.Now, or the real time.
+func (c *Client) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
 }
 
 // SearchLag implements connectors.IndexLagger: the search_lag setting (0 when off).

@@ -49,6 +49,7 @@ func newEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string) 
 	cfg, err := hubspot.ParseSettings(s)
 	require.NoError(t, err)
 	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	cfg.Now = opts.Now // one clock for the fake and the client's search lag
 	c, err := hubspot.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -380,13 +381,35 @@ func TestSearchesCountedWithoutTheClientKnowing(t *testing.T) {
 	assertNoRequestBeforeRetryAfter(t, e.fake.Requests())
 }
 
+// clock is a test's time, moved on by Add only.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 	// The fake's search index takes 1.5 s to show the first write and shows the second,
-	// later one at once, as an index fed by several workers may.
-	lagging := func() hubspotfake.Options {
+	// later one at once, as an index fed by several workers may. The fake and the client
+	// share a clock that only the test moves.
+	lagging := func(clk *clock) hubspotfake.Options {
 		var mu sync.Mutex
 		n := 0
 		opts := fast
+		opts.Now = clk.Now
 		opts.IndexDelay = func(string) time.Duration {
 			mu.Lock()
 			defer mu.Unlock()
@@ -398,14 +421,14 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 		}
 		return opts
 	}
-	write := func(e *env) (first, second string) {
+	write := func(e *env, clk *clock) (first, second string) {
 		var ids []string
 		for _, d := range []string{"first.example.com", "second.example.com"} {
 			res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
 			require.NoError(t, err)
 			require.NoError(t, res[0].Err)
 			ids = append(ids, res[0].ID)
-			time.Sleep(5 * time.Millisecond)
+			clk.Add(5 * time.Millisecond) // the second write is modified a few ms later
 		}
 		return ids[0], ids[1]
 	}
@@ -419,23 +442,29 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 
 	// Without a search lag the cursor passes the first record before the index shows it:
 	// it is never read.
-	e := newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "0s"})
-	_, second := write(e)
+	clk := newClock()
+	e := newEnv(t, lagging(clk), map[string]string{hubspot.SettingSearchLag: "0s"})
+	_, second := write(e, clk)
 	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{second}, ids(page))
-	time.Sleep(1600 * time.Millisecond)
+	clk.Add(1600 * time.Millisecond) // the index has caught up
 	page, err = e.client.Changes(t.Context(), "companies", connectors.CursorOf(page.Records[0]), 10)
 	require.NoError(t, err)
 	assert.Empty(t, page.Records, "the first record is lost")
 
 	// With a search lag longer than the index's, both wait until it has caught up.
-	e = newEnv(t, lagging(), map[string]string{hubspot.SettingSearchLag: "2s"})
-	first, second := write(e)
+	clk = newClock()
+	e = newEnv(t, lagging(clk), map[string]string{hubspot.SettingSearchLag: "2s"})
+	first, second := write(e, clk)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	assert.Empty(t, page.Records, "nothing is older than the search lag yet")
-	time.Sleep(2100 * time.Millisecond)
+	clk.Add(1900 * time.Millisecond) // the index shows both; the search lag is not over
+	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Empty(t, page.Records, "still within the search lag")
+	clk.Add(200 * time.Millisecond)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	assert.Equal(t, []string{first, second}, ids(page))

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,8 +203,12 @@ func TestSearchINComparesLikeEQ(t *testing.T) {
 
 func TestIndexLag(t *testing.T) {
 	// Searches see each record as it was IndexLag ago; reads by id see it as it is.
+	var mu sync.Mutex
+	now := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 	opts := unlimited()
 	opts.IndexLag = time.Second
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
 	f := hubspotfake.New(opts)
 	seeded := f.Seed("companies", map[string]string{"name": "Old", "domain": "old.example.com"})
 	names := func() []string {
@@ -226,6 +231,8 @@ func TestIndexLag(t *testing.T) {
 	assert.Equal(t, []string{"Old"}, names(), "the create is not searchable yet, the update shows the old name")
 	_, body = call(t, f, "GET", "/crm/v3/objects/companies/"+created+"?properties=name", "demo-token", "")
 	assert.Equal(t, "New", body["properties"].(map[string]any)["name"], "reads by id are current")
-	time.Sleep(1100 * time.Millisecond)
+	advance(999 * time.Millisecond)
+	assert.Equal(t, []string{"Old"}, names(), "not yet IndexLag later")
+	advance(time.Millisecond)
 	assert.Equal(t, []string{"Renamed", "New"}, names())
 }
