@@ -134,6 +134,9 @@ type Config struct {
 	// HTTPClient sends the requests; default a client of its own with RequestTimeout.
 	HTTPClient     *http.Client
 	RequestTimeout time.Duration
+	// Now is the connector's clock (OAuth timestamps, token refresh, Retry-After dates);
+	// default time.Now. Tests pass the fake's clock.
+	Now func() time.Time
 }
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

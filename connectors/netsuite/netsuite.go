@@ -131,6 +131,9 @@ func New(cfg Config) (*Connector, error) {
 		sem:    make(chan struct{}, cfg.Concurrency),
 		now:    time.Now,
 	}
+	if cfg.Now != nil {
+		c.now = cfg.Now
+	}
 	if c.http == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = cfg.Concurrency // keep a connection per slot

@@ -71,9 +71,11 @@ func start(t *testing.T, opts netsuitefake.Options, extra map[string]string) env
 			settings[k] = v
 		}
 	}
-	c, err := netsuite.Factory("netsuite-test", settings)
+	cfg, err := netsuite.ParseSettings(settings)
 	require.NoError(t, err)
-	nc := c.(*netsuite.Connector)
+	cfg.Now = opts.Now // one clock for the fake and the connector
+	nc, err := netsuite.New(cfg)
+	require.NoError(t, err)
 	t.Cleanup(nc.CloseIdleConnections)
 	return env{c: nc, fake: fake, url: srv.URL}
 }
@@ -535,6 +537,26 @@ func TestTBAUnauthorized(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// clock is a test's time, moved on by Add only.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 // m2mKeys returns a PEM private key of kind and its public key.
 func m2mKeys(t *testing.T, kind string) (string, crypto.PublicKey) {
 	t.Helper()
@@ -564,9 +586,11 @@ func TestM2M(t *testing.T) {
 	for _, kind := range []string{"rsa", "ec"} {
 		t.Run(kind, func(t *testing.T) {
 			pemKey, pub := m2mKeys(t, kind)
+			clock := newClock(time.Now())
 			e := start(t, netsuitefake.Options{
 				M2M:           &netsuitefake.M2MClient{ClientID: "client-1", CertificateID: "cert-1", PublicKey: pub},
 				TokenLifetime: time.Second, // refreshed 100ms early
+				Now:           clock.Now,
 			}, m2mSettings(strings.ReplaceAll(pemKey, "\n", `\n`))) // as one line in an env var
 
 			id := e.fake.Seed(customer, sampleCustomer(1))
@@ -580,8 +604,9 @@ func TestM2M(t *testing.T) {
 			assert.Equal(t, 1, st.TokensIssued, "one token for both calls")
 			assert.Zero(t, st.AuthFailures)
 
-			// Refreshed before it expires: no request is refused.
-			time.Sleep(1050 * time.Millisecond)
+			// Past the refresh time, before the token expires: the connector fetches a new
+			// one rather than send the old one, and no request is refused.
+			clock.Add(950 * time.Millisecond)
 			_, err = e.c.Get(ctx, customer, []string{id})
 			require.NoError(t, err)
 			st = e.fake.Stats()
