@@ -1,6 +1,7 @@
-// Package devserver runs a real Temporal server, persisted in SQLite, inside the
-// current process, optionally with the Temporal Web UI. It backs `worker --dev`
-// and the tests; production workers talk to a separate cluster instead.
+// Package devserver runs a real Temporal server, persisted in SQLite (or in
+// PostgreSQL, Options.Postgres), inside the current process, optionally with the
+// Temporal Web UI. It backs `worker --dev`, the tests and the benchmarks; production
+// workers talk to a separate cluster instead.
 package devserver
 
 import (
@@ -53,6 +54,15 @@ type Options struct {
 	// directory must exist; the schema is set up on first use and a restart on the
 	// same file keeps every workflow.
 	DBFile string
+	// Postgres, when set, persists the server in PostgreSQL instead of SQLite (DBFile
+	// is then unused): a URL postgres://user[:password]@host:port/database. Workflows
+	// go in that database (default "temporal") and visibility records in
+	// <database>_visibility; both are created if missing, with their schema, and a
+	// restart on the same databases keeps every workflow.
+	Postgres string
+	// HistoryShards is the number of history shards; default 1. A database keeps the
+	// number it was first used with (Temporal refuses another).
+	HistoryShards int
 	// IP the frontend (and the UI) listen on; default 127.0.0.1. The internal
 	// services always listen on 127.0.0.1.
 	IP string
@@ -110,11 +120,16 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlConf, err := prepareDB(opts)
+	var stores dataStores
+	if opts.Postgres != "" {
+		stores, err = preparePostgres(opts)
+	} else {
+		stores, err = prepareDB(opts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	conf := serverConfig(opts, ports, sqlConf)
+	conf := serverConfig(opts, ports, stores)
 	logger, quiet := serverLogger(opts.Logger)
 
 	srv, err := temporal.NewServer(
@@ -332,9 +347,24 @@ func dialableIP(ip string) string {
 
 var memoryDBs atomic.Int64
 
+// dataStores are the server's two SQL stores: executions and visibility (the same
+// one in SQLite).
+type dataStores struct {
+	plugin           string
+	main, visibility *config.SQL
+}
+
 // prepareDB returns the SQLite config, creating the schema for a new file and
 // the namespace (with its search attributes) when it is missing.
-func prepareDB(opts Options) (*config.SQL, error) {
+func prepareDB(opts Options) (dataStores, error) {
+	conf, err := prepareSQLite(opts)
+	if err != nil {
+		return dataStores{}, err
+	}
+	return dataStores{plugin: sqliteplugin.PluginName, main: conf, visibility: conf}, nil
+}
+
+func prepareSQLite(opts Options) (*config.SQL, error) {
 	conf := &config.SQL{PluginName: sqliteplugin.PluginName}
 	if opts.DBFile == "" {
 		// Each server gets its own shared-cache in-memory database; the SQLite plugin
@@ -376,7 +406,7 @@ func prepareDB(opts Options) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverConfig(opts Options, p ports, sqlConf *config.SQL) *config.Config {
+func serverConfig(opts Options, p ports, stores dataStores) *config.Config {
 	frontend := net.JoinHostPort(dialableIP(opts.IP), strconv.Itoa(p.frontend))
 	frontendHTTP := net.JoinHostPort(dialableIP(opts.IP), strconv.Itoa(p.frontendHTTP))
 	internal := func(grpcPort, membershipPort int) config.Service {
@@ -386,11 +416,19 @@ func serverConfig(opts Options, p ports, sqlConf *config.SQL) *config.Config {
 	}
 	conf := &config.Config{}
 	conf.Global.Membership = config.Membership{MaxJoinDuration: 30 * time.Second, BroadcastAddress: loopback}
+	shards := int32(opts.HistoryShards)
+	if shards <= 0 {
+		shards = 1
+	}
 	conf.Persistence = config.Persistence{
-		DefaultStore:     sqliteplugin.PluginName,
-		VisibilityStore:  sqliteplugin.PluginName,
-		NumHistoryShards: 1,
-		DataStores:       map[string]config.DataStore{sqliteplugin.PluginName: {SQL: sqlConf}},
+		DefaultStore:     stores.plugin,
+		VisibilityStore:  stores.plugin,
+		NumHistoryShards: shards,
+		DataStores:       map[string]config.DataStore{stores.plugin: {SQL: stores.main}},
+	}
+	if stores.visibility != stores.main {
+		conf.Persistence.VisibilityStore = stores.plugin + "-visibility"
+		conf.Persistence.DataStores[conf.Persistence.VisibilityStore] = config.DataStore{SQL: stores.visibility}
 	}
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
