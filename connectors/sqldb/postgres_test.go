@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
@@ -62,4 +63,60 @@ func TestPostgresConformance(t *testing.T) {
 		MissingID: "999999",
 	})
 	t.Run("UpdateIfUnchangedRows", func(t *testing.T) { testUpdateIfUnchanged(t, openPG(t)) })
+}
+
+// A PostgreSQL column of whole-second precision (timestamp(0), timestamptz(0)) has its
+// current second held back, by the database's clock: a row stamped an hour ahead stands
+// for the rows of that second, which are read only once it is over. A column of the
+// default precision is read to its end.
+func TestPostgresHoldsBackTheOpenSecond(t *testing.T) {
+	dsn := connectortest.PostgresDSN(t)
+	ctx := t.Context()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	read := func(table string, settings connectors.Settings) []string {
+		t.Helper()
+		s := connectors.Settings{"driver": "postgres", "dsn": dsn}
+		for k, v := range settings {
+			s[k] = v
+		}
+		c, err := Factory("db", s)
+		require.NoError(t, err)
+		defer c.(*Conn).Close()
+		page, err := c.Changes(ctx, table, connectors.Cursor{}, 100)
+		require.NoError(t, err)
+		n, err := c.(*Conn).CountChanges(ctx, table, connectors.Cursor{})
+		require.NoError(t, err)
+		assert.Equal(t, len(page.Records), n, "%s: CountChanges counts what Changes reads", table)
+		return recordIDs(page.Records)
+	}
+	for _, tc := range []struct {
+		table, typ, now string
+		whole           bool
+	}{
+		{"whole_tz", "TIMESTAMPTZ(0)", "now()", true},
+		{"whole_local", "TIMESTAMP(0)", "(now() AT TIME ZONE 'UTC')", true},
+		{"fine_tz", "TIMESTAMPTZ", "now()", false},
+		{"fine_local", "TIMESTAMP(3)", "(now() AT TIME ZONE 'UTC')", false},
+	} {
+		_, err := db.ExecContext(ctx, fmt.Sprintf(`DROP TABLE IF EXISTS %s`, tc.table))
+		require.NoError(t, err)
+		t.Cleanup(func() { _, _ = db.Exec(fmt.Sprintf(`DROP TABLE IF EXISTS %s`, tc.table)) })
+		_, err = db.ExecContext(ctx, fmt.Sprintf(`CREATE TABLE %s (id BIGINT PRIMARY KEY, name TEXT, updated_at %s NOT NULL)`, tc.table, tc.typ))
+		require.NoError(t, err)
+		_, err = db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO %s (id, name, updated_at) VALUES
+			(3, 'an hour ago', %s - interval '1 hour'),
+			(2, 'the second before this one', date_trunc('second', %s) - interval '1 second'),
+			(1, 'an hour ahead', %s + interval '1 hour')`, tc.table, tc.now, tc.now, tc.now))
+		require.NoError(t, err)
+
+		if tc.whole {
+			assert.Equal(t, []string{"3", "2"}, read(tc.table, nil), "%s: the current second and later are held back", tc.typ)
+			assert.Equal(t, []string{"3", "2", "1"}, read(tc.table, connectors.Settings{"hold_back_open_second": "false"}), tc.typ)
+		} else {
+			assert.Equal(t, []string{"3", "2", "1"}, read(tc.table, nil), "%s: nothing is held back", tc.typ)
+			assert.Equal(t, []string{"3", "2"}, read(tc.table, connectors.Settings{"hold_back_open_second": "true"}), tc.typ)
+		}
+	}
 }

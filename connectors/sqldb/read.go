@@ -2,6 +2,8 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -15,21 +17,84 @@ import (
 // within SQLite's and PostgreSQL's limits on parameters.
 const maxInValues = 500
 
-// after returns the condition of the rows after since, and its arguments. The id is
-// passed as text and compared in the column's own type (PostgreSQL infers the parameter's
-// type from the column; SQLite converts it by the column's affinity), so integer ids
-// compare as numbers: 9 before 10.
-func after(since connectors.Cursor, id, updated string) (string, []any) {
-	at := stampArg(since.UpdatedAt)
+// keyLayout is the normalised form of a SQLite change time that sqliteKey computes: UTC,
+// fixed width, to the nanosecond, so that it orders as text in time order. Times compared
+// with it are sent in it (keyArg).
+const keyLayout = "2006-01-02 15:04:05.000000000"
+
+func keyArg(t time.Time) string { return t.UTC().Format(keyLayout) }
+
+// sqliteKey returns the SQL expression of a SQLite change time's normalised form (see the
+// package comment, "Change times"), NULL when the value is not a timestamp of those
+// layouts. The value v is split into its date and time of day, its fraction's digits and
+// its zone (what follows them); SQLite's datetime() applies the zone to the fractionless
+// time (given the fraction it would round it to the millisecond, and could carry into the
+// next second), and the fraction's digits are appended, padded or cut to nine. The
+// modifier makes datetime() compute the time rather than echo its fields, so that
+// 24:00:00 is the next day's midnight.
+func sqliteKey(col string) string {
+	v := "CAST(" + col + " AS TEXT)"
+	rest := "substr(" + v + ", 21)" // after the point, when there is one
+	frac := "substr(" + v + ", 20, 1) = '.'"
+	zone := fmt.Sprintf("CASE WHEN %s THEN ltrim(%s, '0123456789') ELSE substr(%s, 20) END", frac, rest, v)
+	digits := fmt.Sprintf("CASE WHEN %s THEN substr(%s, 1, length(%s) - length(ltrim(%s, '0123456789'))) ELSE '' END", frac, rest, rest, rest)
+	return fmt.Sprintf("(CASE WHEN length(%s) >= 19 AND substr(%s, 11, 1) IN (' ', 'T') "+
+		"THEN datetime(substr(%s, 1, 10) || ' ' || substr(%s, 12, 8) || %s, '+0 seconds') || '.' || substr(%s || '000000000', 1, 9) END)",
+		v, v, v, v, zone, digits)
+}
+
+// orderKey is what the updated column is compared and ordered by: the column itself in
+// PostgreSQL, its normalised form in SQLite.
+func (c *Conn) orderKey(updated string) string {
+	if c.pg {
+		return updated
+	}
+	return sqliteKey(updated)
+}
+
+// timeArg is a time as it is compared with orderKey.
+func (c *Conn) timeArg(t time.Time) string {
+	if c.pg {
+		return stampArg(t)
+	}
+	return keyArg(t)
+}
+
+// columns is what reads select: every column, and in SQLite the updated column's
+// normalised form last, which query reads the record's UpdatedAt from.
+func (c *Conn) columns(updated string) string {
+	if c.pg {
+		return "*"
+	}
+	return "*, " + sqliteKey(updated)
+}
+
+// after returns the condition of the rows after since and before cutoff (when not zero),
+// and its arguments. The id is passed as text and compared in the column's own type
+// (PostgreSQL infers the parameter's type from the column; SQLite converts it by the
+// column's affinity), so integer ids compare as numbers: 9 before 10.
+func (c *Conn) after(since connectors.Cursor, id, updated string, cutoff time.Time) (string, []any) {
+	key := c.orderKey(updated)
+	args := []any{c.timeArg(since.UpdatedAt)}
+	var cond string
 	if since.ID == "" {
 		// A cursor without an id is before every row with its time.
-		return fmt.Sprintf("%s >= $1", updated), []any{at}
+		cond = fmt.Sprintf("%s >= $1", key)
+	} else {
+		cond = fmt.Sprintf("(%s > $1 OR (%s = $1 AND %s > $2))", key, key, id)
+		args = append(args, since.ID)
 	}
-	return fmt.Sprintf("%s > $1 OR (%s = $1 AND %s > $2)", updated, updated, id), []any{at, since.ID}
+	if !cutoff.IsZero() {
+		args = append(args, c.timeArg(cutoff))
+		cond += fmt.Sprintf(" AND %s < $%d", key, len(args))
+	}
+	return cond, args
 }
 
 // Changes implements connectors.Connector: the rows after since in (updated, id) order,
-// one more than limit asked for to learn whether more follow.
+// one more than limit asked for to learn whether more follow. In SQLite the rows whose
+// updated value is not a timestamp come first, so that query stops at them with an error
+// naming one, rather than their being skipped for ever.
 func (c *Conn) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	if limit <= 0 {
 		return connectors.Page{}, fmt.Errorf("sql changes of %s: limit %d must be positive", object, limit)
@@ -38,9 +103,17 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 	if err != nil {
 		return connectors.Page{}, err
 	}
-	cond, args := after(since, id, updated)
-	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", table, cond, updated, id, len(args)+1)
-	recs, err := c.query(ctx, "changes of "+object, q, append(args, limit+1)...)
+	cutoff, err := c.openSecond(ctx, object, table, updated)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	cond, args := c.after(since, id, updated, cutoff)
+	key := c.orderKey(updated)
+	if !c.pg {
+		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, updated, key)
+	}
+	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", c.columns(updated), table, cond, key, id, len(args)+1)
+	recs, err := c.query(ctx, object, "changes of "+object, q, append(args, limit+1)...)
 	if err != nil {
 		return connectors.Page{}, err
 	}
@@ -57,13 +130,85 @@ func (c *Conn) CountChanges(ctx context.Context, object string, since connectors
 	if err != nil {
 		return 0, err
 	}
-	cond, args := after(since, id, updated)
+	cutoff, err := c.openSecond(ctx, object, table, updated)
+	if err != nil {
+		return 0, err
+	}
+	cond, args := c.after(since, id, updated, cutoff)
 	var n int
 	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", table, cond)
 	if err := c.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, c.callError(ctx, "count changes of "+object, err)
 	}
 	return n, nil
+}
+
+// openSecond returns the start of the current second when Changes holds it back for the
+// table (see the package comment, "Change times"), or the zero time.
+func (c *Conn) openSecond(ctx context.Context, object, table, updated string) (time.Time, error) {
+	switch c.cfg.HoldBackOpenSecond {
+	case HoldBackNever:
+		return time.Time{}, nil
+	case HoldBackAlways:
+	default:
+		whole, err := c.keepsWholeSeconds(ctx, object, table, updated)
+		if err != nil || !whole {
+			return time.Time{}, err
+		}
+	}
+	if !c.pg {
+		return c.now().UTC().Truncate(time.Second), nil
+	}
+	// The database's clock, read before the rows: a row saved after they are read has a
+	// time at or after it.
+	var now time.Time
+	if err := c.db.QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
+		return time.Time{}, c.callError(ctx, "changes of "+object+": read the database's clock", err)
+	}
+	return now.UTC().Truncate(time.Second), nil
+}
+
+// keepsWholeSeconds reports whether a table's updated column keeps whole seconds: in
+// PostgreSQL a timestamp(0) or timestamptz(0) column, in SQLite one holding a value
+// without fractional seconds.
+func (c *Conn) keepsWholeSeconds(ctx context.Context, object, table, updated string) (bool, error) {
+	c.wholeMu.Lock()
+	whole, known := c.wholeSeconds[table]
+	c.wholeMu.Unlock()
+	if known {
+		return whole, nil
+	}
+	what := "changes of " + object + ": look up the resolution of column " + c.cfg.UpdatedColumn
+	if c.pg {
+		var typ string
+		var mod int
+		// to_regclass resolves the quoted name by the search path, as the queries do.
+		err := c.db.QueryRowContext(ctx, `SELECT a.atttypid::regtype::text, a.atttypmod FROM pg_attribute a
+			WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
+			table, c.cfg.UpdatedColumn).Scan(&typ, &mod)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return false, nil // no such column (yet): the read says so
+		case err != nil:
+			return false, c.callError(ctx, what, err)
+		}
+		// The type modifier of a timestamp is its precision, -1 when not given (6).
+		whole = mod == 0 && (typ == "timestamp without time zone" || typ == "timestamp with time zone")
+	} else {
+		var one int
+		q := fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL AND substr(CAST(%s AS TEXT), 20, 1) <> '.' LIMIT 1", table, updated, updated)
+		switch err := c.db.QueryRowContext(ctx, q).Scan(&one); {
+		case errors.Is(err, sql.ErrNoRows):
+			return false, nil // looked for again on the next read
+		case err != nil:
+			return false, c.callError(ctx, what, err)
+		}
+		whole = true
+	}
+	c.wholeMu.Lock()
+	c.wholeSeconds[table] = whole
+	c.wholeMu.Unlock()
+	return whole, nil
 }
 
 // Get implements connectors.Connector.
@@ -102,7 +247,7 @@ func (c *Conn) Find(ctx context.Context, object, field string, values []string) 
 
 // in reads the rows of object whose quoted column col is one of values.
 func (c *Conn) in(ctx context.Context, what, object, col string, values []string) ([]connectors.Record, error) {
-	table, _, _, err := c.table(object)
+	table, _, updated, err := c.table(object)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +265,8 @@ func (c *Conn) in(ctx context.Context, what, object, col string, values []string
 	var out []connectors.Record
 	for start := 0; start < len(distinct); start += maxInValues {
 		chunk := distinct[start:min(start+maxInValues, len(distinct))]
-		q := fmt.Sprintf("SELECT * FROM %s WHERE %s IN (%s)", table, col, placeholders(1, len(chunk)))
-		recs, err := c.query(ctx, what, q, chunk...)
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)", c.columns(updated), table, col, placeholders(1, len(chunk)))
+		recs, err := c.query(ctx, object, what, q, chunk...)
 		if err != nil {
 			return nil, err
 		}
@@ -139,8 +284,8 @@ func placeholders(from, n int) string {
 	return strings.Join(ps, ", ")
 }
 
-// query runs a SELECT * and returns its rows as records.
-func (c *Conn) query(ctx context.Context, what, q string, args ...any) ([]connectors.Record, error) {
+// query runs a SELECT of columns(...) from object's table and returns its rows as records.
+func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) ([]connectors.Record, error) {
 	rows, err := c.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, c.callError(ctx, what, err)
@@ -149,6 +294,16 @@ func (c *Conn) query(ctx context.Context, what, q string, args ...any) ([]connec
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, c.callError(ctx, what, err)
+	}
+	values := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range values {
+		ptrs[i] = &values[i]
+	}
+	keyAt := -1 // SQLite's normalised updated time, last (columns)
+	if !c.pg {
+		keyAt = len(cols) - 1
+		cols = cols[:keyAt]
 	}
 	idAt, updatedAt := -1, -1
 	for i, name := range cols {
@@ -164,20 +319,21 @@ func (c *Conn) query(ctx context.Context, what, q string, args ...any) ([]connec
 			what, c.cfg.IDColumn, SettingIDColumn, c.cfg.UpdatedColumn, SettingUpdatedColumn)}
 	}
 	out := []connectors.Record{}
-	values := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range values {
-		ptrs[i] = &values[i]
-	}
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, c.callError(ctx, what, err)
 		}
-		at, err := timeValue(values[updatedAt])
+		id := idString(values[idAt])
+		var at time.Time
+		if keyAt >= 0 {
+			at, err = c.keyTime(object, id, values[keyAt], values[updatedAt])
+		} else {
+			at, err = timeValue(values[updatedAt])
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sql %s: column %s: %w", what, c.cfg.UpdatedColumn, err)
 		}
-		r := connectors.Record{ID: idString(values[idAt]), UpdatedAt: at, Fields: make(map[string]any, len(cols)-2)}
+		r := connectors.Record{ID: id, UpdatedAt: at, Fields: make(map[string]any, len(cols)-2)}
 		for i, name := range cols {
 			if i != idAt && i != updatedAt {
 				r.Fields[name] = fieldValue(values[i])
@@ -189,6 +345,35 @@ func (c *Conn) query(ctx context.Context, what, q string, args ...any) ([]connec
 		return nil, c.callError(ctx, what, err)
 	}
 	return out, nil
+}
+
+// keyTime reads a SQLite row's UpdatedAt from its normalised updated time key (sqliteKey);
+// raw is the column's value, which an error quotes. A value that is not a timestamp fails
+// with a *connectors.InvalidRecordError naming the table, the column, the row and the
+// value: no retry changes it.
+func (c *Conn) keyTime(object, id string, key, raw any) (time.Time, error) {
+	if b, ok := key.([]byte); ok {
+		key = string(b)
+	}
+	if k, ok := key.(string); ok {
+		if t, err := time.Parse(keyLayout, k); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if raw == nil {
+		return time.Time{}, fmt.Errorf("is NULL; every row needs a last-changed time")
+	}
+	shown := fmt.Sprintf("%v", raw)
+	switch x := raw.(type) {
+	case string:
+		shown = strconv.Quote(x)
+	case []byte:
+		shown = strconv.Quote(string(x))
+	}
+	return time.Time{}, &connectors.InvalidRecordError{Record: id, Field: c.cfg.UpdatedColumn, Reason: fmt.Sprintf(
+		"table %s, column %s (%s): %s is not a timestamp the connector can order; the column must hold text such as "+
+			"2025-01-01 00:00:00, 2025-01-01T00:00:00.123Z or 2025-01-01T00:00:00.123456+02:00 (date, time, fractional seconds, zone)",
+		object, c.cfg.UpdatedColumn, SettingUpdatedColumn, shown)}
 }
 
 // idString is an id value as Record.ID carries it.
@@ -205,10 +390,11 @@ func idString(v any) string {
 	}
 }
 
-// timeLayouts are the forms a timestamp may have when SQLite hands it over as text (a
-// column not declared TIMESTAMP or DATETIME): ours first, then SQLite's own, then what
-// the driver writes by default; and PostgreSQL's text form of a timestamptz (the offset
-// in hours), which UpdateIfUnchanged reads.
+// timeLayouts are the forms a timestamp may have when PostgreSQL hands it over as text (a
+// text column): ours first, then other ISO forms, then what the Go drivers write by
+// default; and PostgreSQL's text form of a timestamptz (the offset in hours), which
+// UpdateIfUnchanged reads. SQLite's times are read from their normalised form instead
+// (keyTime).
 var timeLayouts = []string{
 	stampLayout,
 	"2006-01-02 15:04:05.999999999-07:00",

@@ -3,7 +3,7 @@
 // SQLite (modernc.org/sqlite, pure Go) and PostgreSQL (github.com/jackc/pgx/v5/stdlib).
 //
 //   - Changes reads rows in (updated column, id column) order after the cursor; the
-//     connector sets the updated column on every row it writes.
+//     connector sets the updated column on every row it writes. See "Change times" below.
 //   - Get and Find are SELECTs with IN lists; Create, Update and Upsert write a batch in one
 //     transaction with a SAVEPOINT per row, so a row the database refuses (NOT NULL,
 //     CHECK, UNIQUE, a bad value) fails alone, with the database's message, and the rest of
@@ -14,7 +14,40 @@
 //     ON CONFLICT DO UPDATE; by any other column it looks the key up first.
 //
 // Table and column names are checked to be plain identifiers and double-quoted; values are
-// always passed as $n parameters. The SQL text is the same for both drivers.
+// always passed as $n parameters. The SQL text is the same for both drivers, but for the
+// updated column.
+//
+// # Change times
+//
+// In PostgreSQL the updated column is a timestamp or timestamptz column, compared as one.
+//
+// SQLite has no time type: the column holds text, in whatever layout its writers chose.
+// Text compares as text, so the connector compares, orders and reads it through one
+// normalised form that SQLite computes for each row: the value's date and time of day
+// (YYYY-MM-DD, then a space or a T, then HH:MM:SS), its fractional seconds of any length
+// (kept to the nanosecond), and its zone: none (UTC), Z, or +hh:mm / -hh:mm, with or
+// without a space before it. That covers what the connector writes
+// ("2025-01-01 00:00:00.000000+00:00"), SQLite's CURRENT_TIMESTAMP and datetime()
+// ("2025-01-01 00:00:00"), Python's isoformat() and JavaScript's toISOString()
+// ("2025-01-01T00:00:00.000Z"). The normalised form is compared on both sides (the
+// cursor is sent in it) and ordered by, so (updated, id) order stays strict whatever the
+// layouts. The price is that SQLite cannot use an index on the column: each read of
+// changes scans the table. A value in another form (a number, "+0530", a date without a
+// time, any other text) stops Changes with an error naming the table, the column, the row
+// and the value; a NULL is not read by Changes (and fails Get).
+//
+// A column kept to the whole second has an open second: a row saved later in the second
+// of the last row read, with a smaller id, sorts before the cursor placed on that row
+// and would never be read. Like the Salesforce and NetSuite connectors, Changes then
+// leaves out the rows of the current second (and any later time), which the next read
+// returns once the second is over. Whether a column is kept to the whole second is the
+// hold_back_open_second setting: by default ("auto") it is read from the column's type
+// in PostgreSQL (timestamp(0), timestamptz(0)), and from its values in SQLite (a value
+// without fractional seconds, as CURRENT_TIMESTAMP writes, means some writer keeps whole
+// seconds; looked for on each read of changes until one is seen, then remembered for the
+// connection's life). "true" always holds the open second back, for writers that pad
+// whole seconds with zeros ("...:05.000"); "false" never does. The current second is the
+// database's clock in PostgreSQL (now()) and the machine's in SQLite.
 //
 // The conformance suite runs against SQLite files always, and against PostgreSQL when the
 // machine has its binaries (a throwaway server is started) or TANDEM_POSTGRES_DSN names
@@ -62,6 +95,10 @@ const (
 	SettingKeyColumns = "key_columns"
 	// SettingMaxBatch is the most rows of one write transaction; default 500.
 	SettingMaxBatch = "max_batch"
+	// SettingHoldBackOpenSecond is "auto" (the default), "true" or "false": whether
+	// Changes leaves out the rows of the current second, for an updated column kept to
+	// the whole second (see the package comment, "Change times").
+	SettingHoldBackOpenSecond = "hold_back_open_second"
 )
 
 // settingDocs lists every setting a sql connection accepts; any other key is an error at
@@ -73,6 +110,8 @@ var settingDocs = map[string]string{
 	SettingUpdatedColumn: `last-changed timestamp column the connector sets and reads changes by, default "updated_at"`,
 	SettingKeyColumns:    "columns with a UNIQUE constraint Upsert may use natively, comma separated",
 	SettingMaxBatch:      "rows per write transaction, default 500",
+	SettingHoldBackOpenSecond: "auto (default), true or false: read the rows of the current second only once it is over, " +
+		"so a row saved later in that second is not missed; auto does so when the updated column keeps whole seconds",
 }
 
 // Defaults of the settings.
@@ -88,6 +127,13 @@ const (
 	DriverPostgres = "postgres"
 )
 
+// The values of the hold_back_open_second setting.
+const (
+	HoldBackAuto   = "auto"
+	HoldBackAlways = "true"
+	HoldBackNever  = "false"
+)
+
 // sqlDrivers maps the driver setting to the database/sql driver name.
 var sqlDrivers = map[string]string{DriverSQLite: "sqlite", DriverPostgres: "pgx"}
 
@@ -100,6 +146,11 @@ type Config struct {
 	// KeyColumns have a UNIQUE constraint in every table the connection writes by them.
 	KeyColumns []string
 	MaxBatch   int
+	// HoldBackOpenSecond is HoldBackAuto (or ""), HoldBackAlways or HoldBackNever.
+	HoldBackOpenSecond string
+	// Now is the machine's clock: the stamps the connector writes, and the current
+	// second of a SQLite database; default time.Now. Tests pass their own.
+	Now func() time.Time
 }
 
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
@@ -125,6 +176,13 @@ func ParseSettings(settings connectors.Settings) (Config, error) {
 		if p = strings.TrimSpace(p); p != "" && !slices.Contains(cfg.KeyColumns, p) {
 			cfg.KeyColumns = append(cfg.KeyColumns, p)
 		}
+	}
+	if v := strings.TrimSpace(settings[SettingHoldBackOpenSecond]); v != "" && !strings.EqualFold(v, HoldBackAuto) {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return Config{}, fmt.Errorf("setting %s: %q is not auto, true or false", SettingHoldBackOpenSecond, v)
+		}
+		cfg.HoldBackOpenSecond = strconv.FormatBool(b)
 	}
 	if v, ok := settings[SettingMaxBatch]; ok {
 		n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -162,6 +220,11 @@ func (cfg *Config) check() error {
 	}
 	if cfg.MaxBatch < 0 {
 		return fmt.Errorf("setting %s: %d is negative", SettingMaxBatch, cfg.MaxBatch)
+	}
+	switch cfg.HoldBackOpenSecond {
+	case "", HoldBackAuto, HoldBackAlways, HoldBackNever:
+	default:
+		return fmt.Errorf("setting %s: %q is not auto, true or false", SettingHoldBackOpenSecond, cfg.HoldBackOpenSecond)
 	}
 	for _, c := range []struct{ setting, name string }{
 		{SettingIDColumn, cfg.IDColumn},
@@ -216,6 +279,12 @@ type Conn struct {
 
 	stampMu   sync.Mutex
 	lastStamp time.Time
+
+	// wholeSeconds caches, by table, whether its updated column keeps whole seconds:
+	// PostgreSQL's answer (from the column's type) either way, SQLite's only once true
+	// (a later write may add a whole-second value; none removes the writer that did).
+	wholeMu      sync.Mutex
+	wholeSeconds map[string]bool
 }
 
 var (
@@ -240,7 +309,15 @@ func Open(cfg Config) (*Conn, error) {
 		// one connection queues the engine's concurrent batches instead.
 		db.SetMaxOpenConns(1)
 	}
-	return &Conn{cfg: cfg, db: db, pg: cfg.Driver == DriverPostgres}, nil
+	return &Conn{cfg: cfg, db: db, pg: cfg.Driver == DriverPostgres, wholeSeconds: map[string]bool{}}, nil
+}
+
+// now is the machine's time by cfg.Now.
+func (c *Conn) now() time.Time {
+	if c.cfg.Now != nil {
+		return c.cfg.Now()
+	}
+	return time.Now()
 }
 
 // Close closes the connection's database handle and its pooled connections.
@@ -265,8 +342,8 @@ func (c *Conn) table(object string) (table, id, updated string, err error) {
 	return table, `"` + c.cfg.IDColumn + `"`, `"` + c.cfg.UpdatedColumn + `"`, nil
 }
 
-// stampLayout is how timestamps are sent: fixed width in UTC, so that SQLite, which keeps
-// them as text and compares them as text, orders them in time order.
+// stampLayout is how the connector writes its stamps (and sends times to PostgreSQL):
+// fixed width in UTC, to the microsecond.
 const stampLayout = "2006-01-02 15:04:05.000000-07:00"
 
 func stampArg(t time.Time) string { return t.UTC().Format(stampLayout) }
@@ -278,7 +355,7 @@ func stampArg(t time.Time) string { return t.UTC().Format(stampLayout) }
 func (c *Conn) stamp() time.Time {
 	c.stampMu.Lock()
 	defer c.stampMu.Unlock()
-	t := time.Now().UTC().Truncate(time.Microsecond)
+	t := c.now().UTC().Truncate(time.Microsecond)
 	if !t.After(c.lastStamp) {
 		t = c.lastStamp.Add(time.Microsecond)
 	}

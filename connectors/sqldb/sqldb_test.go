@@ -171,6 +171,12 @@ func TestSettings(t *testing.T) {
 	assert.Equal(t, Config{Driver: "sqlite", DSN: "a.db", IDColumn: "company_id", UpdatedColumn: "modified",
 		KeyColumns: []string{"domain", "crm_id"}, MaxBatch: 50}, cfg)
 
+	for v, want := range map[string]string{"auto": "", "AUTO": "", "": "", "true": "true", "1": "true", "false": "false", "FALSE": "false"} {
+		cfg, err = ParseSettings(connectors.Settings{"driver": "sqlite", "dsn": "a.db", "hold_back_open_second": v})
+		require.NoError(t, err, v)
+		assert.Equal(t, want, cfg.HoldBackOpenSecond, "hold_back_open_second %q", v)
+	}
+
 	valid := func(k, v string) connectors.Settings {
 		s := connectors.Settings{"driver": "sqlite", "dsn": "a.db"}
 		if v == "" {
@@ -195,7 +201,8 @@ func TestSettings(t *testing.T) {
 		{valid("key_columns", `domain,"crm"`), `setting key_columns: "\"crm\"" is not a plain column name`},
 		{valid("max_batch", "0"), `setting max_batch: "0" is not a positive whole number`},
 		{valid("max_batch", "many"), `setting max_batch: "many"`},
-		{valid("table", "companies"), `unknown setting "table" (sql accepts driver, dsn, id_column, key_columns, max_batch, updated_column)`},
+		{valid("hold_back_open_second", "sometimes"), `setting hold_back_open_second: "sometimes" is not auto, true or false`},
+		{valid("table", "companies"), `unknown setting "table" (sql accepts driver, dsn, hold_back_open_second, id_column, key_columns, max_batch, updated_column)`},
 	} {
 		_, err := Factory("db", tc.settings)
 		if assert.Error(t, err, "%v", tc.settings) {

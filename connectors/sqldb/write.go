@@ -33,14 +33,15 @@ func (c *Conn) Update(ctx context.Context, object string, records []connectors.R
 //	UPDATE table SET ..., updated = $now WHERE id = $id AND updated = $read
 //
 // in Update's per-row savepoints, so the check and the write are one statement no other
-// writer can come between. $read is the record's UpdatedAt in the form the connector
-// writes (stampArg), the form Changes and Get read back as that UpdatedAt. When no row
-// matches, the row is looked up in the same transaction: gone, it is Update's
-// *connectors.NotFoundError; changed, a *connectors.StaleRecordError with its updated
-// time now. A row whose time is the read one but stored in another form (SQLite text
-// another program wrote) is updated on the stored form instead, so it is not stale
-// forever. A record without an UpdatedAt has no version to hold it to and is refused
-// as invalid.
+// writer can come between. The updated column is compared as Changes compares it: in
+// SQLite its normalised form with the record's UpdatedAt in that form, so a time another
+// program wrote in a layout of its own matches the UpdatedAt it was read as; in
+// PostgreSQL the column with the UpdatedAt in the form the connector writes (stampArg).
+// When no row matches, the row is looked up in the same transaction: gone, it is
+// Update's *connectors.NotFoundError; changed, a *connectors.StaleRecordError with its
+// updated time now. A PostgreSQL text column whose time is the read one but stored in
+// another form is updated on the stored form instead, so it is not stale forever. A
+// record without an UpdatedAt has no version to hold it to and is refused as invalid.
 func (c *Conn) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
 	return c.write(ctx, "update if unchanged in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
 		return c.updateIfUnchanged(ctx, tx, object, r, at)
@@ -53,7 +54,7 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 		return connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Field: c.cfg.UpdatedColumn,
 			Reason: "a conditional update needs the UpdatedAt the record was read with"}}, nil
 	}
-	res, err := c.updateWhere(ctx, tx, object, r, at, stampArg(r.UpdatedAt))
+	res, err := c.updateWhere(ctx, tx, object, r, at, c.timeArg(r.UpdatedAt))
 	if err != nil || res.Err == nil || r.ID == "" {
 		return res, err
 	}
@@ -61,6 +62,21 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 		return res, nil
 	}
 	// No row has the id and the read time: is the row gone, or changed?
+	stale := &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt}
+	if !c.pg {
+		var key sql.NullString
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", c.orderKey(updated), table, id)
+		switch err := tx.QueryRowContext(ctx, q, r.ID).Scan(&key); {
+		case errors.Is(err, sql.ErrNoRows):
+			return res, nil
+		case err != nil:
+			return connectors.WriteResult{}, err
+		}
+		if now, err := time.Parse(keyLayout, key.String); key.Valid && err == nil {
+			stale.Now = now.UTC()
+		}
+		return connectors.WriteResult{Err: stale}, nil
+	}
 	var stored sql.NullString
 	q := fmt.Sprintf("SELECT CAST(%s AS TEXT) FROM %s WHERE %s = $1", updated, table, id)
 	switch err := tx.QueryRowContext(ctx, q, r.ID).Scan(&stored); {
@@ -69,7 +85,6 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 	case err != nil:
 		return connectors.WriteResult{}, err
 	}
-	stale := &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt}
 	now, err := timeValue(stored.String)
 	if !stored.Valid || err != nil {
 		return connectors.WriteResult{Err: stale}, nil
@@ -230,7 +245,8 @@ func (c *Conn) update(ctx context.Context, tx *sql.Tx, object string, r connecto
 }
 
 // updateWhere is update of the row with the record's id and, when read is not nil, with
-// read in its updated column. No such row fails the record with a *connectors.NotFoundError.
+// read in its updated column as orderKey has it. No such row fails the record with a
+// *connectors.NotFoundError.
 func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time, read any) (connectors.WriteResult, error) {
 	table, id, updated, _ := c.table(object)
 	missing := &connectors.NotFoundError{What: fmt.Sprintf("sql %s row with %s %q", object, c.cfg.IDColumn, r.ID)}
@@ -249,7 +265,7 @@ func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, r con
 	q := fmt.Sprintf("UPDATE %s SET %s WHERE %s = $%d", table, strings.Join(sets, ", "), id, len(args)+1)
 	args = append(args, r.ID)
 	if read != nil {
-		q += fmt.Sprintf(" AND %s = $%d", updated, len(args)+1)
+		q += fmt.Sprintf(" AND %s = $%d", c.orderKey(updated), len(args)+1)
 		args = append(args, read)
 	}
 	res, err := tx.ExecContext(ctx, q, args...)
