@@ -13,7 +13,8 @@
 //
 // Scenarios: backfill-memory, salesloft-to-hubspot, rerun-unchanged, webhooks (tandem
 // only), memory-check (tandem backfill at N and 10xN records); "all" runs the first four,
-// and memory-check as well with -memory-check.
+// and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
+// the production topology in separate processes instead, with its own -topology-* flags.
 package main
 
 import (
@@ -46,7 +47,7 @@ type options struct {
 	json           bool
 }
 
-var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", "memory-check"}
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", "memory-check", scenarioTopology}
 
 func main() {
 	var o options
@@ -67,6 +68,9 @@ func main() {
 }
 
 func run(o options) error {
+	if o.scenario == scenarioTopology || o.scenario == scenarioTopologyServer {
+		return runTopology(o) // processes of its own, no embedded server
+	}
 	var scenarios []string
 	switch o.scenario {
 	case "all":
