@@ -127,6 +127,13 @@ type Options struct {
 	// PortalID and AppID go into every event; defaults 62515 and 1160452.
 	PortalID int64
 	AppID    int64
+	// EventIDBase is where the fake's eventIds start: its first event is EventIDBase+1
+	// (default 0: 1, 2, ...). A fake restarted over a saved State (see Restore) can be
+	// given a base that grows with time, such as the start time's epoch milliseconds x
+	// 1000, so its events never take an eventId an earlier run sent, even when the State
+	// it restored is older than that run's last events (a receiver drops a repeated
+	// eventId as a duplicate).
+	EventIDBase int64
 
 	// Logger logs webhook deliveries that fail; default none.
 	Logger *zap.Logger
@@ -304,11 +311,12 @@ func New(opts Options) *Server {
 		log = zap.NewNop()
 	}
 	s := &Server{
-		opts:   opts,
-		log:    log,
-		tables: map[string]map[string]*record{"companies": {}, "contacts": {}},
-		lastID: 1000000,
-		stats:  Stats{Requests: map[string]int{}},
+		opts:        opts,
+		log:         log,
+		tables:      map[string]map[string]*record{"companies": {}, "contacts": {}},
+		lastID:      1000000,
+		lastEventID: opts.EventIDBase,
+		stats:       Stats{Requests: map[string]int{}},
 	}
 	if opts.WebhookURL != "" {
 		s.hooks = newDeliverer(s)
