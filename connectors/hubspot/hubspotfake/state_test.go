@@ -164,9 +164,9 @@ func TestRestoreRefusesBadStates(t *testing.T) {
 	f := hubspotfake.New(unlimited())
 	keep := f.Seed("companies", map[string]string{"name": "Kept"})
 	for name, st := range map[string]hubspotfake.State{
-		"unknown object": {Objects: map[string][]hubspotfake.Record{"deals": {{ID: "1"}}}},
+		"unknown object":  {Objects: map[string][]hubspotfake.Record{"deals": {{ID: "1"}}}},
 		"id not a number": {Objects: map[string][]hubspotfake.Record{"companies": {{ID: "x1"}}}},
-		"id given twice": {Objects: map[string][]hubspotfake.Record{"companies": {{ID: "5"}, {ID: "5"}}}},
+		"id given twice":  {Objects: map[string][]hubspotfake.Record{"companies": {{ID: "5"}, {ID: "5"}}}},
 	} {
 		assert.Error(t, f.Restore(st), name)
 	}
