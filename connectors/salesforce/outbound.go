@@ -162,7 +162,9 @@ func ParseOutboundMessage(body []byte, orgID string) (events []connectors.Webhoo
 func OutboundAck() []byte { return bytes.Clone(ackBody) }
 
 // SameID reports whether two Salesforce ids name the same thing: equal, or, when one is
-// the 15-character case-sensitive form, equal in their first 15 characters.
+// the 15-character case-sensitive form and the other the 18-character form, equal in their
+// first 15 characters. A 15-character id and a longer string that is not an 18-character id
+// are different things, however they begin.
 func SameID(a, b string) bool {
 	switch {
 	case a == b:
@@ -171,7 +173,7 @@ func SameID(a, b string) bool {
 		// The last three characters encode the case of the first 15, so an 18-character
 		// id may be compared without case.
 		return strings.EqualFold(a, b)
-	case len(a) >= 15 && len(b) >= 15 && (len(a) == 15 || len(b) == 15):
+	case len(a) == 15 && len(b) == 18, len(a) == 18 && len(b) == 15:
 		return a[:15] == b[:15]
 	}
 	return false

@@ -143,7 +143,7 @@ func (p *parser) file(data []byte) *File {
 // decode checks n's keys and shape against out's type, then decodes it. It reports false when
 // n could not be decoded; the reasons have been recorded.
 func (p *parser) decode(n *yaml.Node, out any, where string) bool {
-	problems := checkShape(n, reflect.TypeOf(out).Elem(), "")
+	problems := checkShape(n, reflect.TypeOf(out).Elem(), "", map[shapeVisit]bool{})
 	for _, pr := range problems {
 		p.addf(joinWhere(where, pr.field), "%s", pr.msg)
 	}
@@ -479,20 +479,36 @@ type shapeProblem struct {
 
 var nodeType = reflect.TypeFor[yaml.Node]()
 
+// shapeVisit is one node checked as one type at one path. "<<: *anchor" brings a node in
+// again at the same path: an anchor may merge itself ("&s {name: a, <<: *s}"), and a few
+// lines of merges of merges bring one node in billions of times. visited holds the visits
+// made, so each is checked once: a self-merge does not recurse without end, and a merge
+// bomb costs what its text does.
+type shapeVisit struct {
+	n    *yaml.Node
+	t    reflect.Type
+	path string
+}
+
 // checkShape reports every key of n that t has no yaml tag for, every key written twice, and
 // every value of the wrong kind (mapping, list or single value). Once it reports nothing,
-// decoding n into t cannot fail.
-func checkShape(n *yaml.Node, t reflect.Type, path string) []shapeProblem {
+// decoding n into t cannot fail. A visit already in visited is not checked again.
+func checkShape(n *yaml.Node, t reflect.Type, path string, visited map[shapeVisit]bool) []shapeProblem {
 	n = resolveAlias(n)
 	if t == nodeType || isNull(n) {
 		return nil
 	}
+	visit := shapeVisit{n, t, path}
+	if visited[visit] {
+		return nil
+	}
+	visited[visit] = true
 	wrongKind := func(want string) []shapeProblem {
 		return []shapeProblem{{path, fmt.Sprintf("must be %s, not a %s (line %d)", want, kindName(n), n.Line)}}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return checkShape(n, t.Elem(), path)
+		return checkShape(n, t.Elem(), path, visited)
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			return wrongKind("a single value")
@@ -503,19 +519,19 @@ func checkShape(n *yaml.Node, t reflect.Type, path string) []shapeProblem {
 		}
 		var problems []shapeProblem
 		for i, item := range n.Content {
-			problems = append(problems, checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+			problems = append(problems, checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), visited)...)
 		}
 		return problems
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
 			return wrongKind("a mapping")
 		}
-		return checkKeys(n, t, path)
+		return checkKeys(n, t, path, visited)
 	}
 	return nil
 }
 
-func checkKeys(n *yaml.Node, t reflect.Type, path string) []shapeProblem {
+func checkKeys(n *yaml.Node, t reflect.Type, path string, visited map[shapeVisit]bool) []shapeProblem {
 	fields := map[string]reflect.Type{}
 	var known []string
 	for i := range t.NumField() {
@@ -537,7 +553,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) []shapeProblem {
 				merged = v.Content
 			}
 			for _, m := range merged {
-				problems = append(problems, checkShape(m, t, path)...)
+				problems = append(problems, checkShape(m, t, path, visited)...)
 			}
 			continue
 		}
@@ -549,7 +565,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) []shapeProblem {
 		case seen[k.Value]:
 			problems = append(problems, shapeProblem{field, fmt.Sprintf("appears twice (line %d)", k.Line)})
 		default:
-			problems = append(problems, checkShape(v, ft, field)...)
+			problems = append(problems, checkShape(v, ft, field, visited)...)
 		}
 		seen[k.Value] = true
 	}
