@@ -7,10 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 
 	"tandem/connectors"
 	"tandem/definition"
@@ -40,14 +44,27 @@ type Activities struct {
 	Links pairs.Store
 	// CoolDown is how long the loop guard holds a pair (0: pairs.DefaultCoolDown).
 	CoolDown time.Duration
+	// SearchState is set when the namespace has the state search attributes
+	// (TandemState, TandemLastSuccess): the worker checks at start.
+	SearchState bool
 	// Secrets scrubs secret values from the errors activities return (the worker applies
 	// it to every activity: app.NewWorker).
 	Secrets *secret.Scrubber
 }
 
+// Ref names the sync an activity works for and carries the definition its run uses.
+type Ref struct {
+	Sync string
+	// Def is the definition the run loaded (SyncPlan.Def), by value: every activity of a
+	// run uses the one recorded in its history when the run started, whatever file the
+	// worker that takes the activity was started with. Nil in histories from before it
+	// was carried: the worker's file.
+	Def *definition.Sync `json:",omitempty"`
+}
+
 // side resolves a sync's side to its definition and connection.
-func (a *Activities) side(syncName, side string) (*definition.Sync, *definition.End, connectors.Connector, error) {
-	s, err := a.sync(syncName)
+func (a *Activities) side(ref Ref, side string) (*definition.Sync, *definition.End, connectors.Connector, error) {
+	s, err := a.sync(ref)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -58,29 +75,49 @@ func (a *Activities) side(syncName, side string) (*definition.Sync, *definition.
 	case SideB:
 		sd = &s.B
 	default:
-		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q: unknown side %q (want a or b)", syncName, side))
+		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q: unknown side %q (want a or b)", ref.Sync, side))
 	}
 	c, ok := a.Connections[sd.Connection]
 	if !ok {
-		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q side %s: connection %q is not open on this worker", syncName, side, sd.Connection))
+		return nil, nil, nil, nonRetryable(fmt.Errorf("sync %q side %s: connection %q is not open on this worker (it has: %s)", ref.Sync, side, sd.Connection, strings.Join(slices.Sorted(maps.Keys(a.Connections)), ", ")))
 	}
 	return s, sd, c, nil
 }
 
-func (a *Activities) sync(name string) (*definition.Sync, error) {
+// sync is the definition a run uses: the one it carries, or the worker's.
+func (a *Activities) sync(ref Ref) (*definition.Sync, error) {
+	if ref.Def != nil {
+		return ref.Def, nil
+	}
+	return a.named(ref.Sync)
+}
+
+// ErrUnknownSync is the type of the error for a sync the worker's file does not define.
+const ErrUnknownSync = "UnknownSync"
+
+// named is the worker's definition of a sync.
+func (a *Activities) named(name string) (*definition.Sync, error) {
 	if a.Syncs == nil {
-		return nil, nonRetryable(fmt.Errorf("sync %q: this worker has no sync definitions", name))
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("sync %q: this worker has no sync definitions", name), ErrUnknownSync, nil)
 	}
 	s, ok := a.Syncs.Sync(name)
 	if !ok {
-		return nil, nonRetryable(fmt.Errorf("sync %q is not defined in %s (defined: %v)", name, a.Syncs.Path, a.Syncs.SyncNames()))
+		msg := fmt.Sprintf("sync %q is not defined in %s (it defines: %s)", name, a.Syncs.Path, strings.Join(a.Syncs.SyncNames(), ", "))
+		if near := definition.Nearest(name, a.Syncs.SyncNames()); near != "" {
+			msg += fmt.Sprintf("; did you mean %q?", near)
+		}
+		return nil, temporal.NewNonRetryableApplicationError(msg, ErrUnknownSync, nil)
 	}
 	return s, nil
 }
 
-// LoadSyncInput names a sync.
+// LoadSyncInput names a sync, and may define it inline.
 type LoadSyncInput struct {
 	Sync string
+	// Definition, when set, is the sync's definition given inline (a sync entry of a
+	// definitions file, as JSON; connections by name): it is used instead of the
+	// worker's file.
+	Definition json.RawMessage `json:",omitempty"`
 }
 
 // SyncPlan is what the workflow needs of a sync's definition. It is read by a local
@@ -97,15 +134,37 @@ type SyncPlan struct {
 	Lag map[string]time.Duration `json:",omitempty"`
 	// CoolDown is how long the loop guard holds a pair (two-way syncs).
 	CoolDown time.Duration `json:",omitempty"`
+	// Def is the whole definition the run uses; the workflow hands it to every activity
+	// of the run (Ref), so the run is one definition from start to end.
+	Def *definition.Sync `json:",omitempty"`
+	// Source says where Def came from: the worker's file, or "inline".
+	Source string `json:",omitempty"`
+	// Search is set when the namespace has Tandem's state search attributes
+	// (Activities.SearchState), so the workflow may upsert them.
+	Search bool `json:",omitempty"`
 }
 
 // LoadSync returns the plan of a sync (local activity).
 func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, error) {
-	s, err := a.sync(in.Sync)
-	if err != nil {
-		return SyncPlan{}, err
+	var s *definition.Sync
+	source := ""
+	if len(in.Definition) > 0 {
+		var err error
+		if s, err = a.inline(in.Sync, in.Definition); err != nil {
+			return SyncPlan{}, err
+		}
+		source = "inline"
+	} else {
+		var err error
+		if s, err = a.named(in.Sync); err != nil {
+			return SyncPlan{}, err
+		}
+		source = a.Syncs.Path
 	}
 	plan := SyncPlan{
+		Def:       s,
+		Source:    source,
+		Search:    a.SearchState,
 		Mode:      s.Mode,
 		Every:     s.Schedule.Every,
 		StartFrom: s.Schedule.StartFrom,
@@ -123,7 +182,7 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 	}
 	for _, side := range []string{SideA, SideB} {
 		// A connection that is not open fails the run's first read, with its reason.
-		if _, _, c, err := a.side(in.Sync, side); err == nil {
+		if _, _, c, err := a.side(Ref{Sync: in.Sync, Def: s}, side); err == nil {
 			l, ok := c.(connectors.IndexLagger)
 			if !ok || l.SearchLag() <= 0 {
 				continue
@@ -137,9 +196,35 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 	return plan, nil
 }
 
+// ErrBadDefinition is the type of the error for an inline definition that does not parse.
+const ErrBadDefinition = "BadDefinition"
+
+// inline parses a sync's inline definition against the worker's connections.
+func (a *Activities) inline(name string, raw json.RawMessage) (*definition.Sync, error) {
+	// Connections are named as the worker opened them (a file built in code may not
+	// list them).
+	file := &config.File{Connections: map[string]config.Connection{}}
+	if a.Syncs != nil {
+		maps.Copy(file.Connections, a.Syncs.Connections)
+	}
+	for name := range a.Connections {
+		if _, ok := file.Connections[name]; !ok {
+			file.Connections[name] = config.Connection{Name: name}
+		}
+	}
+	s, err := file.ParseSync(fmt.Sprintf("inline definition of sync %q", name), raw)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrBadDefinition, nil)
+	}
+	if s.Name != name {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("inline definition of sync %q: name: is %q; it must be the sync's name", name, s.Name), ErrBadDefinition, nil)
+	}
+	return s, nil
+}
+
 // FetchChangesInput asks for one page of a side's changes after a cursor.
 type FetchChangesInput struct {
-	Sync   string
+	Ref
 	Side   string
 	Cursor connectors.Cursor
 	Limit  int
@@ -187,7 +272,7 @@ func usage(c connectors.Connector) map[string]string {
 // FetchChanges reads one page of changes of a side.
 func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Records, error) {
 	defer keepAlive(ctx)()
-	s, sd, c, err := a.side(in.Sync, in.Side)
+	s, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return Records{}, err
 	}
@@ -218,7 +303,7 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 
 // CountChangesInput asks how many records of a side changed after a cursor.
 type CountChangesInput struct {
-	Sync   string
+	Ref
 	Side   string
 	Cursor connectors.Cursor
 }
@@ -234,7 +319,7 @@ type Count struct {
 // a nicety, never a reason to stop a run.
 func (a *Activities) CountChanges(ctx context.Context, in CountChangesInput) (Count, error) {
 	defer keepAlive(ctx)()
-	_, sd, c, err := a.side(in.Sync, in.Side)
+	_, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return Count{}, err
 	}
@@ -252,7 +337,7 @@ func (a *Activities) CountChanges(ctx context.Context, in CountChangesInput) (Co
 
 // GetRecordsInput asks for records of a side by id.
 type GetRecordsInput struct {
-	Sync string
+	Ref
 	Side string
 	IDs  []string
 	// Counterparts marks a read of the records a batch from the other side is matched
@@ -264,7 +349,7 @@ type GetRecordsInput struct {
 // order; the service's current state is what is synced).
 func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Records, error) {
 	defer keepAlive(ctx)()
-	s, sd, c, err := a.side(in.Sync, in.Side)
+	s, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return Records{}, err
 	}
@@ -309,7 +394,7 @@ func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Re
 
 // FindByIdentifierInput asks which records of a side hold the given key values.
 type FindByIdentifierInput struct {
-	Sync   string
+	Ref
 	Side   string
 	Values []string
 }
@@ -323,7 +408,7 @@ type Matches struct {
 // connector allows.
 func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierInput) (Matches, error) {
 	defer keepAlive(ctx)()
-	s, sd, c, err := a.side(in.Sync, in.Side)
+	s, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return Matches{}, err
 	}

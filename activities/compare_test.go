@@ -204,7 +204,7 @@ func TestBuildPayloadsFollowsFieldDirection(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			items, err := acts.BuildPayloads(ctx, BuildPayloadsInput{
-				Sync: "contacts", From: tc.from,
+				Ref: Ref{Sync: "contacts"}, From: tc.from,
 				Source:  Records{Records: []connectors.Record{tc.source}, Keys: []string{"ann@acme.com"}},
 				Matches: map[string][]connectors.Record{"ann@acme.com": {tc.target}},
 			})
@@ -241,13 +241,13 @@ func TestBuildPayloadsRefusesUnknownSyncAndSide(t *testing.T) {
 	acts := newFixture(memory.Options{}).acts
 	ctx := context.Background()
 
-	_, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Sync: "nope", From: SideA})
+	_, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Ref: Ref{Sync: "nope"}, From: SideA})
 	appErr := appError(t, err)
 	assert.True(t, appErr.NonRetryable())
-	assert.Equal(t, ErrTypeConfig, appErr.Type())
+	assert.Equal(t, ErrUnknownSync, appErr.Type())
 	assert.Contains(t, appErr.Message(), `"nope"`)
 
-	_, err = acts.BuildPayloads(ctx, BuildPayloadsInput{Sync: "companies", From: "c"})
+	_, err = acts.BuildPayloads(ctx, BuildPayloadsInput{Ref: Ref{Sync: "companies"}, From: "c"})
 	appErr = appError(t, err)
 	assert.True(t, appErr.NonRetryable())
 	assert.Contains(t, appErr.Message(), `unknown side "c"`)

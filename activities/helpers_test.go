@@ -124,9 +124,9 @@ func rec(id string, fields map[string]any) connectors.Record {
 func plan(t *testing.T, acts *Activities, sync, from string, source Records, matches map[string][]connectors.Record) Plan {
 	t.Helper()
 	ctx := context.Background()
-	items, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Sync: sync, From: from, Source: source, Matches: matches})
+	items, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Ref: Ref{Sync: sync}, From: from, Source: source, Matches: matches})
 	require.NoError(t, err)
-	d, err := acts.Compare(ctx, CompareInput{Sync: sync, From: from, Items: items.Items})
+	d, err := acts.Compare(ctx, CompareInput{Ref: Ref{Sync: sync}, From: from, Items: items.Items})
 	require.NoError(t, err)
 	return d.Plan(from, items.Items)
 }

@@ -80,7 +80,7 @@ func TestUpsertRetryWaitsForALaggingSearch(t *testing.T) {
 				ops = append(ops, WriteOp{Action: ActionCreate, SourceID: "s-" + d, Key: d, Fields: Payload{"name": d, "domain": d}})
 			}
 
-			env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Sync: "companies", Side: SideB, Ops: ops})
+			env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: ops})
 
 			require.NoError(t, env.GetWorkflowError())
 			assert.Len(t, fake.Records("companies"), tc.want)

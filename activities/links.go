@@ -17,7 +17,7 @@ import (
 
 // FindPartnersInput is a batch of one side's changed records (ids and keys, in order).
 type FindPartnersInput struct {
-	Sync string
+	Ref
 	Side string
 	IDs  []string
 	Keys []string
@@ -59,7 +59,7 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 		return Partners{}, err
 	}
 	to := definition.Other(in.Side)
-	s, sd, c, err := a.side(in.Sync, to)
+	s, sd, c, err := a.side(in.Ref, to)
 	if err != nil {
 		return Partners{}, err
 	}
@@ -230,7 +230,7 @@ func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []p
 
 // SaveLinksInput are the links of a batch's pairs.
 type SaveLinksInput struct {
-	Sync  string
+	Ref
 	Links []pairs.Link
 }
 
@@ -250,7 +250,7 @@ func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
 
 // DueHeldInput asks for the pairs of a sync whose hold is over at Now.
 type DueHeldInput struct {
-	Sync  string
+	Ref
 	Now   time.Time
 	Limit int
 }

@@ -33,7 +33,7 @@ const (
 // BuildPayloadsInput is a batch of changed records of one side and what the other side
 // holds under their keys.
 type BuildPayloadsInput struct {
-	Sync    string
+	Ref
 	From    string
 	Source  Records
 	Matches map[string][]connectors.Record
@@ -73,7 +73,7 @@ type Items struct {
 // BuildPayloads builds the mapped, normalized payloads of both sides (local activity:
 // its result is recorded in history, so the history shows exactly what was compared).
 func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (Items, error) {
-	s, err := a.sync(in.Sync)
+	s, err := a.sync(in.Ref)
 	if err != nil {
 		return Items{}, err
 	}
@@ -111,7 +111,7 @@ func (a *Activities) BuildPayloads(ctx context.Context, in BuildPayloadsInput) (
 
 // CompareInput is a built batch.
 type CompareInput struct {
-	Sync  string
+	Ref
 	From  string
 	Items []Item
 	// Two-way syncs: the baselines of the batch's pairs the workflow knows (fingerprint
@@ -282,7 +282,7 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 // Compare decides, per record, to skip (the payloads are equal: the loop guard), create,
 // update, or refuse (no key, or a key matching several records). Local activity.
 func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, error) {
-	s, err := a.sync(in.Sync)
+	s, err := a.sync(in.Ref)
 	if err != nil {
 		return Decisions{}, err
 	}
@@ -360,7 +360,7 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 
 // UpsertInput is a batch of writes to one side.
 type UpsertInput struct {
-	Sync string
+	Ref
 	Side string
 	Ops  []WriteOp
 	// Run and Batch name the batch for destinations that store batches as objects;
@@ -396,7 +396,7 @@ type Written struct {
 // the keys are looked up again and records that already exist are updated instead.
 func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error) {
 	defer keepAlive(ctx)()
-	s, sd, c, err := a.side(in.Sync, in.Side)
+	s, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return Written{}, err
 	}

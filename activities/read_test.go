@@ -38,7 +38,7 @@ func TestFetchChangesProjectsAndKeys(t *testing.T) {
 	f := newFixture(memory.Options{})
 	seeded := seedCompanies(f, 3)
 
-	got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Limit: 10})
+	got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Limit: 10})
 	require.NoError(t, err)
 
 	require.Equal(t, idsOf(seeded), idsOf(got.Records))
@@ -66,7 +66,7 @@ func TestFetchChangesPaging(t *testing.T) {
 		{"after the last record", connectors.CursorOf(seeded[2]), 10, []string{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Cursor: tc.after, Limit: tc.limit})
+			got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Cursor: tc.after, Limit: tc.limit})
 			require.NoError(t, err)
 			assert.Equal(t, tc.wantIDs, idsOf(got.Records))
 			assert.Len(t, got.Keys, len(got.Records))
@@ -79,7 +79,7 @@ func TestFetchChangesKeyedOnSourceID(t *testing.T) {
 	f := newFixture(memory.Options{})
 	r := f.crm.Put(crmAccounts, connectors.Record{ID: "001A000001", Fields: map[string]any{"name": "Acme", "industry": "Software"}})
 
-	got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "by-id", Side: SideA, Limit: 10})
+	got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "by-id"}, Side: SideA, Limit: 10})
 	require.NoError(t, err)
 
 	require.Len(t, got.Records, 1)
@@ -105,7 +105,7 @@ func TestFetchChangesSplitsLargePages(t *testing.T) {
 	for {
 		pages++
 		require.LessOrEqual(t, pages, n, "paging does not end")
-		got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Cursor: cursor, Limit: 50})
+		got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Cursor: cursor, Limit: 50})
 		require.NoError(t, err)
 		require.NotEmpty(t, got.Records, "a page after a cursor with records behind it must make progress")
 		require.Len(t, got.Keys, len(got.Records))
@@ -134,7 +134,7 @@ func TestGetRecords(t *testing.T) {
 
 	// Asked for out of order, with an id that does not exist.
 	got, err := f.acts.GetRecords(context.Background(), GetRecordsInput{
-		Sync: "companies", Side: SideA, IDs: []string{seeded[2].ID, "crm-missing", seeded[0].ID},
+		Ref: Ref{Sync: "companies"}, Side: SideA, IDs: []string{seeded[2].ID, "crm-missing", seeded[0].ID},
 	})
 	require.NoError(t, err)
 
@@ -153,7 +153,7 @@ func TestFindByIdentifier(t *testing.T) {
 	dup2 := f.erp.Put(erpAccounts, connectors.Record{Fields: map[string]any{"company_name": "Dup 2", "website": "dup.com"}})
 
 	got, err := f.acts.FindByIdentifier(context.Background(), FindByIdentifierInput{
-		Sync: "companies", Side: SideB, Values: []string{"acme.com", "dup.com", "nobody.com"},
+		Ref: Ref{Sync: "companies"}, Side: SideB, Values: []string{"acme.com", "dup.com", "nobody.com"},
 	})
 	require.NoError(t, err)
 
@@ -169,7 +169,7 @@ func TestFindByIdentifier(t *testing.T) {
 func TestFindByIdentifierWithNoValuesCallsNothing(t *testing.T) {
 	f := newFixture(memory.Options{})
 
-	got, err := f.acts.FindByIdentifier(context.Background(), FindByIdentifierInput{Sync: "companies", Side: SideB})
+	got, err := f.acts.FindByIdentifier(context.Background(), FindByIdentifierInput{Ref: Ref{Sync: "companies"}, Side: SideB})
 	require.NoError(t, err)
 
 	assert.NotNil(t, got.Matches)
@@ -190,7 +190,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "fetch from an unknown sync",
 			call: func() error {
-				_, err := f.acts.FetchChanges(ctx, FetchChangesInput{Sync: "nope", Side: SideA, Limit: 10})
+				_, err := f.acts.FetchChanges(ctx, FetchChangesInput{Ref: Ref{Sync: "nope"}, Side: SideA, Limit: 10})
 				return err
 			},
 			wantMsg: []string{`"nope"`, "test.yaml", "companies", "by-id", "contacts"},
@@ -198,7 +198,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "get from an unknown sync",
 			call: func() error {
-				_, err := f.acts.GetRecords(ctx, GetRecordsInput{Sync: "nope", Side: SideA, IDs: []string{"x"}})
+				_, err := f.acts.GetRecords(ctx, GetRecordsInput{Ref: Ref{Sync: "nope"}, Side: SideA, IDs: []string{"x"}})
 				return err
 			},
 			wantMsg: []string{`"nope"`, "companies", "by-id", "contacts"},
@@ -206,7 +206,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "find on an unknown sync",
 			call: func() error {
-				_, err := f.acts.FindByIdentifier(ctx, FindByIdentifierInput{Sync: "nope", Side: SideB, Values: []string{"x"}})
+				_, err := f.acts.FindByIdentifier(ctx, FindByIdentifierInput{Ref: Ref{Sync: "nope"}, Side: SideB, Values: []string{"x"}})
 				return err
 			},
 			wantMsg: []string{`"nope"`, "companies", "by-id", "contacts"},
@@ -214,7 +214,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "fetch from an unknown side",
 			call: func() error {
-				_, err := f.acts.FetchChanges(ctx, FetchChangesInput{Sync: "companies", Side: "c", Limit: 10})
+				_, err := f.acts.FetchChanges(ctx, FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: "c", Limit: 10})
 				return err
 			},
 			wantMsg: []string{`"companies"`, `"c"`, "a or b"},
@@ -222,7 +222,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "upsert to an unknown side",
 			call: func() error {
-				_, err := f.acts.Upsert(ctx, UpsertInput{Sync: "companies", Side: "B"})
+				_, err := f.acts.Upsert(ctx, UpsertInput{Ref: Ref{Sync: "companies"}, Side: "B"})
 				return err
 			},
 			wantMsg: []string{`"companies"`, `"B"`, "a or b"},
@@ -230,7 +230,7 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		{
 			name: "fetch through a connection this worker has not opened",
 			call: func() error {
-				_, err := noERP.FetchChanges(ctx, FetchChangesInput{Sync: "companies", Side: SideB, Limit: 10})
+				_, err := noERP.FetchChanges(ctx, FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideB, Limit: 10})
 				return err
 			},
 			wantMsg: []string{`"companies"`, `"erp"`, "not open"},
@@ -239,7 +239,11 @@ func TestReadsRefuseUnknownSyncSideOrConnection(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			appErr := appError(t, tc.call())
 			assert.True(t, appErr.NonRetryable(), "no retry can fix a definition mistake")
-			assert.Equal(t, ErrTypeConfig, appErr.Type())
+			want := ErrTypeConfig
+			if strings.Contains(tc.name, "unknown sync") {
+				want = ErrUnknownSync
+			}
+			assert.Equal(t, want, appErr.Type())
 			for _, w := range tc.wantMsg {
 				assert.Contains(t, appErr.Message(), w)
 			}
@@ -252,7 +256,7 @@ func TestReadErrorsAreClassified(t *testing.T) {
 	f := newFixture(memory.Options{})
 	f.crm.FailNext(memory.MethodChanges, 1, &connectors.AuthError{Reason: "token revoked"})
 
-	_, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Limit: 10})
+	_, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Limit: 10})
 
 	appErr := appError(t, err)
 	assert.True(t, appErr.NonRetryable())
@@ -270,7 +274,7 @@ func TestGetRecordsDoesNotSilentlyDropLargeRecords(t *testing.T) {
 		return map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%d.com", i), "notes": big}
 	})
 
-	got, err := f.acts.GetRecords(context.Background(), GetRecordsInput{Sync: "companies", Side: SideA, IDs: idsOf(seeded)})
+	got, err := f.acts.GetRecords(context.Background(), GetRecordsInput{Ref: Ref{Sync: "companies"}, Side: SideA, IDs: idsOf(seeded)})
 	require.NoError(t, err)
 
 	require.Less(t, len(got.Records), len(seeded), "the cap applies")
@@ -296,7 +300,7 @@ func TestFetchChangesRefusesAPageNotAfterTheCursor(t *testing.T) {
 	seeded := seedCompanies(f, 3)
 	f.acts.Connections["crm"] = unordered{f.crm}
 	cursor := connectors.CursorOf(seeded[1])
-	_, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Sync: "companies", Side: SideA, Cursor: cursor, Limit: 10})
+	_, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Cursor: cursor, Limit: 10})
 	app := appError(t, err)
 	assert.True(t, app.NonRetryable(), "reading it again cannot help")
 	assert.Contains(t, app.Error(), "crm companies returned record "+seeded[0].ID)

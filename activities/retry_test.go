@@ -71,7 +71,7 @@ func TestUpsertRetriedAfterAWriteDoesNotDuplicate(t *testing.T) {
 			env.RegisterActivity(f.acts)
 			ops := []WriteOp{createOp("acme.com", "Acme"), createOp("globex.com", "Globex"), createOp("initech.com", "Initech")}
 
-			env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Sync: "companies", Side: SideB, Ops: ops})
+			env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: ops})
 
 			require.True(t, env.IsWorkflowCompleted())
 			require.NoError(t, env.GetWorkflowError())
@@ -106,7 +106,7 @@ func TestUpsertRetriedAfterPartialBatch(t *testing.T) {
 		createOp("acme.com", "Acme"),
 	}
 
-	env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Sync: "companies", Side: SideB, Ops: ops})
+	env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: ops})
 
 	require.NoError(t, env.GetWorkflowError())
 	var w Written
@@ -130,7 +130,7 @@ func TestUpsertAuthFailureIsNotRetried(t *testing.T) {
 	env.RegisterWorkflow(upsertWorkflow)
 	env.RegisterActivity(f.acts)
 
-	env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Sync: "companies", Side: SideB, Ops: []WriteOp{
+	env.ExecuteWorkflow(upsertWorkflow, UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: []WriteOp{
 		updateOp(initech, Payload{"company_name": "Initech LLC"}),
 	}})
 

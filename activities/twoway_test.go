@@ -26,12 +26,12 @@ func decideTwoWay(t *testing.T, policy config.Policy, crm, erp connectors.Record
 	m, err := newMapping(sync, SideA)
 	require.NoError(t, err)
 	items, err := f.acts.BuildPayloads(ctx, BuildPayloadsInput{
-		Sync: "contacts", From: SideA,
+		Ref: Ref{Sync: "contacts"}, From: SideA,
 		Source:  Records{Records: []connectors.Record{crm}, Keys: []string{m.keyOf(crm)}},
 		Matches: map[string][]connectors.Record{m.keyOf(crm): {erp}},
 	})
 	require.NoError(t, err)
-	d, err := f.acts.Compare(ctx, CompareInput{Sync: "contacts", From: SideA, Items: items.Items, Baselines: baselines, TargetCursor: erpCursor})
+	d, err := f.acts.Compare(ctx, CompareInput{Ref: Ref{Sync: "contacts"}, From: SideA, Items: items.Items, Baselines: baselines, TargetCursor: erpCursor})
 	require.NoError(t, err)
 	return d.Plan(SideA, items.Items), d
 }

@@ -36,7 +36,7 @@ func putAccount(f *fixture, website, name string) connectors.Record {
 
 func upsert(t *testing.T, f *fixture, ops ...WriteOp) Written {
 	t.Helper()
-	w, err := f.acts.Upsert(context.Background(), UpsertInput{Sync: "companies", Side: SideB, Ops: ops})
+	w, err := f.acts.Upsert(context.Background(), UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: ops})
 	require.NoError(t, err)
 	require.Len(t, w.Results, len(ops), "one result per op")
 	return w
@@ -245,7 +245,7 @@ func TestUpsertWholeCallFailure(t *testing.T) {
 			ops := tc.ops(f)
 			f.erp.FailNext(tc.method, 1, tc.err)
 
-			w, err := f.acts.Upsert(context.Background(), UpsertInput{Sync: "companies", Side: SideB, Ops: ops})
+			w, err := f.acts.Upsert(context.Background(), UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: ops})
 
 			require.Error(t, err)
 			assert.Empty(t, w.Results)
@@ -270,7 +270,7 @@ func TestUpsertWholeCallFailure(t *testing.T) {
 func TestUpsertRefusesUnknownAction(t *testing.T) {
 	f := newFixture(memory.Options{})
 
-	_, err := f.acts.Upsert(context.Background(), UpsertInput{Sync: "companies", Side: SideB, Ops: []WriteOp{
+	_, err := f.acts.Upsert(context.Background(), UpsertInput{Ref: Ref{Sync: "companies"}, Side: SideB, Ops: []WriteOp{
 		createOp("acme.com", "Acme"),
 		{Action: "delete", Key: "globex.com"},
 	}})

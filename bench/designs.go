@@ -103,7 +103,7 @@ func (b *bench) tandem(ctx context.Context, fx *fixture, rerun bool) (result, er
 	n := len(fx.sourceIDs)
 	var firstRun string
 	start := func() error {
-		run, _, err := app.StartSync(ctx, b.c, fx.sync)
+		run, _, err := app.StartSync(ctx, b.c, fx.sync, nil)
 		if err != nil {
 			return err
 		}
@@ -299,7 +299,7 @@ func directCopy(ctx context.Context, a *activities.Activities, sync string) (int
 	read := 0
 	var cursor connectors.Cursor
 	for {
-		page, err := a.FetchChanges(ctx, activities.FetchChangesInput{Sync: sync, Side: activities.SideA, Cursor: cursor, Limit: plan.PageSize})
+		page, err := a.FetchChanges(ctx, activities.FetchChangesInput{Ref: activities.Ref{Sync: sync}, Side: activities.SideA, Cursor: cursor, Limit: plan.PageSize})
 		if err != nil {
 			return read, err
 		}
@@ -320,15 +320,15 @@ func directCopy(ctx context.Context, a *activities.Activities, sync string) (int
 // copyBatch is the pipeline's find, build, compare and write for one batch, called
 // directly.
 func copyBatch(ctx context.Context, a *activities.Activities, sync string, batch activities.Records, name string) error {
-	m, err := a.FindByIdentifier(ctx, activities.FindByIdentifierInput{Sync: sync, Side: activities.SideB, Values: batch.UniqueKeys()})
+	m, err := a.FindByIdentifier(ctx, activities.FindByIdentifierInput{Ref: activities.Ref{Sync: sync}, Side: activities.SideB, Values: batch.UniqueKeys()})
 	if err != nil {
 		return err
 	}
-	items, err := a.BuildPayloads(ctx, activities.BuildPayloadsInput{Sync: sync, From: activities.SideA, Source: batch, Matches: m.Matches})
+	items, err := a.BuildPayloads(ctx, activities.BuildPayloadsInput{Ref: activities.Ref{Sync: sync}, From: activities.SideA, Source: batch, Matches: m.Matches})
 	if err != nil {
 		return err
 	}
-	dec, err := a.Compare(ctx, activities.CompareInput{Sync: sync, From: activities.SideA, Items: items.Items})
+	dec, err := a.Compare(ctx, activities.CompareInput{Ref: activities.Ref{Sync: sync}, From: activities.SideA, Items: items.Items})
 	if err != nil {
 		return err
 	}
@@ -339,7 +339,7 @@ func copyBatch(ctx context.Context, a *activities.Activities, sync string, batch
 	if len(plan.Ops) == 0 {
 		return nil
 	}
-	w, err := a.Upsert(ctx, activities.UpsertInput{Sync: sync, Side: activities.SideB, Ops: plan.Ops, Batch: name})
+	w, err := a.Upsert(ctx, activities.UpsertInput{Ref: activities.Ref{Sync: sync}, Side: activities.SideB, Ops: plan.Ops, Batch: name})
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func perEventWorkflow(ctx workflow.Context, in perEventInput) error {
 
 	var rec activities.Records
 	if err := workflow.ExecuteActivity(actx, a.GetRecords, activities.GetRecordsInput{
-		Sync: in.Sync, Side: activities.SideA, IDs: []string{in.RecordID},
+		Ref: activities.Ref{Sync: in.Sync}, Side: activities.SideA, IDs: []string{in.RecordID},
 	}).Get(ctx, &rec); err != nil {
 		return err
 	}
@@ -45,19 +45,19 @@ func perEventWorkflow(ctx workflow.Context, in perEventInput) error {
 	}
 	var m activities.Matches
 	if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: in.Sync, Side: activities.SideB, Values: rec.UniqueKeys(),
+		Ref: activities.Ref{Sync: in.Sync}, Side: activities.SideB, Values: rec.UniqueKeys(),
 	}).Get(ctx, &m); err != nil {
 		return err
 	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
-		Sync: in.Sync, From: activities.SideA, Source: rec, Matches: m.Matches,
+		Ref: activities.Ref{Sync: in.Sync}, From: activities.SideA, Source: rec, Matches: m.Matches,
 	}).Get(ctx, &items); err != nil {
 		return err
 	}
 	var dec activities.Decisions
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
-		Sync: in.Sync, From: activities.SideA, Items: items.Items,
+		Ref: activities.Ref{Sync: in.Sync}, From: activities.SideA, Items: items.Items,
 	}).Get(ctx, &dec); err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func perEventWorkflow(ctx workflow.Context, in perEventInput) error {
 	}
 	var w activities.Written
 	if err := workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-		Sync: in.Sync, Side: activities.SideB, Ops: plan.Ops, Batch: "per-event-" + in.RecordID,
+		Ref: activities.Ref{Sync: in.Sync}, Side: activities.SideB, Ops: plan.Ops, Batch: "per-event-" + in.RecordID,
 	}).Get(ctx, &w); err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	}
 	defer w.Stop()
 	defer func() { _ = b.c.TerminateWorkflow(ctx, workflows.WorkflowID(fx.sync), "", "bench over") }()
-	run, _, err := app.StartSync(ctx, b.c, fx.sync)
+	run, _, err := app.StartSync(ctx, b.c, fx.sync, nil)
 	if err != nil {
 		return r, err
 	}

@@ -67,7 +67,7 @@ func (b *bench) webhooksOther(ctx context.Context, design string) (result, error
 		}
 	case designDirect:
 		handle = func(ctx context.Context, ev connectors.WebhookEvent) error {
-			recs, err := fx.acts.GetRecords(ctx, activities.GetRecordsInput{Sync: fx.sync, Side: activities.SideA, IDs: []string{ev.RecordID}})
+			recs, err := fx.acts.GetRecords(ctx, activities.GetRecordsInput{Ref: activities.Ref{Sync: fx.sync}, Side: activities.SideA, IDs: []string{ev.RecordID}})
 			if err != nil || len(recs.Records) == 0 {
 				return err
 			}

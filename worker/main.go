@@ -50,11 +50,16 @@ func main() {
 	flag.StringVar(&o.configPath, "config", "", "sync definitions file (syncs.yaml)")
 	flag.StringVar(&o.dataDir, "data-dir", ".tandem", "directory of the link store (links.db, unless "+linksEnv+" names a PostgreSQL database) and, in dev mode, of the embedded server's database")
 	flag.IntVar(&o.port, "port", 7233, "dev mode: Temporal frontend port on 127.0.0.1")
-	flag.IntVar(&o.uiPort, "ui-port", 8233, "dev mode: Temporal Web UI port on 127.0.0.1 (0: no UI)")
+	flag.IntVar(&o.uiPort, "ui-port", -1, "dev mode: Temporal Web UI port on 127.0.0.1 (default: --port + 1000, so 8233; 0: no UI)")
 	flag.StringVar(&o.webhooks, "webhooks", "", "address of the webhook ingress to run in this process (dev mode default 127.0.0.1:8080; \"off\" for none)")
 	flag.StringVar(&o.metrics, "metrics", "", "address to serve Prometheus metrics on (GET /metrics), e.g. 0.0.0.0:9090; empty: none")
 	flag.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	flag.Parse()
+	if o.uiPort < 0 {
+		// Temporal's own dev server puts its UI 1000 above the frontend; explain's links
+		// assume the same.
+		o.uiPort = o.port + 1000
+	}
 	if o.webhooks == "" && o.dev {
 		o.webhooks = "127.0.0.1:8080"
 	}
@@ -90,6 +95,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer closeDefs()
+	// Webhook settings are checked with the rest of the file, before Temporal is dialled,
+	// whether or not this process serves the ingress.
+	if err := ingress.Check(syncs, builtin.Registry()); err != nil {
+		return err
+	}
 	// From here on, no log line or activity error holds a value of the environment the
 	// definitions file read (tokens, DSNs), whatever library quoted it.
 	secrets := secret.New(syncs.Secrets)
@@ -113,11 +123,13 @@ func run(ctx context.Context, o options) error {
 	}
 
 	var c client.Client
+	namespace := ""
+	var srv *devserver.Server
 	if o.dev {
 		if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
 			return fmt.Errorf("create data directory: %w", err)
 		}
-		srv, err := devserver.Start(devserver.Options{
+		srv, err = devserver.Start(devserver.Options{
 			DBFile:           filepath.Join(o.dataDir, "temporal.db"),
 			Port:             o.port,
 			UIPort:           o.uiPort,
@@ -136,6 +148,7 @@ func run(ctx context.Context, o options) error {
 		}); err != nil {
 			return err
 		}
+		namespace = srv.Namespace()
 		logger.Info("embedded Temporal server running", zap.String("frontend", srv.FrontendAddress()),
 			zap.String("ui", "http://"+srv.UIAddress()), zap.String("data", o.dataDir))
 	} else {
@@ -147,8 +160,18 @@ func run(ctx context.Context, o options) error {
 		if c, err = app.Dial(ctx, opts); err != nil {
 			return err
 		}
+		namespace = opts.Namespace
 	}
 	defer c.Close()
+	// Syncs publish their state (TandemState, TandemLastSuccess) where the namespace has
+	// the attributes; `starter setup` registers them.
+	searchState, missing, err := app.HasStateAttributes(ctx, c, namespace)
+	if err != nil {
+		logger.Warn("cannot list the namespace's search attributes; syncs will not publish their state to them", zap.Error(err))
+	} else if !searchState {
+		logger.Warn("the namespace lacks Tandem's state search attributes; syncs will not publish their state to them until `go run ./starter setup` registers them",
+			zap.Strings("missing", missing), zap.String("namespace", namespace))
+	}
 
 	links, where, err := openLinks(o.dataDir)
 	if err != nil {
@@ -157,7 +180,7 @@ func run(ctx context.Context, o options) error {
 	defer links.Close()
 	logger.Info("link store", zap.String("at", where))
 
-	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns, Links: links, Secrets: secrets})
+	w := app.NewWorker(c, &activities.Activities{Syncs: syncs, Connections: conns, Links: links, Secrets: secrets, SearchState: searchState})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
@@ -178,7 +201,7 @@ func run(ctx context.Context, o options) error {
 
 	if o.dev {
 		for _, name := range syncs.SyncNames() {
-			run, started, err := app.StartSync(ctx, c, name)
+			run, started, err := app.StartSync(ctx, c, name, nil)
 			if err != nil {
 				return err
 			}
@@ -189,8 +212,8 @@ func run(ctx context.Context, o options) error {
 			hooks = "http://" + ln.Addr().String() + "/webhooks/<sync>/<side>"
 		}
 		ui := "off (--ui-port 0)"
-		if o.uiPort != 0 {
-			ui = fmt.Sprintf("http://127.0.0.1:%d", o.uiPort)
+		if srv != nil && srv.UIAddress() != "" {
+			ui = "http://" + srv.UIAddress()
 		}
 		// The starter dials 127.0.0.1:7233 unless told otherwise.
 		starter := "go run ./starter"

@@ -4,6 +4,8 @@
 package workflows
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -11,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"tandem/activities"
 	"tandem/connectors"
 	"tandem/pairs"
 )
@@ -51,11 +54,32 @@ func SyncFromWorkflowID(id string) (string, bool) {
 	return name, ok && name != ""
 }
 
-// SyncInput starts or continues a sync's workflow.
+// SyncInput starts or continues a sync's workflow. From the Temporal CLI or UI it is
+// {"Sync":"people"}, or just "people"; with the definition inline (a sync entry of a
+// definitions file as JSON, its connections by name): {"Sync":"people","Definition":{...}}.
 type SyncInput struct {
 	Sync string
+	// Definition is the sync's definition given inline, used instead of the workers'
+	// files; on the first start only (it is then kept in State).
+	Definition json.RawMessage `json:",omitempty"`
 	// State is carried across continue-as-new; nil on the first start.
 	State *SyncState `json:",omitempty"`
+}
+
+// UnmarshalJSON takes a SyncInput, or a bare string naming the sync.
+func (in *SyncInput) UnmarshalJSON(data []byte) error {
+	var name string
+	if err := json.Unmarshal(data, &name); err == nil {
+		*in = SyncInput{Sync: name}
+		return nil
+	}
+	type plain SyncInput
+	var p plain
+	if err := json.Unmarshal(data, &p); err != nil {
+		return fmt.Errorf("sync workflow input: want {\"Sync\":\"NAME\"} or \"NAME\": %w", err)
+	}
+	*in = SyncInput(p)
+	return nil
 }
 
 // ResyncSignal rewinds a side's cursor to a time, so every change since then is read again.
@@ -173,6 +197,19 @@ type SyncState struct {
 	RejectedSignals    int    `json:"rejected_signals,omitempty"`
 	LastRejectedSignal string `json:"last_rejected_signal,omitempty"`
 
+	// Definition is the sync's inline definition, when it was started or redefined with
+	// one (SyncInput.Definition, the define update); empty: the workers' files.
+	Definition json.RawMessage `json:"definition,omitempty"`
+	// LastSuccess is when the last run without an error finished.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Plan is the definition the run in progress started with, kept across
+	// continue-as-new so one run is one definition; Loaded is set once a definition was
+	// loaded.
+	Plan   *activities.SyncPlan `json:"plan,omitempty"`
+	Loaded bool                 `json:"loaded,omitempty"`
+	// Search is set when the namespace has the state search attributes (see publish).
+	Search bool `json:"search,omitempty"`
+
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
 	// read by id rather than looked up.
@@ -236,10 +273,16 @@ type EventStats struct {
 
 // Status is the answer to the status query.
 type Status struct {
-	Sync       string                       `json:"sync"`
-	WorkflowID string                       `json:"workflow_id"`
-	Paused     bool                         `json:"paused"`
-	Running    bool                         `json:"running"`
+	Sync       string `json:"sync"`
+	WorkflowID string `json:"workflow_id"`
+	Paused     bool   `json:"paused"`
+	Running    bool   `json:"running"`
+	// State is idle, running, paused or failing (also the TandemState search attribute).
+	State string `json:"state,omitempty"`
+	// LastSuccess is when the last run without an error finished.
+	LastSuccess time.Time `json:"last_success,omitzero"`
+	// Definition says where the definition comes from: "inline" or a definitions file.
+	Definition string                       `json:"definition,omitempty"`
 	Cursors    map[string]connectors.Cursor `json:"cursors"`
 	NextRunAt  time.Time                    `json:"next_run_at"`
 	Current    *RunSummary                  `json:"current,omitempty"`

@@ -30,6 +30,7 @@ func (s *syncer) wait(ctx workflow.Context) {
 		sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
 	}
 	s.addSignals(ctx, sel)
+	sel.AddReceive(s.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })
 	sel.Select(ctx)
 }
 
@@ -93,6 +94,10 @@ func (s *syncer) onResume() {
 }
 
 func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
+	if err := s.checkResync(ctx, sig); err != nil {
+		s.reject(SignalResync, err.Error())
+		return
+	}
 	sides := []string{sig.Side}
 	switch sig.Side {
 	case activities.SideA, activities.SideB:

@@ -155,7 +155,7 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) error {
 	var recs activities.Records
 	if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
-		Sync: s.name, Side: side, IDs: ids,
+		Ref: s.ref(), Side: side, IDs: ids,
 	}).Get(ctx, &recs); err != nil {
 		return err
 	}

@@ -24,7 +24,7 @@ func (s *syncer) findPartners(ctx workflow.Context, side string, batch activitie
 		ids[i] = r.ID
 	}
 	return workflow.ExecuteActivity(activityOptions(ctx), a.FindPartners, activities.FindPartnersInput{
-		Sync: s.name, Side: side, IDs: ids, Keys: batch.Keys,
+		Ref: s.ref(), Side: side, IDs: ids, Keys: batch.Keys,
 	})
 }
 
@@ -45,14 +45,14 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
-		Sync: s.name, From: from, Source: batch, Partners: &partners,
+		Ref: s.ref(), From: from, Source: batch, Partners: &partners,
 	}).Get(ctx, &items); err != nil {
 		return Counts{}, err
 	}
 	now := workflow.Now(ctx)
 	var decisions activities.Decisions
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
-		Sync: s.name, From: from, Items: items.Items, TargetCursor: s.st.Cursors[to],
+		Ref: s.ref(), From: from, Items: items.Items, TargetCursor: s.st.Cursors[to],
 		Linked: true, Now: now, CoolDown: s.plan.CoolDown,
 	}).Get(ctx, &decisions); err != nil {
 		return Counts{}, err
@@ -91,7 +91,7 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 			s.markDirty(activities.SideB, l.B.ID)
 		}
 		if err := workflow.ExecuteActivity(activityOptions(ctx), a.SaveLinks, activities.SaveLinksInput{
-			Sync: s.name, Links: links,
+			Ref: s.ref(), Links: links,
 		}).Get(ctx, nil); err != nil {
 			return Counts{}, err
 		}
@@ -149,7 +149,7 @@ func (s *syncer) releaseHeld(ctx workflow.Context) {
 	}
 	var due activities.DueHeld
 	if err := workflow.ExecuteActivity(activityOptions(ctx), a.DueHeld, activities.DueHeldInput{
-		Sync: s.name, Now: workflow.Now(ctx), Limit: s.plan.PageSize,
+		Ref: s.ref(), Now: workflow.Now(ctx), Limit: s.plan.PageSize,
 	}).Get(ctx, &due); err != nil {
 		s.logger.Warn("Reading held pairs failed; trying again later", "error", err)
 		s.st.HeldNext = workflow.Now(ctx).Add(failedRunRetry)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"hash/fnv"
 	"io"
 	"slices"
@@ -245,7 +246,7 @@ func (s *syncer) reread(ctx workflow.Context, side string, keys []string, m *act
 	for len(ids) > 0 {
 		var recs activities.Records
 		if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
-			Sync: s.name, Side: side, IDs: ids, Counterparts: true,
+			Ref: s.ref(), Side: side, IDs: ids, Counterparts: true,
 		}).Get(ctx, &recs); err != nil {
 			return err
 		}
@@ -279,7 +280,7 @@ func (s *syncer) find(ctx workflow.Context, side string, keys []string, out *act
 		return nil
 	}
 	return workflow.ExecuteActivity(activityOptions(ctx), a.FindByIdentifier, activities.FindByIdentifierInput{
-		Sync: s.name, Side: definition.Other(side), Values: keys,
+		Ref: s.ref(), Side: definition.Other(side), Values: keys,
 	}).Get(ctx, out)
 }
 
@@ -290,7 +291,7 @@ func (s *syncer) countChanges(ctx workflow.Context, side string) {
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
-	}), a.CountChanges, activities.CountChangesInput{Sync: s.name, Side: side, Cursor: s.st.Cursors[side]}).Get(ctx, &n)
+	}), a.CountChanges, activities.CountChangesInput{Ref: s.ref(), Side: side, Cursor: s.st.Cursors[side]}).Get(ctx, &n)
 	if err != nil || !n.Known {
 		return
 	}
@@ -303,13 +304,29 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 	if s.plan != nil {
 		return nil
 	}
-	var plan activities.SyncPlan
-	err := workflow.ExecuteLocalActivity(localOptions(ctx), a.LoadSync, activities.LoadSyncInput{Sync: s.name}).Get(ctx, &plan)
-	if err != nil {
-		return err
+	if s.st.Current != nil && s.st.Plan != nil {
+		// A run that continued as new goes on with the definition it started with.
+		s.plan = s.st.Plan
+	} else {
+		var plan activities.SyncPlan
+		err := workflow.ExecuteLocalActivity(localOptions(ctx), a.LoadSync, activities.LoadSyncInput{
+			Sync: s.name, Definition: s.st.Definition,
+		}).Get(ctx, &plan)
+		if err != nil {
+			if s.neverLoaded() && isUnknown(err) {
+				// Nothing was ever synced under this name: a sync no worker knows (a
+				// misspelt name, say) fails its workflow now, not every five minutes.
+				s.fatal = temporal.NewNonRetryableApplicationError(errorText(err), activities.ErrUnknownSync, nil)
+			}
+			return err
+		}
+		s.plan = &plan
+		s.st.Loaded, s.st.Search = true, plan.Search
 	}
-	s.plan = &plan
-	if plan.Mode == definition.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
+	if s.st.Current != nil && s.plan.Def != nil {
+		s.st.Plan = s.plan
+	}
+	if s.plan.Mode == definition.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
 		s.linked = true
 		// The link store remembers every pair: wave 1's bounded memory is dropped.
 		s.st.Baselines, s.st.BaselineOrder, s.st.Loops = nil, nil, nil
@@ -317,9 +334,20 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 	return nil
 }
 
+// neverLoaded is true while the sync has never loaded its definition nor read anything.
+func (s *syncer) neverLoaded() bool {
+	return !s.st.Loaded && s.st.LastRun == nil && s.st.Totals == (Counts{})
+}
+
+// isUnknown says whether err is an unknown sync or a bad inline definition.
+func isUnknown(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && (app.Type() == activities.ErrUnknownSync || app.Type() == activities.ErrBadDefinition)
+}
+
 func (s *syncer) fetch(ctx workflow.Context, side string, after connectors.Cursor) workflow.Future {
 	return workflow.ExecuteActivity(activityOptions(ctx), a.FetchChanges, activities.FetchChangesInput{
-		Sync: s.name, Side: side, Cursor: after, Limit: s.plan.PageSize,
+		Ref: s.ref(), Side: side, Cursor: after, Limit: s.plan.PageSize,
 	})
 }
 
@@ -341,7 +369,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		// Not s.find: that skips the activity for no keys, and histories recorded before
 		// it have the activity even then.
 		if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
-			Sync: s.name, Side: to, Values: batch.UniqueKeys(),
+			Ref: s.ref(), Side: to, Values: batch.UniqueKeys(),
 		}).Get(ctx, &matches); err != nil {
 			return Counts{}, err
 		}
@@ -354,13 +382,13 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
-		Sync: s.name, From: from, Source: batch, Matches: matches.Matches,
+		Ref: s.ref(), From: from, Source: batch, Matches: matches.Matches,
 	}).Get(ctx, &items); err != nil {
 		return Counts{}, err
 	}
 	var decisions activities.Decisions
 	if err := workflow.ExecuteLocalActivity(lctx, a.Compare, activities.CompareInput{
-		Sync: s.name, From: from, Items: items.Items,
+		Ref: s.ref(), From: from, Items: items.Items,
 		Baselines: s.baselinesFor(batch.Keys), TargetCursor: s.st.Cursors[to],
 	}).Get(ctx, &decisions); err != nil {
 		return Counts{}, err
@@ -444,11 +472,11 @@ func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, 
 	var toOther, toThis workflow.Future
 	if len(plan.Ops) > 0 {
 		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-			Sync: s.name, Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
+			Ref: s.ref(), Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
 	}
 	if len(plan.BackOps) > 0 {
 		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
-			Sync: s.name, Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
+			Ref: s.ref(), Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
 	}
 	out := writes{keys: map[string]bool{}, failedKeys: map[string]bool{}, created: map[string]string{}, failed: map[string]bool{}}
 	for _, w := range []struct {
@@ -512,4 +540,14 @@ func batchRecord(op activities.WriteOp, toOther bool) string {
 		return op.SourceID
 	}
 	return op.TargetID
+}
+
+// ref names the sync to an activity, with the definition the run loaded: every activity
+// of a run uses that one (see activities.Ref).
+func (s *syncer) ref() activities.Ref {
+	r := activities.Ref{Sync: s.name}
+	if s.plan != nil {
+		r.Def = s.plan.Def
+	}
+	return r
 }

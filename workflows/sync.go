@@ -37,6 +37,9 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, s.status); err != nil {
 		return err
 	}
+	if err := s.setUpdates(ctx); err != nil {
+		return err
+	}
 	return s.run(ctx)
 }
 
@@ -47,6 +50,8 @@ type syncer struct {
 	logger log.Logger
 
 	syncNow, pause, resume, resync, change workflow.ReceiveChannel
+	// wake is sent to by update handlers, so the run loop acts on what they changed.
+	wake workflow.Channel
 	// seen holds the ids of recent events (st.Seen as a set).
 	seen map[string]bool
 	// inFlight is the size of the micro-batch being synced.
@@ -62,6 +67,12 @@ type syncer struct {
 	// dirty is the latest look-ahead's record of records written or linked since it
 	// began (linked two-way syncs; see staleAhead).
 	dirty map[string]map[string]bool
+	// published and publishedSuccess are the state search attributes as last upserted.
+	published        string
+	publishedSuccess time.Time
+	publishedRead    bool
+	// fatal, once set, ends the workflow with it (a sync no worker knows).
+	fatal error
 	// linked is set for two-way syncs that keep their pairs in the link store (every
 	// run since the "link-store" version); see linked.go.
 	linked bool
@@ -75,6 +86,9 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 	if st.Cursors == nil {
 		st.Cursors = map[string]connectors.Cursor{}
 	}
+	if len(in.Definition) > 0 && len(st.Definition) == 0 {
+		st.Definition = in.Definition
+	}
 	return &syncer{
 		name:    in.Sync,
 		st:      st,
@@ -84,6 +98,7 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 		resume:  workflow.GetSignalChannel(ctx, SignalResume),
 		resync:  workflow.GetSignalChannel(ctx, SignalResync),
 		change:  workflow.GetSignalChannel(ctx, SignalChange),
+		wake:    workflow.NewBufferedChannel(ctx, 1),
 		trigger: "schedule",
 		seen:    seenSet(st.Seen),
 	}
@@ -91,7 +106,11 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 
 func (s *syncer) run(ctx workflow.Context) error {
 	for {
+		if s.fatal != nil {
+			return s.fatal
+		}
 		s.drainSignals(ctx)
+		s.publish(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Between two batches is a safe point, even mid-run or with events waiting:
 			// all of it is in the state.
@@ -109,6 +128,9 @@ func (s *syncer) run(ctx workflow.Context) error {
 		}
 		if s.st.Current != nil && !s.st.Paused {
 			finished := s.runPages(ctx)
+			if s.fatal != nil {
+				return s.fatal
+			}
 			if finished {
 				s.finishRun(ctx)
 				return s.continueAsNew(ctx)
@@ -132,6 +154,11 @@ func (s *syncer) startRun(ctx workflow.Context) {
 	}
 	s.st.SyncNowPending = false
 	s.trigger = "schedule"
+	if workflow.GetVersion(ctx, "plan-per-run", workflow.DefaultVersion, 1) == 1 {
+		// Every run loads its definition afresh (micro-batches before it in this
+		// execution may have loaded an older one): an edit applies from the next run.
+		s.plan = nil
+	}
 	s.st.Current = &RunSummary{Number: s.st.Runs, Trigger: trigger, StartedAt: workflow.Now(ctx)}
 	s.logger.Info("Run started", "run", s.st.Runs, "trigger", trigger)
 }
@@ -139,7 +166,10 @@ func (s *syncer) startRun(ctx workflow.Context) {
 func (s *syncer) finishRun(ctx workflow.Context) {
 	run := s.st.Current
 	run.FinishedAt = workflow.Now(ctx)
-	s.st.LastRun, s.st.Current = run, nil
+	s.st.LastRun, s.st.Current, s.st.Plan = run, nil, nil
+	if run.Error == "" {
+		s.st.LastSuccess = run.FinishedAt
+	}
 	every := time.Duration(0)
 	if s.plan != nil {
 		every = s.plan.Every
@@ -154,7 +184,13 @@ func (s *syncer) finishRun(ctx workflow.Context) {
 }
 
 func (s *syncer) continueAsNew(ctx workflow.Context) error {
+	// An update being handled (a definition being checked) finishes in this run: its
+	// caller gets its answer, and its change is carried over.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return err
+	}
 	s.drainSignals(ctx)
+	s.publish(ctx)
 	if s.plan != nil {
 		s.pruneWritten(workflow.Now(ctx))
 	}
@@ -163,27 +199,30 @@ func (s *syncer) continueAsNew(ctx workflow.Context) error {
 
 func (s *syncer) status() (Status, error) {
 	st := Status{
-		Sync:       s.name,
-		WorkflowID: WorkflowID(s.name),
-		Paused:     s.st.Paused,
-		Running:    s.st.Current != nil && !s.st.Paused,
-		Cursors:    s.st.Cursors,
-		NextRunAt:  s.st.NextRunAt,
-		Current:    s.st.Current,
-		LastRun:    s.st.LastRun,
-		Runs:       s.st.Runs,
-		Totals:     s.st.Totals,
-		Failures:   s.st.Failures,
-		Decisions:  s.st.Decisions,
-		Realtime:   s.st.Realtime,
-		Usage:      s.st.Usage,
-		Events:     s.st.Events,
-		Pending:    s.pendingCount(),
-		Held:       s.st.Held,
-		HeldCount:  s.st.HeldCount,
-		Overflowed: s.st.Overflowed,
+		Sync:        s.name,
+		WorkflowID:  WorkflowID(s.name),
+		Paused:      s.st.Paused,
+		Running:     s.st.Current != nil && !s.st.Paused,
+		State:       s.state(),
+		LastSuccess: s.st.LastSuccess,
+		Cursors:     s.st.Cursors,
+		NextRunAt:   s.st.NextRunAt,
+		Current:     s.st.Current,
+		LastRun:     s.st.LastRun,
+		Runs:        s.st.Runs,
+		Totals:      s.st.Totals,
+		Failures:    s.st.Failures,
+		Decisions:   s.st.Decisions,
+		Realtime:    s.st.Realtime,
+		Usage:       s.st.Usage,
+		Events:      s.st.Events,
+		Pending:     s.pendingCount(),
+		Held:        s.st.Held,
+		HeldCount:   s.st.HeldCount,
+		Overflowed:  s.st.Overflowed,
 
 		RejectedSignals:    s.st.RejectedSignals,
+		Definition:         s.definitionSource(),
 		LastRejectedSignal: s.st.LastRejectedSignal,
 	}
 	for _, side := range workflow.DeterministicKeys(s.st.Written) {
@@ -229,4 +268,16 @@ func errorText(err error) string {
 		return "timed out (" + timeout.TimeoutType().String() + ")"
 	}
 	return err.Error()
+}
+
+// definitionSource says where the sync's definition comes from: "inline" or the workers'
+// files (the file of the worker that loaded it last).
+func (s *syncer) definitionSource() string {
+	switch {
+	case len(s.st.Definition) > 0:
+		return "inline"
+	case s.plan != nil && s.plan.Source != "":
+		return s.plan.Source
+	}
+	return ""
 }

@@ -222,6 +222,8 @@ func TestTwoWayRewritingServiceIsHeldThenFixedByANormalizer(t *testing.T) {
 	s.StopWorker()
 	s.Acts.Syncs.Syncs[0].Fields[0].Normalize = []string{"lower"}
 	s.StartWorker()
+	// An edited definition applies from the next run.
+	s.Signal(workflows.SignalSyncNow, nil)
 	s.WaitFor("the pair to be released", 2*time.Minute, func(st workflows.Status) bool {
 		return st.HeldCount == 0 && len(st.Held) == 0 && st.Pending == 0
 	})

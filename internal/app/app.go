@@ -5,6 +5,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"errors"
@@ -80,7 +81,23 @@ func Dial(ctx context.Context, opts client.Options) (client.Client, error) {
 
 // SearchAttributes are the custom search attributes Tandem's workflows carry.
 var SearchAttributes = map[string]enumspb.IndexedValueType{
-	workflows.SyncSearchAttribute: enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.SyncSearchAttribute:        enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.StateSearchAttribute:       enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.LastSuccessSearchAttribute: enumspb.INDEXED_VALUE_TYPE_DATETIME,
+}
+
+// HasStateAttributes reports whether the namespace has the state search attributes
+// (TandemState, TandemLastSuccess), which syncs publish only where they exist; the
+// names missing are returned for a message.
+func HasStateAttributes(ctx context.Context, c client.Client, namespace string) (bool, []string, error) {
+	missing, err := searchattr.Missing(ctx, c, namespace, map[string]enumspb.IndexedValueType{
+		workflows.StateSearchAttribute:       SearchAttributes[workflows.StateSearchAttribute],
+		workflows.LastSuccessSearchAttribute: SearchAttributes[workflows.LastSuccessSearchAttribute],
+	})
+	if err != nil {
+		return false, nil, err
+	}
+	return len(missing) == 0, missing, nil
 }
 
 // Setup registers Tandem's search attributes on the client's namespace; it is idempotent.
@@ -135,12 +152,13 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 }
 
 // StartSync starts a sync's workflow, or finds it running. started is false when it was
-// already running.
-func StartSync(ctx context.Context, c client.Client, sync string) (run client.WorkflowRun, started bool, err error) {
+// already running. def, when given, is the sync's definition inline (the workers' files
+// are not used for it).
+func StartSync(ctx context.Context, c client.Client, sync string, def json.RawMessage) (run client.WorkflowRun, started bool, err error) {
 	// Whether it runs already decides the message; the start itself is idempotent.
 	desc, descErr := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(sync), "")
 	running := descErr == nil && desc.GetWorkflowExecutionInfo().GetCloseTime() == nil
-	run, err = c.ExecuteWorkflow(ctx, workflows.StartOptions(sync), workflows.SyncWorkflow, workflows.SyncInput{Sync: sync})
+	run, err = c.ExecuteWorkflow(ctx, workflows.StartOptions(sync), workflows.SyncWorkflow, workflows.SyncInput{Sync: sync, Definition: def})
 	if err != nil {
 		return nil, false, fmt.Errorf("start sync %q: %w", sync, err)
 	}
@@ -200,6 +218,32 @@ func retrying(desc *workflowservice.DescribeWorkflowExecutionResponse) []workflo
 // failureText is a failure's message; Go errors carry their causes' text in it already
 // (the causes are the same text, unwrapped), so they are not repeated.
 func failureText(f *failurepb.Failure) string { return f.GetMessage() }
+
+// Update sends an update (pause, resume, sync-now, resync, define) to a sync's workflow and
+// waits for its answer: the sync's new status, or why the sync refused it.
+func Update(ctx context.Context, c client.Client, sync, name string, arg any) (workflows.Status, error) {
+	opts := client.UpdateWorkflowOptions{
+		WorkflowID:   workflows.WorkflowID(sync),
+		UpdateName:   name,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	}
+	if arg != nil {
+		opts.Args = []any{arg}
+	}
+	h, err := c.UpdateWorkflow(ctx, opts)
+	var st workflows.Status
+	if err == nil {
+		err = h.Get(ctx, &st)
+	}
+	if err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) {
+			return workflows.Status{}, fmt.Errorf("sync %q refused %s: %s", sync, name, app.Message())
+		}
+		return workflows.Status{}, fmt.Errorf("%s sync %q: %w", name, sync, err)
+	}
+	return st, nil
+}
 
 // Signal sends a signal to a sync's workflow.
 func Signal(ctx context.Context, c client.Client, sync, signal string, arg any) error {

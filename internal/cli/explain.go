@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -49,6 +51,12 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 				namespace := app.DefaultNamespace
 				if opts, err := app.ClientOptions(nil); err == nil {
 					namespace = opts.Namespace
+					if ui == "" {
+						ui = uiFor(opts.HostPort)
+					}
+				}
+				if ui == "" {
+					ui = uiFor(app.DefaultAddress)
 				}
 				writeFinding(out, f, ui, namespace)
 				return nil
@@ -57,7 +65,7 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&sync, "sync", "", "name of the sync")
 	cmd.Flags().StringVar(&key, "key", "", "the record's key, as the sync compares it (e.g. acme.com)")
-	cmd.Flags().StringVar(&ui, "ui", "http://127.0.0.1:8233", "base URL of the Temporal Web UI, for the link")
+	cmd.Flags().StringVar(&ui, "ui", "", "base URL of the Temporal Web UI, for the link (default: the frontend's host, its port + 1000, as `worker --dev` and Temporal's dev server serve it)")
 	cmd.Flags().IntVar(&runs, "runs", 100, "how many of the sync's latest workflow runs to search")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the finding as JSON")
 	_ = cmd.MarkFlagRequired("sync")
@@ -99,4 +107,18 @@ func writeFinding(w io.Writer, f *explain.Finding, ui, namespace string) {
 	fmt.Fprintf(w, "  when:    %s, %s\n", f.At.UTC().Format("2006-01-02T15:04:05Z"), when)
 	fmt.Fprintf(w, "  where:   workflow %s, run %s, event %d\n", f.WorkflowID, f.RunID, f.EventID)
 	fmt.Fprintf(w, "  open:    %s\n", f.UIURL(ui, namespace))
+}
+
+// uiFor is the Web UI's address beside a frontend at hostPort, by the dev servers'
+// convention (the UI listens 1000 above the frontend: 7233 and 8233).
+func uiFor(hostPort string) string {
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil {
+		return "http://127.0.0.1:8233"
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "http://127.0.0.1:8233"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(p+1000))
 }

@@ -72,6 +72,6 @@ func TestSetupIsIdempotent(t *testing.T) {
 	for range 2 {
 		out, err := run(t, "setup")
 		require.NoError(t, err)
-		assert.Equal(t, "search attribute TandemSync (Keyword) is registered on namespace default\n", out)
+		assert.Equal(t, "search attribute TandemLastSuccess (Datetime) is registered on namespace default\nsearch attribute TandemState (Keyword) is registered on namespace default\nsearch attribute TandemSync (Keyword) is registered on namespace default\n", out)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -27,8 +29,8 @@ func setupCommand(s *starter, out io.Writer) *cobra.Command {
 				if err := app.Setup(ctx, c, namespace); err != nil {
 					return err
 				}
-				for name, typ := range app.SearchAttributes {
-					fmt.Fprintf(out, "search attribute %s (%s) is registered on namespace %s\n", name, typ, namespace)
+				for _, name := range slices.Sorted(maps.Keys(app.SearchAttributes)) {
+					fmt.Fprintf(out, "search attribute %s (%s) is registered on namespace %s\n", name, app.SearchAttributes[name], namespace)
 				}
 				return nil
 			})

@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"tandem/connectors/builtin"
+	"tandem/definition"
 	"tandem/internal/app"
 	"tandem/internal/config"
 	"tandem/workflows"
@@ -29,6 +30,9 @@ type starter struct {
 	configPath string
 	out        io.Writer
 	dial       Dialer
+	// file is --config, read before Temporal is dialled (a bad file is reported as
+	// such even when the server is down).
+	file *config.File
 }
 
 // Dialer connects to Temporal.
@@ -60,6 +64,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		}
 	}
 
+	var inline bool
 	start := &cobra.Command{
 		Use:   "start",
 		Short: "Start a sync's workflow (every sync of --config when --sync is not given)",
@@ -70,7 +75,13 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 					return err
 				}
 				for _, n := range names {
-					run, started, err := app.StartSync(ctx, c, n)
+					var def json.RawMessage
+					if inline {
+						if def, err = s.inlineDefinition(n); err != nil {
+							return err
+						}
+					}
+					run, started, err := app.StartSync(ctx, c, n, def)
 					if err != nil {
 						return err
 					}
@@ -85,6 +96,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		},
 	}
 	addSync(start, false)
+	start.Flags().BoolVar(&inline, "inline", false, "send each sync's definition from --config with it: workers then need only its connections, not the same file")
 
 	var asJSON, watch bool
 	var interval time.Duration
@@ -137,7 +149,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	status.Flags().DurationVar(&interval, "interval", time.Second, "with --watch: time between refreshes")
 	status.Flags().IntVar(&watchCount, "count", 0, "with --watch: stop after this many refreshes (0: until Ctrl-C)")
 
-	signalVerb := func(use, short, signal string, arg func() (any, error)) *cobra.Command {
+	updateVerb := func(use, short, update string, arg func() (any, error)) *cobra.Command {
 		c := &cobra.Command{
 			Use:   use,
 			Short: short,
@@ -153,10 +165,11 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 					if _, err := s.targets(ctx, c, syncName, false); err != nil {
 						return err
 					}
-					if err := app.Signal(ctx, c, syncName, signal, payload); err != nil {
+					st, err := app.Update(ctx, c, syncName, update, payload)
+					if err != nil {
 						return explainMissing(ctx, c, err, syncName)
 					}
-					fmt.Fprintf(s.out, "sync %s: %s sent\n", syncName, signal)
+					fmt.Fprintf(s.out, "sync %s: %s done; now %s\n", syncName, update, stateLine(st))
 					return nil
 				})
 			},
@@ -165,7 +178,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		return c
 	}
 	var from, side string
-	resync := signalVerb("resync", "Rewind a sync's cursor to --from and read every change since again", workflows.SignalResync, func() (any, error) {
+	resync := updateVerb("resync", "Rewind a sync's cursor to --from and read every change since again", workflows.UpdateResync, func() (any, error) {
 		t, err := parseTime(from)
 		if err != nil {
 			return nil, fmt.Errorf("--from: %w", err)
@@ -179,11 +192,28 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	resync.Flags().StringVar(&side, "side", "", "side whose cursor to rewind (a or b); default: every side the sync reads (both of a two-way sync)")
 	_ = resync.MarkFlagRequired("from")
 
+	var byName bool
+	define := updateVerb("define", "Give a running sync the definition --config has for it now (it applies from the next run), or --by-name to go back to the workers' files", workflows.UpdateDefine, func() (any, error) {
+		if byName {
+			return workflows.DefineRequest{}, nil
+		}
+		if s.configPath == "" {
+			return nil, errors.New("--config: required (the file whose definition of the sync to send), or --by-name")
+		}
+		def, err := s.inlineDefinition(syncName)
+		if err != nil {
+			return nil, err
+		}
+		return workflows.DefineRequest{Definition: def}, nil
+	})
+	define.Flags().BoolVar(&byName, "by-name", false, "drop the sync's inline definition: each run uses the definition in the file of the worker that runs it")
+
 	root.AddCommand(start, status,
-		signalVerb("pause", "Pause a sync: no run starts until resume", workflows.SignalPause, nil),
-		signalVerb("resume", "Resume a paused sync", workflows.SignalResume, nil),
-		signalVerb("sync-now", "Run a sync now instead of waiting for its schedule", workflows.SignalSyncNow, nil),
+		updateVerb("pause", "Pause a sync: no run starts until resume (a run in progress stops after its page)", workflows.UpdatePause, nil),
+		updateVerb("resume", "Resume a paused sync", workflows.UpdateResume, nil),
+		updateVerb("sync-now", "Run a sync now instead of waiting for its schedule", workflows.UpdateSyncNow, nil),
 		resync,
+		define,
 		WebhooksCommand(dial, out),
 		replayCommand(s, out),
 		explainCommand(s, out),
@@ -195,6 +225,11 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 func (s *starter) withClient(ctx context.Context, f func(context.Context, client.Client) error) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if s.configPath != "" {
+		if _, err := s.loadConfig(); err != nil {
+			return err
+		}
 	}
 	c, err := s.dial(ctx)
 	if err != nil {
@@ -219,7 +254,7 @@ func (s *starter) targets(ctx context.Context, c client.Client, name string, run
 	}
 	if name != "" {
 		if defined != nil && !slices.Contains(defined, name) {
-			return nil, fmt.Errorf("unknown sync %q: %s defines %s", name, s.configPath, strings.Join(defined, ", "))
+			return nil, fmt.Errorf("unknown sync %q: %s defines %s%s", name, s.configPath, strings.Join(defined, ", "), didYouMean(name, defined))
 		}
 		return []string{name}, nil
 	}
@@ -235,11 +270,44 @@ func (s *starter) targets(ctx context.Context, c client.Client, name string, run
 // loadConfig reads the definitions only for their names and shape: the starter needs no
 // secrets, so ${VAR}s are not required to be set here.
 func (s *starter) loadConfig() (*config.File, error) {
+	if s.file != nil {
+		return s.file, nil
+	}
 	data, err := readFile(s.configPath)
 	if err != nil {
 		return nil, err
 	}
-	return config.Parse(s.configPath, data, builtin.Registry().Types(), func(string) (string, bool) { return "", true })
+	f, err := config.Parse(s.configPath, data, builtin.Registry().Types(), func(string) (string, bool) { return "", true })
+	if err != nil {
+		return nil, err
+	}
+	s.file = f
+	return f, nil
+}
+
+// inlineDefinition is sync name's entry of --config, as JSON: what `start --inline` and
+// `define` send.
+func (s *starter) inlineDefinition(name string) (json.RawMessage, error) {
+	if _, err := s.loadConfig(); err != nil {
+		return nil, err
+	}
+	data, err := readFile(s.configPath)
+	if err != nil {
+		return nil, err
+	}
+	def, err := config.SyncEntry(data, name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.configPath, err)
+	}
+	return def, nil
+}
+
+// didYouMean is "; did you mean X?" for the name in names closest to name, if any is close.
+func didYouMean(name string, names []string) string {
+	if near := definition.Nearest(name, names); near != "" {
+		return fmt.Sprintf("; did you mean %q?", near)
+	}
+	return ""
 }
 
 func runningSyncs(ctx context.Context, c client.Client) ([]string, error) {
@@ -270,8 +338,12 @@ func explainMissing(ctx context.Context, c client.Client, err error, sync string
 		return err
 	}
 	running := "none"
-	if names, lerr := runningSyncs(ctx, c); lerr == nil && len(names) > 0 {
+	names, lerr := runningSyncs(ctx, c)
+	if lerr == nil && len(names) > 0 {
 		running = strings.Join(names, ", ")
+	}
+	if hint := didYouMean(sync, names); hint != "" {
+		return fmt.Errorf("sync %q is not running (running syncs: %s)%s", sync, running, hint)
 	}
 	return fmt.Errorf("sync %q is not running (running syncs: %s; start it with `starter start --sync %s`)", sync, running, sync)
 }

@@ -76,15 +76,19 @@ func TestVerbsDriveARunningSync(t *testing.T) {
 
 	out, err = run(t, "pause", "--sync", "cli")
 	require.NoError(t, err)
-	assert.Equal(t, "sync cli: pause sent\n", out)
-	s.WaitFor("paused", 30*time.Second, func(st workflows.Status) bool { return st.Paused })
+	assert.Equal(t, "sync cli: pause done; now paused\n", out, "the update answers with the new state")
 	out, err = run(t, "status", "--sync", "cli")
 	require.NoError(t, err)
 	assert.Contains(t, out, "): paused")
 
-	_, err = run(t, "resume", "--sync", "cli")
+	_, err = run(t, "sync-now", "--sync", "cli")
+	require.Error(t, err)
+	assert.Equal(t, `sync "cli" refused sync-now: sync "cli" is paused: resume it first`, err.Error())
+
+	out, err = run(t, "resume", "--sync", "cli")
 	require.NoError(t, err)
-	s.WaitFor("resumed", 30*time.Second, func(st workflows.Status) bool { return !st.Paused })
+	assert.Contains(t, out, "sync cli: resume done; now ")
+	assert.NotContains(t, out, "paused")
 
 	_, err = run(t, "resync", "--sync", "cli", "--from", "2000-01-01")
 	require.NoError(t, err)
@@ -105,6 +109,7 @@ func TestFailuresSayWhatWasWrong(t *testing.T) {
 		want string
 	}{
 		{"unknown sync with config", []string{"status", "--config", cfg, "--sync", "gamma"}, `unknown sync "gamma": ` + cfg + ` defines alpha, beta`},
+		{"misspelt sync", []string{"sync-now", "--config", cfg, "--sync", "alpah"}, `did you mean "alpha"?`},
 		{"sync not running", []string{"pause", "--sync", "never-started"}, `sync "never-started" is not running`},
 		{"bad resync time", []string{"resync", "--sync", "alpha", "--from", "yesterday"}, `--from: "yesterday" is not a time`},
 		{"bad side", []string{"resync", "--sync", "alpha", "--from", "2024-01-01", "--side", "c"}, `--side: "c" is not a side`},
@@ -119,6 +124,58 @@ func TestFailuresSayWhatWasWrong(t *testing.T) {
 			assert.NotContains(t, err.Error(), "\n", "one line")
 		})
 	}
+}
+
+// Finding 10: `starter --config F` dialled Temporal before reading F, so a bad file behind
+// a down server showed only the server's error.
+func TestABadFileIsReportedBeforeDialing(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "syncs.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("connections:\n  source: {type: memory}\nsyncs:\n  - name: x\n    a: {connection: nowhere, object: o, key: k}\n"), 0o600))
+	dialed := false
+	cmd := cli.Starter(&bytes.Buffer{}, func(context.Context) (client.Client, error) {
+		dialed = true
+		return nil, errors.New("cannot reach Temporal at 127.0.0.1:1")
+	})
+	cmd.SetArgs([]string{"status", "--config", bad})
+	err := cmd.ExecuteContext(context.Background())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), bad)
+	assert.Contains(t, err.Error(), `unknown connection "nowhere"`)
+	assert.False(t, dialed, "the file is read first")
+}
+
+// `start --inline` sends the file's definition with the start; `define` replaces it on a
+// running sync, and the worker's own file need not have the sync.
+func TestStartInlineAndDefine(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{})
+	source.Seed("companies", 7, memory.SampleCompany)
+	// The worker knows another sync only, over the same connections.
+	testenv.NewSync(t, testenv.Def("worker-only"), source, target)
+	t.Cleanup(func() {
+		_ = testenv.Client(t).TerminateWorkflow(context.Background(), workflows.WorkflowID("inline-cli"), "", "test over")
+	})
+	cfg := writeConfig(t, "inline-cli")
+	out, err := run(t, "start", "--config", cfg, "--sync", "inline-cli", "--inline")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync inline-cli: started")
+	require.Eventually(t, func() bool {
+		out, err = run(t, "status", "--sync", "inline-cli")
+		return err == nil && strings.Contains(out, "last run:   #1")
+	}, time.Minute, 50*time.Millisecond)
+	assert.Contains(t, out, "definition: inline")
+	assert.Contains(t, out, "created 7")
+
+	out, err = run(t, "define", "--config", cfg, "--sync", "inline-cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync inline-cli: define done")
+	// Back to the workers' files: refused, as the worker's file does not define it.
+	_, err = run(t, "define", "--sync", "inline-cli", "--by-name")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `refused define: sync "inline-cli" is not defined in test`)
+	out, err = run(t, "status", "--sync", "inline-cli")
+	require.NoError(t, err)
+	assert.Contains(t, out, "definition: inline", "a refused definition changes nothing")
 }
 
 func TestUnreachableTemporalNamesTheAddress(t *testing.T) {

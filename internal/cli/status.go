@@ -16,20 +16,7 @@ import (
 
 // WriteStatus prints a sync's status as plain lines.
 func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
-	state := "idle"
-	switch {
-	case st.Paused:
-		state = "paused"
-	case st.Running:
-		state = "running"
-	}
-	if len(st.Retrying) > 0 {
-		state += ", retrying after errors"
-	}
-	if st.Closed != "" {
-		state = "stopped: workflow " + st.Closed + " at " + st.ClosedAt.UTC().Format(time.RFC3339) + "; `starter start` runs it again"
-	}
-	fmt.Fprintf(w, "sync %s (workflow %s): %s\n", st.Sync, st.WorkflowID, state)
+	fmt.Fprintf(w, "sync %s (workflow %s): %s\n", st.Sync, st.WorkflowID, stateLine(st))
 	sides := make([]string, 0, len(st.Cursors))
 	for side := range st.Cursors {
 		sides = append(sides, side)
@@ -40,6 +27,12 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 	}
 	if !st.Paused && st.Current == nil && st.Closed == "" {
 		fmt.Fprintf(w, "  next run:   %s (%s)\n", st.NextRunAt.UTC().Format(time.RFC3339), relative(st.NextRunAt, now))
+	}
+	if !st.LastSuccess.IsZero() {
+		fmt.Fprintf(w, "  last success: %s (%s)\n", st.LastSuccess.UTC().Format(time.RFC3339), relative(st.LastSuccess, now))
+	}
+	if st.Definition != "" {
+		fmt.Fprintf(w, "  definition: %s\n", st.Definition)
 	}
 	if r := st.Current; r != nil {
 		fmt.Fprintf(w, "  this run:   #%d (%s) since %s: %s\n", r.Number, r.Trigger, r.StartedAt.UTC().Format(time.RFC3339), counts(r.Counts))
@@ -186,4 +179,28 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read sync definitions: %w", err)
 	}
 	return data, nil
+}
+
+// stateLine is a sync's state in a few words: idle, running, paused or failing, whether
+// activities are being retried, or that its workflow is not running.
+func stateLine(st workflows.Status) string {
+	if st.Closed != "" {
+		return "stopped: workflow " + st.Closed + " at " + st.ClosedAt.UTC().Format(time.RFC3339) + "; `starter start` runs it again"
+	}
+	state := st.State
+	if state == "" {
+		// A workflow from before the state was reported.
+		switch {
+		case st.Paused:
+			state = workflows.StatePaused
+		case st.Running:
+			state = workflows.StateRunning
+		default:
+			state = workflows.StateIdle
+		}
+	}
+	if len(st.Retrying) > 0 {
+		state += ", retrying after errors"
+	}
+	return state
 }

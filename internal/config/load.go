@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -668,4 +669,50 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// ParseSync parses one sync given inline (a sync entry of a definitions file, in YAML or
+// JSON) against the file's connections: how a sync is started or redefined with its
+// definition instead of its name. where names the source in messages ("inline
+// definition of sync people", say). An inline definition holds no ${VAR}s: secrets
+// belong to connections.
+func (f *File) ParseSync(where string, data []byte) (*Sync, error) {
+	p := &parser{path: where, lookup: func(name string) (string, bool) { return "", false }}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, fmt.Errorf("%s: want a sync's definition (a mapping with name, a, b, fields, ...)", where)
+	}
+	restoreNodes(&doc)
+	conns := f.Connections
+	if conns == nil {
+		conns = map[string]Connection{}
+	}
+	s, ok := p.sync(0, doc.Content[0], conns, map[string]int{})
+	if err := errors.Join(p.errs...); err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s: not a valid sync definition", where)
+	}
+	return &s, nil
+}
+
+// SyncEntry is the entry of sync name in a definitions file, as JSON, unparsed: what a
+// sync's inline definition is made of (File.ParseSync reads it back).
+func SyncEntry(data []byte, name string) (json.RawMessage, error) {
+	var raw struct {
+		Syncs []map[string]any `yaml:"syncs"`
+	}
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, err
+	}
+	for _, s := range raw.Syncs {
+		if s["name"] == name {
+			return json.Marshal(s)
+		}
+	}
+	return nil, fmt.Errorf("no sync named %q", name)
 }

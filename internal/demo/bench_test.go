@@ -110,7 +110,7 @@ func benchSalesloftToHubSpot(b *testing.B, o slToHS) {
 		ctx := context.Background()
 		hs.ResetStats()
 		start := time.Now()
-		run, _, err := app.StartSync(ctx, c, name)
+		run, _, err := app.StartSync(ctx, c, name, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

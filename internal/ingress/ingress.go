@@ -411,3 +411,18 @@ func (s *Server) Stats() Stats {
 		TooLarge: c.tooLarge.Load(), Internal: c.internal.Load(), Unavailable: c.unavailable.Load(), Events: c.events.Load(),
 	}
 }
+
+// Check validates the webhook settings of a definitions file (which syncs take webhooks,
+// each side's connection able to verify them, with its secret) as New would, so a
+// mistake stops start-up with the file, sync and side before anything is dialled.
+func Check(syncs *config.File, reg *connectors.Registry) error {
+	_, err := New(syncs, reg, checkOnly{}, Options{})
+	return err
+}
+
+// checkOnly is the signaler of Check's throwaway server: it is never called.
+type checkOnly struct{}
+
+func (checkOnly) SignalChange(context.Context, string, workflows.ChangeSignal) error {
+	return errors.New("webhook ingress: not serving (settings check only)")
+}

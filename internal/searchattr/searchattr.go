@@ -149,3 +149,13 @@ func sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// Missing lists the attributes of attrs that namespace does not have (an attribute with
+// another type is an error).
+func Missing(ctx context.Context, c client.Client, namespace string, attrs map[string]enums.IndexedValueType) ([]string, error) {
+	missing, err := missingSearchAttributes(ctx, c.OperatorService(), namespace, attrs)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(missing)), nil
+}

@@ -127,7 +127,7 @@ func NewFileSync(t testing.TB, c client.Client, f *config.File, conns map[string
 		t.Fatalf("link store: %v", err)
 	}
 	t.Cleanup(func() { _ = links.Close() })
-	s := &Sync{T: t, Name: name, Client: c, Acts: &activities.Activities{Syncs: f, Connections: conns, Links: links}}
+	s := &Sync{T: t, Name: name, Client: c, Acts: &activities.Activities{Syncs: f, Connections: conns, Links: links, SearchState: true}}
 	s.StartWorker()
 	t.Cleanup(s.Close)
 	return s
@@ -159,7 +159,7 @@ func (s *Sync) StopWorker() {
 // Start starts the sync's workflow.
 func (s *Sync) Start() {
 	s.T.Helper()
-	run, _, err := app.StartSync(context.Background(), s.Client, s.Name)
+	run, _, err := app.StartSync(context.Background(), s.Client, s.Name, nil)
 	if err != nil {
 		s.T.Fatal(err)
 	}
