@@ -83,8 +83,24 @@ func (w *watcher) draw(all []workflows.Status, now time.Time) {
 	w.drawn = len(lines)
 }
 
-// line is one sync's state: a progress bar while a run reads, else when the next run is.
+// line is one sync's state: a progress bar while a run reads, else when the next run is;
+// then, while an activity is retried, its attempt, next try and error.
 func (w *watcher) line(st workflows.Status, now time.Time) string {
+	l := w.progress(st, now)
+	for _, r := range st.Retrying {
+		next := "running again now"
+		if !r.NextAttempt.IsZero() {
+			next = "next try " + relative(r.NextAttempt, now)
+		}
+		l += fmt.Sprintf("; retrying %s (attempt %d, %s): %s", r.Activity, r.Attempt, next, r.Error)
+	}
+	return l
+}
+
+func (w *watcher) progress(st workflows.Status, now time.Time) string {
+	if st.Closed != "" {
+		return fmt.Sprintf("%s: %s", st.Sync, stateLine(st))
+	}
 	r := st.Current
 	if st.Paused {
 		return fmt.Sprintf("%s: paused", st.Sync)
