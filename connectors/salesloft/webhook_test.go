@@ -184,7 +184,7 @@ func TestFakeSendsSignedWebhooksForEveryChange(t *testing.T) {
 
 	// The fake counts a delivery once the receiver has answered it, a moment after the
 	// receiver has the event: wait for both.
-	require.Eventually(t, func() bool { return len(rc.got()) == 4 && fake.Stats().Webhooks.Sent == 4 }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(rc.got()) == 4 && fake.Stats().Webhooks.Sent == 4 }, 30*time.Second, 5*time.Millisecond)
 	events := rc.got()
 	kinds := make([]string, len(events))
 	for i, ev := range events {
@@ -210,7 +210,7 @@ func TestFakeGivesUpAfterItsRetries(t *testing.T) {
 	}, salesloft.Options{})
 	_, err := c.Create(context.Background(), accounts, []connectors.Record{{Fields: sampleAccount(0)}})
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return fake.Stats().Webhooks.Failed == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return fake.Stats().Webhooks.Failed == 1 }, 30*time.Second, time.Millisecond)
 	assert.Equal(t, salesloftfake.WebhookStats{Retried: 3, Failed: 1}, fake.Stats().Webhooks, "1 try and 3 more")
 }
 
