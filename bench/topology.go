@@ -24,9 +24,11 @@ package main
 // missing, stale, extra or duplicated.
 //
 // The sql connector receives no webhooks (a database has no webhook scheme of its own), so
-// the bench's ingress verifies Standard Webhooks for the sql connections, as a trigger or
-// a change-data-capture relay posting them would be verified. `starter webhooks`, the
-// ingress process of production, knows only the connector types that have a scheme.
+// the workers' file says nothing of webhooks and the bench's ingress, on its own copy of
+// the definitions, turns them on and verifies Standard Webhooks for the sql connections,
+// as a trigger or a change-data-capture relay posting them would be verified. `starter
+// webhooks`, the ingress process of production, knows only the connector types that have
+// a scheme. A sync's workflow takes change signals whatever its file says of webhooks.
 
 import (
 	"bufio"
@@ -137,12 +139,36 @@ type topoResult struct {
 	Duplicated     int     `json:"rows_duplicated"`
 	SyncsRunning   int     `json:"syncs_running_at_end"`
 	SyncsFailing   int     `json:"syncs_failing_at_end"`
+	// Failing says why, for the first few syncs not running or failing.
+	Failing []string `json:"failing,omitempty"`
+	// Answered is how many status queries were answered (in 30 s), in how long, at the
+	// end; Before* the same before the changes and the kill (two workers).
+	BeforeAnswered int     `json:"status_queries_answered_before"`
+	BeforeP50S     float64 `json:"status_query_p50_s_before"`
+	BeforeMaxS     float64 `json:"status_query_max_s_before"`
+	Answered       int     `json:"status_queries_answered"`
+	QueryP50S      float64 `json:"status_query_p50_s"`
+	QueryMaxS      float64 `json:"status_query_max_s"`
 	Created        int     `json:"tandem_created"`
 	Updated        int     `json:"tandem_updated"`
 	BeforeKill     []int64 `json:"records_written_per_worker_before_kill"`
 	SurvivorTotal  int64   `json:"records_written_by_survivor"`
-	BuildS         float64 `json:"worker_build_s"`
-	TotalS         float64 `json:"total_s"`
+	// Mean schedule-to-start latencies (ms) of workflow tasks and activities: each
+	// worker's from the start of the changes to the kill, worker 2's from the kill to
+	// convergence.
+	WFTWaitBeforeMs []float64 `json:"wft_schedule_to_start_ms_before_kill"`
+	ActWaitBeforeMs []float64 `json:"activity_schedule_to_start_ms_before_kill"`
+	WFTWaitAfterMs  float64   `json:"wft_schedule_to_start_ms_after_kill"`
+	ActWaitAfterMs  float64   `json:"activity_schedule_to_start_ms_after_kill"`
+	// CPU seconds used from the start of the changes to convergence (the killed worker's
+	// until the kill), over CPUWallS seconds of wall time.
+	CPUWorkers  []float64 `json:"cpu_s_workers"`
+	CPUTemporal float64   `json:"cpu_s_temporal"`
+	CPUPostgres float64   `json:"cpu_s_postgres"`
+	CPUBench    float64   `json:"cpu_s_bench"`
+	CPUWallS    float64   `json:"cpu_wall_s"`
+	BuildS      float64   `json:"worker_build_s"`
+	TotalS      float64   `json:"total_s"`
 }
 
 // runTopology runs the topology scenario, or, as its child process, the Temporal server.
@@ -153,14 +179,20 @@ func runTopology(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	t := &topology{o: topo, start: time.Now()}
+	loadBefore := loadAverage()
 	res, err := t.run(ctx)
-	t.cleanup(err == nil && !topo.keep)
 	rep := topoReport{
 		Command: "go run ./bench " + strings.Join(os.Args[1:], " "),
 		Machine: topoMachine(),
+		Load:    loadBefore + "; " + loadAverage(),
 		Result:  res,
 		Checks:  topoChecks(res, err),
 	}
+	passed := err == nil
+	for _, c := range rep.Checks {
+		passed = passed && c.Pass
+	}
+	t.cleanup(passed && !topo.keep)
 	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -316,19 +348,29 @@ func (t *topology) run(ctx context.Context) (topoResult, error) {
 	res.FirstCopyS = time.Since(begin).Seconds()
 	logf("first copy of %d rows done in %.1f s", res.SeededRows, res.FirstCopyS)
 
+	res.BeforeAnswered, res.BeforeP50S, res.BeforeMaxS = answered(t.queryStatuses(ctx))
+	logf("status queries with both workers: %d of %d answered, p50 %.1f s, max %.1f s", res.BeforeAnswered, t.o.syncs, res.BeforeP50S, res.BeforeMaxS)
+
 	// Changes, the kill, the probes.
 	victim := t.workers[0]
 	killAfter := time.Duration(t.o.seconds) * time.Second / 3
 	var killAt time.Time
 	probes := make(chan probe, len(t.tables))
+	m0 := t.scrapeAll()
+	cpu0, loadStart := t.cpu(), time.Now()
 	load := t.startLoad(ctx, probes)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()
 	case <-time.After(killAfter):
 	}
-	for _, w := range t.workers {
-		res.BeforeKill = append(res.BeforeKill, scrapeWritten(w.metrics))
+	mk := t.scrapeAll()
+	cpuK := t.cpu()
+	for i := range t.workers {
+		res.BeforeKill = append(res.BeforeKill, int64(mk[i].written))
+		wft, act := waits(m0[i], mk[i])
+		res.WFTWaitBeforeMs = append(res.WFTWaitBeforeMs, wft)
+		res.ActWaitBeforeMs = append(res.ActWaitBeforeMs, act)
 	}
 	killAt = time.Now()
 	if err := victim.cmd.Process.Kill(); err != nil { // SIGKILL
@@ -365,11 +407,18 @@ func (t *topology) run(ctx context.Context) (topoResult, error) {
 		res.ProbeP50S = topoPct(lat, 50).Seconds()
 		res.ProbeMaxS = topoPct(lat, 100).Seconds()
 	}
-	for _, w := range t.workers {
-		if !w.killed {
-			res.SurvivorTotal += scrapeWritten(w.metrics)
+	me, cpuE := t.scrapeAll(), t.cpu()
+	res.CPUWallS = converged.Sub(loadStart).Seconds()
+	res.SurvivorTotal = int64(me[1].written)
+	res.WFTWaitAfterMs, res.ActWaitAfterMs = waits(mk[1], me[1])
+	for i := range t.workers {
+		end := cpuE.workers[i]
+		if t.workers[i].killed {
+			end = cpuK.workers[i]
 		}
+		res.CPUWorkers = append(res.CPUWorkers, end-cpu0.workers[i])
 	}
+	res.CPUTemporal, res.CPUPostgres, res.CPUBench = cpuE.temporal-cpu0.temporal, cpuE.pg-cpu0.pg, cpuE.self-cpu0.self
 	t.syncStates(ctx, &res)
 	res.TotalS = time.Since(t.start).Seconds()
 	return res, nil
@@ -490,6 +539,7 @@ func (t *topology) createTables(ctx context.Context) error {
 func (t *topology) writeDefinitions() (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %d one-way syncs between tables of one PostgreSQL database (bench -scenario topology).\n", t.o.syncs)
+	fmt.Fprintf(&b, "# No webhooks: true, as type sql has no webhook scheme; the bench's ingress adds them.\n")
 	fmt.Fprintf(&b, "connections:\n")
 	for _, c := range []string{"src", "dst"} {
 		fmt.Fprintf(&b, "  %s: {type: sql, driver: postgres, dsn: ${%s}}\n", c, topoEnvDataDSN)
@@ -505,7 +555,6 @@ func (t *topology) writeDefinitions() (string, error) {
       - {a: name, b: name}
       - {a: amount, b: amount}
     schedule: {every: %s, start_from: 2000-01-01T00:00:00Z}
-    webhooks: true
 `, tb.sync, tb.src, tb.dst, t.o.every)
 	}
 	path := filepath.Join(t.dir, "syncs.yaml")
@@ -586,6 +635,9 @@ func (t *topology) startIngress(ctx context.Context, defs, dataDSN string) error
 	f, err := config.Load(defs, reg.Types())
 	if err != nil {
 		return err
+	}
+	for i := range f.Syncs {
+		f.Syncs[i].Webhooks = true
 	}
 	for name, c := range f.Connections {
 		settings := map[string]string{standardwebhooks.SettingSecret: topoSecret}
@@ -879,50 +931,230 @@ func (t *topology) awaitConverged(ctx context.Context, timeout time.Duration) (t
 	}
 }
 
-// syncStates reads every sync's status: running, failing, and Tandem's own write counts.
+// queried is one sync's answer to the status query.
+type queried struct {
+	st   workflows.Status
+	err  error
+	took time.Duration
+}
+
+// queryStatuses asks every sync's workflow for its status, ten at a time, each in 30 s
+// at most, as `starter status` does; the worker holding the workflow answers.
+func (t *topology) queryStatuses(ctx context.Context) []queried {
+	out := make([]queried, len(t.tables))
+	sem := make(chan struct{}, 10)
+	var wg sync.WaitGroup
+	for i, tb := range t.tables {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			begin := time.Now()
+			v, err := t.c.QueryWorkflow(qctx, workflows.WorkflowID(tb.sync), "", workflows.QueryStatus)
+			if err == nil {
+				err = v.Get(&out[i].st)
+			}
+			out[i].err, out[i].took = err, time.Since(begin)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// answered counts the answers and times them.
+func answered(qs []queried) (n int, p50, max float64) {
+	var took []time.Duration
+	for _, q := range qs {
+		if q.err == nil {
+			took = append(took, q.took)
+		}
+	}
+	if len(took) == 0 {
+		return 0, 0, 0
+	}
+	return len(took), topoPct(took, 50).Seconds(), topoPct(took, 100).Seconds()
+}
+
+// syncStates reads every sync's state at the end. Whether it runs and whether an
+// activity of it is failing come from Temporal's description of the workflow; the last
+// run's error and Tandem's write counts from the status query, which the surviving
+// worker answers (timed: a busy worker answers late).
 func (t *topology) syncStates(ctx context.Context, res *topoResult) {
+	why := func(sync, reason string) {
+		if len(res.Failing) < 5 {
+			res.Failing = append(res.Failing, sync+": "+reason)
+		}
+	}
 	for _, tb := range t.tables {
-		st, err := app.Status(ctx, t.c, tb.sync)
+		desc, err := t.c.DescribeWorkflowExecution(ctx, workflows.WorkflowID(tb.sync), "")
 		if err != nil {
 			res.SyncsFailing++
+			why(tb.sync, "describe: "+err.Error())
 			continue
 		}
-		if st.Closed == "" {
+		if desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			res.SyncsRunning++
+		} else {
+			why(tb.sync, "workflow "+desc.GetWorkflowExecutionInfo().GetStatus().String())
 		}
-		if st.LastRun != nil && st.LastRun.Error != "" || len(st.Retrying) > 0 {
+		for _, pa := range desc.GetPendingActivities() {
+			if f := pa.GetLastFailure(); f != nil && pa.GetAttempt() > 1 {
+				res.SyncsFailing++
+				why(tb.sync, fmt.Sprintf("retrying %s (attempt %d): %s", pa.GetActivityType().GetName(), pa.GetAttempt(), f.GetMessage()))
+				break
+			}
+		}
+	}
+	qs := t.queryStatuses(ctx)
+	res.Answered, res.QueryP50S, res.QueryMaxS = answered(qs)
+	for i, q := range qs {
+		switch {
+		case q.err != nil:
+			why(t.tables[i].sync, "status query: "+q.err.Error())
+		case q.st.LastRun != nil && q.st.LastRun.Error != "":
 			res.SyncsFailing++
+			why(t.tables[i].sync, "last run: "+q.st.LastRun.Error)
+		default:
+			res.Created += q.st.Totals.Created
+			res.Updated += q.st.Totals.Updated
 		}
-		res.Created += st.Totals.Created
-		res.Updated += st.Totals.Updated
 	}
 }
 
-// scrapeWritten sums tandem_records_total{outcome="created"|"updated"} from a worker's
-// metrics endpoint; -1 when it cannot be read.
-func scrapeWritten(addr string) int64 {
+// workerMetrics are figures read off a worker's /metrics (Prometheus text).
+type workerMetrics struct {
+	// written is tandem_records_total{outcome="created"|"updated"}.
+	written float64
+	// Sum and count of the SDK's schedule-to-start latencies: how long a task waited in
+	// the task queue for a worker slot, the sign that workers are too few.
+	wftSum, wftCount, actSum, actCount float64
+	ok                                 bool
+}
+
+func scrapeWorker(addr string) workerMetrics {
+	var m workerMetrics
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return -1
+		return m
 	}
 	defer resp.Body.Close()
-	var total float64
+	m.ok = true
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "tandem_records_total{") ||
-			!(strings.Contains(line, `outcome="created"`) || strings.Contains(line, `outcome="updated"`)) {
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 || strings.HasPrefix(line, "#") {
 			continue
 		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			v, err := strconv.ParseFloat(line[i+1:], 64)
-			if err == nil {
-				total += v
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name, _, _ := strings.Cut(line[:i], "{")
+		switch name {
+		case "tandem_records_total":
+			if strings.Contains(line, `outcome="created"`) || strings.Contains(line, `outcome="updated"`) {
+				m.written += v
 			}
+		case "temporal_workflow_task_schedule_to_start_latency_seconds_sum":
+			m.wftSum += v
+		case "temporal_workflow_task_schedule_to_start_latency_seconds_count":
+			m.wftCount += v
+		case "temporal_activity_schedule_to_start_latency_seconds_sum":
+			m.actSum += v
+		case "temporal_activity_schedule_to_start_latency_seconds_count":
+			m.actCount += v
 		}
 	}
-	return int64(total)
+	return m
+}
+
+// waits returns the mean workflow-task and activity schedule-to-start latency, in ms,
+// between two scrapes of one worker.
+func waits(from, to workerMetrics) (wft, act float64) {
+	if n := to.wftCount - from.wftCount; n > 0 {
+		wft = (to.wftSum - from.wftSum) / n * 1000
+	}
+	if n := to.actCount - from.actCount; n > 0 {
+		act = (to.actSum - from.actSum) / n * 1000
+	}
+	return wft, act
+}
+
+// cpuSeconds is the CPU time (user and system) process pid used, with its waited-for
+// children's when children; -1 when it cannot be read (Linux only).
+func cpuSeconds(pid int, children bool) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return -1
+	}
+	var ticks float64
+	n := 2 // utime, stime (fields 14, 15: f[11], f[12])
+	if children {
+		n = 4 // and cutime, cstime
+	}
+	for k := range n {
+		v, _ := strconv.ParseFloat(f[11+k], 64)
+		ticks += v
+	}
+	return ticks / 100 // USER_HZ
+}
+
+// pgCPU is the CPU time of the PostgreSQL server: its postmaster with every backend it
+// has reaped, and its live backends.
+func pgCPU(postmaster int) float64 {
+	total := cpuSeconds(postmaster, true)
+	if total < 0 {
+		return -1
+	}
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if f := strings.Fields(string(b[i+1:])); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(postmaster) {
+			total += cpuSeconds(pid, false)
+		}
+	}
+	return total
+}
+
+// cpuSnapshot is the CPU time of each part of the topology at one moment.
+type cpuSnapshot struct {
+	workers            []float64
+	temporal, pg, self float64
+}
+
+func (t *topology) cpu() cpuSnapshot {
+	var s cpuSnapshot
+	for _, w := range t.workers {
+		v := -1.0
+		if !w.killed {
+			v = cpuSeconds(w.cmd.Process.Pid, false)
+		}
+		s.workers = append(s.workers, v)
+	}
+	s.temporal = cpuSeconds(t.temporal.Process.Pid, false)
+	s.pg = pgCPU(t.pg.Pid())
+	s.self = cpuSeconds(os.Getpid(), false)
+	return s
 }
 
 // cleanup stops every process the scenario started (by its own handle) and removes the
@@ -995,11 +1227,41 @@ func topoPct(d []time.Duration, p int) time.Duration {
 	return s[min(len(s)-1, len(s)*p/100)]
 }
 
+func fmtMs(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = fmt.Sprintf("%.0f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// scrapeAll reads every worker's metrics (a killed one's read as zero).
+func (t *topology) scrapeAll() []workerMetrics {
+	out := make([]workerMetrics, len(t.workers))
+	for i, w := range t.workers {
+		if !w.killed {
+			out[i] = scrapeWorker(w.metrics)
+		}
+	}
+	return out
+}
+
 type topoReport struct {
 	Command string     `json:"command"`
 	Machine string     `json:"machine"`
+	Load    string     `json:"load_average"`
 	Result  topoResult `json:"result"`
 	Checks  []check    `json:"checks"`
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages (other work on the machine
+// changes the figures), or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 func topoMachine() string {
@@ -1031,12 +1293,22 @@ func printTopology(w io.Writer, rep topoReport) {
 	row("rows at the end", fmt.Sprintf("%d in the sources, %d in the targets", r.SourceRows, r.TargetRows))
 	row("records written by worker (before the kill)", fmt.Sprint(r.BeforeKill))
 	row("records written by the survivor (in all)", fmt.Sprint(r.SurvivorTotal))
-	row("Tandem's counts (all syncs)", fmt.Sprintf("%d created, %d updated", r.Created, r.Updated))
+	row("task wait before the kill, per worker (ms)", fmt.Sprintf("workflow tasks %s, activities %s", fmtMs(r.WFTWaitBeforeMs), fmtMs(r.ActWaitBeforeMs)))
+	row("task wait on worker 2 after the kill (ms)", fmt.Sprintf("workflow tasks %.0f, activities %.0f", r.WFTWaitAfterMs, r.ActWaitAfterMs))
+	row("CPU seconds, changes to convergence", fmt.Sprintf("workers %s, Temporal %.0f, PostgreSQL %.0f, bench %.0f; %.0f s of wall time on %d cores",
+		fmtMs(r.CPUWorkers), r.CPUTemporal, r.CPUPostgres, r.CPUBench, r.CPUWallS, runtime.NumCPU()))
+	row("status queries answered, p50, max (two workers)", fmt.Sprintf("%d of %d; %.1f s, %.1f s", r.BeforeAnswered, r.Syncs, r.BeforeP50S, r.BeforeMaxS))
+	row("status queries answered, p50, max (at the end)", fmt.Sprintf("%d of %d; %.1f s, %.1f s", r.Answered, r.Syncs, r.QueryP50S, r.QueryMaxS))
+	row("Tandem's counts (syncs that answered)", fmt.Sprintf("%d created, %d updated", r.Created, r.Updated))
 	row("row inserted after the kill, to its target", fmt.Sprintf("%d of %d syncs; p50 %.1f s, max %.1f s", r.ProbesArrived, r.Syncs, r.ProbeP50S, r.ProbeMaxS))
 	row("converged", fmt.Sprintf("%.1f s after the kill, %.1f s after the last write", r.KillToConvS, r.LastWriteConvS))
 	row("lost / stale / extra / duplicated", fmt.Sprintf("%d / %d / %d / %d", r.Missing, r.Stale, r.Extra, r.Duplicated))
 	row("wall time (worker build)", fmt.Sprintf("%.0f s (%.0f s)", r.TotalS, r.BuildS))
+	row("load average at the start, at the end", rep.Load)
 	tw.Flush()
+	for _, f := range r.Failing {
+		fmt.Fprintf(w, "  failing: %s\n", f)
+	}
 	fmt.Fprintln(w, "\ntargets (issue 14):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range rep.Checks {

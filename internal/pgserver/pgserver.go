@@ -14,6 +14,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -97,6 +98,17 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // URL is a postgres:// URL of database db on the server, as User.
 func (s *Server) URL(db string) string {
 	return "postgres://" + User + "@" + s.Addr() + "/" + db + "?sslmode=disable"
+}
+
+// Pid is the process id of the server's postmaster, or 0 when it cannot be read.
+func (s *Server) Pid() int {
+	b, err := os.ReadFile(filepath.Join(s.data, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
 }
 
 // LogFile is the server's log.
