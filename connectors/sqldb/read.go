@@ -330,7 +330,11 @@ func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) (
 		} else {
 			at, err = timeValue(values[updatedAt])
 		}
-		if err != nil {
+		var inv *connectors.InvalidRecordError
+		switch {
+		case errors.As(err, &inv):
+			return nil, fmt.Errorf("sql %s: %w", what, err) // it names the column
+		case err != nil:
 			return nil, fmt.Errorf("sql %s: column %s: %w", what, c.cfg.UpdatedColumn, err)
 		}
 		r := connectors.Record{ID: id, UpdatedAt: at, Fields: make(map[string]any, len(cols)-2)}

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/activities"
+	"tandem/connectors"
 	"tandem/connectors/builtin"
 	"tandem/internal/app"
 	"tandem/internal/config"
@@ -70,23 +72,22 @@ func TestSyncIntoSQLite(t *testing.T) {
 	assert.Equal(t, workflows.Counts{Fetched: 120, Skipped: 120}, st.LastRun.Counts)
 }
 
-// A SQLite table whose updated column holds ISO text with a 'T' (Python's and JavaScript's
-// default) compares as text after every cursor the connector writes: wave 1 read its first
-// page again and again, for ever, with status "running". The engine's invariant stops the
-// run with an error that names the connection, the object and both positions.
-func TestSyncFromISOTextTimestampsStopsWithAClearError(t *testing.T) {
+// isoTextSync is a one-way sync from a SQLite table that another program writes, its
+// updated column TEXT in that program's layout, into the memory connector, pages of 2.
+func isoTextSync(t *testing.T, name string, rows ...string) (*sql.DB, *testenv.Sync, connectors.Connector) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "app.db")
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	defer db.Close()
+	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Exec(`CREATE TABLE accounts (id INTEGER PRIMARY KEY, company TEXT, website TEXT, updated_at TEXT NOT NULL)`)
 	require.NoError(t, err)
-	for i := range 5 {
+	for i, at := range rows {
 		_, err := db.Exec(`INSERT INTO accounts (company, website, updated_at) VALUES ($1, $2, $3)`,
-			fmt.Sprintf("Company %d", i), fmt.Sprintf("c%d.com", i), fmt.Sprintf("2025-01-01T00:00:0%d.000000Z", i))
+			fmt.Sprintf("Company %d", i), fmt.Sprintf("c%d.com", i), at)
 		require.NoError(t, err)
 	}
-	name := fmt.Sprintf("iso-text-%d", time.Now().UnixNano())
+	name = fmt.Sprintf("%s-%d", name, time.Now().UnixNano())
 	defs := &config.File{
 		Path: "test.yaml",
 		Connections: map[string]config.Connection{
@@ -103,11 +104,58 @@ func TestSyncFromISOTextTimestampsStopsWithAClearError(t *testing.T) {
 	}
 	conns, err := app.OpenConnections(defs, builtin.Registry())
 	require.NoError(t, err)
-	s := testenv.NewFileSync(t, testenv.Client(t), defs, conns, name)
+	return db, testenv.NewFileSync(t, testenv.Client(t), defs, conns, name), conns["crm"]
+}
+
+// A SQLite table whose updated column holds ISO text with a 'T' (Python's and JavaScript's
+// default) once compared as text after every cursor the connector wrote: wave 1 read its
+// first page again and again, for ever. Compared as times, every row is read once, the
+// cursor ends on the last one, and the next run reads only what changed since, in
+// whatever layout it was written.
+func TestSyncFromISOTextTimestamps(t *testing.T) {
+	var rows []string
+	for i := range 5 {
+		rows = append(rows, fmt.Sprintf("2025-01-01T00:00:0%d.000000Z", i))
+	}
+	db, s, crm := isoTextSync(t, "iso-text", rows...)
 	s.Start()
 	st := s.WaitRuns(1, time.Minute)
-	assert.Contains(t, st.LastRun.Error, "app accounts returned record")
-	assert.Contains(t, st.LastRun.Error, "strictly after the cursor")
-	assert.Contains(t, st.LastRun.Error, "after cursor 2025-01-01T00:00:01Z/2")
-	assert.LessOrEqual(t, st.LastRun.Fetched, 2, "the first page only, once")
+	require.Empty(t, st.LastRun.Error)
+	assert.Equal(t, workflows.Counts{Fetched: 5, Created: 5}, st.LastRun.Counts)
+	assert.Equal(t, connectors.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 4, 0, time.UTC), ID: "5"}, st.Cursors[activities.SideA])
+	page, err := crm.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	assert.Len(t, page.Records, 5)
+
+	// Another program renames Company 0 (JavaScript's layout) and adds a company (Python's,
+	// with an offset): the next run reads those two.
+	_, err = db.Exec(`UPDATE accounts SET company = 'Company 0 (renamed)', updated_at = '2025-01-01T00:00:06.250Z' WHERE id = 1`)
+	require.NoError(t, err)
+	_, err = db.Exec(`INSERT INTO accounts (company, website, updated_at) VALUES ('Company 5', 'c5.com', '2025-01-01T02:00:05.5+02:00')`)
+	require.NoError(t, err)
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(2, time.Minute)
+	require.Empty(t, st.LastRun.Error)
+	assert.Equal(t, workflows.Counts{Fetched: 2, Created: 1, Updated: 1}, st.LastRun.Counts)
+	assert.Equal(t, connectors.Cursor{UpdatedAt: time.Date(2025, 1, 1, 0, 0, 6, 250_000_000, time.UTC), ID: "1"}, st.Cursors[activities.SideA])
+	page, err = crm.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	names := map[any]bool{}
+	for _, r := range page.Records {
+		names[r.Fields["name"]] = true
+	}
+	assert.Len(t, page.Records, 6)
+	assert.True(t, names["Company 0 (renamed)"] && names["Company 5"], "%v", names)
+}
+
+// A value of the updated column that is no time stops the run at once with an error that
+// names the table, the column and the value, rather than leaving the row out unseen.
+func TestSyncFromTextThatIsNoTimeStopsWithAClearError(t *testing.T) {
+	_, s, _ := isoTextSync(t, "not-a-time", "2025-01-01T00:00:01Z", "01/02/2025 10:00", "2025-01-01T00:00:03Z")
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	assert.Contains(t, st.LastRun.Error, "app accounts")
+	assert.Contains(t, st.LastRun.Error, `table accounts, column updated_at (updated_column): "01/02/2025 10:00" is not a timestamp`)
+	assert.Zero(t, st.LastRun.Fetched)
+	assert.Empty(t, st.Retrying, "not retried: no retry changes the value")
 }
