@@ -90,6 +90,8 @@ type Sync struct {
 	Webhooks    bool
 	// PageSize is how many records one page of changes holds.
 	PageSize int
+	// Deletes says what a delete on one side does to the other (default: nothing).
+	Deletes Deletes
 }
 
 // End returns the end of side s.

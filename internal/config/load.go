@@ -71,6 +71,18 @@ type rawSync struct {
 	Schedule rawSchedule       `yaml:"schedule"`
 	Webhooks string            `yaml:"webhooks"`
 	PageSize string            `yaml:"page_size"`
+	Deletes  *rawDeletes       `yaml:"deletes"`
+}
+
+type rawDeletes struct {
+	Mode       string `yaml:"mode"`
+	Field      string `yaml:"field"`
+	FieldA     string `yaml:"field_a"`
+	FieldB     string `yaml:"field_b"`
+	Value      string `yaml:"value"`
+	Max        string `yaml:"max"`
+	MaxPercent string `yaml:"max_percent"`
+	DiffEvery  string `yaml:"diff_every"`
 }
 
 type rawSide struct {
@@ -391,7 +403,76 @@ func (p *parser) sync(i int, n *yaml.Node, conns map[string]Connection, firstInd
 			s.PageSize = size
 		}
 	}
+	s.Deletes = deletes(raw.Deletes, s, bad)
 	return s, true
+}
+
+// deletes reads a sync's delete policy: deletes: {mode, field, value, max, max_percent,
+// diff_every}.
+func deletes(raw *rawDeletes, s Sync, bad func(string, string, ...any)) definition.Deletes {
+	d := definition.Deletes{Mode: definition.DeleteIgnore, Max: definition.DefaultDeleteMax, MaxPercent: definition.DefaultDeleteMaxPercent}
+	if raw == nil {
+		return d
+	}
+	switch m := definition.DeleteMode(raw.Mode); m {
+	case "", definition.DeleteIgnore:
+	case definition.DeleteArchive, definition.DeleteDelete:
+		d.Mode = m
+	default:
+		bad("deletes.mode", "unknown mode %q (known: %s, %s, %s)", raw.Mode, definition.DeleteIgnore, definition.DeleteArchive, definition.DeleteDelete)
+	}
+	// The field archive sets, as each written side names it: one name for both, or one
+	// per side. A one-way sync writes side b only.
+	written := []definition.Side{definition.B}
+	if s.Mode == TwoWay {
+		written = []definition.Side{definition.A, definition.B}
+	}
+	per := map[definition.Side]string{definition.A: raw.FieldA, definition.B: raw.FieldB}
+	if d.Mode == definition.DeleteArchive {
+		d.Field = map[definition.Side]string{}
+		for _, side := range written {
+			f := per[side]
+			if f == "" {
+				f = raw.Field
+			}
+			if f == "" {
+				bad("deletes.field", "missing: archive sets a field on the partner of a deleted record (field, or field_a and field_b)")
+				break
+			}
+			d.Field[side] = f
+		}
+		if raw.Value == "" {
+			bad("deletes.value", "missing: the value archive sets (e.g. \"true\" or \"deleted\")")
+		}
+		d.Value = raw.Value
+	} else if raw.Field != "" || raw.FieldA != "" || raw.FieldB != "" || raw.Value != "" {
+		bad("deletes.field", "applies only to mode: %s", definition.DeleteArchive)
+	}
+	if raw.Max != "" {
+		n, err := strconv.Atoi(raw.Max)
+		if err != nil || n < 0 {
+			bad("deletes.max", "%q is not a whole number of records (0 or more)", raw.Max)
+		} else {
+			d.Max = n
+		}
+	}
+	if raw.MaxPercent != "" {
+		p, err := strconv.ParseFloat(strings.TrimSuffix(raw.MaxPercent, "%"), 64)
+		if err != nil || p < 0 || p > 100 {
+			bad("deletes.max_percent", "%q is not a percentage from 0 to 100", raw.MaxPercent)
+		} else {
+			d.MaxPercent = p
+		}
+	}
+	if raw.DiffEvery != "" {
+		every, err := time.ParseDuration(raw.DiffEvery)
+		if err != nil || every < 0 {
+			bad("deletes.diff_every", "%q is not a duration (write e.g. 1h or 24h)", raw.DiffEvery)
+		} else {
+			d.DiffEvery = every
+		}
+	}
+	return d
 }
 
 func side(raw *rawSide, field string, conns map[string]Connection, bad func(string, string, ...any)) Side {
