@@ -188,7 +188,7 @@ func TestUpsertReportsRejectedRecordsAndWritesTheRest(t *testing.T) {
 func TestUpsertReportsUpdateOfAVanishedRecord(t *testing.T) {
 	f := newFixture(memory.Options{})
 	gone := putAccount(f, "gone.com", "Gone")
-	f.erp.Delete(erpAccounts, gone.ID)
+	f.erp.Remove(erpAccounts, gone.ID)
 
 	w := upsert(t, f, updateOp(gone, Payload{"company_name": "Gone 2"}), createOp("acme.com", "Acme"))
 

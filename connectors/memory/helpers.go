@@ -66,12 +66,12 @@ func (c *Connector) Len(object string) int {
 	return len(c.table(object).records)
 }
 
-// Delete removes a record, if it exists. Changes does not report deletions (the
-// interface has none), so the record simply stops appearing.
-func (c *Connector) Delete(object, id string) {
+// Remove deletes a record, if it exists, as a user of the service would: it stops
+// appearing in Changes and Get, and its deletion is in the delete log (Deletes).
+func (c *Connector) Remove(object, id string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.table(object).remove(id)
+	c.removeLocked(object, id)
 }
 
 // Calls returns how many times each interface method was called (by method name, see
@@ -124,7 +124,8 @@ func (c *Connector) FailAfter(method string, n int, err error) {
 
 func (c *Connector) addFault(method string, f *fault) {
 	switch method {
-	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert, MethodUpdateIfUnchanged:
+	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert, MethodUpdateIfUnchanged,
+		MethodDeletes, MethodListIDs, MethodDelete:
 	default:
 		// A misspelt method would silently inject nothing and the test would pass for
 		// the wrong reason.

@@ -34,6 +34,9 @@ type Options struct {
 	// interface before it is stored, as services that reformat values on write do
 	// (lower-casing a domain, formatting a phone).
 	Rewrite func(object string, fields map[string]any)
+	// DeleteLogRetention is how long the delete log keeps a deletion (Deletes); a cursor
+	// older than that gets connectors.DeleteLogExpiredError. Zero: for ever.
+	DeleteLogRetention time.Duration
 	// OnChange, when set, is called after each successful write (including Put and Seed)
 	// with a copy of the stored record, outside the connector's lock. It is where webhook
 	// emission will hook in.
@@ -50,6 +53,10 @@ const (
 	MethodUpsert  = "Upsert"
 	// MethodUpdateIfUnchanged is connectors.ConditionalUpdater's method.
 	MethodUpdateIfUnchanged = "UpdateIfUnchanged"
+	// The deletes interfaces' methods.
+	MethodDeletes = "Deletes"
+	MethodListIDs = "ListIDs"
+	MethodDelete  = "Delete"
 )
 
 // Connector is an in-process connectors.Connector. It is safe for concurrent use.
@@ -75,11 +82,19 @@ type table struct {
 	order  []connectors.Cursor
 	sorted bool
 	stale  int
+	// deleted is the delete log, in the order deletions happened (DeletedAt never goes
+	// back: see removeLocked); purged up to the retention.
+	deleted []connectors.Tombstone
+	// purgedUntil is the time before which the log has been purged.
+	purgedUntil time.Time
 }
 
 var (
 	_ connectors.Connector          = (*Connector)(nil)
 	_ connectors.ConditionalUpdater = (*Connector)(nil)
+	_ connectors.DeleteReader       = (*Connector)(nil)
+	_ connectors.IDLister           = (*Connector)(nil)
+	_ connectors.Deleter            = (*Connector)(nil)
 )
 
 // New returns an empty connector.

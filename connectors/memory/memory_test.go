@@ -132,8 +132,8 @@ func TestPutKeepsIDAndTimestamp(t *testing.T) {
 	assert.Equal(t, []string{"a", "b", "m-000001"}, ids(c.All(companies)), "All is sorted by ID")
 	assert.Equal(t, []string{"a", "b", "m-000001"}, ids(readAll(t, c, 1)), "equal stamps are read in ID order")
 
-	c.Delete(companies, "a")
-	c.Delete(companies, "no-such-id")
+	c.Remove(companies, "a")
+	c.Remove(companies, "no-such-id")
 	assert.Equal(t, 2, c.Len(companies))
 	assert.Equal(t, []string{"b", "m-000001"}, ids(readAll(t, c, 1)))
 }
@@ -490,7 +490,7 @@ func TestChangesAfterMixedWrites(t *testing.T) {
 			r.UpdatedAt = base.Add(time.Duration(rng.Intn(50)) * time.Millisecond) // often equal stamps
 			c.Put(companies, r)
 		case op == 3:
-			c.Delete(companies, all[rng.Intn(len(all))].ID)
+			c.Remove(companies, all[rng.Intn(len(all))].ID)
 		default:
 			since := connectors.Cursor{}
 			if len(all) > 0 {
