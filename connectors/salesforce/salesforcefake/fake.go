@@ -15,6 +15,10 @@
 //     record changed after the date (compared to the second), 400 for a malformed date.
 //   - Sforce-Limit-Info on every answer, and 403 REQUEST_LIMIT_EXCEEDED once
 //     Options.DailyLimit calls are used; injectable failures (FailNext) and latency.
+//   - GET /sobjects/{Object}/deleted/?start=&end= (sObject Get Deleted) over a delete log
+//     kept for Options.DeletedRetention, and DELETE /composite/sobjects?ids= (sObject
+//     Collections delete); see deletes.go. Delete removes a record as a user would, and
+//     Lock locks one as an approval process does.
 //
 // Records get Salesforce-shaped 18-character ids (001... for Account) and a SystemModstamp
 // kept to Options.Precision (a second by default, as Salesforce keeps datetimes).
@@ -52,6 +56,10 @@ const (
 	DefaultDailyLimit = 100000
 	// MaxRecords is the most records one collection call takes [doc].
 	MaxRecords = 200
+	// DefaultDeletedRetention is how long the delete log keeps deletions [doc: 15 days].
+	DefaultDeletedRetention = 15 * 24 * time.Hour
+	// DefaultMaxDeletedIDs is the most ids one Get Deleted answers [doc: 600,000].
+	DefaultMaxDeletedIDs = 600_000
 )
 
 // DefaultOrgID is the fake org's id.
@@ -100,9 +108,22 @@ type Options struct {
 	// Objects are objects that exist besides the standard ones (Account, Contact, Lead,
 	// Opportunity, Case, User) and any custom one (ending in __c); others are INVALID_TYPE.
 	Objects []string
-	// MissingIDCode is the statusCode a collection update answers for an id that does not
-	// exist. [INF]: undocumented; default INVALID_CROSS_REFERENCE_KEY, with no fields.
+	// MissingIDCode is the statusCode a collection update or delete answers for an id that
+	// no record has (nor the delete log). [INF]: undocumented; default
+	// INVALID_CROSS_REFERENCE_KEY, with no fields.
 	MissingIDCode string
+	// DeletedRetention is how long the delete log keeps a deletion; default 15 days ("Results
+	// are returned for no more than 15 days previous to the day the call is executed" [doc:
+	// sObject Get Deleted]). [INF]: the fake keeps a rolling window, to the minute.
+	DeletedRetention time.Duration
+	// LenientDeletedStart answers a Get Deleted whose start is before earliestDateAvailable
+	// with 200 and what the log still holds, instead of 400 INVALID_REPLICATION_DATE, which
+	// is what the getDeleted() rules document [doc] and the fake does by default. [INF]:
+	// the REST page documents no error of its own.
+	LenientDeletedStart bool
+	// MaxDeletedIDs is the most ids one Get Deleted answers; more is EXCEEDED_ID_LIMIT.
+	// Default 600,000 [doc: sObject Get Deleted].
+	MaxDeletedIDs int
 }
 
 var defaultRequired = map[string][]string{
@@ -154,6 +175,8 @@ type table struct {
 	prefix  string
 	records map[string]*record
 	names   map[string]string // lower-case field name → the spelling first written
+	// deleted is the delete log: when each deleted record was deleted, by id.
+	deleted map[string]time.Time
 }
 
 type record struct {
@@ -161,6 +184,9 @@ type record struct {
 	fields   map[string]any // by canonical name; "" is stored as nil, as Salesforce does
 	created  time.Time
 	modstamp time.Time
+	// locked records refuse updates and deletes (ENTITY_IS_LOCKED), as a record in an
+	// approval process does.
+	locked bool
 }
 
 // locator is an open query cursor behind a nextRecordsUrl.
@@ -200,6 +226,12 @@ func New(opts Options) *Server {
 	}
 	if opts.MissingIDCode == "" {
 		opts.MissingIDCode = "INVALID_CROSS_REFERENCE_KEY"
+	}
+	if opts.DeletedRetention <= 0 {
+		opts.DeletedRetention = DefaultDeletedRetention
+	}
+	if opts.MaxDeletedIDs <= 0 {
+		opts.MaxDeletedIDs = DefaultMaxDeletedIDs
 	}
 	return &Server{
 		opts:     opts,
@@ -378,7 +410,7 @@ func (s *Server) table(object string) *table {
 		prefix = "a0" + string(base62[s.custom%62])
 		s.custom++
 	}
-	tb := &table{name: name, prefix: prefix, records: map[string]*record{}, names: map[string]string{}}
+	tb := &table{name: name, prefix: prefix, records: map[string]*record{}, names: map[string]string{}, deleted: map[string]time.Time{}}
 	s.tables[key] = tb
 	return tb
 }
@@ -421,6 +453,8 @@ func (tb *table) get(r *record, field string) any {
 		return r.modstamp
 	case "createddate":
 		return r.created
+	case "isdeleted":
+		return false // deleted records leave the table for the delete log
 	}
 	if c, ok := tb.names[strings.ToLower(field)]; ok {
 		field = c
@@ -755,6 +789,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/") && strings.Count(rest, "/") == 2:
 		object, id, _ := strings.Cut(strings.TrimPrefix(rest, "sobjects/"), "/")
 		err = s.servePatchRecord(w, r, object, id)
+	case r.Method == http.MethodDelete && rest == "composite/sobjects":
+		err = s.serveDeleteCollection(w, r)
+	case r.Method == http.MethodGet && deletedPath(rest) != "":
+		err = s.serveDeleted(w, r, deletedPath(rest))
 	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/") && strings.Count(rest, "/") == 3:
 		parts := strings.SplitN(strings.TrimPrefix(rest, "sobjects/"), "/", 3)
 		err = s.serveUpsertOne(w, r, version, parts[0], parts[1], parts[2])
@@ -1112,6 +1150,9 @@ func (s *Server) upsert(tb *table, keyField string, rec map[string]any, undo *[]
 // save validates fields for a new record (existing nil) or an existing one, and writes
 // them, recording how to undo the write. Callers hold s.mu.
 func (s *Server) save(tb *table, existing *record, fields map[string]any, create bool, undo *[]func()) saveResult {
+	if existing != nil && existing.locked {
+		return saveResult{Errors: recordErr("ENTITY_IS_LOCKED", lockedMessage)}
+	}
 	for k := range fields {
 		if create && strings.EqualFold(k, "Id") {
 			return saveResult{Errors: recordErr("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", "Id")}
