@@ -10,6 +10,8 @@
 //   - writes through sObject Collections, 200 records a call, per-record results in request
 //     order, upsert by external id; conditional updates (UpdateIfUnchanged) through one
 //     PATCH of the record with If-Unmodified-Since each;
+//   - deletions read from the delete log (sObject Get Deleted), every live id listed through
+//     SOQL for a full diff, and records deleted through sObject Collections (deletes.go);
 //   - the Sforce-Limit-Info usage of every answer (Usage), and REQUEST_LIMIT_EXCEEDED as a
 //     rate limit that pauses the sync instead of failing it;
 //   - ParseOutboundMessage for the SOAP bodies of Outbound Messages (real-time changes).
@@ -138,7 +140,8 @@ type Config struct {
 	ReadOpenSecond bool
 	// HTTPClient sends every request; default a client with a 2-minute timeout.
 	HTTPClient *http.Client
-	// Now is the clock for JWT assertions; default time.Now.
+	// Now is the clock for JWT assertions and for the end of a delete log read; default
+	// time.Now.
 	Now func() time.Time
 }
 
@@ -332,8 +335,8 @@ func ParsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
 }
 
 // Client is a connection to one Salesforce org. It implements connectors.Connector,
-// connectors.NormalizingFinder and connectors.ConditionalUpdater, and is safe for
-// concurrent use.
+// connectors.NormalizingFinder, connectors.ConditionalUpdater, connectors.DeleteReader,
+// connectors.IDLister and connectors.Deleter, and is safe for concurrent use.
 type Client struct {
 	cfg  Config
 	http *http.Client
@@ -368,6 +371,9 @@ var (
 	_ connectors.Connector                   = (*Client)(nil)
 	_ connectors.NormalizingFinder           = (*Client)(nil)
 	_ connectors.ConditionalUpdater          = (*Client)(nil)
+	_ connectors.DeleteReader                = (*Client)(nil)
+	_ connectors.IDLister                    = (*Client)(nil)
+	_ connectors.Deleter                     = (*Client)(nil)
 	_ interface{ Usage() map[string]string } = (*Client)(nil)
 )
 

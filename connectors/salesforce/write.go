@@ -518,12 +518,8 @@ func recordError(object, name, key, value string, errs []SaveError, update bool)
 		}
 	}
 	first := errs[0]
-	if update {
-		switch {
-		case first.StatusCode == "ENTITY_IS_DELETED", first.StatusCode == "NOT_FOUND",
-			first.StatusCode == "INVALID_CROSS_REFERENCE_KEY" && (len(first.Fields) == 0 || (len(first.Fields) == 1 && strings.EqualFold(first.Fields[0], "Id"))):
-			return &connectors.NotFoundError{What: fmt.Sprintf("Salesforce %s (%s: %s)", name, first.StatusCode, first.Message)}
-		}
+	if update && isGone(first) {
+		return &connectors.NotFoundError{What: fmt.Sprintf("Salesforce %s (%s: %s)", name, first.StatusCode, first.Message)}
 	}
 	reasons := make([]string, len(errs))
 	for i, e := range errs {
@@ -534,4 +530,17 @@ func recordError(object, name, key, value string, errs []SaveError, update bool)
 		field = first.Fields[0]
 	}
 	return &connectors.InvalidRecordError{Record: name, Field: field, Reason: strings.Join(reasons, "; ")}
+}
+
+// isGone reports whether a record's error says the record does not exist (any more):
+// ENTITY_IS_DELETED, NOT_FOUND, or INVALID_CROSS_REFERENCE_KEY naming no field other than
+// Id (see recordError).
+func isGone(e SaveError) bool {
+	switch e.StatusCode {
+	case "ENTITY_IS_DELETED", "NOT_FOUND":
+		return true
+	case "INVALID_CROSS_REFERENCE_KEY":
+		return len(e.Fields) == 0 || (len(e.Fields) == 1 && strings.EqualFold(e.Fields[0], "Id"))
+	}
+	return false
 }
