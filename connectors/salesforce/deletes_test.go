@@ -131,6 +131,35 @@ func TestDeletesInOrderAfterACursor(t *testing.T) {
 	assert.Equal(t, []string{a[4]}, ids)
 }
 
+// TestDeletesWaitForDeletionsInProgress: a deletion that began before others but completes
+// after them must not be passed by the cursor. Salesforce says so with latestDateCovered.
+func TestDeletesWaitForDeletionsInProgress(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+	clock := &fixedClock{t: t0}
+	e, _ := startClocked(t, salesforcefake.Options{}, clock)
+	x, y, z := e.fake.Seed(account, sampleAccount(0)), e.fake.Seed(account, sampleAccount(1)), e.fake.Seed(account, sampleAccount(2))
+	since := connectors.Cursor{UpdatedAt: t0}
+	clock.Add(20 * time.Second)
+	require.NoError(t, e.fake.Delete(account, x))
+	clock.Add(20 * time.Second)
+	finish, err := e.fake.StartDelete(account, y)
+	require.NoError(t, err)
+	clock.Add(50 * time.Second)
+	require.NoError(t, e.fake.Delete(account, z))
+	clock.Add(4 * time.Minute)
+
+	page, err := e.client.Deletes(ctx, account, since, 10)
+	require.NoError(t, err)
+	assert.Empty(t, page.Tombstones, "x and z wait behind y's deletion, still in progress since 09:00:40")
+
+	finish()
+	page, err = e.client.Deletes(ctx, account, since, 10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{x, y, z}, tombstoneIDs(page.Tombstones))
+	assert.Equal(t, t0.Add(40*time.Second), page.Tombstones[1].DeletedAt, "y is dated when its deletion began")
+}
+
 func TestDeletesNarrowTheSpanOverTheIDLimit(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)

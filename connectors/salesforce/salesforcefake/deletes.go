@@ -25,8 +25,12 @@ import (
 //     status of a request REST cannot serve [doc: errorcodes], with the usual error array.
 //     [INF]: earliestDateAvailable ("the timestamp of the last physically deleted object")
 //     is, in the fake, the start of its retention window rounded up to the minute (the
-//     documented example shows whole minutes); latestDateCovered is end, or the current
-//     minute when end is later (the documented example covers up to the call's time).
+//     documented example shows whole minutes). The span served ends at end, or at the
+//     current minute when end is later (the documented example covers up to the call's
+//     time). latestDateCovered is "the last date covered": deletions that "started after
+//     this date but didn't complete before endDate" are not returned [doc:
+//     GetDeletedResult]; so it is the span's end, or the minute a deletion still in
+//     progress (StartDelete) began, if earlier. Completed deletions after it are returned.
 //   - sObject Collections delete, DELETE /services/data/vXX.X/composite/sobjects?ids=a,b
 //     &allOrNone=false [doc: https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_composite_sobjects_collections_delete.htm]:
 //     up to 200 ids, any objects; 200 with one DeleteResult {id, success, errors} per id in
@@ -48,8 +52,31 @@ func (s *Server) Delete(object, id string) error {
 	if err != nil {
 		return err
 	}
-	s.remove(s.table(object), r)
+	s.remove(s.table(object), r, s.now())
 	return nil
+}
+
+// StartDelete begins deleting a record in a transaction that completes only when finish
+// is called: the deletion is dated now, but the record stays in queries and out of the
+// delete log until then, and Get Deleted's latestDateCovered stops before it.
+func (s *Server) StartDelete(object, id string) (finish func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, err := s.find(object, id)
+	if err != nil {
+		return nil, err
+	}
+	tb := s.table(object)
+	began := s.now()
+	tb.deleting[r.id] = began
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(tb.deleting, r.id)
+		if tb.records[r.id] == r {
+			s.remove(tb, r, began)
+		}
+	}, nil
 }
 
 // Lock locks a record as an approval process does: updates and deletes through the API
@@ -78,16 +105,15 @@ func (s *Server) Deleted(object string) map[string]time.Time {
 	return out
 }
 
-// remove deletes r from tb into the delete log and returns how to undo it. Callers hold
-// s.mu.
-func (s *Server) remove(tb *table, r *record) func() {
-	now := s.now()
+// remove deletes r from tb into the delete log, dated at, and returns how to undo it.
+// Callers hold s.mu.
+func (s *Server) remove(tb *table, r *record, at time.Time) func() {
 	prev := r.modstamp
 	delete(tb.records, r.id)
-	tb.deleted[r.id] = now
+	tb.deleted[r.id] = at
 	// deletedDate "is obtained using the SystemModstamp system field if available" [doc:
 	// GetDeletedResult].
-	r.modstamp = now
+	r.modstamp = at
 	return func() {
 		delete(tb.deleted, r.id)
 		r.modstamp = prev
@@ -178,9 +204,15 @@ func (s *Server) serveDeleted(w http.ResponseWriter, r *http.Request, object str
 		return replicationErr(fmt.Sprintf("startDate %s is before the earliest date available, %s",
 			render(start), render(earliest)))
 	}
-	latest := end
-	if now := s.opts.Now().UTC().Truncate(time.Minute); now.Before(latest) {
-		latest = now
+	spanEnd := end
+	if now := s.opts.Now().UTC().Truncate(time.Minute); now.Before(spanEnd) {
+		spanEnd = now
+	}
+	latest := spanEnd
+	for _, began := range tb.deleting {
+		if m := began.Truncate(time.Minute); m.Before(latest) {
+			latest = m
+		}
 	}
 	ans := deletedAnswer{
 		DeletedRecords:        []deletedRecord{},
@@ -188,7 +220,7 @@ func (s *Server) serveDeleted(w http.ResponseWriter, r *http.Request, object str
 		LatestDateCovered:     render(latest).(string),
 	}
 	for id, at := range tb.deleted {
-		if !at.Before(start) && !at.After(latest) {
+		if !at.Before(start) && !at.After(spanEnd) {
 			ans.DeletedRecords = append(ans.DeletedRecords, deletedRecord{ID: id, DeletedDate: render(at).(string)})
 		}
 	}
@@ -273,7 +305,7 @@ func (s *Server) deleteOne(id string, undo *[]func()) saveResult {
 	case r != nil && r.locked:
 		return saveResult{ID: id, Errors: recordErr("ENTITY_IS_LOCKED", lockedMessage)}
 	case r != nil:
-		*undo = append(*undo, s.remove(tb, r))
+		*undo = append(*undo, s.remove(tb, r, s.now()))
 		return saveResult{ID: id, Success: true, Errors: []saveError{}}
 	}
 	if _, gone := tb.deleted[id]; gone || s.opts.MissingIDCode == "ENTITY_IS_DELETED" {

@@ -17,8 +17,9 @@
 //     Options.DailyLimit calls are used; injectable failures (FailNext) and latency.
 //   - GET /sobjects/{Object}/deleted/?start=&end= (sObject Get Deleted) over a delete log
 //     kept for Options.DeletedRetention, and DELETE /composite/sobjects?ids= (sObject
-//     Collections delete); see deletes.go. Delete removes a record as a user would, and
-//     Lock locks one as an approval process does.
+//     Collections delete); see deletes.go. Delete removes a record as a user would,
+//     StartDelete begins a deletion that completes later, and Lock locks a record as an
+//     approval process does.
 //
 // Records get Salesforce-shaped 18-character ids (001... for Account) and a SystemModstamp
 // kept to Options.Precision (a second by default, as Salesforce keeps datetimes).
@@ -177,6 +178,8 @@ type table struct {
 	names   map[string]string // lower-case field name → the spelling first written
 	// deleted is the delete log: when each deleted record was deleted, by id.
 	deleted map[string]time.Time
+	// deleting are deletions still in progress (StartDelete): when each began, by id.
+	deleting map[string]time.Time
 }
 
 type record struct {
@@ -410,7 +413,7 @@ func (s *Server) table(object string) *table {
 		prefix = "a0" + string(base62[s.custom%62])
 		s.custom++
 	}
-	tb := &table{name: name, prefix: prefix, records: map[string]*record{}, names: map[string]string{}, deleted: map[string]time.Time{}}
+	tb := &table{name: name, prefix: prefix, records: map[string]*record{}, names: map[string]string{}, deleted: map[string]time.Time{}, deleting: map[string]time.Time{}}
 	s.tables[key] = tb
 	return tb
 }
