@@ -412,6 +412,9 @@ syncs:
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ingress.New(parse(t, tc.yaml), reg, &fakeSignaler{}, ingress.Options{})
 			assert.EqualError(t, err, tc.want)
+			// The worker checks the same at load, before dialling anything, whether or
+			// not it serves the ingress (issue 14, finding 10).
+			assert.EqualError(t, ingress.Check(parse(t, tc.yaml), reg), tc.want)
 		})
 	}
 
