@@ -34,6 +34,11 @@ type DeletesPage struct {
 	Tombstones []Tombstone `json:"tombstones"`
 	// More is true when deletions after the last one of this page may exist.
 	More bool `json:"more"`
+	// CoveredUntil, when set on a page with More false, is how far the log was read:
+	// no deletion before it is missing. The engine moves its delete cursor there even
+	// when the page is empty, so a side without deletions does not fall out of the
+	// log's window.
+	CoveredUntil time.Time `json:"covered_until,omitzero"`
 }
 
 // DeleteReader is implemented by connectors whose service keeps a log of deletions.

@@ -32,6 +32,13 @@ func (c *Connector) Deletes(ctx context.Context, object string, since connectors
 	})
 	end := min(len(tb.deleted), i+limit)
 	page := connectors.DeletesPage{Tombstones: slices.Clone(tb.deleted[i:end]), More: end < len(tb.deleted)}
+	if !page.More {
+		// Deletions are stamped by the clock, and never before the last one.
+		page.CoveredUntil = c.now()
+		if n := len(tb.deleted); n > 0 && page.CoveredUntil.Before(tb.deleted[n-1].DeletedAt) {
+			page.CoveredUntil = tb.deleted[n-1].DeletedAt
+		}
+	}
 	return page, afterErr
 }
 

@@ -148,6 +148,10 @@ func (c *Client) Deletes(ctx context.Context, object string, since connectors.Cu
 	if narrowed && len(page.Tombstones) > 0 {
 		page.More = true
 	}
+	if !page.More {
+		// Everything deleted before covered was in the answer: the cursor may move there.
+		page.CoveredUntil = covered
+	}
 	return page, nil
 }
 
