@@ -83,6 +83,7 @@ const (
 	topoEnvPostgres = "TANDEM_TOPOLOGY_TEMPORAL_DB"
 	topoEnvPort     = "TANDEM_TOPOLOGY_TEMPORAL_PORT"
 	topoEnvShards   = "TANDEM_TOPOLOGY_SHARDS"
+	topoEnvParts    = "TANDEM_TOPOLOGY_PARTITIONS"
 	// topoEnvDataDSN is the variable the definitions file reads the data DSN from.
 	topoEnvDataDSN = "TOPOLOGY_DATA_DSN"
 
@@ -95,6 +96,7 @@ const (
 // topologyOptions are the scenario's flags (registered here, parsed by main).
 type topologyOptions struct {
 	syncs, rows, workers, rate, seconds, shards int
+	partitions                                  int
 	every                                       time.Duration
 	webhookEvery                                int
 	converge                                    time.Duration
@@ -110,6 +112,7 @@ func init() {
 	flag.IntVar(&topo.rate, "topology-rate", 40, "topology: source changes a second (inserts and updates), across all tables")
 	flag.IntVar(&topo.seconds, "topology-seconds", 60, "topology: how long the changes go on; the kill is a third of the way in")
 	flag.IntVar(&topo.shards, "topology-shards", 4, "topology: Temporal history shards")
+	flag.IntVar(&topo.partitions, "topology-partitions", 0, "topology: partitions of every task queue (matching.numTaskqueueRead/WritePartitions; 0: the server's default, 4)")
 	flag.DurationVar(&topo.every, "topology-every", 5*time.Second, "topology: the syncs' schedule")
 	flag.IntVar(&topo.webhookEvery, "topology-webhook-every", 2, "topology: post a webhook for every Nth change (0: none)")
 	flag.DurationVar(&topo.converge, "topology-converge-timeout", 3*time.Minute, "topology: how long to wait for the targets to equal the sources")
@@ -120,6 +123,8 @@ func init() {
 type topoResult struct {
 	Syncs          int     `json:"syncs"`
 	Workers        int     `json:"workers"`
+	Every          string  `json:"schedule_every"`
+	Partitions     int     `json:"task_queue_partitions"`
 	SeededRows     int     `json:"seeded_rows"`
 	SourceRows     int     `json:"source_rows"`
 	TargetRows     int     `json:"target_rows"`
@@ -254,7 +259,7 @@ func logf(format string, args ...any) {
 }
 
 func (t *topology) run(ctx context.Context) (topoResult, error) {
-	res := topoResult{Syncs: t.o.syncs, Workers: t.o.workers}
+	res := topoResult{Syncs: t.o.syncs, Workers: t.o.workers, Every: t.o.every.String(), Partitions: t.o.partitions}
 	if t.o.syncs < 1 || t.o.workers < 2 || t.o.rate < 1 || t.o.seconds < 3 {
 		return res, errors.New("need -topology-syncs >= 1, -topology-workers >= 2, -topology-rate >= 1, -topology-seconds >= 3")
 	}
@@ -442,7 +447,8 @@ func (t *topology) startTemporal(ctx context.Context) (string, error) {
 	cmd.Env = append(os.Environ(),
 		topoEnvPostgres+"="+t.pg.URL(topoTemporal),
 		topoEnvPort+"="+strconv.Itoa(port),
-		topoEnvShards+"="+strconv.Itoa(t.o.shards))
+		topoEnvShards+"="+strconv.Itoa(t.o.shards),
+		topoEnvParts+"="+strconv.Itoa(t.o.partitions))
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = childAttr()
 	out, err := cmd.StdoutPipe()
@@ -481,6 +487,10 @@ func (t *topology) startTemporal(ctx context.Context) (string, error) {
 func serveTopologyTemporal() error {
 	port, _ := strconv.Atoi(os.Getenv(topoEnvPort))
 	shards, _ := strconv.Atoi(os.Getenv(topoEnvShards))
+	var dc map[string]any
+	if parts, _ := strconv.Atoi(os.Getenv(topoEnvParts)); parts > 0 {
+		dc = map[string]any{"matching.numTaskqueueReadPartitions": parts, "matching.numTaskqueueWritePartitions": parts}
+	}
 	logger, err := logging.New("warn", false)
 	if err != nil {
 		return err
@@ -491,6 +501,7 @@ func serveTopologyTemporal() error {
 		Postgres:         os.Getenv(topoEnvPostgres),
 		Port:             port,
 		HistoryShards:    shards,
+		DynamicConfig:    dc,
 		SearchAttributes: app.SearchAttributes,
 		Logger:           logger,
 	})
@@ -1287,7 +1298,11 @@ func printTopology(w io.Writer, rep topoReport) {
 	fmt.Fprintf(w, "# %s\n# %s\n\n", rep.Command, rep.Machine)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "  %s\t%s\n", k, v) }
-	row("syncs / worker processes", fmt.Sprintf("%d / %d (one killed with SIGKILL)", r.Syncs, r.Workers))
+	parts := "4 (default)"
+	if r.Partitions > 0 {
+		parts = strconv.Itoa(r.Partitions)
+	}
+	row("syncs / worker processes", fmt.Sprintf("%d / %d (one killed with SIGKILL); schedule every %s, task queue partitions %s", r.Syncs, r.Workers, r.Every, parts))
 	row("rows seeded, first copy", fmt.Sprintf("%d in %.1f s", r.SeededRows, r.FirstCopyS))
 	row("changes while running", fmt.Sprintf("%d inserts, %d updates; %d webhooks, %d not acknowledged", r.Inserts, r.Updates, r.Webhooks, r.WebhookFailed))
 	row("rows at the end", fmt.Sprintf("%d in the sources, %d in the targets", r.SourceRows, r.TargetRows))

@@ -63,6 +63,9 @@ type Options struct {
 	// HistoryShards is the number of history shards; default 1. A database keeps the
 	// number it was first used with (Temporal refuses another).
 	HistoryShards int
+	// DynamicConfig sets more of the server's dynamic config (by key, e.g.
+	// "matching.numTaskqueueReadPartitions"), over the dev server's own settings.
+	DynamicConfig map[string]any
 	// IP the frontend (and the UI) listen on; default 127.0.0.1. The internal
 	// services always listen on 127.0.0.1.
 	IP string
@@ -137,7 +140,7 @@ func Start(opts Options) (*Server, error) {
 		temporal.ForServices(temporal.DefaultServices),
 		temporal.WithStaticHosts(staticHosts(conf)),
 		temporal.WithLogger(logger),
-		temporal.WithDynamicConfigClient(dynamicConfig()),
+		temporal.WithDynamicConfigClient(dynamicConfig(opts.DynamicConfig)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("devserver: build server: %w", err)
@@ -478,8 +481,8 @@ func staticHosts(conf *config.Config) map[primitives.ServiceName]static.Hosts {
 
 // dynamicConfig holds the settings a single-process dev server needs; the same
 // ones the Temporal CLI's dev server sets, and one that keeps Stop clean.
-func dynamicConfig() dynamicconfig.StaticClient {
-	return dynamicconfig.StaticClient{
+func dynamicConfig(more map[string]any) dynamicconfig.StaticClient {
+	c := dynamicconfig.StaticClient{
 		// A larger host-level mutable-state cache: there is only one history host.
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8096,
 		// The UI and `temporal workflow list` poll visibility often.
@@ -496,6 +499,10 @@ func dynamicConfig() dynamicconfig.StaticClient {
 		// about 45 ms, three times per micro-batch; see deploy/dynamicconfig/tandem.yaml.
 		dynamicconfig.TransferProcessorMaxPollRPS.Key(): 200,
 	}
+	for k, v := range more {
+		c[dynamicconfig.MakeKey(k)] = v
+	}
+	return c
 }
 
 // serverLogger hands the server's logs at warn level and above to l, until
