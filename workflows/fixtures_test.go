@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/internal/app"
 	"tandem/internal/config"
 	"tandem/internal/testenv"
 	"tandem/workflows"
@@ -156,6 +158,38 @@ func TestRecordFixtures(t *testing.T) {
 		hs := histories(s)
 		write("two-way-links-first-run", hs[0])
 		write("two-way-links", hs[1])
+	})
+
+	t.Run("updates and an inline definition", func(t *testing.T) {
+		// Started with its definition inline; pause, a refused sync-now, resume, define,
+		// a resync and a sync-now through Updates; the state search attributes.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 20, memory.SampleCompany)
+		s := testenv.NewSync(t, testenv.Def("not-this-one"), source, target)
+		s.Name = "fixture-updates"
+		def := func(fields string) json.RawMessage {
+			return json.RawMessage(`{"name":"fixture-updates","a":{"connection":"source","object":"companies","key":"domain"},` +
+				`"b":{"connection":"target","object":"companies","key":"domain"},"schedule":{"every":"1h"},"fields":[` + fields + `]}`)
+		}
+		run, _, err := app.StartSync(ctx, s.Client, s.Name, def(`{"a":"domain","b":"domain","normalize":"domain"},{"a":"name","b":"name"}`))
+		require.NoError(t, err)
+		s.FirstRunID = run.GetRunID()
+		s.WaitRuns(1, time.Minute)
+		upd := func(name string, arg any) error {
+			_, err := app.Update(ctx, s.Client, s.Name, name, arg)
+			return err
+		}
+		require.NoError(t, upd(workflows.UpdatePause, nil))
+		require.Error(t, upd(workflows.UpdateSyncNow, nil))
+		require.NoError(t, upd(workflows.UpdateResume, nil))
+		require.NoError(t, upd(workflows.UpdateDefine, workflows.DefineRequest{Definition: def(`{"a":"domain","b":"domain","normalize":"domain"},{"a":"name","b":"name"},{"a":"phone","b":"phone"}`)}))
+		require.NoError(t, upd(workflows.UpdateResync, workflows.ResyncSignal{}))
+		s.WaitRuns(2, time.Minute)
+		hs := histories(s)
+		require.GreaterOrEqual(t, len(hs), 2)
+		write("updates-inline-definition", hs[0])
+		write("updates-define-resync", hs[1])
 	})
 
 	t.Run("deliberately changed workflow", func(t *testing.T) {
