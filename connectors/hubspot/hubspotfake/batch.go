@@ -284,23 +284,15 @@ func (s *Server) batchWrite(w http.ResponseWriter, object, op string, body batch
 	writeJSON(w, status, resp)
 }
 
-func (s *Server) batchArchive(w http.ResponseWriter, object string, body batchBody) {
-	var evs []event
-	s.mu.Lock()
-	for _, in := range body.Inputs {
-		if _, ok := s.tables[object][in.ID]; ok {
-			delete(s.tables[object], in.ID)
-			s.stats.Writes++
-			evs = append(evs, s.event(object, "deletion", in.ID, "INTEGRATION", "", ""))
-		}
-	}
-	s.mu.Unlock()
-	s.send(evs)
-	w.WriteHeader(http.StatusNoContent)
-}
+// The single-object endpoints, for curl in the demo, and the list.
 
-// The single-object endpoints, for curl in the demo.
-
+// list answers GET {object}: a page of the records in id order, limit 1 to 100 (default
+// 10) [INF: 100 is the page size HubSpot's own client pages with, PAGE_MAX_SIZE in
+// hubspot-api-python utils/objects.py], archived=true for the archived list (archive.go).
+// paging.next.after is "the paging cursor token of the last successfully read resource"
+// [doc: https://developers.hubspot.com/docs/api-reference/latest/crm/objects/companies/get-companies]:
+// the fake's token is the last id of the page and the next page starts after that id, so
+// records created or archived between pages neither shift nor repeat the others.
 func (s *Server) list(w http.ResponseWriter, r *http.Request, object string) {
 	q := r.URL.Query()
 	limit := defaultLimit
@@ -312,31 +304,45 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, object string) {
 		}
 		limit = n
 	}
-	after := 0
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			s.badRequest(w, "after %q is not a paging cursor", v)
+	after := q.Get("after")
+	if after != "" && !idPattern.MatchString(after) {
+		s.badRequest(w, "after %q is not a paging cursor", after)
+		return
+	}
+	archived := false
+	if v := q.Get("archived"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			s.badRequest(w, "archived must be true or false; got %q", v)
 			return
 		}
-		after = n
+		archived = b
 	}
 	props := splitProps(q.Get("properties"))
 	s.mu.Lock()
-	recs := make([]*record, 0, len(s.tables[object]))
-	for _, rec := range s.tables[object] {
-		recs = append(recs, rec)
+	recs := s.listed(object, archived)
+	start := 0
+	if after != "" {
+		start = sort.Search(len(recs), func(i int) bool { return idLess(after, recs[i].id) })
 	}
-	sort.Slice(recs, func(i, j int) bool { return idLess(recs[i].id, recs[j].id) })
-	end := min(after+limit, len(recs))
+	end := min(start+limit, len(recs))
 	results := []map[string]any{}
-	for _, rec := range recs[min(after, end):end] {
-		results = append(results, s.render(object, rec, props))
+	for _, rec := range recs[start:end] {
+		if archived {
+			results = append(results, s.renderArchived(object, rec, props))
+		} else {
+			results = append(results, s.render(object, rec, props))
+		}
 	}
 	s.mu.Unlock()
 	resp := map[string]any{"results": results}
 	if end < len(recs) {
-		resp["paging"] = map[string]any{"next": map[string]any{"after": strconv.Itoa(end)}}
+		next := recs[end-1].id
+		link := "?after=" + next
+		if archived {
+			link += "&archived=true"
+		}
+		resp["paging"] = map[string]any{"next": map[string]any{"after": next, "link": link}}
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -352,10 +358,17 @@ func splitProps(s string) []string {
 }
 
 func (s *Server) getOne(w http.ResponseWriter, r *http.Request, object, id string) {
+	archived := r.URL.Query().Get("archived") == "true"
 	s.mu.Lock()
-	rec, ok := s.tables[object][id]
+	var rec *record
+	var ok bool
 	var out map[string]any
-	if ok {
+	if archived {
+		s.purgeArchived(object)
+		if rec, ok = s.archived[object][id]; ok {
+			out = s.renderArchived(object, rec, splitProps(r.URL.Query().Get("properties")))
+		}
+	} else if rec, ok = s.tables[object][id]; ok {
 		out = s.render(object, rec, splitProps(r.URL.Query().Get("properties")))
 	}
 	s.mu.Unlock()
@@ -431,19 +444,6 @@ func (s *Server) updateOne(w http.ResponseWriter, r *http.Request, object, id st
 	s.mu.Unlock()
 	s.send(evs)
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) archiveOne(w http.ResponseWriter, object, id string) {
-	var evs []event
-	s.mu.Lock()
-	if _, ok := s.tables[object][id]; ok {
-		delete(s.tables[object], id)
-		s.stats.Writes++
-		evs = append(evs, s.event(object, "deletion", id, "INTEGRATION", "", ""))
-	}
-	s.mu.Unlock()
-	s.send(evs)
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func contains(list []string, s string) bool {

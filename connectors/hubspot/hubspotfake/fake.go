@@ -11,6 +11,8 @@
 //     207 Multi-Status with per-input errors, and upsert's `new` flag;
 //   - GET/PATCH/DELETE {object}/{id}, GET and POST {object}, so the demo can be driven
 //     with curl;
+//   - archived records: DELETE and batch/archive keep them in an archived list, read with
+//     GET {object}?archived=true (with archivedAt) and purged after 90 days (archive.go);
 //   - the request budget per 10 s and the search budget per second (searches count
 //     towards the first only with SearchCountsTowardRate), answered with 429,
 //     Retry-After and HubSpot's RATE_LIMIT body, and X-HubSpot-RateLimit-* headers on
@@ -102,6 +104,10 @@ type Options struct {
 	Now func() time.Time
 	// Latency is slept before answering each API request.
 	Latency time.Duration
+	// ArchiveRetention is how long an archived record stays in the archived list (GET
+	// ?archived=true) before it is purged; default DefaultArchiveRetention, 90 days [doc].
+	// Measured by Now.
+	ArchiveRetention time.Duration
 
 	// ClientSecret signs webhooks; default "demo-client-secret".
 	ClientSecret string
@@ -147,6 +153,8 @@ type Record struct {
 	Properties map[string]string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// ArchivedAt is when the record was archived; zero for a live record.
+	ArchivedAt time.Time
 }
 
 // Request is one API request as the fake received it.
@@ -190,8 +198,12 @@ type Server struct {
 	opts Options
 	log  *zap.Logger
 
-	mu          sync.Mutex
-	tables      map[string]map[string]*record
+	mu     sync.Mutex
+	tables map[string]map[string]*record
+	// archived are the archived records of each object, by id; refusals the messages of
+	// the archives RefuseArchive refuses, by "object/id" (archive.go).
+	archived    map[string]map[string]*record
+	refusals    map[string]string
 	lastID      int64
 	lastEventID int64
 	general     []time.Time // accepted requests in the current rate window
@@ -208,6 +220,8 @@ type record struct {
 	props    map[string]string
 	created  time.Time
 	modified time.Time
+	// archivedAt is when the record was archived (zero while live).
+	archivedAt time.Time
 	// versions are what searches may see with IndexLag: copies of the record as each
 	// write left it, oldest write first, with when each becomes searchable.
 	versions []version
@@ -288,6 +302,7 @@ func New(opts Options) *Server {
 	defDur(&opts.WebhookBackoff, 100*time.Millisecond)
 	defDur(&opts.WebhookMaxBackoff, 2*time.Second)
 	defDur(&opts.WebhookTimeout, 5*time.Second)
+	defDur(&opts.ArchiveRetention, DefaultArchiveRetention)
 	if opts.UniqueProperties == nil {
 		opts.UniqueProperties = map[string][]string{"contacts": {"email"}}
 	}
@@ -314,6 +329,8 @@ func New(opts Options) *Server {
 		opts:        opts,
 		log:         log,
 		tables:      map[string]map[string]*record{"companies": {}, "contacts": {}},
+		archived:    map[string]map[string]*record{"companies": {}, "contacts": {}},
+		refusals:    map[string]string{},
 		lastID:      1000000,
 		lastEventID: opts.EventIDBase,
 		stats:       Stats{Requests: map[string]int{}},
@@ -422,21 +439,6 @@ func (s *Server) SetModified(object, id string, at time.Time) error {
 	return nil
 }
 
-// Delete archives a record as a user would, with a deletion webhook.
-func (s *Server) Delete(object, id string) error {
-	s.mu.Lock()
-	tb := s.table(object)
-	if _, ok := tb[id]; !ok {
-		s.mu.Unlock()
-		return fmt.Errorf("hubspotfake: no %s record %s", object, id)
-	}
-	delete(tb, id)
-	evs := []event{s.event(object, "deletion", id, "CRM_UI", "", "")}
-	s.mu.Unlock()
-	s.send(evs)
-	return nil
-}
-
 // FailNext makes the next n API requests (after the auth check) answer status with
 // HubSpot's error body; a 429 carries Retry-After: 1 and the RATE_LIMIT body.
 func (s *Server) FailNext(n, status int) {
@@ -484,7 +486,7 @@ func (r *record) export() Record {
 	for k, v := range r.props {
 		props[k] = v
 	}
-	return Record{ID: r.id, Properties: props, CreatedAt: r.created, UpdatedAt: r.modified}
+	return Record{ID: r.id, Properties: props, CreatedAt: r.created, UpdatedAt: r.modified, ArchivedAt: r.archivedAt}
 }
 
 // table returns an object's records; callers hold s.mu. Unknown objects get an empty
