@@ -397,6 +397,10 @@ func (s *Server) edit(id int64, body map[string]any) (view map[string]any, chang
 }
 
 func (s *Server) delete(w http.ResponseWriter, id int64) {
+	if msg, refused := s.refusedDelete(id); refused {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]map[string][]string{"errors": {"base": {msg}}})
+		return
+	}
 	if !s.remove(id) {
 		writeError(w, http.StatusNotFound, "Not Found")
 		return

@@ -3,13 +3,15 @@
 // (see connectors/salesloft and ../shared/api-notes.md, section 2):
 //
 //   - Bearer-token auth (401 {"error": ...} otherwise);
-//   - GET /v2/accounts with the ids[], domain / domain[], crm_id[] and
-//     updated_at[gt|gte|lt|lte] filters, sort_by / sort_direction, per_page (1..100,
-//     out-of-range values silently corrected and echoed back) and page (a page past the
-//     end is empty), in the {"data": [...], "metadata": {"filtering", "paging",
-//     "sorting"}} envelope;
+//   - GET /v2/accounts with the ids[], domain / domain[], crm_id[], archived,
+//     updated_at[gt|gte|lt|lte] and created_at[gt|gte|lt|lte] filters, sort_by /
+//     sort_direction, per_page (1..100, out-of-range values silently corrected and
+//     echoed back) and page (a page past the end is empty), in the {"data": [...],
+//     "metadata": {"filtering", "paging", "sorting"}} envelope;
 //   - GET, PUT and DELETE /v2/accounts/{id} and POST /v2/accounts, single records in
 //     {"data": {...}}, validation failures as 422 {"errors": {"field": ["message"]}};
+//     DELETE removes an account for good (there is no delete log to read; see
+//     deletes.go);
 //   - the per-minute cost budget with Salesloft's deep-page costs, the
 //     x-ratelimit-endpoint-cost and x-ratelimit-remaining-minute headers, and 429 with
 //     Retry-After once the budget is spent;
@@ -124,6 +126,7 @@ type Server struct {
 	lastID   int64
 	budget   []charge
 	failures []injected
+	refusals map[int64]string // deletes RefuseDelete refuses, with their message
 	log      []Request
 	stats    Stats
 
@@ -161,6 +164,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		accounts: map[int64]*account{},
+		refusals: map[int64]string{},
 		stats:    Stats{Requests: map[string]int{}},
 	}
 	if opts.WebhookURL != "" {

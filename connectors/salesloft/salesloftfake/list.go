@@ -55,33 +55,52 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			return d != "" && want[d]
 		})
 	}
-	stampFilter := map[string]string{}
-	for _, op := range []string{"gt", "gte", "lt", "lte"} {
-		raw := q.Get("updated_at[" + op + "]")
-		if raw == "" {
-			continue
+	// updated_at[gt|gte|lt|lte] and created_at[...] take ISO 8601 times [3p: the accounts
+	// OpenAPI lists both].
+	for _, field := range []string{"updated_at", "created_at"} {
+		stampFilter := map[string]string{}
+		for _, op := range []string{"gt", "gte", "lt", "lte"} {
+			raw := q.Get(field + "[" + op + "]")
+			if raw == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339Nano, raw)
+			if err != nil {
+				writeInvalid(w, field, "is not an iso8601 timestamp")
+				return
+			}
+			stampFilter[op] = raw
+			stamp := func(a *account) time.Time { return a.updated }
+			if field == "created_at" {
+				stamp = func(a *account) time.Time { return a.created }
+			}
+			keep = append(keep, func(a *account) bool {
+				switch at := stamp(a); op {
+				case "gt":
+					return at.After(t)
+				case "gte":
+					return !at.Before(t)
+				case "lt":
+					return at.Before(t)
+				default:
+					return !at.After(t)
+				}
+			})
 		}
-		t, err := time.Parse(time.RFC3339Nano, raw)
+		if len(stampFilter) > 0 {
+			filtering[field] = stampFilter
+		}
+	}
+	// archived=true keeps archived accounts, false the others; without it, both [3p: the
+	// accounts OpenAPI lists the filter; INF: what it does, from its name and archived_at].
+	if v := q.Get("archived"); v != "" {
+		want, err := strconv.ParseBool(v)
 		if err != nil {
-			writeInvalid(w, "updated_at", "is not an iso8601 timestamp")
+			writeInvalid(w, "archived", "is not a boolean")
 			return
 		}
-		stampFilter[op] = raw
-		keep = append(keep, func(a *account) bool {
-			switch op {
-			case "gt":
-				return a.updated.After(t)
-			case "gte":
-				return !a.updated.Before(t)
-			case "lt":
-				return a.updated.Before(t)
-			default:
-				return !a.updated.After(t)
-			}
-		})
-	}
-	if len(stampFilter) > 0 {
-		filtering["updated_at"] = stampFilter
+		filtering["archived"] = want
+		keep = append(keep, func(a *account) bool { return (a.archived != nil) == want })
 	}
 
 	// Defaults and corrections as the list docs give them: sort by updated_at, DESC; 25
