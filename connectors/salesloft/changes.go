@@ -88,8 +88,14 @@ func (c *Connector) changes(ctx context.Context, object string, since connectors
 	if err := ctx.Err(); err != nil {
 		return connectors.Page{}, fmt.Errorf("salesloft changes of %s: %w", object, err)
 	}
-	limit = min(limit, maxPerPage)
+	return c.window(ctx, "updated_at", "changes of "+object, since, min(limit, maxPerPage))
+}
 
+// window reads at most limit (up to 100) accounts after since in (field, id) order, field
+// being a timestamp attribute the list sorts and filters on (updated_at, created_at):
+// the reads of Changes described above. The records it returns carry field's time as
+// their UpdatedAt. what names the read in errors.
+func (c *Connector) window(ctx context.Context, field, what string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	var (
 		lower    = windowStart(since)
 		page     = 1
@@ -99,14 +105,20 @@ func (c *Connector) changes(ctx context.Context, object string, since connectors
 	)
 	for {
 		if requests++; requests > maxChangeRequests {
-			return connectors.Page{}, fmt.Errorf("salesloft changes of %s after %s: gave up after %d requests of full pages at one timestamp (%s)",
-				object, since, maxChangeRequests, formatTime(lower))
+			return connectors.Page{}, fmt.Errorf("salesloft %s after %s: gave up after %d requests of full pages at one timestamp (%s)",
+				what, since, maxChangeRequests, formatTime(lower))
 		}
-		recs, full, err := c.listPage(ctx, changesQuery(lower), page)
+		recs, full, err := c.listPage(ctx, windowQuery(field, lower), page)
 		if err != nil {
 			return connectors.Page{}, err
 		}
 		for _, r := range recs {
+			if field != "updated_at" {
+				stamp, _ := r.Fields[field].(string)
+				if r.UpdatedAt, err = parseTime(stamp); err != nil {
+					return connectors.Page{}, fmt.Errorf("salesloft %s: account %s: %s %q: %w", what, r.ID, field, stamp, err)
+				}
+			}
 			// A tie can come back on two pages when Salesloft orders it differently
 			// from one request to the next.
 			if !seen[r.ID] {
@@ -140,10 +152,14 @@ func windowStart(since connectors.Cursor) time.Time {
 }
 
 // changesQuery lists accounts updated at or after lower (all when zero), oldest first.
-func changesQuery(lower time.Time) url.Values {
-	q := url.Values{"sort_by": {"updated_at"}, "sort_direction": {"ASC"}}
+func changesQuery(lower time.Time) url.Values { return windowQuery("updated_at", lower) }
+
+// windowQuery lists accounts whose field is at or after lower (all when zero), oldest
+// first.
+func windowQuery(field string, lower time.Time) url.Values {
+	q := url.Values{"sort_by": {field}, "sort_direction": {"ASC"}}
 	if !lower.IsZero() {
-		q.Set("updated_at[gte]", formatTime(lower))
+		q.Set(field+"[gte]", formatTime(lower))
 	}
 	return q
 }

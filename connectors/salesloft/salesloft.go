@@ -9,7 +9,10 @@
 //   - the team's cost budget (600 per minute, deep pages dearer) is respected before it
 //     is exceeded, and no request is sent before a 429's Retry-After has passed;
 //   - webhooks are verified by x-salesloft-signature, hex(HMAC-SHA1(callback token, raw
-//     body)), and account_created / account_updated / account_deleted are parsed.
+//     body)), and account_created / account_updated / account_deleted are parsed;
+//   - Salesloft keeps no delete log the API reads: deletions come by the account_deleted
+//     webhook or a full id diff (ListIDs), and Delete deletes one account per request
+//     (deletes.go).
 //
 // The facts it relies on, and their sources, are in ../shared/api-notes.md, section 2.
 // Where a behaviour is inferred rather than documented ([INF] there) the code says which
@@ -105,8 +108,9 @@ type Options struct {
 	HTTPClient *http.Client
 }
 
-// Connector is a connection to one Salesloft team. It implements connectors.Connector
-// and connectors.NormalizingFinder and is safe for concurrent use.
+// Connector is a connection to one Salesloft team. It implements connectors.Connector,
+// connectors.NormalizingFinder, connectors.IDLister and connectors.Deleter and is safe for
+// concurrent use.
 type Connector struct {
 	opts   Options
 	base   string
