@@ -4,15 +4,25 @@
 // both sides with the domain written differently; the sync `companies` keeps them in step
 // both ways, matched by domain, with each fake's signed webhooks sent to the ingress and a
 // 15-minute schedule behind them.
+//
+// With Options.StateDir the fakes keep their records and counters in a file there, so a
+// restarted demo goes on where it stopped: the first start seeds and saves, later ones
+// restore.
 package demo
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +55,36 @@ type Options struct {
 	// HubSpot's search index does; the connection's search_lag is then a second more.
 	// Default none.
 	HubSpotIndexLag time.Duration
+	// StateDir, when set, keeps the fakes' state (records with their ids, fields and
+	// dates; id counters) in StateDir/StateFile, so the demo survives a restart of the
+	// worker: Start restores it from there instead of seeding (the first start seeds and
+	// saves at once), and it is saved every SaveEvery when it changed and on Close, so a
+	// kill -9 loses only the last moments. "" keeps nothing: every start seeds afresh.
+	StateDir string
+	// SaveEvery is how often the state is saved when it changed; default 2s.
+	SaveEvery time.Duration
+}
+
+// StateFile is the file under Options.StateDir that holds the fakes' state. Delete it
+// (with the rest of the data dir, whose links and cursors refer to these records) to
+// start the demo afresh.
+const StateFile = "demo-fakes.json"
+
+// idGap is how far a restored fake's record ids jump past the saved counters. Records
+// created after the last save are lost to a kill -9, but Tandem's link store remembers
+// their ids: none of them must be given to another record. A restored fake numbers its
+// new records idGap past the saved counter (far more than the demo creates between two
+// saves), and saves the moved counter at once, so the next start jumps past it again.
+const idGap = 1000
+
+// stateVersion is the layout of StateFile.
+const stateVersion = 1
+
+// savedState is StateFile's content.
+type savedState struct {
+	Version   int                 `json:"version"`
+	Salesloft salesloftfake.State `json:"salesloft"`
+	HubSpot   hubspotfake.State   `json:"hubspot"`
 }
 
 // Demo is the running demo.
@@ -55,9 +95,19 @@ type Demo struct {
 	// SalesloftURL and HubSpotURL are the fakes' base URLs.
 	SalesloftURL, HubSpotURL string
 	servers                  []*http.Server
+	logger                   *zap.Logger
+
+	// With a StateDir: where the state is saved, what was saved last, and the saver.
+	statePath  string
+	saveMu     sync.Mutex
+	saved      []byte
+	stopSaving chan struct{}
+	saverDone  chan struct{}
+	closeOnce  sync.Once
 }
 
-// Start starts both fakes, seeds them, and returns the sync definitions that connect them.
+// Start starts both fakes, seeds them (or restores them from Options.StateDir), and
+// returns the sync definitions that connect them.
 func Start(o Options) (*Demo, error) {
 	if o.SalesloftAddr == "" {
 		o.SalesloftAddr = SalesloftAddr
@@ -71,6 +121,10 @@ func Start(o Options) (*Demo, error) {
 	if o.Every == 0 {
 		o.Every = 15 * time.Minute
 	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = 2 * time.Second
+	}
+	started := time.Now()
 	slLn, err := net.Listen("tcp", o.SalesloftAddr)
 	if err != nil {
 		return nil, fmt.Errorf("demo Salesloft: %w", err)
@@ -80,7 +134,7 @@ func Start(o Options) (*Demo, error) {
 		slLn.Close()
 		return nil, fmt.Errorf("demo HubSpot: %w", err)
 	}
-	d := &Demo{SalesloftURL: "http://" + slLn.Addr().String(), HubSpotURL: "http://" + hsLn.Addr().String()}
+	d := &Demo{SalesloftURL: "http://" + slLn.Addr().String(), HubSpotURL: "http://" + hsLn.Addr().String(), logger: o.Logger}
 	slHook, hsHook := "", ""
 	if o.Ingress != "" {
 		slHook = o.Ingress + "/webhooks/" + Sync + "/a"
@@ -92,8 +146,18 @@ func Start(o Options) (*Demo, error) {
 	d.HubSpot = hubspotfake.New(hubspotfake.Options{
 		Token: Token, ClientSecret: HubSpotSecret, WebhookURL: hsHook, WebhookObjects: []string{"companies"},
 		Logger: o.Logger.Named("hubspot"), IndexLag: o.HubSpotIndexLag,
+		// The ingress drops an eventId it has seen as a duplicate, and it remembers them
+		// across restarts: each start numbers its events above any earlier start's (up
+		// to a thousand events a millisecond), whatever state it restored.
+		EventIDBase: started.UnixMilli() * 1000,
 	})
-	seed(d.Salesloft, d.HubSpot)
+	if err := d.restoreOrSeed(o); err != nil {
+		slLn.Close()
+		hsLn.Close()
+		d.Salesloft.Close()
+		d.HubSpot.Close()
+		return nil, err
+	}
 	for _, s := range []struct {
 		ln net.Listener
 		h  http.Handler
@@ -106,8 +170,117 @@ func Start(o Options) (*Demo, error) {
 			}
 		}()
 	}
+	if d.statePath != "" {
+		d.stopSaving, d.saverDone = make(chan struct{}), make(chan struct{})
+		go d.saveEvery(o.SaveEvery)
+	}
 	d.Syncs = definitions(d, o, hsHook)
 	return d, nil
+}
+
+// restoreOrSeed fills the fakes: from the state file when there is one, else with the
+// seed companies (saved at once, so a restart does not seed them again with new dates).
+func (d *Demo) restoreOrSeed(o Options) error {
+	if o.StateDir == "" {
+		seed(d.Salesloft, d.HubSpot)
+		return nil
+	}
+	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
+		return fmt.Errorf("demo state: %w", err)
+	}
+	d.statePath = filepath.Join(o.StateDir, StateFile)
+	raw, err := os.ReadFile(d.statePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		seed(d.Salesloft, d.HubSpot)
+		if err := d.save(); err != nil {
+			return err
+		}
+		o.Logger.Info("demo: fakes seeded; their state is kept in "+d.statePath, zap.String("state", d.statePath))
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo state: %w", err)
+	}
+	var st savedState
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return fmt.Errorf("demo state %s: %w (delete the data directory to start the demo afresh)", d.statePath, err)
+	}
+	if st.Version != stateVersion {
+		return fmt.Errorf("demo state %s: version %d, this worker reads version %d (delete the data directory to start the demo afresh)", d.statePath, st.Version, stateVersion)
+	}
+	st.Salesloft.LastID += idGap
+	st.HubSpot.LastID += idGap
+	if err := d.Salesloft.Restore(st.Salesloft); err != nil {
+		return fmt.Errorf("demo state %s: %w", d.statePath, err)
+	}
+	if err := d.HubSpot.Restore(st.HubSpot); err != nil {
+		return fmt.Errorf("demo state %s: %w", d.statePath, err)
+	}
+	// Saved at once with the counters moved on, so that a kill -9 before the next save
+	// does not have the next start number records from the same place again.
+	if err := d.save(); err != nil {
+		return err
+	}
+	o.Logger.Info("demo: fakes restored from "+d.statePath, zap.Int("salesloft_accounts", d.Salesloft.Len()),
+		zap.Int("hubspot_companies", len(d.HubSpot.Records("companies"))))
+	return nil
+}
+
+// save writes the fakes' state to the state file if it changed since the last save,
+// atomically: a kill -9 leaves the old file or the new one.
+func (d *Demo) save() error {
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	raw, err := json.MarshalIndent(savedState{Version: stateVersion, Salesloft: d.Salesloft.Snapshot(), HubSpot: d.HubSpot.Snapshot()}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("demo state: %w", err)
+	}
+	if bytes.Equal(raw, d.saved) {
+		return nil
+	}
+	if err := writeFile(d.statePath, raw); err != nil {
+		return fmt.Errorf("demo state: %w", err)
+	}
+	d.saved = raw
+	return nil
+}
+
+func writeFile(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
+}
+
+// saveEvery saves the state every interval until Close.
+func (d *Demo) saveEvery(every time.Duration) {
+	defer close(d.saverDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stopSaving:
+			return
+		case <-t.C:
+			if err := d.save(); err != nil {
+				d.logger.Warn("demo: cannot save the fakes' state", zap.Error(err))
+			}
+		}
+	}
 }
 
 // definitions are the article's two-way sync between the fakes.
@@ -214,11 +387,24 @@ func (d *Demo) Edit(ctx context.Context, every time.Duration, logger *zap.Logger
 	}
 }
 
-// Close stops the fakes.
+// Close stops the fakes and, with a StateDir, saves their state. Calling it again is
+// harmless.
 func (d *Demo) Close() {
-	for _, s := range d.servers {
-		_ = s.Close()
-	}
-	d.Salesloft.Close()
-	d.HubSpot.Close()
+	d.closeOnce.Do(func() {
+		for _, s := range d.servers {
+			_ = s.Close()
+		}
+		d.Salesloft.Close()
+		d.HubSpot.Close()
+		if d.statePath == "" {
+			return
+		}
+		close(d.stopSaving)
+		<-d.saverDone
+		if err := d.save(); err != nil {
+			d.logger.Error("demo: cannot save the fakes' state; the next start goes on from the last save", zap.Error(err))
+			return
+		}
+		d.logger.Info("demo: fakes' state saved", zap.String("state", d.statePath))
+	})
 }
