@@ -125,6 +125,8 @@ func (s *syncer) run(ctx workflow.Context) error {
 		}
 		if s.st.Current == nil && !s.st.Paused && s.due(ctx) {
 			s.startRun(ctx)
+			// A run can take a while (a backfill): the UI's list says it is running.
+			s.publish(ctx)
 		}
 		if s.st.Current != nil && !s.st.Paused {
 			finished := s.runPages(ctx)
