@@ -17,34 +17,27 @@ import (
 // within SQLite's and PostgreSQL's limits on parameters.
 const maxInValues = 500
 
-// keyLayout is the normalised form of a SQLite change time that sqliteKey computes: UTC,
-// fixed width, to the nanosecond, so that it orders as text in time order. Times compared
-// with it are sent in it (keyArg).
-const keyLayout = "2006-01-02 15:04:05.000000000"
+// sqliteKey returns the SQL expression of a SQLite change time's normalised form:
+// changeTimeFunc of the column.
+func sqliteKey(col string) string { return changeTimeFunc + "(" + col + ")" }
 
-func keyArg(t time.Time) string { return t.UTC().Format(keyLayout) }
+// keyName is the column the normalised time is read as in SQLite. It is no plain
+// identifier, so no column the connector writes has its name.
+const keyName = `"tandem:updated"`
 
-// sqliteKey returns the SQL expression of a SQLite change time's normalised form (see the
-// package comment, "Change times"), NULL when the value is not a timestamp of those
-// layouts. The value v is split into its date and time of day, its fraction's digits and
-// its zone (what follows them); SQLite's datetime() applies the zone to the fractionless
-// time (given the fraction it would round it to the millisecond, and could carry into the
-// next second), and the fraction's digits are appended, padded or cut to nine. The
-// modifier makes datetime() compute the time rather than echo its fields, so that
-// 24:00:00 is the next day's midnight.
-func sqliteKey(col string) string {
-	v := "CAST(" + col + " AS TEXT)"
-	rest := "substr(" + v + ", 21)" // after the point, when there is one
-	frac := "substr(" + v + ", 20, 1) = '.'"
-	zone := fmt.Sprintf("CASE WHEN %s THEN ltrim(%s, '0123456789') ELSE substr(%s, 20) END", frac, rest, v)
-	digits := fmt.Sprintf("CASE WHEN %s THEN substr(%s, 1, length(%s) - length(ltrim(%s, '0123456789'))) ELSE '' END", frac, rest, rest, rest)
-	return fmt.Sprintf("(CASE WHEN length(%s) >= 19 AND substr(%s, 11, 1) IN (' ', 'T') "+
-		"THEN datetime(substr(%s, 1, 10) || ' ' || substr(%s, 12, 8) || %s, '+0 seconds') || '.' || substr(%s || '000000000', 1, 9) END)",
-		v, v, v, v, zone, digits)
+// changesFrom returns what Changes and CountChanges read from, and the updated time
+// they compare and order by. In PostgreSQL that is the table and its updated column; in
+// SQLite the table with the normalised time as keyName, computed once per row: a
+// subquery with a LIMIT is neither flattened into the query nor given its conditions,
+// either of which would compute the time again for each use.
+func (c *Conn) changesFrom(table, updated string) (from, key string) {
+	if c.pg {
+		return table, updated
+	}
+	return fmt.Sprintf("(SELECT *, %s AS %s FROM %s LIMIT -1)", sqliteKey(updated), keyName, table), keyName
 }
 
-// orderKey is what the updated column is compared and ordered by: the column itself in
-// PostgreSQL, its normalised form in SQLite.
+// orderKey is the updated time of a row of table, as changesFrom's key has it.
 func (c *Conn) orderKey(updated string) string {
 	if c.pg {
 		return updated
@@ -60,8 +53,8 @@ func (c *Conn) timeArg(t time.Time) string {
 	return keyArg(t)
 }
 
-// columns is what reads select: every column, and in SQLite the updated column's
-// normalised form last, which query reads the record's UpdatedAt from.
+// columns is what Get and Find select: every column, and in SQLite the updated
+// column's normalised form last, which query reads the record's UpdatedAt from.
 func (c *Conn) columns(updated string) string {
 	if c.pg {
 		return "*"
@@ -70,11 +63,11 @@ func (c *Conn) columns(updated string) string {
 }
 
 // after returns the condition of the rows after since and before cutoff (when not zero),
-// and its arguments. The id is passed as text and compared in the column's own type
-// (PostgreSQL infers the parameter's type from the column; SQLite converts it by the
-// column's affinity), so integer ids compare as numbers: 9 before 10.
-func (c *Conn) after(since connectors.Cursor, id, updated string, cutoff time.Time) (string, []any) {
-	key := c.orderKey(updated)
+// key being their updated time (changesFrom), and its arguments. The id is passed as text
+// and compared in the column's own type (PostgreSQL infers the parameter's type from the
+// column; SQLite converts it by the column's affinity), so integer ids compare as
+// numbers: 9 before 10.
+func (c *Conn) after(since connectors.Cursor, id, key string, cutoff time.Time) (string, []any) {
 	args := []any{c.timeArg(since.UpdatedAt)}
 	var cond string
 	if since.ID == "" {
@@ -107,12 +100,12 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 	if err != nil {
 		return connectors.Page{}, err
 	}
-	cond, args := c.after(since, id, updated, cutoff)
-	key := c.orderKey(updated)
+	from, key := c.changesFrom(table, updated)
+	cond, args := c.after(since, id, key, cutoff)
 	if !c.pg {
 		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, updated, key)
 	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", c.columns(updated), table, cond, key, id, len(args)+1)
+	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", from, cond, key, id, len(args)+1)
 	recs, err := c.query(ctx, object, "changes of "+object, q, append(args, limit+1)...)
 	if err != nil {
 		return connectors.Page{}, err
@@ -134,9 +127,10 @@ func (c *Conn) CountChanges(ctx context.Context, object string, since connectors
 	if err != nil {
 		return 0, err
 	}
-	cond, args := c.after(since, id, updated, cutoff)
+	from, key := c.changesFrom(table, updated)
+	cond, args := c.after(since, id, key, cutoff)
 	var n int
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", table, cond)
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", from, cond)
 	if err := c.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 		return 0, c.callError(ctx, "count changes of "+object, err)
 	}
@@ -284,7 +278,8 @@ func placeholders(from, n int) string {
 	return strings.Join(ps, ", ")
 }
 
-// query runs a SELECT of columns(...) from object's table and returns its rows as records.
+// query runs a SELECT of every column of object's table (and in SQLite its normalised
+// updated time last) and returns its rows as records.
 func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) ([]connectors.Record, error) {
 	rows, err := c.db.QueryContext(ctx, q, args...)
 	if err != nil {
@@ -300,7 +295,7 @@ func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) (
 	for i := range values {
 		ptrs[i] = &values[i]
 	}
-	keyAt := -1 // SQLite's normalised updated time, last (columns)
+	keyAt := -1 // SQLite's normalised updated time, last (columns, changesFrom)
 	if !c.pg {
 		keyAt = len(cols) - 1
 		cols = cols[:keyAt]

@@ -23,18 +23,21 @@
 //
 // SQLite has no time type: the column holds text, in whatever layout its writers chose.
 // Text compares as text, so the connector compares, orders and reads it through one
-// normalised form that SQLite computes for each row: the value's date and time of day
-// (YYYY-MM-DD, then a space or a T, then HH:MM:SS), its fractional seconds of any length
-// (kept to the nanosecond), and its zone: none (UTC), Z, or +hh:mm / -hh:mm, with or
-// without a space before it. That covers what the connector writes
-// ("2025-01-01 00:00:00.000000+00:00"), SQLite's CURRENT_TIMESTAMP and datetime()
-// ("2025-01-01 00:00:00"), Python's isoformat() and JavaScript's toISOString()
-// ("2025-01-01T00:00:00.000Z"). The normalised form is compared on both sides (the
-// cursor is sent in it) and ordered by, so (updated, id) order stays strict whatever the
-// layouts. The price is that SQLite cannot use an index on the column: each read of
-// changes scans the table. A value in another form (a number, "+0530", a date without a
-// time, any other text) stops Changes with an error naming the table, the column, the row
-// and the value; a NULL is not read by Changes (and fails Get).
+// normalised form (UTC, fixed width, to the nanosecond), which a function it registers
+// with the SQLite driver computes for each row (tandem_change_time; see
+// parseTextTime). It reads the value's date and time of day (YYYY-MM-DD, then a space or
+// a T, then HH:MM:SS), its fractional seconds of any length, and its zone: none (UTC), Z,
+// or ±hh:mm, ±hhmm or ±hh, with or without a space before it. That covers what the
+// connector writes ("2025-01-01 00:00:00.000000+00:00"), SQLite's CURRENT_TIMESTAMP and
+// datetime() ("2025-01-01 00:00:00"), Python's isoformat() ("2025-01-01T00:00:00.123456"
+// or "...+00:00") and JavaScript's toISOString() ("2025-01-01T00:00:00.000Z"). The
+// normalised form is compared on both sides (the cursor is sent in it) and ordered by, so
+// (updated, id) order stays strict whatever the layouts. The price is that SQLite cannot
+// use an index on the column: each read of changes scans the table (computing the form
+// once per row). A value in another form, or out of range (a number, a date without a
+// time, February 30, any other text), stops Changes with a *connectors.InvalidRecordError
+// naming the table, the column, the row and the value, whatever the cursor; a NULL is not
+// read by Changes (and fails Get).
 //
 // A column kept to the whole second has an open second: a row saved later in the second
 // of the last row read, with a smaller id, sorts before the cursor placed on that row

@@ -3,8 +3,10 @@ package sqldb
 import (
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -99,9 +101,11 @@ func TestTextTimestampsInEveryLayout(t *testing.T) {
 		{13, "2025-01-01 00:00:02.999999999-00:00", 2999999999 * time.Nanosecond},
 		{14, "2025-01-01 00:00:59.9996", 59999600 * time.Microsecond}, // not rounded into the next second
 		{15, "2024-12-31 24:00:00", 0},                                // the end of a day is the next one's start
+		{16, "2025-01-01T05:30:03+0530", 3 * time.Second},
+		{17, "2025-01-01 01:00:03.5+01", 3500 * time.Millisecond},
 	}
 	// In (time, id) order, ids compared as numbers.
-	order := []string{"9", "15", "2", "6", "5", "7", "8", "3", "11", "13", "1", "10", "4", "12", "14"}
+	order := []string{"9", "15", "2", "6", "5", "7", "8", "3", "11", "13", "16", "1", "10", "17", "4", "12", "14"}
 	c, db, _ := openAccounts(t, base.Add(time.Hour), nil)
 	ctx := t.Context()
 	want := map[string]time.Time{}
@@ -180,9 +184,13 @@ func TestTextTimestampsThatAreNotTimesStopChanges(t *testing.T) {
 		"01/02/2025 10:00", // sorts before every cursor as text
 		"yesterday",        // and this one after
 		"2025-01-01",       // a date without a time of day
-		"2025-01-01T00:00:00+0530",
+		"2025-01-01T00:00:00+5:30",
+		"2025-01-01T00:00:00 UTC",
 		"2025-01-01 00:00:00 +0000 UTC", // Go's time.String
 		"2025-01-01 00:00:60",
+		"2025-01-01 24:00:01",
+		"2025-02-29 00:00:00",
+		"2025-01-01T00:00:00.Z",
 		"",
 		"1735689600", // seconds since 1970 (a TEXT column keeps numbers as text)
 		"2460676.5",  // a Julian day
@@ -273,4 +281,53 @@ func TestChangesHoldsBackTheOpenSecond(t *testing.T) {
 	page, err = c.Changes(ctx, "accounts", connectors.Cursor{}, 100)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"1"}, recordIDs(page.Records))
+}
+
+// Any instant written in any of the layouts, in any zone, reads back as that instant
+// (to the layout's precision), and its normalised form is the one the cursor is sent in.
+func TestTextTimesRoundTrip(t *testing.T) {
+	layouts := map[string]time.Duration{
+		"2006-01-02 15:04:05":                    time.Second,
+		"2006-01-02T15:04:05Z07:00":              time.Second,
+		"2006-01-02T15:04:05.000Z07:00":          time.Millisecond,
+		"2006-01-02 15:04:05.000000-07:00":       time.Microsecond,
+		"2006-01-02T15:04:05.999999999Z07:00":    time.Nanosecond,
+		"2006-01-02T15:04:05.999999999-0700":     time.Nanosecond,
+		"2006-01-02 15:04:05.999999 -07:00":      time.Microsecond,
+		"2006-01-02T15:04:05.000000000000-07":    time.Nanosecond,
+		"2006-01-02 15:04:05.000000000000000000": time.Nanosecond,
+	}
+	zones := []*time.Location{time.UTC, time.FixedZone("", 5*3600+30*60), time.FixedZone("", -8*3600), time.FixedZone("", 14*3600)}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		at := time.Unix(r.Int64N(253402300799-86400)+86400, r.Int64N(1e9)).UTC() // years 1970 to 9999
+		for layout, precision := range layouts {
+			for _, zone := range zones {
+				if !strings.Contains(layout, "Z07") && !strings.Contains(layout, "-07") && zone != time.UTC {
+					continue // no zone in the text: it is UTC
+				}
+				if _, off := at.In(zone).Zone(); strings.HasSuffix(layout, "-07") && off%3600 != 0 {
+					continue // the layout has the zone's hours only
+				}
+				text := at.In(zone).Format(layout)
+				want := at.Truncate(precision)
+				got, ok := parseTextTime(text)
+				if !assert.True(t, ok, "%q", text) || !assert.True(t, got.Equal(want), "%q read as %s, wants %s", text, got, want) {
+					return
+				}
+				key, ok := textTimeKey(text)
+				require.True(t, ok)
+				require.Equal(t, keyArg(want), key, "%q", text)
+			}
+		}
+	}
+	for _, bad := range []string{"2025-01-01", "2025-1-01 00:00:00", "2025-01-01 00:00:00+1", "2025-01-01 00:00:00+24:00",
+		"2025-01-01 00:00:00+05:60", "2025-01-01 00:00:00.", "2025-01-01 00:00:00Zulu", "2025-00-10 00:00:00", "2024-02-30 00:00:00",
+		"2025-01-01 25:00:00", "2025-01-01 00:60:00", "0000-01-01 00:00:00+01:00", "9999-12-31 23:59:59-01:00"} {
+		_, ok := parseTextTime(bad)
+		assert.False(t, ok, "%q", bad)
+	}
+	got, ok := parseTextTime("2024-02-29T24:00:00")
+	require.True(t, ok)
+	assert.Equal(t, time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC), got)
 }
