@@ -274,7 +274,7 @@ func definitions(ctx context.Context, o options, ln net.Listener, logger *zap.Lo
 	if ln != nil {
 		url = "http://" + ln.Addr().String()
 	}
-	d, err := demo.Start(demo.Options{Ingress: url, Logger: logger.Named("demo")})
+	d, err := demo.Start(demo.Options{Ingress: url, Logger: logger.Named("demo"), StateDir: o.dataDir})
 	if err != nil {
 		return nil, nil, nil, err
 	}
