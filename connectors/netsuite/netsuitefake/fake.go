@@ -16,9 +16,10 @@
 //     hasMore, count, offset, totalResults and links. Values come back as strings, booleans
 //     as "T"/"F", empty columns left out, as SuiteQL answers [3p].
 //   - records: POST /record/v1/{type} (204 + Location), PATCH /record/v1/{type}/{id},
-//     PUT /record/v1/{type}/eid:{value} (upsert), GET /record/v1/{type}/{id}; required
-//     fields and unique external ids are validated, with NetSuite's error body naming the
-//     field in o:errorPath.
+//     PUT /record/v1/{type}/eid:{value} (upsert), GET /record/v1/{type}/{id}, DELETE
+//     /record/v1/{type}/{id} (204); required fields and unique external ids are validated,
+//     with NetSuite's error body naming the field in o:errorPath.
+//   - the deletion log, read by SuiteQL as the deletedrecord table (deletes.go).
 //   - the account's concurrency limit: a request beyond Options.ConcurrencyLimit in
 //     flight is answered 429, exactly what a client must avoid.
 //
@@ -83,6 +84,9 @@ type Options struct {
 	// UpsertCreatedStatus is the status of a PUT eid: that created the record; default
 	// 204, the same as an update [INF].
 	UpsertCreatedStatus int
+	// DeletedRetention is how long the deletion log (SuiteQL's deletedrecord) keeps a
+	// deletion; default 0, for ever [INF: not documented] (deletes.go).
+	DeletedRetention time.Duration
 	// PublicURL is the scheme and host clients address the server by (the OAuth 1.0a
 	// base string URI, the token audience, Location headers); default the request's Host
 	// over http.
@@ -108,6 +112,10 @@ type Server struct {
 	latency  time.Duration
 	nonces   map[string]time.Time
 	tokens   map[string]time.Time // bearer token -> expiry
+	// deleted is the deletion log, oldest first; refusals the deletes RefuseDelete
+	// refuses, by "type/id" (deletes.go).
+	deleted  []deletion
+	refusals map[string]deleteRefusal
 }
 
 // Stats are the server's counters.
@@ -170,13 +178,14 @@ func New(opts Options) *Server {
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
 	s := &Server{
-		opts:    opts,
-		types:   map[string]*table{},
-		nextID:  opts.FirstID,
-		latency: opts.Latency,
-		nonces:  map[string]time.Time{},
-		tokens:  map[string]time.Time{},
-		stats:   Stats{ByRoute: map[string]int{}},
+		opts:     opts,
+		types:    map[string]*table{},
+		nextID:   opts.FirstID,
+		latency:  opts.Latency,
+		nonces:   map[string]time.Time{},
+		tokens:   map[string]time.Time{},
+		refusals: map[string]deleteRefusal{},
+		stats:    Stats{ByRoute: map[string]int{}},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+restPrefix+tokenPath, s.token)
@@ -185,6 +194,7 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.getRecord))
 	mux.HandleFunc("PATCH "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.patchRecord))
 	mux.HandleFunc("PUT "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.putRecord))
+	mux.HandleFunc("DELETE "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.deleteRecord))
 	mux.HandleFunc("/", s.authed(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "", "Invalid URL: the request path is not a REST web services resource.", "INVALID_URL")
 	}))

@@ -37,8 +37,12 @@ func (s *Server) suiteql(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	rows := make([]*row, 0)
-	for _, rec := range s.tableOf(q.table).records {
-		rows = append(rows, s.rowOf(rec))
+	if q.table == "deletedrecord" {
+		rows = s.deletedRows()
+	} else {
+		for _, rec := range s.tableOf(q.table).records {
+			rows = append(rows, s.rowOf(rec))
+		}
 	}
 	s.mu.Unlock()
 
@@ -158,8 +162,10 @@ func (s *Server) run(q *query, rows []*row) ([]map[string]any, error) {
 		}
 		kept = append(kept, r)
 	}
-	// Rows in id order first, so equal sort keys come out the same every time.
-	sort.SliceStable(kept, func(i, j int) bool { return kept[i].cols["id"].(float64) < kept[j].cols["id"].(float64) })
+	// Rows in id order first, so equal sort keys come out the same every time (rows
+	// without an id, of deletedrecord, stay in the order given).
+	idOf := func(r *row) float64 { id, _ := r.cols["id"].(float64); return id }
+	sort.SliceStable(kept, func(i, j int) bool { return idOf(kept[i]) < idOf(kept[j]) })
 	if len(q.order) > 0 {
 		keys := make(map[*row][]any, len(kept))
 		for _, r := range kept {
