@@ -70,6 +70,8 @@ var settingDocs = map[string]string{
 	"hold_back_open_second": "true (default) or false: read the records of the current second only once it is over, so a record saved later in that second is not missed",
 	"rate_retries":          "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is retried before the call fails with a rate-limit error (default 3)",
 	"request_timeout":       "timeout of one HTTP request (default 2m)",
+	"deleted_retention":     "how long the account's deleted-record log keeps a deletion, e.g. 2160h; an older delete cursor is expired and the engine diffs ids instead (default: not known, only a zero cursor is expired)",
+	"deleted_types":         "the DeletedRecord type of each record type read for deletes, object=type comma separated, e.g. customer=customer (default: the record type's own name, compared without case)",
 }
 
 // SettingNames returns the names of the settings a netsuite connection accepts, sorted.
@@ -131,6 +133,12 @@ type Config struct {
 	// ReadOpenSecond turns holding back the account's current second off (on by default).
 	ReadOpenSecond bool
 	RateRetries    int
+	// DeletedRetention is how long the deleted-record log keeps a deletion (0: not known);
+	// see Deletes.
+	DeletedRetention time.Duration
+	// DeletedTypes maps a record type (the object name) to its type in the DeletedRecord
+	// table; a type not in it is its own name.
+	DeletedTypes map[string]string
 	// HTTPClient sends the requests; default a client of its own with RequestTimeout.
 	HTTPClient     *http.Client
 	RequestTimeout time.Duration
@@ -224,6 +232,20 @@ func ParseSettings(s map[string]string) (Config, error) {
 	}
 	if cfg.RequestTimeout, err = durationSetting(s, "request_timeout"); err != nil {
 		return Config{}, err
+	}
+	if cfg.DeletedRetention, err = durationSetting(s, "deleted_retention"); err != nil {
+		return Config{}, err
+	}
+	for _, pair := range splitList(get("deleted_types")) {
+		object, typ, ok := strings.Cut(pair, "=")
+		object, typ = strings.ToLower(strings.TrimSpace(object)), strings.TrimSpace(typ)
+		if !ok || !identRE.MatchString(object) || !identRE.MatchString(typ) {
+			return Config{}, fmt.Errorf("setting deleted_types: %q is not object=type, e.g. customer=customer", pair)
+		}
+		if cfg.DeletedTypes == nil {
+			cfg.DeletedTypes = map[string]string{}
+		}
+		cfg.DeletedTypes[object] = typ
 	}
 	if v := get("fields"); v != "" {
 		cfg.Fields = lowerAll(splitList(v))

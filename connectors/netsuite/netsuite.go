@@ -42,6 +42,12 @@
 // Field names are sent as they are read (lower case); NetSuite's own examples use both
 // "companyname" and "companyName" [doc: section_1545141395, article_161581923822].
 //
+// # Deletes
+//
+// Deletes reads NetSuite's log of deleted records (SuiteQL's DeletedRecord table), ListIDs
+// lists live ids by SuiteQL for a full diff, and Delete deletes with the record service,
+// one request per record (deletes.go).
+//
 // # Errors
 //
 // A rejected record ({"type","title","status","o:errorDetails":[{"detail","o:errorCode",

@@ -31,6 +31,8 @@ type queryPage struct {
 	Count        int              `json:"count"`
 	Offset       int              `json:"offset"`
 	TotalResults int              `json:"totalResults"`
+	// served is the account's clock when it answered (its Date header; zero without one).
+	served time.Time
 }
 
 // suiteql runs one page of a query.
@@ -53,6 +55,7 @@ func (c *Connector) suiteql(ctx context.Context, what, q string, limit, offset i
 	if err := json.Unmarshal(resp.body, &page); err != nil {
 		return queryPage{}, fmt.Errorf("netsuite %s: answer is not a SuiteQL page: %w", what, err)
 	}
+	page.served, _ = http.ParseTime(resp.header.Get("Date"))
 	return page, nil
 }
 
