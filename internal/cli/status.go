@@ -29,7 +29,7 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 		fmt.Fprintf(w, "  next run:   %s (%s)\n", st.NextRunAt.UTC().Format(time.RFC3339), relative(st.NextRunAt, now))
 	}
 	if !st.LastSuccess.IsZero() {
-		fmt.Fprintf(w, "  last success: %s (%s)\n", st.LastSuccess.UTC().Format(time.RFC3339), relative(st.LastSuccess, now))
+		fmt.Fprintf(w, "  succeeded:  %s (%s ago)\n", st.LastSuccess.UTC().Format(time.RFC3339), now.Sub(st.LastSuccess).Round(time.Second))
 	}
 	if st.Definition != "" {
 		fmt.Fprintf(w, "  definition: %s\n", st.Definition)
