@@ -1,6 +1,7 @@
 package metrics_test
 
 import (
+	"strings"
 	"context"
 	"io"
 	"net/http"
@@ -38,7 +39,10 @@ func TestMetricsEndpointServesTandemCountersAfterASync(t *testing.T) {
 
 	c, err := testenv.Server(t).NewClient(context.Background(), client.Options{MetricsHandler: m.Handler()})
 	require.NoError(t, err)
-	defer c.Close()
+	// Closed after the sync's worker stops (cleanups run last first). A deferred Close
+	// ran before the worker was stopped, and with -count=3 the later runs' counters never
+	// reached their handler.
+	t.Cleanup(c.Close)
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	target := memory.New(memory.Options{IDPrefix: "t-"})
 	source.Seed("companies", 40, memory.SampleCompany)
@@ -54,10 +58,18 @@ func TestMetricsEndpointServesTandemCountersAfterASync(t *testing.T) {
 
 	created := regexp.MustCompile(`(?m)^tandem_records_total\{[^}]*outcome="created"[^}]*sync="metered"[^}]*\} 39$`)
 	var body string
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		body = scrape(t, srv.URL)
 		return created.MatchString(body)
 	}, 10*time.Second, 200*time.Millisecond)
+	if !ok {
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, "tandem_") {
+				t.Log(l)
+			}
+		}
+		t.FailNow()
+	}
 	assert.Regexp(t, `(?m)^tandem_records_total\{[^}]*outcome="fetched"[^}]*sync="metered"[^}]*\} 40$`, body)
 	assert.Regexp(t, `(?m)^tandem_records_total\{[^}]*outcome="failed"[^}]*sync="metered"[^}]*\} 1$`, body)
 	// The SDK's own metrics come through the same handler.
