@@ -1,12 +1,12 @@
 package metrics_test
 
 import (
-	"strings"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
