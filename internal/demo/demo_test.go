@@ -70,7 +70,7 @@ func TestDemoConvergesAndSyncsChangesThroughWebhooks(t *testing.T) {
 			}
 		}
 		return false
-	}, 20*time.Second, 50*time.Millisecond, "the change reaches Salesloft")
+	}, time.Minute, 50*time.Millisecond, "the change reaches Salesloft")
 	quiet()
 	assert.Equal(t, slWrites+1, d.Salesloft.Stats().Writes, "one write to Salesloft")
 	// The fake counts the user's own edit as a write; Tandem wrote nothing back.
