@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,9 +216,10 @@ func TestInlineDefinitionAndDefine(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "fields[1].normalize")
 
-	_, err = update(t, s, workflows.UpdateDefine, workflows.DefineRequest{Definition: json.RawMessage(`{"name":"other"}`)})
+	other := strings.Replace(string(inline(`{"a":"domain","b":"domain"}`)), `"name":"ctl-inline"`, `"name":"other"`, 1)
+	_, err = update(t, s, workflows.UpdateDefine, workflows.DefineRequest{Definition: json.RawMessage(other)})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `definition names sync "other"`)
+	assert.Contains(t, err.Error(), `name: is "other"; it must be the sync's name`)
 
 	_, err = update(t, s, workflows.UpdateDefine, workflows.DefineRequest{Definition: inline(`{"a":"domain","b":"domain","normalize":"domain"},{"a":"name","b":"name"},{"a":"phone","b":"phone"}`)})
 	require.NoError(t, err)
