@@ -61,18 +61,32 @@ func newEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string) 
 }
 
 func TestConformance(t *testing.T) {
-	// Each connector a subtest opens has its own fake; SetUpdatedAt finds it here.
+	// Each connector a subtest opens has its own fake and clock; SetUpdatedAt and Advance
+	// find them here.
 	var mu sync.Mutex
 	fakes := map[connectors.Connector]*hubspotfake.Server{}
+	clocks := map[connectors.Connector]*connectortest.Clock{}
 	driver := func(settings map[string]string) func(t *testing.T) connectors.Connector {
 		return func(t *testing.T) connectors.Connector {
-			e := newEnv(t, fast, settings)
+			clock := &connectortest.Clock{}
+			opts := fast
+			opts.Now = clock.Now // newEnv gives the client the fake's clock
+			e := newEnv(t, opts, settings)
 			mu.Lock()
 			fakes[e.client] = e.fake
+			clocks[e.client] = clock
 			mu.Unlock()
 			return e.client
 		}
 	}
+	advance := func(t *testing.T, c connectors.Connector, d time.Duration) {
+		mu.Lock()
+		clock := clocks[c]
+		mu.Unlock()
+		clock.Advance(d)
+	}
+	// Deletes reads the archives older than the client's clock less 5 seconds.
+	const deleteLag = 10 * time.Second
 	setUpdatedAt := func(t *testing.T, c connectors.Connector, object, id string, at time.Time) {
 		mu.Lock()
 		f := fakes[c]
@@ -101,6 +115,8 @@ func TestConformance(t *testing.T) {
 			Invalid:      func() map[string]any { return map[string]any{"name": "Bad", "domain": "not a domain.com"} },
 			SetUpdatedAt: setUpdatedAt,
 			MissingID:    "999999999",
+			Advance:      advance,
+			DeleteLag:    deleteLag,
 		})
 	})
 	t.Run("contacts by email, dated paths", func(t *testing.T) {
@@ -122,6 +138,8 @@ func TestConformance(t *testing.T) {
 			Invalid:      func() map[string]any { return map[string]any{"email": "no-at-sign", "lastname": "Bad"} },
 			SetUpdatedAt: setUpdatedAt,
 			MissingID:    "999999999",
+			Advance:      advance,
+			DeleteLag:    deleteLag,
 		})
 	})
 }
