@@ -160,8 +160,14 @@ func (c *Connector) Deletes(ctx context.Context, object string, since connectors
 			}
 			out.Tombstones = out.Tombstones[:n]
 		}
-		if open.After(since.UpdatedAt) {
-			out.CoveredUntil = open
+		// Read with the open second, the page may hold deletions inside it: the log is
+		// covered up to the last of them at least.
+		covered := open
+		if n := len(out.Tombstones); n > 0 && out.Tombstones[n-1].DeletedAt.After(covered) {
+			covered = out.Tombstones[n-1].DeletedAt
+		}
+		if covered.After(since.UpdatedAt) {
+			out.CoveredUntil = covered
 		}
 	}
 	return out, nil
