@@ -1,8 +1,7 @@
 // Package pgserver starts a throwaway PostgreSQL server from the machine's PostgreSQL
 // binaries (Debian's postgresql package: /usr/lib/postgresql/<version>/bin), in a
 // temporary directory, on a free loopback port, with trust authentication and fsync off.
-// It is for benchmarks and other non-test callers; tests use connectortest.PostgresDSN,
-// which starts one the same way.
+// Benchmarks start one directly; tests through connectortest.PostgresDSN.
 package pgserver
 
 import (
