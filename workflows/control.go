@@ -99,17 +99,12 @@ func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {
 		return
 	}
 	sides := []string{sig.Side}
-	switch sig.Side {
-	case activities.SideA, activities.SideB:
-	case "":
+	if sig.Side == "" { // checkResync let only a, b or "" through
 		// Every side the sync reads: both of a two-way sync.
 		sides = []string{activities.SideA}
 		if _, ok := s.st.Cursors[activities.SideB]; ok || s.plan != nil && s.plan.Mode == definition.TwoWay {
 			sides = append(sides, activities.SideB)
 		}
-	default:
-		s.reject(SignalResync, fmt.Sprintf("unknown side %q (want a or b)", sig.Side))
-		return
 	}
 	s.logger.Info("Signal resync", "sides", sides, "from", sig.From)
 	for _, side := range sides {

@@ -1,8 +1,6 @@
 package workflows
 
 import (
-	"time"
-
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 )
@@ -44,11 +42,6 @@ func (s *syncer) state() string {
 	return StateIdle
 }
 
-// lastSuccess is when the last run that ended without an error finished.
-func (s *syncer) lastSuccess() time.Time {
-	return s.st.LastSuccess
-}
-
 // publish upserts the state search attributes when they changed. The worker says in the
 // run's plan whether the namespace has them (activities.SyncPlan.Search), so a namespace
 // without them (`starter setup` not run) does not fail the workflow.
@@ -66,7 +59,7 @@ func (s *syncer) publish(ctx workflow.Context) {
 		s.publishedSuccess, _ = attrs.GetTime(LastSuccessKey)
 		s.publishedRead = true
 	}
-	state, last := s.state(), s.lastSuccess()
+	state, last := s.state(), s.st.LastSuccess
 	var updates []temporal.SearchAttributeUpdate
 	if state != s.published {
 		updates = append(updates, StateKey.ValueSet(state))
