@@ -104,13 +104,24 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, kind: "sqlite", table: "links", chunk: 500, insertRows: 100}
+	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", chunk: 500, insertRows: 100}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
 		if _, err := db.ExecContext(ctx, stmt); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("link store (sqlite): create the tables in %s: %w", path, err)
+		}
+	}
+	var hasGone int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('links') WHERE name = 'gone'`).Scan(&hasGone); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("link store (sqlite): read the columns of %s: %w", path, err)
+	}
+	if hasGone == 0 {
+		if _, err := db.ExecContext(ctx, sqliteGone); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("link store (sqlite): add the gone column in %s: %w", path, err)
 		}
 	}
 	return s, nil
@@ -137,7 +148,21 @@ var sqliteSchema = []string{
 		UNIQUE (sync, b_id)
 	)`,
 	`CREATE INDEX IF NOT EXISTS links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
+	`CREATE TABLE IF NOT EXISTS deletes (
+		sync TEXT NOT NULL,
+		side TEXT NOT NULL,
+		id TEXT NOT NULL,
+		"key" TEXT NOT NULL DEFAULT '',
+		partner_id TEXT NOT NULL DEFAULT '',
+		deleted_at TEXT,
+		how TEXT NOT NULL DEFAULT '',
+		detected_at TEXT,
+		PRIMARY KEY (sync, side, id)
+	)`,
 }
+
+// sqliteGone adds the links' gone column to a store made before deletes (issue 15).
+const sqliteGone = `ALTER TABLE links ADD COLUMN gone TEXT NOT NULL DEFAULT ''`
 
 // pgSchemaName is the PostgreSQL schema of the link store's tables.
 const pgSchemaName = "tandem_links"
@@ -169,6 +194,19 @@ var pgSchema = []string{
 		UNIQUE (sync, b_id)
 	)`,
 	`CREATE INDEX IF NOT EXISTS links_held ON ` + pgSchemaName + `.links (sync, held_until) WHERE held_until IS NOT NULL`,
+	// Added by deletes (issue 15); a store made before gets it here.
+	`ALTER TABLE ` + pgSchemaName + `.links ADD COLUMN IF NOT EXISTS gone TEXT NOT NULL DEFAULT ''`,
+	`CREATE TABLE IF NOT EXISTS ` + pgSchemaName + `.deletes (
+		sync TEXT COLLATE "C" NOT NULL,
+		side TEXT COLLATE "C" NOT NULL,
+		id TEXT COLLATE "C" NOT NULL,
+		"key" TEXT NOT NULL DEFAULT '',
+		partner_id TEXT NOT NULL DEFAULT '',
+		deleted_at TIMESTAMPTZ,
+		how TEXT NOT NULL DEFAULT '',
+		detected_at TIMESTAMPTZ,
+		PRIMARY KEY (sync, side, id)
+	)`,
 }
 
 // OpenPostgres opens the PostgreSQL link store dsn names (a postgres:// URL or a key=value
@@ -190,7 +228,7 @@ func OpenPostgres(dsn string) (Store, error) {
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", chunk: 10000, insertRows: 1000}
+	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", chunk: 10000, insertRows: 1000}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.createPGSchema(ctx); err != nil {
@@ -205,8 +243,9 @@ func OpenPostgres(dsn string) (Store, error) {
 // everything exists, so a role without CREATE privilege can use tables a DBA made.
 func (s *sqlStore) createPGSchema(ctx context.Context) error {
 	var ready bool
-	err := s.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL`,
-		pgSchemaName+".links", pgSchemaName+".links_held").Scan(&ready)
+	err := s.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+		AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $4 AND table_name = 'links' AND column_name = 'gone')`,
+		pgSchemaName+".links", pgSchemaName+".links_held", pgSchemaName+".deletes", pgSchemaName).Scan(&ready)
 	if err != nil {
 		return s.fail("connect", err)
 	}
@@ -241,8 +280,9 @@ type sqlStore struct {
 	pg bool
 	// kind is "sqlite" or "postgres", for errors.
 	kind string
-	// table is the links table's name, schema-qualified for PostgreSQL.
-	table string
+	// table is the links table's name, schema-qualified for PostgreSQL; deletes the
+	// pending deletes'.
+	table, deletes string
 	// chunk is the most ids of one statement's id list.
 	chunk int
 	// insertRows is the most rows of one INSERT: 1,400 parameters for SQLite (whose
@@ -258,13 +298,13 @@ func (s *sqlStore) fail(what string, err error) error {
 }
 
 // linkColumns are the columns a link is read from, in query's order.
-const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at`
+const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
 // insertColumns are the columns a link is written to: sync, then linkArgs's.
-const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at`
+const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
 // insertArgs is how many parameters a row of an INSERT has.
-const insertArgs = 15
+const insertArgs = 16
 
 func sideColumn(side Side) (string, error) {
 	switch side {
@@ -508,7 +548,7 @@ func linkArgs(l Link, pg bool) ([]any, error) {
 		l.Key,
 		l.A.ID, values(l.A.Values), l.A.FP, at(l.A.WroteAt),
 		l.B.ID, values(l.B.Values), l.B.FP, at(l.B.WroteAt),
-		at(l.HeldUntil), l.HeldReason, l.Decision, l.Misreads, at(l.SyncedAt),
+		at(l.HeldUntil), l.HeldReason, l.Decision, l.Misreads, at(l.SyncedAt), l.Gone,
 	}
 	return args, err
 }
@@ -583,7 +623,7 @@ func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) (
 		if err := rows.Scan(&l.Key,
 			&l.A.ID, dbValues{&l.A.Values}, &l.A.FP, dbTime{&l.A.WroteAt},
 			&l.B.ID, dbValues{&l.B.Values}, &l.B.FP, dbTime{&l.B.WroteAt},
-			dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}); err != nil {
+			dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}, &l.Gone); err != nil {
 			return nil, s.fail(what, err)
 		}
 		out = append(out, l)
@@ -645,7 +685,7 @@ func (s *sqlStore) Held(ctx context.Context, sync string, limit int) ([]Link, er
 // Count implements Store.
 func (s *sqlStore) Count(ctx context.Context, sync string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1`, sync).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1 AND gone = ''`, sync).Scan(&n); err != nil {
 		return 0, s.fail("count", err)
 	}
 	return n, nil
@@ -662,3 +702,93 @@ func (s *sqlStore) Scan(ctx context.Context, sync string, afterA string, limit i
 
 // Close implements Store.
 func (s *sqlStore) Close() error { return s.db.Close() }
+
+// AddDeletes implements Store.
+func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDelete) error {
+	if len(ds) == 0 {
+		return ctx.Err()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("add deletes", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	for _, d := range ds {
+		if _, err := sideColumn(d.Side); err != nil {
+			return err
+		}
+		if d.ID == "" {
+			return fmt.Errorf("link store: a pending delete of side %s has no id", d.Side)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.deletes+` (sync, side, id, "key", partner_id, deleted_at, how, detected_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sync, side, id) DO NOTHING`,
+			sync, d.Side, d.ID, d.Key, d.PartnerID, s.timeArg(d.DeletedAt), d.How, s.timeArg(d.DetectedAt)); err != nil {
+			return s.fail("add deletes", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("add deletes: commit", err)
+	}
+	return nil
+}
+
+// timeArg is t as a column value (NULL for the zero time).
+func (s *sqlStore) timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC().Truncate(time.Microsecond)
+	if s.pg {
+		return t
+	}
+	return t.Format(sqliteTimeLayout)
+}
+
+// PendingDeletes implements Store.
+func (s *sqlStore) PendingDeletes(ctx context.Context, sync string, afterSide Side, afterID string, limit int) ([]PendingDelete, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT side, id, "key", partner_id, deleted_at, how, detected_at FROM `+s.deletes+`
+		WHERE sync = $1 AND (side > $2 OR (side = $2 AND id > $3)) ORDER BY side, id LIMIT $4`, sync, afterSide, afterID, limit)
+	if err != nil {
+		return nil, s.fail("pending deletes", err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []PendingDelete
+	for rows.Next() {
+		var d PendingDelete
+		if err := rows.Scan(&d.Side, &d.ID, &d.Key, &d.PartnerID, dbTime{&d.DeletedAt}, &d.How, dbTime{&d.DetectedAt}); err != nil {
+			return nil, s.fail("pending deletes", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail("pending deletes", err)
+	}
+	return out, nil
+}
+
+// DropDeletes implements Store.
+func (s *sqlStore) DropDeletes(ctx context.Context, sync string, side Side, ids []string) error {
+	if _, err := sideColumn(side); err != nil {
+		return err
+	}
+	for _, part := range chunks(ids, s.chunk) {
+		cond, args := s.idMatch("id", 3, part)
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+s.deletes+` WHERE sync = `+s.ph(1)+` AND side = `+s.ph(2)+` AND `+cond,
+			append([]any{sync, side}, args...)...); err != nil {
+			return s.fail("drop deletes", err)
+		}
+	}
+	return ctx.Err()
+}
+
+// CountDeletes implements Store.
+func (s *sqlStore) CountDeletes(ctx context.Context, sync string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.deletes+` WHERE sync = $1`, sync).Scan(&n); err != nil {
+		return 0, s.fail("count deletes", err)
+	}
+	return n, nil
+}

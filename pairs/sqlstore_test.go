@@ -70,6 +70,33 @@ func TestSQLiteStoreReopen(t *testing.T) {
 	assert.Positive(t, busy)
 }
 
+// TestSQLiteStoreGainsTheGoneColumn opens a store made before deletes existed (no gone
+// column, no deletes table): its links are kept and read as live.
+func TestSQLiteStoreGainsTheGoneColumn(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "links.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+	db := s.(*sqlStore).db
+	_, err = db.Exec(`ALTER TABLE links DROP COLUMN gone`)
+	require.NoError(t, err)
+	_, err = db.Exec(`DROP TABLE deletes`)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	got, err := s.Get(ctx, "s", "a", []string{"a1"})
+	require.NoError(t, err)
+	assert.Equal(t, "", got["a1"].Gone)
+	n, err := s.Count(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	require.NoError(t, s.AddDeletes(ctx, "s", []PendingDelete{{Side: "a", ID: "a1", How: "diff"}}))
+}
+
 func TestOpenChoosesBackend(t *testing.T) {
 	for dsn, pg := range map[string]bool{
 		"postgres://u:p@h/db":              true,
@@ -390,6 +417,55 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		n, err = s.Count(ctx, "s")
 		require.NoError(t, err)
 		assert.Equal(t, 2, n)
+	})
+
+	t.Run("GoneLinksAreKeptButNotCounted", func(t *testing.T) {
+		s := open(t)
+		gone := testLink("a1", "b1")
+		gone.Gone = "a"
+		require.NoError(t, s.Save(ctx, "s", []Link{gone, testLink("a2", "b2")}))
+		got, err := s.Get(ctx, "s", "b", []string{"b1"})
+		require.NoError(t, err)
+		assert.Equal(t, "a", got["b1"].Gone)
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "a gone pair is not a linked pair")
+	})
+
+	t.Run("PendingDeletes", func(t *testing.T) {
+		s := open(t)
+		del := func(side, id string) PendingDelete {
+			return PendingDelete{Side: side, ID: id, Key: "k" + id, PartnerID: "p" + id, DeletedAt: at(time.Minute), How: "log", DetectedAt: at(time.Hour)}
+		}
+		require.NoError(t, s.AddDeletes(ctx, "s", []PendingDelete{del("b", "1"), del("a", "2"), del("a", "1")}))
+		again := del("a", "1")
+		again.How = "diff"
+		require.NoError(t, s.AddDeletes(ctx, "s", []PendingDelete{again}), "adding one again is no error")
+		require.NoError(t, s.AddDeletes(ctx, "other", []PendingDelete{del("a", "9")}))
+		n, err := s.CountDeletes(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+
+		first, err := s.PendingDeletes(ctx, "s", "", "", 2)
+		require.NoError(t, err)
+		require.Len(t, first, 2)
+		assert.Equal(t, del("a", "1"), first[0], "the first one is kept, with its times in UTC")
+		assert.Equal(t, "2", first[1].ID)
+		rest, err := s.PendingDeletes(ctx, "s", first[1].Side, first[1].ID, 2)
+		require.NoError(t, err)
+		require.Len(t, rest, 1)
+		assert.Equal(t, PendingDelete{Side: "b", ID: "1", Key: "k1", PartnerID: "p1", DeletedAt: at(time.Minute), How: "log", DetectedAt: at(time.Hour)}, rest[0])
+
+		require.NoError(t, s.DropDeletes(ctx, "s", "a", []string{"1", "2", "missing"}))
+		left, err := s.PendingDeletes(ctx, "s", "", "", 10)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"1"}, []string{left[0].ID})
+		assert.Equal(t, "b", left[0].Side)
+		n, err = s.CountDeletes(ctx, "other")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "syncs are isolated")
+		assert.Error(t, s.AddDeletes(ctx, "s", []PendingDelete{{Side: "c", ID: "1"}}))
+		assert.Error(t, s.DropDeletes(ctx, "s", "c", []string{"1"}))
 	})
 
 	t.Run("SyncsAreIsolated", func(t *testing.T) {

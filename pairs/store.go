@@ -23,6 +23,25 @@ type Link struct {
 	Decision string `json:"decision,omitempty"`
 	// SyncedAt is when the link was last saved.
 	SyncedAt time.Time `json:"synced_at"`
+	// Gone names the side whose record was deleted while the sync archives deletes: the
+	// partner was archived and stays linked, so its changes are not taken for a record
+	// to create again. Empty for a live pair.
+	Gone Side `json:"gone,omitempty"`
+}
+
+// PendingDelete is a record deleted on one side whose partner's delete (or archive) is
+// still to be done: detected, and not yet done, or held by the mass-delete breaker.
+type PendingDelete struct {
+	Side Side   `json:"side"`
+	ID   string `json:"id"`
+	// Key and PartnerID are the pair's key and the partner's id when it was detected.
+	Key       string `json:"key,omitempty"`
+	PartnerID string `json:"partner_id"`
+	// DeletedAt is when the service deleted the record (zero when unknown: found by an id
+	// diff); How is how it was found: "log", "webhook" or "diff".
+	DeletedAt  time.Time `json:"deleted_at,omitzero"`
+	How        string    `json:"how"`
+	DetectedAt time.Time `json:"detected_at"`
 }
 
 // Half is one side of a link.
@@ -58,10 +77,21 @@ type Store interface {
 	// Held returns up to limit links of sync held by the loop guard, soonest HeldUntil
 	// first.
 	Held(ctx context.Context, sync string, limit int) ([]Link, error)
-	// Count is how many links sync has.
+	// Count is how many live links sync has (not Gone).
 	Count(ctx context.Context, sync string) (int, error)
 	// Scan returns up to limit links of sync in side a id order after afterA ("" from the
 	// start), for paging through every pair.
 	Scan(ctx context.Context, sync string, afterA string, limit int) ([]Link, error)
+
+	// AddDeletes records pending deletes of sync (one transaction); one already pending
+	// for the same side and id is kept as it is.
+	AddDeletes(ctx context.Context, sync string, ds []PendingDelete) error
+	// PendingDeletes returns up to limit pending deletes of sync in (side, id) order after
+	// (afterSide, afterID) ("", "" from the start).
+	PendingDeletes(ctx context.Context, sync string, afterSide Side, afterID string, limit int) ([]PendingDelete, error)
+	// DropDeletes removes the pending deletes of sync's records of side with ids.
+	DropDeletes(ctx context.Context, sync string, side Side, ids []string) error
+	// CountDeletes is how many deletes of sync are pending.
+	CountDeletes(ctx context.Context, sync string) (int, error)
 	Close() error
 }
