@@ -42,6 +42,8 @@ type DeletesPage struct {
 }
 
 // DeleteReader is implemented by connectors whose service keeps a log of deletions.
+// A Deletes error matching errors.Is(err, errors.ErrUnsupported) says this connection keeps
+// none after all (a sql table without deleted_column): the engine then uses the full id diff.
 type DeleteReader interface {
 	// Deletes returns the records of object deleted strictly after since, oldest first
 	// in (DeletedAt, ID) order, at most limit of them. When since is older than what the
