@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -19,50 +18,94 @@ import (
 // (Debian's postgresql package). With neither it is skipped.
 func TestPostgresConformance(t *testing.T) {
 	dsn := connectortest.PostgresDSN(t)
-	openPG := func(t *testing.T) *Conn {
-		db, err := sql.Open("pgx", dsn)
-		require.NoError(t, err)
-		defer db.Close()
-		_, err = db.Exec(`DROP TABLE IF EXISTS companies`)
-		require.NoError(t, err)
-		_, err = db.Exec(`CREATE TABLE companies (
-			id BIGSERIAL PRIMARY KEY,
-			name TEXT NOT NULL CHECK (name <> ''),
-			domain TEXT UNIQUE,
-			phone TEXT,
-			employees INTEGER,
-			updated_at TIMESTAMPTZ NOT NULL)`)
-		require.NoError(t, err)
-		c, err := Factory("db", connectors.Settings{"driver": "postgres", "dsn": dsn, "key_columns": "domain"})
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = c.(*Conn).Close() })
-		return c.(*Conn)
-	}
-	connectortest.Run(t, connectortest.Driver{
-		New:      func(t *testing.T) connectors.Connector { return openPG(t) },
-		Object:   "companies",
-		KeyField: "domain",
-		NewFields: func(i int) map[string]any {
-			return map[string]any{
-				"name":      fmt.Sprintf("Company %d", i),
-				"domain":    fmt.Sprintf("company-%d.example.com", i),
-				"phone":     fmt.Sprintf("+1 555 %04d", i),
-				"employees": float64(10 + i),
-			}
-		},
-		Mutate: func(f map[string]any) map[string]any {
-			f["name"] = fmt.Sprint(f["name"], " (renamed)")
-			f["employees"] = f["employees"].(float64) + 1
-			return f
-		},
-		Invalid: func() map[string]any { return map[string]any{"name": "", "domain": "invalid.example.com"} },
-		SetUpdatedAt: func(t *testing.T, c connectors.Connector, object, id string, at time.Time) {
-			_, err := c.(*Conn).db.Exec(`UPDATE companies SET updated_at = $1 WHERE id = $2`, stampArg(at), id)
-			require.NoError(t, err)
-		},
-		MissingID: "999999",
-	})
+	openPG := func(t *testing.T) *Conn { return openPostgres(t, dsn, nil, pgCompaniesTable) }
+	connectortest.Run(t, companiesDriver(openPG))
 	t.Run("UpdateIfUnchangedRows", func(t *testing.T) { testUpdateIfUnchanged(t, openPG(t)) })
+	for _, sd := range softDeleteColumns {
+		t.Run("SoftDelete"+sd.name, func(t *testing.T) {
+			connectortest.Run(t, companiesDriver(func(t *testing.T) *Conn {
+				return openPostgres(t, dsn, connectors.Settings{"deleted_column": sd.column}, withColumn(pgCompaniesTable, sd.postgres))
+			}))
+		})
+	}
+}
+
+// The delete tests of deletes_test.go, on PostgreSQL; and a flag column of integers, and
+// a column of a type that is neither a time nor a flag.
+func TestPostgresDeletes(t *testing.T) {
+	dsn := connectortest.PostgresDSN(t)
+	for _, sd := range softDeleteColumns {
+		openSD := func(t *testing.T) *Conn {
+			return openPostgres(t, dsn, connectors.Settings{"deleted_column": sd.column}, withColumn(pgCompaniesTable, sd.postgres))
+		}
+		t.Run("SoftDeletedRowsAreGone"+sd.name, func(t *testing.T) { testSoftDeletedRowsAreGone(t, openSD(t), sd) })
+		t.Run("DeletesPagesEqualTimes"+sd.name, func(t *testing.T) { testDeletesPagesEqualTimes(t, openSD(t), sd) })
+	}
+	t.Run("RefusedRowFailsAlone", func(t *testing.T) {
+		testDeleteRefusedRowFailsAlone(t, openPostgres(t, dsn, nil, pgCompaniesTable, contactsTable), "violates foreign key constraint")
+	})
+	t.Run("IntegerFlag", func(t *testing.T) {
+		c := openPostgres(t, dsn, connectors.Settings{"deleted_column": "is_deleted"}, withColumn(pgCompaniesTable, "is_deleted SMALLINT"))
+		ctx := t.Context()
+		res, err := c.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{"name": "A"}}, {Fields: map[string]any{"name": "B"}}})
+		require.NoError(t, err)
+		_, err = c.db.ExecContext(ctx, `UPDATE companies SET is_deleted = 0 WHERE id = $1`, res[1].ID)
+		require.NoError(t, err)
+		del, err := c.Delete(ctx, "companies", []string{res[0].ID})
+		require.NoError(t, err)
+		require.NoError(t, del[0].Err)
+		ids, _, err := c.ListIDs(ctx, "companies", "", 10)
+		require.NoError(t, err)
+		assert.Equal(t, []string{res[1].ID}, ids, "NULL and 0 are live")
+		page, err := c.Deletes(ctx, "companies", connectors.Cursor{}, 10)
+		require.NoError(t, err)
+		require.Len(t, page.Tombstones, 1)
+		assert.Equal(t, res[0].ID, page.Tombstones[0].ID)
+		var flag int
+		require.NoError(t, c.db.QueryRowContext(ctx, `SELECT is_deleted FROM companies WHERE id = $1`, res[0].ID).Scan(&flag))
+		assert.Equal(t, 1, flag)
+	})
+	t.Run("AnotherType", func(t *testing.T) {
+		c := openPostgres(t, dsn, connectors.Settings{"deleted_column": "deleted_at"}, withColumn(pgCompaniesTable, "deleted_at TEXT"))
+		_, err := c.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+		assert.ErrorIs(t, err, connectors.ErrNotFound)
+		assert.ErrorContains(t, err, `setting deleted_column: column "deleted_at" of table companies is text;`)
+		c = openPostgres(t, dsn, connectors.Settings{"deleted_column": "deleted_at"}, pgCompaniesTable)
+		_, err = c.Deletes(t.Context(), "companies", connectors.Cursor{}, 10)
+		assert.ErrorContains(t, err, `setting deleted_column: column "deleted_at" of table companies: not found`)
+	})
+}
+
+const pgCompaniesTable = `CREATE TABLE companies (
+	id BIGSERIAL PRIMARY KEY,
+	name TEXT NOT NULL CHECK (name <> ''),
+	domain TEXT UNIQUE,
+	phone TEXT,
+	employees INTEGER,
+	updated_at TIMESTAMPTZ NOT NULL
+)`
+
+// openPostgres returns a connection to the PostgreSQL at dsn, with the settings extra,
+// after dropping the tables companies and contacts and running the statements ddl.
+func openPostgres(t *testing.T, dsn string, extra connectors.Settings, ddl ...string) *Conn {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP TABLE IF EXISTS contacts, companies`)
+	require.NoError(t, err)
+	for _, q := range ddl {
+		_, err = db.Exec(q)
+		require.NoError(t, err)
+	}
+	settings := connectors.Settings{"driver": "postgres", "dsn": dsn, "key_columns": "domain"}
+	for k, v := range extra {
+		settings[k] = v
+	}
+	c, err := Factory("db", settings)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.(*Conn).Close() })
+	return c.(*Conn)
 }
 
 // A PostgreSQL column of whole-second precision (timestamp(0), timestamptz(0)) has its

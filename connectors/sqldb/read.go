@@ -92,11 +92,16 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 	if limit <= 0 {
 		return connectors.Page{}, fmt.Errorf("sql changes of %s: limit %d must be positive", object, limit)
 	}
+	what := "changes of " + object
 	table, id, updated, err := c.table(object)
 	if err != nil {
 		return connectors.Page{}, err
 	}
-	cutoff, err := c.openSecond(ctx, object, table, updated)
+	sd, err := c.softDelete(ctx, what, object)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
 	if err != nil {
 		return connectors.Page{}, err
 	}
@@ -105,8 +110,9 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 	if !c.pg {
 		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, updated, key)
 	}
+	cond = sd.and(cond)
 	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", from, cond, key, id, len(args)+1)
-	recs, err := c.query(ctx, object, "changes of "+object, q, append(args, limit+1)...)
+	recs, err := c.query(ctx, object, what, q, append(args, limit+1)...)
 	if err != nil {
 		return connectors.Page{}, err
 	}
@@ -119,33 +125,39 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 
 // CountChanges implements connectors.ChangeCounter with Changes' condition.
 func (c *Conn) CountChanges(ctx context.Context, object string, since connectors.Cursor) (int, error) {
+	what := "count changes of " + object
 	table, id, updated, err := c.table(object)
 	if err != nil {
 		return 0, err
 	}
-	cutoff, err := c.openSecond(ctx, object, table, updated)
+	sd, err := c.softDelete(ctx, what, object)
+	if err != nil {
+		return 0, err
+	}
+	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
 	if err != nil {
 		return 0, err
 	}
 	from, key := c.changesFrom(table, updated)
 	cond, args := c.after(since, id, key, cutoff)
 	var n int
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", from, cond)
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", from, sd.and(cond))
 	if err := c.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
-		return 0, c.callError(ctx, "count changes of "+object, err)
+		return 0, c.callError(ctx, what, err)
 	}
 	return n, nil
 }
 
-// openSecond returns the start of the current second when Changes holds it back for the
-// table (see the package comment, "Change times"), or the zero time.
-func (c *Conn) openSecond(ctx context.Context, object, table, updated string) (time.Time, error) {
+// openSecond returns the start of the current second when a read ordered by the time
+// column (unquoted) of table holds it back (see the package comment, "Change times"), or
+// the zero time. what names the read in errors.
+func (c *Conn) openSecond(ctx context.Context, what, table, column string) (time.Time, error) {
 	switch c.cfg.HoldBackOpenSecond {
 	case HoldBackNever:
 		return time.Time{}, nil
 	case HoldBackAlways:
 	default:
-		whole, err := c.keepsWholeSeconds(ctx, object, table, updated)
+		whole, err := c.keepsWholeSeconds(ctx, what, table, column)
 		if err != nil || !whole {
 			return time.Time{}, err
 		}
@@ -157,29 +169,30 @@ func (c *Conn) openSecond(ctx context.Context, object, table, updated string) (t
 	// time at or after it.
 	var now time.Time
 	if err := c.db.QueryRowContext(ctx, "SELECT now()").Scan(&now); err != nil {
-		return time.Time{}, c.callError(ctx, "changes of "+object+": read the database's clock", err)
+		return time.Time{}, c.callError(ctx, what+": read the database's clock", err)
 	}
 	return now.UTC().Truncate(time.Second), nil
 }
 
-// keepsWholeSeconds reports whether a table's updated column keeps whole seconds: in
-// PostgreSQL a timestamp(0) or timestamptz(0) column, in SQLite one holding a value
-// without fractional seconds.
-func (c *Conn) keepsWholeSeconds(ctx context.Context, object, table, updated string) (bool, error) {
+// keepsWholeSeconds reports whether a time column (unquoted) of table keeps whole
+// seconds: in PostgreSQL a timestamp(0) or timestamptz(0) column, in SQLite one holding a
+// value without fractional seconds.
+func (c *Conn) keepsWholeSeconds(ctx context.Context, what, table, column string) (bool, error) {
+	cached := table + "." + column
 	c.wholeMu.Lock()
-	whole, known := c.wholeSeconds[table]
+	whole, known := c.wholeSeconds[cached]
 	c.wholeMu.Unlock()
 	if known {
 		return whole, nil
 	}
-	what := "changes of " + object + ": look up the resolution of column " + c.cfg.UpdatedColumn
+	what += ": look up the resolution of column " + column
 	if c.pg {
 		var typ string
 		var mod int
 		// to_regclass resolves the quoted name by the search path, as the queries do.
 		err := c.db.QueryRowContext(ctx, `SELECT a.atttypid::regtype::text, a.atttypmod FROM pg_attribute a
 			WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 AND NOT a.attisdropped`,
-			table, c.cfg.UpdatedColumn).Scan(&typ, &mod)
+			table, column).Scan(&typ, &mod)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return false, nil // no such column (yet): the read says so
@@ -190,7 +203,8 @@ func (c *Conn) keepsWholeSeconds(ctx context.Context, object, table, updated str
 		whole = mod == 0 && (typ == "timestamp without time zone" || typ == "timestamp with time zone")
 	} else {
 		var one int
-		q := fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL AND substr(CAST(%s AS TEXT), 20, 1) <> '.' LIMIT 1", table, updated, updated)
+		col := `"` + column + `"` // a name checked by Config.check
+		q := fmt.Sprintf("SELECT 1 FROM %s WHERE %s IS NOT NULL AND substr(CAST(%s AS TEXT), 20, 1) <> '.' LIMIT 1", table, col, col)
 		switch err := c.db.QueryRowContext(ctx, q).Scan(&one); {
 		case errors.Is(err, sql.ErrNoRows):
 			return false, nil // looked for again on the next read
@@ -200,7 +214,7 @@ func (c *Conn) keepsWholeSeconds(ctx context.Context, object, table, updated str
 		whole = true
 	}
 	c.wholeMu.Lock()
-	c.wholeSeconds[table] = whole
+	c.wholeSeconds[cached] = whole
 	c.wholeMu.Unlock()
 	return whole, nil
 }
@@ -248,6 +262,10 @@ func (c *Conn) in(ctx context.Context, what, object, col string, values []string
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("sql %s: %w", what, err)
 	}
+	sd, err := c.softDelete(ctx, what, object)
+	if err != nil {
+		return nil, err
+	}
 	seen := make(map[string]bool, len(values))
 	var distinct []any
 	for _, v := range values {
@@ -259,7 +277,8 @@ func (c *Conn) in(ctx context.Context, what, object, col string, values []string
 	var out []connectors.Record
 	for start := 0; start < len(distinct); start += maxInValues {
 		chunk := distinct[start:min(start+maxInValues, len(distinct))]
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s IN (%s)", c.columns(updated), table, col, placeholders(1, len(chunk)))
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", c.columns(updated), table,
+			sd.and(fmt.Sprintf("%s IN (%s)", col, placeholders(1, len(chunk)))))
 		recs, err := c.query(ctx, object, what, q, chunk...)
 		if err != nil {
 			return nil, err
@@ -321,7 +340,7 @@ func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) (
 		id := idString(values[idAt])
 		var at time.Time
 		if keyAt >= 0 {
-			at, err = c.keyTime(object, id, values[keyAt], values[updatedAt])
+			at, err = c.keyTime(object, c.cfg.UpdatedColumn, SettingUpdatedColumn, id, values[keyAt], values[updatedAt])
 		} else {
 			at, err = timeValue(values[updatedAt])
 		}
@@ -346,11 +365,12 @@ func (c *Conn) query(ctx context.Context, object, what, q string, args ...any) (
 	return out, nil
 }
 
-// keyTime reads a SQLite row's UpdatedAt from its normalised updated time key (sqliteKey);
-// raw is the column's value, which an error quotes. A value that is not a timestamp fails
-// with a *connectors.InvalidRecordError naming the table, the column, the row and the
-// value: no retry changes it.
-func (c *Conn) keyTime(object, id string, key, raw any) (time.Time, error) {
+// keyTime reads a SQLite time from its normalised form key (sqliteKey) of column (the
+// updated column, or the deleted column set by setting); raw is the column's value,
+// which an error quotes. A value that is not a timestamp fails with a
+// *connectors.InvalidRecordError naming the table, the column, the row and the value: no
+// retry changes it.
+func (c *Conn) keyTime(object, column, setting, id string, key, raw any) (time.Time, error) {
 	if b, ok := key.([]byte); ok {
 		key = string(b)
 	}
@@ -369,10 +389,10 @@ func (c *Conn) keyTime(object, id string, key, raw any) (time.Time, error) {
 	case []byte:
 		shown = strconv.Quote(string(x))
 	}
-	return time.Time{}, &connectors.InvalidRecordError{Record: id, Field: c.cfg.UpdatedColumn, Reason: fmt.Sprintf(
+	return time.Time{}, &connectors.InvalidRecordError{Record: id, Field: column, Reason: fmt.Sprintf(
 		"table %s, column %s (%s): %s is not a timestamp the connector can order; the column must hold text such as "+
 			"2025-01-01 00:00:00, 2025-01-01T00:00:00.123Z or 2025-01-01T00:00:00.123456+02:00 (date, time, fractional seconds, zone)",
-		object, c.cfg.UpdatedColumn, SettingUpdatedColumn, shown)}
+		object, column, setting, shown)}
 }
 
 // idString is an id value as Record.ID carries it.

@@ -52,6 +52,46 @@
 // whole seconds with zeros ("...:05.000"); "false" never does. The current second is the
 // database's clock in PostgreSQL (now()) and the machine's in SQLite.
 //
+// # Deletes
+//
+// Delete (connectors.Deleter) deletes a batch of ids (up to max_batch) in one
+// transaction, one DELETE ... WHERE id IN (...) per 500 ids; an id no row has counts as
+// deleted. When the database refuses the statement for one row's sake (a foreign key
+// still pointing at it), the batch is deleted again row by row, each under a savepoint,
+// and only the refused rows fail, with the database's message. ListIDs
+// (connectors.IDLister) lists the live ids in the id column's order, a page at a time
+// (WHERE id > the page token, the last id of the page before).
+//
+// Without deleted_column a deleted row leaves no trace, so the table keeps no log of
+// deletions: Deletes (connectors.DeleteReader) fails with an error matching
+// errors.ErrUnsupported, and the engine finds deletions with a full id diff (ListIDs
+// against the pairs it knows).
+//
+// With deleted_column rows are soft-deleted: a row whose column is set (not NULL, false
+// or 0) is deleted. Changes, CountChanges, Get, Find, ListIDs, Update and Upsert's
+// look-ups leave it out, as if it were gone; Delete sets the column, and the updated
+// column, instead of deleting the row, so another sync reading the table sees the
+// deletion; and Deletes reads the deleted rows as tombstones. What the column holds is
+// told by its type (looked up once per table and connection):
+//
+//   - a time: PostgreSQL timestamp or timestamptz; in SQLite a declared type with DATE,
+//     TIME, TEXT or CHAR in it, holding text times as the updated column does (see
+//     "Change times"). It is when the row was deleted: Delete sets it to the stamp it
+//     writes into the updated column, and it is the tombstone's DeletedAt.
+//   - a flag: PostgreSQL boolean, smallint, integer or bigint; in SQLite a declared type
+//     with BOOL or INT in it (SQLite's true is 1). Delete sets it to true (1), and the
+//     tombstone's DeletedAt is the row's updated column.
+//
+// Any other type, or a table without the column, fails each call on the table with a
+// *connectors.NotFoundError naming the setting, the table and the column. Deletes reads
+// the deleted rows after the cursor in (DeletedAt, id) order, DeletedAt compared as
+// Changes compares the updated column (in SQLite through tandem_change_time) and its
+// open second held back as hold_back_open_second says; rows of one DeletedAt are ordered
+// by the id's text, byte by byte, as connectors.Cursor orders them (one statement of
+// another writer may soft-delete many rows at one time). A soft-deleted row stays in the
+// table, so the log never expires and no page sets CoveredUntil. An Upsert by a unique
+// key that a soft-deleted row holds writes that row and makes it live again.
+//
 // The conformance suite runs against SQLite files always, and against PostgreSQL when the
 // machine has its binaries (a throwaway server is started) or TANDEM_POSTGRES_DSN names
 // one; see postgres_test.go.
@@ -102,6 +142,10 @@ const (
 	// Changes leaves out the rows of the current second, for an updated column kept to
 	// the whole second (see the package comment, "Change times").
 	SettingHoldBackOpenSecond = "hold_back_open_second"
+	// SettingDeletedColumn names each table's soft-delete column, a timestamp or a
+	// boolean; unset by default (Delete deletes rows, and there is no delete log). See
+	// the package comment, "Deletes".
+	SettingDeletedColumn = "deleted_column"
 )
 
 // settingDocs lists every setting a sql connection accepts; any other key is an error at
@@ -115,6 +159,8 @@ var settingDocs = map[string]string{
 	SettingMaxBatch:      "rows per write transaction, default 500",
 	SettingHoldBackOpenSecond: "auto (default), true or false: read the rows of the current second only once it is over, " +
 		"so a row saved later in that second is not missed; auto does so when the updated column keeps whole seconds",
+	SettingDeletedColumn: "soft-delete column (a timestamp, or a boolean or 0/1 flag): rows where it is set are deleted, " +
+		"left out of reads and read as tombstones by the delete log, and Delete sets it instead of deleting rows; default none",
 }
 
 // Defaults of the settings.
@@ -151,6 +197,8 @@ type Config struct {
 	MaxBatch   int
 	// HoldBackOpenSecond is HoldBackAuto (or ""), HoldBackAlways or HoldBackNever.
 	HoldBackOpenSecond string
+	// DeletedColumn is each table's soft-delete column, or "" for none.
+	DeletedColumn string
 	// Now is the machine's clock: the stamps the connector writes, and the current
 	// second of a SQLite database; default time.Now. Tests pass their own.
 	Now func() time.Time
@@ -175,6 +223,7 @@ func ParseSettings(settings connectors.Settings) (Config, error) {
 	if v, ok := settings[SettingUpdatedColumn]; ok {
 		cfg.UpdatedColumn = strings.TrimSpace(v)
 	}
+	cfg.DeletedColumn = strings.TrimSpace(settings[SettingDeletedColumn])
 	for _, p := range strings.Split(settings[SettingKeyColumns], ",") {
 		if p = strings.TrimSpace(p); p != "" && !slices.Contains(cfg.KeyColumns, p) {
 			cfg.KeyColumns = append(cfg.KeyColumns, p)
@@ -240,6 +289,16 @@ func (cfg *Config) check() error {
 	if cfg.IDColumn == cfg.UpdatedColumn {
 		return fmt.Errorf("setting %s: %q is also the %s; they must be two columns", SettingUpdatedColumn, cfg.UpdatedColumn, SettingIDColumn)
 	}
+	if d := cfg.DeletedColumn; d != "" {
+		if !identifier.MatchString(d) {
+			return fmt.Errorf("setting %s: %q is not a plain column name (%s)", SettingDeletedColumn, d, identifierRule)
+		}
+		for _, other := range []struct{ setting, name string }{{SettingIDColumn, cfg.IDColumn}, {SettingUpdatedColumn, cfg.UpdatedColumn}} {
+			if d == other.name {
+				return fmt.Errorf("setting %s: %q is also the %s; the soft-delete column must be a column of its own", SettingDeletedColumn, d, other.setting)
+			}
+		}
+	}
 	for _, k := range cfg.KeyColumns {
 		if !identifier.MatchString(k) {
 			return fmt.Errorf("setting %s: %q is not a plain column name (%s)", SettingKeyColumns, k, identifierRule)
@@ -273,7 +332,9 @@ func Factory(name string, settings connectors.Settings) (connectors.Connector, e
 }
 
 // Conn is a connection to one database. It implements connectors.Connector,
-// connectors.ChangeCounter and connectors.ConditionalUpdater and is safe for concurrent use.
+// connectors.ChangeCounter, connectors.ConditionalUpdater, connectors.Deleter and
+// connectors.IDLister, and connectors.DeleteReader when deleted_column is set (see the
+// package comment, "Deletes"); it is safe for concurrent use.
 type Conn struct {
 	cfg Config
 	db  *sql.DB
@@ -283,17 +344,25 @@ type Conn struct {
 	stampMu   sync.Mutex
 	lastStamp time.Time
 
-	// wholeSeconds caches, by table, whether its updated column keeps whole seconds:
-	// PostgreSQL's answer (from the column's type) either way, SQLite's only once true
-	// (a later write may add a whole-second value; none removes the writer that did).
+	// wholeSeconds caches, by table and column (wholeKey), whether a time column keeps
+	// whole seconds: PostgreSQL's answer (from the column's type) either way, SQLite's
+	// only once true (a later write may add a whole-second value; none removes the
+	// writer that did).
 	wholeMu      sync.Mutex
 	wholeSeconds map[string]bool
+
+	// softDeletes caches, by table, how its deleted_column marks deleted rows.
+	softMu      sync.Mutex
+	softDeletes map[string]*softDelete
 }
 
 var (
 	_ connectors.Connector          = (*Conn)(nil)
 	_ connectors.ChangeCounter      = (*Conn)(nil)
 	_ connectors.ConditionalUpdater = (*Conn)(nil)
+	_ connectors.Deleter            = (*Conn)(nil)
+	_ connectors.IDLister           = (*Conn)(nil)
+	_ connectors.DeleteReader       = (*Conn)(nil)
 )
 
 // Open returns a connection for cfg (zero fields take their defaults). It does not reach
@@ -312,7 +381,8 @@ func Open(cfg Config) (*Conn, error) {
 		// one connection queues the engine's concurrent batches instead.
 		db.SetMaxOpenConns(1)
 	}
-	return &Conn{cfg: cfg, db: db, pg: cfg.Driver == DriverPostgres, wholeSeconds: map[string]bool{}}, nil
+	return &Conn{cfg: cfg, db: db, pg: cfg.Driver == DriverPostgres,
+		wholeSeconds: map[string]bool{}, softDeletes: map[string]*softDelete{}}, nil
 }
 
 // now is the machine's time by cfg.Now.

@@ -27,11 +27,19 @@ const companiesTable = `CREATE TABLE companies (
 // open returns a connection to a new SQLite file holding an empty companies table.
 func open(t *testing.T, extra connectors.Settings) *Conn {
 	t.Helper()
+	return openSQLite(t, extra, companiesTable)
+}
+
+// openSQLite returns a connection to a new SQLite file made by the statements ddl.
+func openSQLite(t *testing.T, extra connectors.Settings, ddl ...string) *Conn {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "tandem.db")
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
-	_, err = db.Exec(companiesTable)
-	require.NoError(t, err)
+	for _, q := range ddl {
+		_, err = db.Exec(q)
+		require.NoError(t, err)
+	}
 	require.NoError(t, db.Close())
 
 	settings := connectors.Settings{"driver": "sqlite", "dsn": path, "key_columns": "domain"}
@@ -52,8 +60,45 @@ func setUpdatedAt(t *testing.T, c *Conn, id string, at time.Time) {
 }
 
 func TestConformance(t *testing.T) {
-	connectortest.Run(t, connectortest.Driver{
-		New:      func(t *testing.T) connectors.Connector { return open(t, nil) },
+	connectortest.Run(t, companiesDriver(func(t *testing.T) *Conn { return open(t, nil) }))
+}
+
+// TestConformanceSoftDelete runs the suite on tables with a soft-delete column
+// (deleted_column), one of each kind: a time and a flag.
+func TestConformanceSoftDelete(t *testing.T) {
+	for _, sd := range softDeleteColumns {
+		t.Run(sd.name, func(t *testing.T) {
+			connectortest.Run(t, companiesDriver(func(t *testing.T) *Conn {
+				return openSQLite(t, connectors.Settings{"deleted_column": sd.column}, withColumn(companiesTable, sd.sqlite))
+			}))
+		})
+	}
+}
+
+// softDeleteColumns are the soft-delete columns the tests add to the companies table,
+// declared for SQLite and for PostgreSQL.
+var softDeleteColumns = []softDeleteColumn{
+	{name: "Time", column: "deleted_at", sqlite: "deleted_at TIMESTAMP", postgres: "deleted_at TIMESTAMPTZ"},
+	{name: "Flag", column: "deleted", sqlite: "deleted BOOLEAN NOT NULL DEFAULT FALSE", postgres: "deleted BOOLEAN NOT NULL DEFAULT FALSE", flag: true},
+}
+
+type softDeleteColumn struct {
+	name, column, sqlite, postgres string
+	// flag is true for a flag column, false for a time column.
+	flag bool
+}
+
+// withColumn returns a CREATE TABLE statement with one more column, declared by decl.
+func withColumn(create, decl string) string {
+	i := strings.LastIndex(create, ")")
+	return strings.TrimRight(create[:i], "\n\t ") + ",\n\t" + decl + "\n)"
+}
+
+// companiesDriver is the conformance suite's driver for a companies table of a
+// connection newConn opens (SQLite, or PostgreSQL in postgres_test.go).
+func companiesDriver(newConn func(t *testing.T) *Conn) connectortest.Driver {
+	return connectortest.Driver{
+		New:      func(t *testing.T) connectors.Connector { return newConn(t) },
 		Object:   "companies",
 		KeyField: "domain",
 		NewFields: func(i int) map[string]any {
@@ -75,7 +120,7 @@ func TestConformance(t *testing.T) {
 			setUpdatedAt(t, c.(*Conn), id, at)
 		},
 		MissingID: "999999",
-	})
+	}
 }
 
 func TestUpdateIfUnchanged(t *testing.T) {
@@ -202,7 +247,10 @@ func TestSettings(t *testing.T) {
 		{valid("max_batch", "0"), `setting max_batch: "0" is not a positive whole number`},
 		{valid("max_batch", "many"), `setting max_batch: "many"`},
 		{valid("hold_back_open_second", "sometimes"), `setting hold_back_open_second: "sometimes" is not auto, true or false`},
-		{valid("table", "companies"), `unknown setting "table" (sql accepts driver, dsn, hold_back_open_second, id_column, key_columns, max_batch, updated_column)`},
+		{valid("deleted_column", "deleted at"), `setting deleted_column: "deleted at" is not a plain column name`},
+		{valid("deleted_column", "updated_at"), `setting deleted_column: "updated_at" is also the updated_column`},
+		{valid("deleted_column", "id"), `setting deleted_column: "id" is also the id_column`},
+		{valid("table", "companies"), `unknown setting "table" (sql accepts deleted_column, driver, dsn, hold_back_open_second, id_column, key_columns, max_batch, updated_column)`},
 	} {
 		_, err := Factory("db", tc.settings)
 		if assert.Error(t, err, "%v", tc.settings) {

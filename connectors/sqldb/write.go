@@ -21,10 +21,15 @@ func (c *Conn) Create(ctx context.Context, object string, records []connectors.R
 }
 
 // Update implements connectors.Connector: one UPDATE of the given columns per row. An id
-// no row has fails its record with a *connectors.NotFoundError.
+// no row has (or only a soft-deleted one) fails its record with a
+// *connectors.NotFoundError.
 func (c *Conn) Update(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	sd, err := c.softDelete(ctx, "update in "+object, object)
+	if err != nil {
+		return nil, err
+	}
 	return c.write(ctx, "update in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
-		return c.update(ctx, tx, object, r, at)
+		return c.update(ctx, tx, object, sd, r, at)
 	})
 }
 
@@ -43,18 +48,22 @@ func (c *Conn) Update(ctx context.Context, object string, records []connectors.R
 // another form is updated on the stored form instead, so it is not stale forever. A
 // record without an UpdatedAt has no version to hold it to and is refused as invalid.
 func (c *Conn) UpdateIfUnchanged(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	sd, err := c.softDelete(ctx, "update if unchanged in "+object, object)
+	if err != nil {
+		return nil, err
+	}
 	return c.write(ctx, "update if unchanged in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
-		return c.updateIfUnchanged(ctx, tx, object, r, at)
+		return c.updateIfUnchanged(ctx, tx, object, sd, r, at)
 	})
 }
 
-func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
+func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
 	table, id, updated, _ := c.table(object)
 	if r.ID != "" && r.UpdatedAt.IsZero() {
 		return connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: r.ID, Field: c.cfg.UpdatedColumn,
 			Reason: "a conditional update needs the UpdatedAt the record was read with"}}, nil
 	}
-	res, err := c.updateWhere(ctx, tx, object, r, at, c.timeArg(r.UpdatedAt))
+	res, err := c.updateWhere(ctx, tx, object, sd, r, at, c.timeArg(r.UpdatedAt))
 	if err != nil || res.Err == nil || r.ID == "" {
 		return res, err
 	}
@@ -65,7 +74,7 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 	stale := &connectors.StaleRecordError{ID: r.ID, Read: r.UpdatedAt}
 	if !c.pg {
 		var key sql.NullString
-		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", c.orderKey(updated), table, id)
+		q := fmt.Sprintf("SELECT %s FROM %s WHERE %s", c.orderKey(updated), table, sd.and(id+" = $1"))
 		switch err := tx.QueryRowContext(ctx, q, r.ID).Scan(&key); {
 		case errors.Is(err, sql.ErrNoRows):
 			return res, nil
@@ -78,7 +87,7 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 		return connectors.WriteResult{Err: stale}, nil
 	}
 	var stored sql.NullString
-	q := fmt.Sprintf("SELECT CAST(%s AS TEXT) FROM %s WHERE %s = $1", updated, table, id)
+	q := fmt.Sprintf("SELECT CAST(%s AS TEXT) FROM %s WHERE %s", updated, table, sd.and(id+" = $1"))
 	switch err := tx.QueryRowContext(ctx, q, r.ID).Scan(&stored); {
 	case errors.Is(err, sql.ErrNoRows):
 		return res, nil
@@ -93,7 +102,7 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 		stale.Now = now
 		return connectors.WriteResult{Err: stale}, nil
 	}
-	res, err = c.updateWhere(ctx, tx, object, r, at, stored.String)
+	res, err = c.updateWhere(ctx, tx, object, sd, r, at, stored.String)
 	if err == nil && res.Err != nil {
 		res.Err = stale // changed between the two statements
 	}
@@ -105,7 +114,9 @@ func (c *Conn) updateIfUnchanged(ctx context.Context, tx *sql.Tx, object string,
 // no row has is inserted, with ON CONFLICT (key) DO UPDATE when the key is unique (a
 // key_columns column or the id column), so a row another writer inserted meanwhile is
 // updated rather than duplicated. A key that several rows have fails its record with a
-// *connectors.AmbiguousMatchError.
+// *connectors.AmbiguousMatchError. Soft-deleted rows (deleted_column) are not looked up;
+// one holding a unique key is written by the ON CONFLICT update, which makes it live
+// again.
 func (c *Conn) Upsert(ctx context.Context, object, key string, records []connectors.Record) ([]connectors.WriteResult, error) {
 	keyCol, err := quote("column", key)
 	if err != nil {
@@ -115,8 +126,12 @@ func (c *Conn) Upsert(ctx context.Context, object, key string, records []connect
 	if err != nil {
 		return nil, err
 	}
+	sd, err := c.softDelete(ctx, "upsert in "+object, object)
+	if err != nil {
+		return nil, err
+	}
 	unique := key == c.cfg.IDColumn || slices.Contains(c.cfg.KeyColumns, key)
-	lookup := fmt.Sprintf("SELECT %s FROM %s WHERE %s = $1", id, table, keyCol)
+	lookup := fmt.Sprintf("SELECT %s FROM %s WHERE %s", id, table, sd.and(keyCol+" = $1"))
 	return c.write(ctx, "upsert in", object, records, func(tx *sql.Tx, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
 		v := r.Fields[key]
 		if v == nil {
@@ -141,12 +156,15 @@ func (c *Conn) Upsert(ctx context.Context, object, key string, records []connect
 						sets = append(sets, fmt.Sprintf("%s = excluded.%s", col, col))
 					}
 				}
+				if sd != nil && !slices.Contains(cols, sd.col) {
+					sets = append(sets, fmt.Sprintf("%s = %s", sd.col, sd.revive))
+				}
 				conflict = fmt.Sprintf(" ON CONFLICT (%s) DO UPDATE SET %s", keyCol, strings.Join(sets, ", "))
 			}
 			return c.insert(ctx, tx, object, r, at, conflict)
 		case 1:
 			r.ID = ids[0]
-			return c.update(ctx, tx, object, r, at)
+			return c.update(ctx, tx, object, sd, r, at)
 		default:
 			return connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: connectors.KeyString(v), IDs: ids}}, nil
 		}
@@ -239,15 +257,15 @@ func (c *Conn) insert(ctx context.Context, tx *sql.Tx, object string, r connecto
 	return connectors.WriteResult{ID: idString(newID), Created: true}, nil
 }
 
-// update sets the record's fields and the updated column of the row with its id.
-func (c *Conn) update(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
-	return c.updateWhere(ctx, tx, object, r, at, nil)
+// update sets the record's fields and the updated column of the live row with its id.
+func (c *Conn) update(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, r connectors.Record, at time.Time) (connectors.WriteResult, error) {
+	return c.updateWhere(ctx, tx, object, sd, r, at, nil)
 }
 
-// updateWhere is update of the row with the record's id and, when read is not nil, with
-// read in its updated column as orderKey has it. No such row fails the record with a
-// *connectors.NotFoundError.
-func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, r connectors.Record, at time.Time, read any) (connectors.WriteResult, error) {
+// updateWhere is update of the live row (sd) with the record's id and, when read is not
+// nil, with read in its updated column as orderKey has it. No such row fails the record
+// with a *connectors.NotFoundError.
+func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, r connectors.Record, at time.Time, read any) (connectors.WriteResult, error) {
 	table, id, updated, _ := c.table(object)
 	missing := &connectors.NotFoundError{What: fmt.Sprintf("sql %s row with %s %q", object, c.cfg.IDColumn, r.ID)}
 	if r.ID == "" {
@@ -267,6 +285,9 @@ func (c *Conn) updateWhere(ctx context.Context, tx *sql.Tx, object string, r con
 	if read != nil {
 		q += fmt.Sprintf(" AND %s = $%d", c.orderKey(updated), len(args)+1)
 		args = append(args, read)
+	}
+	if sd != nil {
+		q += " AND " + sd.live
 	}
 	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
