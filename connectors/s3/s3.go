@@ -9,6 +9,21 @@
 //
 // An export never reads back: Find matches nothing (every changed record is written),
 // and Changes and Get fail, since S3 cannot be the source side of a sync.
+//
+// # Deletes
+//
+// An export keeps what it wrote, so Delete (connectors.Deleter) retracts records by
+// writing a tombstone line for each id, in an object of its own named like a write's,
+// its batch id ending in "-deletes" (beside "-updates"): a reader tells tombstones from
+// records by the object's name and by the line's shape. A tombstone line is a JSON object,
+// keys sorted as a record's line has them:
+//
+//	{"deleted":true,"deleted_at":"2026-03-04T02:31:07.5Z","id":"exports/daily/dt=2026-03-04/3-b1.ndjson.gz#2"}
+//
+// id is the id the engine deleted, which for an exported record is what its write
+// reported: "<object key>#<line>", the line the tombstone retracts. deleted_at is when
+// the connector wrote the tombstone (Config.Now, UTC, RFC 3339): a retried delete
+// rewrites its object, with the retry's time. Delete sends no request for no ids.
 package s3
 
 import (
@@ -22,6 +37,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,7 +82,10 @@ type Connector struct {
 	client *awss3.Client
 }
 
-var _ connectors.Connector = (*Connector)(nil)
+var (
+	_ connectors.Connector = (*Connector)(nil)
+	_ connectors.Deleter   = (*Connector)(nil)
+)
 
 // Factory opens an s3 connection from its settings (see SettingDocs).
 func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
@@ -184,9 +203,62 @@ func (c *Connector) write(ctx context.Context, object string, records []connecto
 	if err != nil {
 		return nil, err
 	}
-	body, err := compress(ndjson)
+	if err := c.put(ctx, key, ndjson); err != nil {
+		return nil, err
+	}
+	out := make([]connectors.WriteResult, len(records))
+	for i := range records {
+		out[i] = connectors.WriteResult{ID: fmt.Sprintf("%s#%d", key, i+1), Created: true}
+	}
+	return out, nil
+}
+
+// Delete implements connectors.Deleter: it writes a tombstone line for each id, in
+// request order, as one object named from the batch in ctx with "-deletes" after the
+// batch id (see the package comment, "Deletes"). Every id counts as deleted: an export
+// has no record to look up. A write without a BatchInfo is named by a hash of the ids,
+// so repeating it still rewrites one object.
+func (c *Connector) Delete(ctx context.Context, object string, ids []string) ([]connectors.WriteResult, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	at := c.cfg.Now().UTC()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	for _, id := range ids {
+		if err := enc.Encode(tombstoneLine{Deleted: true, DeletedAt: at, ID: id}); err != nil {
+			return nil, fmt.Errorf("s3 delete from %s: tombstone of %s: %w", object, id, err)
+		}
+	}
+	// Named by the ids, not the lines: their time changes on a repeat.
+	key, err := c.key(ctx, object, []byte(strings.Join(ids, "\n")), "-deletes")
 	if err != nil {
 		return nil, err
+	}
+	if err := c.put(ctx, key, buf.Bytes()); err != nil {
+		return nil, err
+	}
+	out := make([]connectors.WriteResult, len(ids))
+	for i, id := range ids {
+		out[i] = connectors.WriteResult{ID: id}
+	}
+	return out, nil
+}
+
+// tombstoneLine is the line Delete writes for an id; its fields are in the order of
+// their JSON names, as a record's line has its keys.
+type tombstoneLine struct {
+	Deleted   bool      `json:"deleted"`
+	DeletedAt time.Time `json:"deleted_at"`
+	ID        string    `json:"id"`
+}
+
+// put stores ndjson, gzipped, as the object key.
+func (c *Connector) put(ctx context.Context, key string, ndjson []byte) error {
+	body, err := compress(ndjson)
+	if err != nil {
+		return err
 	}
 	_, err = c.client.PutObject(ctx, &awss3.PutObjectInput{
 		Bucket:          aws.String(c.cfg.Bucket),
@@ -197,13 +269,9 @@ func (c *Connector) write(ctx context.Context, object string, records []connecto
 		ContentEncoding: aws.String(ContentEncoding),
 	})
 	if err != nil {
-		return nil, c.classify("write "+key, err)
+		return c.classify("write "+key, err)
 	}
-	out := make([]connectors.WriteResult, len(records))
-	for i := range records {
-		out[i] = connectors.WriteResult{ID: fmt.Sprintf("%s#%d", key, i+1), Created: true}
-	}
-	return out, nil
+	return nil
 }
 
 // key names the object of a write from the batch in ctx. A write without one (a direct

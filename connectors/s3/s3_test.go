@@ -414,3 +414,78 @@ func TestMissingBucketIsNotFound(t *testing.T) {
 	var nf *connectors.NotFoundError
 	require.True(t, errors.As(err, &nf))
 }
+
+// openAt opens a connector whose clock reads now.
+func openAt(t *testing.T, f *fake, now time.Time) *s3.Connector {
+	t.Helper()
+	cfg, err := s3.ParseSettings(settings(f))
+	require.NoError(t, err)
+	cfg.Now = func() time.Time { return now }
+	c, err := s3.New(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+func TestDeleteWritesTombstoneLines(t *testing.T) {
+	f := startFake(t)
+	c := openAt(t, f, time.Date(2026, 3, 4, 11, 31, 7, 500_000_000, time.FixedZone("CET", 3600)))
+	ctx := batchCtx(3, "salesforce-001A", day(4))
+	written, err := c.Upsert(ctx, "Account", "Id", accounts("Acme", "Globex", "Initech"))
+	require.NoError(t, err)
+
+	ids := []string{written[2].ID, written[0].ID, "elsewhere#9"}
+	res, err := c.Delete(ctx, "Account", ids)
+	require.NoError(t, err)
+	require.Equal(t, []connectors.WriteResult{{ID: ids[0]}, {ID: ids[1]}, {ID: ids[2]}}, res, "every id deleted, in request order")
+
+	records := "exports/daily/dt=2026-03-04/3-salesforce-001A.ndjson.gz"
+	tombstones := "exports/daily/dt=2026-03-04/3-salesforce-001A-deletes.ndjson.gz"
+	keys, err := c.List(context.Background(), "exports/")
+	require.NoError(t, err)
+	require.Equal(t, []string{tombstones, records}, keys, "in key order: the tombstones are an object of their own, beside the batch's records")
+	require.Len(t, f.lines(t, records), 3, "the records stay as exported")
+	require.Equal(t, []string{
+		`{"deleted":true,"deleted_at":"2026-03-04T10:31:07.5Z","id":"` + records + `#3"}`,
+		`{"deleted":true,"deleted_at":"2026-03-04T10:31:07.5Z","id":"` + records + `#1"}`,
+		`{"deleted":true,"deleted_at":"2026-03-04T10:31:07.5Z","id":"elsewhere#9"}`,
+	}, f.lines(t, tombstones))
+	got, err := c.Read(context.Background(), tombstones)
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"deleted": true, "deleted_at": "2026-03-04T10:31:07.5Z", "id": records + "#3"}, got[0])
+
+	// A retry rewrites its object.
+	again, err := c.Delete(ctx, "Account", ids)
+	require.NoError(t, err)
+	require.Equal(t, res, again)
+	keys, err = c.List(context.Background(), "exports/")
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+}
+
+func TestDeleteWithoutBatchInfo(t *testing.T) {
+	f := startFake(t)
+	c := openAt(t, f, time.Date(2026, 7, 2, 8, 0, 0, 0, time.UTC))
+	first, err := c.Delete(context.Background(), "Account", []string{"a#1", "a#2"})
+	require.NoError(t, err)
+	_, err = c.Delete(context.Background(), "Account", []string{"a#1", "a#2"})
+	require.NoError(t, err)
+	_, err = c.Delete(context.Background(), "Account", []string{"a#3"})
+	require.NoError(t, err)
+	require.Equal(t, []connectors.WriteResult{{ID: "a#1"}, {ID: "a#2"}}, first)
+
+	keys, err := c.List(context.Background(), "exports/unknown/dt=2026-07-02/0-")
+	require.NoError(t, err)
+	require.Len(t, keys, 2, "the same ids name the same object")
+	for _, k := range keys {
+		require.True(t, strings.HasSuffix(k, "-deletes.ndjson.gz"), k)
+	}
+}
+
+func TestDeleteOfNoIDsStoresNothing(t *testing.T) {
+	f := startFake(t)
+	c := open(t, f)
+	res, err := c.Delete(batchCtx(1, "b", day(4)), "Account", nil)
+	require.NoError(t, err)
+	require.Empty(t, res)
+	require.Empty(t, f.requests(http.MethodPut))
+}
