@@ -34,6 +34,10 @@ type Partners struct {
 	// Taken are, by key, other-side records that hold a key of an unlinked batch record
 	// but are linked to some other record: the key is refused for them, not matched.
 	Taken map[string][]string `json:"taken,omitempty"`
+	// Gone are, by the batch's record id, the records of pairs ended by a delete while
+	// the sync archives deletes (the link's Gone side is set): they are not synced, or
+	// the archived partner would create the deleted record again. The value says why.
+	Gone map[string]string `json:"gone,omitempty"`
 }
 
 // Partner is a linked record's link and partner.
@@ -76,6 +80,15 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 	if len(links) > 0 {
 		ids := make([]string, 0, len(links))
 		for _, id := range in.IDs {
+			if l, ok := links[id]; ok && l.Gone != "" {
+				if out.Gone == nil {
+					out.Gone = map[string]string{}
+				}
+				out.Gone[id] = fmt.Sprintf("the pair ended when its record on %s was deleted (%s)", l.Gone, l.Decision)
+				delete(links, id)
+			}
+		}
+		for _, id := range in.IDs {
 			if l, ok := links[id]; ok && l.Half(to).ID != "" && !slices.Contains(ids, l.Half(to).ID) {
 				ids = append(ids, l.Half(to).ID)
 			}
@@ -96,11 +109,14 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 				out.Linked[id] = Partner{Link: l, Record: r}
 			}
 			// A partner that is gone leaves its record unlinked: it is matched by key
-			// (deletes are not propagated yet).
+			// (a sync that acts on deletes has dropped the link or holds it pending).
 		}
 	}
 	var keys []string
 	for i, id := range in.IDs {
+		if _, gone := out.Gone[id]; gone {
+			continue
+		}
 		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !slices.Contains(keys, in.Keys[i]) {
 			keys = append(keys, in.Keys[i])
 		}

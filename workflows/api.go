@@ -43,6 +43,10 @@ var SyncKey = temporal.NewSearchAttributeKeyKeyword(SyncSearchAttribute)
 // wherever the worker exports the SDK's metrics.
 const MetricRecords = "tandem_records"
 
+// MetricDeletesHeld is how many deletes of a sync the mass-delete breaker holds (a gauge,
+// by sync; 0 once they are approved or discarded).
+const MetricDeletesHeld = "tandem_deletes_held"
+
 const workflowIDPrefix = "tandem/sync/"
 
 // WorkflowID is the id of a sync's workflow.
@@ -103,6 +107,10 @@ type Counts struct {
 	// Stale are conditional writes the service refused because the record changed after
 	// it was read; the record is read again and planned afresh.
 	Stale int `json:"stale,omitempty"`
+	// Deleted and Archived are partners of deleted records that were deleted or
+	// archived (deletes.mode).
+	Deleted  int `json:"deleted,omitempty"`
+	Archived int `json:"archived,omitempty"`
 }
 
 func (c *Counts) add(o Counts) {
@@ -114,6 +122,8 @@ func (c *Counts) add(o Counts) {
 	c.Conflicts += o.Conflicts
 	c.Held += o.Held
 	c.Stale += o.Stale
+	c.Deleted += o.Deleted
+	c.Archived += o.Archived
 }
 
 // RunSummary describes one run of a sync.
@@ -132,6 +142,8 @@ type RunSummary struct {
 	// Error is why the run stopped early, if it did; the cursor stays at the last page
 	// written and the next run resumes there.
 	Error string `json:"error,omitempty"`
+	// DeletesDone is set once the run has looked for deleted records (before its pages).
+	DeletesDone bool `json:"deletes_done,omitempty"`
 }
 
 // FailedRecord is a record that was not synced, with the service's reason.
@@ -209,6 +221,9 @@ type SyncState struct {
 	Loaded bool                 `json:"loaded,omitempty"`
 	// Search is set when the namespace has the state search attributes (see publish).
 	Search bool `json:"search,omitempty"`
+
+	// Deletes is what the sync knows of deleted records (syncs that act on deletes).
+	Deletes *DeleteState `json:"deletes,omitempty"`
 
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
@@ -318,6 +333,19 @@ type Status struct {
 	// RecentlyWritten counts, by side, the keys written too recently for the side's
 	// search to be trusted with them (see SyncState.Written): they are read by id.
 	RecentlyWritten map[string]int `json:"recently_written,omitempty"`
+	// Deletes is the sync's delete policy at work: held deletes, how each side's deletes
+	// are found, the latest outcomes.
+	Deletes *DeletesStatus `json:"deletes,omitempty"`
+}
+
+// DeletesStatus is what status shows of deletes.
+type DeletesStatus struct {
+	Mode      string                     `json:"mode"`
+	Held      *HeldDeletes               `json:"held,omitempty"`
+	Pending   int                        `json:"pending,omitempty"`
+	Notes     map[string]string          `json:"notes,omitempty"`
+	Recent    []activities.DeleteOutcome `json:"recent,omitempty"`
+	Discarded int                        `json:"discarded,omitempty"`
 }
 
 // RetryingActivity is an activity of a sync that failed and is tried again.

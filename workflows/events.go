@@ -50,6 +50,11 @@ func (s *syncer) onChange(ctx workflow.Context, sig ChangeSignal) {
 			}
 			s.remember(e.ID)
 		}
+		if e.Kind == "deleted" && e.RecordID != "" && workflow.GetVersion(ctx, "webhook-deletes", workflow.DefaultVersion, 1) == 1 {
+			// Read in the micro-batch's delete detection (when the sync acts on deletes).
+			s.queueDeleted(side, e.RecordID)
+			continue
+		}
 		if e.RecordID != "" && !queued[e.RecordID] && s.push(ctx, side, e.RecordID) {
 			queued[e.RecordID] = true
 		}
@@ -102,9 +107,9 @@ func (s *syncer) remember(id string) {
 	}
 }
 
-// hasPending reports whether announced records wait for a micro-batch.
+// hasPending reports whether announced records (or deletes) wait for a micro-batch.
 func (s *syncer) hasPending() bool {
-	return len(s.st.Pending[activities.SideA])+len(s.st.Pending[activities.SideB]) > 0
+	return len(s.st.Pending[activities.SideA])+len(s.st.Pending[activities.SideB]) > 0 || s.hasWebhookDeletes()
 }
 
 // pendingCount is how many announced records are not synced yet: queued, or in the
@@ -121,7 +126,13 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 	if err := s.loadPlan(ctx); err != nil {
 		s.st.Events.LastError = errorText(err)
 		s.st.Pending = nil
+		if s.st.Deletes != nil {
+			s.st.Deletes.Webhook = nil
+		}
 		return
+	}
+	if s.hasWebhookDeletes() {
+		s.processWebhookDeletes(ctx)
 	}
 	for _, side := range []string{activities.SideA, activities.SideB} {
 		ids := s.st.Pending[side]

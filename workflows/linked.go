@@ -43,6 +43,16 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 			return Counts{}, err
 		}
 	}
+	fetched := len(batch.Records)
+	if len(partners.Gone) > 0 {
+		// Pairs a delete ended while the sync archives: not synced again.
+		batch = withoutGone(batch, partners.Gone)
+		if len(batch.Records) == 0 {
+			c := Counts{Fetched: fetched, Skipped: fetched}
+			s.count(ctx, c)
+			return c, nil
+		}
+	}
 	var items activities.Items
 	if err := workflow.ExecuteLocalActivity(lctx, a.BuildPayloads, activities.BuildPayloadsInput{
 		Ref: s.ref(), From: from, Source: batch, Partners: &partners,
@@ -58,7 +68,7 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 		return Counts{}, err
 	}
 	plan := decisions.Plan(from, items.Items)
-	c := Counts{Fetched: len(batch.Records), Skipped: plan.Skipped}
+	c := Counts{Fetched: fetched, Skipped: plan.Skipped + fetched - len(batch.Records)}
 	for _, f := range plan.Failures {
 		c.Failed++
 		s.recordFailure(FailedRecord{Run: run, At: now, Side: f.Side, RecordID: f.RecordID, Key: f.Key, Reason: f.Reason})
@@ -218,4 +228,18 @@ func (s *syncer) staleAhead(side string, p aheadPage, dirty map[string]map[strin
 		}
 	}
 	return false
+}
+
+// withoutGone is batch without the records of ended pairs.
+func withoutGone(batch activities.Records, gone map[string]string) activities.Records {
+	out := batch
+	out.Records, out.Keys = nil, nil
+	for i, r := range batch.Records {
+		if _, ok := gone[r.ID]; ok {
+			continue
+		}
+		out.Records = append(out.Records, r)
+		out.Keys = append(out.Keys, batch.Keys[i])
+	}
+	return out
 }

@@ -27,6 +27,15 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 		s.st.Current.Error = errorText(err)
 		return true
 	}
+	if s.deletesActive() && !s.st.Current.DeletesDone {
+		// Deletes first: a delete whose partner was edited since is decided (and the
+		// partner, when it wins, unlinked) before the partner's change is read.
+		if err := s.runDeletes(ctx); err != nil {
+			s.st.Current.Error = errorText(err)
+			return true
+		}
+		s.st.Current.DeletesDone = true
+	}
 	sides := []string{activities.SideA}
 	if s.plan.Mode == definition.TwoWay {
 		sides = append(sides, activities.SideB)
@@ -102,6 +111,7 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		s.st.Cursors[side] = connectors.CursorOf(page.Records[len(page.Records)-1])
 
 		s.drainSignals(ctx)
+		s.deleteControl(ctx)
 		// Real-time changes do not wait behind a long backfill.
 		if s.hasPending() && !s.st.Paused {
 			s.processEvents(ctx)
@@ -410,6 +420,15 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		return Counts{}, err
 	}
 	written, failed := w.keys, w.failedKeys
+	if s.deletesActive() && s.plan.Mode != definition.TwoWay {
+		// A one-way sync that acts on deletes keeps its pairs, to find a deleted
+		// record's partner.
+		if links := activities.OneWayLinks(items.Items, w.created, w.failed, now); len(links) > 0 {
+			if err := workflow.ExecuteActivity(actx, a.SaveLinks, activities.SaveLinksInput{Ref: s.ref(), Links: links}).Get(ctx, nil); err != nil {
+				return Counts{}, err
+			}
+		}
+	}
 	s.count(ctx, c)
 	if s.plan.Mode == definition.TwoWay {
 		for _, d := range decisions.Decisions {

@@ -88,7 +88,7 @@ func (s *syncer) count(ctx workflow.Context, c Counts) {
 	for _, o := range []struct {
 		outcome string
 		n       int
-	}{{"fetched", c.Fetched}, {"created", c.Created}, {"updated", c.Updated}, {"skipped", c.Skipped}, {"failed", c.Failed}, {"conflicts", c.Conflicts}, {"held", c.Held}, {"stale", c.Stale}} {
+	}{{"fetched", c.Fetched}, {"created", c.Created}, {"updated", c.Updated}, {"skipped", c.Skipped}, {"failed", c.Failed}, {"conflicts", c.Conflicts}, {"held", c.Held}, {"stale", c.Stale}, {"deleted", c.Deleted}, {"archived", c.Archived}} {
 		if o.n > 0 {
 			m.WithTags(map[string]string{"outcome": o.outcome}).Counter(MetricRecords).Inc(int64(o.n))
 		}

@@ -110,6 +110,7 @@ func (s *syncer) run(ctx workflow.Context) error {
 			return s.fatal
 		}
 		s.drainSignals(ctx)
+		s.deleteControl(ctx)
 		s.publish(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Between two batches is a safe point, even mid-run or with events waiting:
@@ -226,6 +227,9 @@ func (s *syncer) status() (Status, error) {
 		RejectedSignals:    s.st.RejectedSignals,
 		Definition:         s.definitionSource(),
 		LastRejectedSignal: s.st.LastRejectedSignal,
+	}
+	if d := s.st.Deletes; d != nil {
+		st.Deletes = &DeletesStatus{Mode: d.Mode, Held: d.Held, Pending: d.Pending, Notes: d.Notes, Recent: d.Recent, Discarded: d.Discarded}
 	}
 	for _, side := range workflow.DeterministicKeys(s.st.Written) {
 		if st.RecentlyWritten == nil {

@@ -66,6 +66,16 @@ func (s *syncer) setUpdates(ctx workflow.Context) error {
 		{UpdateDefine, s.onDefine, func(ctx workflow.Context, r DefineRequest) error {
 			return s.checkDefine(r)
 		}},
+		{UpdateDeletesApprove, func(ctx workflow.Context) (Status, error) {
+			return s.onDeletesControl(ctx, false)
+		}, func(ctx workflow.Context) error {
+			return s.checkDeletesControl("approve")
+		}},
+		{UpdateDeletesDiscard, func(ctx workflow.Context) (Status, error) {
+			return s.onDeletesControl(ctx, true)
+		}, func(ctx workflow.Context) error {
+			return s.checkDeletesControl("discard")
+		}},
 	} {
 		opts := workflow.UpdateHandlerOptions{}
 		if u.validator != nil {
