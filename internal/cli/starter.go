@@ -170,6 +170,9 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 						return explainMissing(ctx, c, err, syncName)
 					}
 					fmt.Fprintf(s.out, "sync %s: %s done; now %s\n", syncName, update, stateLine(st))
+					if update == workflows.UpdateDeletesApprove || update == workflows.UpdateDeletesDiscard {
+						writeDeletes(s.out, st)
+					}
 					return nil
 				})
 			},
@@ -208,7 +211,16 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 	})
 	define.Flags().BoolVar(&byName, "by-name", false, "drop the sync's inline definition: each run uses the definition in the file of the worker that runs it")
 
-	root.AddCommand(start, status,
+	deletes := &cobra.Command{
+		Use:   "deletes",
+		Short: "Release or drop the deletes a sync's mass-delete breaker holds",
+	}
+	deletes.AddCommand(
+		updateVerb("approve", "Do the deletes the breaker holds (the partners of the deleted records are deleted or archived, by the sync's policy)", workflows.UpdateDeletesApprove, nil),
+		updateVerb("discard", "Drop the deletes the breaker holds: nothing is deleted, and the pairs are unlinked", workflows.UpdateDeletesDiscard, nil),
+	)
+
+	root.AddCommand(start, status, deletes,
 		updateVerb("pause", "Pause a sync: no run starts until resume (a run in progress stops after its page)", workflows.UpdatePause, nil),
 		updateVerb("resume", "Resume a paused sync", workflows.UpdateResume, nil),
 		updateVerb("sync-now", "Run a sync now instead of waiting for its schedule", workflows.UpdateSyncNow, nil),

@@ -15,7 +15,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"tandem/activities"
 	"tandem/connectors/memory"
+	"tandem/definition"
 	"tandem/internal/cli"
 	"tandem/internal/testenv"
 	"tandem/pairs"
@@ -270,4 +272,58 @@ func TestStatusOfATerminatedSync(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "sync terminated (workflow tandem/sync/terminated): stopped: workflow terminated at ")
 	assert.NotContains(t, out, "next run")
+}
+
+func TestStatusOutputWithHeldDeletes(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var out bytes.Buffer
+	cli.WriteStatus(&out, workflows.Status{
+		Sync: "x", WorkflowID: "tandem/sync/x", NextRunAt: now.Add(time.Minute), Runs: 3, State: workflows.StateIdle,
+		Totals: workflows.Counts{Fetched: 4, Deleted: 2, Archived: 1},
+		Deletes: &workflows.DeletesStatus{Mode: "delete", Held: &workflows.HeldDeletes{Count: 600, Linked: 1000, Percent: 60, Max: 100, MaxPercent: 10, Since: now.Add(-time.Hour)},
+			Notes:  map[string]string{"a": "no delete log: every id is diffed against the pairs every run"},
+			Recent: []activities.DeleteOutcome{{Side: "a", ID: "a1", Key: "acme.com", PartnerSide: "b", PartnerID: "b1", Action: "deleted", Reason: "deleted on a (found by log); the partner was deleted on b"}}},
+	}, now)
+	assert.Equal(t, `sync x (workflow tandem/sync/x): idle, deletes held: 600 (60% > 10%)
+  next run:   2026-01-02T03:05:05Z (in 1m0s)
+  totals:     fetched 4, created 0, updated 0, skipped 0, failed 0, deleted 2, archived 1 over 3 runs
+  deletes:    mode delete
+  deletes held: 600 (60% > 10%) of 1000 pairs since 2026-01-02T02:04:05Z: the breaker (max 100 and 10%) holds them; `+"`starter deletes approve --sync x`"+` does them, `+"`starter deletes discard --sync x`"+` drops them
+  deletes a:  no delete log: every id is diffed against the pairs every run
+  latest deletes (1):
+    a record a1 key acme.com -> b b1: deleted: deleted on a (found by log); the partner was deleted on b
+`, out.String())
+}
+
+// The breaker from the starter: status shows the held deletes, `deletes approve` does them.
+func TestDeletesApprovedFromTheStarter(t *testing.T) {
+	source := memory.New(memory.Options{})
+	target := memory.New(memory.Options{})
+	recs := source.Seed("companies", 150, memory.SampleCompany)
+	def := testenv.Def("cli-deletes")
+	def.Deletes = definition.Deletes{Mode: definition.DeleteDelete, Max: definition.DefaultDeleteMax, MaxPercent: definition.DefaultDeleteMaxPercent}
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	_, err := run(t, "deletes", "approve", "--sync", "cli-deletes")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `sync "cli-deletes" holds no deletes: nothing to approve`)
+
+	for _, r := range recs[:120] {
+		source.Remove("companies", r.ID)
+	}
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitRuns(2, time.Minute)
+	out, err := run(t, "status", "--sync", "cli-deletes")
+	require.NoError(t, err)
+	assert.Contains(t, out, "): idle, deletes held: 120 (80% > 10%)")
+	assert.Contains(t, out, "`starter deletes approve --sync cli-deletes` does them")
+	assert.Equal(t, 150, target.Len("companies"))
+
+	out, err = run(t, "deletes", "approve", "--sync", "cli-deletes")
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync cli-deletes: deletes-approve done; now idle\n")
+	assert.Contains(t, out, "  deletes:    mode delete\n")
+	assert.Equal(t, 30, target.Len("companies"))
 }

@@ -79,11 +79,14 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 				}
 			case "held":
 				fmt.Fprintf(w, "    run #%d %s: held: %s\n", d.Run, d.Key, d.Reason)
+			case "delete-conflict":
+				fmt.Fprintf(w, "    run #%d %s: %s won; %s\n", d.Run, d.Key, d.Winner, d.Reason)
 			default:
 				fmt.Fprintf(w, "    run #%d %s: %s: %s; a: %s; b: %s\n", d.Run, d.Key, d.Kind, d.Reason, values(d.A), values(d.B))
 			}
 		}
 	}
+	writeDeletes(w, st)
 	if st.HeldCount > 0 || len(st.Held) > 0 {
 		fmt.Fprintf(w, "  held pairs: %d (nothing is written to them until their cool-down ends):\n", st.HeldCount)
 		for _, h := range st.Held {
@@ -120,6 +123,12 @@ func counts(c workflows.Counts) string {
 	}
 	if c.Held > 0 {
 		s += fmt.Sprintf(", held %d", c.Held)
+	}
+	if c.Deleted > 0 {
+		s += fmt.Sprintf(", deleted %d", c.Deleted)
+	}
+	if c.Archived > 0 {
+		s += fmt.Sprintf(", archived %d", c.Archived)
 	}
 	if c.Stale > 0 {
 		s += fmt.Sprintf(", stale %d (changed after they were read; planned again)", c.Stale)
@@ -202,5 +211,51 @@ func stateLine(st workflows.Status) string {
 	if len(st.Retrying) > 0 {
 		state += ", retrying after errors"
 	}
+	if d := st.Deletes; d != nil && d.Held != nil {
+		state += ", deletes held: " + d.Held.String()
+	}
 	return state
+}
+
+// writeDeletes prints what a sync does about deletes: held deletes and how to release
+// them, how each side's deletes are found when not from its log, the latest outcomes.
+func writeDeletes(w io.Writer, st workflows.Status) {
+	d := st.Deletes
+	if d == nil {
+		return
+	}
+	line := "mode " + d.Mode
+	if d.Pending > 0 && d.Held == nil {
+		line += fmt.Sprintf(", %d pending", d.Pending)
+	}
+	if d.Discarded > 0 {
+		line += fmt.Sprintf(", %d discarded by an operator", d.Discarded)
+	}
+	fmt.Fprintf(w, "  deletes:    %s\n", line)
+	if h := d.Held; h != nil {
+		fmt.Fprintf(w, "  deletes held: %s of %d pairs since %s: the breaker (max %d and %s%%) holds them; `starter deletes approve --sync %s` does them, `starter deletes discard --sync %s` drops them\n",
+			h.String(), h.Linked, h.Since.UTC().Format(time.RFC3339), h.Max, percentText(h.MaxPercent), st.Sync, st.Sync)
+	}
+	for _, side := range []string{"a", "b"} {
+		if n := d.Notes[side]; n != "" {
+			fmt.Fprintf(w, "  deletes %s:  %s\n", side, n)
+		}
+	}
+	if n := len(d.Recent); n > 0 {
+		fmt.Fprintf(w, "  latest deletes (%d):\n", n)
+		for _, o := range d.Recent {
+			key := ""
+			if o.Key != "" {
+				key = " key " + o.Key
+			}
+			fmt.Fprintf(w, "    %s record %s%s -> %s %s: %s\n", o.Side, o.ID, key, o.PartnerSide, o.PartnerID, o.Action+": "+o.Reason)
+		}
+	}
+}
+
+func percentText(p float64) string {
+	if p == float64(int(p)) {
+		return fmt.Sprint(int(p))
+	}
+	return fmt.Sprintf("%.1f", p)
 }

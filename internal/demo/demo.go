@@ -30,6 +30,7 @@ import (
 	"tandem/connectors/hubspot/hubspotfake"
 	"tandem/connectors/memory"
 	"tandem/connectors/salesloft/salesloftfake"
+	"tandem/definition"
 	"tandem/internal/config"
 )
 
@@ -318,6 +319,9 @@ func definitions(d *Demo, o Options, hsHook string) *config.File {
 			Schedule: config.Schedule{Every: o.Every},
 			Webhooks: o.Ingress != "",
 			PageSize: 100,
+			// A company deleted (archived) on one side is deleted on the other: HubSpot's
+			// archived list and deletion webhooks, Salesloft's ids diffed every run.
+			Deletes: definition.Deletes{Mode: definition.DeleteDelete, Max: definition.DefaultDeleteMax, MaxPercent: definition.DefaultDeleteMaxPercent},
 		}},
 	}
 }

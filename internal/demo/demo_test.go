@@ -142,3 +142,54 @@ func normalize(d string) string {
 	d = strings.TrimPrefix(strings.TrimPrefix(d, "https://"), "http://")
 	return strings.TrimPrefix(d, "www.")
 }
+
+// Deletes in the demo: a company archived in HubSpot (as a user deletes it there) reaches
+// Salesloft through HubSpot's deletion webhook, in one micro-batch, and its account is
+// deleted; a Salesloft account deleted is found by the next run's id diff and its company
+// archived in HubSpot.
+func TestDemoDeletesFollowAcrossBothServices(t *testing.T) {
+	d, s := runDemo(t, demo.Options{})
+	hs := d.HubSpot.Records("companies")
+	require.Len(t, hs, 50)
+	gone := hs[0]
+	domain := normalize(gone.Properties["domain"])
+	accountOf := func(domain string) string {
+		for _, a := range d.Salesloft.Records() {
+			if normalize(a.Fields["domain"].(string)) == domain {
+				return a.ID
+			}
+		}
+		return ""
+	}
+	require.NotEmpty(t, accountOf(domain))
+
+	require.NoError(t, d.HubSpot.Delete("companies", gone.ID))
+	st := s.WaitFor("the webhook's delete", time.Minute, func(st workflows.Status) bool { return st.Realtime.Deleted == 1 })
+	assert.Empty(t, accountOf(domain), "the Salesloft account is deleted")
+	assert.Len(t, d.Salesloft.Records(), 49)
+	assert.Equal(t, 1, st.Runs, "in a micro-batch: no run was needed")
+	require.NotNil(t, st.Deletes)
+	require.NotEmpty(t, st.Deletes.Recent)
+	last := st.Deletes.Recent[len(st.Deletes.Recent)-1]
+	assert.Equal(t, "webhook", last.How)
+	assert.Equal(t, "deleted", last.Action)
+
+	// The other way: an account deleted in Salesloft, announced by its account_deleted
+	// webhook.
+	acct := d.Salesloft.Records()[0]
+	other := normalize(acct.Fields["domain"].(string))
+	require.True(t, d.Salesloft.Delete(acct.ID))
+	s.WaitFor("the second delete", time.Minute, func(st workflows.Status) bool { return st.Realtime.Deleted == 2 })
+	for _, r := range d.HubSpot.Records("companies") {
+		assert.NotEqual(t, other, normalize(r.Properties["domain"]), "the HubSpot company is archived")
+	}
+	assert.Len(t, d.HubSpot.Records("companies"), 48)
+
+	// A run finds nothing more to delete; Salesloft, which keeps no delete log, is diffed.
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(2, time.Minute)
+	assert.Zero(t, st.LastRun.Deleted)
+	assert.Empty(t, st.LastRun.Error)
+	assert.Equal(t, "no delete log: every id is diffed against the pairs every run", st.Deletes.Notes["a"])
+	assert.Len(t, d.Salesloft.Records(), 48)
+}

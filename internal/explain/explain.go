@@ -27,7 +27,9 @@ type Finding struct {
 	Sync string `json:"sync"`
 	Key  string `json:"key"`
 	// Action is created, updated, skipped, conflict, held (by the loop guard), failed or
-	// stopped (a wave-1 loop).
+	// stopped (a wave-1 loop); for a deleted record: deleted or archived (its partner
+	// was), kept (a conflict: the partner's newer edit won), unlinked (the partner was
+	// gone too) or failed.
 	Action string `json:"action"`
 	// Side and RecordID name the changed record that was read; TargetSide and TargetID
 	// the record written (or that would have been).
@@ -96,7 +98,7 @@ func Explain(ctx context.Context, c client.Client, sync, key string, max int) (*
 func scan(ctx context.Context, c client.Client, sync, key, runID string) (*Finding, error) {
 	wid := workflows.WorkflowID(sync)
 	iter := c.GetWorkflowHistory(ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	s := scanner{sync: sync, key: key, wid: wid, runID: runID, reads: map[int64]read{}, writes: map[int64]write{}}
+	s := scanner{sync: sync, key: key, wid: wid, runID: runID, reads: map[int64]read{}, writes: map[int64]write{}, deletes: map[int64]bool{}}
 	for iter.HasNext() {
 		e, err := iter.Next()
 		if err != nil {
@@ -141,7 +143,8 @@ type scanner struct {
 	run                   int // the run this execution works on
 	reads                 map[int64]read
 	writes                map[int64]write
-	side                  string // side of the latest read that held key
+	deletes               map[int64]bool // ApplyDeletes activities scheduled
+	side                  string         // side of the latest read that held key
 	realtime              bool
 	items                 []activities.Item
 	found                 []*Finding // in history order
@@ -186,6 +189,8 @@ func (s *scanner) event(e *historypb.HistoryEvent) {
 			if decode(a.GetInput(), &in) && !in.Counterparts {
 				s.reads[e.GetEventId()] = read{side: in.Side, realtime: true}
 			}
+		case "ApplyDeletes":
+			s.deletes[e.GetEventId()] = true
 		case "Upsert":
 			var in activities.UpsertInput
 			if decode(a.GetInput(), &in) {
@@ -205,6 +210,23 @@ func (s *scanner) event(e *historypb.HistoryEvent) {
 					if k == s.key {
 						s.side, s.realtime = r.side, r.realtime
 					}
+				}
+			}
+		}
+		if s.deletes[a.GetScheduledEventId()] {
+			var res activities.AppliedDeletes
+			if decode(a.GetResult(), &res) {
+				for _, o := range res.Results {
+					if o.Key != s.key {
+						continue
+					}
+					action := o.Action
+					if action == activities.DeleteDone {
+						action = "deleted"
+					}
+					s.found = append(s.found, &Finding{Sync: s.sync, Key: s.key, Action: action, Side: o.Side, RecordID: o.ID,
+						TargetSide: o.PartnerSide, TargetID: o.PartnerID, Reason: o.Reason, Run: s.run,
+						At: e.GetEventTime().AsTime(), WorkflowID: s.wid, RunID: s.runID, EventID: e.GetEventId()})
 				}
 			}
 		}
