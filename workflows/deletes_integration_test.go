@@ -16,6 +16,7 @@ import (
 	"tandem/definition"
 	"tandem/internal/app"
 	"tandem/internal/config"
+	"tandem/internal/explain"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -86,6 +87,15 @@ func TestOneWayDeletesFollowTheSourcesLog(t *testing.T) {
 	n, err = s.Acts.Links.Count(context.Background(), s.Name)
 	require.NoError(t, err)
 	assert.Equal(t, 17, n)
+
+	// explain tells what was done with a deleted record's partner, and why.
+	f, err := explain.Explain(context.Background(), s.Client, s.Name, "c0000.example", 10)
+	require.NoError(t, err)
+	require.NotNil(t, f)
+	assert.Equal(t, "deleted", f.Action)
+	assert.Equal(t, recs[0].ID, f.RecordID)
+	assert.Equal(t, "b", f.TargetSide)
+	assert.Contains(t, f.Reason, "deleted on a (found by log); the partner was deleted on b")
 
 	// Nothing more to delete: the next run deletes nothing.
 	writes := b.Writes()
