@@ -22,7 +22,8 @@ import (
 // Tandem's counters are named where they are counted (workflows.MetricRecords,
 // ingress.MetricWebhookRequests, activities.MetricRateLimited) and exported with the
 // Prometheus "_total" suffix: tandem_records_total{sync,outcome},
-// tandem_webhook_requests_total{sync,status}, tandem_rate_limited_total{connection}.
+// tandem_webhook_requests_total{sync,status}, tandem_rate_limited_total{connection};
+// gauges as they are: tandem_deletes_held{sync} (workflows.MetricDeletesHeld).
 // Timers are exported in seconds, like the SDK's (temporal_*_seconds).
 
 // Metrics is a Prometheus registry fed through a Temporal SDK metrics handler.

@@ -16,8 +16,11 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/definition"
+	"tandem/internal/app"
 	"tandem/internal/metrics"
 	"tandem/internal/testenv"
+	"tandem/workflows"
 )
 
 func scrape(t *testing.T, url string) string {
@@ -52,7 +55,9 @@ func TestMetricsEndpointServesTandemCountersAfterASync(t *testing.T) {
 		}
 		return ""
 	})
-	s := testenv.NewSyncWith(t, c, testenv.Def("metered"), source, target)
+	def := testenv.Def("metered")
+	def.Deletes = definition.Deletes{Mode: definition.DeleteDelete, Max: 2, MaxPercent: 1}
+	s := testenv.NewSyncWith(t, c, def, source, target)
 	s.Start()
 	s.WaitRuns(1, time.Minute)
 
@@ -75,4 +80,21 @@ func TestMetricsEndpointServesTandemCountersAfterASync(t *testing.T) {
 	// The SDK's own metrics come through the same handler.
 	assert.Regexp(t, `(?m)^temporal_workflow_task_execution_latency_seconds`, body)
 	assert.Regexp(t, `(?m)^temporal_activity_execution_latency_seconds`, body)
+
+	// Deletes: five held by the breaker (a gauge), then approved (counted).
+	for _, r := range source.All("companies")[1:6] {
+		source.Remove("companies", r.ID)
+	}
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitFor("deletes held", time.Minute, func(st workflows.Status) bool { return st.Deletes != nil && st.Deletes.Held != nil })
+	held := regexp.MustCompile(`(?m)^tandem_deletes_held\{[^}]*sync="metered"[^}]*\} 5$`)
+	require.Eventually(t, func() bool { return held.MatchString(scrape(t, srv.URL)) }, 10*time.Second, 200*time.Millisecond)
+	_, err = app.Update(context.Background(), c, "metered", workflows.UpdateDeletesApprove, nil)
+	require.NoError(t, err)
+	deleted := regexp.MustCompile(`(?m)^tandem_records_total\{[^}]*outcome="deleted"[^}]*sync="metered"[^}]*\} 5$`)
+	released := regexp.MustCompile(`(?m)^tandem_deletes_held\{[^}]*sync="metered"[^}]*\} 0$`)
+	require.Eventually(t, func() bool {
+		body := scrape(t, srv.URL)
+		return deleted.MatchString(body) && released.MatchString(body)
+	}, 10*time.Second, 200*time.Millisecond)
 }
