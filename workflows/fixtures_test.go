@@ -19,6 +19,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/definition"
 	"tandem/internal/app"
 	"tandem/internal/config"
 	"tandem/internal/testenv"
@@ -190,6 +191,35 @@ func TestRecordFixtures(t *testing.T) {
 		require.GreaterOrEqual(t, len(hs), 2)
 		write("updates-inline-definition", hs[0])
 		write("updates-define-resync", hs[1])
+	})
+
+	t.Run("deletes", func(t *testing.T) {
+		// Deletes from the log held by the breaker and approved, then a webhook delete in
+		// a micro-batch (two-way, archive).
+		a := memory.New(memory.Options{IDPrefix: "a-"})
+		b := memory.New(memory.Options{IDPrefix: "b-"})
+		recs := a.Seed("companies", 20, memory.SampleCompany)
+		def := withDeletes(twoWay("fixture-deletes", config.NewestWins), definition.DeleteArchive)
+		def.Deletes.Max = 2
+		s := testenv.NewSync(t, def, a, b)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		for _, r := range recs[:5] {
+			a.Remove("companies", r.ID)
+		}
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(2, time.Minute)
+		_, err := app.Update(ctx, s.Client, s.Name, workflows.UpdateDeletesApprove, nil)
+		require.NoError(t, err)
+		a.Remove("companies", recs[5].ID)
+		s.Signal(workflows.SignalChange, workflows.ChangeSignal{Side: "a", Events: []workflows.ChangeEvent{{ID: "fixture-del", RecordID: recs[5].ID, Kind: "deleted"}}})
+		s.WaitFor("six archived", time.Minute, func(st workflows.Status) bool { return st.Totals.Archived == 6 })
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(3, time.Minute)
+		hs := histories(s)
+		require.GreaterOrEqual(t, len(hs), 3)
+		write("deletes-held", hs[1])             // the breaker holds the deletes
+		write("deletes-approved-webhook", hs[2]) // approved, then a webhook delete
 	})
 
 	t.Run("deliberately changed workflow", func(t *testing.T) {
