@@ -224,6 +224,8 @@ type SyncState struct {
 
 	// Deletes is what the sync knows of deleted records (syncs that act on deletes).
 	Deletes *DeleteState `json:"deletes,omitempty"`
+	// Every is the schedule of the definition last loaded (for the schedule gauge).
+	Every time.Duration `json:"every,omitempty"`
 
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are

@@ -331,7 +331,7 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 			return err
 		}
 		s.plan = &plan
-		s.st.Loaded, s.st.Search = true, plan.Search
+		s.st.Loaded, s.st.Search, s.st.Every = true, plan.Search, plan.Every
 	}
 	if s.st.Current != nil && s.plan.Def != nil {
 		s.st.Plan = s.plan

@@ -112,6 +112,7 @@ func (s *syncer) run(ctx workflow.Context) error {
 		s.drainSignals(ctx)
 		s.deleteControl(ctx)
 		s.publish(ctx)
+		s.setGauges(ctx)
 		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			// Between two batches is a safe point, even mid-run or with events waiting:
 			// all of it is in the state.

@@ -77,6 +77,13 @@ func TestMetricsEndpointServesTandemCountersAfterASync(t *testing.T) {
 	}
 	assert.Regexp(t, `(?m)^tandem_records_total\{[^}]*outcome="fetched"[^}]*sync="metered"[^}]*\} 40$`, body)
 	assert.Regexp(t, `(?m)^tandem_records_total\{[^}]*outcome="failed"[^}]*sync="metered"[^}]*\} 1$`, body)
+	// The gauges alert rules use (deploy/alerts.yaml).
+	require.Eventually(t, func() bool {
+		body = scrape(t, srv.URL)
+		return regexp.MustCompile(`(?m)^tandem_last_success_timestamp_seconds\{[^}]*sync="metered"[^}]*\} 1\.?[0-9e+.]*$`).MatchString(body)
+	}, 10*time.Second, 200*time.Millisecond, "last success gauge")
+	assert.Regexp(t, `(?m)^tandem_schedule_seconds\{[^}]*sync="metered"[^}]*\} 3600$`, body)
+	assert.Regexp(t, `(?m)^tandem_sync_failing\{[^}]*sync="metered"[^}]*\} 0$`, body)
 	// The SDK's own metrics come through the same handler.
 	assert.Regexp(t, `(?m)^temporal_workflow_task_execution_latency_seconds`, body)
 	assert.Regexp(t, `(?m)^temporal_activity_execution_latency_seconds`, body)
