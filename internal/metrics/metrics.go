@@ -1,7 +1,9 @@
 // Package metrics exposes a worker's or an ingress's Prometheus metrics: the Temporal SDK's
 // own (workflow and activity task latencies, poller counts, ...) and Tandem's, which are
 // emitted through the same SDK metrics handler (records per sync and outcome, webhook
-// requests by status, rate-limit waits per connection).
+// requests by status, rate-limit waits per connection, and the gauges a sync keeps for
+// alerting). Exported names every one of Tandem's as Prometheus sees it; the alert rules in
+// deploy/alerts.yaml use only those, and a test holds them to it.
 package metrics
 
 import (
