@@ -7,11 +7,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -185,4 +187,37 @@ groups:
 			assert.True(t, slices.ContainsFunc(problems, re.MatchString), "want a problem matching %q, got %q", c.problem, problems)
 		})
 	}
+}
+
+// The stale rule is the one with arithmetic in it: evaluate the shipped expression with
+// Prometheus' engine on series shaped like a worker's.
+func TestSyncStaleFiresAfterThreeSchedulesWithoutSuccess(t *testing.T) {
+	alerts, problems := loadAlerts(t, alertsFile)
+	require.Empty(t, problems)
+	expr := strings.Join(strings.Fields(alerts["TandemSyncStale"].Expr), " ")
+
+	// Every sync runs every 5 minutes (300s). "quiet" last succeeded at 0; "busy" succeeds
+	// every minute; "moved" moved from worker w1, which still exports the success it saw
+	// at 0, to w2, where it succeeds every minute; "never" has not succeeded.
+	promqltest.RunTest(t, `
+load 1m
+  tandem_schedule_seconds{namespace="default", sync="quiet", instance="w1"} 300x60
+  tandem_last_success_timestamp_seconds{namespace="default", sync="quiet", instance="w1"} 0x60
+  tandem_schedule_seconds{namespace="default", sync="busy", instance="w1"} 300x60
+  tandem_last_success_timestamp_seconds{namespace="default", sync="busy", instance="w1"} 0+60x60
+  tandem_schedule_seconds{namespace="default", sync="moved", instance="w1"} 300x60
+  tandem_last_success_timestamp_seconds{namespace="default", sync="moved", instance="w1"} 0x60
+  tandem_schedule_seconds{namespace="default", sync="moved", instance="w2"} 300x60
+  tandem_last_success_timestamp_seconds{namespace="default", sync="moved", instance="w2"} 0+60x60
+  tandem_schedule_seconds{namespace="default", sync="never", instance="w1"} 300x60
+
+# 10 minutes without a success is 2 schedules: not yet stale.
+eval instant at 10m `+expr+`
+
+# 15 minutes is 3 schedules, not more than 3.
+eval instant at 15m `+expr+`
+
+eval instant at 30m `+expr+`
+  {namespace="default", sync="quiet"} 1800
+`, promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery))
 }
