@@ -79,13 +79,25 @@ type candidate struct {
 // to the pending deletes.
 func (a *Activities) DetectDeletes(ctx context.Context, in DetectDeletesInput) (DetectedDeletes, error) {
 	defer keepAlive(ctx)()
+	d, err := a.detect(ctx, in, false)
+	return d.DetectedDeletes, err
+}
+
+// detection is what detect found: the summary, and the deletes themselves.
+type detection struct {
+	DetectedDeletes
+	pending []pairs.PendingDelete
+}
+
+// detect is DetectDeletes; dry (a plan) only finds the deletes, keeping none pending.
+func (a *Activities) detect(ctx context.Context, in DetectDeletesInput, dry bool) (detection, error) {
 	store, err := a.links()
 	if err != nil {
-		return DetectedDeletes{}, err
+		return detection{}, err
 	}
 	_, sd, c, err := a.side(in.Ref, in.Side)
 	if err != nil {
-		return DetectedDeletes{}, err
+		return detection{}, err
 	}
 	limit := in.Limit
 	if limit <= 0 {
@@ -120,7 +132,7 @@ func (a *Activities) DetectDeletes(ctx context.Context, in DetectDeletesInput) (
 				break
 			}
 			if err != nil {
-				return DetectedDeletes{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("read the delete log of %s %s", sd.Connection, sd.Object), err)
+				return detection{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("read the delete log of %s %s", sd.Connection, sd.Object), err)
 			}
 			for _, t := range page.Tombstones {
 				cands = append(cands, candidate{id: t.ID, at: t.DeletedAt})
@@ -133,7 +145,7 @@ func (a *Activities) DetectDeletes(ctx context.Context, in DetectDeletesInput) (
 				break
 			}
 			if len(page.Tombstones) == 0 {
-				return DetectedDeletes{}, fmt.Errorf("the delete log of %s %s gave an empty page with more to come: the cursor cannot move", sd.Connection, sd.Object)
+				return detection{}, fmt.Errorf("the delete log of %s %s gave an empty page with more to come: the cursor cannot move", sd.Connection, sd.Object)
 			}
 			heartbeat(ctx, cur)
 		}
@@ -145,28 +157,31 @@ func (a *Activities) DetectDeletes(ctx context.Context, in DetectDeletesInput) (
 		out.How = "diff"
 		cands, err = a.diffIDs(ctx, in, sd, c, store)
 		if err != nil {
-			return DetectedDeletes{}, err
+			return detection{}, err
 		}
 		// The diff covers every delete before it began: the log, if any, goes on from here.
 		out.Cursor = connectors.Cursor{UpdatedAt: in.Now}
 	}
 	pending, restored, err := a.confirm(ctx, in, sd, c, store, cands, out.How)
 	if err != nil {
-		return DetectedDeletes{}, err
+		return detection{}, err
 	}
 	out.Restored = restored
+	if dry {
+		return detection{DetectedDeletes: out, pending: pending}, nil
+	}
 	if err := store.AddDeletes(ctx, in.Sync, pending); err != nil {
-		return DetectedDeletes{}, fmt.Errorf("sync %q: keep %d pending deletes: %w", in.Sync, len(pending), err)
+		return detection{}, fmt.Errorf("sync %q: keep %d pending deletes: %w", in.Sync, len(pending), err)
 	}
 	out.Found = len(pending)
 	out.Sample = pending[:min(len(pending), maxSample)]
 	if out.Pending, err = store.CountDeletes(ctx, in.Sync); err != nil {
-		return DetectedDeletes{}, err
+		return detection{}, err
 	}
 	if out.Linked, err = store.Count(ctx, in.Sync); err != nil {
-		return DetectedDeletes{}, err
+		return detection{}, err
 	}
-	return out, nil
+	return detection{DetectedDeletes: out, pending: pending}, nil
 }
 
 // diffIDs lists every live id of the side and returns the side's linked records not among

@@ -92,6 +92,14 @@ type Sync struct {
 	PageSize int
 	// Deletes says what a delete on one side does to the other (default: nothing).
 	Deletes Deletes
+	// Verify schedules a full comparison of both sides (starter verify); zero: none.
+	Verify Verify `json:",omitzero"`
+}
+
+// Verify is a sync's verify schedule.
+type Verify struct {
+	// Every is how often the sync compares both sides in full (between runs).
+	Every time.Duration `json:",omitempty"`
 }
 
 // End returns the end of side s.

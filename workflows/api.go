@@ -226,6 +226,10 @@ type SyncState struct {
 	Deletes *DeleteState `json:"deletes,omitempty"`
 	// Every is the schedule of the definition last loaded (for the schedule gauge).
 	Every time.Duration `json:"every,omitempty"`
+	// LastVerify is the last verify's summary (scheduled or `starter verify`);
+	// LastScheduledVerify when the definition's own verify last ran.
+	LastVerify          *Verified `json:"last_verify,omitempty"`
+	LastScheduledVerify time.Time `json:"last_scheduled_verify,omitzero"`
 
 	// Written are, by side and key, the records written on a side whose Find trails
 	// its writes, for as long as it may (activities.SyncPlan.Lag; bounded): they are
@@ -338,6 +342,8 @@ type Status struct {
 	// Deletes is the sync's delete policy at work: held deletes, how each side's deletes
 	// are found, the latest outcomes.
 	Deletes *DeletesStatus `json:"deletes,omitempty"`
+	// LastVerify is the last verify's summary.
+	LastVerify *Verified `json:"last_verify,omitempty"`
 }
 
 // DeletesStatus is what status shows of deletes.

@@ -53,6 +53,12 @@ func (s *syncer) addSignals(ctx workflow.Context, sel workflow.Selector) {
 			s.onResync(ctx, sig)
 		}
 	})
+	sel.AddReceive(s.verified, func(c workflow.ReceiveChannel, _ bool) {
+		var v Verified
+		if s.receive(ctx, c, SignalVerified, &v) {
+			s.onVerified(ctx, v)
+		}
+	})
 	sel.AddReceive(s.change, func(c workflow.ReceiveChannel, _ bool) {
 		var sig ChangeSignal
 		if s.receive(ctx, c, SignalChange, &sig) {

@@ -36,6 +36,9 @@ func (s *syncer) setGauges(ctx workflow.Context) {
 	if s.st.Every > 0 {
 		m.Gauge(MetricSchedule).Update(s.st.Every.Seconds())
 	}
+	if v := s.st.LastVerify; v != nil {
+		m.Gauge(MetricVerifyDrift).Update(float64(v.Totals.Drift()))
+	}
 	failing := 0.0
 	if s.state() == StateFailing {
 		failing = 1

@@ -37,6 +37,9 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) error {
 	if err := workflow.SetQueryHandler(ctx, QueryStatus, s.status); err != nil {
 		return err
 	}
+	if err := workflow.SetQueryHandler(ctx, QueryPlanInput, s.planInput); err != nil {
+		return err
+	}
 	if err := s.setUpdates(ctx); err != nil {
 		return err
 	}
@@ -49,7 +52,7 @@ type syncer struct {
 	plan   *activities.SyncPlan
 	logger log.Logger
 
-	syncNow, pause, resume, resync, change workflow.ReceiveChannel
+	syncNow, pause, resume, resync, change, verified workflow.ReceiveChannel
 	// wake is sent to by update handlers, so the run loop acts on what they changed.
 	wake workflow.Channel
 	// seen holds the ids of recent events (st.Seen as a set).
@@ -90,17 +93,18 @@ func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
 		st.Definition = in.Definition
 	}
 	return &syncer{
-		name:    in.Sync,
-		st:      st,
-		logger:  log.With(workflow.GetLogger(ctx), "sync", in.Sync),
-		syncNow: workflow.GetSignalChannel(ctx, SignalSyncNow),
-		pause:   workflow.GetSignalChannel(ctx, SignalPause),
-		resume:  workflow.GetSignalChannel(ctx, SignalResume),
-		resync:  workflow.GetSignalChannel(ctx, SignalResync),
-		change:  workflow.GetSignalChannel(ctx, SignalChange),
-		wake:    workflow.NewBufferedChannel(ctx, 1),
-		trigger: "schedule",
-		seen:    seenSet(st.Seen),
+		name:     in.Sync,
+		st:       st,
+		logger:   log.With(workflow.GetLogger(ctx), "sync", in.Sync),
+		syncNow:  workflow.GetSignalChannel(ctx, SignalSyncNow),
+		pause:    workflow.GetSignalChannel(ctx, SignalPause),
+		resume:   workflow.GetSignalChannel(ctx, SignalResume),
+		resync:   workflow.GetSignalChannel(ctx, SignalResync),
+		change:   workflow.GetSignalChannel(ctx, SignalChange),
+		verified: workflow.GetSignalChannel(ctx, SignalVerified),
+		wake:     workflow.NewBufferedChannel(ctx, 1),
+		trigger:  "schedule",
+		seen:     seenSet(st.Seen),
 	}
 }
 
@@ -137,6 +141,9 @@ func (s *syncer) run(ctx workflow.Context) error {
 			}
 			if finished {
 				s.finishRun(ctx)
+				if s.verifyDue(ctx) {
+					s.scheduledVerify(ctx)
+				}
 				return s.continueAsNew(ctx)
 			}
 		}
@@ -224,6 +231,7 @@ func (s *syncer) status() (Status, error) {
 		Held:        s.st.Held,
 		HeldCount:   s.st.HeldCount,
 		Overflowed:  s.st.Overflowed,
+		LastVerify:  s.st.LastVerify,
 
 		RejectedSignals:    s.st.RejectedSignals,
 		Definition:         s.definitionSource(),

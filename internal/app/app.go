@@ -147,6 +147,8 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	}
 	w := worker.New(c, workflows.TaskQueue, opts)
 	w.RegisterWorkflow(workflows.SyncWorkflow)
+	w.RegisterWorkflow(workflows.PlanWorkflow)
+	w.RegisterWorkflow(workflows.VerifyWorkflow)
 	w.RegisterActivity(acts)
 	return w
 }

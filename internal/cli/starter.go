@@ -229,12 +229,19 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		WebhooksCommand(dial, out),
 		replayCommand(s, out),
 		explainCommand(s, out),
+		planCommand(s, out),
+		verifyCommand(s, out),
 		setupCommand(s, out),
 	)
 	return root
 }
 
 func (s *starter) withClient(ctx context.Context, f func(context.Context, client.Client) error) error {
+	return s.withClientFor(ctx, 30*time.Second, f)
+}
+
+// withClientFor is withClient with a time limit of d.
+func (s *starter) withClientFor(ctx context.Context, d time.Duration, f func(context.Context, client.Client) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -248,7 +255,7 @@ func (s *starter) withClient(ctx context.Context, f func(context.Context, client
 		return err
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	return f(ctx, c)
 }

@@ -87,6 +87,13 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 		}
 	}
 	writeDeletes(w, st)
+	if v := st.LastVerify; v != nil {
+		how := "starter verify"
+		if v.Scheduled {
+			how = "scheduled"
+		}
+		fmt.Fprintf(w, "  verified:   %s (%s): drift %d (%s)\n", v.At.UTC().Format(time.RFC3339), how, v.Totals.Drift(), verifyTotals(v.Totals))
+	}
 	if st.HeldCount > 0 || len(st.Held) > 0 {
 		fmt.Fprintf(w, "  held pairs: %d (nothing is written to them until their cool-down ends):\n", st.HeldCount)
 		for _, h := range st.Held {

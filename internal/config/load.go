@@ -72,6 +72,11 @@ type rawSync struct {
 	Webhooks string            `yaml:"webhooks"`
 	PageSize string            `yaml:"page_size"`
 	Deletes  *rawDeletes       `yaml:"deletes"`
+	Verify   *rawVerify        `yaml:"verify"`
+}
+
+type rawVerify struct {
+	Every string `yaml:"every"`
 }
 
 type rawDeletes struct {
@@ -404,6 +409,17 @@ func (p *parser) sync(i int, n *yaml.Node, conns map[string]Connection, firstInd
 		}
 	}
 	s.Deletes = deletes(raw.Deletes, s, bad)
+	if raw.Verify != nil {
+		every, err := time.ParseDuration(raw.Verify.Every)
+		switch {
+		case raw.Verify.Every == "":
+			bad("verify.every", "missing: how often to compare both sides in full (e.g. 24h)")
+		case err != nil || every <= 0:
+			bad("verify.every", "%q is not a positive duration (write e.g. 24h)", raw.Verify.Every)
+		default:
+			s.Verify.Every = every
+		}
+	}
 	return s, true
 }
 

@@ -94,13 +94,15 @@ func TestParseReportsEachMistake(t *testing.T) {
 		{name: "name with a space", over: map[string]string{"name": "my companies"}, where: `sync "my companies": name`, want: "may contain only letters, digits"},
 		{name: "name with a slash", over: map[string]string{"name": "a/b"}, where: `sync "a/b": name`, want: "may contain only letters, digits"},
 		{name: "bad mode", over: map[string]string{"mode": "both-ways"}, where: `sync "companies": mode`, want: `unknown mode "both-ways" (known: one-way, two-way)`},
-		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, deletes, field_merge_prefer, fields, mode, name, page_size, schedule, webhooks)"},
+		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, deletes, field_merge_prefer, fields, mode, name, page_size, schedule, verify, webhooks)"},
 		{name: "unknown delete mode", over: map[string]string{"deletes": "{mode: purge}"}, where: `sync "companies": deletes.mode`, want: `unknown mode "purge" (known: ignore, archive, delete)`},
 		{name: "archive without field", over: map[string]string{"deletes": "{mode: archive, value: gone}"}, where: `sync "companies": deletes.field`, want: "missing: archive sets a field"},
 		{name: "archive without value", over: map[string]string{"deletes": "{mode: archive, field: gone}"}, where: `sync "companies": deletes.value`, want: "missing: the value archive sets"},
 		{name: "field without archive", over: map[string]string{"deletes": "{mode: delete, field: gone}"}, where: `sync "companies": deletes.field`, want: "applies only to mode: archive"},
 		{name: "bad max", over: map[string]string{"deletes": "{mode: delete, max: lots}"}, where: `sync "companies": deletes.max`, want: `"lots" is not a whole number`},
 		{name: "bad max_percent", over: map[string]string{"deletes": "{mode: delete, max_percent: 150}"}, where: `sync "companies": deletes.max_percent`, want: `"150" is not a percentage from 0 to 100`},
+		{name: "verify without every", over: map[string]string{"verify": "{}"}, where: `sync "companies": verify.every`, want: "missing: how often"},
+		{name: "bad verify every", over: map[string]string{"verify": "{every: daily}"}, where: `sync "companies": verify.every`, want: `"daily" is not a positive duration`},
 		{name: "unknown deletes key", over: map[string]string{"deletes": "{mode: delete, maximum: 3}"}, where: `sync "companies": deletes.maximum`, want: "unknown key"},
 		{name: "key written twice", syncs: syncYAML(nil) + "    name: again\n", where: `sync "companies": name`, want: "appears twice (line 10)"},
 		{name: "sync not a mapping", syncs: "  - companies\n", where: "syncs[0]", want: "must be a mapping, not a single value"},
@@ -206,6 +208,7 @@ syncs:
     webhooks: true
     page_size: 100
     deletes: {mode: archive, field_a: deleted_in_hubspot, field_b: sl_deleted, value: "true", max: 50, max_percent: 5%, diff_every: 24h}
+    verify: {every: 24h}
   - name: people.v2
     a: {connection: src, object: people, key: id}
     b: {connection: hubspot, object: contacts, key: src_id}
@@ -247,6 +250,7 @@ syncs:
 		PageSize: 100,
 		Deletes: definition.Deletes{Mode: definition.DeleteArchive, Value: "true", Max: 50, MaxPercent: 5, DiffEvery: 24 * time.Hour,
 			Field: map[string]string{"a": "deleted_in_hubspot", "b": "sl_deleted"}},
+		Verify: definition.Verify{Every: 24 * time.Hour},
 	}, normalizeTimes(*companies))
 
 	people, ok := f.Sync("people.v2")
