@@ -11,8 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"tandem/activities"
 	"tandem/connectors/builtin"
 	"tandem/internal/app"
+	"tandem/internal/cli"
 	"tandem/internal/demo"
 	"tandem/internal/ingress"
 	"tandem/internal/testenv"
@@ -192,4 +194,92 @@ func TestDemoDeletesFollowAcrossBothServices(t *testing.T) {
 	assert.Empty(t, st.LastRun.Error)
 	assert.Equal(t, "no delete log: every id is diffed against the pairs every run", st.Deletes.Notes["a"])
 	assert.Len(t, d.Salesloft.Records(), 48)
+}
+
+// runQuietDemo is runDemo without webhooks: changes wait for the next run.
+func runQuietDemo(t *testing.T) (*demo.Demo, *testenv.Sync) {
+	t.Helper()
+	d, err := demo.Start(demo.Options{SalesloftAddr: "127.0.0.1:0", HubSpotAddr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	t.Cleanup(d.Close)
+	conns, err := app.OpenConnections(d.Syncs, builtin.Registry())
+	require.NoError(t, err)
+	s := testenv.NewFileSync(t, testenv.Client(t), d.Syncs, conns, demo.Sync)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	return d, s
+}
+
+// Issue 16: a plan of the demo's sync after edits on both sides lists exactly the pending
+// creates, updates and conflicts with their fields, the fakes record no write, and the
+// next real run does what it said.
+func TestPlanOnTheDemoListsThePendingWritesAndWritesNothing(t *testing.T) {
+	d, s := runQuietDemo(t)
+	accountOf := func(domain string) string {
+		for _, a := range d.Salesloft.Records() {
+			if normalize(a.Fields["domain"].(string)) == domain {
+				return a.ID
+			}
+		}
+		t.Fatalf("no Salesloft account for %s", domain)
+		return ""
+	}
+	hs := d.HubSpot.Records("companies")
+	x, y, z := hs[0], hs[1], hs[2]
+	// A phone edited in HubSpot (read once older than the connection's 5 s search lag).
+	require.NoError(t, d.HubSpot.Set("companies", x.ID, map[string]string{"phone": "+1 555 0101"}))
+	require.NoError(t, d.HubSpot.SetModified("companies", x.ID, time.Now().Add(-10*time.Second)))
+	// A name edited in Salesloft.
+	require.NoError(t, d.Salesloft.Set(accountOf(normalize(y.Properties["domain"])), map[string]any{"name": "Renamed in Salesloft"}))
+	// Both sides of one pair edited: Salesloft's edit is the newer one.
+	require.NoError(t, d.HubSpot.Set("companies", z.ID, map[string]string{"phone": "+1 555 0303"}))
+	require.NoError(t, d.HubSpot.SetModified("companies", z.ID, time.Now().Add(-10*time.Second)))
+	require.NoError(t, d.Salesloft.Set(accountOf(normalize(z.Properties["domain"])), map[string]any{"phone": "+1 555 0304"}))
+	// A new account in Salesloft.
+	d.Salesloft.Seed(map[string]any{"name": "Brand New Inc", "domain": "brandnew.example.com", "phone": "+1 555 0404"})
+
+	slWrites, hsWrites := d.Salesloft.Stats().Writes, d.HubSpot.Stats().Writes
+	plan, _, err := cli.Plan(context.Background(), s.Client, demo.Sync, 0)
+	require.NoError(t, err)
+	assert.Equal(t, slWrites, d.Salesloft.Stats().Writes, "the plan wrote nothing to Salesloft")
+	assert.Equal(t, hsWrites, d.HubSpot.Stats().Writes, "the plan wrote nothing to HubSpot")
+	assert.Equal(t, 1, s.Status().Runs, "the plan is not a run")
+
+	byKey := map[string]activities.PlanRecord{}
+	for _, r := range plan.Records {
+		if r.Action != activities.PlanSkip {
+			require.NotContains(t, byKey, r.Key, "one record per pair: %+v", plan.Records)
+			byKey[r.Key] = r
+		}
+	}
+	assert.Equal(t, 1, plan.Totals.Create)
+	assert.Equal(t, 2, plan.Totals.Update)
+	assert.Equal(t, 1, plan.Totals.Conflict)
+	assert.Zero(t, plan.Totals.Fail+plan.Totals.Delete)
+	require.Len(t, byKey, 4, "%+v", plan.Records)
+
+	assert.Equal(t, activities.PlanRecord{Side: "b", Key: "brandnew.example.com", Action: "create", Reason: "no record on side b has this key",
+		Fields: map[string]activities.FieldChange{"name": {To: "Brand New Inc"}, "domain": {To: "brandnew.example.com"}, "phone": {To: "+1 555 0404"}}},
+		byKey["brandnew.example.com"])
+	rx := byKey[normalize(x.Properties["domain"])]
+	assert.Equal(t, "update", rx.Action)
+	assert.Equal(t, "a", rx.Side, "HubSpot's edit goes to Salesloft")
+	assert.Equal(t, map[string]activities.FieldChange{"phone": {From: x.Properties["phone"], To: "+1 555 0101"}}, rx.Fields)
+	ry := byKey[normalize(y.Properties["domain"])]
+	assert.Equal(t, "update", ry.Action)
+	assert.Equal(t, "b", ry.Side)
+	assert.Equal(t, map[string]activities.FieldChange{"name": {From: y.Properties["name"], To: "Renamed in Salesloft"}}, ry.Fields)
+	rz := byKey[normalize(z.Properties["domain"])]
+	assert.Equal(t, "conflict", rz.Action)
+	assert.Equal(t, "b", rz.Side, "Salesloft's newer edit wins")
+	assert.Equal(t, activities.FieldChange{From: "+1 555 0303", To: "+1 555 0304"}, rz.Fields["phone"])
+
+	// The run does what the plan said.
+	s.Signal(workflows.SignalSyncNow, nil)
+	st := s.WaitRuns(2, time.Minute)
+	require.Empty(t, st.LastRun.Error)
+	assert.Equal(t, plan.Totals.Create, st.LastRun.Created)
+	assert.Equal(t, plan.Totals.Update+plan.Totals.Conflict, st.LastRun.Updated)
+	assert.Equal(t, plan.Totals.Conflict, st.LastRun.Conflicts)
+	assert.Zero(t, st.LastRun.Failed)
 }
