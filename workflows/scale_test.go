@@ -6,15 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/activities"
 	"tandem/connectors/builtin"
 	"tandem/internal/app"
+	"tandem/internal/cli"
 	"tandem/internal/config"
 	"tandem/internal/testenv"
 )
@@ -173,4 +177,83 @@ func firstRunAtScale(t *testing.T, mode config.Mode) {
 		mode, n, elapsed.Round(time.Second), float64(n)/elapsed.Seconds(), st.LastRun.Fetched, float64(st.LastRun.Fetched)/elapsed.Seconds(),
 		bytes/n, len(hs), largest)
 	assert.Less(t, largest, 256<<10, "state carried across continue-as-new")
+}
+
+// TestVerifyAtScale measures a verify of two equal SQLite tables of TANDEM_VERIFY_PAIRS
+// keys each (one planted difference): its time and how far the process's heap grows while
+// it runs, for BENCHMARKS.md. Memory should not grow with the tables: run it at 10,000 and
+// at 100,000.
+//
+//	TANDEM_VERIFY_PAIRS=100000 go test ./workflows -run TestVerifyAtScale -v
+func TestVerifyAtScale(t *testing.T) {
+	v := os.Getenv("TANDEM_VERIFY_PAIRS")
+	if v == "" {
+		t.Skip("set TANDEM_VERIFY_PAIRS to measure a verify at scale")
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "TANDEM_VERIFY_PAIRS")
+	dir := t.TempDir()
+	rows := map[string]string{}
+	for i := range n {
+		rows[fmt.Sprintf("c%06d.example.com", i)] = fmt.Sprintf("Company %d", i)
+	}
+	at := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	pathA, pathB := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	sqliteTable(t, pathA, rows, at)
+	rows["c000007.example.com"] = "Changed on b"
+	sqliteTable(t, pathB, rows, at)
+	name := fmt.Sprintf("verify-scale-%d", time.Now().UnixNano())
+	defs := &config.File{
+		Path: "test.yaml",
+		Connections: map[string]config.Connection{
+			"a": {Name: "a", Type: "sql", Settings: map[string]string{"driver": "sqlite", "dsn": pathA, "key_columns": "domain"}},
+			"b": {Name: "b", Type: "sql", Settings: map[string]string{"driver": "sqlite", "dsn": pathB, "key_columns": "domain"}},
+		},
+		Syncs: []config.Sync{{
+			Name: name, Mode: config.OneWay,
+			A: config.Side{Connection: "a", Object: "companies", Key: "domain"},
+			B: config.Side{Connection: "b", Object: "companies", Key: "domain"},
+			Fields: []config.Field{
+				{A: "name", B: "name", Direction: config.Both},
+				{A: "domain", B: "domain", Direction: config.Both},
+				{A: "phone", B: "phone", Direction: config.Both},
+			},
+			Conflict: config.NewestWins, PageSize: 1000, Schedule: config.Schedule{Every: time.Hour},
+		}},
+	}
+	conns, err := app.OpenConnections(defs, builtin.Registry())
+	require.NoError(t, err)
+	s := testenv.NewFileSync(t, testenv.Client(t), defs, conns, name)
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var peak atomic.Uint64
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				if m.HeapInuse > peak.Load() {
+					peak.Store(m.HeapInuse)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	res, _, err := cli.Verify(context.Background(), s.Client, name, 10, false)
+	elapsed := time.Since(start)
+	close(done)
+	require.NoError(t, err)
+	assert.Equal(t, activities.VerifyTotals{Different: 1}, res.Totals)
+	assert.Equal(t, map[string]int{"a": n, "b": n}, res.Checked)
+	growth := int64(peak.Load()) - int64(before.HeapInuse)
+	t.Logf("verify of %d pairs: %s, %.0f pairs/s; heap in use %d MiB before, peak %d MiB (growth %d MiB)",
+		n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), before.HeapInuse>>20, peak.Load()>>20, growth>>20)
 }
