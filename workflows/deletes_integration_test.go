@@ -10,11 +10,13 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/activities"
 	"tandem/connectors"
 	"tandem/connectors/connectortest"
 	"tandem/connectors/memory"
 	"tandem/definition"
 	"tandem/internal/app"
+	"tandem/internal/cli"
 	"tandem/internal/config"
 	"tandem/internal/explain"
 	"tandem/internal/testenv"
@@ -73,6 +75,17 @@ func TestOneWayDeletesFollowTheSourcesLog(t *testing.T) {
 	for _, r := range recs[:3] {
 		a.Remove("companies", r.ID)
 	}
+	// The plan lists the three deletes, and does none of them.
+	writes := b.Writes()
+	plan, _, err := cli.Plan(context.Background(), s.Client, s.Name, 0)
+	require.NoError(t, err)
+	assert.Equal(t, activities.PlanTotals{Delete: 3}, plan.Totals)
+	require.Len(t, plan.Records, 3)
+	assert.Equal(t, "b", plan.Records[0].Side)
+	assert.Equal(t, "delete", plan.Records[0].Action)
+	assert.Equal(t, writes, b.Writes())
+	assert.Len(t, b.All("companies"), 20)
+
 	st := runAgain(s, 2)
 	assert.Equal(t, domains(a), domains(b), "exactly the deleted records' partners are gone")
 	assert.Len(t, b.All("companies"), 17)
@@ -98,7 +111,7 @@ func TestOneWayDeletesFollowTheSourcesLog(t *testing.T) {
 	assert.Contains(t, f.Reason, "deleted on a (found by log); the partner was deleted on b")
 
 	// Nothing more to delete: the next run deletes nothing.
-	writes := b.Writes()
+	writes = b.Writes()
 	st = runAgain(s, 3)
 	assert.Zero(t, st.LastRun.Deleted)
 	assert.Equal(t, writes, b.Writes())
@@ -267,4 +280,26 @@ func TestTwoWayArchiveFromAWebhookDelete(t *testing.T) {
 	assert.Len(t, a.All("companies"), 4)
 	assert.Len(t, b.All("companies"), 5)
 	assert.Zero(t, st.Totals.Failed)
+}
+
+// verify: {every: ...} runs a verify after a run when due; its totals are in status.
+func TestScheduledVerifyAfterARun(t *testing.T) {
+	a := memory.New(memory.Options{IDPrefix: "a-"})
+	b := memory.New(memory.Options{IDPrefix: "b-"})
+	seedCompanies(a, 10)
+	def := testenv.Def("scheduled-verify")
+	def.Verify.Every = time.Hour
+	s := testenv.NewSync(t, def, a, b)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	st := s.WaitFor("the scheduled verify", time.Minute, func(st workflows.Status) bool { return st.LastVerify != nil })
+	assert.True(t, st.LastVerify.Scheduled)
+	assert.Equal(t, activities.VerifyTotals{}, st.LastVerify.Totals)
+	assert.Equal(t, map[string]int{"a": 10, "b": 10}, st.LastVerify.Checked)
+	first := st.LastVerify.At
+
+	// The next run, within the hour, does not verify again.
+	b.Remove("companies", b.All("companies")[0].ID)
+	st = runAgain(s, 2)
+	assert.Equal(t, first, st.LastVerify.At)
 }
