@@ -10,6 +10,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"google.golang.org/protobuf/proto"
 
 	"tandem/activities"
 	"tandem/connectors"
@@ -84,9 +85,13 @@ func measured(fx *fixture, n int, f func() error) (result, error) {
 	retained := s.retained()
 	r := result{RetainedMiB: mib(retained),
 		Records: n, Seconds: elapsed.Seconds(), RecordsPerSec: float64(n) / elapsed.Seconds(),
-		APICalls: fx.calls(), Writes: fx.writes(), PeakMiB: mib(peak), HistoryEvents: -1,
+		APICalls: -1, CallsPerRecord: -1, Writes: fx.writes(), PeakMiB: mib(peak),
+		HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1,
 	}
-	r.CallsPerRecord = float64(r.APICalls) / float64(n)
+	if fx.calls != nil {
+		r.APICalls = fx.calls()
+		r.CallsPerRecord = float64(r.APICalls) / float64(n)
+	}
 	return r, err
 }
 
@@ -110,14 +115,14 @@ func (b *bench) tandem(ctx context.Context, fx *fixture, rerun bool) (result, er
 		firstRun = run.GetRunID()
 		return b.waitRuns(ctx, fx.sync, 1)
 	}
-	var before int // history events before the measured pass
+	var before history // before the measured pass
 	measure := start
 	if rerun {
 		if err := start(); err != nil {
 			return result{}, err
 		}
 		var err error
-		if before, err = chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), firstRun); err != nil {
+		if before, err = chainHistory(ctx, b.c, workflows.WorkflowID(fx.sync), firstRun); err != nil {
 			return result{}, err
 		}
 		// Rewinding the cursor to the beginning makes the next run read everything again.
@@ -135,12 +140,11 @@ func (b *bench) tandem(ctx context.Context, fx *fixture, rerun bool) (result, er
 	if got := fx.targetLen(); got != n {
 		return r, fmt.Errorf("target holds %d records, want %d", got, n)
 	}
-	events, err := chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), firstRun)
+	after, err := chainHistory(ctx, b.c, workflows.WorkflowID(fx.sync), firstRun)
 	if err != nil {
 		return r, err
 	}
-	r.HistoryEvents = events - before
-	r.EventsPerRecord = float64(r.HistoryEvents) / float64(n)
+	r.setHistory(after.minus(before), n)
 	return r, nil
 }
 
@@ -162,25 +166,36 @@ func (b *bench) waitRuns(ctx context.Context, sync string, n int) error {
 	return fmt.Errorf("sync %s: %d runs not finished after 30 minutes", sync, n)
 }
 
-// chainEvents counts the history events of a workflow's continue-as-new chain from
-// firstRun, the open run included (as testenv.Sync.HistoryEvents does).
-func chainEvents(ctx context.Context, c client.Client, id, firstRun string) (int, error) {
-	events := 0
+// history is the size of a workflow's history: its events, and their bytes as protobuf
+// (what the server stores, less its framing).
+type history struct {
+	events int
+	bytes  int64
+}
+
+func (h history) minus(o history) history { return history{h.events - o.events, h.bytes - o.bytes} }
+
+// chainHistory sums the history of a workflow's continue-as-new chain from firstRun, the
+// open run included (as testenv.Sync.HistoryEvents does), following each run's
+// continued-as-new event to the next.
+func chainHistory(ctx context.Context, c client.Client, id, firstRun string) (history, error) {
+	var h history
 	for runID := firstRun; runID != ""; {
 		iter := c.GetWorkflowHistory(ctx, id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		runID = ""
 		for iter.HasNext() {
 			e, err := iter.Next()
 			if err != nil {
-				return 0, fmt.Errorf("history of %s: %w", id, err)
+				return history{}, fmt.Errorf("history of %s: %w", id, err)
 			}
-			events++
+			h.events++
+			h.bytes += int64(proto.Size(e))
 			if a := e.GetWorkflowExecutionContinuedAsNewEventAttributes(); a != nil {
 				runID = a.GetNewExecutionRunId()
 			}
 		}
 	}
-	return events, nil
+	return h, nil
 }
 
 // perEvent runs the article's design on the first n source records: one perEventWorkflow

@@ -17,7 +17,12 @@ type result struct {
 	// HistoryEvents is -1 where there is no history (direct).
 	HistoryEvents   int     `json:"history_events"`
 	EventsPerRecord float64 `json:"history_events_per_record"`
-	// APICalls are the calls both services received (reads and writes).
+	// HistoryBytes is the bytes of those events (summed over the sync's chain of runs);
+	// both are -1 where not measured (direct, per-event, copy).
+	HistoryBytes   int64   `json:"history_bytes"`
+	BytesPerRecord float64 `json:"history_bytes_per_record"`
+	// APICalls are the calls both services received (reads and writes); both are -1
+	// where they are not counted (the sql connector).
 	APICalls       int     `json:"api_calls"`
 	CallsPerRecord float64 `json:"api_calls_per_record"`
 	Writes         int     `json:"target_writes"`
@@ -41,6 +46,13 @@ type check struct {
 	Value  string `json:"value"`
 	Target string `json:"target"`
 	Pass   bool   `json:"pass"`
+}
+
+// setHistory records the history a design wrote for n records.
+func (r *result) setHistory(h history, n int) {
+	r.HistoryEvents, r.HistoryBytes = h.events, h.bytes
+	r.EventsPerRecord = float64(h.events) / float64(n)
+	r.BytesPerRecord = float64(h.bytes) / float64(n)
 }
 
 type report struct {
@@ -110,18 +122,24 @@ func checks(rs []result) []check {
 
 func printTable(w io.Writer, rep report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tdesign\trecords\tseconds\trecords/s\thistory events/record\tAPI calls/record\ttarget writes\tpeak heap MiB\tretained MiB\t")
+	fmt.Fprintln(tw, "scenario\tdesign\trecords\tseconds\trecords/s\thistory events/record\thistory bytes/record\tAPI calls/record\ttarget writes\tpeak heap MiB\tretained MiB\t")
 	for _, r := range rep.Results {
 		if r.RecordsPerSec == 0 && r.Events == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Design)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Design)
 			continue
 		}
-		ev := "n/a"
+		ev, by, calls := "n/a", "n/a", "n/a"
 		if r.HistoryEvents >= 0 {
 			ev = fmt.Sprintf("%.3f", r.EventsPerRecord)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%s\t%.4f\t%d\t%.1f\t%.1f\t\n",
-			r.Scenario, r.Design, r.Records, r.Seconds, r.RecordsPerSec, ev, r.CallsPerRecord, r.Writes, r.PeakMiB, r.RetainedMiB)
+		if r.HistoryBytes >= 0 {
+			by = fmt.Sprintf("%.0f", r.BytesPerRecord)
+		}
+		if r.APICalls >= 0 {
+			calls = fmt.Sprintf("%.4f", r.CallsPerRecord)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%s\t%s\t%s\t%d\t%.1f\t%.1f\t\n",
+			r.Scenario, r.Design, r.Records, r.Seconds, r.RecordsPerSec, ev, by, calls, r.Writes, r.PeakMiB, r.RetainedMiB)
 	}
 	tw.Flush()
 
@@ -138,7 +156,9 @@ func printTable(w io.Writer, rep report) {
 		}
 	}
 
-	fmt.Fprintln(w, "\ntargets (issue 8):")
+	if len(rep.Checks) > 0 {
+		fmt.Fprintln(w, "\ntargets (issue 8):")
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range rep.Checks {
 		verdict := "PASS"

@@ -31,7 +31,7 @@ const webhookSecret = "whsec_dGFuZGVtLWJlbmNoLXNlY3JldA=="
 // the change in the source until the target holds the new value).
 func (b *bench) webhooks(ctx context.Context) (result, error) {
 	const scenario = "webhooks"
-	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1}
+	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1}
 	lt := newLatencies()
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: lt.written})
@@ -50,7 +50,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	if err := b.waitRuns(ctx, fx.sync, 1); err != nil {
 		return r, err
 	}
-	before, err := chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
+	before, err := chainHistory(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
 	if err != nil {
 		return r, err
 	}
@@ -94,15 +94,14 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	elapsed := time.Since(start)
 	peak := s.stop()
 
-	after, err := chainEvents(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
+	after, err := chainHistory(ctx, b.c, workflows.WorkflowID(fx.sync), run.GetRunID())
 	if err != nil {
 		return r, err
 	}
 	lat, overtaken := lt.result()
 	r.Records, r.Events, r.Failed = total, total, failed
 	r.Seconds, r.RecordsPerSec = elapsed.Seconds(), float64(total)/elapsed.Seconds()
-	r.HistoryEvents = after - before
-	r.EventsPerRecord = float64(r.HistoryEvents) / float64(total)
+	r.setHistory(after.minus(before), total)
 	r.APICalls = fx.calls()
 	r.CallsPerRecord = float64(r.APICalls) / float64(total)
 	r.Writes = fx.writes()
