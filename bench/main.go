@@ -12,8 +12,9 @@
 //	go run ./bench [-scenario name] [-records N] [-json] [-memory-check] [-webhook-seconds S]
 //
 // Scenarios: backfill-memory, salesloft-to-hubspot, rerun-unchanged, webhooks (tandem
-// only), memory-check (tandem backfill at N and 10xN records); "all" runs the first four,
-// and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
+// only), backfill-postgres (tandem, direct and COPY between two databases of a throwaway
+// PostgreSQL; postgres.go), memory-check (tandem backfill at N and 10xN records); "all"
+// runs the first five, and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
 // the production topology in separate processes instead, with its own -topology-* flags.
 package main
 
@@ -47,7 +48,7 @@ type options struct {
 	json           bool
 }
 
-var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", "memory-check", scenarioTopology}
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, "memory-check", scenarioTopology}
 
 func main() {
 	var o options
@@ -74,7 +75,7 @@ func run(o options) error {
 	var scenarios []string
 	switch o.scenario {
 	case "all":
-		scenarios = scenarioNames[:4]
+		scenarios = scenarioNames[:5]
 		if o.memoryCheck {
 			scenarios = append(scenarios, "memory-check")
 		}
@@ -167,6 +168,8 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 			}
 		}
 		return out, nil
+	case scenarioPostgres:
+		return b.backfillPostgres(ctx)
 	case "memory-check":
 		return b.memoryCheck(ctx)
 	}
