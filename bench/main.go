@@ -129,9 +129,12 @@ func run(o options) error {
 		}
 	}
 	rep.Checks = checks(rep.Results)
+	rep.Targets = targets(rep.Results)
+	rep.Ratios = ratios(rep.Results)
 	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // targets read ">= 40", not "\u003e= 40"
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
@@ -155,13 +158,17 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 		return b.threeDesigns(ctx, name, b.memoryFixture, true)
 	case "webhooks":
 		var out []result
-		r, err := b.webhooks(ctx)
-		out = append(out, r)
-		if err != nil {
-			return out, err
-		}
-		for _, d := range []string{designPerEvent, designDirect} {
-			r, err := b.webhooksOther(ctx, d)
+		for _, d := range []string{designTandem, designPerEvent, designDirect} {
+			var r result
+			var err error
+			if d == designTandem {
+				r, err = b.webhooks(ctx)
+			} else {
+				r, err = b.webhooksOther(ctx, d)
+			}
+			if err != nil {
+				r.Note = "FAILED: " + err.Error() + "; " + r.Note
+			}
 			out = append(out, r)
 			if err != nil {
 				return out, err

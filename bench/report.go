@@ -59,7 +59,10 @@ type report struct {
 	Command string   `json:"command"`
 	Machine string   `json:"machine"`
 	Results []result `json:"results"`
+	// Checks are issue 8's targets, Targets issue 17's; Ratios compare designs.
 	Checks  []check  `json:"checks"`
+	Targets []target `json:"targets"`
+	Ratios  []ratio  `json:"ratios"`
 }
 
 func find(rs []result, scenario, design string) (result, bool) {
@@ -170,4 +173,7 @@ func printTable(w io.Writer, rep report) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", c.Name, c.Value, c.Target, verdict)
 	}
 	tw.Flush()
+
+	printRatios(w, rep.Ratios)
+	printTargets(w, rep.Targets)
 }
