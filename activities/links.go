@@ -300,3 +300,23 @@ func (a *Activities) DueHeld(ctx context.Context, in DueHeldInput) (DueHeld, err
 	}
 	return out, nil
 }
+
+// LinksByKeyInput names a pair by its key.
+type LinksByKeyInput struct {
+	Sync string
+	Key  string
+}
+
+// LinksByKey returns the links of a sync with a key: what explain says of a pair whose
+// steps are not in history (synced in bulk, or in runs older than it reads).
+func (a *Activities) LinksByKey(ctx context.Context, in LinksByKeyInput) ([]pairs.Link, error) {
+	store, err := a.links()
+	if err != nil {
+		return nil, err
+	}
+	links, err := store.ByKey(ctx, in.Sync, in.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sync %q: read the links of key %q: %w", in.Sync, in.Key, err)
+	}
+	return links, nil
+}

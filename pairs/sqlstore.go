@@ -792,3 +792,9 @@ func (s *sqlStore) CountDeletes(ctx context.Context, sync string) (int, error) {
 	}
 	return n, nil
 }
+
+// ByKey implements Store.
+func (s *sqlStore) ByKey(ctx context.Context, sync, key string) ([]Link, error) {
+	return s.query(ctx, "by key", `SELECT `+linkColumns+` FROM `+s.table+
+		` WHERE sync = $1 AND "key" = $2 ORDER BY a_id LIMIT 10`, sync, key)
+}

@@ -82,6 +82,9 @@ type Store interface {
 	// Scan returns up to limit links of sync in side a id order after afterA ("" from the
 	// start), for paging through every pair.
 	Scan(ctx context.Context, sync string, afterA string, limit int) ([]Link, error)
+	// ByKey returns the links of sync whose key is key (at most 10; normally one), for
+	// explain. It reads the sync's links without an index: it is not for the pipeline.
+	ByKey(ctx context.Context, sync, key string) ([]Link, error)
 
 	// AddDeletes records pending deletes of sync (one transaction); one already pending
 	// for the same side and id is kept as it is.

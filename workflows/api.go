@@ -144,6 +144,9 @@ type RunSummary struct {
 	Error string `json:"error,omitempty"`
 	// DeletesDone is set once the run has looked for deleted records (before its pages).
 	DeletesDone bool `json:"deletes_done,omitempty"`
+	// Chunks counts the run's pages synced in bulk (activities.SyncChunk), their records
+	// out of history.
+	Chunks int `json:"chunks,omitempty"`
 }
 
 // FailedRecord is a record that was not synced, with the service's reason.

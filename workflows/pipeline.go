@@ -92,7 +92,10 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		if len(page.Records) == 0 {
 			return true
 		}
-		if page.More {
+		// A full page with more to come: after this one, the side goes on in chunks
+		// (bulk.go), its records out of history.
+		bulk := page.More && s.bulkEligible(ctx, side)
+		if page.More && !bulk {
 			// Read the next page (and, with look-ahead, find its counterparts) while this
 			// one is written.
 			fetch = s.fetch(ctx, side, connectors.CursorOf(page.Records[len(page.Records)-1]))
@@ -109,6 +112,9 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		s.st.Totals.add(c)
 		// The page is written: only now does the cursor move past it.
 		s.st.Cursors[side] = connectors.CursorOf(page.Records[len(page.Records)-1])
+		if bulk {
+			return s.runChunks(ctx, side)
+		}
 
 		s.drainSignals(ctx)
 		s.deleteControl(ctx)

@@ -10,6 +10,7 @@ import (
 
 	"tandem/activities"
 	"tandem/connectors"
+	"tandem/pairs"
 )
 
 // Before and after a sync (issue 16): a plan says what the next run would do, a verify
@@ -199,4 +200,11 @@ func (s *syncer) onVerified(ctx workflow.Context, v Verified) {
 	s.st.LastVerify = &v
 	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"sync": s.name}).Gauge(MetricVerifyDrift).Update(float64(v.Totals.Drift()))
 	s.logger.Info("Verified", "drift", v.Totals.Drift(), "scheduled", v.Scheduled)
+}
+
+// LinksWorkflow reads the links of a sync's key from the workers' link store, for explain.
+func LinksWorkflow(ctx workflow.Context, in activities.LinksByKeyInput) ([]pairs.Link, error) {
+	var out []pairs.Link
+	err := workflow.ExecuteActivity(activityOptions(ctx), a.LinksByKey, in).Get(ctx, &out)
+	return out, err
 }

@@ -149,6 +149,7 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w.RegisterWorkflow(workflows.SyncWorkflow)
 	w.RegisterWorkflow(workflows.PlanWorkflow)
 	w.RegisterWorkflow(workflows.VerifyWorkflow)
+	w.RegisterWorkflow(workflows.LinksWorkflow)
 	w.RegisterActivity(acts)
 	return w
 }

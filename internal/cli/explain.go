@@ -3,17 +3,22 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"tandem/activities"
 	"tandem/connectors"
 	"tandem/internal/app"
 	"tandem/internal/explain"
+	"tandem/pairs"
+	"tandem/workflows"
 )
 
 // explainCommand is `starter explain`: what Tandem last did with one record, and why.
@@ -31,6 +36,12 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 					return err
 				}
 				f, err := explain.Explain(ctx, c, sync, key, runs)
+				if errors.Is(err, explain.ErrNotInHistory) {
+					// Synced in bulk (or long ago): the workers' link store knows the pair.
+					if links, lerr := linksOf(ctx, c, sync, key); lerr == nil && len(links) > 0 {
+						f, err = explain.FromLinks(sync, key, links), nil
+					}
+				}
 				if err != nil {
 					return err
 				}
@@ -100,6 +111,10 @@ func writeFinding(w io.Writer, f *explain.Finding, ui, namespace string) {
 	if f.ThenSkipped > 0 {
 		fmt.Fprintf(w, "  then:    compared %d more time(s) in that run and found both sides in step\n", f.ThenSkipped)
 	}
+	if f.RunID == "" {
+		fmt.Fprintf(w, "  when:    %s, the link's last save\n", f.At.UTC().Format("2006-01-02T15:04:05Z"))
+		return
+	}
 	when := fmt.Sprintf("run #%d", f.Run)
 	if f.Run == 0 {
 		when = "a webhook micro-batch"
@@ -121,4 +136,18 @@ func uiFor(hostPort string) string {
 		return "http://127.0.0.1:8233"
 	}
 	return "http://" + net.JoinHostPort(host, strconv.Itoa(p+1000))
+}
+
+// linksOf reads a key's links from the workers' link store, through a short workflow.
+func linksOf(ctx context.Context, c client.Client, sync, key string) ([]pairs.Link, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: fmt.Sprintf("tandem/explain/%s/%d", sync, time.Now().UnixNano()), TaskQueue: workflows.TaskQueue,
+		WorkflowExecutionTimeout: time.Minute,
+	}, workflows.LinksWorkflow, activities.LinksByKeyInput{Sync: sync, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	var links []pairs.Link
+	err = run.Get(ctx, &links)
+	return links, err
 }

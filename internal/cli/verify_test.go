@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors/builtin"
+	"tandem/connectors/memory"
 	"tandem/internal/app"
 	"tandem/internal/config"
 	"tandem/internal/testenv"
@@ -101,4 +103,28 @@ func TestVerifyFindsAndRepairsDriftInASQLiteTarget(t *testing.T) {
 	out, err = run(t, "status", "--sync", "verify-sqlite")
 	require.NoError(t, err)
 	assert.Contains(t, out, "(starter verify): drift 0 (missing_a 0, missing_b 0, different 0, orphaned 0, duplicate_keys 0)")
+}
+
+// Issue 17: a pair synced in bulk (its records out of history) is still explained, from
+// the link store.
+func TestExplainAPairSyncedInBulk(t *testing.T) {
+	a := memory.New(memory.Options{IDPrefix: "a-"})
+	b := memory.New(memory.Options{IDPrefix: "b-"})
+	recs := a.Seed("companies", 3000, memory.SampleCompany)
+	def := testenv.Def("explain-bulk")
+	def.Mode = config.TwoWay
+	s := testenv.NewSync(t, def, a, b)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	require.Positive(t, st.LastRun.Chunks, "the run went on in chunks after its first page")
+	require.Equal(t, 3000, b.Len("companies"))
+
+	last := recs[len(recs)-1]
+	key := strings.ToLower(fmt.Sprint(last.Fields["domain"]))
+	out, err := run(t, "explain", "--sync", "explain-bulk", "--key", key)
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync explain-bulk, key "+key+": linked\n")
+	assert.Contains(t, out, "  record:  side a record "+last.ID+" -> side b record ")
+	assert.Contains(t, out, "synced in bulk, records out of history")
+	assert.Contains(t, out, "the link store says: in step") // created on b, then read back on b as an echo
 }

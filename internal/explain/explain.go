@@ -6,6 +6,7 @@ package explain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -91,7 +92,33 @@ func Explain(ctx context.Context, c client.Client, sync, key string, max int) (*
 			break
 		}
 	}
-	return nil, fmt.Errorf("no run of sync %q among the latest %d handled key %q (is the key written as the sync compares it, e.g. normalized?)", sync, seen, key)
+	return nil, fmt.Errorf("%w: no run of sync %q among the latest %d handled key %q in a step recorded in history (is the key written as the sync compares it, e.g. normalized?)", ErrNotInHistory, sync, seen, key)
+}
+
+// ErrNotInHistory says no history read has a step about the key: the pair may have been
+// synced in bulk (its records out of history), or in older runs.
+var ErrNotInHistory = errors.New("not in history")
+
+// FromLinks is the finding of a pair known only from its link: synced in bulk, or in runs
+// older than those read. The link says how it was last left.
+func FromLinks(sync, key string, links []pairs.Link) *Finding {
+	if len(links) == 0 {
+		return nil
+	}
+	l := links[0]
+	f := &Finding{Sync: sync, Key: key, Action: "linked", Side: "a", RecordID: l.A.ID, TargetSide: "b", TargetID: l.B.ID,
+		At: l.SyncedAt, WorkflowID: workflows.WorkflowID(sync),
+		Reason: "its steps are not in the history read (synced in bulk, records out of history, or in older runs); the link store says: " + l.Decision}
+	if l.Decision == "" {
+		f.Reason += "linked"
+	}
+	if l.Gone != "" {
+		f.Action = "gone"
+	}
+	if !l.HeldUntil.IsZero() {
+		f.Action, f.Reason = "held", f.Reason+"; held until "+l.HeldUntil.UTC().Format(time.RFC3339)+": "+l.HeldReason
+	}
+	return f
 }
 
 // scan reads one execution and returns the last finding about key in it, or nil.

@@ -1,0 +1,310 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tandem/connectors"
+	"tandem/definition"
+	"tandem/pairs"
+)
+
+// The bulk path (issue 17). A run's pages go through the pipeline as separate activities
+// (FetchChanges, FindByIdentifier or FindPartners, the BuildPayloads and Compare markers,
+// Upsert, SaveLinks), every record in history: what `explain` and a replay read. For a
+// backfill that costs about 700 bytes of history per record and a tenth of what the
+// machine can do. So once a run's first page of a side is full (more follow), the rest of
+// that side is read in chunks: SyncChunk runs the same steps (the same functions) for up to
+// ChunkRecords records inside one activity, reading the next page while it writes the
+// last, and returns only the cursor, the counts, and the few records that need the
+// workflow (failures, conflicts, held pairs, refused conditional writes). The workflow
+// commits the cursor after each chunk, as it does after each page. A chunk retried after
+// a crash starts again from its cursor: its writes are upserts by key and its creates are
+// looked up again first (as Upsert does on any retry), so nothing is written twice; the
+// records it had written before the crash are counted as skipped the second time.
+
+// ChunkRecords is how many records one chunk reads at most; ChunkTime how long it goes on
+// starting pages.
+const (
+	ChunkRecords = 20_000
+	ChunkTime    = 30 * time.Second
+)
+
+// maxChunkList bounds each list of records a chunk returns (all are counted).
+const maxChunkList = 100
+
+// SyncChunkInput asks for a side's changes after Cursor to be synced, up to a chunk.
+type SyncChunkInput struct {
+	Ref
+	Side         string
+	Cursor       connectors.Cursor
+	TargetCursor connectors.Cursor
+	PageSize     int
+	// Run and RunAt name the run (for destinations that store batches); Now stamps links.
+	Run      int
+	RunAt    time.Time
+	Now      time.Time
+	CoolDown time.Duration `json:",omitempty"`
+	// Linked is set for two-way syncs with a link store; KeepLinks for one-way syncs that
+	// act on deletes (they keep their pairs).
+	Linked    bool `json:",omitempty"`
+	KeepLinks bool `json:",omitempty"`
+	// MaxRecords bounds the chunk (0: ChunkRecords).
+	MaxRecords int `json:",omitempty"`
+}
+
+// ChunkCounts are a chunk's outcomes, as a run counts them.
+type ChunkCounts struct {
+	Fetched   int `json:"fetched"`
+	Created   int `json:"created,omitempty"`
+	Updated   int `json:"updated,omitempty"`
+	Skipped   int `json:"skipped,omitempty"`
+	Failed    int `json:"failed,omitempty"`
+	Conflicts int `json:"conflicts,omitempty"`
+	Held      int `json:"held,omitempty"`
+	Stale     int `json:"stale,omitempty"`
+}
+
+// ChunkResult is what a chunk did: where the side's cursor now is, the counts, and the
+// records the workflow keeps or acts on (each list bounded; every record counted).
+type ChunkResult struct {
+	Cursor connectors.Cursor `json:"cursor"`
+	Counts ChunkCounts       `json:"counts"`
+	Pages  int               `json:"pages"`
+	// More is set when the side may have more changes.
+	More      bool       `json:"more,omitempty"`
+	Failures  []Failure  `json:"failures,omitempty"`
+	Conflicts []Conflict `json:"conflicts,omitempty"`
+	Holds     []Hold     `json:"holds,omitempty"`
+	Released  []string   `json:"released,omitempty"`
+	// Stale are ids of the side's records whose conditional update was refused: the
+	// workflow reads them again in a micro-batch.
+	Stale []string `json:"stale,omitempty"`
+	// Usage is each service's quota use as last reported, by side.
+	Usage map[string]map[string]string `json:"usage,omitempty"`
+}
+
+// SyncChunk syncs up to a chunk of a side's changes, page by page, inside one activity.
+func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkResult, error) {
+	defer keepAlive(ctx)()
+	s, err := a.sync(in.Ref)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	limit := in.MaxRecords
+	if limit <= 0 {
+		limit = ChunkRecords
+	}
+	if in.PageSize <= 0 {
+		in.PageSize = s.PageSize
+	}
+	to := definition.Other(in.Side)
+	_, _, fromConn, err := a.side(in.Ref, in.Side)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	_, _, toConn, err := a.side(in.Ref, to)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	out := ChunkResult{Cursor: in.Cursor}
+	type fetched struct {
+		page Records
+		err  error
+	}
+	// The next page is read while this one is written.
+	fetch := func(cur connectors.Cursor) chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			p, err := a.FetchChanges(ctx, FetchChangesInput{Ref: in.Ref, Side: in.Side, Cursor: cur, Limit: in.PageSize})
+			ch <- fetched{p, err}
+		}()
+		return ch
+	}
+	started := time.Now()
+	next := fetch(in.Cursor)
+	for {
+		f := <-next
+		if f.err != nil {
+			return ChunkResult{}, f.err
+		}
+		page := f.page
+		if len(page.Records) == 0 {
+			out.More = false
+			break
+		}
+		last := connectors.CursorOf(page.Records[len(page.Records)-1])
+		read := out.Counts.Fetched + len(page.Records)
+		goOn := page.More && read < limit && time.Since(started) < ChunkTime
+		if goOn {
+			next = fetch(last)
+		}
+		if err := a.chunkPage(ctx, in, s, page, &out); err != nil {
+			if goOn {
+				<-next // let the read in flight end before the context does
+			}
+			return ChunkResult{}, err
+		}
+		out.Cursor, out.More = last, page.More
+		out.Pages++
+		heartbeat(ctx, out.Cursor, out.Counts.Fetched)
+		if !goOn {
+			break
+		}
+	}
+	out.Usage = map[string]map[string]string{}
+	for side, c := range map[string]connectors.Connector{in.Side: fromConn, to: toConn} {
+		if u := usage(c); u != nil {
+			out.Usage[side] = u
+		}
+	}
+	if len(out.Usage) == 0 {
+		out.Usage = nil
+	}
+	return out, nil
+}
+
+// chunkPage runs one page through find, build, compare and the writes, as a run's batch,
+// and adds its outcomes to out.
+func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *definition.Sync, page Records, out *ChunkResult) error {
+	from, to := in.Side, definition.Other(in.Side)
+	out.Counts.Fetched += len(page.Records)
+	var (
+		items Items
+		err   error
+	)
+	if in.Linked {
+		ids := make([]string, len(page.Records))
+		for i, r := range page.Records {
+			ids[i] = r.ID
+		}
+		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys})
+		if err != nil {
+			return err
+		}
+		if len(p.Gone) > 0 {
+			out.Counts.Skipped += len(p.Gone)
+			page = withoutGone(page, p.Gone)
+		}
+		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Partners: &p}); err != nil {
+			return err
+		}
+	} else {
+		m, err := a.FindByIdentifier(ctx, FindByIdentifierInput{Ref: in.Ref, Side: to, Values: page.UniqueKeys()})
+		if err != nil {
+			return err
+		}
+		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Matches: m.Matches}); err != nil {
+			return err
+		}
+	}
+	dec, err := a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: items.Items, TargetCursor: in.TargetCursor,
+		Linked: in.Linked, Now: in.Now, CoolDown: in.CoolDown})
+	if err != nil {
+		return err
+	}
+	plan := dec.Plan(from, items.Items)
+	c := &out.Counts
+	c.Skipped += plan.Skipped
+	for _, f := range plan.Failures {
+		c.Failed++
+		appendBounded(&out.Failures, f)
+	}
+	for _, k := range plan.Conflicts {
+		c.Conflicts++
+		appendBounded(&out.Conflicts, k)
+	}
+	for _, h := range plan.Holds {
+		c.Held++
+		appendBounded(&out.Holds, h)
+	}
+	for _, k := range plan.Released {
+		appendBounded(&out.Released, k)
+	}
+
+	// The writes: to the other side and (two-way) back to this one, at the same time.
+	created, failed := map[string]string{}, map[string]bool{}
+	type written struct {
+		res Written
+		err error
+	}
+	run := func(side string, ops []WriteOp, batch string) chan written {
+		ch := make(chan written, 1)
+		if len(ops) == 0 {
+			ch <- written{}
+			return ch
+		}
+		go func() {
+			w, err := a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt})
+			ch <- written{w, err}
+		}()
+		return ch
+	}
+	batch := fmt.Sprintf("%s-chunk-%s", from, page.Records[0].ID)
+	toOther, toThis := run(to, plan.Ops, batch), run(from, plan.BackOps, batch+"-back")
+	var firstErr error
+	for _, w := range []struct {
+		ch      chan written
+		ops     []WriteOp
+		side    string // of the records the ops came from
+		toOther bool
+	}{{toOther, plan.Ops, from, true}, {toThis, plan.BackOps, to, false}} {
+		r := <-w.ch
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+			}
+			continue
+		}
+		for i, res := range r.res.Results {
+			op := w.ops[i]
+			id := op.SourceID
+			if !w.toOther {
+				id = op.TargetID
+			}
+			if op.Action == ActionCreate && res.Action != ActionFail {
+				created[op.SourceID] = res.TargetID
+			}
+			switch res.Action {
+			case ActionCreate:
+				c.Created++
+			case ActionUpdate:
+				c.Updated++
+			case ActionStale:
+				c.Stale++
+				failed[id] = true
+				if len(out.Stale) < 10*maxChunkList {
+					out.Stale = append(out.Stale, id)
+				}
+			default:
+				c.Failed++
+				failed[id] = true
+				appendBounded(&out.Failures, Failure{Side: w.side, RecordID: op.SourceID, Key: op.Key, Reason: res.Reason})
+			}
+		}
+	}
+	if firstErr != nil {
+		return firstErr
+	}
+	var links []pairs.Link
+	switch {
+	case in.Linked:
+		links = plan.SettleLinks(created, failed)
+	case in.KeepLinks:
+		links = OneWayLinks(items.Items, created, failed, in.Now)
+	}
+	if len(links) > 0 {
+		if err := a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendBounded appends v to *list unless it holds maxChunkList already.
+func appendBounded[T any](list *[]T, v T) {
+	if len(*list) < maxChunkList {
+		*list = append(*list, v)
+	}
+}
