@@ -10,8 +10,9 @@ import (
 	"tandem/definition"
 )
 
-// The bulk path (activities/chunk.go explains it): a side whose first page of a run is
-// full goes on in chunks, each one activity that reads, finds, compares and writes up to
+// The bulk path (activities/chunk.go explains it): a side with a backlog it can count
+// (more than bulkMin changes) is read in chunks from its first record, and one that cannot
+// count goes on in chunks after a full first page: each chunk is one activity that reads, finds, compares and writes up to
 // activities.ChunkRecords records and returns the cursor and the counts. Webhook
 // micro-batches and small runs keep their per-step activities in history.
 

@@ -222,6 +222,26 @@ func TestRecordFixtures(t *testing.T) {
 		write("deletes-approved-webhook", hs[2]) // approved, then a webhook delete
 	})
 
+	t.Run("bulk chunks", func(t *testing.T) {
+		// A backlog the source can count goes in chunks from its first record; then a
+		// small run goes per step.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 2500, memory.SampleCompany)
+		def := testenv.Def("fixture-bulk")
+		def.PageSize = 200
+		s := testenv.NewSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		edit(t, source, source.All("companies")[5].ID, map[string]any{"phone": "+1 555 0000"})
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(2, time.Minute)
+		hs := histories(s)
+		require.GreaterOrEqual(t, len(hs), 2)
+		write("bulk-chunks", hs[0])
+		write("bulk-then-small-run", hs[1])
+	})
+
 	t.Run("deliberately changed workflow", func(t *testing.T) {
 		// A build of SyncWorkflow that sleeps before it starts: its history must not
 		// replay on the real one, which is what the replay test exists to catch.

@@ -66,6 +66,10 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	if workflow.GetVersion(ctx, "count-changes", workflow.DefaultVersion, 1) == 1 {
 		s.countChanges(ctx, side)
 	}
+	if r := s.st.Current; r.KnownOK && r.Known-r.Fetched > bulkMin && s.bulkEligible(ctx, side) {
+		// A backlog the side could count: in chunks from the first record.
+		return s.runChunks(ctx, side)
+	}
 	// Histories recorded before look-ahead finds replay without them.
 	ahead := workflow.GetVersion(ctx, "find-ahead", workflow.DefaultVersion, 1) == 1
 	fetch := s.fetch(ctx, side, s.st.Cursors[side])

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,6 +50,8 @@ var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 // fakeServices backs the mocked activities: a source side with records and a target
 // keyed by domain.
 type fakeServices struct {
+	// mu guards the fields below: the workflow's look-ahead finds while it writes.
+	mu      sync.Mutex
 	source  []connectors.Record
 	target  map[string]connectors.Record // by domain
 	upserts int
@@ -72,6 +75,8 @@ func newFake(n int) *fakeServices {
 }
 
 func (f *fakeServices) fetch(_ context.Context, in activities.FetchChangesInput) (activities.Records, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	sorted := append([]connectors.Record(nil), f.source...)
 	sort.Slice(sorted, func(i, j int) bool { return connectors.CursorOf(sorted[i]).Before(sorted[j]) })
 	var out activities.Records
@@ -90,6 +95,8 @@ func (f *fakeServices) fetch(_ context.Context, in activities.FetchChangesInput)
 }
 
 func (f *fakeServices) find(_ context.Context, in activities.FindByIdentifierInput) (activities.Matches, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	m := activities.Matches{Matches: map[string][]connectors.Record{}}
 	for _, v := range in.Values {
 		if r, ok := f.target[v]; ok {
@@ -100,6 +107,8 @@ func (f *fakeServices) find(_ context.Context, in activities.FindByIdentifierInp
 }
 
 func (f *fakeServices) upsert(_ context.Context, in activities.UpsertInput) (activities.Written, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.upserts++
 	if f.upserts == f.failUpsert {
 		return activities.Written{}, temporal.NewNonRetryableApplicationError("service down", "Auth", nil)
