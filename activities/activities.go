@@ -455,6 +455,9 @@ func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *defin
 // heartbeat reports progress where the activity context allows it (local activities and
 // plain-context tests do not).
 func heartbeat(ctx context.Context, details ...any) {
+	if inChunk(ctx) {
+		return // a step of a chunk: the chunk heartbeats its own progress
+	}
 	if activity.IsActivity(ctx) && !activity.GetInfo(ctx).IsLocalActivity {
 		activity.RecordHeartbeat(ctx, details...)
 	}
@@ -472,12 +475,21 @@ const HeartbeatEvery = 5 * time.Second
 //
 //	defer keepAlive(ctx)()
 func keepAlive(ctx context.Context) (stop func()) {
+	if inChunk(ctx) {
+		return func() {} // the chunk heartbeats, with its progress
+	}
+	return every(ctx, HeartbeatEvery, func() { activity.RecordHeartbeat(ctx) })
+}
+
+// every calls beat every d until stop is called or the activity's context ends; outside
+// an activity (or in a local one) it does nothing.
+func every(ctx context.Context, d time.Duration, beat func()) (stop func()) {
 	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).IsLocalActivity {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(HeartbeatEvery)
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -486,7 +498,7 @@ func keepAlive(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx)
+				beat()
 			}
 		}
 	}()

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"tandem/connectors"
@@ -85,9 +86,34 @@ type ChunkResult struct {
 	Usage map[string]map[string]string `json:"usage,omitempty"`
 }
 
+// ChunkProgress is a chunk's heartbeat: how far it has read. The starter's status adds
+// Fetched to the run's progress while the chunk runs (from Temporal's description of the
+// workflow's pending activities), so `status --watch` moves during a chunk.
+type ChunkProgress struct {
+	Cursor  connectors.Cursor `json:"cursor"`
+	Fetched int               `json:"fetched"`
+}
+
+// chunkKey marks a chunk's context: the steps it calls do not heartbeat themselves, so
+// the chunk's own heartbeats (with its progress) are the only ones.
+type chunkKey struct{}
+
+func inChunk(ctx context.Context) bool { return ctx.Value(chunkKey{}) != nil }
+
 // SyncChunk syncs up to a chunk of a side's changes, page by page, inside one activity.
 func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkResult, error) {
-	defer keepAlive(ctx)()
+	var mu sync.Mutex
+	progress := ChunkProgress{Cursor: in.Cursor}
+	actx := ctx // the activity's own context: the steps' is marked (chunkKey)
+	beat := func() {
+		mu.Lock()
+		p := progress
+		mu.Unlock()
+		heartbeat(actx, p)
+	}
+	stop := every(actx, HeartbeatEvery, beat)
+	defer stop()
+	ctx = context.WithValue(ctx, chunkKey{}, true)
 	s, err := a.sync(in.Ref)
 	if err != nil {
 		return ChunkResult{}, err
@@ -148,7 +174,10 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		}
 		out.Cursor, out.More = last, page.More
 		out.Pages++
-		heartbeat(ctx, out.Cursor, out.Counts.Fetched)
+		mu.Lock()
+		progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
+		mu.Unlock()
+		beat()
 		if !goOn {
 			break
 		}

@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -194,9 +195,29 @@ func Status(ctx context.Context, c client.Client, sync string) (workflows.Status
 			st.Running = false
 		} else {
 			st.Retrying = retrying(desc)
+			addChunkProgress(&st, desc)
 		}
 	}
 	return st, nil
+}
+
+// addChunkProgress adds to the run in progress the records a running chunk has read so
+// far (its last heartbeat): the workflow counts them only when the chunk ends.
+func addChunkProgress(st *workflows.Status, desc *workflowservice.DescribeWorkflowExecutionResponse) {
+	if st.Current == nil {
+		return
+	}
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityType().GetName() != "SyncChunk" || pa.GetHeartbeatDetails() == nil {
+			continue
+		}
+		var p activities.ChunkProgress
+		if converter.GetDefaultDataConverter().FromPayloads(pa.GetHeartbeatDetails(), &p) == nil && p.Fetched > 0 {
+			run := *st.Current
+			run.Fetched += p.Fetched
+			st.Current = &run
+		}
+	}
 }
 
 // retrying lists the sync's activities that failed and are being retried, from Temporal's
