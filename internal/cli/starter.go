@@ -1,6 +1,8 @@
-// Package cli holds the starter command's verbs: start, status, pause, resume, sync-now
-// and resync. They talk to a sync's workflow through the Temporal client, print plain
-// lines, and fail with one line that says what went wrong.
+// Package cli holds the starter command's verbs: start, status, pause, resume, sync-now,
+// resync, define, deletes approve|discard, plan, verify, explain, replay, webhooks and
+// setup. They talk to a sync's workflow (or start a short one beside it: plan, verify)
+// through the Temporal client, print plain lines, and fail with one line that says what
+// went wrong.
 package cli
 
 import (
