@@ -259,6 +259,27 @@ func (r Records) UniqueKeys() []string {
 	return out
 }
 
+// Keep returns the batch's records (with their keys) for which keep is true.
+func (r Records) Keep(keep func(rec connectors.Record, key string) bool) Records {
+	out := r
+	out.Records, out.Keys = nil, nil
+	for i, rec := range r.Records {
+		if keep(rec, r.Keys[i]) {
+			out.Records = append(out.Records, rec)
+			out.Keys = append(out.Keys, r.Keys[i])
+		}
+	}
+	return out
+}
+
+// WithoutGone is the batch without the records of pairs a delete ended (Partners.Gone).
+func (r Records) WithoutGone(gone map[string]string) Records {
+	return r.Keep(func(rec connectors.Record, _ string) bool {
+		_, ended := gone[rec.ID]
+		return !ended
+	})
+}
+
 // usage is what a connector last learned of its quota use, if it reports any.
 func usage(c connectors.Connector) map[string]string {
 	if u, ok := c.(connectors.UsageReporter); ok {

@@ -214,7 +214,7 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 		}
 		if len(p.Gone) > 0 {
 			out.Counts.Skipped += len(p.Gone)
-			page = withoutGone(page, p.Gone)
+			page = page.WithoutGone(p.Gone)
 		}
 		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Partners: &p}); err != nil {
 			return err

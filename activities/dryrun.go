@@ -56,7 +56,7 @@ func (a *Activities) judge(ctx context.Context, ref Ref, s *definition.Sync, fro
 		}
 		v.gone = p.Gone
 		if len(p.Gone) > 0 {
-			page = withoutGone(page, p.Gone)
+			page = page.WithoutGone(p.Gone)
 		}
 		items, err := a.BuildPayloads(ctx, BuildPayloadsInput{Ref: ref, From: from, Source: page, Partners: &p})
 		if err != nil {
@@ -78,19 +78,6 @@ func (a *Activities) judge(ctx context.Context, ref Ref, s *definition.Sync, fro
 	v.items = items.Items
 	v.decisions, err = a.Compare(ctx, CompareInput{Ref: ref, From: from, Items: items.Items, TargetCursor: targetCursor})
 	return v, err
-}
-
-// withoutGone is page without the records of pairs a delete ended.
-func withoutGone(page Records, gone map[string]string) Records {
-	out := page
-	out.Records, out.Keys = nil, nil
-	for i, r := range page.Records {
-		if _, ok := gone[r.ID]; !ok {
-			out.Records = append(out.Records, r)
-			out.Keys = append(out.Keys, page.Keys[i])
-		}
-	}
-	return out
 }
 
 // FieldChange is a field's value now and what a write would make it.
@@ -272,17 +259,13 @@ func (a *Activities) PlanSync(ctx context.Context, in PlanSyncInput) (PlanResult
 // skipPlanned takes the records whose key was planned already out of page, calling skip
 // for each.
 func skipPlanned(page Records, planned map[string]bool, skip func(id, key string)) Records {
-	out := page
-	out.Records, out.Keys = nil, nil
-	for i, r := range page.Records {
-		if k := page.Keys[i]; k != "" && planned[k] {
+	return page.Keep(func(r connectors.Record, k string) bool {
+		if k != "" && planned[k] {
 			skip(r.ID, k)
-			continue
+			return false
 		}
-		out.Records = append(out.Records, r)
-		out.Keys = append(out.Keys, page.Keys[i])
-	}
-	return out
+		return true
+	})
 }
 
 // describe turns a verdict into plan records: one per record read, and one more for a

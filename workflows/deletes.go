@@ -40,10 +40,11 @@ type HeldDeletes struct {
 
 // String is the status line's words: "600 (60% > 10%)".
 func (h HeldDeletes) String() string {
-	return fmt.Sprintf("%d (%s%% > %s%%)", h.Count, percent(h.Percent), percent(h.MaxPercent))
+	return fmt.Sprintf("%d (%s%% > %s%%)", h.Count, Percent(h.Percent), Percent(h.MaxPercent))
 }
 
-func percent(p float64) string {
+// Percent prints a percentage as status does: whole numbers plainly, others to a tenth.
+func Percent(p float64) string {
 	if p == float64(int(p)) {
 		return fmt.Sprint(int(p))
 	}

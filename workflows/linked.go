@@ -46,7 +46,7 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 	fetched := len(batch.Records)
 	if len(partners.Gone) > 0 {
 		// Pairs a delete ended while the sync archives: not synced again.
-		batch = withoutGone(batch, partners.Gone)
+		batch = batch.WithoutGone(partners.Gone)
 		if len(batch.Records) == 0 {
 			c := Counts{Fetched: fetched, Skipped: fetched}
 			s.count(ctx, c)
@@ -228,18 +228,4 @@ func (s *syncer) staleAhead(side string, p aheadPage, dirty map[string]map[strin
 		}
 	}
 	return false
-}
-
-// withoutGone is batch without the records of ended pairs.
-func withoutGone(batch activities.Records, gone map[string]string) activities.Records {
-	out := batch
-	out.Records, out.Keys = nil, nil
-	for i, r := range batch.Records {
-		if _, ok := gone[r.ID]; ok {
-			continue
-		}
-		out.Records = append(out.Records, r)
-		out.Keys = append(out.Keys, batch.Keys[i])
-	}
-	return out
 }

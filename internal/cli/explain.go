@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -55,9 +54,7 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 					}
 				}
 				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(f)
+					return writeJSON(out, f)
 				}
 				namespace := app.DefaultNamespace
 				if opts, err := app.ClientOptions(nil); err == nil {

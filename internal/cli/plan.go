@@ -101,9 +101,7 @@ func planCommand(s *starter, out io.Writer) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(res)
+					return writeJSON(out, res)
 				}
 				writePlan(out, sync, id, res)
 				return nil
@@ -182,9 +180,7 @@ func verifyCommand(s *starter, out io.Writer) *cobra.Command {
 					return err
 				}
 				if asJSON {
-					enc := json.NewEncoder(out)
-					enc.SetIndent("", "  ")
-					return enc.Encode(res)
+					return writeJSON(out, res)
 				}
 				writeVerify(out, sync, id, res)
 				return nil
@@ -223,4 +219,11 @@ func writeVerify(w io.Writer, sync, id string, res workflows.VerifyReport) {
 func verifyTotals(t activities.VerifyTotals) string {
 	return fmt.Sprintf("missing_a %d, missing_b %d, different %d, orphaned %d, duplicate_keys %d",
 		t.MissingA, t.MissingB, t.Different, t.Orphaned, t.DuplicateKeys)
+}
+
+// writeJSON prints v as indented JSON (the verbs' --json).
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

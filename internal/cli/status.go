@@ -241,7 +241,7 @@ func writeDeletes(w io.Writer, st workflows.Status) {
 	fmt.Fprintf(w, "  deletes:    %s\n", line)
 	if h := d.Held; h != nil {
 		fmt.Fprintf(w, "  deletes held: %s of %d pairs since %s: the breaker (max %d and %s%%) holds them; `starter deletes approve --sync %s` does them, `starter deletes discard --sync %s` drops them\n",
-			h.String(), h.Linked, h.Since.UTC().Format(time.RFC3339), h.Max, percentText(h.MaxPercent), st.Sync, st.Sync)
+			h.String(), h.Linked, h.Since.UTC().Format(time.RFC3339), h.Max, workflows.Percent(h.MaxPercent), st.Sync, st.Sync)
 	}
 	for _, side := range []string{"a", "b"} {
 		if n := d.Notes[side]; n != "" {
@@ -258,11 +258,4 @@ func writeDeletes(w io.Writer, st workflows.Status) {
 			fmt.Fprintf(w, "    %s record %s%s -> %s %s: %s\n", o.Side, o.ID, key, o.PartnerSide, o.PartnerID, o.Action+": "+o.Reason)
 		}
 	}
-}
-
-func percentText(p float64) string {
-	if p == float64(int(p)) {
-		return fmt.Sprint(int(p))
-	}
-	return fmt.Sprintf("%.1f", p)
 }
