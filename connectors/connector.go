@@ -267,3 +267,27 @@ type ConditionalUpdater interface {
 	// second of the read's UpdatedAt is not seen (see each connector).
 	UpdateIfUnchanged(ctx context.Context, object string, records []Record) ([]WriteResult, error)
 }
+
+// Field is one field of an object as its service describes it.
+type Field struct {
+	// Name is the field's name as records carry it (the name a mapping uses).
+	Name string `json:"name"`
+	// Label is the service's display name, when it has one.
+	Label string `json:"label,omitempty"`
+	// Type is the service's own type name (string, number, datetime, enumeration, ...).
+	Type string `json:"type"`
+	// Writable is true when a Create or Update may set the field.
+	Writable bool `json:"writable"`
+	// Unique is true when the service keeps the field's values unique within the object
+	// (an external id, a unique index), so a sync may key on it.
+	Unique bool `json:"unique,omitempty"`
+}
+
+// Describer is implemented by connectors that can list an object's fields (HubSpot's
+// properties API, Salesforce's describe, a table's columns). The engine checks every
+// mapping against it, at worker start and before every run, so a field the service does
+// not have, or cannot write, stops the sync with its name instead of being read and
+// written as empty. An object the service does not have is an error wrapping ErrNotFound.
+type Describer interface {
+	Describe(ctx context.Context, object string) ([]Field, error)
+}
