@@ -131,6 +131,7 @@ func Run(t *testing.T, d Driver) {
 		{"DeleteRemovesRecords", s.deleteRemovesRecords},
 		{"DeletesReadAfterCursor", s.deletesReadAfterCursor},
 		{"ListIDsPagesEveryLiveID", s.listIDsPagesEveryLiveID},
+		{"Describe", s.describe},
 	}
 	for name := range d.KnownBugs {
 		require.True(t, slices.ContainsFunc(cases, func(c testCase) bool { return c.name == name }),
