@@ -125,7 +125,7 @@ func (c *Connector) FailAfter(method string, n int, err error) {
 func (c *Connector) addFault(method string, f *fault) {
 	switch method {
 	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert, MethodUpdateIfUnchanged,
-		MethodDeletes, MethodListIDs, MethodDelete:
+		MethodDeletes, MethodListIDs, MethodDelete, MethodDescribe:
 	default:
 		// A misspelt method would silently inject nothing and the test would pass for
 		// the wrong reason.

@@ -37,6 +37,11 @@ type Options struct {
 	// DeleteLogRetention is how long the delete log keeps a deletion (Deletes); a cursor
 	// older than that gets connectors.DeleteLogExpiredError. Zero: for ever.
 	DeleteLogRetention time.Duration
+	// Fields, when set, declares each object's fields: Describe (connectors.Describer)
+	// answers with them, and an object without an entry does not exist. Writes are not
+	// checked against them. Nil: Describe answers with the fields the object's records
+	// carry (describe.go).
+	Fields map[string][]connectors.Field
 	// OnChange, when set, is called after each successful write (including Put and Seed)
 	// with a copy of the stored record, outside the connector's lock. It is where webhook
 	// emission will hook in.
