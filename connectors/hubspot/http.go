@@ -6,20 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 // maxRateLimitedAttempts is how many times one request is sent when HubSpot answers 429:
 // the client waits out each Retry-After (when the context allows) before giving up with a
 // *connectors.RateLimitedError, which the activity layer retries later.
 const maxRateLimitedAttempts = 3
-
-// maxResponse bounds a response body read into memory.
-const maxResponse = 64 << 20
 
 // apiError is a non-2xx answer from HubSpot. It unwraps to the connectors error it stands
 // for (AuthError, NotFoundError, InvalidRecordError, RateLimitedError, or a plain error
@@ -65,63 +62,44 @@ func newAPIError(endpoint string, status int, body apiErrorBody, raw []byte, wai
 }
 
 // do sends one request and decodes a 2xx answer into out (when non-nil), returning the
-// status. It waits for the gate before every attempt, answers a 429 by waiting out its
-// Retry-After (up to maxRateLimitedAttempts), and returns an *apiError for any other
-// non-2xx answer. search says whether the request draws on the search budget.
+// status. The connection's httpx client keeps it within the budget, waits out a 429's
+// Retry-After (up to maxRateLimitedAttempts sends; see package httpx for the one retry
+// layer), and an *apiError is returned for any other non-2xx answer. search says whether
+// the request draws on the search budget.
 func (c *Client) do(ctx context.Context, method, path string, search bool, in, out any) (int, error) {
 	endpoint := method + " " + path
-	var payload []byte
-	if in != nil {
-		var err error
-		if payload, err = json.Marshal(in); err != nil {
-			return 0, fmt.Errorf("hubspot %s: encoding the request: %w", endpoint, err)
-		}
+	req := httpx.Request{Method: method, URL: path, JSON: in}
+	if search {
+		req.Kind = kindSearch
 	}
-	for attempt := 1; ; attempt++ {
-		if err := c.gate.wait(ctx, search); err != nil {
-			return 0, fmt.Errorf("hubspot %s: %w", endpoint, err)
-		}
-		req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, bytes.NewReader(payload))
-		if err != nil {
-			return 0, fmt.Errorf("hubspot %s: %w", endpoint, err)
-		}
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
-		req.Header.Set("Accept", "application/json")
-		if in != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			// Transport errors (and a cancelled context, which url.Error unwraps to)
-			// are plain: the caller retries them.
-			return 0, fmt.Errorf("hubspot %s: %w", endpoint, err)
-		}
-		raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-		resp.Body.Close()
-		if err != nil {
-			return 0, fmt.Errorf("hubspot %s: reading the answer: %w", endpoint, err)
-		}
-		c.gate.observe(resp.Header, resp.StatusCode)
-
-		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-			if out != nil && len(bytes.TrimSpace(raw)) > 0 {
-				if err := json.Unmarshal(raw, out); err != nil {
-					return resp.StatusCode, fmt.Errorf("hubspot %s: HTTP %d with a body that is not the expected JSON: %w", endpoint, resp.StatusCode, err)
-				}
-			}
-			return resp.StatusCode, nil
-		}
-
-		var body apiErrorBody
-		_ = json.Unmarshal(raw, &body) // a body that is not HubSpot's error JSON keeps its raw text
-		var wait time.Duration
-		if resp.StatusCode == http.StatusTooManyRequests {
-			wait = retryAfter(resp.Header, body, time.Now())
-			c.gate.block(wait, describeWait(wait))
-			if attempt < maxRateLimitedAttempts {
-				continue
-			}
-		}
-		return resp.StatusCode, newAPIError(endpoint, resp.StatusCode, body, raw, wait)
+	resp, err := c.api.Do(ctx, req)
+	if err != nil {
+		// Transport errors (and a cancelled context, which url.Error unwraps to) are
+		// plain: the caller retries them.
+		return 0, fmt.Errorf("hubspot %s: %w", endpoint, err)
 	}
+	if resp.OK() {
+		if err := resp.Decode(out); err != nil {
+			return resp.Status, fmt.Errorf("hubspot %s: %w", endpoint, err)
+		}
+		return resp.Status, nil
+	}
+	var body apiErrorBody
+	_ = json.Unmarshal(resp.Body, &body) // a body that is not HubSpot's error JSON keeps its raw text
+	var wait time.Duration
+	if resp.Status == http.StatusTooManyRequests {
+		wait = retryAfter(resp.Header, body, time.Now())
+	}
+	return resp.Status, newAPIError(endpoint, resp.Status, body, resp.Body, wait)
+}
+
+// rateLimited is the httpx client's reading of a 429: its Retry-After, or the wait its
+// policy implies.
+func rateLimited(resp *httpx.Response, _ int) (time.Duration, bool) {
+	if resp.Status != http.StatusTooManyRequests {
+		return 0, false
+	}
+	var body apiErrorBody
+	_ = json.Unmarshal(resp.Body, &body)
+	return retryAfter(resp.Header, body, time.Now()), true
 }

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
+	"tandem/connectors/settings"
 )
 
 // Type is the connection type the connector is registered under.
@@ -89,28 +91,6 @@ const (
 	// which carry no timestamp and so no replay protection.
 	SettingWebhookRequireV3 = "webhook_require_v3"
 )
-
-// settingDocs lists every setting a hubspot connection accepts; any other key is an error
-// at load, so a misspelt setting does not silently fall back to its default.
-var settingDocs = map[string]string{
-	SettingToken:                  "access token (required)",
-	SettingBaseURL:                "API host, default https://api.hubapi.com",
-	SettingPathPrefix:             `object API path, default "/crm/v3/objects"; dated form "/crm/objects/2026-03"`,
-	SettingRatePer10s:             "requests per 10 s, default 190",
-	SettingSearchPerSecond:        "search requests per second, default 4",
-	SettingSearchCountsTowardRate: "true if searches also spend rate_per_10s, default false",
-	SettingProperties:             "extra properties to read, comma separated",
-	SettingUniqueProperties:       "unique-value properties Upsert may use as idProperty",
-	SettingSearchResultCap:        "results one search can page through, default 10000",
-	SettingSearchINValues:         "values per IN filter, default 100",
-	SettingFindVariants:           `stored forms FindNormalized searches, default "{v},www.{v}"`,
-	SettingTimeout:                "timeout of one HTTP request, default 60s",
-	SettingSearchLag:              "how far the search index may trail writes, default 5s; changes newer than that wait for the next run",
-	SettingWebhookSecret:          "app client secret webhooks are signed with",
-	SettingWebhookSecretPrevious:  "previous client secret, accepted while rotating",
-	SettingWebhookURL:             "webhook target URL as configured in HubSpot",
-	SettingWebhookRequireV3:       "true to accept only v3 signatures",
-}
 
 // Defaults of the settings.
 const (
@@ -185,8 +165,7 @@ type Config struct {
 	// FindVariants are templates over {v}; see FindNormalized.
 	FindVariants []string
 	Timeout      time.Duration
-	// SearchLag: Changes reads records modified at least this long ago. Negative is
-	// none; zero takes the default.
+	// SearchLag: Changes reads records modified at least this long ago; zero is none.
 	SearchLag time.Duration
 	// HTTPClient sends the requests; default a client with Timeout. Tests pass their
 	// own to close idle connections.
@@ -196,81 +175,48 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Spec declares every setting a hubspot connection accepts: its default, what it does
+// and how it is read. Any other key is an error at load, so a misspelt setting does not
+// silently fall back to its default.
+var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+	{Name: SettingToken, Required: true, Secret: true, Doc: "private app (or OAuth) access token, e.g. `${HUBSPOT_TOKEN}`",
+		Set: settings.String(func(c *Config) *string { return &c.Token })},
+	{Name: SettingBaseURL, Default: DefaultBaseURL, Doc: "API host",
+		Set: settings.String(func(c *Config) *string { return &c.BaseURL })},
+	{Name: SettingPathPrefix, Default: DefaultPathPrefix, Doc: "object API path; the date-versioned form is `/crm/objects/2026-03`",
+		Set: settings.String(func(c *Config) *string { return &c.PathPrefix })},
+	{Name: SettingRatePer10s, Default: strconv.Itoa(DefaultRatePer10s), Doc: "requests per 10 s (private apps on Pro and Enterprise)",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.RatePer10s })},
+	{Name: SettingSearchPerSecond, Default: strconv.Itoa(DefaultSearchPerSecond), Doc: "search requests per second",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchPerSecond })},
+	{Name: SettingSearchCountsTowardRate, Default: "false", Doc: "true if searches also spend `rate_per_10s` (HubSpot documents the search limit as its own)",
+		Set: settings.Bool(func(c *Config) *bool { return &c.SearchCountsTowardRate })},
+	{Name: SettingSearchLag, Default: DefaultSearchLag.String(), Doc: "how far the search index may trail writes: changes are read once it has caught up with them; `0s` off",
+		Set: settings.Duration(0, func(c *Config) *time.Duration { return &c.SearchLag })},
+	{Name: SettingProperties, Doc: "extra properties to read, comma separated",
+		Set: settings.List(func(c *Config) *[]string { return &c.Properties })},
+	{Name: SettingUniqueProperties, Doc: "unique-value properties Upsert may use as idProperty, comma separated",
+		Set: settings.List(func(c *Config) *[]string { return &c.UniqueProperties })},
+	{Name: SettingSearchResultCap, Default: strconv.Itoa(DefaultSearchResultCap), Doc: "results one search can page through",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchResultCap })},
+	{Name: SettingSearchINValues, Default: strconv.Itoa(DefaultSearchINValues), Doc: "values per IN filter",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchINValues })},
+	{Name: SettingFindVariants, Default: DefaultFindVariants, Doc: "stored forms FindNormalized searches for each value, templates over `{v}`",
+		Set: settings.List(func(c *Config) *[]string { return &c.FindVariants })},
+	{Name: SettingTimeout, Default: DefaultTimeout.String(), Doc: "timeout of one HTTP request",
+		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.Timeout })},
+	{Name: SettingWebhookSecret, Secret: true, Doc: "the app's client secret, which HubSpot signs webhooks with"},
+	{Name: SettingWebhookSecretPrevious, Secret: true, Doc: "the previous client secret, accepted while rotating"},
+	{Name: SettingWebhookURL, Doc: "webhook target URL as configured in the HubSpot app (for ingresses behind proxies that rewrite the path)"},
+	{Name: SettingWebhookRequireV3, Default: "false", Doc: "true to accept only v3 signatures (v1 and v2 carry no timestamp)"},
+}}
+
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
-func ParseSettings(settings connectors.Settings) (Config, error) {
-	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+func ParseSettings(given connectors.Settings) (Config, error) {
+	var cfg Config
+	if err := Spec.Parse(given, &cfg); err != nil {
 		return Config{}, err
-	}
-	cfg := Config{
-		Token:           strings.TrimSpace(settings[SettingToken]),
-		BaseURL:         DefaultBaseURL,
-		PathPrefix:      DefaultPathPrefix,
-		RatePer10s:      DefaultRatePer10s,
-		SearchPerSecond: DefaultSearchPerSecond,
-		SearchResultCap: DefaultSearchResultCap,
-		SearchINValues:  DefaultSearchINValues,
-		FindVariants:    splitList(DefaultFindVariants),
-		Timeout:         DefaultTimeout,
-	}
-	if cfg.Token == "" {
-		return Config{}, fmt.Errorf("setting %s: missing; set it to a HubSpot private app access token, e.g. %s: ${HUBSPOT_TOKEN}",
-			SettingToken, SettingToken)
-	}
-	if v, ok := settings[SettingBaseURL]; ok {
-		cfg.BaseURL = v
-	}
-	if v, ok := settings[SettingPathPrefix]; ok {
-		cfg.PathPrefix = v
-	}
-	ints := []struct {
-		name string
-		dst  *int
-	}{
-		{SettingRatePer10s, &cfg.RatePer10s},
-		{SettingSearchPerSecond, &cfg.SearchPerSecond},
-		{SettingSearchResultCap, &cfg.SearchResultCap},
-		{SettingSearchINValues, &cfg.SearchINValues},
-	}
-	for _, f := range ints {
-		v, ok := settings[f.name]
-		if !ok {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n <= 0 {
-			return Config{}, fmt.Errorf("setting %s: %q is not a positive whole number", f.name, v)
-		}
-		*f.dst = n
-	}
-	if v, ok := settings[SettingSearchCountsTowardRate]; ok {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %q is not true or false", SettingSearchCountsTowardRate, v)
-		}
-		cfg.SearchCountsTowardRate = b
-	}
-	if v, ok := settings[SettingTimeout]; ok {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("setting %s: %q is not a positive duration such as 30s", SettingTimeout, v)
-		}
-		cfg.Timeout = d
-	}
-	if v, ok := settings[SettingSearchLag]; ok {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d < 0 {
-			return Config{}, fmt.Errorf("setting %s: %q is not a duration such as 5s (0s for none)", SettingSearchLag, v)
-		}
-		cfg.SearchLag = d
-		if d == 0 {
-			cfg.SearchLag = -1
-		}
-	}
-	cfg.Properties = splitList(settings[SettingProperties])
-	cfg.UniqueProperties = splitList(settings[SettingUniqueProperties])
-	if v, ok := settings[SettingFindVariants]; ok {
-		cfg.FindVariants = splitList(v)
 	}
 	if err := cfg.check(); err != nil {
 		return Config{}, err
@@ -320,9 +266,6 @@ func (cfg *Config) check() error {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
-	if cfg.SearchLag == 0 {
-		cfg.SearchLag = DefaultSearchLag
-	}
 	for _, list := range []struct {
 		name  string
 		props []string
@@ -334,7 +277,7 @@ func (cfg *Config) check() error {
 		}
 	}
 	if cfg.FindVariants == nil {
-		cfg.FindVariants = splitList(DefaultFindVariants)
+		cfg.FindVariants = settings.SplitList(DefaultFindVariants)
 	}
 	for _, v := range cfg.FindVariants {
 		if !strings.Contains(v, "{v}") {
@@ -342,16 +285,6 @@ func (cfg *Config) check() error {
 		}
 	}
 	return nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" && !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // Factory opens a hubspot connection from its settings. It is a connectors.Factory.
@@ -369,7 +302,7 @@ func Factory(name string, settings connectors.Settings) (connectors.Connector, e
 type Client struct {
 	cfg  Config
 	http *http.Client
-	gate *gate
+	api  *httpx.Client
 
 	// selected are the properties the syncs map, by object (ReadFields).
 	selectedMu sync.Mutex
@@ -390,10 +323,19 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: cfg.Timeout}
 	}
+	gate := &httpx.Gate{}
 	return &Client{
 		cfg:  cfg,
 		http: hc,
-		gate: newGate(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second, cfg.SearchCountsTowardRate),
+		api: &httpx.Client{
+			HTTP:        hc,
+			Base:        cfg.BaseURL,
+			Auth:        httpx.Bearer(cfg.Token),
+			Budget:      newBudget(cfg.RatePer10s, 10*time.Second, cfg.SearchPerSecond, time.Second, cfg.SearchCountsTowardRate, gate),
+			Gate:        gate,
+			Policy:      httpx.Policy{MaxAttempts: maxRateLimitedAttempts},
+			RateLimited: rateLimited,
+		},
 	}, nil
 }
 
@@ -407,7 +349,7 @@ func (c *Client) now() time.Time {
 
 // SearchLag implements connectors.IndexLagger: the search_lag setting (0 when off).
 func (c *Client) SearchLag() time.Duration {
-	return max(0, c.cfg.SearchLag)
+	return c.cfg.SearchLag
 }
 
 // Info implements connectors.Connector. NativeUpsert is false: companies are matched by
