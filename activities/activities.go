@@ -243,6 +243,9 @@ type Records struct {
 	Rest []string `json:",omitempty"`
 	// Usage is the service's quota use as last reported (connectors.UsageReporter).
 	Usage map[string]string `json:",omitempty"`
+	// ChangesOf is the side whose announced records GetRecords read, set when it runs as
+	// a local activity (a webhook micro-batch): its history marker has no input.
+	ChangesOf string `json:",omitempty"`
 }
 
 // UniqueKeys are the batch's keys without empty and repeated ones: what FindByIdentifier
@@ -387,6 +390,9 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 		out.Rest = append(out.Rest, r.ID)
 	}
 	out.More = len(out.Rest) > 0
+	if !in.Counterparts && isLocal(ctx) {
+		out.ChangesOf = in.Side
+	}
 	return out, nil
 }
 

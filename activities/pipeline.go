@@ -383,6 +383,10 @@ type OpResult struct {
 // Written is the outcome of a batch of writes.
 type Written struct {
 	Results []OpResult `json:"results"`
+	// Side and Keys (the written side, and each op's key in order) are set when Upsert
+	// runs as a local activity (a webhook micro-batch): its history marker has no input.
+	Side string   `json:"side,omitempty"`
+	Keys []string `json:"keys,omitempty"`
 	// Usage is the service's quota use as last reported (connectors.UsageReporter).
 	Usage map[string]string `json:"usage,omitempty"`
 }
@@ -523,7 +527,21 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 	if err := write(updates, "update", update); err != nil {
 		return Written{}, err
 	}
-	return Written{Results: results, Usage: usage(c)}, nil
+	out := Written{Results: results, Usage: usage(c)}
+	if isLocal(ctx) {
+		// A local activity's marker keeps its result but not its input: explain reads
+		// which side and keys were written from here.
+		out.Side = in.Side
+		for _, op := range in.Ops {
+			out.Keys = append(out.Keys, op.Key)
+		}
+	}
+	return out, nil
+}
+
+// isLocal reports whether ctx is a local activity's.
+func isLocal(ctx context.Context) bool {
+	return activity.IsActivity(ctx) && activity.GetInfo(ctx).IsLocalActivity
 }
 
 func outcome(op WriteOp, r connectors.WriteResult) OpResult {

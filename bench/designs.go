@@ -34,7 +34,7 @@ const perEventStarters = 16
 func (b *bench) threeDesigns(ctx context.Context, scenario string, newFixture func(string, int) (*fixture, error), rerun bool) ([]result, error) {
 	var out []result
 	var errs []error
-	for _, design := range []string{designTandem, designPerEvent, designDirect} {
+	for _, design := range b.o.pick([]string{designTandem, designPerEvent, designDirect}) {
 		fx, err := newFixture(uniqueName(scenario, design), b.o.records)
 		if err != nil {
 			return out, err

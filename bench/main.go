@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,22 @@ type options struct {
 	webhookRate    int
 	memoryCheck    bool
 	json           bool
+	// designs are the designs to run (all three unless -designs says otherwise).
+	designs []string
+}
+
+// pick lists the designs of the -designs flag that are in all, in all's order.
+func (o options) pick(all []string) []string {
+	if len(o.designs) == 0 {
+		return all
+	}
+	var out []string
+	for _, d := range all {
+		if slices.Contains(o.designs, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, "memory-check", scenarioTopology}
@@ -60,7 +77,18 @@ func main() {
 	flag.IntVar(&o.webhookRate, "webhook-rate", 100, "webhook events per second")
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct); default all")
 	flag.Parse()
+	if *designs != "" {
+		for _, d := range strings.Split(*designs, ",") {
+			d = strings.TrimSpace(d)
+			if d != designTandem && d != designPerEvent && d != designDirect {
+				fmt.Fprintf(os.Stderr, "bench: -designs: unknown design %q (known: %s, %s, %s)\n", d, designTandem, designPerEvent, designDirect)
+				os.Exit(2)
+			}
+			o.designs = append(o.designs, d)
+		}
+	}
 
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -102,7 +130,7 @@ func run(o options) error {
 	defer srv.Stop()
 	ctx := context.Background()
 	c, err := srv.NewClient(ctx, client.Options{
-		Logger: logging.Temporal(zap.NewNop()),
+		Logger: logging.Temporal(benchLogger()),
 		// On loopback, gzip costs CPU and saves nothing (as in internal/testenv).
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: &client.GrpcCompressionNone{}},
 	})
@@ -158,7 +186,7 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 		return b.threeDesigns(ctx, name, b.memoryFixture, true)
 	case "webhooks":
 		var out []result
-		for _, d := range []string{designTandem, designPerEvent, designDirect} {
+		for _, d := range b.o.pick([]string{designTandem, designPerEvent, designDirect}) {
 			var r result
 			var err error
 			if d == designTandem {
@@ -199,4 +227,12 @@ type bench struct {
 // scenario sees another's workflows.
 func uniqueName(scenario, design string) string {
 	return fmt.Sprintf("bench-%s-%s-%d", scenario, design, time.Now().UnixNano())
+}
+
+func benchLogger() *zap.Logger {
+	if os.Getenv("BENCH_DEBUG") == "" {
+		return zap.NewNop()
+	}
+	l, _ := zap.NewDevelopment()
+	return l
 }

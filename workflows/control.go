@@ -27,7 +27,22 @@ func (s *syncer) wait(ctx workflow.Context) {
 		if d <= 0 {
 			return
 		}
-		sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+		if workflow.GetVersion(ctx, "lasting-timer", workflow.DefaultVersion, 1) == 1 {
+			// One timer per next run, kept while signals wake the workflow: a new timer
+			// on every wake was two history events (started, then cancelled) for each
+			// webhook micro-batch.
+			if s.next == nil || !s.nextAt.Equal(next) {
+				if s.nextCancel != nil {
+					s.nextCancel()
+				}
+				var nctx workflow.Context
+				nctx, s.nextCancel = workflow.WithCancel(ctx)
+				s.next, s.nextAt = workflow.NewTimer(nctx, d), next
+			}
+			sel.AddFuture(s.next, func(workflow.Future) { s.next, s.nextCancel = nil, nil })
+		} else {
+			sel.AddFuture(workflow.NewTimer(tctx, d), func(workflow.Future) {})
+		}
 	}
 	s.addSignals(ctx, sel)
 	sel.AddReceive(s.wake, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, nil) })

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"go.temporal.io/sdk/workflow"
 
@@ -134,6 +135,15 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 	if s.hasWebhookDeletes() {
 		s.processWebhookDeletes(ctx)
 	}
+	// Since "local-microbatches" the batch's steps are local activities: one workflow task
+	// for the whole batch (see remote).
+	s.local = workflow.GetVersion(ctx, "local-microbatches", workflow.DefaultVersion, 1) == 1
+	defer func() { s.local = false }()
+	var cycle time.Duration // since the batch before this one began, when events stream in
+	if last := s.st.Events.LastBatchAt; s.local && !last.IsZero() && workflow.Now(ctx).Sub(last) < streamWindow {
+		cycle = workflow.Now(ctx).Sub(last)
+	}
+	synced := 0
 	for _, side := range []string{activities.SideA, activities.SideB} {
 		ids := s.st.Pending[side]
 		if len(ids) == 0 {
@@ -149,6 +159,7 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 		batch := ids[:n]
 		s.st.Pending[side] = append([]string(nil), ids[n:]...)
 		s.inFlight = len(batch)
+		synced += len(batch)
 		err := s.syncRecords(ctx, side, batch)
 		s.inFlight = 0
 		if err != nil {
@@ -161,11 +172,52 @@ func (s *syncer) processEvents(ctx workflow.Context) {
 		s.st.Events.Batches++
 		s.st.Events.LastBatchAt = workflow.Now(ctx)
 	}
+	prev := s.gathered
+	s.gathered = 0
+	if d := gatherTime(cycle, prev, synced); d > 0 && !s.hasPending() {
+		// Events stream in faster than the batches carry them: wait with the workflow
+		// task open, so the next batch carries those of the moment together (see
+		// activities.Gather).
+		if err := workflow.ExecuteLocalActivity(localOptions(ctx), a.Gather, activities.GatherInput{For: d}).Get(ctx, &s.gathered); err != nil {
+			s.gathered = 0
+		}
+	}
+}
+
+// Adaptive micro-batches. Each micro-batch costs about nine history events of its own (a
+// workflow task, a marker per step) and three service calls, whatever its size, so while
+// webhooks stream in a batch should carry several events; but each event waits for the
+// batch after the one it arrived during. A batch that follows the one before within
+// streamWindow measures the rate events arrive at (its events arrived during the cycle
+// since that batch began) and, after writing, waits with the workflow task open until
+// about gatherTarget events are expected, at most gatherMax. At 100 events a second a
+// cycle then lasts some 70 ms: a record reaches the target in about half a cycle plus the
+// batch's own time. A lone event is never held; a burst carries more than gatherTarget
+// events in the time of one batch, and is not held either.
+const (
+	gatherTarget = 7
+	gatherMax    = 60 * time.Millisecond
+	streamWindow = time.Second
+)
+
+// gatherTime is how long a micro-batch of n events waits for the next one's: cycle is the
+// time since the batch before began (0: events are not streaming), gathered how long that
+// batch waited.
+func gatherTime(cycle, gathered time.Duration, n int) time.Duration {
+	if cycle <= 0 || n <= 0 {
+		return 0
+	}
+	perEvent := cycle / time.Duration(n) // between two events, at the rate measured
+	if perEvent >= gatherMax {
+		return 0 // fewer than one event expected while waiting: nothing to gather
+	}
+	work := max(cycle-gathered, 0) // the batch's own time, and the server's between batches
+	return min(max(perEvent*gatherTarget-work, 0), gatherMax)
 }
 
 func (s *syncer) syncRecords(ctx workflow.Context, side string, ids []string) error {
 	var recs activities.Records
-	if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
+	if err := s.remote(ctx, a.GetRecords, activities.GetRecordsInput{
 		Ref: s.ref(), Side: side, IDs: ids,
 	}).Get(ctx, &recs); err != nil {
 		return err

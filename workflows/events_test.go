@@ -103,7 +103,11 @@ func (s *SyncWorkflowSuite) TestEventsAreServedAheadOfTheNextBackfillPage() {
 				sent = true
 				s.env.SignalWorkflow(SignalChange, changes("a", "e-r009-1"))
 			}
-		case "GetRecords":
+		}
+	})
+	// A micro-batch's steps are local activities.
+	s.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		if info.ActivityType.Name == "GetRecords" {
 			order = append(order, "event batch")
 		}
 	})

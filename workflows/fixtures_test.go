@@ -100,6 +100,35 @@ func TestRecordFixtures(t *testing.T) {
 		write("webhook-micro-batches", histories(s)[1])
 	})
 
+	t.Run("webhook local batches", func(t *testing.T) {
+		// Since "local-microbatches": each batch's steps are local activities, and a
+		// stream of events (each announced as soon as the batch before is written)
+		// makes small batches wait for more (Gather).
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		recs := source.Seed("companies", 50, memory.SampleCompany)
+		def := testenv.Def("fixture-local-batches")
+		def.Webhooks = true
+		s := testenv.NewSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		for i := range 6 {
+			edit(t, source, recs[i].ID, map[string]any{"phone": fmt.Sprintf("+1 555 %04d", i)})
+			announce(s, "a", recs[i].ID)
+			s.WaitFor(fmt.Sprintf("batch %d", i+1), time.Minute, func(st workflows.Status) bool { return st.Events.Batches == i+1 })
+		}
+		settle(s, 6)
+		s.Signal(workflows.SignalSyncNow, nil)
+		s.WaitRuns(2, time.Minute)
+		h := histories(s)[1]
+		gathered := false
+		for _, e := range h.Events {
+			gathered = gathered || localActivity(e) == "Gather"
+		}
+		require.True(t, gathered, "no micro-batch waited for more events")
+		write("webhook-local-batches", h)
+	})
+
 	t.Run("pause resume resync", func(t *testing.T) {
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		target := memory.New(memory.Options{IDPrefix: "t-"})

@@ -23,7 +23,7 @@ func (s *syncer) findPartners(ctx workflow.Context, side string, batch activitie
 	for i, r := range batch.Records {
 		ids[i] = r.ID
 	}
-	return workflow.ExecuteActivity(activityOptions(ctx), a.FindPartners, activities.FindPartnersInput{
+	return s.remote(ctx, a.FindPartners, activities.FindPartnersInput{
 		Ref: s.ref(), Side: side, IDs: ids, Keys: batch.Keys,
 	})
 }
@@ -100,7 +100,7 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 			s.markDirty(activities.SideA, l.A.ID)
 			s.markDirty(activities.SideB, l.B.ID)
 		}
-		if err := workflow.ExecuteActivity(activityOptions(ctx), a.SaveLinks, activities.SaveLinksInput{
+		if err := s.remote(ctx, a.SaveLinks, activities.SaveLinksInput{
 			Ref: s.ref(), Links: links,
 		}).Get(ctx, nil); err != nil {
 			return Counts{}, err

@@ -265,7 +265,7 @@ func (s *syncer) reread(ctx workflow.Context, side string, keys []string, m *act
 	fresh := map[string][]connectors.Record{}
 	for len(ids) > 0 {
 		var recs activities.Records
-		if err := workflow.ExecuteActivity(activityOptions(ctx), a.GetRecords, activities.GetRecordsInput{
+		if err := s.remote(ctx, a.GetRecords, activities.GetRecordsInput{
 			Ref: s.ref(), Side: side, IDs: ids, Counterparts: true,
 		}).Get(ctx, &recs); err != nil {
 			return err
@@ -299,7 +299,7 @@ func (s *syncer) find(ctx workflow.Context, side string, keys []string, out *act
 		*out = activities.Matches{Matches: map[string][]connectors.Record{}}
 		return nil
 	}
-	return workflow.ExecuteActivity(activityOptions(ctx), a.FindByIdentifier, activities.FindByIdentifierInput{
+	return s.remote(ctx, a.FindByIdentifier, activities.FindByIdentifierInput{
 		Ref: s.ref(), Side: definition.Other(side), Values: keys,
 	}).Get(ctx, out)
 }
@@ -346,6 +346,8 @@ func (s *syncer) loadPlan(ctx workflow.Context) error {
 	if s.st.Current != nil && s.plan.Def != nil {
 		s.st.Plan = s.plan
 	}
+	// Several runs can share an execution ("run-in-place"): each decides afresh.
+	s.linked = false
 	if s.plan.Mode == definition.TwoWay && workflow.GetVersion(ctx, "link-store", workflow.DefaultVersion, 1) == 1 {
 		s.linked = true
 		// The link store remembers every pair: wave 1's bounded memory is dropped.
@@ -379,7 +381,6 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		return s.processLinked(ctx, from, batch, run, partners)
 	}
 	to := definition.Other(from)
-	actx := activityOptions(ctx)
 	lctx := localOptions(ctx)
 
 	var matches activities.Matches
@@ -388,7 +389,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 	} else {
 		// Not s.find: that skips the activity for no keys, and histories recorded before
 		// it have the activity even then.
-		if err := workflow.ExecuteActivity(actx, a.FindByIdentifier, activities.FindByIdentifierInput{
+		if err := s.remote(ctx, a.FindByIdentifier, activities.FindByIdentifierInput{
 			Ref: s.ref(), Side: to, Values: batch.UniqueKeys(),
 		}).Get(ctx, &matches); err != nil {
 			return Counts{}, err
@@ -434,7 +435,7 @@ func (s *syncer) process(ctx workflow.Context, from string, batch activities.Rec
 		// A one-way sync that acts on deletes keeps its pairs, to find a deleted
 		// record's partner.
 		if links := activities.OneWayLinks(items.Items, w.created, w.failed, now); len(links) > 0 {
-			if err := workflow.ExecuteActivity(actx, a.SaveLinks, activities.SaveLinksInput{Ref: s.ref(), Links: links}).Get(ctx, nil); err != nil {
+			if err := s.remote(ctx, a.SaveLinks, activities.SaveLinksInput{Ref: s.ref(), Links: links}).Get(ctx, nil); err != nil {
 				return Counts{}, err
 			}
 		}
@@ -480,7 +481,6 @@ type writes struct {
 // are futures so the two services are written at the same time.
 func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, run int, now time.Time, c *Counts) (writes, error) {
 	to := definition.Other(from)
-	actx := activityOptions(ctx)
 	// Writes to the other side, then (two-way) back to this side; both are futures so the
 	// two services are written at the same time.
 	// The batch's name is the same on every retry (its ops are in history) and differs
@@ -500,11 +500,11 @@ func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, 
 	}
 	var toOther, toThis workflow.Future
 	if len(plan.Ops) > 0 {
-		toOther = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+		toOther = s.remote(ctx, a.Upsert, activities.UpsertInput{
 			Ref: s.ref(), Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
 	}
 	if len(plan.BackOps) > 0 {
-		toThis = workflow.ExecuteActivity(actx, a.Upsert, activities.UpsertInput{
+		toThis = s.remote(ctx, a.Upsert, activities.UpsertInput{
 			Ref: s.ref(), Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
 	}
 	out := writes{keys: map[string]bool{}, failedKeys: map[string]bool{}, created: map[string]string{}, failed: map[string]bool{}}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/sdk/log"
@@ -79,6 +80,16 @@ type syncer struct {
 	// linked is set for two-way syncs that keep their pairs in the link store (every
 	// run since the "link-store" version); see linked.go.
 	linked bool
+	// local is set while a webhook micro-batch runs its steps as local activities (see
+	// remote and processEvents).
+	local bool
+	// gathered is how long the latest micro-batch waited for events (see gatherTime).
+	gathered time.Duration
+	// next is the timer of the next run, kept across waits for the same time (see wait).
+	next   workflow.Future
+	nextAt time.Time
+	// nextCancel cancels next.
+	nextCancel workflow.CancelFunc
 }
 
 func newSyncer(ctx workflow.Context, in SyncInput) *syncer {
@@ -144,7 +155,10 @@ func (s *syncer) run(ctx workflow.Context) error {
 				if s.verifyDue(ctx) {
 					s.scheduledVerify(ctx)
 				}
-				return s.continueAsNew(ctx)
+				if s.continueAfterRun(ctx) {
+					return s.continueAsNew(ctx)
+				}
+				s.pruneWritten(workflow.Now(ctx))
 			}
 		}
 		if s.st.Current == nil || s.st.Paused {
@@ -192,6 +206,31 @@ func (s *syncer) finishRun(ctx workflow.Context) {
 	s.logger.Info("Run finished", "run", run.Number, "fetched", run.Fetched, "created", run.Created,
 		"updated", run.Updated, "skipped", run.Skipped, "failed", run.Failed, "error", run.Error,
 		"nextRunAt", s.st.NextRunAt)
+}
+
+// A finished run continues as new once the execution's history holds runInPlaceEvents
+// events or runInPlaceBytes bytes (or the server suggests it); until then the next run goes
+// on in the same execution. Continuing as new after every run, as before "run-in-place",
+// cost each run a second: the server starts the new execution's first workflow task only
+// once the one before is a second old (history.workflowIdReuseMinimalInterval), and the
+// sync answers no query meanwhile. A run on the bulk path is a few dozen events, so most
+// executions hold many runs; a webhook stream's markers fill one in minutes.
+const runInPlaceBytes = 2 << 20
+
+// runInPlaceEvents is a variable for tests (SetRunInPlaceEvents), read by workflows on
+// workers in the test's process.
+var runInPlaceEvents atomic.Int64
+
+func init() { runInPlaceEvents.Store(2000) }
+
+// continueAfterRun reports whether a finished run ends the execution.
+func (s *syncer) continueAfterRun(ctx workflow.Context) bool {
+	if workflow.GetVersion(ctx, "run-in-place", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return true
+	}
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() || int64(info.GetCurrentHistoryLength()) >= runInPlaceEvents.Load() ||
+		info.GetCurrentHistorySize() >= runInPlaceBytes
 }
 
 func (s *syncer) continueAsNew(ctx workflow.Context) error {
@@ -260,6 +299,33 @@ func activityOptions(ctx workflow.Context) workflow.Context {
 			BackoffCoefficient: 2,
 			MaximumInterval:    time.Minute,
 			MaximumAttempts:    10,
+		},
+	})
+}
+
+// remote runs a pipeline step that calls a service or the link store: an activity, or a
+// local activity inside a webhook micro-batch (s.local), where the whole batch is then one
+// workflow task: no trip through the server's task queues between its steps, and a
+// marker in history for each step instead of an activity's three events and a workflow
+// task's three.
+func (s *syncer) remote(ctx workflow.Context, fn, in any) workflow.Future {
+	if s.local {
+		return workflow.ExecuteLocalActivity(microOptions(ctx), fn, in)
+	}
+	return workflow.ExecuteActivity(activityOptions(ctx), fn, in)
+}
+
+// microOptions are the options of a micro-batch's steps: a failed batch is dropped after
+// a few attempts with its error in the status (the next run reads its records anyway),
+// rather than holding the events behind it.
+func microOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 2 * time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    10 * time.Second,
+			MaximumAttempts:    3,
 		},
 	})
 }

@@ -146,6 +146,8 @@ func (s *SyncWorkflowSuite) SetupTest() {
 	// activity at DEBUG, hundreds of lines around a failure.
 	s.SetLogger(log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))))
 	s.env = s.NewTestWorkflowEnvironment()
+	// These tests look at the state each run continues as new with.
+	s.T().Cleanup(SetRunInPlaceEvents(0))
 	// The SDK fails a workflow task that runs over a second without yielding; on a loaded
 	// 2-core machine the test environment's first tasks can (issue 14, finding 9).
 	s.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})

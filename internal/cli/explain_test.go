@@ -129,3 +129,39 @@ func TestExplainAKeyWhoseCounterpartWasReadByID(t *testing.T) {
 	assert.Equal(t, "b", f.TargetSide)
 	assert.Equal(t, 1, f.Run, "a run, not a webhook batch")
 }
+
+func TestExplainAWebhookMicroBatch(t *testing.T) {
+	// A micro-batch's steps are local activities: their markers keep results, not inputs.
+	// explain still tells which side announced the record and what was written where.
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 3, memory.SampleCompany)
+	def := testenv.Def("explained-webhook")
+	def.Webhooks = true
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	rec := recs[1]
+	rec.Fields["phone"] = "+1 555 0199"
+	rec.UpdatedAt = time.Time{}
+	source.Put("companies", rec)
+	s.Signal(workflows.SignalChange, workflows.ChangeSignal{Side: "a", Events: []workflows.ChangeEvent{{ID: "evt-1", RecordID: rec.ID}}})
+	s.WaitFor("the webhook's batch", time.Minute, func(st workflows.Status) bool { return st.Events.Batches == 1 && st.Pending == 0 })
+
+	f := explainKey(t, "explained-webhook", rec.Fields["domain"].(string))
+	assert.Equal(t, "updated", f.Action)
+	assert.Equal(t, 0, f.Run, "a webhook batch, not a run")
+	assert.Equal(t, "a", f.Side)
+	assert.Equal(t, rec.ID, f.RecordID)
+	assert.Equal(t, "b", f.TargetSide)
+	var partner string
+	for _, r := range target.All("companies") {
+		if r.Fields["domain"] == rec.Fields["domain"] {
+			partner = r.ID
+		}
+	}
+	assert.Equal(t, partner, f.TargetID)
+	assert.Equal(t, "+1 555 0199", f.Fields["phone"])
+	assert.Len(t, f.Fields, 1)
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
@@ -257,24 +258,10 @@ func (s *scanner) event(e *historypb.HistoryEvent) {
 				}
 			}
 		}
-		if w, ok := s.writes[a.GetScheduledEventId()]; ok && s.last() != nil {
+		if w, ok := s.writes[a.GetScheduledEventId()]; ok {
 			var res activities.Written
 			if decode(a.GetResult(), &res) && w.index < len(res.Results) {
-				r := res.Results[w.index]
-				f := s.last()
-				f.TargetSide, f.EventID, f.At = w.side, e.GetEventId(), e.GetEventTime().AsTime()
-				switch r.Action {
-				case activities.ActionCreate:
-					f.Action, f.TargetID = "created", r.TargetID
-					f.Reason = "no record on side " + w.side + " had this key"
-				case activities.ActionUpdate:
-					if f.Action != "conflict" {
-						f.Action = "updated"
-					}
-					f.TargetID = r.TargetID
-				default:
-					f.Action, f.Reason = "failed", "the service refused the write: "+r.Reason
-				}
+				s.written(w.side, res.Results[w.index], e)
 			}
 		}
 	case e.GetMarkerRecordedEventAttributes() != nil:
@@ -282,7 +269,29 @@ func (s *scanner) event(e *historypb.HistoryEvent) {
 	}
 }
 
-// marker reads the results of BuildPayloads and Compare.
+// written completes the latest finding with the outcome of its write to side.
+func (s *scanner) written(side string, r activities.OpResult, e *historypb.HistoryEvent) {
+	f := s.last()
+	if f == nil {
+		return
+	}
+	f.TargetSide, f.EventID, f.At = side, e.GetEventId(), e.GetEventTime().AsTime()
+	switch r.Action {
+	case activities.ActionCreate:
+		f.Action, f.TargetID = "created", r.TargetID
+		f.Reason = "no record on side " + side + " had this key"
+	case activities.ActionUpdate:
+		if f.Action != "conflict" {
+			f.Action = "updated"
+		}
+		f.TargetID = r.TargetID
+	default:
+		f.Action, f.Reason = "failed", "the service refused the write: "+r.Reason
+	}
+}
+
+// marker reads the results of the steps run as local activities: BuildPayloads and
+// Compare always, GetRecords and Upsert in webhook micro-batches.
 func (s *scanner) marker(e *historypb.HistoryEvent) {
 	d := e.GetMarkerRecordedEventAttributes().GetDetails()
 	var meta struct{ ActivityType string }
@@ -290,6 +299,18 @@ func (s *scanner) marker(e *historypb.HistoryEvent) {
 		return
 	}
 	switch meta.ActivityType {
+	case "GetRecords": // a webhook micro-batch's read, as a local activity
+		var recs activities.Records
+		if decode(d["result"], &recs) && recs.ChangesOf != "" && slices.Contains(recs.Keys, s.key) {
+			s.side, s.realtime = recs.ChangesOf, true
+		}
+	case "Upsert": // a webhook micro-batch's write, as a local activity
+		var res activities.Written
+		if decode(d["result"], &res) {
+			if i := slices.Index(res.Keys, s.key); i >= 0 && i < len(res.Results) {
+				s.written(res.Side, res.Results[i], e)
+			}
+		}
 	case "BuildPayloads":
 		var items activities.Items
 		if decode(d["result"], &items) {

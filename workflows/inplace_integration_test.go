@@ -1,0 +1,48 @@
+package workflows_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors/memory"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+// TestRunsShareAnExecutionUntilItsHistoryIsLong: continuing as new after every run held
+// the next execution's first workflow task for a second (the server's
+// workflowIdReuseMinimalInterval), and the sync answered no status query meanwhile (issue
+// 17: a 10,000-record backfill spent most of its time there). Runs now go on in one
+// execution until its history is long.
+func TestRunsShareAnExecutionUntilItsHistoryIsLong(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 20, memory.SampleCompany)
+	s := testenv.NewSync(t, testenv.Def("in-place"), source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	for i := range 3 {
+		edit(t, source, recs[i].ID, map[string]any{"phone": "+1 555 0000"})
+		s.Signal(workflows.SignalSyncNow, nil)
+		st := s.WaitRuns(i+2, time.Minute)
+		assert.Equal(t, 1, st.LastRun.Updated, "run %d", i+2)
+	}
+	hs, err := s.Histories(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, hs, 1, "four short runs in one execution")
+
+	// Past the bound, a finished run continues as new, with its state.
+	defer workflows.SetRunInPlaceEvents(1)()
+	s.Signal(workflows.SignalSyncNow, nil)
+	st := s.WaitRuns(5, time.Minute)
+	hs, err = s.Histories(context.Background())
+	require.NoError(t, err)
+	assert.Len(t, hs, 2)
+	assert.Equal(t, 5, st.Runs)
+	assert.Equal(t, 23, st.Totals.Fetched)
+	require.Len(t, target.All("companies"), 20)
+}
