@@ -196,9 +196,16 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		if !limited {
 			return resp, nil
 		}
-		c.Gate.Block(wait, fmt.Sprintf("a Retry-After of %s", wait))
+		reason := fmt.Sprintf("a Retry-After of %s", wait)
+		c.Gate.Block(wait, reason)
 		if attempt >= c.Policy.MaxAttempts {
 			return resp, nil
+		}
+		if c.Gate == nil {
+			// Without a gate the wait is this request's alone.
+			if err := Sleep(ctx, wait, c.maxWait(), reason); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
