@@ -141,7 +141,10 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 	{Name: "fields", Default: strings.Join(DefaultFields, ","), Doc: "columns read, comma separated; id and modified_field are always read",
 		Set: func(c *Config, v string) error { c.Fields = lowerAll(settings.SplitList(v)); return nil }},
 	{Name: "custom_fields", Doc: "columns added to fields, comma separated, e.g. custentity_sfdc_id",
-		Set: func(c *Config, v string) error { c.Fields = append(c.Fields, lowerAll(settings.SplitList(v))...); return nil }},
+		Set: func(c *Config, v string) error {
+			c.Fields = append(c.Fields, lowerAll(settings.SplitList(v))...)
+			return nil
+		}},
 	{Name: "modified_field", Default: DefaultModifiedField, Doc: "column changes are read by",
 		Set: func(c *Config, v string) error { c.ModifiedField = strings.ToLower(v); return nil }},
 	{Name: "modified_format", Default: DefaultModifiedFormat, Doc: "SuiteQL format model the modified column is read and compared in (`.FF3` etc. for fractions)",
