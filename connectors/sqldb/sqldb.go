@@ -5,9 +5,11 @@
 //   - Changes reads rows in (updated column, id column) order after the cursor; the
 //     connector sets the updated column on every row it writes. See "Change times" below.
 //   - Get and Find are SELECTs with IN lists; Create, Update and Upsert write a batch in one
-//     transaction with a SAVEPOINT per row, so a row the database refuses (NOT NULL,
-//     CHECK, UNIQUE, a bad value) fails alone, with the database's message, and the rest of
-//     the batch is written.
+//     transaction with a few statements for the whole batch (multi-row INSERTs, in
+//     PostgreSQL an UPDATE ... FROM the batch's values; see write.go). When the database
+//     refuses one for a row's sake (NOT NULL, CHECK, UNIQUE, a bad value), the batch is
+//     written again with a SAVEPOINT per row, so that row fails alone, with the
+//     database's message, and the rest of the batch is written.
 //   - UpdateIfUnchanged is Update WHERE the updated column still has the time the record
 //     was read with.
 //   - Upsert by a column of key_columns (which must have a UNIQUE constraint) inserts with
@@ -354,6 +356,9 @@ type Conn struct {
 	// softDeletes caches, by table, how its deleted_column marks deleted rows.
 	softMu      sync.Mutex
 	softDeletes map[string]*softDelete
+
+	// types caches PostgreSQL's column types for the batch statements (write.go).
+	types columnTypes
 }
 
 var (
