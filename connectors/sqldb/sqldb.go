@@ -357,8 +357,8 @@ type Conn struct {
 	softMu      sync.Mutex
 	softDeletes map[string]*softDelete
 
-	// types caches PostgreSQL's column types for the batch statements (write.go).
-	types columnTypes
+	// batches is what the batch statements keep (write.go).
+	batches batchState
 }
 
 var (

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -35,9 +36,25 @@ import (
 // again a row at a time, each row under a savepoint (writeBatch): the refused row fails
 // alone, with the database's reason, and the rest of the batch is written.
 
-// maxParams is the most parameters one statement is given: SQLite's limit (32766 since
-// 3.32), below PostgreSQL's 65535. A multi-row INSERT of more is split.
-const maxParams = 32766
+// maxParams is the most parameters a batch statement is given: PostgreSQL takes 65535.
+// SQLite takes 32766 (since 3.32), but modernc's driver finds each parameter's argument
+// by a search of the arguments, a cost that grows with the square of their number, so its
+// statements keep to 999 (SQLite's limit before 3.32) and to ? parameters (params).
+func (c *Conn) maxParams() int {
+	if c.pg {
+		return 65535
+	}
+	return 999
+}
+
+// params returns n parameters from the from-th, in the form the batch statements use:
+// $n in PostgreSQL, ? in SQLite (see maxParams).
+func (c *Conn) params(from, n int) string {
+	if c.pg {
+		return placeholders(from, n)
+	}
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
 
 // errRowByRow means that a batch's statements did not write it as a whole, and the batch
 // is to be written again a row at a time (see writeMany).
@@ -375,14 +392,14 @@ func (c *Conn) insertRows(ctx context.Context, tx *sql.Tx, object string, rows [
 		if conflict != nil {
 			tail = conflict(fieldCols)
 		}
-		per := maxParams / len(cols)
+		per := c.maxParams() / len(cols)
 		for start := 0; start < len(group); start += per {
 			part := group[start:min(start+per, len(group))]
 			values := make([]string, len(part))
 			args := make([]any, 0, len(part)*len(cols))
 			byStamp := make(map[int64]int, len(part))
 			for n, i := range part {
-				values[n] = "(" + placeholders(len(args)+1, len(cols)) + ")"
+				values[n] = "(" + c.params(len(args)+1, len(cols)) + ")"
 				args = append(append(args, rows[i].args...), stampArg(rows[i].stamp))
 				byStamp[rows[i].stamp.UnixMicro()] = i
 			}
@@ -433,20 +450,10 @@ func (c *Conn) returned(ctx context.Context, tx *sql.Tx, q string, args []any, e
 }
 
 // updateRows updates rows (each by its record's id) and sets their results: in SQLite
-// one UPDATE per row, in PostgreSQL one UPDATE ... FROM the rows' values per set of
+// one prepared UPDATE per set of columns, run for each row, in PostgreSQL one UPDATE ... FROM the rows' values per set of
 // columns and round of ids. A row no live row has the id of is Update's
 // *connectors.NotFoundError.
 func (c *Conn) updateRows(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, results []connectors.WriteResult) error {
-	if !c.pg {
-		for _, p := range rows {
-			res, err := c.updateWhere(ctx, tx, object, sd, p.r, p.stamp, nil)
-			if err != nil {
-				return err
-			}
-			results[p.at] = res
-		}
-		return nil
-	}
 	var withID []int
 	for i, p := range rows {
 		if p.r.ID == "" {
@@ -455,11 +462,52 @@ func (c *Conn) updateRows(ctx context.Context, tx *sql.Tx, object string, sd *so
 		}
 		withID = append(withID, i)
 	}
+	if !c.pg {
+		for _, group := range byColumns(rows, withID) {
+			if err := c.updateEach(ctx, tx, object, sd, rows, group, results); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, round := range rounds(withID, func(i int) string { return rows[i].r.ID }) {
 		for _, group := range byColumns(rows, round) {
 			if err := c.updateGroup(ctx, tx, object, sd, rows, group, results); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// updateEach is updateRows' statement for the rows of group, which have the same
+// columns, in SQLite: prepared once, run for each row in turn.
+func (c *Conn) updateEach(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, group []int, results []connectors.WriteResult) error {
+	table, id, updated, _ := c.table(object)
+	cols := append(slices.Clone(rows[group[0]].cols), updated)
+	sets := make([]string, len(cols))
+	for k, col := range cols {
+		sets[k] = col + " = ?"
+	}
+	stmt, err := tx.PrepareContext(ctx, fmt.Sprintf("UPDATE %s SET %s WHERE %s", table, strings.Join(sets, ", "), sd.and(id+" = ?")))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, i := range group {
+		p := rows[i]
+		res, err := stmt.ExecContext(ctx, append(append(slices.Clone(p.args), stampArg(p.stamp)), p.r.ID)...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			results[p.at] = connectors.WriteResult{Err: c.missingRow(object, p.r.ID)}
+		} else {
+			results[p.at] = connectors.WriteResult{ID: p.r.ID}
 		}
 	}
 	return nil
@@ -521,14 +569,15 @@ func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *s
 }
 
 // lookup returns, for each of keys (statement arguments, as arg makes them), the ids of
-// the live rows whose column key has it, in one statement per maxInValues keys: a join
+// the live rows whose column key has it, in one statement per maxInValues keys (fewer in SQLite, maxParams): a join
 // with the keys, compared as a parameter is with the column.
 func (c *Conn) lookup(ctx context.Context, tx *sql.Tx, object, key string, sd *softDelete, keys []any) ([][]string, error) {
 	table, id, _, _ := c.table(object)
 	keyCol := `"` + key + `"` // checked by Upsert
 	found := make([][]string, len(keys))
-	for start := 0; start < len(keys); start += maxInValues {
-		part := keys[start:min(start+maxInValues, len(keys))]
+	per := min(maxInValues, c.maxParams()/2)
+	for start := 0; start < len(keys); start += per {
+		part := keys[start:min(start+per, len(keys))]
 		var q string
 		var args []any
 		if c.pg {
@@ -550,7 +599,7 @@ func (c *Conn) lookup(ctx context.Context, tx *sql.Tx, object, key string, sd *s
 		} else {
 			values := make([]string, len(part))
 			for n, k := range part {
-				values[n] = "(" + placeholders(len(args)+1, 2) + ")"
+				values[n] = "(" + c.params(len(args)+1, 2) + ")"
 				args = append(args, int64(n), k)
 			}
 			on := sd.and(fmt.Sprintf("%s.%s = v.column2", table, keyCol))
@@ -584,10 +633,13 @@ func jsonRows(values [][]any) (string, error) {
 	return string(b), err
 }
 
-// columnTypes caches, by quoted table, PostgreSQL's type of each of its columns.
-type columnTypes struct {
-	mu      sync.Mutex
-	byTable map[string]map[string]string
+// batchState is what a connection keeps for its batch statements.
+type batchState struct {
+	// types caches, by quoted table, PostgreSQL's type of each of its columns.
+	mu    sync.Mutex
+	types map[string]map[string]string
+	// rowByRow counts the batches written again row by row (tests read it).
+	rowByRow atomic.Int64
 }
 
 // pgTypes returns the types of table's columns, which must include names: each type as
@@ -604,9 +656,9 @@ func (c *Conn) pgTypes(ctx context.Context, tx *sql.Tx, table string, names []st
 		}
 		return true
 	}
-	c.types.mu.Lock()
-	types := c.types.byTable[table]
-	c.types.mu.Unlock()
+	c.batches.mu.Lock()
+	types := c.batches.types[table]
+	c.batches.mu.Unlock()
 	if has(types) {
 		return types, nil
 	}
@@ -627,12 +679,12 @@ func (c *Conn) pgTypes(ctx context.Context, tx *sql.Tx, table string, names []st
 	if err := rs.Err(); err != nil {
 		return nil, err
 	}
-	c.types.mu.Lock()
-	if c.types.byTable == nil {
-		c.types.byTable = map[string]map[string]string{}
+	c.batches.mu.Lock()
+	if c.batches.types == nil {
+		c.batches.types = map[string]map[string]string{}
 	}
-	c.types.byTable[table] = types
-	c.types.mu.Unlock()
+	c.batches.types[table] = types
+	c.batches.mu.Unlock()
 	if !has(types) {
 		return nil, errRowByRow
 	}
@@ -672,6 +724,7 @@ func (c *Conn) write(ctx context.Context, what, object string, records []connect
 		batch := records[start:min(start+c.cfg.MaxBatch, len(records))]
 		res, err := c.writeMany(ctx, what, batch, many)
 		if errors.Is(err, errRowByRow) {
+			c.batches.rowByRow.Add(1)
 			res, err = c.writeBatch(ctx, what, batch, one)
 		}
 		if err != nil {
