@@ -129,7 +129,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 		Set: func(c *Config, v string) error {
 			key, err := ParsePrivateKey(v)
 			if err != nil {
-				return fmt.Errorf("is not a usable private key: %w", err)
+				return err
 			}
 			c.M2M.PrivateKey = key
 			return nil

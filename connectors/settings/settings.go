@@ -30,7 +30,8 @@ type Setting[C any] struct {
 	Secret bool
 	// Set parses v (trimmed of spaces unless Raw) into cfg; the error says what v is not
 	// ("is not a positive whole number"), and Parse puts the setting's name and v before
-	// it. nil: the setting is read elsewhere (a webhook verifier reads the same map).
+	// it (only the name for a Secret, whose error must read without the value). nil: the
+	// setting is read elsewhere (a webhook verifier reads the same map).
 	Set func(cfg *C, v string) error
 	// Raw passes v to Set untrimmed (a secret may end in spaces).
 	Raw bool
@@ -69,7 +70,7 @@ func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 		}
 		if err := st.Set(cfg, v); err != nil {
 			if st.Secret {
-				return fmt.Errorf("setting %s: the value given %w", st.Name, err)
+				return fmt.Errorf("setting %s: %w", st.Name, err)
 			}
 			return fmt.Errorf("setting %s: %q %w", st.Name, v, err)
 		}

@@ -24,7 +24,7 @@ var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[con
 	{Name: "token", Required: true, Secret: true, Doc: "access token",
 		Set: func(c *config, v string) error {
 			if len(v) < 4 {
-				return assertErr("is too short")
+				return assertErr("too short")
 			}
 			c.Token = v
 			return nil
@@ -61,7 +61,7 @@ func TestParse(t *testing.T) {
 		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, mode, rate, tags, token, verbose, webhook_secret)`},
 		{"missing", connectors.Settings{}, "setting token: missing (access token)"},
 		{"blank", connectors.Settings{"token": "  "}, "setting token: missing"},
-		{"secret not quoted", connectors.Settings{"token": "ab"}, "setting token: the value given is too short"},
+		{"secret not quoted", connectors.Settings{"token": "ab"}, "setting token: too short"},
 		{"int", connectors.Settings{"token": "abcd", "rate": "0"}, `setting rate: "0" is not a whole number from 1 to 100`},
 		{"duration", connectors.Settings{"token": "abcd", "lag": "-1s"}, `setting lag: "-1s" is not a duration`},
 		{"bool", connectors.Settings{"token": "abcd", "verbose": "yes"}, `setting verbose: "yes" is not true or false`},
