@@ -124,7 +124,10 @@ func Int[C any](lo, hi int, field func(*C) *int) func(*C, string) error {
 	return func(c *C, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			if hi == maxInt {
+			switch {
+			case hi == maxInt && lo == 1:
+				return fmt.Errorf("is not a positive whole number")
+			case hi == maxInt:
 				return fmt.Errorf("is not a whole number of %d or more", lo)
 			}
 			return fmt.Errorf("is not a whole number from %d to %d", lo, hi)
@@ -210,10 +213,7 @@ func SplitList(v string) []string {
 }
 
 func orList(values []string) string {
-	q := make([]string, len(values))
-	for i, v := range values {
-		q[i] = strconv.Quote(v)
-	}
+	q := values
 	if len(q) < 2 {
 		return strings.Join(q, "")
 	}

@@ -65,7 +65,7 @@ func TestParse(t *testing.T) {
 		{"int", connectors.Settings{"token": "abcd", "rate": "0"}, `setting rate: "0" is not a whole number from 1 to 100`},
 		{"duration", connectors.Settings{"token": "abcd", "lag": "-1s"}, `setting lag: "-1s" is not a duration`},
 		{"bool", connectors.Settings{"token": "abcd", "verbose": "yes"}, `setting verbose: "yes" is not true or false`},
-		{"one of", connectors.Settings{"token": "abcd", "mode": "Fast"}, `setting mode: "Fast" is not "fast" or "slow"`},
+		{"one of", connectors.Settings{"token": "abcd", "mode": "Fast"}, `setting mode: "Fast" is not fast or slow`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg config
