@@ -35,6 +35,8 @@ type Setting[C any] struct {
 	Set func(cfg *C, v string) error
 	// Raw passes v to Set untrimmed (a secret may end in spaces).
 	Raw bool
+	// NoBlank refuses a blank value instead of reading it as absent.
+	NoBlank bool
 }
 
 // Spec is a connection type's settings.
@@ -46,7 +48,8 @@ type Spec[C any] struct {
 
 // Parse reads settings into cfg: an unknown setting is refused (OnlyKnown), a required
 // one must be there, each absent one with a Default takes it, and each given one is
-// parsed by its Set. Blank values count as absent. Errors name the setting.
+// parsed by its Set. Blank values count as absent (unless NoBlank). Errors name the
+// setting.
 func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 	if err := given.OnlyKnown(s.Type, s.Known()); err != nil {
 		return err
@@ -55,6 +58,9 @@ func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 		v, ok := given[st.Name]
 		if !st.Raw {
 			v = strings.TrimSpace(v)
+		}
+		if ok && st.NoBlank && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("setting %s: empty (leave it out for its default, %q)", st.Name, st.Default)
 		}
 		if !ok || strings.TrimSpace(v) == "" {
 			if st.Required {

@@ -33,7 +33,7 @@ var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[con
 	{Name: "lag", Default: "5s", Doc: "lag; 0s none", Set: settings.Duration(0, func(c *config) *time.Duration { return &c.Lag })},
 	{Name: "verbose", Default: "false", Doc: "say more", Set: settings.Bool(func(c *config) *bool { return &c.Verbose })},
 	{Name: "mode", Default: "fast", Doc: "fast or slow | careful", Set: settings.OneOf([]string{"fast", "slow"}, func(c *config) *string { return &c.Mode })},
-	{Name: "tags", Doc: "comma separated", Set: settings.List(func(c *config) *[]string { return &c.Tags })},
+	{Name: "tags", NoBlank: true, Doc: "comma separated", Set: settings.List(func(c *config) *[]string { return &c.Tags })},
 	{Name: "webhook_secret", Secret: true, Doc: "read by the verifier"},
 }}
 
@@ -61,6 +61,7 @@ func TestParse(t *testing.T) {
 		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, mode, rate, tags, token, verbose, webhook_secret)`},
 		{"missing", connectors.Settings{}, "setting token: missing (access token)"},
 		{"blank", connectors.Settings{"token": "  "}, "setting token: missing"},
+		{"no blank", connectors.Settings{"token": "abcd", "tags": " "}, "setting tags: empty (leave it out"},
 		{"secret not quoted", connectors.Settings{"token": "ab"}, "setting token: too short"},
 		{"int", connectors.Settings{"token": "abcd", "rate": "0"}, `setting rate: "0" is not a whole number from 1 to 100`},
 		{"duration", connectors.Settings{"token": "abcd", "lag": "-1s"}, `setting lag: "-1s" is not a duration`},
