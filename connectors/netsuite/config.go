@@ -109,7 +109,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
 	{Name: "account_id", Required: true, Doc: "NetSuite account id, e.g. 123456_SB1 (the OAuth realm; the host is 123456-sb1.suitetalk.api.netsuite.com)",
 		Set: settings.String(func(c *Config) *string { return &c.AccountID })},
-	{Name: "base_url", Doc: "scheme and host the /services/rest paths go under (default https://<account host>); for fakes and proxies",
+	{Name: "base_url", Doc: "scheme and host the /services/rest paths go under (default `https://<account host>`); for fakes and proxies",
 		Set: settings.String(func(c *Config) *string { return &c.BaseURL })},
 	{Name: "auth", Doc: "`tba` or `m2m` (default: the one whose credentials are given)",
 		Set: func(c *Config, v string) error { c.Auth = strings.ToLower(v); return nil }},
@@ -166,7 +166,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 		Set: func(c *Config, v string) error { c.UpsertKey = strings.ToLower(v); return nil }},
 	{Name: "create_defaults", Doc: `JSON object of values every created record gets unless it sets them, e.g. {"subsidiary":{"id":"1"}}`,
 		Set: settings.JSONObject(func(c *Config) *map[string]any { return &c.CreateDefaults })},
-	{Name: "retry_after", Default: DefaultRetryAfter.String(), Doc: "wait before retrying a 429 that carries no Retry-After (times the attempt)",
+	{Name: "retry_after", Default: settings.DurationText(DefaultRetryAfter), Doc: "wait before retrying a 429 that carries no Retry-After (times the attempt)",
 		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.RetryAfter })},
 	{Name: "rate_retries", Default: strconv.Itoa(DefaultRateRetries), Doc: "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is sent again within a call before it fails with a rate-limit error (0: never)",
 		Set: settings.Int(0, 100, func(c *Config) *int { return &c.RateRetries })},
@@ -179,7 +179,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 			c.ReadOpenSecond = !b
 			return nil
 		}},
-	{Name: "request_timeout", Default: DefaultRequestTimeout.String(), Doc: "timeout of one HTTP request",
+	{Name: "request_timeout", Default: settings.DurationText(DefaultRequestTimeout), Doc: "timeout of one HTTP request",
 		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{Name: "deleted_retention", Doc: "how long the account's deleted-record log keeps a deletion, e.g. 2160h; an older delete cursor is expired and the engine diffs ids instead (default: not known, only a zero cursor is expired)",
 		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.DeletedRetention })},

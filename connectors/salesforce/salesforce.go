@@ -173,7 +173,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 			c.Fields = fields
 			return nil
 		}},
-	{Name: SettingLimitRetryAfter, Default: DefaultLimitRetryAfter.String(), Doc: "pause after REQUEST_LIMIT_EXCEEDED (the daily allocation is a rolling 24 hours) [INF]",
+	{Name: SettingLimitRetryAfter, Default: settings.DurationText(DefaultLimitRetryAfter), Doc: "pause after REQUEST_LIMIT_EXCEEDED (the daily allocation is a rolling 24 hours) [INF]",
 		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.LimitRetryAfter })},
 	{Name: SettingQueryBatchSize, Doc: "Sforce-Query-Options batchSize, 200 to 2000 (default: not sent)",
 		Set: settings.Int(200, 2000, func(c *Config) *int { return &c.QueryBatchSize })},

@@ -101,3 +101,12 @@ func TestReplace(t *testing.T) {
 	_, err = settings.Section(readme, "other")
 	assert.ErrorContains(t, err, `README has no "<!-- settings:other -->" marker`)
 }
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", 5 * time.Second: "5s", 90 * time.Minute: "1h30m", 0: "0s"} {
+		assert.Equal(t, want, settings.DurationText(d))
+		back, err := time.ParseDuration(want)
+		require.NoError(t, err)
+		assert.Equal(t, d, back)
+	}
+}
