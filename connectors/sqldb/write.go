@@ -92,8 +92,9 @@ func (c *Conn) Update(ctx context.Context, object string, records []connectors.R
 //	UPDATE table SET ..., updated = $now WHERE id = $id AND updated = $read
 //
 // in the batch's transaction, so the check and the write are one statement no other
-// writer can come between (a row the database refuses sends the batch row by row under
-// savepoints, as Update's). The updated column is compared as Changes compares it: in
+// writer can come between; in PostgreSQL one UPDATE ... FROM the batch's values per set
+// of columns, as Update's, then this per row for the rows it did not write. A row the
+// database refuses sends the batch row by row under savepoints, as Update's. The updated column is compared as Changes compares it: in
 // SQLite its normalised form with the record's UpdatedAt in that form, so a time another
 // program wrote in a layout of its own matches the UpdatedAt it was read as; in
 // PostgreSQL the column with the UpdatedAt in the form the connector writes (stampArg).
@@ -111,14 +112,20 @@ func (c *Conn) UpdateIfUnchanged(ctx context.Context, object string, records []c
 		return c.updateIfUnchanged(ctx, tx, object, sd, r, at)
 	}
 	many := func(tx *sql.Tx, records []connectors.Record, results []connectors.WriteResult) error {
+		var versioned []connectors.Record
+		var at []int
 		for i, r := range records {
+			if c.pg && r.ID != "" && !r.UpdatedAt.IsZero() {
+				versioned, at = append(versioned, r), append(at, i)
+				continue
+			}
 			res, err := one(tx, r, c.stamp())
 			if err != nil {
 				return err
 			}
 			results[i] = res
 		}
-		return nil
+		return c.updateRowsIf(ctx, tx, object, sd, c.prepareAt(versioned, at, results), true, results)
 	}
 	return c.write(ctx, "update if unchanged in", object, records, many, one)
 }
@@ -454,6 +461,13 @@ func (c *Conn) returned(ctx context.Context, tx *sql.Tx, q string, args []any, e
 // columns and round of ids. A row no live row has the id of is Update's
 // *connectors.NotFoundError.
 func (c *Conn) updateRows(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, results []connectors.WriteResult) error {
+	return c.updateRowsIf(ctx, tx, object, sd, rows, false, results)
+}
+
+// updateRowsIf is updateRows, and when ifUnchanged is true UpdateIfUnchanged's
+// (PostgreSQL only): a row is written only while its updated column has the record's
+// UpdatedAt, and a row not written is looked into by updateIfUnchanged.
+func (c *Conn) updateRowsIf(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, ifUnchanged bool, results []connectors.WriteResult) error {
 	var withID []int
 	for i, p := range rows {
 		if p.r.ID == "" {
@@ -472,7 +486,7 @@ func (c *Conn) updateRows(ctx context.Context, tx *sql.Tx, object string, sd *so
 	}
 	for _, round := range rounds(withID, func(i int) string { return rows[i].r.ID }) {
 		for _, group := range byColumns(rows, round) {
-			if err := c.updateGroup(ctx, tx, object, sd, rows, group, results); err != nil {
+			if err := c.updateGroup(ctx, tx, object, sd, rows, group, ifUnchanged, results); err != nil {
 				return err
 			}
 		}
@@ -521,11 +535,11 @@ const pgRow = `j."tandem:row"`
 // pgRows is the FROM item of pgRow: the elements of the statement's one parameter.
 const pgRows = `json_array_elements(CAST($1 AS json)) AS j("tandem:row")`
 
-// updateGroup is updateRows' statement for the rows of group, which have the same columns
-// and distinct ids, in PostgreSQL: each value is cast to its column's type, as a parameter
-// would be typed by the column.
-func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, group []int, results []connectors.WriteResult) error {
-	table, id, _, _ := c.table(object)
+// updateGroup is updateRowsIf's statement for the rows of group, which have the same
+// columns and distinct ids, in PostgreSQL: each value is cast to its column's type, as a
+// parameter would be typed by the column.
+func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *softDelete, rows []pending, group []int, ifUnchanged bool, results []connectors.WriteResult) error {
+	table, id, updated, _ := c.table(object)
 	names := append(unquoted(rows[group[0]].cols), c.cfg.UpdatedColumn)
 	types, err := c.pgTypes(ctx, tx, table, append(slices.Clone(names), c.cfg.IDColumn))
 	if err != nil {
@@ -535,12 +549,19 @@ func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *s
 	for k, name := range names {
 		sets[k] = fmt.Sprintf(`"%s" = CAST(%s->>%d AS %s)`, name, pgRow, k+2, types[name])
 	}
-	where := sd.and(fmt.Sprintf("%s.%s = CAST(%s->>1 AS %s)", table, id, pgRow, types[c.cfg.IDColumn]))
+	where := fmt.Sprintf("%s.%s = CAST(%s->>1 AS %s)", table, id, pgRow, types[c.cfg.IDColumn])
+	if ifUnchanged {
+		where += fmt.Sprintf(" AND %s.%s = CAST(%s->>%d AS %s)", table, updated, pgRow, len(names)+2, types[c.cfg.UpdatedColumn])
+	}
+	where = sd.and(where)
 	q := fmt.Sprintf("UPDATE %s SET %s FROM %s WHERE %s RETURNING CAST(%s->>0 AS integer), 0",
 		table, strings.Join(sets, ", "), pgRows, where, pgRow)
 	values := make([][]any, len(group))
 	for n, i := range group {
 		values[n] = append(append([]any{n, rows[i].r.ID}, rows[i].args...), stampArg(rows[i].stamp))
+		if ifUnchanged {
+			values[n] = append(values[n], c.timeArg(rows[i].r.UpdatedAt))
+		}
 	}
 	doc, err := jsonRows(values)
 	if err != nil {
@@ -559,9 +580,16 @@ func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *s
 	}
 	for n, i := range group {
 		p := rows[i]
-		if written[n] {
+		switch {
+		case written[n]:
 			results[p.at] = connectors.WriteResult{ID: p.r.ID}
-		} else {
+		case ifUnchanged:
+			res, err := c.updateIfUnchanged(ctx, tx, object, sd, p.r, p.stamp)
+			if err != nil {
+				return err
+			}
+			results[p.at] = res
+		default:
 			results[p.at] = connectors.WriteResult{Err: c.missingRow(object, p.r.ID)}
 		}
 	}
@@ -569,8 +597,8 @@ func (c *Conn) updateGroup(ctx context.Context, tx *sql.Tx, object string, sd *s
 }
 
 // lookup returns, for each of keys (statement arguments, as arg makes them), the ids of
-// the live rows whose column key has it, in one statement per maxInValues keys (fewer in SQLite, maxParams): a join
-// with the keys, compared as a parameter is with the column.
+// the live rows whose column key has it, in one statement per maxInValues keys (fewer in
+// SQLite, maxParams): a join with the keys, compared as a parameter is with the column.
 func (c *Conn) lookup(ctx context.Context, tx *sql.Tx, object, key string, sd *softDelete, keys []any) ([][]string, error) {
 	table, id, _, _ := c.table(object)
 	keyCol := `"` + key + `"` // checked by Upsert

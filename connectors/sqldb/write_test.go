@@ -3,6 +3,7 @@ package sqldb
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -39,6 +40,7 @@ func postgresDB(dsn string) database {
 func TestBatchWithARefusedRow(t *testing.T)    { testBatchWithARefusedRow(t, sqliteDB) }
 func TestBatchWithAKeyTwice(t *testing.T)      { testBatchWithAKeyTwice(t, sqliteDB) }
 func TestBatchIDsAreTheirRecords(t *testing.T) { testBatchIDsAreTheirRecords(t, sqliteDB) }
+func TestBatchUpdateIfUnchanged(t *testing.T)  { testBatchUpdateIfUnchanged(t, sqliteDB) }
 
 // The batch tests on PostgreSQL (see TestPostgresConformance), and an updated column
 // kept to the whole second.
@@ -48,6 +50,7 @@ func TestPostgresBatches(t *testing.T) {
 	t.Run("WithARefusedRow", func(t *testing.T) { testBatchWithARefusedRow(t, db) })
 	t.Run("WithAKeyTwice", func(t *testing.T) { testBatchWithAKeyTwice(t, db) })
 	t.Run("IDsAreTheirRecords", func(t *testing.T) { testBatchIDsAreTheirRecords(t, db) })
+	t.Run("UpdateIfUnchanged", func(t *testing.T) { testBatchUpdateIfUnchanged(t, db) })
 	// The stamps of a batch's new rows cannot tell them apart in a column kept to the
 	// whole second: the batch is written row by row, each id its record's.
 	t.Run("WholeSecondUpdatedColumn", func(t *testing.T) {
@@ -244,5 +247,50 @@ func testBatchIDsAreTheirRecords(t *testing.T, db database) {
 	names = namesByID(t, c)
 	assert.Equal(t, "New", names[got[0].ID])
 	assert.Equal(t, "Again", names[updates[42].ID])
+	assert.Zero(t, c.batches.rowByRow.Load(), "no batch was written row by row")
+}
+
+// UpdateIfUnchanged's batch, with no row the database refuses, is written by its batch
+// statements alone, and each record has UpdateIfUnchanged's outcome: a row changed
+// since it was read is stale (with its time now), an id no row has is not found, an id
+// twice is stale the second time (the first moved it), a record without UpdatedAt is
+// invalid, and the rest are written.
+func testBatchUpdateIfUnchanged(t *testing.T, db database) {
+	c := db.open(t, nil)
+	ctx := t.Context()
+	res, err := c.Create(ctx, "companies", []connectors.Record{
+		{Fields: company("A", "a.example.com")}, {Fields: company("B", "b.example.com")}, {Fields: company("C", "c.example.com")},
+	})
+	require.NoError(t, err)
+	page, err := c.Get(ctx, "companies", []string{res[0].ID, res[1].ID, res[2].ID})
+	require.NoError(t, err)
+	read := map[any]connectors.Record{}
+	for _, r := range page {
+		read[r.Fields["name"]] = r
+	}
+	a, b, cc := read["A"], read["B"], read["C"]
+	edited := a.UpdatedAt.Add(time.Hour).Truncate(time.Microsecond)
+	setUpdatedAt(t, c, a.ID, edited)
+
+	got, err := c.UpdateIfUnchanged(ctx, "companies", []connectors.Record{
+		{ID: a.ID, UpdatedAt: a.UpdatedAt, Fields: map[string]any{"name": "A2"}},
+		{ID: b.ID, UpdatedAt: b.UpdatedAt, Fields: map[string]any{"name": "B2"}},
+		{ID: "999999", UpdatedAt: b.UpdatedAt, Fields: map[string]any{"name": "X"}},
+		{ID: cc.ID, UpdatedAt: cc.UpdatedAt, Fields: map[string]any{"name": "C2"}},
+		{ID: cc.ID, UpdatedAt: cc.UpdatedAt, Fields: map[string]any{"name": "C3"}},
+		{ID: b.ID, Fields: map[string]any{"name": "B3"}},
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 6)
+	var stale *connectors.StaleRecordError
+	require.ErrorAs(t, got[0].Err, &stale)
+	assert.True(t, stale.Now.Equal(edited), "the row's time now: %s, want %s", stale.Now, edited)
+	assert.Equal(t, connectors.WriteResult{ID: b.ID}, got[1])
+	assert.ErrorIs(t, got[2].Err, connectors.ErrNotFound)
+	assert.Equal(t, connectors.WriteResult{ID: cc.ID}, got[3])
+	assert.ErrorAs(t, got[4].Err, &stale, "moved by the record before")
+	var inv *connectors.InvalidRecordError
+	assert.ErrorAs(t, got[5].Err, &inv, "no UpdatedAt")
+	assert.Equal(t, map[string]any{a.ID: "A", b.ID: "B2", cc.ID: "C2"}, namesByID(t, c))
 	assert.Zero(t, c.batches.rowByRow.Load(), "no batch was written row by row")
 }
