@@ -171,14 +171,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 	{Name: "rate_retries", Default: strconv.Itoa(DefaultRateRetries), Doc: "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is sent again within a call before it fails with a rate-limit error (0: never)",
 		Set: settings.Int(0, 100, func(c *Config) *int { return &c.RateRetries })},
 	{Name: "hold_back_open_second", Default: "true", Doc: "read the records of the current second only once it is over, so a record saved later in that second is not missed",
-		Set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("is not true or false")
-			}
-			c.ReadOpenSecond = !b
-			return nil
-		}},
+		Set: settings.NotBool(func(c *Config) *bool { return &c.ReadOpenSecond })},
 	{Name: "request_timeout", Default: settings.DurationText(DefaultRequestTimeout), Doc: "timeout of one HTTP request",
 		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.RequestTimeout })},
 	{Name: "deleted_retention", Doc: "how long the account's deleted-record log keeps a deletion, e.g. 2160h; an older delete cursor is expired and the engine diffs ids instead (default: not known, only a zero cursor is expired)",

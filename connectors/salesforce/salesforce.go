@@ -178,14 +178,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 	{Name: SettingQueryBatchSize, Doc: "Sforce-Query-Options batchSize, 200 to 2000 (default: not sent)",
 		Set: settings.Int(200, 2000, func(c *Config) *int { return &c.QueryBatchSize })},
 	{Name: SettingHoldBackOpenSecond, Default: "true", Doc: "read the records of the current second only once it is over, so a record saved later in that second is not missed",
-		Set: func(c *Config, v string) error {
-			b, err := strconv.ParseBool(v)
-			if err != nil {
-				return fmt.Errorf("is not true or false")
-			}
-			c.ReadOpenSecond = !b
-			return nil
-		}},
+		Set: settings.NotBool(func(c *Config) *bool { return &c.ReadOpenSecond })},
 	{Name: SettingOrganizationID, Doc: "18-character org id Outbound Messages must carry (they have no signature); read by the webhook ingress"},
 }}
 

@@ -163,6 +163,19 @@ func Bool[C any](field func(*C) *bool) func(*C, string) error {
 	}
 }
 
+// NotBool stores the opposite of true or false: for a setting on by default whose Config
+// field, zero when the Config is built in code, says it is off.
+func NotBool[C any](field func(*C) *bool) func(*C, string) error {
+	set := Bool(field)
+	return func(c *C, v string) error {
+		if err := set(c, v); err != nil {
+			return err
+		}
+		*field(c) = !*field(c)
+		return nil
+	}
+}
+
 // Duration stores a Go duration ("30s", "1h") of at least lo (0 allows zero).
 func Duration[C any](lo time.Duration, field func(*C) *time.Duration) func(*C, string) error {
 	return func(c *C, v string) error {

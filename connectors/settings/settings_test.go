@@ -18,6 +18,7 @@ type config struct {
 	Verbose bool
 	Mode    string
 	Tags    []string
+	Quiet   bool
 }
 
 var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[config]{
@@ -35,6 +36,7 @@ var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[con
 	{Name: "mode", Default: "fast", Doc: "fast or slow | careful", Set: settings.OneOf([]string{"fast", "slow"}, func(c *config) *string { return &c.Mode })},
 	{Name: "tags", NoBlank: true, Doc: "comma separated", Set: settings.List(func(c *config) *[]string { return &c.Tags })},
 	{Name: "webhook_secret", Secret: true, Doc: "read by the verifier"},
+	{Name: "loud", Default: "true", Doc: "speak up", Set: settings.NotBool(func(c *config) *bool { return &c.Quiet })},
 }}
 
 type assertErr string
@@ -52,13 +54,18 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, 100, cfg.Rate)
 	assert.True(t, cfg.Verbose)
 	assert.Equal(t, "slow", cfg.Mode)
+	assert.False(t, cfg.Quiet, "loud by default")
+
+	cfg = config{}
+	require.NoError(t, spec.Parse(connectors.Settings{"token": "abcd", "loud": "false"}, &cfg))
+	assert.True(t, cfg.Quiet)
 
 	for _, tc := range []struct {
 		name  string
 		given connectors.Settings
 		want  string
 	}{
-		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, mode, rate, tags, token, verbose, webhook_secret)`},
+		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, loud, mode, rate, tags, token, verbose, webhook_secret)`},
 		{"missing", connectors.Settings{}, "setting token: missing (access token)"},
 		{"blank", connectors.Settings{"token": "  "}, "setting token: missing"},
 		{"no blank", connectors.Settings{"token": "abcd", "tags": " "}, "setting tags: empty (leave it out"},
@@ -86,7 +93,8 @@ func TestMarkdown(t *testing.T) {
 		"| `verbose` | `false` | say more |\n"+
 		"| `mode` | `fast` | fast or slow \\| careful |\n"+
 		"| `tags` | — | comma separated |\n"+
-		"| `webhook_secret` | — | read by the verifier |\n", spec.Markdown())
+		"| `webhook_secret` | — | read by the verifier |\n"+
+		"| `loud` | `true` | speak up |\n", spec.Markdown())
 }
 
 func TestReplace(t *testing.T) {
