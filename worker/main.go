@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -33,43 +32,10 @@ import (
 	"tandem/workflows"
 )
 
-type options struct {
-	dev        bool
-	configPath string
-	dataDir    string
-	port       int
-	uiPort     int
-	webhooks   string
-	metrics    string
-	logLevel   string
-}
-
 func main() {
-	var o options
-	flag.BoolVar(&o.dev, "dev", false, "embed a Temporal server and Web UI, and start the syncs (demo sync without --config)")
-	flag.StringVar(&o.configPath, "config", "", "sync definitions file (syncs.yaml)")
-	flag.StringVar(&o.dataDir, "data-dir", ".tandem", "directory of the link store (links.db, unless "+linksEnv+" names a PostgreSQL database) and, in dev mode, of the embedded server's database")
-	flag.IntVar(&o.port, "port", 7233, "dev mode: Temporal frontend port on 127.0.0.1")
-	flag.IntVar(&o.uiPort, "ui-port", -1, "dev mode: Temporal Web UI port on 127.0.0.1 (default: --port + 1000, so 8233; 0: no UI)")
-	flag.StringVar(&o.webhooks, "webhooks", "", "address of the webhook ingress to run in this process (dev mode default 127.0.0.1:8080; \"off\" for none)")
-	flag.StringVar(&o.metrics, "metrics", "", "address to serve Prometheus metrics on (GET /metrics), e.g. 0.0.0.0:9090; empty: none")
-	flag.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	flag.Parse()
-	if o.uiPort < 0 {
-		// Temporal's own dev server puts its UI 1000 above the frontend; explain's links
-		// assume the same.
-		o.uiPort = o.port + 1000
-	}
-	if o.webhooks == "" && o.dev {
-		o.webhooks = "127.0.0.1:8080"
-	}
-	if o.webhooks == "off" {
-		o.webhooks = ""
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, o); err != nil {
+	if err := command(os.Args[1:], run).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}

@@ -4,10 +4,6 @@
 package builtin
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
-
 	"tandem/connectors"
 	"tandem/connectors/hubspot"
 	"tandem/connectors/memory"
@@ -32,7 +28,7 @@ import (
 //	sql     rows of SQLite or PostgreSQL tables through database/sql (connectors/sqldb)
 func Registry() *connectors.Registry {
 	r := connectors.NewRegistry()
-	mustRegister(r, "memory", openMemory)
+	mustRegister(r, memory.Type, memory.Factory)
 	mustRegisterWebhooks(r, "memory", standardwebhooks.FromSettings)
 	mustRegister(r, hubspot.Type, hubspot.Factory)
 	mustRegisterWebhooks(r, hubspot.Type, hubspot.WebhookFactory)
@@ -58,42 +54,4 @@ func mustRegisterWebhooks(r *connectors.Registry, typ string, f connectors.Webho
 	if err := r.RegisterWebhooks(typ, f); err != nil {
 		panic(err)
 	}
-}
-
-// memorySettings are the settings a memory connection accepts, with what they do.
-var memorySettings = map[string]string{
-	"seed":        "number of sample companies to create (default 0)",
-	"seed_object": `object the sample companies go into (default "companies")`,
-	"id_prefix":   `prefix of the ids the connector assigns (default "m-")`,
-	// Read by the webhook ingress (standardwebhooks.FromSettings), not by the connector.
-	standardwebhooks.SettingSecret:         "secret the connection's webhooks are signed with (whsec_<base64> or plain)",
-	standardwebhooks.SettingPreviousSecret: "previous webhook secret, also accepted while senders move to the new one",
-}
-
-// openMemory opens a memory connection. Every call returns a new, separate connector:
-// two connections of type memory never share records, and neither do two opens of the
-// same connection (each worker process, and each open within it, starts from the seed).
-func openMemory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	if err := settings.OnlyKnown("memory", memorySettings); err != nil {
-		return nil, err
-	}
-	seed := 0
-	if s, ok := settings["seed"]; ok {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("setting seed: %q is not a number of records (want a whole number, 0 or more)", s)
-		}
-		seed = n
-	}
-	object := "companies"
-	if s, ok := settings["seed_object"]; ok {
-		if s == "" {
-			return nil, fmt.Errorf("setting seed_object: empty (leave it out for %q)", object)
-		}
-		object = s
-	}
-
-	c := memory.New(memory.Options{IDPrefix: settings["id_prefix"]})
-	c.Seed(object, seed, memory.SampleCompany)
-	return c, nil
 }

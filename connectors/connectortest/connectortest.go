@@ -20,19 +20,20 @@
 //		})
 //	}
 //
-// Run counts goroutines around each subtest, so the test calling it must not run in
-// parallel with other tests of its package.
+// Run checks with go.uber.org/goleak that each subtest leaves no goroutine behind that
+// was not running before it, so the test calling it must not run in parallel with other
+// tests of its package.
 package connectortest
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"tandem/connectors"
 )
@@ -142,9 +143,13 @@ func Run(t *testing.T, d Driver) {
 		if bug, ok := d.KnownBugs[tc.name]; ok {
 			run = func(t *testing.T) { t.Skipf("known bug: %s", bug) }
 		}
-		before := runtime.NumGoroutine()
+		running := goleak.IgnoreCurrent()
 		t.Run(tc.name, run)
-		checkGoroutines(t, tc.name, before)
+		// goleak retries for a while, so goroutines already on their way out (closed
+		// connections) are not counted.
+		if err := goleak.Find(running); err != nil {
+			t.Errorf("%s leaked goroutines; the connector, or its driver's cleanup, left them running: %v", tc.name, err)
+		}
 	}
 }
 
@@ -152,27 +157,6 @@ func Run(t *testing.T, d Driver) {
 type testCase struct {
 	name string
 	run  func(t *testing.T)
-}
-
-// checkGoroutines fails t when more goroutines run than before the subtest, after a
-// grace period for ones that are already on their way out (closed connections).
-func checkGoroutines(t *testing.T, name string, before int) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		n := runtime.NumGoroutine()
-		if n <= before {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("%s leaked goroutines: %d before, %d after; the connector, or its driver's cleanup, "+
-				"left them running:\n%s", name, before, n, buf)
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 type suite struct {

@@ -30,6 +30,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -195,9 +196,16 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 		if !limited {
 			return resp, nil
 		}
-		c.Gate.Block(wait, fmt.Sprintf("a Retry-After of %s", wait))
+		reason := fmt.Sprintf("a Retry-After of %s", wait)
+		c.Gate.Block(wait, reason)
 		if attempt >= c.Policy.MaxAttempts {
 			return resp, nil
+		}
+		if c.Gate == nil {
+			// Without a gate the wait is this request's alone.
+			if err := Sleep(ctx, wait, c.maxWait(), reason); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -307,4 +315,14 @@ func (c *Client) now() time.Time {
 		return c.Now()
 	}
 	return time.Now()
+}
+
+// HeaderInt reads a header holding a whole number (a rate-limit counter).
+func HeaderInt(h http.Header, name string) (int, bool) {
+	v := strings.TrimSpace(h.Get(name))
+	if v == "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	return n, err == nil
 }

@@ -270,7 +270,7 @@ func TestTokenErrorNamesTheRefusal(t *testing.T) {
 	tokens := httpx.NewTokens(httpx.ClientCredentials(srv.Client(), func() (*clientcredentials.Config, error) {
 		return &clientcredentials.Config{ClientID: "id", ClientSecret: "wrong", TokenURL: srv.URL + "/token"}, nil
 	}), nil, 0)
-	_, err := tokens.Token()
+	_, err := tokens.Token(context.Background())
 	require.Error(t, err)
 	status, reason := httpx.TokenError(err)
 	assert.Equal(t, 400, status)

@@ -17,18 +17,23 @@ import (
 )
 
 // Tokens is a connection's source of OAuth 2.0 access tokens: an oauth2.ReuseTokenSource
-// over the fetch (so concurrent calls wait for one fetch and share its token), renewed a
-// tenth of the token's lifetime (at most a minute) before it expires by the connection's
-// clock, and when the service refuses it (Renew, after a 401). It authenticates requests
-// with "Authorization: Bearer" (it is a Renewer).
+// over the fetch (so calls share one token), renewed a tenth of the token's lifetime (at
+// most a minute) before it expires by the connection's clock, and when the service
+// refuses it (Renew, after a 401). It authenticates requests with "Authorization:
+// Bearer" (it is a Renewer). One call at a time asks the ReuseTokenSource, waiting for
+// its turn as long as its context allows, and a fetch runs under the context of the call
+// that needed it, so a call that gives up does not leave a fetch behind.
 //
-// The lifetime is the answer's expires_in, else DefaultLifetime; an answer without
+// The lifetime is the answer's expires_in, else the default given; an answer without
 // either (Salesforce says nothing of expiry) keeps its token until it is refused.
 type Tokens struct {
-	fetch oauth2.TokenSource
+	fetch FetchFunc
 	now   func() time.Time
-	// DefaultLifetime applies when the answer has no expires_in; zero: until refused.
+	// defaultLifetime applies when the answer has no expires_in; zero: until refused.
 	defaultLifetime time.Duration
+
+	turn chan struct{} // held while asking src
+	ctx  context.Context
 
 	mu        sync.Mutex
 	src       oauth2.TokenSource
@@ -36,15 +41,18 @@ type Tokens struct {
 	refreshAt time.Time // by now; zero: never
 }
 
+// FetchFunc fetches a token.
+type FetchFunc func(ctx context.Context) (*oauth2.Token, error)
+
 // NewTokens returns tokens fetched by fetch. now is the clock expiry is measured by
 // (nil: time.Now); defaultLifetime applies to answers without expires_in (0: the token
 // lasts until the service refuses it).
-func NewTokens(fetch oauth2.TokenSource, now func() time.Time, defaultLifetime time.Duration) *Tokens {
+func NewTokens(fetch FetchFunc, now func() time.Time, defaultLifetime time.Duration) *Tokens {
 	if now == nil {
 		now = time.Now
 	}
-	t := &Tokens{fetch: fetch, now: now, defaultLifetime: defaultLifetime}
-	t.src = oauth2.ReuseTokenSource(nil, oauth2.TokenSource(tokenFunc(t.fetchOne)))
+	t := &Tokens{fetch: fetch, now: now, defaultLifetime: defaultLifetime, turn: make(chan struct{}, 1)}
+	t.renewLocked()
 	return t
 }
 
@@ -53,7 +61,14 @@ type tokenFunc func() (*oauth2.Token, error)
 func (f tokenFunc) Token() (*oauth2.Token, error) { return f() }
 
 // Token returns a token that is not about to expire, fetching one when needed.
-func (t *Tokens) Token() (*oauth2.Token, error) {
+func (t *Tokens) Token(ctx context.Context) (*oauth2.Token, error) {
+	select {
+	case t.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-t.turn }()
+	t.ctx = ctx
 	t.mu.Lock()
 	if !t.refreshAt.IsZero() && !t.now().Before(t.refreshAt) {
 		t.renewLocked()
@@ -63,11 +78,12 @@ func (t *Tokens) Token() (*oauth2.Token, error) {
 	return src.Token()
 }
 
-// fetchOne fetches a token and notes when to renew it. The token handed to the
-// ReuseTokenSource has no Expiry: the connection's clock, not oauth2's, decides.
+// fetchOne fetches a token (under the turn's context) and notes when to renew it. The
+// token handed to the ReuseTokenSource has no Expiry: the connection's clock, not
+// oauth2's, decides.
 func (t *Tokens) fetchOne() (*oauth2.Token, error) {
 	start := t.now()
-	tok, err := t.fetch.Token()
+	tok, err := t.fetch(t.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +138,7 @@ func (t *Tokens) Invalidate(token string) {
 
 // Authorize implements Authorizer.
 func (t *Tokens) Authorize(r *http.Request) error {
-	tok, err := t.Token()
+	tok, err := t.Token(r.Context())
 	if err != nil {
 		return err
 	}
@@ -143,8 +159,8 @@ func (t *Tokens) Renew(r *http.Request) {
 // fetch, so a grant whose parameters change (a signed assertion with its own expiry)
 // gets fresh ones; its EndpointParams may set grant_type to another grant taking the
 // same form (the JWT bearer grant, RFC 7523).
-func ClientCredentials(hc *http.Client, conf func() (*clientcredentials.Config, error)) oauth2.TokenSource {
-	return tokenFunc(func() (*oauth2.Token, error) {
+func ClientCredentials(hc *http.Client, conf func() (*clientcredentials.Config, error)) FetchFunc {
+	return func(ctx context.Context) (*oauth2.Token, error) {
 		cfg, err := conf()
 		if err != nil {
 			return nil, err
@@ -152,9 +168,8 @@ func ClientCredentials(hc *http.Client, conf func() (*clientcredentials.Config, 
 		if cfg.AuthStyle == oauth2.AuthStyleAutoDetect {
 			cfg.AuthStyle = oauth2.AuthStyleInParams
 		}
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, hc)
-		return cfg.Token(ctx)
-	})
+		return cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+	}
 }
 
 // SignJWT returns claims signed with key by method (golang-jwt), with header kid when

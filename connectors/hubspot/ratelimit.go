@@ -3,7 +3,6 @@ package hubspot
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -93,10 +92,10 @@ func (b *budget) observe(resp *httpx.Response) {
 	}
 	h := resp.Header
 	interval := 10 * time.Second
-	if ms, ok := headerInt(h, "X-HubSpot-RateLimit-Interval-Milliseconds"); ok && ms > 0 {
+	if ms, ok := httpx.HeaderInt(h, "X-HubSpot-RateLimit-Interval-Milliseconds"); ok && ms > 0 {
 		interval = time.Duration(ms) * time.Millisecond
 	}
-	if n, ok := headerInt(h, "X-HubSpot-RateLimit-Max"); ok && n > 0 {
+	if n, ok := httpx.HeaderInt(h, "X-HubSpot-RateLimit-Max"); ok && n > 0 {
 		b.mu.Lock()
 		changed := n != b.max || interval != b.interval
 		if changed {
@@ -112,21 +111,12 @@ func (b *budget) observe(resp *httpx.Response) {
 	if resp.Status == http.StatusTooManyRequests {
 		return
 	}
-	if n, ok := headerInt(h, "X-HubSpot-RateLimit-Remaining"); ok && n <= 0 {
+	if n, ok := httpx.HeaderInt(h, "X-HubSpot-RateLimit-Remaining"); ok && n <= 0 {
 		b.gate.Block(interval, "X-HubSpot-RateLimit-Remaining is 0")
 	}
-	if n, ok := headerInt(h, "X-HubSpot-RateLimit-Secondly-Remaining"); ok && n <= 0 {
+	if n, ok := httpx.HeaderInt(h, "X-HubSpot-RateLimit-Secondly-Remaining"); ok && n <= 0 {
 		b.gate.Block(time.Second, "X-HubSpot-RateLimit-Secondly-Remaining is 0")
 	}
-}
-
-func headerInt(h http.Header, name string) (int, bool) {
-	v := strings.TrimSpace(h.Get(name))
-	if v == "" {
-		return 0, false
-	}
-	n, err := strconv.Atoi(v)
-	return n, err == nil
 }
 
 // retryAfter is how long a 429 asks to wait: its Retry-After header (seconds or an HTTP

@@ -57,7 +57,7 @@ func (c *Connector) Describe(ctx context.Context, object string) ([]connectors.F
 
 	if n == 0 {
 		return nil, &connectors.NotFoundError{What: fmt.Sprintf(
-			"memory object %q: it has no records, so its fields are not known (declare them with Options.Fields)", object)}
+			"memory object %q: it has no records, so its fields are not known (a memory connection knows the fields of the records it holds)", object)}
 	}
 	if afterErr != nil {
 		return nil, afterErr

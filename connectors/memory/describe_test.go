@@ -17,7 +17,7 @@ func TestDescribeSeenFields(t *testing.T) {
 
 	_, err := c.Describe(ctx, companies)
 	require.ErrorIs(t, err, connectors.ErrNotFound, "an object without records")
-	assert.ErrorContains(t, err, "Options.Fields")
+	assert.ErrorContains(t, err, "it has no records")
 
 	_, err = c.Create(ctx, companies, []connectors.Record{
 		{Fields: map[string]any{"name": "Acme", "employees": 10.0, "tags": []any{"a"}, "vat": nil, "code": "X1"}},

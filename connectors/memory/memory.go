@@ -105,7 +105,7 @@ var (
 // New returns an empty connector.
 func New(opts Options) *Connector {
 	if opts.Type == "" {
-		opts.Type = "memory"
+		opts.Type = Type
 	}
 	if opts.IDPrefix == "" {
 		opts.IDPrefix = "m-"

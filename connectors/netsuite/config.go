@@ -5,16 +5,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"tandem/connectors/settings"
 )
 
 // Auth methods (the auth setting).
@@ -41,51 +41,6 @@ const (
 
 // DefaultFields are the customer columns read when the fields setting is not given.
 var DefaultFields = []string{"id", "entityid", "companyname", "email", "phone", "externalid", "lastmodifieddate"}
-
-// settingDocs lists every setting a netsuite connection accepts, with what it does. An
-// unknown setting is an error, so a typo never silently falls back to a default.
-var settingDocs = map[string]string{
-	"account_id":            "NetSuite account id, e.g. 123456_SB1 (the OAuth realm; the host is 123456-sb1.suitetalk.api.netsuite.com)",
-	"base_url":              "scheme and host the /services/rest paths go under (default https://<account host>); for fakes and proxies",
-	"auth":                  "tba or m2m (default: the one whose credentials are given)",
-	"consumer_key":          "tba: integration record's consumer key",
-	"consumer_secret":       "tba: integration record's consumer secret",
-	"token_id":              "tba: access token id",
-	"token_secret":          "tba: access token secret",
-	"client_id":             "m2m: integration record's client id (the JWT iss)",
-	"certificate_id":        "m2m: id NetSuite gave the uploaded certificate (the JWT kid)",
-	"private_key":           "m2m: PEM private key of that certificate (RSA signs PS256, EC signs ES256/384/512); \\n escapes allowed",
-	"scope":                 "m2m: token scopes, comma separated (default rest_webservices)",
-	"concurrency":           "requests in flight at once, shared by every call on the connection (default 5)",
-	"fields":                "columns read, comma separated (default id, entityid, companyname, email, phone, externalid, lastmodifieddate); id and modified_field are always read",
-	"custom_fields":         "columns added to fields, comma separated, e.g. custentity_sfdc_id",
-	"modified_field":        "column changes are read by (default lastmodifieddate)",
-	"modified_format":       "SuiteQL format model the modified column is read and compared in (default YYYY-MM-DD HH24:MI:SS; .FF3 etc. for fractions)",
-	"timezone":              "IANA time zone SuiteQL datetimes are in: the integration user's time zone preference (default UTC)",
-	"page_size":             "SuiteQL rows per request, 1 to 1000 (default 1000)",
-	"max_batch":             "most records one write call accepts; each is one request (default 100)",
-	"upsert_key":            "key field the syncs on this connection upsert by; externalid makes upserts native (PUT .../eid:VALUE)",
-	"create_defaults":       `JSON object of values every created record gets unless it sets them, e.g. {"subsidiary":{"id":"1"}}`,
-	"retry_after":           "wait before retrying a 429 that carries no Retry-After (default 2s)",
-	"hold_back_open_second": "true (default) or false: read the records of the current second only once it is over, so a record saved later in that second is not missed",
-	"rate_retries":          "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is retried before the call fails with a rate-limit error (default 3)",
-	"request_timeout":       "timeout of one HTTP request (default 2m)",
-	"deleted_retention":     "how long the account's deleted-record log keeps a deletion, e.g. 2160h; an older delete cursor is expired and the engine diffs ids instead (default: not known, only a zero cursor is expired)",
-	"deleted_types":         "the DeletedRecord type of each record type read for deletes, object=type comma separated, e.g. customer=customer (default: the record type's own name, compared without case)",
-}
-
-// SettingNames returns the names of the settings a netsuite connection accepts, sorted.
-func SettingNames() []string {
-	names := make([]string, 0, len(settingDocs))
-	for k := range settingDocs {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// SettingDoc returns what a setting does ("" for an unknown one).
-func SettingDoc(name string) string { return settingDocs[name] }
 
 // TBACredentials are the four secrets of token-based authentication.
 type TBACredentials struct {
@@ -127,8 +82,8 @@ type Config struct {
 	// UpsertKey, when "externalid", makes Info report NativeUpsert.
 	UpsertKey      string
 	CreateDefaults map[string]any
-	// RetryAfter is the wait after a 429 without Retry-After; RateRetries how many
-	// times it is retried (0: the default, 3; negative: never).
+	// RetryAfter is the wait after a 429 without Retry-After (times the attempt);
+	// RateRetries how many times it is sent again within a call (0: never).
 	RetryAfter time.Duration
 	// ReadOpenSecond turns holding back the account's current second off (on by default).
 	ReadOpenSecond bool
@@ -149,35 +104,100 @@ type Config struct {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// Spec declares every setting a netsuite connection accepts. An unknown setting is an
+// error, so a typo never silently falls back to a default.
+var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+	{Name: "account_id", Required: true, Doc: "NetSuite account id, e.g. 123456_SB1 (the OAuth realm; the host is 123456-sb1.suitetalk.api.netsuite.com)",
+		Set: settings.String(func(c *Config) *string { return &c.AccountID })},
+	{Name: "base_url", Doc: "scheme and host the /services/rest paths go under (default `https://<account host>`); for fakes and proxies",
+		Set: settings.String(func(c *Config) *string { return &c.BaseURL })},
+	{Name: "auth", Doc: "`tba` or `m2m` (default: the one whose credentials are given)",
+		Set: func(c *Config, v string) error { c.Auth = strings.ToLower(v); return nil }},
+	{Name: "consumer_key", Secret: true, Doc: "tba: integration record's consumer key",
+		Set: settings.String(func(c *Config) *string { return &c.TBA.ConsumerKey })},
+	{Name: "consumer_secret", Secret: true, Doc: "tba: integration record's consumer secret",
+		Set: settings.String(func(c *Config) *string { return &c.TBA.ConsumerSecret })},
+	{Name: "token_id", Secret: true, Doc: "tba: access token id",
+		Set: settings.String(func(c *Config) *string { return &c.TBA.TokenID })},
+	{Name: "token_secret", Secret: true, Doc: "tba: access token secret",
+		Set: settings.String(func(c *Config) *string { return &c.TBA.TokenSecret })},
+	{Name: "client_id", Doc: "m2m: integration record's client id (the JWT iss)",
+		Set: settings.String(func(c *Config) *string { return &c.M2M.ClientID })},
+	{Name: "certificate_id", Doc: "m2m: id NetSuite gave the uploaded certificate (the JWT kid)",
+		Set: settings.String(func(c *Config) *string { return &c.M2M.CertificateID })},
+	{Name: "private_key", Secret: true, Doc: "m2m: PEM private key of that certificate (RSA signs PS256, EC signs ES256/384/512); `\\n` escapes allowed",
+		Set: func(c *Config, v string) error {
+			key, err := ParsePrivateKey(v)
+			if err != nil {
+				return err
+			}
+			c.M2M.PrivateKey = key
+			return nil
+		}},
+	{Name: "scope", Default: DefaultScope, Doc: "m2m: token scopes, comma separated",
+		Set: settings.List(func(c *Config) *[]string { return &c.M2M.Scopes })},
+	{Name: "concurrency", Default: strconv.Itoa(DefaultConcurrency), Doc: "requests in flight at once, shared by every call on the connection",
+		Set: settings.Int(1, 1000, func(c *Config) *int { return &c.Concurrency })},
+	{Name: "fields", Default: strings.Join(DefaultFields, ","), Doc: "columns read, comma separated; id and modified_field are always read",
+		Set: func(c *Config, v string) error { c.Fields = lowerAll(settings.SplitList(v)); return nil }},
+	{Name: "custom_fields", Doc: "columns added to fields, comma separated, e.g. custentity_sfdc_id",
+		Set: func(c *Config, v string) error {
+			c.Fields = append(c.Fields, lowerAll(settings.SplitList(v))...)
+			return nil
+		}},
+	{Name: "modified_field", Default: DefaultModifiedField, Doc: "column changes are read by",
+		Set: func(c *Config, v string) error { c.ModifiedField = strings.ToLower(v); return nil }},
+	{Name: "modified_format", Default: DefaultModifiedFormat, Doc: "SuiteQL format model the modified column is read and compared in (`.FF3` etc. for fractions)",
+		Set: settings.String(func(c *Config) *string { return &c.ModifiedFormat })},
+	{Name: "timezone", Default: "UTC", Doc: "IANA time zone SuiteQL datetimes are in: the integration user's time zone preference",
+		Set: func(c *Config, v string) error {
+			loc, err := time.LoadLocation(v)
+			if err != nil {
+				return fmt.Errorf("is not an IANA time zone: %w", err)
+			}
+			c.Location = loc
+			return nil
+		}},
+	{Name: "page_size", Default: strconv.Itoa(DefaultPageSize), Doc: "SuiteQL rows per request, 1 to 1000",
+		Set: settings.Int(1, 1000, func(c *Config) *int { return &c.PageSize })},
+	{Name: "max_batch", Default: strconv.Itoa(DefaultMaxBatch), Doc: "most records one write call accepts; each is one request",
+		Set: settings.Int(1, 100000, func(c *Config) *int { return &c.MaxBatch })},
+	{Name: "upsert_key", Doc: "key field the syncs on this connection upsert by; `externalid` makes upserts native (PUT .../eid:VALUE)",
+		Set: func(c *Config, v string) error { c.UpsertKey = strings.ToLower(v); return nil }},
+	{Name: "create_defaults", Doc: `JSON object of values every created record gets unless it sets them, e.g. {"subsidiary":{"id":"1"}}`,
+		Set: settings.JSONObject(func(c *Config) *map[string]any { return &c.CreateDefaults })},
+	{Name: "retry_after", Default: settings.DurationText(DefaultRetryAfter), Doc: "wait before retrying a 429 that carries no Retry-After (times the attempt)",
+		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.RetryAfter })},
+	{Name: "rate_retries", Default: strconv.Itoa(DefaultRateRetries), Doc: "times a 429 or SSS_REQUEST_LIMIT_EXCEEDED is sent again within a call before it fails with a rate-limit error (0: never)",
+		Set: settings.Int(0, 100, func(c *Config) *int { return &c.RateRetries })},
+	{Name: "hold_back_open_second", Default: "true", Doc: "read the records of the current second only once it is over, so a record saved later in that second is not missed",
+		Set: settings.NotBool(func(c *Config) *bool { return &c.ReadOpenSecond })},
+	{Name: "request_timeout", Default: settings.DurationText(DefaultRequestTimeout), Doc: "timeout of one HTTP request",
+		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.RequestTimeout })},
+	{Name: "deleted_retention", Doc: "how long the account's deleted-record log keeps a deletion, e.g. 2160h; an older delete cursor is expired and the engine diffs ids instead (default: not known, only a zero cursor is expired)",
+		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.DeletedRetention })},
+	{Name: "deleted_types", Doc: "the DeletedRecord type of each record type read for deletes, object=type comma separated, e.g. customer=customer (default: the record type's own name, compared without case)",
+		Set: func(c *Config, v string) error {
+			for _, pair := range settings.SplitList(v) {
+				object, typ, ok := strings.Cut(pair, "=")
+				object, typ = strings.ToLower(strings.TrimSpace(object)), strings.TrimSpace(typ)
+				if !ok || !identRE.MatchString(object) || !identRE.MatchString(typ) {
+					return fmt.Errorf("has %q, which is not object=type, e.g. customer=customer", pair)
+				}
+				if c.DeletedTypes == nil {
+					c.DeletedTypes = map[string]string{}
+				}
+				c.DeletedTypes[object] = typ
+			}
+			return nil
+		}},
+}}
+
 // ParseSettings reads a connection's settings. Each error names the setting.
 func ParseSettings(s map[string]string) (Config, error) {
-	var unknown []string
-	for k := range s {
-		if _, ok := settingDocs[k]; !ok {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return Config{}, fmt.Errorf("unknown setting %s (netsuite accepts %s)", strings.Join(unknown, ", "), strings.Join(SettingNames(), ", "))
-	}
-	get := func(k string) string { return strings.TrimSpace(s[k]) }
-
-	cfg := Config{
-		AccountID: get("account_id"),
-		BaseURL:   get("base_url"),
-		Auth:      strings.ToLower(get("auth")),
-		TBA: TBACredentials{
-			ConsumerKey: get("consumer_key"), ConsumerSecret: get("consumer_secret"),
-			TokenID: get("token_id"), TokenSecret: get("token_secret"),
-		},
-		M2M:            M2MCredentials{ClientID: get("client_id"), CertificateID: get("certificate_id")},
-		ModifiedField:  strings.ToLower(get("modified_field")),
-		ModifiedFormat: get("modified_format"),
-		UpsertKey:      strings.ToLower(get("upsert_key")),
-	}
-	if cfg.AccountID == "" {
-		return Config{}, fmt.Errorf("setting account_id: missing (the NetSuite account id, e.g. 123456_SB1)")
+	var cfg Config
+	if err := Spec.Parse(s, &cfg); err != nil {
+		return Config{}, err
 	}
 	if cfg.Auth == "" {
 		switch {
@@ -189,85 +209,8 @@ func ParseSettings(s map[string]string) (Config, error) {
 			return Config{}, fmt.Errorf("setting auth: missing, and neither consumer_key/token_id (tba) nor client_id (m2m) is given")
 		}
 	}
-	if cfg.Auth == AuthM2M {
-		pemText := s["private_key"]
-		if strings.TrimSpace(pemText) == "" {
-			return Config{}, fmt.Errorf("setting private_key: missing (PEM private key of the certificate uploaded for m2m)")
-		}
-		key, err := ParsePrivateKey(pemText)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting private_key: %w", err)
-		}
-		cfg.M2M.PrivateKey = key
-		if sc := get("scope"); sc != "" {
-			cfg.M2M.Scopes = splitList(sc)
-		}
-	}
-
-	var err error
-	if cfg.Concurrency, err = intSetting(s, "concurrency", 1, 1000); err != nil {
-		return Config{}, err
-	}
-	if cfg.PageSize, err = intSetting(s, "page_size", 1, 1000); err != nil {
-		return Config{}, err
-	}
-	if cfg.MaxBatch, err = intSetting(s, "max_batch", 1, 100000); err != nil {
-		return Config{}, err
-	}
-	if cfg.RateRetries, err = intSetting(s, "rate_retries", 0, 100); err != nil {
-		return Config{}, err
-	}
-	if v, ok := s["rate_retries"]; ok && strings.TrimSpace(v) == "0" {
-		cfg.RateRetries = -1 // Config reads 0 as "the default" and a negative count as none
-	}
-	if v := s["hold_back_open_second"]; v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting hold_back_open_second: %q is not true or false", v)
-		}
-		cfg.ReadOpenSecond = !b
-	}
-	if cfg.RetryAfter, err = durationSetting(s, "retry_after"); err != nil {
-		return Config{}, err
-	}
-	if cfg.RequestTimeout, err = durationSetting(s, "request_timeout"); err != nil {
-		return Config{}, err
-	}
-	if cfg.DeletedRetention, err = durationSetting(s, "deleted_retention"); err != nil {
-		return Config{}, err
-	}
-	for _, pair := range splitList(get("deleted_types")) {
-		object, typ, ok := strings.Cut(pair, "=")
-		object, typ = strings.ToLower(strings.TrimSpace(object)), strings.TrimSpace(typ)
-		if !ok || !identRE.MatchString(object) || !identRE.MatchString(typ) {
-			return Config{}, fmt.Errorf("setting deleted_types: %q is not object=type, e.g. customer=customer", pair)
-		}
-		if cfg.DeletedTypes == nil {
-			cfg.DeletedTypes = map[string]string{}
-		}
-		cfg.DeletedTypes[object] = typ
-	}
-	if v := get("fields"); v != "" {
-		cfg.Fields = lowerAll(splitList(v))
-	}
-	if v := get("custom_fields"); v != "" {
-		base := cfg.Fields
-		if base == nil {
-			base = DefaultFields
-		}
-		cfg.Fields = append(append([]string(nil), base...), lowerAll(splitList(v))...)
-	}
-	if v := get("timezone"); v != "" {
-		loc, err := time.LoadLocation(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting timezone: %w", err)
-		}
-		cfg.Location = loc
-	}
-	if v := get("create_defaults"); v != "" {
-		if err := json.Unmarshal([]byte(v), &cfg.CreateDefaults); err != nil {
-			return Config{}, fmt.Errorf("setting create_defaults: not a JSON object: %w", err)
-		}
+	if cfg.Auth != AuthM2M {
+		cfg.M2M = M2MCredentials{}
 	}
 	return cfg, nil
 }
@@ -338,11 +281,8 @@ func (cfg *Config) validate() error {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = DefaultRetryAfter
 	}
-	switch {
-	case cfg.RateRetries == 0:
-		cfg.RateRetries = DefaultRateRetries
-	case cfg.RateRetries < 0:
-		cfg.RateRetries = 0
+	if cfg.RateRetries < 0 {
+		return fmt.Errorf("setting rate_retries: %d is negative", cfg.RateRetries)
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
@@ -429,40 +369,6 @@ func ParsePrivateKey(pemText string) (crypto.Signer, error) {
 	default:
 		return nil, fmt.Errorf("a %T key cannot sign NetSuite's PS256 or ES256 assertions (want RSA or EC)", key)
 	}
-}
-
-func intSetting(s map[string]string, name string, lo, hi int) (int, error) {
-	v, ok := s[name]
-	if !ok || strings.TrimSpace(v) == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("setting %s: %q is not a whole number from %d to %d", name, v, lo, hi)
-	}
-	return n, nil
-}
-
-func durationSetting(s map[string]string, name string) (time.Duration, error) {
-	v := strings.TrimSpace(s[name])
-	if v == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("setting %s: %q is not a positive duration such as 2s or 1m", name, v)
-	}
-	return d, nil
-}
-
-func splitList(v string) []string {
-	var out []string
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func lowerAll(in []string) []string {

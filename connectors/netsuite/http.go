@@ -5,21 +5,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 const (
 	restPrefix = "/services/rest"
-	// maxBody bounds what is read of one answer; a SuiteQL page of 1000 wide rows is a
-	// few MB at most.
-	maxBody = 64 << 20
 	// codeRequestLimit is the error code of a request over the concurrency limit where
 	// NetSuite answers 400 instead of 429 (RESTlets) [doc: section_1525253248].
 	codeRequestLimit = "SSS_REQUEST_LIMIT_EXCEEDED"
@@ -125,116 +120,52 @@ type call struct {
 	header map[string]string
 }
 
-// do sends a REST request with authentication. It fetches a new m2m token once when
-// NetSuite answers 401, and waits out rate limits rate_retries times; any other answer
-// is returned for the caller to judge.
+// do sends a REST request with authentication through the connection's httpx client: m2m
+// fetches a new token once when NetSuite answers 401, and a rate limit is waited out up
+// to rate_retries times (package httpx keeps it the one retry layer); any other answer is
+// returned for the caller to judge.
 func (c *Connector) do(ctx context.Context, cl call) (*response, error) {
-	u, err := c.url(cl)
-	if err != nil {
-		return nil, err
-	}
-	var body []byte
-	if cl.body != nil {
-		if body, err = json.Marshal(cl.body); err != nil {
-			return nil, fmt.Errorf("encode request body: %w", err)
-		}
-	}
-	refreshed := false
-	for limited := 0; ; {
-		var bearer string
-		if c.m2m != nil {
-			if bearer, err = c.m2m.get(ctx); err != nil {
-				return nil, err
-			}
-		}
-		auth := func(req *http.Request) {
-			if c.tba != nil {
-				// Signed per attempt: every request needs a fresh nonce.
-				req.Header.Set("Authorization", c.tba.header(req.Method, req.URL))
-			} else {
-				req.Header.Set("Authorization", "Bearer "+bearer)
-			}
-		}
-		resp, err := c.send(ctx, cl.method, u, body, "application/json", cl.header, auth)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case resp.status == http.StatusUnauthorized && c.m2m != nil && !refreshed:
-			refreshed = true
-			c.m2m.invalidate(bearer)
-			continue
-		case rateLimited(resp) && limited < c.cfg.RateRetries:
-			if err := sleep(ctx, c.retryAfter(resp, limited)); err != nil {
-				return nil, err
-			}
-			limited++
-			continue
-		}
-		return resp, nil
-	}
-}
-
-func (c *Connector) url(cl call) (*url.URL, error) {
-	raw := c.cfg.BaseURL + restPrefix + cl.path
+	req := httpx.Request{Method: cl.method, URL: restPrefix + cl.path, JSON: cl.body, Header: http.Header{}}
 	if len(cl.query) > 0 {
 		parts := make([]string, len(cl.query))
 		for i, kv := range cl.query {
 			parts[i] = percentEncode(kv[0]) + "=" + percentEncode(kv[1])
 		}
-		raw += "?" + strings.Join(parts, "&")
+		req.RawQuery = strings.Join(parts, "&")
 	}
-	u, err := url.Parse(raw)
+	for k, v := range cl.header {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.api.Do(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("request URL %q: %w", raw, err)
+		if c.m2m != nil {
+			return nil, tokenError(err)
+		}
+		return nil, err
 	}
-	return u, nil
+	return &response{status: resp.Status, header: resp.Header, body: resp.Body}, nil
 }
 
-// send makes one HTTP request while holding a concurrency slot, and reads the whole
-// answer before giving the slot back.
-func (c *Connector) send(ctx context.Context, method string, u *url.URL, body []byte, contentType string,
-	header map[string]string, auth func(*http.Request)) (*response, error) {
+// slots is the connection's httpx.Budget: a request holds one of concurrency slots until
+// its answer is read in full.
+type slots chan struct{}
+
+func (s slots) Take(ctx context.Context, _ *httpx.Request) (func(*httpx.Response), error) {
 	select {
-	case c.sem <- struct{}{}:
+	case s <- struct{}{}:
+		return func(*httpx.Response) { <-s }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	defer func() { <-c.sem }()
+}
 
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", contentType)
-	}
-	req.Header.Set("Accept", "application/json")
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	if auth != nil {
-		auth(req)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return nil, fmt.Errorf("read answer of %s %s: %w", method, u.Path, err)
-	}
+// observe keeps the account's clock from an answer's Date header.
+func (c *Connector) observe(resp *httpx.Response) {
 	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
 		c.serverMu.Lock()
 		c.serverNow = t
 		c.serverMu.Unlock()
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: data}, nil
 }
 
 // lastServerTime is the account's clock as its last answer's Date header gave it.
@@ -252,39 +183,22 @@ func rateLimited(resp *response) bool {
 		apiError(resp).hasCode(codeRequestLimit)
 }
 
-// retryAfter is the wait NetSuite asked for, or retry_after times the attempt when it
-// did not say [INF: whether NetSuite sends Retry-After with 429 is not documented].
-func (c *Connector) retryAfter(resp *response, attempt int) time.Duration {
-	if d, ok := parseRetryAfter(resp.header.Get("Retry-After"), c.now()); ok {
+// retryAfter is the wait NetSuite asked for, or retry_after times the attempt (from 1)
+// when it did not say [INF: whether NetSuite sends Retry-After with 429 is not
+// documented].
+func (c *Connector) retryAfter(h http.Header, attempt int) time.Duration {
+	if d, ok := httpx.RetryAfter(h, c.now()); ok {
 		return d
 	}
-	return c.cfg.RetryAfter * time.Duration(attempt+1)
+	return c.cfg.RetryAfter * time.Duration(attempt)
 }
 
-// parseRetryAfter reads Retry-After: delay-seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
+// limited is the httpx client's reading of a rate limit.
+func (c *Connector) limited(r *httpx.Response, attempt int) (time.Duration, bool) {
+	if !rateLimited(&response{status: r.Status, header: r.Header, body: r.Body}) {
 		return 0, false
 	}
-	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return c.retryAfter(r.Header, attempt), true
 }
 
 // callError turns an answer that is not a success into the typed error the engine
@@ -303,11 +217,7 @@ func (c *Connector) callError(resp *response, what string) error {
 	case resp.status == http.StatusNotFound:
 		return &connectors.NotFoundError{What: fmt.Sprintf("NetSuite %s (%s)", what, e.reason())}
 	case rateLimited(resp):
-		d, ok := parseRetryAfter(resp.header.Get("Retry-After"), c.now())
-		if !ok {
-			d = c.cfg.RetryAfter
-		}
-		return &connectors.RateLimitedError{RetryAfter: d, Reason: fmt.Sprintf("NetSuite %s: %s", what, e.reason())}
+		return &connectors.RateLimitedError{RetryAfter: c.retryAfter(resp.header, 1), Reason: fmt.Sprintf("NetSuite %s: %s", what, e.reason())}
 	}
 	return fmt.Errorf("netsuite %s: %w", what, e)
 }

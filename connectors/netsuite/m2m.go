@@ -1,23 +1,20 @@
 package netsuite
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 // OAuth 2.0 machine-to-machine [doc: Oracle section_162755359851, section_162790605110]:
@@ -27,9 +24,11 @@ import (
 // kid = the certificate id, and whose payload has iss = client id, scope, aud = the token
 // URL, iat and exp at most 60 minutes after iat. The answer is a bearer token.
 //
-// The JWT is signed with github.com/golang-jwt/jwt/v5: RSA-PSS and ECDSA's fixed-width
-// r||s encoding are easy to get subtly wrong by hand, and the fake verifies with the same
-// well-tested code path a real server would accept.
+// The request is golang.org/x/oauth2/clientcredentials' with the assertion as endpoint
+// parameters, the token is kept by httpx.Tokens (oauth2.ReuseTokenSource), and the JWT is
+// signed with github.com/golang-jwt/jwt/v5: RSA-PSS and ECDSA's fixed-width r||s encoding
+// are easy to get subtly wrong by hand, and the fake verifies with the same well-tested
+// code path a real server would accept.
 
 const (
 	tokenPath         = "/auth/oauth2/v1/token"
@@ -40,27 +39,30 @@ const (
 	defaultTokenLifetime = time.Hour
 )
 
-// m2mSource fetches bearer tokens and keeps the current one until shortly before it
-// expires. One fetch runs at a time; callers arriving meanwhile wait for its token.
-type m2mSource struct {
-	c        *Connector
-	creds    M2MCredentials
-	method   jwt.SigningMethod
-	tokenURL string
-
-	lock chan struct{} // held while fetching; a channel so waiting honours ctx
-
-	mu      sync.Mutex
-	token   string
-	refresh time.Time // fetch a new token from then on
-}
-
-func newM2MSource(c *Connector, creds M2MCredentials, tokenURL string) (*m2mSource, error) {
+// newM2MTokens returns the connection's token source.
+func newM2MTokens(c *Connector, creds M2MCredentials, tokenURL string) (*httpx.Tokens, error) {
 	method, err := jwtMethod(creds.PrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	return &m2mSource{c: c, creds: creds, method: method, tokenURL: tokenURL, lock: make(chan struct{}, 1)}, nil
+	fetch := httpx.ClientCredentials(c.http, func() (*clientcredentials.Config, error) {
+		now := c.now()
+		assertion, err := httpx.SignJWT(method, creds.PrivateKey, creds.CertificateID, jwt.MapClaims{
+			"iss":   creds.ClientID,
+			"scope": creds.Scopes,
+			"aud":   tokenURL,
+			"iat":   now.Unix(),
+			"exp":   now.Add(assertionLifetime).Unix(),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("netsuite m2m: %w", err)
+		}
+		return &clientcredentials.Config{TokenURL: tokenURL, EndpointParams: url.Values{
+			"client_assertion_type": {assertionType},
+			"client_assertion":      {assertion},
+		}}, nil
+	})
+	return httpx.NewTokens(fetch, c.now, defaultTokenLifetime), nil
 }
 
 // jwtMethod picks the assertion's algorithm from the key: PS256 for RSA (NetSuite takes
@@ -84,131 +86,18 @@ func jwtMethod(key crypto.Signer) (jwt.SigningMethod, error) {
 	}
 }
 
-// get returns a token that is not about to expire, fetching one when needed.
-func (m *m2mSource) get(ctx context.Context) (string, error) {
-	if tok := m.current(); tok != "" {
-		return tok, nil
+// tokenError types a failed token request: 429 is a *connectors.RateLimitedError, an
+// OAuth refusal (400, 401, 403: RFC 6749 §5.2's {"error": "invalid_grant", ...}) an
+// *connectors.AuthError; anything else (a 5xx, a transport error) stays plain.
+func tokenError(err error) error {
+	status, reason := httpx.TokenError(err)
+	switch status {
+	case 0:
+		return err
+	case http.StatusTooManyRequests:
+		return &connectors.RateLimitedError{RetryAfter: DefaultRetryAfter, Reason: "NetSuite token endpoint answered 429"}
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return &connectors.AuthError{Reason: fmt.Sprintf("NetSuite token endpoint answered %d %s (client_id, certificate_id and private_key must match the integration's certificate mapping)", status, reason)}
 	}
-	select {
-	case m.lock <- struct{}{}:
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	defer func() { <-m.lock }()
-	if tok := m.current(); tok != "" { // fetched while we waited
-		return tok, nil
-	}
-	tok, lifetime, err := m.fetch(ctx)
-	if err != nil {
-		return "", err
-	}
-	m.mu.Lock()
-	m.token = tok
-	// Refresh a tenth of the lifetime (at most a minute) early, so a token never
-	// expires between our check and NetSuite's.
-	m.refresh = m.c.now().Add(lifetime - min(lifetime/10, time.Minute))
-	m.mu.Unlock()
-	return tok, nil
-}
-
-func (m *m2mSource) current() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token != "" && m.c.now().Before(m.refresh) {
-		return m.token
-	}
-	return ""
-}
-
-// invalidate drops tok after NetSuite refused it, unless another caller already
-// replaced it.
-func (m *m2mSource) invalidate(tok string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.token == tok {
-		m.token = ""
-	}
-}
-
-// assertion returns a signed client assertion.
-func (m *m2mSource) assertion() (string, error) {
-	now := m.c.now()
-	claims := jwt.MapClaims{
-		"iss":   m.creds.ClientID,
-		"scope": m.creds.Scopes,
-		"aud":   m.tokenURL,
-		"iat":   now.Unix(),
-		"exp":   now.Add(assertionLifetime).Unix(),
-	}
-	tok := jwt.NewWithClaims(m.method, claims)
-	tok.Header["kid"] = m.creds.CertificateID // typ JWT is set by the library
-	return tok.SignedString(m.creds.PrivateKey)
-}
-
-// fetch asks the token endpoint for a token. The request counts against the
-// concurrency limit like any other.
-func (m *m2mSource) fetch(ctx context.Context) (string, time.Duration, error) {
-	assertion, err := m.assertion()
-	if err != nil {
-		return "", 0, fmt.Errorf("netsuite m2m: sign the client assertion: %w", err)
-	}
-	form := url.Values{
-		"grant_type":            {"client_credentials"},
-		"client_assertion_type": {assertionType},
-		"client_assertion":      {assertion},
-	}
-	u, err := url.Parse(m.tokenURL)
-	if err != nil {
-		return "", 0, err
-	}
-	for attempt := 0; ; attempt++ {
-		resp, err := m.c.send(ctx, http.MethodPost, u, []byte(form.Encode()), "application/x-www-form-urlencoded", nil, nil)
-		if err != nil {
-			return "", 0, fmt.Errorf("netsuite m2m token: %w", err)
-		}
-		if resp.status == http.StatusTooManyRequests && attempt < m.c.cfg.RateRetries {
-			if err := sleep(ctx, m.c.retryAfter(resp, attempt)); err != nil {
-				return "", 0, fmt.Errorf("netsuite m2m token: %w", err)
-			}
-			continue
-		}
-		return m.parse(resp, attempt)
-	}
-}
-
-func (m *m2mSource) parse(resp *response, attempt int) (string, time.Duration, error) {
-	switch {
-	case resp.status == http.StatusOK:
-	case resp.status == http.StatusTooManyRequests:
-		return "", 0, &connectors.RateLimitedError{RetryAfter: m.c.retryAfter(resp, attempt), Reason: "NetSuite token endpoint answered 429"}
-	case resp.status == http.StatusBadRequest || resp.status == http.StatusUnauthorized || resp.status == http.StatusForbidden:
-		// An OAuth error body (RFC 6749 §5.2): {"error": "invalid_grant", ...}.
-		var e struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-		}
-		_ = json.Unmarshal(resp.body, &e)
-		reason := strings.TrimSpace(e.Error + " " + e.Description)
-		if reason == "" {
-			reason = summarize(resp.body)
-		}
-		return "", 0, &connectors.AuthError{Reason: fmt.Sprintf("NetSuite token endpoint answered %d %s (client_id, certificate_id and private_key must match the integration's certificate mapping)", resp.status, reason)}
-	default:
-		return "", 0, fmt.Errorf("netsuite m2m token: HTTP %d: %s", resp.status, summarize(resp.body))
-	}
-	var body struct {
-		AccessToken string          `json:"access_token"`
-		ExpiresIn   json.RawMessage `json:"expires_in"`
-	}
-	if err := json.Unmarshal(resp.body, &body); err != nil || body.AccessToken == "" {
-		return "", 0, fmt.Errorf("netsuite m2m token: answer has no access_token: %s", summarize(resp.body))
-	}
-	// expires_in is seconds, sent as a number or a string [INF]: accept both.
-	lifetime := defaultTokenLifetime
-	if s := strings.Trim(string(body.ExpiresIn), `"`); s != "" {
-		if n, err := strconv.Atoi(s); err == nil && n > 0 {
-			lifetime = time.Duration(n) * time.Second
-		}
-	}
-	return body.AccessToken, lifetime, nil
+	return fmt.Errorf("netsuite m2m token: HTTP %d %s", status, reason)
 }

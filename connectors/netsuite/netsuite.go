@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 // Type is the connection type this package implements.
@@ -79,11 +80,11 @@ type Connector struct {
 	cfg    Config
 	layout string // Go layout of cfg.ModifiedFormat
 	http   *http.Client
-	own    bool          // http is ours to close
-	sem    chan struct{} // one slot per request in flight
+	own    bool // http is ours to close
+	api    *httpx.Client
 
 	tba *tbaSigner
-	m2m *m2mSource
+	m2m *httpx.Tokens
 
 	now func() time.Time
 
@@ -134,7 +135,6 @@ func New(cfg Config) (*Connector, error) {
 		cfg:    cfg,
 		layout: layout,
 		http:   cfg.HTTPClient,
-		sem:    make(chan struct{}, cfg.Concurrency),
 		now:    time.Now,
 	}
 	if cfg.Now != nil {
@@ -146,15 +146,30 @@ func New(cfg Config) (*Connector, error) {
 		c.http = &http.Client{Transport: tr, Timeout: cfg.RequestTimeout}
 		c.own = true
 	}
+	c.api = &httpx.Client{
+		HTTP:        c.http,
+		Base:        cfg.BaseURL,
+		Budget:      make(slots, cfg.Concurrency),
+		Policy:      httpx.Policy{MaxAttempts: cfg.RateRetries + 1},
+		RateLimited: c.limited,
+		OnResponse:  c.observe,
+		Now:         c.clock,
+	}
 	switch cfg.Auth {
 	case AuthTBA:
 		c.tba = &tbaSigner{realm: realm(cfg.AccountID), creds: cfg.TBA, now: c.clock, nonce: randomNonce}
+		c.api.Auth = httpx.AuthorizerFunc(func(r *http.Request) error {
+			// Signed per attempt: every request needs a fresh nonce.
+			r.Header.Set("Authorization", c.tba.header(r.Method, r.URL))
+			return nil
+		})
 	case AuthM2M:
-		m, err := newM2MSource(c, cfg.M2M, cfg.BaseURL+restPrefix+tokenPath)
+		m, err := newM2MTokens(c, cfg.M2M, cfg.BaseURL+restPrefix+tokenPath)
 		if err != nil {
 			return nil, fmt.Errorf("setting private_key: %w", err)
 		}
 		c.m2m = m
+		c.api.Auth = m
 	}
 	return c, nil
 }

@@ -87,7 +87,7 @@ var (
 	_ connectors.Deleter   = (*Connector)(nil)
 )
 
-// Factory opens an s3 connection from its settings (see SettingDocs).
+// Factory opens an s3 connection from its settings (see Spec).
 func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
 	cfg, err := ParseSettings(settings)
 	if err != nil {

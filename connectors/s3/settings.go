@@ -3,9 +3,9 @@ package s3
 import (
 	"fmt"
 	"net/url"
-	"strings"
 
 	"tandem/connectors"
+	"tandem/connectors/settings"
 )
 
 // Setting names of an s3 connection.
@@ -25,42 +25,33 @@ const (
 	DefaultKeyTemplate = "exports/{sync}/dt={date}/{run}.ndjson.gz"
 )
 
-// SettingDocs are the settings an s3 connection accepts, with what they do; any other
-// setting is refused, so a typo is caught when the connection is opened.
-var SettingDocs = map[string]string{
-	SettingBucket:          "bucket the export objects are written to (required)",
-	SettingRegion:          "AWS region of the bucket (default " + DefaultRegion + ")",
-	SettingEndpoint:        "URL of an S3-compatible server (MinIO, a fake); leave out for AWS",
-	SettingPathStyle:       "true to address the bucket as http://host/bucket/key instead of http://bucket.host/key (default false; S3-compatible servers usually need true)",
-	SettingAccessKeyID:     "static access key id; with secret_access_key, else the AWS SDK's default chain (environment, shared config, instance role)",
-	SettingSecretAccessKey: "static secret access key, set together with access_key_id",
-	SettingKeyTemplate: "object key of each batch (default " + DefaultKeyTemplate + "); placeholders " +
+// Spec declares every setting an s3 connection accepts; any other setting is refused,
+// so a typo is caught when the connection is opened.
+var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+	{Name: SettingBucket, Required: true, Doc: "bucket the export objects are written to",
+		Set: settings.String(func(c *Config) *string { return &c.Bucket })},
+	{Name: SettingRegion, Default: DefaultRegion, Doc: "AWS region of the bucket",
+		Set: settings.String(func(c *Config) *string { return &c.Region })},
+	{Name: SettingEndpoint, Doc: "URL of an S3-compatible server (MinIO, a fake); leave out for AWS",
+		Set: settings.String(func(c *Config) *string { return &c.Endpoint })},
+	{Name: SettingPathStyle, Default: "false", Doc: "true to address the bucket as http://host/bucket/key instead of http://bucket.host/key (S3-compatible servers usually need true)",
+		Set: settings.Bool(func(c *Config) *bool { return &c.PathStyle })},
+	{Name: SettingAccessKeyID, Secret: true, Doc: "static access key id; with secret_access_key, else the AWS SDK's default chain (environment, shared config, instance role)",
+		Set: settings.String(func(c *Config) *string { return &c.AccessKeyID })},
+	{Name: SettingSecretAccessKey, Secret: true, Raw: true, Doc: "static secret access key, set together with access_key_id",
+		Set: settings.String(func(c *Config) *string { return &c.SecretAccessKey })},
+	{Name: SettingKeyTemplate, Default: DefaultKeyTemplate, Raw: true, Doc: "object key of each batch; placeholders " +
 		"{sync}, {object}, {date} (YYYY-MM-DD of the run's start, UTC), {run} (run number), {batch} (batch id); " +
 		"without {batch}, -{batch} is added before the extension so the batches of a run never overwrite each other",
-}
+		Set: settings.String(func(c *Config) *string { return &c.KeyTemplate })},
+}}
 
 // ParseSettings turns a connection's settings into a Config, naming the setting at fault
 // in every error.
-func ParseSettings(s connectors.Settings) (Config, error) {
-	if err := s.OnlyKnown(Type, SettingDocs); err != nil {
+func ParseSettings(given connectors.Settings) (Config, error) {
+	var cfg Config
+	if err := Spec.Parse(given, &cfg); err != nil {
 		return Config{}, err
-	}
-	cfg := Config{
-		Bucket:          strings.TrimSpace(s[SettingBucket]),
-		Region:          strings.TrimSpace(s[SettingRegion]),
-		Endpoint:        strings.TrimSpace(s[SettingEndpoint]),
-		AccessKeyID:     s[SettingAccessKeyID],
-		SecretAccessKey: s[SettingSecretAccessKey],
-		KeyTemplate:     s[SettingKeyTemplate],
-	}
-	if v, ok := s[SettingPathStyle]; ok {
-		switch strings.ToLower(strings.TrimSpace(v)) {
-		case "true":
-			cfg.PathStyle = true
-		case "false", "":
-		default:
-			return Config{}, fmt.Errorf("setting %s: %q is not true or false", SettingPathStyle, v)
-		}
 	}
 	if err := cfg.validate(); err != nil {
 		return Config{}, err

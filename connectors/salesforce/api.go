@@ -1,21 +1,16 @@
 package salesforce
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
-
-// maxAnswer bounds how much of an answer is read: a query batch holds at most 2000 rows.
-const maxAnswer = 64 << 20
 
 // APIError is one entry of Salesforce's error body, a JSON array
 // [{"message","errorCode","fields"}] [doc: errorcodes].
@@ -40,9 +35,10 @@ type answer struct {
 	header http.Header
 }
 
-// do sends one REST request to the instance, authenticated, and returns the answer. It
-// refreshes the token once and retries once when Salesforce answers 401 (INVALID_SESSION_ID:
-// sessions end by the org's timeout policy, and the token answer says nothing of expiry).
+// do sends one REST request to the instance, authenticated, and returns the answer. The
+// connection's httpx client fetches a new token once and sends the request again when
+// Salesforce answers 401 (INVALID_SESSION_ID: sessions end by the org's timeout policy,
+// and the token answer says nothing of expiry).
 //
 // do returns an error, already typed, for what no caller handles itself: transport errors,
 // 401 after the refresh (AuthError), 403 REQUEST_LIMIT_EXCEEDED (RateLimitedError), 429
@@ -57,30 +53,26 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 	if err := ctx.Err(); err != nil {
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
-	var payload []byte
-	if body != nil {
-		var err error
-		if payload, err = json.Marshal(body); err != nil {
-			return answer{}, fmt.Errorf("salesforce %s: encoding the request: %w", what, err)
-		}
-	}
-	token, instance, err := c.session(ctx)
+	_, instance, err := c.session(ctx)
 	if err != nil {
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
-	ans, err := c.send(ctx, method, instance+path, token, header, payload)
+	req := httpx.Request{Method: method, URL: instance + path, Header: header.Clone(), JSON: body}
+	if c.cfg.QueryBatchSize > 0 && method == http.MethodGet {
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
+		// [INF, from memory]: the header that sets the query batch size.
+		req.Header.Set("Sforce-Query-Options", "batchSize="+strconv.Itoa(c.cfg.QueryBatchSize))
+	}
+	resp, err := c.api.Do(ctx, req)
 	if err != nil {
+		if status, _ := httpx.TokenError(err); status != 0 {
+			err = c.tokenError(err) // the token renewed after a 401 was refused
+		}
 		return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
 	}
-	if ans.status == http.StatusUnauthorized {
-		// One refresh and one retry; a second 401 means the new token is refused too.
-		if token, instance, err = c.refresh(ctx, token); err != nil {
-			return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
-		}
-		if ans, err = c.send(ctx, method, instance+path, token, header, payload); err != nil {
-			return answer{}, fmt.Errorf("salesforce %s: %w", what, err)
-		}
-	}
+	ans := answer{status: resp.Status, body: resp.Body, header: resp.Header}
 	switch {
 	case ans.status == http.StatusUnauthorized,
 		ans.status == http.StatusForbidden,
@@ -91,41 +83,10 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 	return ans, nil
 }
 
-func (c *Client) send(ctx context.Context, method, url, token string, header http.Header, payload []byte) (answer, error) {
-	var rd io.Reader
-	if payload != nil {
-		rd = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
-	if err != nil {
-		return answer{}, err
-	}
-	for k, vs := range header {
-		for _, v := range vs {
-			req.Header.Add(k, v)
-		}
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.cfg.QueryBatchSize > 0 && method == http.MethodGet {
-		// [INF, from memory]: the header that sets the query batch size.
-		req.Header.Set("Sforce-Query-Options", "batchSize="+strconv.Itoa(c.cfg.QueryBatchSize))
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return answer{}, err
-	}
-	defer resp.Body.Close()
+// observe keeps the usage counters and the org's clock of every answer.
+func (c *Client) observe(resp *httpx.Response) {
 	c.recordUsage(resp.Header.Get("Sforce-Limit-Info"))
 	c.recordServerTime(resp.Header.Get("Date"))
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return answer{}, fmt.Errorf("reading the answer: %w", err)
-	}
-	return answer{status: resp.StatusCode, body: b, header: resp.Header}, nil
 }
 
 // apiErrors parses Salesforce's error body; a body of another shape becomes one entry
@@ -171,10 +132,7 @@ func (c *Client) apiError(ans answer, what string) error {
 	case ans.status == http.StatusForbidden:
 		return &connectors.AuthError{Reason: fmt.Sprintf("Salesforce %s: %s (check the integration user's permissions)", what, reason)}
 	case ans.status == http.StatusTooManyRequests:
-		var after time.Duration
-		if s, err := strconv.Atoi(ans.header.Get("Retry-After")); err == nil && s > 0 {
-			after = time.Duration(s) * time.Second
-		}
+		after, _ := httpx.RetryAfter(ans.header, c.cfg.Now())
 		return &connectors.RateLimitedError{RetryAfter: after, Reason: fmt.Sprintf("Salesforce %s: %s", what, reason)}
 	case ans.status >= 500:
 		return fmt.Errorf("salesforce %s: %d %s", what, ans.status, reason)
@@ -200,13 +158,4 @@ func isMissingCode(e APIError) bool {
 	return false
 }
 
-func snippet(b []byte) string {
-	s := strings.TrimSpace(string(b))
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	if s == "" {
-		s = "(empty body)"
-	}
-	return s
-}
+func snippet(b []byte) string { return httpx.Snippet(b) }

@@ -36,6 +36,8 @@ import (
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
+	"tandem/connectors/settings"
 )
 
 // Type is the connection type the lead registers Factory under.
@@ -83,25 +85,6 @@ const (
 	// MaxBatch is the most records one sObject Collections call takes [doc].
 	MaxBatch = 200
 )
-
-// settingDocs lists every setting with what it does; unknown settings are refused.
-var settingDocs = map[string]string{
-	SettingLoginURL:           "OAuth server, default " + DefaultLoginURL + " (https://test.salesforce.com for sandboxes, or a My Domain)",
-	SettingGrant:              "client_credentials (default) or jwt",
-	SettingClientID:           "connected app's consumer key",
-	SettingClientSecret:       "connected app's consumer secret (client_credentials)",
-	SettingUsername:           "user the JWT bearer grant logs in as (jwt)",
-	SettingPrivateKey:         "PEM RSA private key that signs the JWT assertion (jwt)",
-	SettingJWTAudience:        "aud claim of the JWT assertion, default login_url",
-	SettingAPIVersion:         "REST API version, default " + DefaultAPIVersion + " (v46.0 or later)",
-	SettingInstanceURL:        "API base URL; default the instance_url of the token answer",
-	SettingModstampField:      "field changes are read by, default " + DefaultModstampField,
-	SettingFields:             "extra fields to read, comma separated; Object:Field for one object only",
-	SettingLimitRetryAfter:    "pause after REQUEST_LIMIT_EXCEEDED, default 1h",
-	SettingQueryBatchSize:     "Sforce-Query-Options batchSize, 200-2000 (default: not sent)",
-	SettingHoldBackOpenSecond: "true (default) or false: read the records of the current second only once it is over, so a record saved later in that second is not missed",
-	SettingOrganizationID:     "18-character org id Outbound Messages must carry",
-}
 
 // defaultFields are the fields read from well-known objects besides the `fields` setting.
 // Any other object reads Id and the modstamp field plus the setting's fields.
@@ -151,57 +134,59 @@ var (
 	apiVersionRE = regexp.MustCompile(`^v?(\d+)\.(\d+)$`)
 )
 
+// Spec declares every setting a salesforce connection accepts; unknown settings are
+// refused.
+var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+	{Name: SettingLoginURL, Default: DefaultLoginURL, Doc: "OAuth server (https://test.salesforce.com for sandboxes, or a My Domain)",
+		Set: settings.String(func(c *Config) *string { return &c.LoginURL })},
+	{Name: SettingGrant, Default: GrantClientCredentials, Doc: "`client_credentials` or `jwt` (the JWT bearer grant)",
+		Set: settings.OneOf([]string{GrantClientCredentials, GrantJWT}, func(c *Config) *string { return &c.Grant })},
+	{Name: SettingClientID, Doc: "connected app's consumer key (required)",
+		Set: settings.String(func(c *Config) *string { return &c.ClientID })},
+	{Name: SettingClientSecret, Secret: true, Doc: "connected app's consumer secret (client_credentials)",
+		Set: settings.String(func(c *Config) *string { return &c.ClientSecret })},
+	{Name: SettingUsername, Doc: "user the JWT bearer grant logs in as (jwt)",
+		Set: settings.String(func(c *Config) *string { return &c.Username })},
+	{Name: SettingPrivateKey, Secret: true, Doc: "PEM RSA private key that signs the JWT assertion (jwt); `\\n` escapes allowed",
+		Set: func(c *Config, v string) error {
+			key, err := ParsePrivateKey(v)
+			if err != nil {
+				return err
+			}
+			c.PrivateKey = key
+			return nil
+		}},
+	{Name: SettingJWTAudience, Doc: "aud claim of the JWT assertion (default login_url)",
+		Set: settings.String(func(c *Config) *string { return &c.JWTAudience })},
+	{Name: SettingAPIVersion, Default: DefaultAPIVersion, Doc: "REST API version, v46.0 or later",
+		Set: settings.String(func(c *Config) *string { return &c.APIVersion })},
+	{Name: SettingInstanceURL, Doc: "API base URL (default the instance_url of the token answer)",
+		Set: settings.String(func(c *Config) *string { return &c.InstanceURL })},
+	{Name: SettingModstampField, Default: DefaultModstampField, Doc: "field changes are read by",
+		Set: settings.String(func(c *Config) *string { return &c.ModstampField })},
+	{Name: SettingFields, Doc: "extra fields to read, comma separated; `Object:Field` for one object only",
+		Set: func(c *Config, v string) error {
+			fields, err := parseFieldsSetting(v)
+			if err != nil {
+				return fmt.Errorf("has %w", err)
+			}
+			c.Fields = fields
+			return nil
+		}},
+	{Name: SettingLimitRetryAfter, Default: settings.DurationText(DefaultLimitRetryAfter), Doc: "pause after REQUEST_LIMIT_EXCEEDED (the daily allocation is a rolling 24 hours) [INF]",
+		Set: settings.Duration(time.Nanosecond, func(c *Config) *time.Duration { return &c.LimitRetryAfter })},
+	{Name: SettingQueryBatchSize, Doc: "Sforce-Query-Options batchSize, 200 to 2000 (default: not sent)",
+		Set: settings.Int(200, 2000, func(c *Config) *int { return &c.QueryBatchSize })},
+	{Name: SettingHoldBackOpenSecond, Default: "true", Doc: "read the records of the current second only once it is over, so a record saved later in that second is not missed",
+		Set: settings.NotBool(func(c *Config) *bool { return &c.ReadOpenSecond })},
+	{Name: SettingOrganizationID, Doc: "18-character org id Outbound Messages must carry (they have no signature); read by the webhook ingress"},
+}}
+
 // ParseSettings turns a connection's settings into a Config. Every error names the setting.
-func ParseSettings(s connectors.Settings) (Config, error) {
-	if err := s.OnlyKnown(Type, settingDocs); err != nil {
+func ParseSettings(given connectors.Settings) (Config, error) {
+	var cfg Config
+	if err := Spec.Parse(given, &cfg); err != nil {
 		return Config{}, err
-	}
-	get := func(k string) string { return strings.TrimSpace(s[k]) }
-	cfg := Config{
-		LoginURL:      get(SettingLoginURL),
-		Grant:         get(SettingGrant),
-		ClientID:      get(SettingClientID),
-		ClientSecret:  get(SettingClientSecret),
-		Username:      get(SettingUsername),
-		JWTAudience:   get(SettingJWTAudience),
-		APIVersion:    get(SettingAPIVersion),
-		InstanceURL:   get(SettingInstanceURL),
-		ModstampField: get(SettingModstampField),
-	}
-	if pemText := get(SettingPrivateKey); pemText != "" {
-		key, err := ParsePrivateKey(pemText)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %w", SettingPrivateKey, err)
-		}
-		cfg.PrivateKey = key
-	}
-	if v := get(SettingFields); v != "" {
-		fields, err := parseFieldsSetting(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %w", SettingFields, err)
-		}
-		cfg.Fields = fields
-	}
-	if v := get(SettingLimitRetryAfter); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("setting %s: %q is not a positive duration (e.g. 1h, 30m)", SettingLimitRetryAfter, v)
-		}
-		cfg.LimitRetryAfter = d
-	}
-	if v := get(SettingHoldBackOpenSecond); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %q is not true or false", SettingHoldBackOpenSecond, v)
-		}
-		cfg.ReadOpenSecond = !b
-	}
-	if v := get(SettingQueryBatchSize); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %q is not a number", SettingQueryBatchSize, v)
-		}
-		cfg.QueryBatchSize = n
 	}
 	return cfg, cfg.check()
 }
@@ -338,13 +323,10 @@ func ParsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
 // connectors.NormalizingFinder, connectors.ConditionalUpdater, connectors.DeleteReader,
 // connectors.IDLister and connectors.Deleter, and is safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *http.Client
-
-	// tokenMu is held while a token is fetched, so concurrent calls wait for one fetch.
-	tokenMu  sync.Mutex
-	token    string
-	instance string
+	cfg    Config
+	http   *http.Client
+	tokens *httpx.Tokens
+	api    *httpx.Client
 
 	usageMu sync.Mutex
 	usage   map[string]string
@@ -396,7 +378,17 @@ func New(cfg Config) (*Client, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: 2 * time.Minute}
 	}
-	return &Client{cfg: cfg, http: hc, usage: map[string]string{}}, nil
+	c := &Client{cfg: cfg, http: hc, usage: map[string]string{}}
+	c.tokens = c.newTokens()
+	c.api = &httpx.Client{
+		HTTP: hc,
+		Auth: c.tokens,
+		// A 429 is returned at once; the activity layer waits out its Retry-After.
+		Policy:     httpx.Policy{MaxAttempts: 1},
+		OnResponse: c.observe,
+		Now:        cfg.Now,
+	}
+	return c, nil
 }
 
 // Info implements connectors.Connector: sObject Collections take 200 records a call, and

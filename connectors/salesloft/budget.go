@@ -2,12 +2,13 @@ package salesloft
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"tandem/connectors/httpx"
 )
 
 // PageCost is what a list request for page p costs: pages 101–150 cost 3, 151–250
@@ -38,16 +39,16 @@ func PageCost(p int) int {
 //
 // The budget is per team, shared with other integrations, so what Salesloft reports wins
 // where it is stricter: x-ratelimit-remaining-minute below what the connector thinks is
-// left is booked as spent by someone else. After a 429 nothing is sent until its
-// Retry-After (or, without one, the reset wait) has passed.
+// left is booked as spent by someone else. It is the connection's httpx.Budget; after a
+// 429 the connection's httpx.Gate holds every request until its Retry-After (or, without
+// one, the reset wait) has passed.
 type budget struct {
 	limit  int
 	window time.Duration
 	reset  time.Duration // wait after a 429 without Retry-After; 0: until the next minute
 
-	mu           sync.Mutex
-	spent        []*spend // oldest first
-	blockedUntil time.Time
+	mu    sync.Mutex
+	spent []*spend // oldest first
 }
 
 type spend struct {
@@ -57,6 +58,16 @@ type spend struct {
 
 func newBudget(limit int, window, reset time.Duration) *budget {
 	return &budget{limit: limit, window: window, reset: reset}
+}
+
+// Take implements httpx.Budget: it waits until a request of r.Cost fits (honouring ctx),
+// books it, and books what the answer says.
+func (b *budget) Take(ctx context.Context, r *httpx.Request) (func(*httpx.Response), error) {
+	s, err := b.take(ctx, r.Cost)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for the rate budget: %w", err)
+	}
+	return func(resp *httpx.Response) { b.observe(s, resp) }, nil
 }
 
 // take waits until a request of cost fits (honouring ctx) and books it.
@@ -88,9 +99,6 @@ func (b *budget) take(ctx context.Context, cost int) (*spend, error) {
 
 // waitLocked returns how long a request of cost must wait from now. Callers hold b.mu.
 func (b *budget) waitLocked(now time.Time, cost int) time.Duration {
-	if now.Before(b.blockedUntil) {
-		return b.blockedUntil.Sub(now)
-	}
 	b.pruneLocked(now)
 	used := b.usedLocked()
 	// A request dearer than the whole budget goes when nothing else is in the window.
@@ -124,11 +132,14 @@ func (b *budget) usedLocked() int {
 }
 
 // observe books what a response said about the budget.
-func (b *budget) observe(s *spend, resp *http.Response) {
+func (b *budget) observe(s *spend, resp *httpx.Response) {
+	if resp == nil {
+		return
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	if v, ok := headerInt(resp.Header, "x-ratelimit-endpoint-cost"); ok && v >= 0 {
+	if v, ok := httpx.HeaderInt(resp.Header, "x-ratelimit-endpoint-cost"); ok && v >= 0 {
 		s.cost = v
 	}
 	// Salesloft charged the request somewhere between sending and this answer; counting
@@ -140,7 +151,7 @@ func (b *budget) observe(s *spend, resp *http.Response) {
 		s.at = now
 		b.spent = append(b.spent, s)
 	}
-	if v, ok := headerInt(resp.Header, "x-ratelimit-remaining-minute"); ok {
+	if v, ok := httpx.HeaderInt(resp.Header, "x-ratelimit-remaining-minute"); ok {
 		b.pruneLocked(now)
 		if left := b.limit - b.usedLocked(); v < left {
 			b.spent = append(b.spent, &spend{at: now, cost: left - v})
@@ -148,38 +159,15 @@ func (b *budget) observe(s *spend, resp *http.Response) {
 	}
 }
 
-// block stops every request until now+d.
-func (b *budget) block(d time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if until := time.Now().Add(d); until.After(b.blockedUntil) {
-		b.blockedUntil = until
-	}
-}
-
 // retryAfter is the wait a 429 asks for: its Retry-After (seconds or an HTTP date) when
 // sent, else the reset wait.
 func (b *budget) retryAfter(h http.Header) time.Duration {
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-			return time.Duration(secs) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(time.Until(t), 0)
-		}
+	now := time.Now()
+	if d, ok := httpx.RetryAfter(h, now); ok {
+		return d
 	}
 	if b.reset > 0 {
 		return b.reset
 	}
-	now := time.Now()
 	return now.Truncate(time.Minute).Add(time.Minute).Sub(now)
-}
-
-func headerInt(h http.Header, name string) (int, bool) {
-	v := strings.TrimSpace(h.Get(name))
-	if v == "" {
-		return 0, false
-	}
-	n, err := strconv.Atoi(v)
-	return n, err == nil
 }

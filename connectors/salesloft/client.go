@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 // maxPerPage is the largest page Salesloft serves.
@@ -48,72 +48,34 @@ func (e *apiError) Error() string {
 
 // do sends a call within the budget and decodes a 2xx answer into out (when non-nil).
 // Errors: 401 and 403 are *connectors.AuthError, 404 a *connectors.NotFoundError, 429 a
-// *connectors.RateLimitedError; any other refusal is an *apiError, and a 5xx or a
+// *connectors.RateLimitedError (after which the connection's gate holds every request
+// until the Retry-After has passed); any other refusal is an *apiError, and a 5xx or a
 // transport error is a plain error the caller's retries cover.
 func (c *Connector) do(ctx context.Context, cl call, out any) error {
-	var payload []byte
-	if cl.body != nil {
-		var err error
-		if payload, err = json.Marshal(cl.body); err != nil {
-			return fmt.Errorf("salesloft %s: encode the request: %w", cl.endpoint(), err)
-		}
-	}
-	spent, err := c.budget.take(ctx, cl.cost)
-	if err != nil {
-		return fmt.Errorf("salesloft %s: waiting for the rate budget: %w", cl.endpoint(), err)
-	}
-
-	u := c.base + cl.path
-	if len(cl.query) > 0 {
-		u += "?" + encodeQuery(cl.query)
-	}
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	req, err := http.NewRequestWithContext(ctx, cl.method, u, body)
+	resp, err := c.api.Do(ctx, httpx.Request{Method: cl.method, URL: cl.path, Query: cl.query, JSON: cl.body, Cost: cl.cost})
 	if err != nil {
 		return fmt.Errorf("salesloft %s: %w", cl.endpoint(), err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.opts.Token)
-	req.Header.Set("Accept", "application/json")
-	if payload != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("salesloft %s: %w", cl.endpoint(), err)
-	}
-	defer resp.Body.Close()
-	c.budget.observe(spent, resp)
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return fmt.Errorf("salesloft %s: read the answer: %w", cl.endpoint(), err)
-	}
-
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		if out == nil || len(raw) == 0 {
-			return nil
-		}
-		if err := json.Unmarshal(raw, out); err != nil {
-			return fmt.Errorf("salesloft %s: the answer is not the JSON expected: %w", cl.endpoint(), err)
+	if resp.OK() {
+		if err := resp.Decode(out); err != nil {
+			return fmt.Errorf("salesloft %s: %w", cl.endpoint(), err)
 		}
 		return nil
 	}
 
-	e := &apiError{endpoint: cl.endpoint(), status: resp.StatusCode}
+	e := &apiError{endpoint: cl.endpoint(), status: resp.Status}
 	var parsed struct {
 		Error  string              `json:"error"`
 		Errors map[string][]string `json:"errors"`
 	}
 	switch {
-	case json.Unmarshal(raw, &parsed) == nil && (parsed.Error != "" || len(parsed.Errors) > 0):
+	case json.Unmarshal(resp.Body, &parsed) == nil && (parsed.Error != "" || len(parsed.Errors) > 0):
 		e.message, e.fields = parsed.Error, parsed.Errors
 		if e.message == "" {
 			e.message = fieldMessages(parsed.Errors)
 		}
 	default:
-		e.message = strings.TrimSpace(string(raw))
+		e.message = strings.TrimSpace(string(resp.Body))
 		if len(e.message) > 300 {
 			e.message = e.message[:300] + "…"
 		}
@@ -123,16 +85,14 @@ func (c *Connector) do(ctx context.Context, cl call, out any) error {
 	}
 
 	switch {
-	case resp.StatusCode == http.StatusUnauthorized:
+	case resp.Status == http.StatusUnauthorized:
 		return &connectors.AuthError{Reason: e.Error()}
-	case resp.StatusCode == http.StatusForbidden:
+	case resp.Status == http.StatusForbidden:
 		return &connectors.AuthError{Reason: e.Error() + " (the token lacks a scope or permission)"}
-	case resp.StatusCode == http.StatusNotFound:
+	case resp.Status == http.StatusNotFound:
 		return &connectors.NotFoundError{What: fmt.Sprintf("salesloft %s (%s)", cl.endpoint(), e.message)}
-	case resp.StatusCode == http.StatusTooManyRequests:
-		wait := c.budget.retryAfter(resp.Header)
-		c.budget.block(wait)
-		return &connectors.RateLimitedError{RetryAfter: wait, Reason: e.Error()}
+	case resp.Status == http.StatusTooManyRequests:
+		return &connectors.RateLimitedError{RetryAfter: c.budget.retryAfter(resp.Header), Reason: e.Error()}
 	}
 	return e
 }

@@ -28,6 +28,8 @@ import (
 	"time"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
+	"tandem/connectors/settings"
 )
 
 // Type is the connection type Info reports, and the one to register Factory under.
@@ -71,15 +73,32 @@ const (
 	SettingWebhookSecretPrevious = "webhook_secret_previous"
 )
 
-var settingDocs = map[string]string{
-	SettingToken:                 "OAuth access token or API key (required)",
-	SettingBaseURL:               "API host, default " + DefaultBaseURL,
-	SettingCostPerMinute:         "team cost budget per minute, default 600",
-	SettingDomainFilter:          `"single" (default) or "array": how the domain filter takes values`,
-	SettingRateLimitReset:        `wait after a 429 without Retry-After: "minute" (default) or a duration`,
-	SettingWebhookSecret:         "the webhook subscription's callback_token",
-	SettingWebhookSecretPrevious: "the previous callback_token, accepted while rotating",
-}
+// Spec declares every setting a salesloft connection accepts.
+var Spec = &settings.Spec[Options]{Type: Type, Settings: []settings.Setting[Options]{
+	{Name: SettingToken, Required: true, Secret: true, Doc: "OAuth access token or API key, sent as a Bearer token",
+		Set: settings.String(func(o *Options) *string { return &o.Token })},
+	{Name: SettingBaseURL, Default: DefaultBaseURL, Doc: "API host; a trailing /v2 is accepted",
+		Set: settings.String(func(o *Options) *string { return &o.BaseURL })},
+	{Name: SettingCostPerMinute, Default: strconv.Itoa(DefaultCostPerMinute), Doc: "the team's cost budget per minute, shared with its other integrations (a lower value leaves them room)",
+		Set: settings.AtLeast(1, func(o *Options) *int { return &o.CostPerMinute })},
+	{Name: SettingDomainFilter, Default: DomainFilterSingle, Doc: "how the domain filter takes values: `single` (one request per value) or `array` (`domain[]=a&domain[]=b`, up to 100 a request) [INF]",
+		Set: settings.OneOf([]string{DomainFilterSingle, DomainFilterArray}, func(o *Options) *string { return &o.DomainFilter })},
+	{Name: SettingRateLimitReset, Default: "minute", Doc: "wait after a 429 without Retry-After: `minute` (until the next whole minute) or a duration such as `60s`",
+		Set: func(o *Options, v string) error {
+			if v == "minute" {
+				o.RateLimitReset = 0
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("is neither \"minute\" nor a positive duration such as \"60s\"")
+			}
+			o.RateLimitReset = d
+			return nil
+		}},
+	{Name: SettingWebhookSecret, Secret: true, Doc: "the webhook subscription's callback_token, which signs the webhooks"},
+	{Name: SettingWebhookSecretPrevious, Secret: true, Doc: "the previous callback_token, accepted while rotating"},
+}}
 
 // Domain filter modes (SettingDomainFilter).
 const (
@@ -116,6 +135,7 @@ type Connector struct {
 	base   string
 	client *http.Client
 	budget *budget
+	api    *httpx.Client
 }
 
 var (
@@ -156,37 +176,39 @@ func New(opts Options) (*Connector, error) {
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	}
+	b := newBudget(opts.CostPerMinute, opts.BudgetWindow, opts.RateLimitReset)
 	return &Connector{
 		opts:   opts,
 		base:   base,
 		client: client,
-		budget: newBudget(opts.CostPerMinute, opts.BudgetWindow, opts.RateLimitReset),
+		budget: b,
+		api: &httpx.Client{
+			HTTP:        client,
+			Base:        base,
+			Auth:        httpx.Bearer(opts.Token),
+			Budget:      b,
+			Gate:        &httpx.Gate{},
+			EncodeQuery: encodeQuery,
+			MaxBody:     32 << 20,
+			// A 429 is returned at once (the activity layer retries it); the gate keeps
+			// the connection's later calls from being sent before its Retry-After, a
+			// wait of up to the reset minute.
+			Policy: httpx.Policy{MaxAttempts: 1, MaxWait: time.Minute + time.Second},
+			RateLimited: func(resp *httpx.Response, _ int) (time.Duration, bool) {
+				if resp.Status != http.StatusTooManyRequests {
+					return 0, false
+				}
+				return b.retryAfter(resp.Header), true
+			},
+		},
 	}, nil
 }
 
 // Factory opens a salesloft connection from its settings. It is a connectors.Factory.
-func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+func Factory(name string, given connectors.Settings) (connectors.Connector, error) {
+	var opts Options
+	if err := Spec.Parse(given, &opts); err != nil {
 		return nil, err
-	}
-	opts := Options{
-		Token:        settings[SettingToken],
-		BaseURL:      settings[SettingBaseURL],
-		DomainFilter: settings[SettingDomainFilter],
-	}
-	if v, ok := settings[SettingCostPerMinute]; ok {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("setting %s: %q is not a positive whole number (Salesloft's budget is %d)", SettingCostPerMinute, v, DefaultCostPerMinute)
-		}
-		opts.CostPerMinute = n
-	}
-	if v, ok := settings[SettingRateLimitReset]; ok && v != "minute" {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("setting %s: %q is neither \"minute\" nor a positive duration such as \"60s\"", SettingRateLimitReset, v)
-		}
-		opts.RateLimitReset = d
 	}
 	return New(opts)
 }

@@ -30,10 +30,13 @@ type Setting[C any] struct {
 	Secret bool
 	// Set parses v (trimmed of spaces unless Raw) into cfg; the error says what v is not
 	// ("is not a positive whole number"), and Parse puts the setting's name and v before
-	// it. nil: the setting is read elsewhere (a webhook verifier reads the same map).
+	// it (only the name for a Secret, whose error must read without the value). nil: the
+	// setting is read elsewhere (a webhook verifier reads the same map).
 	Set func(cfg *C, v string) error
 	// Raw passes v to Set untrimmed (a secret may end in spaces).
 	Raw bool
+	// NoBlank refuses a blank value instead of reading it as absent.
+	NoBlank bool
 }
 
 // Spec is a connection type's settings.
@@ -45,7 +48,8 @@ type Spec[C any] struct {
 
 // Parse reads settings into cfg: an unknown setting is refused (OnlyKnown), a required
 // one must be there, each absent one with a Default takes it, and each given one is
-// parsed by its Set. Blank values count as absent. Errors name the setting.
+// parsed by its Set. Blank values count as absent (unless NoBlank). Errors name the
+// setting.
 func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 	if err := given.OnlyKnown(s.Type, s.Known()); err != nil {
 		return err
@@ -54,6 +58,9 @@ func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 		v, ok := given[st.Name]
 		if !st.Raw {
 			v = strings.TrimSpace(v)
+		}
+		if ok && st.NoBlank && strings.TrimSpace(v) == "" {
+			return fmt.Errorf("setting %s: empty (leave it out for its default, %q)", st.Name, st.Default)
 		}
 		if !ok || strings.TrimSpace(v) == "" {
 			if st.Required {
@@ -69,7 +76,7 @@ func (s *Spec[C]) Parse(given connectors.Settings, cfg *C) error {
 		}
 		if err := st.Set(cfg, v); err != nil {
 			if st.Secret {
-				return fmt.Errorf("setting %s: the value given %w", st.Name, err)
+				return fmt.Errorf("setting %s: %w", st.Name, err)
 			}
 			return fmt.Errorf("setting %s: %q %w", st.Name, v, err)
 		}
@@ -123,7 +130,10 @@ func Int[C any](lo, hi int, field func(*C) *int) func(*C, string) error {
 	return func(c *C, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < lo || n > hi {
-			if hi == maxInt {
+			switch {
+			case hi == maxInt && lo == 1:
+				return fmt.Errorf("is not a positive whole number")
+			case hi == maxInt:
 				return fmt.Errorf("is not a whole number of %d or more", lo)
 			}
 			return fmt.Errorf("is not a whole number from %d to %d", lo, hi)
@@ -149,6 +159,19 @@ func Bool[C any](field func(*C) *bool) func(*C, string) error {
 			return fmt.Errorf("is not true or false")
 		}
 		*field(c) = b
+		return nil
+	}
+}
+
+// NotBool stores the opposite of true or false: for a setting on by default whose Config
+// field, zero when the Config is built in code, says it is off.
+func NotBool[C any](field func(*C) *bool) func(*C, string) error {
+	set := Bool(field)
+	return func(c *C, v string) error {
+		if err := set(c, v); err != nil {
+			return err
+		}
+		*field(c) = !*field(c)
 		return nil
 	}
 }
@@ -209,12 +232,21 @@ func SplitList(v string) []string {
 }
 
 func orList(values []string) string {
-	q := make([]string, len(values))
-	for i, v := range values {
-		q[i] = strconv.Quote(v)
-	}
+	q := values
 	if len(q) < 2 {
 		return strings.Join(q, "")
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// DurationText writes d as a setting's default reads best: "1h", "2m", "1m30s", "5s".
+func DurationText(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -18,13 +18,14 @@ type config struct {
 	Verbose bool
 	Mode    string
 	Tags    []string
+	Quiet   bool
 }
 
 var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[config]{
 	{Name: "token", Required: true, Secret: true, Doc: "access token",
 		Set: func(c *config, v string) error {
 			if len(v) < 4 {
-				return assertErr("is too short")
+				return assertErr("too short")
 			}
 			c.Token = v
 			return nil
@@ -33,8 +34,9 @@ var spec = &settings.Spec[config]{Type: "demo", Settings: []settings.Setting[con
 	{Name: "lag", Default: "5s", Doc: "lag; 0s none", Set: settings.Duration(0, func(c *config) *time.Duration { return &c.Lag })},
 	{Name: "verbose", Default: "false", Doc: "say more", Set: settings.Bool(func(c *config) *bool { return &c.Verbose })},
 	{Name: "mode", Default: "fast", Doc: "fast or slow | careful", Set: settings.OneOf([]string{"fast", "slow"}, func(c *config) *string { return &c.Mode })},
-	{Name: "tags", Doc: "comma separated", Set: settings.List(func(c *config) *[]string { return &c.Tags })},
+	{Name: "tags", NoBlank: true, Doc: "comma separated", Set: settings.List(func(c *config) *[]string { return &c.Tags })},
 	{Name: "webhook_secret", Secret: true, Doc: "read by the verifier"},
+	{Name: "loud", Default: "true", Doc: "speak up", Set: settings.NotBool(func(c *config) *bool { return &c.Quiet })},
 }}
 
 type assertErr string
@@ -52,20 +54,26 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, 100, cfg.Rate)
 	assert.True(t, cfg.Verbose)
 	assert.Equal(t, "slow", cfg.Mode)
+	assert.False(t, cfg.Quiet, "loud by default")
+
+	cfg = config{}
+	require.NoError(t, spec.Parse(connectors.Settings{"token": "abcd", "loud": "false"}, &cfg))
+	assert.True(t, cfg.Quiet)
 
 	for _, tc := range []struct {
 		name  string
 		given connectors.Settings
 		want  string
 	}{
-		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, mode, rate, tags, token, verbose, webhook_secret)`},
+		{"unknown", connectors.Settings{"token": "abcd", "rte": "5"}, `unknown setting "rte" (demo accepts lag, loud, mode, rate, tags, token, verbose, webhook_secret)`},
 		{"missing", connectors.Settings{}, "setting token: missing (access token)"},
 		{"blank", connectors.Settings{"token": "  "}, "setting token: missing"},
-		{"secret not quoted", connectors.Settings{"token": "ab"}, "setting token: the value given is too short"},
+		{"no blank", connectors.Settings{"token": "abcd", "tags": " "}, "setting tags: empty (leave it out"},
+		{"secret not quoted", connectors.Settings{"token": "ab"}, "setting token: too short"},
 		{"int", connectors.Settings{"token": "abcd", "rate": "0"}, `setting rate: "0" is not a whole number from 1 to 100`},
 		{"duration", connectors.Settings{"token": "abcd", "lag": "-1s"}, `setting lag: "-1s" is not a duration`},
 		{"bool", connectors.Settings{"token": "abcd", "verbose": "yes"}, `setting verbose: "yes" is not true or false`},
-		{"one of", connectors.Settings{"token": "abcd", "mode": "Fast"}, `setting mode: "Fast" is not "fast" or "slow"`},
+		{"one of", connectors.Settings{"token": "abcd", "mode": "Fast"}, `setting mode: "Fast" is not fast or slow`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var cfg config
@@ -85,7 +93,8 @@ func TestMarkdown(t *testing.T) {
 		"| `verbose` | `false` | say more |\n"+
 		"| `mode` | `fast` | fast or slow \\| careful |\n"+
 		"| `tags` | — | comma separated |\n"+
-		"| `webhook_secret` | — | read by the verifier |\n", spec.Markdown())
+		"| `webhook_secret` | — | read by the verifier |\n"+
+		"| `loud` | `true` | speak up |\n", spec.Markdown())
 }
 
 func TestReplace(t *testing.T) {
@@ -99,4 +108,13 @@ func TestReplace(t *testing.T) {
 
 	_, err = settings.Section(readme, "other")
 	assert.ErrorContains(t, err, `README has no "<!-- settings:other -->" marker`)
+}
+
+func TestDurationText(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Hour: "1h", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", 5 * time.Second: "5s", 90 * time.Minute: "1h30m", 0: "0s"} {
+		assert.Equal(t, want, settings.DurationText(d))
+		back, err := time.ParseDuration(want)
+		require.NoError(t, err)
+		assert.Equal(t, d, back)
+	}
 }

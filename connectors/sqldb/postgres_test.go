@@ -87,7 +87,7 @@ const pgCompaniesTable = `CREATE TABLE companies (
 
 // openPostgres returns a connection to the PostgreSQL at dsn, with the settings extra,
 // after dropping the tables companies and contacts and running the statements ddl.
-func openPostgres(t *testing.T, dsn string, extra connectors.Settings, ddl ...string) *Conn {
+func openPostgres(t testing.TB, dsn string, extra connectors.Settings, ddl ...string) *Conn {
 	t.Helper()
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)

@@ -5,9 +5,11 @@
 //   - Changes reads rows in (updated column, id column) order after the cursor; the
 //     connector sets the updated column on every row it writes. See "Change times" below.
 //   - Get and Find are SELECTs with IN lists; Create, Update and Upsert write a batch in one
-//     transaction with a SAVEPOINT per row, so a row the database refuses (NOT NULL,
-//     CHECK, UNIQUE, a bad value) fails alone, with the database's message, and the rest of
-//     the batch is written.
+//     transaction with a few statements for the whole batch (multi-row INSERTs, in
+//     PostgreSQL an UPDATE ... FROM the batch's values; see write.go). When the database
+//     refuses one for a row's sake (NOT NULL, CHECK, UNIQUE, a bad value), the batch is
+//     written again with a SAVEPOINT per row, so that row fails alone, with the
+//     database's message, and the rest of the batch is written.
 //   - UpdateIfUnchanged is Update WHERE the updated column still has the time the record
 //     was read with.
 //   - Upsert by a column of key_columns (which must have a UNIQUE constraint) inserts with
@@ -101,7 +103,6 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -112,6 +113,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"tandem/connectors"
+	"tandem/connectors/settings"
 )
 
 // Type is the connection type the connector is registered under.
@@ -147,21 +149,6 @@ const (
 	// the package comment, "Deletes".
 	SettingDeletedColumn = "deleted_column"
 )
-
-// settingDocs lists every setting a sql connection accepts; any other key is an error at
-// load, so a misspelt setting does not silently fall back to its default.
-var settingDocs = map[string]string{
-	SettingDriver:        "sqlite or postgres (required)",
-	SettingDSN:           "data source name: a file path for sqlite, a postgres:// URL for postgres (required)",
-	SettingIDColumn:      `primary key column, default "id"`,
-	SettingUpdatedColumn: `last-changed timestamp column the connector sets and reads changes by, default "updated_at"`,
-	SettingKeyColumns:    "columns with a UNIQUE constraint Upsert may use natively, comma separated",
-	SettingMaxBatch:      "rows per write transaction, default 500",
-	SettingHoldBackOpenSecond: "auto (default), true or false: read the rows of the current second only once it is over, " +
-		"so a row saved later in that second is not missed; auto does so when the updated column keeps whole seconds",
-	SettingDeletedColumn: "soft-delete column (a timestamp, or a boolean or 0/1 flag): rows where it is set are deleted, " +
-		"left out of reads and read as tombstones by the delete log, and Delete sets it instead of deleting rows; default none",
-}
 
 // Defaults of the settings.
 const (
@@ -204,44 +191,44 @@ type Config struct {
 	Now func() time.Time
 }
 
+// Spec declares every setting a sql connection accepts; any other key is an error at
+// load, so a misspelt setting does not silently fall back to its default.
+var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+	{Name: SettingDriver, Required: true, Doc: "`sqlite` or `postgres`",
+		Set: settings.OneOf([]string{DriverSQLite, DriverPostgres}, func(c *Config) *string { return &c.Driver })},
+	{Name: SettingDSN, Required: true, Secret: true, Doc: "data source name: a file path (or file: URI) for sqlite, a postgres:// URL or key=value string for postgres; usually holds a password, so set it from the environment (`${DATABASE_URL}`)",
+		Set: settings.String(func(c *Config) *string { return &c.DSN })},
+	{Name: SettingIDColumn, Default: DefaultIDColumn, Doc: "each table's primary key column; record ids are its values as strings",
+		Set: settings.String(func(c *Config) *string { return &c.IDColumn })},
+	{Name: SettingUpdatedColumn, Default: DefaultUpdatedColumn, Doc: "each table's last-changed timestamp column, set by Tandem on every row it writes and read for changes",
+		Set: settings.String(func(c *Config) *string { return &c.UpdatedColumn })},
+	{Name: SettingKeyColumns, Doc: "columns with a UNIQUE constraint, comma separated: an upsert by one of them is a native INSERT ... ON CONFLICT",
+		Set: settings.List(func(c *Config) *[]string { return &c.KeyColumns })},
+	{Name: SettingMaxBatch, Default: strconv.Itoa(DefaultMaxBatch), Doc: "rows per write transaction",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.MaxBatch })},
+	{Name: SettingHoldBackOpenSecond, Default: HoldBackAuto, Doc: "`auto`, `true` or `false`: read the rows of the current second only once it is over, so a row saved later in that second is not missed; `auto` does so when the updated column keeps whole seconds (PostgreSQL `timestamp(0)`, SQLite values without fractions)",
+		Set: func(c *Config, v string) error {
+			if strings.EqualFold(v, HoldBackAuto) {
+				c.HoldBackOpenSecond = "" // auto, as a Config built in code leaves it
+				return nil
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("is not auto, true or false")
+			}
+			c.HoldBackOpenSecond = strconv.FormatBool(b)
+			return nil
+		}},
+	{Name: SettingDeletedColumn, Doc: "soft-delete column (a timestamp, or a boolean or 0/1 flag): rows where it is set are deleted, left out of reads and read as tombstones by the delete log, and Delete sets it instead of deleting rows; without it a delete is a `DELETE` and deletes are found by an id diff",
+		Set: settings.String(func(c *Config) *string { return &c.DeletedColumn })},
+}}
+
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
-func ParseSettings(settings connectors.Settings) (Config, error) {
-	if err := settings.OnlyKnown(Type, settingDocs); err != nil {
+func ParseSettings(given connectors.Settings) (Config, error) {
+	var cfg Config
+	if err := Spec.Parse(given, &cfg); err != nil {
 		return Config{}, err
-	}
-	cfg := Config{
-		Driver:        strings.TrimSpace(settings[SettingDriver]),
-		DSN:           strings.TrimSpace(settings[SettingDSN]),
-		IDColumn:      DefaultIDColumn,
-		UpdatedColumn: DefaultUpdatedColumn,
-		MaxBatch:      DefaultMaxBatch,
-	}
-	if v, ok := settings[SettingIDColumn]; ok {
-		cfg.IDColumn = strings.TrimSpace(v)
-	}
-	if v, ok := settings[SettingUpdatedColumn]; ok {
-		cfg.UpdatedColumn = strings.TrimSpace(v)
-	}
-	cfg.DeletedColumn = strings.TrimSpace(settings[SettingDeletedColumn])
-	for _, p := range strings.Split(settings[SettingKeyColumns], ",") {
-		if p = strings.TrimSpace(p); p != "" && !slices.Contains(cfg.KeyColumns, p) {
-			cfg.KeyColumns = append(cfg.KeyColumns, p)
-		}
-	}
-	if v := strings.TrimSpace(settings[SettingHoldBackOpenSecond]); v != "" && !strings.EqualFold(v, HoldBackAuto) {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("setting %s: %q is not auto, true or false", SettingHoldBackOpenSecond, v)
-		}
-		cfg.HoldBackOpenSecond = strconv.FormatBool(b)
-	}
-	if v, ok := settings[SettingMaxBatch]; ok {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || n <= 0 {
-			return Config{}, fmt.Errorf("setting %s: %q is not a positive whole number", SettingMaxBatch, v)
-		}
-		cfg.MaxBatch = n
 	}
 	if err := cfg.check(); err != nil {
 		return Config{}, err
@@ -354,6 +341,9 @@ type Conn struct {
 	// softDeletes caches, by table, how its deleted_column marks deleted rows.
 	softMu      sync.Mutex
 	softDeletes map[string]*softDelete
+
+	// batches is what the batch statements keep (write.go).
+	batches batchState
 }
 
 var (

@@ -31,7 +31,7 @@ func open(t *testing.T, extra connectors.Settings) *Conn {
 }
 
 // openSQLite returns a connection to a new SQLite file made by the statements ddl.
-func openSQLite(t *testing.T, extra connectors.Settings, ddl ...string) *Conn {
+func openSQLite(t testing.TB, extra connectors.Settings, ddl ...string) *Conn {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "tandem.db")
 	db, err := sql.Open("sqlite", path)

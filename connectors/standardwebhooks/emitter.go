@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"tandem/connectors"
+	"tandem/connectors/httpx"
 )
 
 // EmitterOptions configure an Emitter. The zero value is a usable default.
@@ -255,17 +255,11 @@ func (e *Emitter) post(d delivery) (retryAfter time.Duration, err error) {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return 0, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return parseRetryAfter(resp.Header.Get("Retry-After")), fmt.Errorf("receiver answered %s", resp.Status)
+		wait, _ := httpx.RetryAfter(resp.Header, time.Now()) // seconds or an HTTP date
+		return wait, fmt.Errorf("receiver answered %s", resp.Status)
 	default:
 		return -1, fmt.Errorf("receiver answered %s", resp.Status)
 	}
-}
-
-func parseRetryAfter(v string) time.Duration {
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	return 0
 }
 
 // newID returns a fresh event id in the style of the scheme's examples.

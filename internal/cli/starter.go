@@ -234,6 +234,7 @@ func Starter(out io.Writer, dial Dialer) *cobra.Command {
 		planCommand(s, out),
 		verifyCommand(s, out),
 		setupCommand(s, out),
+		fieldsCommand(s, out),
 	)
 	return root
 }

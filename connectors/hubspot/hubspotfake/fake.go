@@ -11,6 +11,10 @@
 //     207 Multi-Status with per-input errors, and upsert's `new` flag;
 //   - GET/PATCH/DELETE {object}/{id}, GET and POST {object}, so the demo can be driven
 //     with curl;
+//   - the properties API (GET, POST /crm/v3/properties/{object}, GET and DELETE
+//     .../{name}): the properties records may carry; a write naming one the object does
+//     not have (deleted with DeleteProperty) fails with PROPERTY_DOESNT_EXIST
+//     (properties.go);
 //   - archived records: DELETE and batch/archive keep them in an archived list, read with
 //     GET {object}?archived=true (with archivedAt) and purged after 90 days (archive.go);
 //   - the request budget per 10 s and the search budget per second (searches count
@@ -89,6 +93,14 @@ type Options struct {
 	// duplicate is a CONFLICT error) and that upsert accepts as idProperty. Default
 	// contacts' email; hs_object_id is always one.
 	UniqueProperties map[string][]string
+	// Properties are property definitions each object has besides HubSpot's defaults
+	// (properties.go), such as custom properties for StrictProperties.
+	Properties map[string][]Property
+	// StrictProperties refuses a write naming a property the object does not have, as
+	// HubSpot does (PROPERTY_DOESNT_EXIST). By default the fake defines such a property
+	// on first use instead [INF: a convenience for tests and the demo]; see properties.go.
+	// A deleted property (DeleteProperty) is refused either way.
+	StrictProperties bool
 	// NoMultiStatus answers a batch with any failed input by 400 for the whole batch,
 	// nothing written, as HubSpot does for batch create without objectWriteTraceIds
 	// [doc]; with this option it does so even with them.
@@ -213,6 +225,11 @@ type Server struct {
 	requests    []Request
 
 	hooks *deliverer
+
+	// props are each object's property definitions by name, archivedProps the deleted
+	// ones (properties.go).
+	props         map[string]map[string]*propertyDef
+	archivedProps map[string]map[string]*propertyDef
 }
 
 type record struct {
@@ -335,6 +352,7 @@ func New(opts Options) *Server {
 		lastEventID: opts.EventIDBase,
 		stats:       Stats{Requests: map[string]int{}},
 	}
+	s.initProperties()
 	if opts.WebhookURL != "" {
 		s.hooks = newDeliverer(s)
 	}
@@ -374,6 +392,12 @@ func (s *Server) SeedAt(object string, props map[string]string, at time.Time) st
 	if at.IsZero() {
 		at = s.now()
 	}
+	for k := range props {
+		if s.propertyMissing(object, k) {
+			panic(fmt.Sprintf("hubspotfake: cannot seed property %q: %s has no such property (deleted, or StrictProperties)", k, object))
+		}
+	}
+	s.defineSeen(object, props)
 	r := &record{id: s.newID(), props: map[string]string{}, created: at.UTC().Truncate(time.Millisecond)}
 	r.modified = r.created
 	for k, v := range props {
@@ -546,9 +570,16 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	at := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
 	m := apiPath.FindStringSubmatch(r.URL.Path)
+	pm := propertiesPath.FindStringSubmatch(r.URL.Path)
 	endpoint := r.Method + " " + r.URL.Path
 	var object, rest string
-	if m != nil {
+	switch {
+	case pm != nil:
+		endpoint = r.Method + " properties/" + pm[1]
+		if pm[2] != "" {
+			endpoint += "/{name}"
+		}
+	case m != nil:
 		object, rest = m[1], m[2]
 		endpoint = r.Method + " " + object
 		if rest != "" {
@@ -575,6 +606,12 @@ func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 			Message: "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at " +
 				"https://developers.hubspot.com/docs/methods/auth/oauth-overview",
 		})
+		return
+	}
+	if pm != nil {
+		if s.admit(w, false) && !s.injected(w) {
+			s.serveProperties(w, r, pm[1], pm[2])
+		}
 		return
 	}
 	if m == nil {

@@ -33,6 +33,9 @@ func (s *Server) render(object string, r *record, props []string) map[string]any
 	}
 	p := make(map[string]any, len(props)+3)
 	for _, name := range props {
+		if !s.readable(object, name) {
+			continue // a property the object does not have
+		}
 		if v, ok := r.props[name]; ok {
 			p[name] = v
 		} else {
@@ -96,8 +99,9 @@ var (
 
 // validate applies the fake's validation rules to the properties of a write. They are
 // simple on purpose, enough for tests to make a record fail:
-//   - a property name must be an internal name (lower-case letters, digits, _): others
-//     "do not exist" (PROPERTY_DOESNT_EXIST);
+//   - a property name must be an internal name (lower-case letters, digits, _) of a
+//     property the object has (properties.go): others "do not exist"
+//     (PROPERTY_DOESNT_EXIST);
 //   - hs_object_id, createdate and the modified dates are read-only (READ_ONLY_VALUE);
 //   - a domain may not contain white space (INVALID_DOMAIN);
 //   - a non-empty email must have an @ and no white space (INVALID_EMAIL);
@@ -106,7 +110,7 @@ func (s *Server) validate(object string, props map[string]string) *inputError {
 	for _, name := range sortedKeys(props) {
 		v := props[name]
 		switch {
-		case !internalName.MatchString(name):
+		case !internalName.MatchString(name) || s.propertyMissing(object, name):
 			return invalidProperty("PROPERTY_DOESNT_EXIST", name, fmt.Sprintf("Property %q does not exist", name))
 		case readOnly[name]:
 			return invalidProperty("READ_ONLY_VALUE", name, fmt.Sprintf("%s is a read only property; its value cannot be set.", name))
@@ -184,6 +188,7 @@ func singular(object string) string {
 
 // create stores a new record; callers hold s.mu and have validated props.
 func (s *Server) create(object string, props map[string]string, source string) (*record, []event) {
+	s.defineSeen(object, props)
 	now := s.now()
 	r := &record{id: s.newID(), props: map[string]string{}, created: now, modified: now}
 	for k, v := range props {
@@ -201,6 +206,7 @@ func (s *Server) create(object string, props map[string]string, source string) (
 // validated props. The modified date moves and events are made only for values that
 // change [INF: a write that changes nothing leaves the record as it was].
 func (s *Server) update(object string, r *record, props map[string]string, source string) []event {
+	s.defineSeen(object, props)
 	var evs []event
 	for _, k := range sortedKeys(props) {
 		v := props[k]

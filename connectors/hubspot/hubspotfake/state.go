@@ -93,6 +93,7 @@ func (s *Server) Restore(st State) error {
 						r.props[k] = v
 					}
 				}
+				s.defineSeen(object, r.props)
 				tb[r.id] = r
 			}
 		}

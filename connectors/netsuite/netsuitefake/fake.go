@@ -20,6 +20,8 @@
 //     /record/v1/{type}/{id} (204); required fields and unique external ids are validated,
 //     with NetSuite's error body naming the field in o:errorPath.
 //   - the deletion log, read by SuiteQL as the deletedrecord table (deletes.go).
+//   - the metadata catalog: GET /record/v1/metadata-catalog/{type} with Accept:
+//     application/schema+json answers the record type's JSON Schema (metadata.go).
 //   - the account's concurrency limit: a request beyond Options.ConcurrencyLimit in
 //     flight is answered 429, exactly what a client must avoid.
 //
@@ -190,6 +192,7 @@ func New(opts Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+restPrefix+tokenPath, s.token)
 	mux.HandleFunc("POST "+restPrefix+"/query/v1/suiteql", s.authed(s.suiteql))
+	mux.HandleFunc("GET "+restPrefix+"/record/v1/metadata-catalog/{type}", s.authed(s.metadataCatalog))
 	mux.HandleFunc("POST "+restPrefix+"/record/v1/{type}", s.authed(s.createRecord))
 	mux.HandleFunc("GET "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.getRecord))
 	mux.HandleFunc("PATCH "+restPrefix+"/record/v1/{type}/{id}", s.authed(s.patchRecord))
@@ -284,13 +287,15 @@ func (s *Server) setRetryAfter(w http.ResponseWriter, d time.Duration) {
 	}
 }
 
-// route names a path for Stats.ByRoute: token, suiteql, record, or the path.
+// route names a path for Stats.ByRoute: token, suiteql, metadata, record, or the path.
 func route(path string) string {
 	switch {
 	case strings.HasSuffix(path, tokenPath):
 		return "token"
 	case strings.HasSuffix(path, "/query/v1/suiteql"):
 		return "suiteql"
+	case strings.Contains(path, "/record/v1/metadata-catalog/"):
+		return "metadata"
 	case strings.Contains(path, "/record/v1/"):
 		return "record"
 	}

@@ -15,6 +15,8 @@
 //     record changed after the date (compared to the second), 400 for a malformed date.
 //   - Sforce-Limit-Info on every answer, and 403 REQUEST_LIMIT_EXCEEDED once
 //     Options.DailyLimit calls are used; injectable failures (FailNext) and latency.
+//   - GET /sobjects/{Object}/describe (sObject Describe): Id, the system fields and the
+//     object's fields, with type, createable/updateable and externalId (describe.go).
 //   - GET /sobjects/{Object}/deleted/?start=&end= (sObject Get Deleted) over a delete log
 //     kept for Options.DeletedRetention, and DELETE /composite/sobjects?ids= (sObject
 //     Collections delete); see deletes.go. Delete removes a record as a user would,
@@ -794,6 +796,8 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 		err = s.servePatchRecord(w, r, object, id)
 	case r.Method == http.MethodDelete && rest == "composite/sobjects":
 		err = s.serveDeleteCollection(w, r)
+	case r.Method == http.MethodGet && describePath(rest) != "":
+		err = s.serveDescribe(w, describePath(rest))
 	case r.Method == http.MethodGet && deletedPath(rest) != "":
 		err = s.serveDeleted(w, r, deletedPath(rest))
 	case r.Method == http.MethodPatch && strings.HasPrefix(rest, "sobjects/") && strings.Count(rest, "/") == 3:
