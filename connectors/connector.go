@@ -92,6 +92,10 @@ type Info struct {
 	// NativeUpsert is true when Upsert is atomic in the service (an upsert-by-key
 	// endpoint), so a retried create cannot duplicate a record.
 	NativeUpsert bool
+	// Schemaless is true when the service keeps no schema of its own (a memory connection
+	// without declared fields): its Describe tells only what its records carry now, and
+	// mappings are not checked against it.
+	Schemaless bool
 }
 
 // Connector is one connection to a service. Implementations are safe for concurrent use.

@@ -144,6 +144,9 @@ type RunSummary struct {
 	Error string `json:"error,omitempty"`
 	// DeletesDone is set once the run has looked for deleted records (before its pages).
 	DeletesDone bool `json:"deletes_done,omitempty"`
+	// MappingChecked is set once the run has checked the mapping against both sides'
+	// fields (before anything else).
+	MappingChecked bool `json:"mapping_checked,omitempty"`
 	// Chunks counts the run's pages synced in bulk (activities.SyncChunk), their records
 	// out of history.
 	Chunks int `json:"chunks,omitempty"`
@@ -165,6 +168,9 @@ type SyncState struct {
 	// Cursors by side: the (updated-at, id) of the last committed record.
 	Cursors map[string]connectors.Cursor `json:"cursors"`
 	Paused  bool                         `json:"paused"`
+	// PausedFor says why the sync paused itself ("mapping invalid (...)"); empty when an
+	// operator paused it. Resuming clears it.
+	PausedFor string `json:"paused_for,omitempty"`
 	// NextRunAt is when the next scheduled run is due (zero: now).
 	NextRunAt time.Time `json:"next_run_at"`
 	// Current is the run in progress, if any (a run may span continue-as-new).
@@ -300,7 +306,10 @@ type Status struct {
 	Sync       string `json:"sync"`
 	WorkflowID string `json:"workflow_id"`
 	Paused     bool   `json:"paused"`
-	Running    bool   `json:"running"`
+	// PausedFor says why the sync paused itself (a mapping the services' fields do not
+	// hold); empty when an operator paused it.
+	PausedFor string `json:"paused_for,omitempty"`
+	Running   bool   `json:"running"`
 	// State is idle, running, paused or failing (also the TandemState search attribute).
 	State string `json:"state,omitempty"`
 	// LastSuccess is when the last run without an error finished.

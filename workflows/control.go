@@ -111,7 +111,12 @@ func (s *syncer) onPause() {
 
 func (s *syncer) onResume() {
 	s.logger.Info("Signal resume")
-	s.st.Paused = false
+	if s.st.PausedFor != "" {
+		// The sync paused itself (its mapping): the operator who resumes it has mended
+		// the cause, and the run it stopped goes again now, checking afresh.
+		s.st.SyncNowPending = true
+	}
+	s.st.Paused, s.st.PausedFor = false, ""
 }
 
 func (s *syncer) onResync(ctx workflow.Context, sig ResyncSignal) {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -26,6 +27,16 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 	if err := s.loadPlan(ctx); err != nil {
 		s.st.Current.Error = errorText(err)
 		return true
+	}
+	if !s.st.Current.MappingChecked && workflow.GetVersion(ctx, "mapping-check", workflow.DefaultVersion, 1) == 1 {
+		if err := s.checkMapping(ctx); err != nil {
+			s.st.Current.Error = errorText(err)
+			return true
+		}
+		s.st.Current.MappingChecked = true
+		if s.st.Paused {
+			return true
+		}
 	}
 	if s.deletesActive() && !s.st.Current.DeletesDone {
 		// Deletes first: a delete whose partner was edited since is decided (and the
@@ -579,4 +590,24 @@ func (s *syncer) ref() activities.Ref {
 		r.Def = s.plan.Def
 	}
 	return r
+}
+
+// checkMapping checks the run's mapping against the fields both services say their
+// objects have. A field missing (or not writable where the sync writes it) pauses the sync
+// before anything is read or written: a field read as empty would be written as empty.
+// The sync stays paused, saying why, until an operator resumes it; the next run checks
+// again.
+func (s *syncer) checkMapping(ctx workflow.Context) error {
+	var check activities.MappingCheck
+	if err := workflow.ExecuteActivity(activityOptions(ctx), a.CheckMapping, activities.CheckMappingInput{Ref: s.ref()}).Get(ctx, &check); err != nil {
+		return err
+	}
+	if len(check.Problems) == 0 {
+		return nil
+	}
+	reason := "mapping invalid (" + strings.Join(check.Problems, "; ") + ")"
+	s.logger.Error("Sync paused: its mapping names fields the services do not have", "problems", check.Problems)
+	s.st.Current.Error = reason
+	s.st.Paused, s.st.PausedFor = true, reason
+	return nil
 }

@@ -159,6 +159,7 @@ func (s *syncer) run(ctx workflow.Context) error {
 					return s.continueAsNew(ctx)
 				}
 				s.pruneWritten(workflow.Now(ctx))
+				continue // the loop's top publishes the finished run's state and gauges
 			}
 		}
 		if s.st.Current == nil || s.st.Paused {
@@ -185,6 +186,12 @@ func (s *syncer) startRun(ctx workflow.Context) {
 		s.plan = nil
 	}
 	s.st.Current = &RunSummary{Number: s.st.Runs, Trigger: trigger, StartedAt: workflow.Now(ctx)}
+	if workflow.GetVersion(ctx, "run-marker", workflow.DefaultVersion, 1) == 1 {
+		// Runs share an execution ("run-in-place"): a marker with the run's number tells
+		// a reader of the history (explain) where each begins.
+		n := s.st.Runs
+		_ = workflow.SideEffect(ctx, func(workflow.Context) any { return n })
+	}
 	s.logger.Info("Run started", "run", s.st.Runs, "trigger", trigger)
 }
 
@@ -252,6 +259,7 @@ func (s *syncer) status() (Status, error) {
 		Sync:        s.name,
 		WorkflowID:  WorkflowID(s.name),
 		Paused:      s.st.Paused,
+		PausedFor:   s.st.PausedFor,
 		Running:     s.st.Current != nil && !s.st.Paused,
 		State:       s.state(),
 		LastSuccess: s.st.LastSuccess,

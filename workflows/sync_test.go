@@ -159,6 +159,7 @@ func (s *SyncWorkflowSuite) SetupTest() {
 	s.env.OnActivity(a.FindByIdentifier, mock.Anything, mock.Anything).Return(s.fake.find)
 	s.env.OnActivity(a.Upsert, mock.Anything, mock.Anything).Return(s.fake.upsert)
 	s.env.OnActivity(a.CountChanges, mock.Anything, mock.Anything).Return(activities.Count{}, nil)
+	s.env.OnActivity(a.CheckMapping, mock.Anything, mock.Anything).Return(activities.MappingCheck{}, nil)
 }
 
 // query asks the running workflow for its status.

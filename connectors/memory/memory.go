@@ -127,6 +127,7 @@ func (c *Connector) Info() connectors.Info {
 		Type:         c.opts.Type,
 		MaxBatch:     c.opts.MaxBatch,
 		NativeUpsert: !c.opts.NoNativeUpsert,
+		Schemaless:   c.opts.Fields == nil,
 	}
 }
 

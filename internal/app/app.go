@@ -25,6 +25,7 @@ import (
 
 	"tandem/activities"
 	"tandem/connectors"
+	"tandem/definition"
 	"tandem/internal/config"
 	"tandem/internal/searchattr"
 	"tandem/secret"
@@ -321,4 +322,43 @@ func ScrubError(s *secret.Scrubber, err error) error {
 		})
 	}
 	return errors.New(clean)
+}
+
+// ErrMappingInvalid marks a definitions file whose mapping names fields the services'
+// objects do not have (CheckMappings).
+var ErrMappingInvalid = errors.New("mapping invalid")
+
+// CheckMappings checks every sync's mapping against the fields each side's service says
+// its object has (connectors.Describer), as a worker starts: a field missing, or not
+// writable where the sync writes it, is an error wrapping ErrMappingInvalid that names
+// the file, the sync and each field. A service that cannot be asked (unreachable, say) is
+// not an error here: each run checks again before it reads (workflows), and warn is told.
+func CheckMappings(ctx context.Context, f *config.File, conns map[string]connectors.Connector, warn func(sync string, err error)) error {
+	var problems []string
+	for i := range f.Syncs {
+		s := &f.Syncs[i]
+		for _, side := range []definition.Side{definition.A, definition.B} {
+			end := s.End(side)
+			conn, ok := conns[end.Connection]
+			if !ok {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			found, err := activities.DescribeAndCheck(dctx, s, side, end, conn)
+			cancel()
+			if err != nil {
+				if warn != nil {
+					warn(s.Name, fmt.Errorf("describe %s.%s: %w", end.Connection, end.Object, err))
+				}
+				continue
+			}
+			for _, p := range found {
+				problems = append(problems, fmt.Sprintf("sync %q: %s", s.Name, p))
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s: %w: %s", f.Path, ErrMappingInvalid, strings.Join(problems, "; "))
+	}
+	return nil
 }

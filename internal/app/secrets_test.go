@@ -49,7 +49,7 @@ syncs:
 	s.Start()
 	st := s.WaitFor("the read to fail and be retried", time.Minute, func(st workflows.Status) bool { return len(st.Retrying) > 0 })
 	r := st.Retrying[0]
-	assert.Equal(t, "FetchChanges", r.Activity)
+	assert.Equal(t, "CheckMapping", r.Activity, "a run first describes both sides, reaching the database")
 	assert.Contains(t, r.Error, "cannot parse")
 	assert.Contains(t, r.Error, secret.Redacted, r.Error)
 	for _, part := range []string{"R3brk", "x%zzPw", dsn} {

@@ -215,6 +215,9 @@ func stateLine(st workflows.Status) string {
 			state = workflows.StateIdle
 		}
 	}
+	if st.Paused && st.PausedFor != "" {
+		state += ": " + st.PausedFor
+	}
 	if len(st.Retrying) > 0 {
 		state += ", retrying after errors"
 	}

@@ -138,8 +138,19 @@ func scan(ctx context.Context, c client.Client, sync, key, runID string) (*Findi
 }
 
 // result is the last finding that did something, with the in-step comparisons after it;
-// or the last finding, when all of them were skips.
+// or the last finding, when all of them were skips. Only the latest run's (or webhook
+// batches' after it) findings count: an execution can hold several runs.
 func (s *scanner) result() *Finding {
+	run, first := 0, len(s.found)
+	for ; first > 0; first-- {
+		if r := s.found[first-1].Run; r != 0 {
+			if run != 0 && r != run {
+				break
+			}
+			run = r
+		}
+	}
+	s.found = s.found[first:]
 	for i := len(s.found) - 1; i >= 0; i-- {
 		if s.found[i].Action != "skipped" {
 			f := s.found[i]
@@ -294,6 +305,14 @@ func (s *scanner) written(side string, r activities.OpResult, e *historypb.Histo
 // Compare always, GetRecords and Upsert in webhook micro-batches.
 func (s *scanner) marker(e *historypb.HistoryEvent) {
 	d := e.GetMarkerRecordedEventAttributes().GetDetails()
+	if e.GetMarkerRecordedEventAttributes().GetMarkerName() == "SideEffect" {
+		// The workflow's only side effect marks a run's start with its number.
+		var n int
+		if decode(d["data"], &n) && n > 0 {
+			s.run = n
+		}
+		return
+	}
 	var meta struct{ ActivityType string }
 	if !decode(d["data"], &meta) {
 		return

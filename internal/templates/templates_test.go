@@ -329,6 +329,9 @@ func TestAccountsToCustomers(t *testing.T) {
 	sf, sfURL := startSalesforce(t, clk)
 	ns := netsuitefake.New(netsuitefake.Options{
 		AccountID: "123456_SB1",
+		// The custom field an administrator creates for the integration (the article's
+		// set-up): the mapping check finds it in the metadata catalog.
+		CustomFields: map[string][]string{"customer": {"custentity_sfdc_id"}},
 		TBA: &netsuitefake.TBACredentials{
 			ConsumerKey: "consumer-key", ConsumerSecret: "consumer-secret", TokenID: "token-id", TokenSecret: "token-secret",
 		},

@@ -77,6 +77,10 @@ type Options struct {
 
 	// Required lists the fields a record type must have; default customer: companyname.
 	Required map[string][]string
+	// CustomFields lists the custom fields an administrator created on each record type
+	// (lower case, custentity_...): the metadata catalog lists them (as strings) before
+	// any record holds a value for them.
+	CustomFields map[string][]string
 	// MaxResults is how many rows of one query can be reached by paging; default
 	// 100,000 [doc: section_156414087576].
 	MaxResults int

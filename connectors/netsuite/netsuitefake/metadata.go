@@ -23,7 +23,8 @@ import (
 //   - The record types are customer, contact, vendor and employee, and any type records
 //     were stored under; another answers 404 NONEXISTENT_ID, as a record that does not exist
 //     does. Its properties are the standard fields of the type, its required fields,
-//     and the custom fields its records hold (typed by their values).
+//     the custom fields Options.CustomFields declares, and those its records hold (typed
+//     by their values).
 //   - Only application/schema+json is served; another Accept (the OpenAPI form, or
 //     application/json) answers 406.
 
@@ -113,6 +114,12 @@ func (s *Server) schema(typ string) (map[string]schemaProperty, bool) {
 		required[f] = true
 		if !lower[f] {
 			props[f] = schemaProperty{Title: f, Type: "string"}
+			lower[f] = true
+		}
+	}
+	for _, f := range s.opts.CustomFields[typ] {
+		if !lower[f] {
+			props[f] = schemaProperty{Title: f, Type: "string", Nullable: true, CustomField: true}
 			lower[f] = true
 		}
 	}
