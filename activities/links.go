@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"tandem/connectors"
 	"tandem/definition"
 	"tandem/pairs"
@@ -250,18 +252,73 @@ type SaveLinksInput struct {
 	Links []pairs.Link
 }
 
-// SaveLinks writes a batch's links in one transaction (idempotent: a retry writes the same
-// rows).
+// SaveLinks writes a batch's links in one transaction, after reading back the records the
+// batch wrote (readBack). A retry reads them again and writes the same rows, but for a
+// write confirmed on one attempt and found edited since on the next.
 func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
 	defer keepAlive(ctx)()
 	store, err := a.links()
 	if err != nil {
 		return err
 	}
-	if err := store.Save(ctx, in.Sync, in.Links); err != nil {
-		return fmt.Errorf("sync %q: save %d links: %w", in.Sync, len(in.Links), err)
+	links := a.readBack(ctx, in.Ref, in.Links)
+	if err := store.Save(ctx, in.Sync, links); err != nil {
+		return fmt.Errorf("sync %q: save %d links: %w", in.Sync, len(links), err)
 	}
 	return nil
+}
+
+// readBack reads by id, one call per side, the records Tandem has just written (the halves
+// of links with WroteAt set) and confirms those that hold what was written (pairs.Confirm):
+// the loop guard's read-back is made now, not at the next read of the record, which may
+// come a schedule later and find a user's edit made meanwhile. A record that reads back
+// otherwise, or a read that fails, leaves its link as it was, for the next read to judge.
+// It returns links with the confirmed halves; in is not changed.
+func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []pairs.Link {
+	links := slices.Clone(in)
+	for _, side := range []string{SideA, SideB} {
+		var ids []string
+		for i := range links {
+			if h := links[i].Half(side); !h.WroteAt.IsZero() && h.ID != "" && !slices.Contains(ids, h.ID) {
+				ids = append(ids, h.ID)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		s, read, err := a.readValues(ctx, ref, side, ids)
+		if err != nil {
+			if activity.IsActivity(ctx) {
+				activity.GetLogger(ctx).Warn("Reading back written records failed; their next read confirms the writes",
+					"sync", ref.Sync, "side", side, "records", len(ids), "error", err)
+			}
+			continue
+		}
+		for i := range links {
+			if v, ok := read[links[i].Half(side).ID]; ok {
+				pairs.Confirm(s, &links[i], side, v)
+			}
+		}
+	}
+	return links
+}
+
+// readValues reads records of side by id and returns their mapped values (pairs.Values) by
+// id; ids that are gone are absent.
+func (a *Activities) readValues(ctx context.Context, ref Ref, side string, ids []string) (*definition.Sync, map[string]pairs.Values, error) {
+	s, sd, c, err := a.side(ref, side)
+	if err != nil {
+		return nil, nil, err
+	}
+	recs, err := c.Get(ctx, sd.Object, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	read := make(map[string]pairs.Values, len(recs))
+	for _, r := range recs {
+		read[r.ID] = pairs.RecordValues(s, side, r, normalize)
+	}
+	return s, read, nil
 }
 
 // DueHeldInput asks for the pairs of a sync whose hold is over at Now.

@@ -22,12 +22,17 @@
 //     by newest-wins or by MergePrefer). Every conflict is reported field by field.
 //   - The loop guard. Two services can only write a pair back and forth forever if one of
 //     them does not keep a value as it was written (a phone reformatted, a name trimmed).
-//     Tandem notes on the link what it wrote and when; the next read of that record
-//     either finds what was written (confirmed) or not (a misread). Misreads in a row on
-//     one pair are not edits but a service reformatting: the pair is held for a cool-down
-//     with the field and both values as its reason, listed in status, and compared afresh
-//     when the cool-down ends (a normalizer added meanwhile settles it). A single misread
-//     is taken for what it may well be, an edit made just after Tandem's write.
+//     Tandem notes on the link what it wrote and when, and reads the record back as soon
+//     as the write is made, before the link is saved (Confirm): a record that holds what
+//     was written is confirmed then, so a later edit of it is an edit. One that does not
+//     stays noted, and the next read of it finds what was written (confirmed) or not (a
+//     misread). Misreads in a row on one pair are not edits but a service reformatting:
+//     the pair is held for a cool-down with the field and both values as its reason,
+//     listed in status, and compared afresh when the cool-down ends (a normalizer added
+//     meanwhile settles it). A single misread is taken for what it may well be, an edit
+//     made just after Tandem's write. Without the read-back, "the next read" could come a
+//     whole schedule later, and a user's edits of both sides in that time, each after
+//     Tandem's write of it, were taken for a loop.
 //
 // Without a link (the first time two existing records meet by key) there is no memory of
 // the pair: the changed record is taken as changed, and its partner as changed when it
@@ -292,6 +297,24 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 	}
 	out.Link = &l
 	return out
+}
+
+// Confirm is the read-back of Tandem's write to side of the link, made just after it with
+// read, the record's values as read then: when Tandem wrote that half (WroteAt) and the
+// record holds what was written, the write is confirmed (WroteAt cleared), and once no half
+// of the link awaits its read-back, the pair's misreads in a row end (a write read back as
+// written breaks them, as in Decide). It reports whether the half was confirmed; otherwise
+// the link is left as it is, for the next read to judge.
+func Confirm(s *definition.Sync, l *Link, side Side, read Values) bool {
+	h := half(l, side)
+	if h.WroteAt.IsZero() || len(misread(s, side, read, h)) > 0 {
+		return false
+	}
+	h.WroteAt = time.Time{}
+	if l.A.WroteAt.IsZero() && l.B.WroteAt.IsZero() {
+		l.Misreads = 0
+	}
+	return true
 }
 
 // Created is the link of a pair whose Y Tandem is creating from X: Y will hold want (Y's

@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -198,4 +199,85 @@ func TestAlternatingEditsAreNotALoop(t *testing.T) {
 		}
 		assert.Zero(t, link.Misreads)
 	}
+}
+
+// The sequence of TestTwoWayRandomized's seed 1796250324588181774: b is edited and goes to a;
+// a is edited (before anything of Tandem's read a again) and goes to b; b is edited (idem).
+// Each write is read back as written just after it is made (Confirm, in SaveLinks), so the
+// edits are edits: the newest goes across and the pair is never held. Without the
+// read-back, the next read of each record found a user's edit where Tandem's write was:
+// two misreads in a row, and the pair was held with b's newest edit not on a.
+func TestEditsAfterReadBackWritesAreNotALoop(t *testing.T) {
+	s := people(definition.NewestWins)
+	for _, readBack := range []bool{true, false} {
+		link := synced(s, ann("Ann", "0"), annB("Ann", "0"))
+		now := t0
+		a, b := ann("Ann", "0"), annB("Ann", "0")
+		var o Outcome
+		for i, from := range []definition.Side{definition.B, definition.A, definition.B} {
+			now = now.Add(time.Second)
+			phone := string(rune('1' + i))
+			x, y := b, a
+			if from == definition.A {
+				x, y = a, b
+			}
+			x[f(s, from, "phone")] = phone // a user's edit of the record written last
+			o = Decide(s, Case{From: from, X: x, Y: y, XID: link.Half(from).ID, YID: link.Half(definition.Other(from)).ID, Link: link}, now, time.Minute)
+			if o.Held {
+				break
+			}
+			require.Equal(t, Values{f(s, definition.Other(from), "phone"): phone}, o.ToY, "edit %d", i+1)
+			maps.Copy(y, o.ToY)
+			link = o.Link
+			if readBack {
+				require.True(t, Confirm(s, link, definition.Other(from), y), "the write of edit %d reads back as written", i+1)
+			}
+		}
+		if readBack {
+			assert.False(t, o.Held, "read back: edits are not a loop")
+			assert.Equal(t, "3", a["phone"], "b's newest edit is on a")
+			assert.Zero(t, link.Misreads)
+		} else {
+			assert.True(t, o.Held, "not read back: the edits look like a loop")
+		}
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	s := people(definition.NewestWins)
+	written := func(misreads int) *Link {
+		l := synced(s, ann("Ann", "1"), annB("Ann", "1"))
+		setHalf(l, definition.B, "b1", annB("Ann", "2"), s, t0)
+		l.Misreads = misreads
+		return l
+	}
+
+	l := written(1)
+	assert.True(t, Confirm(s, l, definition.B, annB("Ann", "2")), "as written")
+	assert.True(t, l.B.WroteAt.IsZero())
+	assert.Zero(t, l.Misreads, "a write read back as written ends the misreads in a row")
+
+	l = written(1)
+	assert.False(t, Confirm(s, l, definition.B, annB("Ann", "(2)")), "reformatted")
+	assert.Equal(t, written(1), l, "left for the next read to judge")
+
+	l = written(0)
+	assert.False(t, Confirm(s, l, definition.A, ann("Ann", "1")), "a half Tandem did not write")
+	assert.Equal(t, written(0), l)
+
+	l = written(1)
+	setHalf(l, definition.A, "a1", ann("Ann", "3"), s, t0)
+	assert.True(t, Confirm(s, l, definition.B, annB("Ann", "2")))
+	assert.Equal(t, 1, l.Misreads, "a's write still awaits its read-back")
+	assert.Equal(t, t0, l.A.WroteAt)
+}
+
+// f is a field's name on side, by its name on a.
+func f(s *definition.Sync, side definition.Side, a string) string {
+	for _, fd := range s.Fields {
+		if fd.A == a {
+			return fd.Name(side)
+		}
+	}
+	panic("no field " + a)
 }

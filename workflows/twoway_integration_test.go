@@ -277,6 +277,57 @@ func TestTwoWayAmbiguousKeyWritesNothing(t *testing.T) {
 	assert.Contains(t, f.Reason, b2.ID)
 }
 
+// Genuine edits on both sides, each made after Tandem wrote that side and before anything
+// of Tandem's read that side again, are edits, not a service that does not keep values:
+// the newest wins at once and the pair is not held by the loop guard. This is the sequence
+// TestTwoWayRandomized's seed 1796250324588181774 found (redwoodlabsinc.example.com): a
+// run writes B's edit to A in its pass of side b, after it pulled side a; A is edited and
+// announced, and its micro-batch writes it to B; B is edited and announced. Taking "the
+// next read, whenever it comes" for the read-back of each write, Tandem saw two writes in
+// a row not read back as written and held the pair, with B's newest edit not on A.
+func TestTwoWayEditsAfterUnreadWritesAreNotALoop(t *testing.T) {
+	a := memory.New(memory.Options{IDPrefix: "a-"})
+	b := memory.New(memory.Options{IDPrefix: "b-"})
+	ra := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1 555 0100"}})
+	s := testenv.NewSync(t, twoWay("unread-writes", config.NewestWins), a, b)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+	require.Len(t, b.All("companies"), 1)
+	rb := b.All("companies")[0]
+	a.ResetCounts()
+	b.ResetCounts()
+	name := func(c *memory.Connector) any { return c.All("companies")[0].Fields["name"] }
+
+	// B is edited (no webhook); the next run writes it to A while pulling side b.
+	edit(t, b, rb.ID, map[string]any{"name": "Acme B1", "phone": "+1 555 0101"})
+	s.Signal(workflows.SignalSyncNow, nil)
+	s.WaitRuns(2, time.Minute)
+	require.Equal(t, "Acme B1", name(a), "B's edit reached A")
+
+	// A is edited and announced: its micro-batch writes it to B.
+	edit(t, a, ra.ID, map[string]any{"name": "Acme A2", "phone": "+1 555 0102"})
+	announce(s, "a", ra.ID)
+	settle(s, 1)
+	require.Equal(t, "Acme A2", name(b), "A's edit reached B")
+
+	// B is edited and announced: the newest edit, which A must get.
+	edit(t, b, rb.ID, map[string]any{"name": "Acme B3", "phone": "+1 555 0103"})
+	announce(s, "b", rb.ID)
+	st := settle(s, 2)
+	assert.Empty(t, st.Held, "no pair held")
+	assert.Zero(t, st.HeldCount, "no pair held")
+	assert.Equal(t, "Acme B3", name(a), "B's newest edit on A")
+	assert.Equal(t, "Acme B3", name(b))
+	assert.Equal(t, "+1 555 0103", a.All("companies")[0].Fields["phone"])
+	assert.Equal(t, 3, a.Writes()+b.Writes(), "one write per edit")
+
+	// A run reads both sides again and finds the pair in step.
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(3, time.Minute)
+	assert.Zero(t, st.LastRun.Created+st.LastRun.Updated+st.LastRun.Held, "writes or holds in the last run")
+	assert.Equal(t, 3, a.Writes()+b.Writes(), "nothing written by the last run")
+}
+
 // TestTwoWayRandomized edits both sides at random for several rounds, with webhooks and
 // scheduled pulls mixed, and checks both sides end equal on every mapped field, with no
 // record duplicated. TANDEM_SEED replays a failing seed.

@@ -1,0 +1,67 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+	"tandem/pairs"
+)
+
+// SaveLinks reads back what a batch wrote before it saves the links: a record that holds
+// what was written is confirmed (WroteAt cleared), so that an edit of it before the next
+// read is an edit and not a misread; one that does not, or one that could not be read, is
+// left for its next read to judge.
+func TestSaveLinksReadsBackWrites(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(memory.Options{})
+	store, err := pairs.Open(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f.acts.Links = store
+	ref := Ref{Sync: "contacts"}
+	s, err := f.acts.sync(ref)
+	require.NoError(t, err)
+
+	person := func(email, name string) map[string]any {
+		return map[string]any{"email": email, "full_name": name, "phone": "+1", "status": "lead"}
+	}
+	contactOf := func(email, name string) map[string]any {
+		return map[string]any{"email": email, "name": name, "phone": "+1", "status": "lead"}
+	}
+	// link is the pair of crm record a and erp record b after Tandem wrote wrote to b.
+	link := func(a, b connectors.Record, wrote map[string]any) pairs.Link {
+		l := pairs.Link{Key: connectors.KeyString(wrote["email"]), SyncedAt: t0, Misreads: 1}
+		*l.Half(SideA) = pairs.Half{ID: a.ID, Values: pairs.RecordValues(s, SideA, a, normalize)}
+		*l.Half(SideB) = pairs.Half{ID: b.ID, Values: pairs.RecordValues(s, SideB, connectors.Record{Fields: wrote}, normalize), WroteAt: t0}
+		return l
+	}
+	ann := f.crm.Put(crmContacts, connectors.Record{Fields: contactOf("ann@x.com", "Ann")})
+	annB := f.erp.Put(erpPeople, connectors.Record{Fields: person("ann@x.com", "Ann")})
+	bob := f.crm.Put(crmContacts, connectors.Record{Fields: contactOf("bob@x.com", "Bob")})
+	bobB := f.erp.Put(erpPeople, connectors.Record{Fields: person("bob@x.com", "BOB")}) // erp upper-cased it
+
+	links := []pairs.Link{link(ann, annB, person("ann@x.com", "Ann")), link(bob, bobB, person("bob@x.com", "Bob"))}
+	require.NoError(t, f.acts.SaveLinks(ctx, SaveLinksInput{Ref: ref, Links: links}))
+	got, err := store.Get(ctx, "contacts", SideB, []string{annB.ID, bobB.ID})
+	require.NoError(t, err)
+	assert.True(t, got[annB.ID].B.WroteAt.IsZero(), "read back as written: confirmed")
+	assert.Zero(t, got[annB.ID].Misreads, "a write read back as written ends the misreads in a row")
+	assert.Equal(t, t0, got[bobB.ID].B.WroteAt.UTC(), "read back otherwise: left for the next read")
+	assert.Equal(t, 1, got[bobB.ID].Misreads)
+	assert.Equal(t, t0, links[0].B.WroteAt, "the caller's links are not changed")
+	assert.Equal(t, 1, f.erp.Calls()[memory.MethodGet], "one read for the batch's side b")
+	assert.Zero(t, f.crm.Calls()[memory.MethodGet], "side a was not written: not read")
+
+	// A read that fails leaves the links as they were, and they are saved.
+	f.erp.FailNext(memory.MethodGet, 1, errors.New("boom"))
+	require.NoError(t, f.acts.SaveLinks(ctx, SaveLinksInput{Ref: ref, Links: links[:1]}))
+	got, err = store.Get(ctx, "contacts", SideB, []string{annB.ID})
+	require.NoError(t, err)
+	assert.Equal(t, t0, got[annB.ID].B.WroteAt.UTC(), "not read back: saved unconfirmed")
+}
