@@ -126,6 +126,9 @@ type Outcome struct {
 	Reason string
 	// Misreads are the values that did not read back as written.
 	Misreads []Misread
+	// Withheld says why writes the pair called for were not made: the written side's
+	// write mode (definition.Sync.Write) refuses updates.
+	Withheld string
 	// Link is the pair's link once the writes are made (ids of records still to be
 	// created are filled in by the caller); nil when the link need not change.
 	Link *Link
@@ -213,12 +216,15 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 		var w definition.Side
 		why := ""
 		switch {
+		// A field that goes one way only carries a blank only when its side cleared it
+		// since the pair was last synced and the field clears (on_empty: clear): a record
+		// Tandem created on the other side has no value yet, and must not clear it.
 		case toY && !toX:
-			if connectors.KeyString(xv) != "" {
+			if !definition.Blank(xv) || f.OnEmpty == definition.Clear && changedX[xn] {
 				w, why = x, "one-way field"
 			}
 		case toX && !toY:
-			if connectors.KeyString(yv) != "" {
+			if !definition.Blank(yv) || f.OnEmpty == definition.Clear && changedY[yn] {
 				w, why = y, "one-way field"
 			}
 		case out.Echo:
@@ -244,6 +250,21 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 			w, why = winner, string(s.Conflict)
 		default:
 			w, why = winner, winner+" changed"
+		}
+		// What the written side takes: nothing if it is not updated (create-only), and
+		// not a blank it would keep (on_empty: keep), so the pair stays as it is.
+		if w != "" {
+			to, v := y, xv
+			if w == y {
+				to, v = x, yv
+			}
+			if reason := s.Withheld(to, false); reason != "" {
+				out.Withheld = reason
+				continue
+			}
+			if f.Keeps(v) {
+				continue
+			}
 		}
 		switch w {
 		case x:

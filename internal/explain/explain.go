@@ -355,6 +355,8 @@ func (s *scanner) marker(e *historypb.HistoryEvent) {
 					f.Reason = "both sides held what was last synced (an echo of Tandem's own write, or nothing new): nothing to write"
 				case activities.ActionHold:
 					f.Action, f.Reason = "held", d.Reason
+				case activities.ActionSkip:
+					f.Reason = d.Reason // a write mode's: still "skipped"
 				default:
 					f.Action, f.Reason = "failed", d.Reason
 				}
