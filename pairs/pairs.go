@@ -28,6 +28,10 @@
 //     with the field and both values as its reason, listed in status, and compared afresh
 //     when the cool-down ends (a normalizer added meanwhile settles it). A single misread
 //     is taken for what it may well be, an edit made just after Tandem's write.
+//   - Write modes and blanks. A create-only side is not updated, and a blank that a field
+//     keeps (on_empty: keep) is not written over a value: the write is withheld, and the
+//     link records each side as it is, so the next read is an echo, not a change. A field
+//     left apart this way goes across again only when the winning side changes it.
 //
 // Without a link (the first time two existing records meet by key) there is no memory of
 // the pair: the changed record is taken as changed, and its partner as changed when it
@@ -212,6 +216,11 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 		if Equal(xv, yv) {
 			continue
 		}
+		// A field the pair was left apart on when last synced (a write withheld: a
+		// create-only side, a kept blank) goes the winner's way only if the winner changed
+		// it since: the other side's value is not undone by the winner's older one.
+		apart := c.Link != nil && !afresh && !Equal(lx.Values[xn], ly.Values[yn])
+		keepApart := apart && !(winner == x && changedX[xn] || winner == y && changedY[yn])
 		toY, toX := f.Direction.Flows(y), f.Direction.Flows(x)
 		var w definition.Side
 		why := ""
@@ -241,11 +250,12 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 				if s.MergePrefer != "" {
 					w, why = s.MergePrefer, "both changed: "+s.MergePrefer+" preferred"
 				}
-			default:
-				// Neither side changed this field; they differed before: keep the
-				// record-level winner's value.
+			case !apart:
+				// Neither side changed this field, and no link says it was left apart
+				// (there is none yet): keep the newer record's value.
 				w, why = resolve(definition.NewestWins, c.From, c.XAt, c.YAt), "unchanged on both: newest"
 			}
+		case keepApart:
 		case out.Conflict:
 			w, why = winner, string(s.Conflict)
 		default:

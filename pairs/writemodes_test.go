@@ -88,3 +88,44 @@ func TestDecideWriteModesAndBlanks(t *testing.T) {
 		assert.Equal(t, Values{"phone": "2"}, o.ToY, "only the changed phone goes to a, not the blank state")
 	})
 }
+
+func TestDecideLeavesWithheldFieldsApart(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		s        *definition.Sync
+		linkA, x Values // a as last synced, and now
+		linkB, y Values
+		toX, toY Values
+	}{
+		{
+			// b is create-only: a's rename was withheld. b's new phone comes to a, and b's
+			// old name does not undo a's rename.
+			name:  "create-only b: b's other change comes without its stale name",
+			s:     peopleWith(map[definition.Side]definition.WriteMode{definition.B: definition.CreateOnly}, nil),
+			linkA: ann("Anne", "1"), x: ann("Anne", "1"),
+			linkB: annB("Ann", "1"), y: annB("Ann", "2"),
+			toX: Values{"phone": "2"},
+		},
+		{
+			name:  "keep: b's other change does not fill a's kept blank",
+			s:     peopleWith(nil, nil),
+			linkA: ann("Ann", ""), x: ann("Ann", ""),
+			linkB: annB("Ann", "1"), y: annB("Bob", "1"),
+			toX: Values{"name": "Bob"},
+		},
+		{
+			name:  "keep: b changing the field itself does fill it",
+			s:     peopleWith(nil, nil),
+			linkA: ann("Ann", ""), x: ann("Ann", ""),
+			linkB: annB("Ann", "1"), y: annB("Ann", "2"),
+			toX: Values{"phone": "2"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			link := synced(tc.s, tc.linkA, tc.linkB)
+			o := Decide(tc.s, Case{From: "a", X: tc.x, Y: tc.y, XAt: t0, YAt: t0, XID: "a1", YID: "b1", Key: "ann@x.com", Link: link}, t0, DefaultCoolDown)
+			assert.Equal(t, tc.toY, o.ToY, "to b")
+			assert.Equal(t, tc.toX, o.ToX, "to a")
+		})
+	}
+}

@@ -55,6 +55,9 @@ type Finding struct {
 	WorkflowID  string `json:"workflow_id"`
 	RunID       string `json:"run_id"`
 	EventID     int64  `json:"event_id"`
+	// withheld marks a skip by a write mode (update-only, create-only): it tells more
+	// than a comparison in step, so result prefers it.
+	withheld bool
 }
 
 // UIURL is the finding's place in the Temporal Web UI at base (e.g. http://127.0.0.1:8233).
@@ -141,7 +144,7 @@ func scan(ctx context.Context, c client.Client, sync, key, runID string) (*Findi
 // or the last finding, when all of them were skips.
 func (s *scanner) result() *Finding {
 	for i := len(s.found) - 1; i >= 0; i-- {
-		if s.found[i].Action != "skipped" {
+		if s.found[i].Action != "skipped" || s.found[i].withheld {
 			f := s.found[i]
 			f.ThenSkipped = len(s.found) - 1 - i
 			return f
@@ -356,7 +359,7 @@ func (s *scanner) marker(e *historypb.HistoryEvent) {
 				case activities.ActionHold:
 					f.Action, f.Reason = "held", d.Reason
 				case activities.ActionSkip:
-					f.Reason = d.Reason // a write mode's: still "skipped"
+					f.Reason, f.withheld = d.Reason, true // a write mode's: still "skipped"
 				default:
 					f.Action, f.Reason = "failed", d.Reason
 				}
