@@ -386,6 +386,10 @@ func (m mapping) withhold(d Decision) Decision {
 	if d.Fields == nil && d.Back == nil {
 		return Decision{Item: d.Item, Action: ActionSkip, Reason: strings.Join(why, "; ")}
 	}
+	if len(why) > 0 {
+		// The pair will not agree on what the baseline says: judge it by the cursor.
+		d.Baseline = ""
+	}
 	return d
 }
 

@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -206,4 +207,52 @@ func TestWriteModesAndOnEmptyTwoWay(t *testing.T) {
 	assert.Equal(t, bWrites, b.Writes(), "no ping-pong on b")
 	assert.Equal(t, "+1 300", held(t, b, "acme.com").Fields["phone"])
 	assert.Nil(t, held(t, a, "acme.com").Fields["phone"])
+}
+
+// The bulk path (SyncChunk, for a backlog over a thousand changes) decides with the same
+// functions: update-only and a kept blank hold there too.
+func TestWriteModeUpdateOnlyAndOnEmptyInBulk(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	const n = 2400
+	for i := range n {
+		phone := fmt.Sprintf("+1 %04d", i)
+		if i%2 == 1 {
+			phone = "" // kept: the target's phone stays
+		}
+		company(source, fmt.Sprintf("c%04d.example", i), fmt.Sprintf("C%d", i), phone)
+		if i < n/2 {
+			company(target, fmt.Sprintf("c%04d.example", i), fmt.Sprintf("C%d", i), "+1 999")
+		}
+	}
+	def := withWrite(testenv.Def("update-only-bulk"), definition.B, definition.UpdateOnly)
+	def.PageSize = 200
+	s := testenv.NewSync(t, def, source, target)
+	s.Start()
+	st := s.WaitRuns(1, 2*time.Minute)
+	assert.Equal(t, workflows.Counts{Fetched: n, Updated: n / 4, Skipped: 3 * n / 4}, st.LastRun.Counts)
+	assert.Equal(t, n/2, target.Len("companies"), "nothing is created")
+	for _, r := range target.All("companies") {
+		var i int
+		_, err := fmt.Sscanf(connectors.KeyString(r.Fields["domain"]), "c%04d.example", &i)
+		require.NoError(t, err)
+		want := "+1 999"
+		if i%2 == 0 {
+			want = fmt.Sprintf("+1 %04d", i)
+		}
+		require.Equal(t, want, r.Fields["phone"], "phone of %s", r.Fields["domain"])
+	}
+
+	// The run went in chunks.
+	hs, err := s.Histories(context.Background())
+	require.NoError(t, err)
+	chunks := 0
+	for _, h := range hs {
+		for _, e := range h.GetEvents() {
+			if e.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName() == "SyncChunk" {
+				chunks++
+			}
+		}
+	}
+	assert.Positive(t, chunks, "SyncChunk activities")
 }
