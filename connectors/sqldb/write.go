@@ -397,7 +397,7 @@ func (c *Conn) insertRows(ctx context.Context, tx *sql.Tx, object string, rows [
 		if conflict != nil {
 			tail = conflict(fieldCols)
 		}
-		per := c.maxParams() / len(cols)
+		per := max(1, c.maxParams()/len(cols)) // a row of more columns is a statement of its own
 		for start := 0; start < len(group); start += per {
 			part := group[start:min(start+per, len(group))]
 			values := make([]string, len(part))
