@@ -303,6 +303,8 @@ func describe(v verdict, from string, add func(PlanRecord)) {
 			add(PlanRecord{Side: from, Key: it.Key, Action: PlanSkip, ID: it.SourceID, Reason: "in step with what was last synced"})
 		case ActionHold:
 			add(PlanRecord{Side: from, Key: it.Key, Action: PlanSkip, ID: it.SourceID, Reason: "held: " + d.Reason})
+		case ActionSkip:
+			add(PlanRecord{Side: from, Key: it.Key, Action: PlanSkip, ID: it.SourceID, Reason: d.Reason})
 		default:
 			add(PlanRecord{Side: from, Key: it.Key, Action: PlanFail, ID: it.SourceID, Reason: d.Reason})
 		}

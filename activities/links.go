@@ -164,6 +164,9 @@ func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Dura
 	p := it.Pair
 	s := m.sync
 	if len(it.TargetIDs) == 0 {
+		if reason := s.Withheld(m.toName, true); reason != "" {
+			return Decision{Item: i, Action: ActionSkip, Reason: reason}, true
+		}
 		l := pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, yValues(m, it.Want), now)
 		return Decision{Item: i, Action: ActionCreate, Link: &l}, true
 	}
@@ -195,6 +198,11 @@ func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Dura
 				d.addLost("a."+f.Field, f.A)
 			}
 		}
+	}
+	if d.Fields == nil && d.Back == nil && o.Withheld != "" {
+		// The side written is create-only; the link is kept, so the pair stays in step.
+		d.Action, d.Reason, d.Winner, d.Merge, d.Lost = ActionSkip, o.Withheld, "", nil, nil
+		return d, true
 	}
 	if d.Fields == nil && d.Back == nil {
 		if o.Link == nil && !d.Released {

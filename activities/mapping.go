@@ -133,7 +133,8 @@ func (m mapping) keyOf(r connectors.Record) string {
 
 // outgoing builds the payload a from-side record asks the to side to hold, under the to
 // side's field names. The to side's key is always part of it, so a created record is
-// found by its key next time.
+// found by its key next time. A blank value the field keeps (on_empty: keep) is left
+// out: it is neither written nor compared.
 func (m mapping) outgoing(r connectors.Record) Payload {
 	p := Payload{}
 	for _, f := range m.sync.Fields {
@@ -142,7 +143,9 @@ func (m mapping) outgoing(r connectors.Record) Payload {
 		}
 		from, to := m.names(f)
 		v, _ := r.Value(from)
-		p[to] = normalize(v, f.Normalize)
+		if v = normalize(v, f.Normalize); !f.Keeps(v) {
+			p[to] = v
+		}
 	}
 	if _, ok := p[m.to.Key]; !ok {
 		p[m.to.Key] = m.keyOf(r)

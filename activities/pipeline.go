@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -28,6 +29,9 @@ const (
 	// ActionStale is the outcome of a conditional update the service refused: the record
 	// changed after it was read. It is read again and planned afresh.
 	ActionStale = "stale"
+	// ActionSkip writes nothing because the written side's write mode refuses the write
+	// (update-only: no create; create-only: no update); the decision's Reason says which.
+	ActionSkip = "skip"
 )
 
 // BuildPayloadsInput is a batch of changed records of one side and what the other side
@@ -176,7 +180,8 @@ type Decision struct {
 }
 
 // Decisions are Compare's verdicts on a batch, by item index; records not named were
-// skipped because both payloads are equal.
+// skipped because both payloads are equal (a record a write mode skips is named, with
+// ActionSkip and its reason).
 type Decisions struct {
 	Decisions []Decision `json:"d,omitempty"`
 	Skipped   int        `json:"skipped,omitempty"`
@@ -248,7 +253,7 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 			p.Links = append(p.Links, PendingLink{SourceID: it.SourceID, From: from, Create: dec.Action == ActionCreate, Link: *dec.Link})
 		}
 		switch dec.Action {
-		case ActionLink:
+		case ActionLink, ActionSkip:
 			p.Skipped++
 		case ActionHold:
 			p.Skipped++
@@ -279,8 +284,9 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 	return p
 }
 
-// Compare decides, per record, to skip (the payloads are equal: the loop guard), create,
-// update, or refuse (no key, or a key matching several records). Local activity.
+// Compare decides, per record, to skip (the payloads are equal: the loop guard; or the
+// side written does not take the write: its write mode), create, update, or refuse (no
+// key, or a key matching several records). Local activity.
 func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, error) {
 	s, err := a.sync(in.Ref)
 	if err != nil {
@@ -301,6 +307,9 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 	for i, it := range in.Items {
 		fail := func(reason string) {
 			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionFail, Reason: reason})
+		}
+		skip := func(reason string) {
+			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionSkip, Reason: reason})
 		}
 		if in.Linked {
 			linked := it.Pair != nil && it.Pair.Link != nil
@@ -334,6 +343,8 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 		case len(it.TargetIDs) > 1:
 			fail((&connectors.AmbiguousMatchError{Field: m.to.Connection + " " + m.to.Key, Value: it.Key, IDs: it.TargetIDs}).Error() +
 				"; nothing was written: make the key unique on that side")
+		case len(it.TargetIDs) == 0 && s.Withheld(m.toName, true) != "":
+			skip(s.Withheld(m.toName, true))
 		case len(it.TargetIDs) == 0:
 			d := Decision{Item: i, Action: ActionCreate}
 			if it.Pair != nil {
@@ -342,20 +353,44 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 			out.Decisions = append(out.Decisions, d)
 		case it.Pair != nil:
 			if d, ok := m.twoWay(it, i, in); ok {
-				out.Decisions = append(out.Decisions, d)
+				out.Decisions = append(out.Decisions, m.withhold(d))
 			} else {
 				out.Skipped++
 			}
 		default:
 			d := diff(it.Want, it.Have)
-			if d == nil {
+			switch {
+			case d == nil:
 				out.Skipped++
-				continue
+			case s.Withheld(m.toName, false) != "":
+				skip(s.Withheld(m.toName, false))
+			default:
+				out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionUpdate, Fields: d})
 			}
-			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionUpdate, Fields: d})
 		}
 	}
 	return out, nil
+}
+
+// withhold takes out of an update of a pair (two-way, without links) the writes a side's
+// write mode refuses; with none left, the pair is skipped with the reason. (Linked pairs
+// are decided with the write modes by pairs.Decide.)
+func (m mapping) withhold(d Decision) Decision {
+	var why []string
+	if reason := m.sync.Withheld(m.toName, false); reason != "" && d.Fields != nil {
+		d.Fields, why = nil, append(why, reason)
+	}
+	if reason := m.sync.Withheld(m.fromName, false); reason != "" && d.Back != nil {
+		d.Back, why = nil, append(why, reason)
+	}
+	if d.Fields == nil && d.Back == nil {
+		return Decision{Item: d.Item, Action: ActionSkip, Reason: strings.Join(why, "; ")}
+	}
+	if len(why) > 0 {
+		// The pair will not agree on what the baseline says: judge it by the cursor.
+		d.Baseline = ""
+	}
+	return d
 }
 
 // UpsertInput is a batch of writes to one side.

@@ -4,7 +4,10 @@
 // activities, pairs) works on them.
 package definition
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Mode says which way a sync copies.
 type Mode string
@@ -94,6 +97,41 @@ type Sync struct {
 	Deletes Deletes
 	// Verify schedules a full comparison of both sides (starter verify); zero: none.
 	Verify Verify `json:",omitzero"`
+	// Write says which writes each side takes, by side written (missing: Upsert). A
+	// one-way sync writes side b only.
+	Write map[Side]WriteMode `json:",omitempty"`
+}
+
+// WriteMode says which writes a side of a sync takes.
+type WriteMode string
+
+// Write modes.
+const (
+	// Upsert creates the records a side lacks and updates those it has (the default).
+	Upsert WriteMode = "upsert"
+	// UpdateOnly updates records that exist and never creates one: a record with no
+	// counterpart is skipped.
+	UpdateOnly WriteMode = "update-only"
+	// CreateOnly creates the records a side lacks and never updates one that exists.
+	CreateOnly WriteMode = "create-only"
+)
+
+// Creates reports whether the sync may create records on side to.
+func (s *Sync) Creates(to Side) bool { return s.Write[to] != UpdateOnly }
+
+// Updates reports whether the sync may update records of side to.
+func (s *Sync) Updates(to Side) bool { return s.Write[to] != CreateOnly }
+
+// Withheld says why a write to side to is not made under its write mode: "" when the
+// mode allows it. create says whether the write is a create or an update.
+func (s *Sync) Withheld(to Side, create bool) string {
+	switch {
+	case create && !s.Creates(to):
+		return "side " + to + " is " + string(UpdateOnly) + ": no record on side " + to + " has this key, and none is created"
+	case !create && !s.Updates(to):
+		return "side " + to + " is " + string(CreateOnly) + ": its record exists and is not updated"
+	}
+	return ""
 }
 
 // Verify is a sync's verify schedule.
@@ -125,7 +163,37 @@ type Field struct {
 	B         string
 	Normalize []string // normalizer names, applied in order
 	Direction Direction
+	// OnEmpty says whether a blank source value is written ("": Keep).
+	OnEmpty OnEmpty `json:",omitempty"`
 }
+
+// OnEmpty says what a blank value (nil, "" or only spaces) of a field does to the other
+// side's value.
+type OnEmpty string
+
+// What a blank does.
+const (
+	// Keep leaves the other side's value as it is: the blank is not written, and a pair
+	// that differs only by it is not out of step (the default).
+	Keep OnEmpty = "keep"
+	// Clear writes the blank: the other side's value is cleared.
+	Clear OnEmpty = "clear"
+)
+
+// Blank reports whether v is a blank value: nil, or a string of nothing but spaces.
+func Blank(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return strings.TrimSpace(x) == ""
+	}
+	return false
+}
+
+// Keeps reports whether v, a value of f on the side read, is left out of the writes: it
+// is blank and f keeps the other side's value.
+func (f Field) Keeps(v any) bool { return f.OnEmpty != Clear && Blank(v) }
 
 // Name is the field's name on side s.
 func (f Field) Name(s Side) string {

@@ -33,6 +33,10 @@
 //     made just after Tandem's write. Without the read-back, "the next read" could come a
 //     whole schedule later, and a user's edits of both sides in that time, each after
 //     Tandem's write of it, were taken for a loop.
+//   - Write modes and blanks. A create-only side is not updated, and a blank that a field
+//     keeps (on_empty: keep) is not written over a value: the write is withheld, and the
+//     link records each side as it is, so the next read is an echo, not a change. A field
+//     left apart this way goes across again only when the winning side changes it.
 //
 // Without a link (the first time two existing records meet by key) there is no memory of
 // the pair: the changed record is taken as changed, and its partner as changed when it
@@ -131,6 +135,9 @@ type Outcome struct {
 	Reason string
 	// Misreads are the values that did not read back as written.
 	Misreads []Misread
+	// Withheld says why writes the pair called for were not made: the written side's
+	// write mode (definition.Sync.Write) refuses updates.
+	Withheld string
 	// Link is the pair's link once the writes are made (ids of records still to be
 	// created are filled in by the caller); nil when the link need not change.
 	Link *Link
@@ -214,16 +221,24 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 		if Equal(xv, yv) {
 			continue
 		}
+		// A field the pair was left apart on when last synced (a write withheld: a
+		// create-only side, a kept blank) goes the winner's way only if the winner changed
+		// it since: the other side's value is not undone by the winner's older one.
+		apart := c.Link != nil && !afresh && !Equal(lx.Values[xn], ly.Values[yn])
+		keepApart := apart && !(winner == x && changedX[xn] || winner == y && changedY[yn])
 		toY, toX := f.Direction.Flows(y), f.Direction.Flows(x)
 		var w definition.Side
 		why := ""
 		switch {
+		// A field that goes one way only carries a blank only when its side cleared it
+		// since the pair was last synced and the field clears (on_empty: clear): a record
+		// Tandem created on the other side has no value yet, and must not clear it.
 		case toY && !toX:
-			if connectors.KeyString(xv) != "" {
+			if !definition.Blank(xv) || f.OnEmpty == definition.Clear && changedX[xn] {
 				w, why = x, "one-way field"
 			}
 		case toX && !toY:
-			if connectors.KeyString(yv) != "" {
+			if !definition.Blank(yv) || f.OnEmpty == definition.Clear && changedY[yn] {
 				w, why = y, "one-way field"
 			}
 		case out.Echo:
@@ -240,15 +255,31 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 				if s.MergePrefer != "" {
 					w, why = s.MergePrefer, "both changed: "+s.MergePrefer+" preferred"
 				}
-			default:
-				// Neither side changed this field; they differed before: keep the
-				// record-level winner's value.
+			case !apart:
+				// Neither side changed this field, and no link says it was left apart
+				// (there is none yet): keep the newer record's value.
 				w, why = resolve(definition.NewestWins, c.From, c.XAt, c.YAt), "unchanged on both: newest"
 			}
+		case keepApart:
 		case out.Conflict:
 			w, why = winner, string(s.Conflict)
 		default:
 			w, why = winner, winner+" changed"
+		}
+		// What the written side takes: nothing if it is not updated (create-only), and
+		// not a blank it would keep (on_empty: keep), so the pair stays as it is.
+		if w != "" {
+			to, v := y, xv
+			if w == y {
+				to, v = x, yv
+			}
+			if reason := s.Withheld(to, false); reason != "" {
+				out.Withheld = reason
+				continue
+			}
+			if f.Keeps(v) {
+				continue
+			}
 		}
 		switch w {
 		case x:

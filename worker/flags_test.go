@@ -91,12 +91,12 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// Every `go run ./worker` command line of the README parses.
+// Every `go run ./worker` command line of README.md and examples/README.md parses.
 func TestREADMECommandLines(t *testing.T) {
+	lines := 0
 	for _, path := range []string{"../README.md", "../examples/README.md"} {
 		f, err := os.Open(path)
 		require.NoError(t, err)
-		lines := 0
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
 			_, cmdline, ok := strings.Cut(sc.Text(), "go run ./worker")
@@ -112,6 +112,6 @@ func TestREADMECommandLines(t *testing.T) {
 		}
 		require.NoError(t, sc.Err())
 		require.NoError(t, f.Close())
-		assert.NotZero(t, lines, "%s has worker command lines", path)
 	}
+	assert.GreaterOrEqual(t, lines, 4, "the READMEs' worker command lines were found")
 }

@@ -27,7 +27,8 @@ import (
 //     ON CONFLICT (key) DO UPDATE when Upsert's key is unique), as many as the statement's
 //     parameters allow (maxParams);
 //   - in PostgreSQL the rows to update are one UPDATE ... FROM the batch's values per set
-//     of columns; in SQLite, where a statement costs no round trip, one UPDATE per row.
+//     of columns (UpdateIfUnchanged's with its condition); in SQLite, where a statement
+//     costs no round trip, one prepared UPDATE run for each row.
 //
 // A key or an id that occurs twice in a batch is written in a second round of the same
 // statements, after the first, as if the records had been written one after the other.
@@ -94,8 +95,8 @@ func (c *Conn) Update(ctx context.Context, object string, records []connectors.R
 // in the batch's transaction, so the check and the write are one statement no other
 // writer can come between; in PostgreSQL one UPDATE ... FROM the batch's values per set
 // of columns, as Update's, then this per row for the rows it did not write. A row the
-// database refuses sends the batch row by row under savepoints, as Update's. The updated column is compared as Changes compares it: in
-// SQLite its normalised form with the record's UpdatedAt in that form, so a time another
+// database refuses sends the batch row by row under savepoints, as Update's. The
+// updated column is compared as Changes compares it: in SQLite its normalised form with the record's UpdatedAt in that form, so a time another
 // program wrote in a layout of its own matches the UpdatedAt it was read as; in
 // PostgreSQL the column with the UpdatedAt in the form the connector writes (stampArg).
 // When no row matches, the row is looked up in the same transaction: gone, it is
@@ -204,13 +205,10 @@ func (c *Conn) Upsert(ctx context.Context, object, key string, records []connect
 	if err != nil {
 		return nil, err
 	}
-	var conflict func(cols []string) string
+	// conflict is the ON CONFLICT clause of an insert with the columns cols, if any.
+	conflict := func([]string) string { return "" }
 	if key == c.cfg.IDColumn || slices.Contains(c.cfg.KeyColumns, key) {
 		conflict = func(cols []string) string { return c.upsertConflict(keyCol, cols, sd) }
-	}
-	noConflict := func([]string) string { return "" }
-	if conflict == nil {
-		conflict = noConflict
 	}
 	// keyArg is the record's key as a statement argument, or its error.
 	keyArg := func(r connectors.Record) (any, *connectors.InvalidRecordError) {
@@ -399,7 +397,7 @@ func (c *Conn) insertRows(ctx context.Context, tx *sql.Tx, object string, rows [
 		if conflict != nil {
 			tail = conflict(fieldCols)
 		}
-		per := c.maxParams() / len(cols)
+		per := max(1, c.maxParams()/len(cols)) // a row of more columns is a statement of its own
 		for start := 0; start < len(group); start += per {
 			part := group[start:min(start+per, len(group))]
 			values := make([]string, len(part))

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,4 +294,37 @@ func testBatchUpdateIfUnchanged(t *testing.T, db database) {
 	assert.ErrorAs(t, got[5].Err, &inv, "no UpdatedAt")
 	assert.Equal(t, map[string]any{a.ID: "A", b.ID: "B2", cc.ID: "C2"}, namesByID(t, c))
 	assert.Zero(t, c.batches.rowByRow.Load(), "no batch was written row by row")
+}
+
+// A row of more columns than a SQLite batch statement's parameters (maxParams) is
+// inserted by a statement of its own.
+func TestBatchRowWiderThanAStatement(t *testing.T) {
+	c := openSQLite(t, nil, companiesTable)
+	n := c.maxParams() + 1
+	cols := make([]string, n)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d TEXT", i)
+	}
+	_, err := c.db.ExecContext(t.Context(), "CREATE TABLE wide (id INTEGER PRIMARY KEY, updated_at TEXT NOT NULL, "+strings.Join(cols, ", ")+")")
+	require.NoError(t, err)
+	recs := make([]connectors.Record, 2)
+	for r := range recs {
+		recs[r].Fields = map[string]any{}
+		for i := range n {
+			recs[r].Fields[fmt.Sprint("c", i)] = fmt.Sprint(r, "-", i)
+		}
+	}
+	res, err := c.Create(t.Context(), "wide", recs)
+	require.NoError(t, err)
+	got, err := c.Get(t.Context(), "wide", []string{res[0].ID, res[1].ID})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	for _, g := range got {
+		r := recs[0]
+		if g.ID == res[1].ID {
+			r = recs[1]
+		}
+		assert.Equal(t, r.Fields, g.Fields)
+	}
+	assert.Zero(t, c.batches.rowByRow.Load())
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"tandem/connectors/builtin"
+	"tandem/definition"
 )
 
 // fuzzLookup resolves ${VAR}s for the fuzz target: a variable named UNSET... is not set, EMPTY
@@ -69,7 +70,9 @@ syncs:
       - {a: name,   b: name}
       - {a: domain, b: domain, normalize: domain}
       - {a: email,  b: email, normalize: [trim, lower], direction: b-to-a}
-      - {a: phone,  b: phone, direction: a-to-b}
+      - {a: phone,  b: phone, direction: a-to-b, on_empty: clear}
+    write_a: create-only
+    write_b: update-only
     conflict: field-merge
     field_merge_prefer: b
     schedule: {every: 1h30m, start_from: 2024-01-01T08:00:00+02:00}
@@ -92,7 +95,8 @@ syncs:
 	f.Add([]byte(testConnections + "syncs:\n" + syncYAML(map[string]string{
 		"name": "../x", "mode": "sideways", "conflict": "a-wins", "field_merge_prefer": "c",
 		"schedule": "{every: 10ms, start_from: yesterday}", "webhooks": "maybe", "page_size": "1e9",
-		"fields": "[{a: x, b: x, normalize: [upper, {a: 1}], direction: a-to-b}, {a: x, b: ''}]",
+		"fields": "[{a: x, b: x, normalize: [upper, {a: 1}], direction: a-to-b, on_empty: never}, {a: x, b: ''}]",
+		"write":  "sometimes", "write_a": "update-only", "write_b": "[upsert]",
 	})))
 	f.Add([]byte("connections:\n  s: {type: nosuch, token: ${UNSET_TOKEN}, other: ${1BAD}, open: ${NOCLOSE}\nsyncs:\n" + syncYAML(nil)))
 	// Merges of merges (TestParseAliasBomb); testdata/fuzz/FuzzParse holds the crashers found.
@@ -167,6 +171,15 @@ func checkFile(t *testing.T, f *File, path string, types []string) {
 				if !slices.Contains(Normalizers, n) {
 					t.Fatalf("sync %q: field %d: unknown normalizer %q", s.Name, i, n)
 				}
+			}
+			if !slices.Contains([]definition.OnEmpty{"", definition.Keep, definition.Clear}, fl.OnEmpty) {
+				t.Fatalf("sync %q: field %d: on_empty %q", s.Name, i, fl.OnEmpty)
+			}
+		}
+		for side, m := range s.Write {
+			if side != definition.B && (side != definition.A || s.Mode != TwoWay) ||
+				!slices.Contains([]definition.WriteMode{definition.Upsert, definition.UpdateOnly, definition.CreateOnly}, m) {
+				t.Fatalf("sync %q: side %q is written %q", s.Name, side, m)
 			}
 		}
 		if s.Schedule.Every < time.Second {

@@ -73,6 +73,9 @@ type rawSync struct {
 	PageSize string            `yaml:"page_size"`
 	Deletes  *rawDeletes       `yaml:"deletes"`
 	Verify   *rawVerify        `yaml:"verify"`
+	Write    string            `yaml:"write"`
+	WriteA   string            `yaml:"write_a"`
+	WriteB   string            `yaml:"write_b"`
 }
 
 type rawVerify struct {
@@ -101,6 +104,7 @@ type rawField struct {
 	B         string               `yaml:"b"`
 	Normalize yaml.Node            `yaml:"normalize"` // one name or a list of names
 	Direction definition.Direction `yaml:"direction"`
+	OnEmpty   string               `yaml:"on_empty"`
 }
 
 type rawSchedule struct {
@@ -409,6 +413,7 @@ func (p *parser) sync(i int, n *yaml.Node, conns map[string]Connection, firstInd
 		}
 	}
 	s.Deletes = deletes(raw.Deletes, s, bad)
+	s.Write = writeModes(&raw, s.Mode, bad)
 	if raw.Verify != nil {
 		every, err := time.ParseDuration(raw.Verify.Every)
 		switch {
@@ -421,6 +426,39 @@ func (p *parser) sync(i int, n *yaml.Node, conns map[string]Connection, firstInd
 		}
 	}
 	return s, true
+}
+
+// writeModes reads which writes each side takes: write (every side written), or write_a
+// and write_b (one side; a one-way sync writes side b only). A side not named upserts.
+func writeModes(raw *rawSync, mode definition.Mode, bad func(string, string, ...any)) map[definition.Side]definition.WriteMode {
+	if raw.WriteA != "" && mode != TwoWay {
+		bad("write_a", "applies only to two-way syncs: a one-way sync writes side b only (use write or write_b)")
+	}
+	out := map[definition.Side]definition.WriteMode{}
+	for _, w := range []struct {
+		key, value string
+		sides      []definition.Side
+	}{
+		{"write", raw.Write, []definition.Side{definition.A, definition.B}},
+		{"write_a", raw.WriteA, []definition.Side{definition.A}},
+		{"write_b", raw.WriteB, []definition.Side{definition.B}},
+	} {
+		switch m := definition.WriteMode(w.value); m {
+		case "":
+		case definition.Upsert, definition.UpdateOnly, definition.CreateOnly:
+			for _, side := range w.sides {
+				if side == definition.B || mode == TwoWay {
+					out[side] = m
+				}
+			}
+		default:
+			bad(w.key, "unknown write mode %q (known: %s, %s, %s)", w.value, definition.Upsert, definition.UpdateOnly, definition.CreateOnly)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // deletes reads a sync's delete policy: deletes: {mode, field, value, max, max_percent,
@@ -556,6 +594,13 @@ func fields(raw []rawField, mode definition.Mode, bad func(string, string, ...an
 			f.Direction = rf.Direction
 		default:
 			bad(at+".direction", "unknown direction %q (known: %s, %s, %s)", rf.Direction, Both, AToB, BToA)
+		}
+		switch on := definition.OnEmpty(rf.OnEmpty); on {
+		case "":
+		case definition.Keep, definition.Clear:
+			f.OnEmpty = on
+		default:
+			bad(at+".on_empty", "unknown value %q (known: %s, %s)", rf.OnEmpty, definition.Keep, definition.Clear)
 		}
 		out = append(out, f)
 	}

@@ -94,7 +94,7 @@ func TestParseReportsEachMistake(t *testing.T) {
 		{name: "name with a space", over: map[string]string{"name": "my companies"}, where: `sync "my companies": name`, want: "may contain only letters, digits"},
 		{name: "name with a slash", over: map[string]string{"name": "a/b"}, where: `sync "a/b": name`, want: "may contain only letters, digits"},
 		{name: "bad mode", over: map[string]string{"mode": "both-ways"}, where: `sync "companies": mode`, want: `unknown mode "both-ways" (known: one-way, two-way)`},
-		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, deletes, field_merge_prefer, fields, mode, name, page_size, schedule, verify, webhooks)"},
+		{name: "unknown sync key", over: map[string]string{"colour": "red"}, where: `sync "companies": colour`, want: "unknown key (line 10; known: a, b, conflict, deletes, field_merge_prefer, fields, mode, name, page_size, schedule, verify, webhooks, write, write_a, write_b)"},
 		{name: "unknown delete mode", over: map[string]string{"deletes": "{mode: purge}"}, where: `sync "companies": deletes.mode`, want: `unknown mode "purge" (known: ignore, archive, delete)`},
 		{name: "archive without field", over: map[string]string{"deletes": "{mode: archive, value: gone}"}, where: `sync "companies": deletes.field`, want: "missing: archive sets a field"},
 		{name: "archive without value", over: map[string]string{"deletes": "{mode: archive, field: gone}"}, where: `sync "companies": deletes.value`, want: "missing: the value archive sets"},
@@ -136,8 +136,10 @@ func TestParseReportsEachMistake(t *testing.T) {
 			where: `sync "companies": fields[1].normalize`, want: `unknown normalizer "domian" (known: domain, email, lower, trim)`,
 		},
 		{name: "unknown normalizer in a list", over: map[string]string{"fields": "[{a: email, b: email, normalize: [trim, lowercase]}]"}, where: `sync "companies": fields[0].normalize`, want: `unknown normalizer "lowercase"`},
-		{name: "unknown field key", over: map[string]string{"fields": "[{a: name, b: name, normalise: trim}]"}, where: `sync "companies": fields[0].normalise`, want: "unknown key (line 9; known: a, b, direction, normalize)"},
+		{name: "unknown field key", over: map[string]string{"fields": "[{a: name, b: name, normalise: trim}]"}, where: `sync "companies": fields[0].normalise`, want: "unknown key (line 9; known: a, b, direction, normalize, on_empty)"},
 		{name: "bad direction", over: map[string]string{"mode": "two-way", "fields": "[{a: name, b: name, direction: a-b}]"}, where: `sync "companies": fields[0].direction`, want: `unknown direction "a-b" (known: both, a-to-b, b-to-a)`},
+		{name: "unknown on_empty", over: map[string]string{"fields": "[{a: name, b: name}, {a: phone, b: phone, on_empty: skip}]"}, where: `sync "companies": fields[1].on_empty`, want: `unknown value "skip" (known: keep, clear)`},
+		{name: "on_empty not a single value", over: map[string]string{"fields": "[{a: name, b: name, on_empty: [keep]}]"}, where: `sync "companies": fields[0].on_empty`, want: "must be a single value, not a list"},
 		{name: "direction in a one-way sync", over: map[string]string{"fields": "[{a: name, b: name, direction: b-to-a}]"}, where: `sync "companies": fields[0].direction`, want: `"b-to-a" applies only to two-way syncs`},
 
 		// How and when it runs.
@@ -145,6 +147,9 @@ func TestParseReportsEachMistake(t *testing.T) {
 		{name: "merge preference without field-merge", over: map[string]string{"mode": "two-way", "conflict": "a-wins", "field_merge_prefer": "b"}, where: `sync "companies": field_merge_prefer`, want: "applies only to conflict: field-merge"},
 		{name: "merge preference of no side", over: map[string]string{"mode": "two-way", "conflict": "field-merge", "field_merge_prefer": "c"}, where: `sync "companies": field_merge_prefer`, want: `unknown side "c"`},
 		{name: "conflict in a one-way sync", over: map[string]string{"conflict": "a-wins"}, where: `sync "companies": conflict`, want: "applies only to two-way syncs"},
+		{name: "unknown write mode", over: map[string]string{"write": "update"}, where: `sync "companies": write`, want: `unknown write mode "update" (known: upsert, update-only, create-only)`},
+		{name: "unknown write mode of side b", over: map[string]string{"mode": "two-way", "write_b": "insert-only"}, where: `sync "companies": write_b`, want: `unknown write mode "insert-only" (known: upsert, update-only, create-only)`},
+		{name: "write_a in a one-way sync", over: map[string]string{"write_a": "update-only"}, where: `sync "companies": write_a`, want: "applies only to two-way syncs: a one-way sync writes side b only"},
 		{name: "bad duration", over: map[string]string{"schedule": "{every: 15 minutes}"}, where: `sync "companies": schedule.every`, want: `"15 minutes" is not a duration`},
 		{name: "zero duration", over: map[string]string{"schedule": "{every: 0s}"}, where: `sync "companies": schedule.every`, want: "must be positive"},
 		{name: "negative duration", over: map[string]string{"schedule": "{every: -5m}"}, where: `sync "companies": schedule.every`, want: "must be positive"},
@@ -428,4 +433,46 @@ syncs:
 	_, err = Parse("syncs.yaml", []byte(yaml), []string{"salesloft", "hubspot"}, func(string) (string, bool) { return "", false })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "SALESLOFT_TOKEN")
+}
+
+func TestParseWriteModesAndOnEmpty(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		over map[string]string
+		// want is the sync's Write; fields, its fields' OnEmpty in order.
+		want   map[definition.Side]definition.WriteMode
+		fields []definition.OnEmpty
+	}{
+		{name: "defaults: upsert, keep", want: nil, fields: []definition.OnEmpty{"", ""}},
+		{name: "one-way: write is side b's", over: map[string]string{"write": "update-only"},
+			want: map[definition.Side]definition.WriteMode{definition.B: definition.UpdateOnly}},
+		{name: "one-way: write_b", over: map[string]string{"write_b": "create-only"},
+			want: map[definition.Side]definition.WriteMode{definition.B: definition.CreateOnly}},
+		{name: "two-way: write is both sides'", over: map[string]string{"mode": "two-way", "write": "create-only"},
+			want: map[definition.Side]definition.WriteMode{definition.A: definition.CreateOnly, definition.B: definition.CreateOnly}},
+		{name: "two-way: a side's own mode wins over write", over: map[string]string{"mode": "two-way", "write": "upsert", "write_a": "create-only"},
+			want: map[definition.Side]definition.WriteMode{definition.A: definition.CreateOnly, definition.B: definition.Upsert}},
+		{name: "two-way: one per side", over: map[string]string{"mode": "two-way", "write_a": "create-only", "write_b": "update-only"},
+			want: map[definition.Side]definition.WriteMode{definition.A: definition.CreateOnly, definition.B: definition.UpdateOnly}},
+		{name: "on_empty per field", over: map[string]string{"fields": "[{a: name, b: name, on_empty: clear}, {a: phone, b: phone, on_empty: keep}]"},
+			fields: []definition.OnEmpty{definition.Clear, definition.Keep}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			over := map[string]string{"fields": "[{a: name, b: name}, {a: phone, b: phone}]"}
+			for k, v := range tt.over {
+				over[k] = v
+			}
+			f, err := Parse("syncs.yaml", []byte(testConnections+"syncs:\n"+syncYAML(over)), testTypes, noEnv)
+			require.NoError(t, err)
+			s := f.Syncs[0]
+			assert.Equal(t, tt.want, s.Write)
+			if tt.fields != nil {
+				var got []definition.OnEmpty
+				for _, fd := range s.Fields {
+					got = append(got, fd.OnEmpty)
+				}
+				assert.Equal(t, tt.fields, got)
+			}
+		})
+	}
 }

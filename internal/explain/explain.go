@@ -55,6 +55,9 @@ type Finding struct {
 	WorkflowID  string `json:"workflow_id"`
 	RunID       string `json:"run_id"`
 	EventID     int64  `json:"event_id"`
+	// withheld marks a skip by a write mode (update-only, create-only): it tells more
+	// than a comparison in step, so result prefers it.
+	withheld bool
 }
 
 // UIURL is the finding's place in the Temporal Web UI at base (e.g. http://127.0.0.1:8233).
@@ -152,7 +155,7 @@ func (s *scanner) result() *Finding {
 	}
 	s.found = s.found[first:]
 	for i := len(s.found) - 1; i >= 0; i-- {
-		if s.found[i].Action != "skipped" {
+		if s.found[i].Action != "skipped" || s.found[i].withheld {
 			f := s.found[i]
 			f.ThenSkipped = len(s.found) - 1 - i
 			return f
@@ -374,6 +377,8 @@ func (s *scanner) marker(e *historypb.HistoryEvent) {
 					f.Reason = "both sides held what was last synced (an echo of Tandem's own write, or nothing new): nothing to write"
 				case activities.ActionHold:
 					f.Action, f.Reason = "held", d.Reason
+				case activities.ActionSkip:
+					f.Reason, f.withheld = d.Reason, true // a write mode's: still "skipped"
 				default:
 					f.Action, f.Reason = "failed", d.Reason
 				}
