@@ -231,6 +231,13 @@ func definitions(ctx context.Context, o options, ln net.Listener, logger *zap.Lo
 		if err != nil {
 			return nil, nil, nil, err
 		}
+		// A mapping that names a field a service's object does not have stops start-up;
+		// a service that cannot be asked now is checked again before each run.
+		if err := app.CheckMappings(ctx, syncs, conns, func(sync string, err error) {
+			logger.Warn("Mapping not checked at start; each run checks it", zap.String("sync", sync), zap.Error(err))
+		}); err != nil {
+			return nil, nil, nil, err
+		}
 		return syncs, conns, func() {}, nil
 	}
 	if !o.dev {
