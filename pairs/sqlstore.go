@@ -104,7 +104,7 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", chunk: 500, insertRows: 100}
+	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500, insertRows: 100}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
@@ -159,6 +159,8 @@ var sqliteSchema = []string{
 		detected_at TEXT,
 		PRIMARY KEY (sync, side, id)
 	)`,
+	sqliteFailed,
+	`CREATE INDEX IF NOT EXISTS failed_latest ON failed (sync, last_at)`,
 }
 
 // sqliteGone adds the links' gone column to a store made before deletes (issue 15).
@@ -207,6 +209,9 @@ var pgSchema = []string{
 		detected_at TIMESTAMPTZ,
 		PRIMARY KEY (sync, side, id)
 	)`,
+	// Added by retries of rejected records (issue 18); a store made before gets it here.
+	pgFailed,
+	`CREATE INDEX IF NOT EXISTS failed_latest ON ` + pgSchemaName + `.failed (sync, last_at)`,
 }
 
 // OpenPostgres opens the PostgreSQL link store dsn names (a postgres:// URL or a key=value
@@ -228,7 +233,7 @@ func OpenPostgres(dsn string) (Store, error) {
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", chunk: 10000, insertRows: 1000}
+	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000, insertRows: 1000}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.createPGSchema(ctx); err != nil {
@@ -244,8 +249,10 @@ func OpenPostgres(dsn string) (Store, error) {
 func (s *sqlStore) createPGSchema(ctx context.Context) error {
 	var ready bool
 	err := s.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
+		AND to_regclass($5) IS NOT NULL AND to_regclass($6) IS NOT NULL
 		AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $4 AND table_name = 'links' AND column_name = 'gone')`,
-		pgSchemaName+".links", pgSchemaName+".links_held", pgSchemaName+".deletes", pgSchemaName).Scan(&ready)
+		pgSchemaName+".links", pgSchemaName+".links_held", pgSchemaName+".deletes", pgSchemaName,
+		pgSchemaName+".failed", pgSchemaName+".failed_latest").Scan(&ready)
 	if err != nil {
 		return s.fail("connect", err)
 	}
@@ -281,8 +288,8 @@ type sqlStore struct {
 	// kind is "sqlite" or "postgres", for errors.
 	kind string
 	// table is the links table's name, schema-qualified for PostgreSQL; deletes the
-	// pending deletes'.
-	table, deletes string
+	// pending deletes', failed the remembered failures'.
+	table, deletes, failed string
 	// chunk is the most ids of one statement's id list.
 	chunk int
 	// insertRows is the most rows of one INSERT: 1,400 parameters for SQLite (whose

@@ -468,6 +468,60 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		assert.Error(t, s.DropDeletes(ctx, "s", "c", []string{"1"}))
 	})
 
+	t.Run("Failures", func(t *testing.T) {
+		s := open(t)
+		fail := func(side, id, reason string, last time.Duration, write string) Failure {
+			return Failure{Side: side, ID: id, Key: "k" + id, Reason: reason, LastAt: at(last), Write: write}
+		}
+		require.NoError(t, s.AddFailures(ctx, "s", []Failure{fail("a", "2", "bad email", time.Minute, "w1"), fail("a", "1", "too long", 2*time.Minute, "w1"), fail("b", "1", "locked", 3*time.Minute, "w1")}))
+		require.NoError(t, s.AddFailures(ctx, "other", []Failure{fail("a", "9", "x", time.Hour, "w1")}))
+		// The same write saved again (an activity retried) is not a new attempt; a later
+		// write is, with its reason.
+		require.NoError(t, s.AddFailures(ctx, "s", []Failure{fail("a", "2", "bad email", time.Minute, "w1")}))
+		require.NoError(t, s.AddFailures(ctx, "s", []Failure{fail("a", "1", "still too long", 4*time.Minute, "w2")}))
+		n, err := s.CountFailures(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 3, n)
+
+		page, err := s.Failures(ctx, "s", "a", "", 1)
+		require.NoError(t, err)
+		assert.Equal(t, []Failure{{Side: "a", ID: "1", Key: "k1", Reason: "still too long", FirstAt: at(2 * time.Minute), LastAt: at(4 * time.Minute), Attempts: 2}}, page,
+			"the new reason, the first failure's time kept")
+		page, err = s.Failures(ctx, "s", "a", "1", 10)
+		require.NoError(t, err)
+		require.Len(t, page, 1)
+		assert.Equal(t, "2", page[0].ID)
+		assert.Equal(t, 1, page[0].Attempts, "the same write counted once")
+
+		latest, err := s.LatestFailures(ctx, "s", 2)
+		require.NoError(t, err)
+		require.Len(t, latest, 2)
+		assert.Equal(t, []string{"a/1", "b/1"}, []string{latest[0].Side + "/" + latest[0].ID, latest[1].Side + "/" + latest[1].ID})
+
+		// Settling forgets the records whose attempts are as read: a/1 failed again since.
+		dropped, err := s.SettleFailures(ctx, "s", "a", map[string]int{"1": 1, "2": 1})
+		require.NoError(t, err)
+		assert.Equal(t, 1, dropped)
+		dropped, err = s.DropFailures(ctx, "s", "b", []string{"1", "missing"})
+		require.NoError(t, err)
+		assert.Equal(t, 1, dropped)
+		left, err := s.LatestFailures(ctx, "s", 10)
+		require.NoError(t, err)
+		require.Len(t, left, 1)
+		assert.Equal(t, "1", left[0].ID)
+		assert.Equal(t, "a", left[0].Side)
+		n, err = s.CountFailures(ctx, "other")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "syncs are isolated")
+
+		assert.Error(t, s.AddFailures(ctx, "s", []Failure{{Side: "c", ID: "1"}}))
+		assert.Error(t, s.AddFailures(ctx, "s", []Failure{{Side: "a"}}))
+		_, err = s.Failures(ctx, "s", "a", "", 0)
+		assert.Error(t, err)
+		_, err = s.DropFailures(ctx, "s", "c", []string{"1"})
+		assert.Error(t, err)
+	})
+
 	t.Run("SyncsAreIsolated", func(t *testing.T) {
 		s := open(t)
 		require.NoError(t, s.Save(ctx, "s1", []Link{testLink("a1", "b1"), testLink("a2", "b2")}))

@@ -44,6 +44,25 @@ type PendingDelete struct {
 	DetectedAt time.Time `json:"detected_at"`
 }
 
+// Failure is a record of one side that a service rejected when Tandem wrote its values:
+// remembered until a write of it succeeds, so later runs retry it (its source may never
+// change again, and a one-way sync's cursor has moved past it).
+type Failure struct {
+	Side Side   `json:"side"`
+	ID   string `json:"id"`
+	Key  string `json:"key,omitempty"`
+	// Reason is the service's reason, as it gave it the last time.
+	Reason string `json:"reason"`
+	// FirstAt and LastAt are when the record first and last failed; Attempts how many
+	// writes of it failed.
+	FirstAt  time.Time `json:"first_at"`
+	LastAt   time.Time `json:"last_at"`
+	Attempts int       `json:"attempts"`
+	// Write names the write that failed (the same on an activity's retries): a failure
+	// saved again by the same write is not counted twice. Not read back.
+	Write string `json:"-"`
+}
+
 // Half is one side of a link.
 type Half struct {
 	// ID is the record's id in its service.
@@ -96,5 +115,24 @@ type Store interface {
 	DropDeletes(ctx context.Context, sync string, side Side, ids []string) error
 	// CountDeletes is how many deletes of sync are pending.
 	CountDeletes(ctx context.Context, sync string) (int, error)
+
+	// AddFailures remembers records a service rejected (one transaction). A record
+	// remembered already takes the new key, reason and LastAt, and its attempts go up by
+	// one unless the same write (Failure.Write) saved it before; its FirstAt is kept.
+	AddFailures(ctx context.Context, sync string, fs []Failure) error
+	// Failures returns up to limit remembered failures of sync's side in id order after
+	// afterID ("" from the start).
+	Failures(ctx context.Context, sync string, side Side, afterID string, limit int) ([]Failure, error)
+	// LatestFailures returns up to limit remembered failures of sync, latest LastAt first.
+	LatestFailures(ctx context.Context, sync string, limit int) ([]Failure, error)
+	// DropFailures forgets the failures of sync's records of side with ids, and says how
+	// many it forgot.
+	DropFailures(ctx context.Context, sync string, side Side, ids []string) (int, error)
+	// SettleFailures forgets the failures of sync's records of side whose attempts are
+	// still those given (by id): a record that failed again since it was read keeps its
+	// new failure. It says how many it forgot.
+	SettleFailures(ctx context.Context, sync string, side Side, attempts map[string]int) (int, error)
+	// CountFailures is how many failures of sync are remembered.
+	CountFailures(ctx context.Context, sync string) (int, error)
 	Close() error
 }
