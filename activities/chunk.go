@@ -53,6 +53,8 @@ type SyncChunkInput struct {
 	KeepLinks bool `json:",omitempty"`
 	// MaxRecords bounds the chunk (0: ChunkRecords).
 	MaxRecords int `json:",omitempty"`
+	// Remember: as UpsertInput's.
+	Remember bool `json:",omitempty"`
 }
 
 // ChunkCounts are a chunk's outcomes, as a run counts them.
@@ -84,6 +86,9 @@ type ChunkResult struct {
 	Stale []string `json:"stale,omitempty"`
 	// Usage is each service's quota use as last reported, by side.
 	Usage map[string]map[string]string `json:"usage,omitempty"`
+	// Failing is what the link store remembers of the sync's failures, when the chunk
+	// changed it (Remember).
+	Failing *Failing `json:"failing,omitempty"`
 }
 
 // ChunkProgress is a chunk's heartbeat: how far it has read. The starter's status adds
@@ -265,7 +270,7 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 			return ch
 		}
 		go func() {
-			w, err := a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt})
+			w, err := a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt, Remember: in.Remember})
 			ch <- written{w, err}
 		}()
 		return ch
@@ -285,6 +290,9 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 				firstErr = r.err
 			}
 			continue
+		}
+		if r.res.Failing != nil {
+			out.Failing = r.res.Failing
 		}
 		for i, res := range r.res.Results {
 			op := w.ops[i]

@@ -403,6 +403,9 @@ type UpsertInput struct {
 	Run   int       `json:",omitempty"`
 	Batch string    `json:",omitempty"`
 	RunAt time.Time `json:",omitzero"`
+	// Remember is set when the records the service rejects are remembered in the link
+	// store, and those written forgotten, for later runs to retry (see failures.go).
+	Remember bool `json:",omitempty"`
 }
 
 // writeConcurrency is how many write calls of one batch are in flight at once.
@@ -424,6 +427,9 @@ type Written struct {
 	Keys []string `json:"keys,omitempty"`
 	// Usage is the service's quota use as last reported (connectors.UsageReporter).
 	Usage map[string]string `json:"usage,omitempty"`
+	// Failing is what the link store remembers of the sync's failures, when this batch
+	// changed it (Remember).
+	Failing *Failing `json:"failing,omitempty"`
 }
 
 // Upsert writes a batch: creates and updates in as few calls as the connector allows,
@@ -563,6 +569,11 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		return Written{}, err
 	}
 	out := Written{Results: results, Usage: usage(c)}
+	if in.Remember {
+		if out.Failing, err = a.remember(ctx, in, results); err != nil {
+			return Written{}, err
+		}
+	}
 	if isLocal(ctx) {
 		// A local activity's marker keeps its result but not its input: explain reads
 		// which side and keys were written from here.
