@@ -435,7 +435,7 @@ func TestMaxBatch(t *testing.T) {
 	assert.Zero(t, c.Len(companies), "an oversized batch writes nothing")
 
 	c = memory.New(memory.Options{Type: "salesloft-like", NoNativeUpsert: true})
-	assert.Equal(t, connectors.Info{Type: "salesloft-like", NativeUpsert: false}, c.Info())
+	assert.Equal(t, connectors.Info{Type: "salesloft-like", NativeUpsert: false, Schemaless: true}, c.Info())
 }
 
 func TestArguments(t *testing.T) {
