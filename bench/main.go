@@ -13,8 +13,9 @@
 //
 // Scenarios: backfill-memory, salesloft-to-hubspot, rerun-unchanged, webhooks (tandem
 // only), backfill-postgres (tandem, direct and COPY between two databases of a throwaway
-// PostgreSQL; postgres.go), memory-check (tandem backfill at N and 10xN records); "all"
-// runs the first five, and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
+// PostgreSQL; postgres.go), two-way (a two-way first run against one-way, twoway.go),
+// memory-check (tandem backfill at N and 10xN records); "all"
+// runs the first six, and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
 // the production topology in separate processes instead, with its own -topology-* flags.
 package main
 
@@ -65,7 +66,7 @@ func (o options) pick(all []string) []string {
 	return out
 }
 
-var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, "memory-check", scenarioTopology}
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, scenarioTwoWay, "memory-check", scenarioTopology}
 
 func main() {
 	var o options
@@ -103,7 +104,7 @@ func run(o options) error {
 	var scenarios []string
 	switch o.scenario {
 	case "all":
-		scenarios = scenarioNames[:5]
+		scenarios = scenarioNames[:6]
 		if o.memoryCheck {
 			scenarios = append(scenarios, "memory-check")
 		}
@@ -205,6 +206,8 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 		return out, nil
 	case scenarioPostgres:
 		return b.backfillPostgres(ctx)
+	case scenarioTwoWay:
+		return b.twoWay(ctx)
 	case "memory-check":
 		return b.memoryCheck(ctx)
 	}

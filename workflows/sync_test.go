@@ -258,6 +258,7 @@ func (s *SyncWorkflowSuite) TestSecondRunWritesNothingAndSkipsEqualPayloads() {
 	env.OnActivity(a.FetchChanges, mock.Anything, mock.Anything).Return(s.fake.fetch)
 	env.OnActivity(a.FindByIdentifier, mock.Anything, mock.Anything).Return(s.fake.find)
 	env.OnActivity(a.Upsert, mock.Anything, mock.Anything).Return(s.fake.upsert)
+	env.OnActivity(a.CheckMapping, mock.Anything, mock.Anything).Return(activities.MappingCheck{}, nil)
 	env.ExecuteWorkflow(SyncWorkflow, SyncInput{Sync: "s", State: st})
 	s.env = env
 	st = s.continued()

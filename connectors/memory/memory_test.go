@@ -427,7 +427,7 @@ func TestStoresCopies(t *testing.T) {
 
 func TestMaxBatch(t *testing.T) {
 	c := memory.New(memory.Options{MaxBatch: 2})
-	assert.Equal(t, connectors.Info{Type: "memory", MaxBatch: 2, NativeUpsert: true}, c.Info())
+	assert.Equal(t, connectors.Info{Type: "memory", MaxBatch: 2, NativeUpsert: true, Schemaless: true}, c.Info())
 	_, err := c.Create(context.Background(), companies, []connectors.Record{{}, {}, {}})
 	var invalid *connectors.InvalidRecordError
 	require.ErrorAs(t, err, &invalid)
@@ -435,7 +435,7 @@ func TestMaxBatch(t *testing.T) {
 	assert.Zero(t, c.Len(companies), "an oversized batch writes nothing")
 
 	c = memory.New(memory.Options{Type: "salesloft-like", NoNativeUpsert: true})
-	assert.Equal(t, connectors.Info{Type: "salesloft-like", NativeUpsert: false}, c.Info())
+	assert.Equal(t, connectors.Info{Type: "salesloft-like", NativeUpsert: false, Schemaless: true}, c.Info())
 }
 
 func TestArguments(t *testing.T) {

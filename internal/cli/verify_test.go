@@ -126,5 +126,5 @@ func TestExplainAPairSyncedInBulk(t *testing.T) {
 	assert.Contains(t, out, "sync explain-bulk, key "+key+": linked\n")
 	assert.Contains(t, out, "  record:  side a record "+last.ID+" -> side b record ")
 	assert.Contains(t, out, "synced in bulk, records out of history")
-	assert.Contains(t, out, "the link store says: in step") // created on b, then read back on b as an echo
+	assert.Contains(t, out, "the link store says: created on b") // and confirmed by the batch's read-back
 }

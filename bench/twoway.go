@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"tandem/connectors/memory"
+	"tandem/internal/config"
+	"tandem/pairs"
+)
+
+// scenarioTwoWay is issue 17's two-way first run at scale: -records companies in side a
+// of a two-way memory-to-memory sync with a link store (SQLite in a temporary directory, as
+// a worker's --data-dir holds it), against the same records one-way. The first run of a
+// two-way sync pairs every record: reads both sides, decides each pair against its (absent)
+// link, writes, and saves every link.
+const scenarioTwoWay = "two-way"
+
+func (b *bench) twoWay(ctx context.Context) ([]result, error) {
+	var out []result
+	for _, mode := range []config.Mode{config.OneWay, config.TwoWay} {
+		name := uniqueName(scenarioTwoWay, string(mode))
+		source := memory.New(memory.Options{IDPrefix: "a-"})
+		target := memory.New(memory.Options{IDPrefix: "b-"})
+		fx := memoryFixtureWith(name, b.o.records, source, target, config.DefaultPageSize, false)
+		fx.acts.Syncs.Syncs[0].Mode = mode
+		dir, err := os.MkdirTemp("", "tandem-bench-links-")
+		if err != nil {
+			return out, err
+		}
+		links, err := pairs.Open(filepath.Join(dir, "links.db"))
+		if err != nil {
+			return out, err
+		}
+		fx.acts.Links = links
+		r, err := b.tandem(ctx, fx, false)
+		_ = links.Close()
+		_ = os.RemoveAll(dir)
+		r.Scenario, r.Design = scenarioTwoWay, designTandem+" "+string(mode)
+		if err != nil {
+			r.Note = "FAILED: " + err.Error()
+			out = append(out, r)
+			return out, fmt.Errorf("%s: %w", mode, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
