@@ -147,6 +147,9 @@ type RunSummary struct {
 	// MappingChecked is set once the run has checked the mapping against both sides'
 	// fields (before anything else).
 	MappingChecked bool `json:"mapping_checked,omitempty"`
+	// FailuresRetried is set once the run has retried the records services rejected
+	// before (after deletes, before its pages).
+	FailuresRetried bool `json:"failures_retried,omitempty"`
 	// Chunks counts the run's pages synced in bulk (activities.SyncChunk), their records
 	// out of history.
 	Chunks int `json:"chunks,omitempty"`
@@ -233,6 +236,9 @@ type SyncState struct {
 
 	// Deletes is what the sync knows of deleted records (syncs that act on deletes).
 	Deletes *DeleteState `json:"deletes,omitempty"`
+	// Failing is what the link store remembers of the records a service rejected, as
+	// last reported: how many, and the latest few (see failures.go).
+	Failing *activities.Failing `json:"failing,omitempty"`
 	// Every is the schedule of the definition last loaded (for the schedule gauge).
 	Every time.Duration `json:"every,omitempty"`
 	// LastVerify is the last verify's summary (scheduled or `starter verify`);
@@ -356,6 +362,9 @@ type Status struct {
 	Deletes *DeletesStatus `json:"deletes,omitempty"`
 	// LastVerify is the last verify's summary.
 	LastVerify *Verified `json:"last_verify,omitempty"`
+	// Failing are the records a service rejected that later runs retry: how many, and
+	// the latest few with their reason and attempts.
+	Failing *activities.Failing `json:"failing,omitempty"`
 }
 
 // DeletesStatus is what status shows of deletes.

@@ -68,6 +68,7 @@ func (s *syncer) runChunks(ctx workflow.Context, side string) bool {
 			Ref: s.ref(), Side: side, Cursor: s.st.Cursors[side], TargetCursor: s.st.Cursors[to], PageSize: s.plan.PageSize,
 			Run: s.st.Current.Number, RunAt: s.st.Current.StartedAt, Now: now, CoolDown: s.plan.CoolDown,
 			Linked: s.linked, KeepLinks: s.deletesActive() && s.plan.Mode != definition.TwoWay,
+			Remember: s.remembers(ctx),
 		}).Get(ctx, &res)
 		if err != nil {
 			s.st.Current.Error = errorText(err)
@@ -116,6 +117,7 @@ func (s *syncer) noteChunk(ctx workflow.Context, side string, res activities.Chu
 	for _, id := range res.Stale {
 		s.enqueue(ctx, side, id)
 	}
+	s.setFailing(res.Failing)
 	for _, sd := range workflow.DeterministicKeys(res.Usage) {
 		s.setUsage(sd, res.Usage[sd])
 	}

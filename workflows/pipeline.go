@@ -51,6 +51,18 @@ func (s *syncer) runPages(ctx workflow.Context) bool {
 	if s.plan.Mode == definition.TwoWay {
 		sides = append(sides, activities.SideB)
 	}
+	if !s.st.Current.FailuresRetried && s.remembers(ctx) {
+		// Records services rejected before: their sources may not change again, and the
+		// cursor has moved past them.
+		if err := s.retryFailures(ctx, sides); err != nil {
+			s.st.Current.Error = errorText(err)
+			return true
+		}
+		s.st.Current.FailuresRetried = true
+		if s.st.Paused {
+			return false
+		}
+	}
 	for _, side := range sides {
 		if side < s.st.Current.Side {
 			continue // pulled already in this run, before it continued as new
@@ -512,11 +524,11 @@ func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, 
 	var toOther, toThis workflow.Future
 	if len(plan.Ops) > 0 {
 		toOther = s.remote(ctx, a.Upsert, activities.UpsertInput{
-			Ref: s.ref(), Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt})
+			Ref: s.ref(), Side: to, Ops: plan.Ops, Run: run, Batch: batchID, RunAt: runAt, Remember: s.remembers(ctx)})
 	}
 	if len(plan.BackOps) > 0 {
 		toThis = s.remote(ctx, a.Upsert, activities.UpsertInput{
-			Ref: s.ref(), Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt})
+			Ref: s.ref(), Side: from, Ops: plan.BackOps, Run: run, Batch: batchID + "-back", RunAt: runAt, Remember: s.remembers(ctx)})
 	}
 	out := writes{keys: map[string]bool{}, failedKeys: map[string]bool{}, created: map[string]string{}, failed: map[string]bool{}}
 	for _, w := range []struct {
@@ -533,6 +545,7 @@ func (s *syncer) write(ctx workflow.Context, from string, plan activities.Plan, 
 			return writes{}, err
 		}
 		s.setUsage(w.written, res.Usage)
+		s.setFailing(res.Failing)
 		for i, r := range res.Results {
 			op := w.ops[i]
 			if op.Action == activities.ActionCreate && r.Action != activities.ActionFail {

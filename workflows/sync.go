@@ -77,6 +77,8 @@ type syncer struct {
 	publishedRead    bool
 	// fatal, once set, ends the workflow with it (a sync no worker knows).
 	fatal error
+	// retrying caches whether the execution remembers rejected records (see remembers).
+	retrying *bool
 	// linked is set for two-way syncs that keep their pairs in the link store (every
 	// run since the "link-store" version); see linked.go.
 	linked bool
@@ -279,6 +281,7 @@ func (s *syncer) status() (Status, error) {
 		HeldCount:   s.st.HeldCount,
 		Overflowed:  s.st.Overflowed,
 		LastVerify:  s.st.LastVerify,
+		Failing:     s.st.Failing,
 
 		RejectedSignals:    s.st.RejectedSignals,
 		Definition:         s.definitionSource(),

@@ -106,6 +106,16 @@ func WriteStatus(w io.Writer, st workflows.Status, now time.Time) {
 	if st.Overflowed > 0 {
 		fmt.Fprintf(w, "  overflow:   %d webhook events dropped while too many were pending; runs read their records\n", st.Overflowed)
 	}
+	if f := st.Failing; f != nil && f.Count > 0 {
+		fmt.Fprintf(w, "  still failing: %d record(s) a service rejected, retried at the start of every run until written (latest %d):\n", f.Count, len(f.Latest))
+		for _, r := range f.Latest {
+			key := ""
+			if r.Key != "" {
+				key = " key " + r.Key
+			}
+			fmt.Fprintf(w, "    side %s record %s%s: %s (%d attempts, last %s)\n", r.Side, r.ID, key, r.Reason, r.Attempts, r.LastAt.UTC().Format(time.RFC3339))
+		}
+	}
 	if n := len(st.Failures); n > 0 {
 		show := st.Failures
 		if n > 10 {
