@@ -271,6 +271,30 @@ func TestRecordFixtures(t *testing.T) {
 		write("bulk-then-small-run", hs[1])
 	})
 
+	t.Run("retry rejected", func(t *testing.T) {
+		// Since "retry-failed": a record the target rejects is remembered, and the next
+		// run (nothing changed in the source) retries it and writes it.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 5, memory.SampleCompany)
+		source.Put("companies", connectors.Record{Fields: map[string]any{"name": "Bad", "domain": "bad.example"}})
+		target.RejectRecords(func(r connectors.Record) string {
+			if r.Fields["domain"] == "bad.example" {
+				return "rejected"
+			}
+			return ""
+		})
+		s := testenv.NewSync(t, testenv.Def("fixture-retry-rejected"), source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		target.RejectRecords(nil)
+		s.Signal(workflows.SignalSyncNow, nil)
+		st := s.WaitRuns(2, time.Minute)
+		require.Equal(t, 1, st.LastRun.Created)
+		hs := histories(s)
+		write("retry-rejected", hs[len(hs)-1]) // both runs share an execution (run-in-place)
+	})
+
 	t.Run("deliberately changed workflow", func(t *testing.T) {
 		// A build of SyncWorkflow that sleeps before it starts: its history must not
 		// replay on the real one, which is what the replay test exists to catch.
