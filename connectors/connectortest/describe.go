@@ -60,3 +60,12 @@ func (s *suite) describe(t *testing.T) {
 	assert.True(t, errors.Is(err, connectors.ErrNotFound),
 		"describe %s: want an error wrapping connectors.ErrNotFound, got %v", missingObject, err)
 }
+
+// FieldsByName indexes a Describe answer by field name.
+func FieldsByName(fields []connectors.Field) map[string]connectors.Field {
+	out := make(map[string]connectors.Field, len(fields))
+	for _, f := range fields {
+		out[f.Name] = f
+	}
+	return out
+}

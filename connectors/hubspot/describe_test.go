@@ -11,17 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
+	"tandem/connectors/connectortest"
 	"tandem/connectors/hubspot"
 	"tandem/connectors/hubspot/hubspotfake"
 )
-
-func fieldsByName(fields []connectors.Field) map[string]connectors.Field {
-	out := map[string]connectors.Field{}
-	for _, f := range fields {
-		out[f.Name] = f
-	}
-	return out
-}
 
 func TestDescribe(t *testing.T) {
 	for _, prefix := range []string{"/crm/v3/objects", "/crm/objects/2026-03"} {
@@ -29,7 +22,7 @@ func TestDescribe(t *testing.T) {
 			e := newEnv(t, fast, map[string]string{hubspot.SettingPathPrefix: prefix})
 			fields, err := e.client.Describe(t.Context(), "companies")
 			require.NoError(t, err)
-			byName := fieldsByName(fields)
+			byName := connectortest.FieldsByName(fields)
 			assert.Equal(t, connectors.Field{Name: "name", Label: "Company name", Type: "string", Writable: true}, byName["name"])
 			assert.Equal(t, connectors.Field{Name: "hs_lastmodifieddate", Label: "Last Modified Date", Type: "datetime"}, byName["hs_lastmodifieddate"])
 			assert.True(t, byName["hs_object_id"].Unique, "the record id")
@@ -37,8 +30,8 @@ func TestDescribe(t *testing.T) {
 
 			contacts, err := e.client.Describe(t.Context(), "contacts")
 			require.NoError(t, err)
-			assert.True(t, fieldsByName(contacts)["email"].Unique, "the fake keeps contacts' email unique")
-			assert.Contains(t, fieldsByName(contacts), "lastmodifieddate")
+			assert.True(t, connectortest.FieldsByName(contacts)["email"].Unique, "the fake keeps contacts' email unique")
+			assert.Contains(t, connectortest.FieldsByName(contacts), "lastmodifieddate")
 		})
 	}
 }
@@ -67,7 +60,7 @@ func TestDescribeDeletedProperty(t *testing.T) {
 		Name: "vat_id", Label: "VAT ID", Type: "string", FieldType: "text", GroupName: "companyinformation"}))
 	fields, err := e.client.Describe(ctx, "companies")
 	require.NoError(t, err)
-	assert.Equal(t, connectors.Field{Name: "vat_id", Label: "VAT ID", Type: "string", Writable: true}, fieldsByName(fields)["vat_id"])
+	assert.Equal(t, connectors.Field{Name: "vat_id", Label: "VAT ID", Type: "string", Writable: true}, connectortest.FieldsByName(fields)["vat_id"])
 
 	res, err := e.client.Create(ctx, "companies", []connectors.Record{{Fields: map[string]any{"name": "Acme", "vat_id": "GB123"}}})
 	require.NoError(t, err)
@@ -77,8 +70,8 @@ func TestDescribeDeletedProperty(t *testing.T) {
 	require.NoError(t, e.fake.DeleteProperty("companies", "vat_id"))
 	fields, err = e.client.Describe(ctx, "companies")
 	require.NoError(t, err)
-	assert.NotContains(t, fieldsByName(fields), "vat_id")
-	assert.Contains(t, fieldsByName(fields), "name")
+	assert.NotContains(t, connectortest.FieldsByName(fields), "vat_id")
+	assert.Contains(t, connectortest.FieldsByName(fields), "name")
 
 	res, err = e.client.Update(ctx, "companies", []connectors.Record{{ID: id, Fields: map[string]any{"vat_id": "GB456"}}})
 	require.NoError(t, err)

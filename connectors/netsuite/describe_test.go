@@ -7,16 +7,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
+	"tandem/connectors/connectortest"
 	"tandem/connectors/netsuite/netsuitefake"
 )
-
-func fieldsByName(fields []connectors.Field) map[string]connectors.Field {
-	out := map[string]connectors.Field{}
-	for _, f := range fields {
-		out[f.Name] = f
-	}
-	return out
-}
 
 func TestDescribe(t *testing.T) {
 	e := start(t, netsuitefake.Options{}, nil)
@@ -26,7 +19,7 @@ func TestDescribe(t *testing.T) {
 
 	fields, err := e.c.Describe(ctx, "customer")
 	require.NoError(t, err)
-	byName := fieldsByName(fields)
+	byName := connectortest.FieldsByName(fields)
 	assert.Equal(t, connectors.Field{Name: "companyname", Label: "Company Name", Type: "string", Writable: true}, byName["companyname"])
 	assert.Equal(t, connectors.Field{Name: "lastmodifieddate", Label: "Last Modified Date", Type: "date-time"}, byName["lastmodifieddate"])
 	assert.Equal(t, connectors.Field{Name: "id", Label: "Internal ID", Type: "string", Unique: true}, byName["id"])

@@ -10,16 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
+	"tandem/connectors/connectortest"
 	"tandem/connectors/salesforce/salesforcefake"
 )
-
-func fieldsByName(fields []connectors.Field) map[string]connectors.Field {
-	out := map[string]connectors.Field{}
-	for _, f := range fields {
-		out[f.Name] = f
-	}
-	return out
-}
 
 func TestDescribe(t *testing.T) {
 	e := start(t, salesforcefake.Options{UniqueExternalIDs: true}, nil)
@@ -28,7 +21,7 @@ func TestDescribe(t *testing.T) {
 
 	fields, err := e.client.Describe(ctx, "Account")
 	require.NoError(t, err)
-	byName := fieldsByName(fields)
+	byName := connectortest.FieldsByName(fields)
 	assert.Equal(t, connectors.Field{Name: "Id", Label: "Account ID", Type: "id", Unique: true}, byName["Id"])
 	assert.Equal(t, connectors.Field{Name: "Name", Label: "Account Name", Type: "string", Writable: true}, byName["Name"])
 	assert.Equal(t, connectors.Field{Name: "Website", Label: "Website", Type: "url", Writable: true}, byName["Website"])
