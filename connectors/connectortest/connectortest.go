@@ -88,6 +88,13 @@ type Driver struct {
 	// deletes through connectors.Deleter, and skips what needs a deletion without one.
 	Remove func(t *testing.T, c connectors.Connector, object, id string)
 
+	// ReadBack, when non-nil, marks a write-only destination (S3: Changes and Get fail,
+	// Find finds nothing) and returns the fields of every record written to c
+	// so far, read from the service. The suite then runs the cases that apply to a
+	// destination (a full batch, a rejected record, a cancelled context, Describe), and
+	// checks what was written through ReadBack.
+	ReadBack func(t *testing.T, c connectors.Connector) []map[string]any
+
 	// KnownBugs names cases (as Run names its subtests) that fail for this connector
 	// because of a bug in it, each with the failure it shows. Such a case is skipped with
 	// "known bug: <failure>", so the bug stays visible while the build is green; remove
@@ -133,6 +140,15 @@ func Run(t *testing.T, d Driver) {
 		{"DeletesReadAfterCursor", s.deletesReadAfterCursor},
 		{"ListIDsPagesEveryLiveID", s.listIDsPagesEveryLiveID},
 		{"Describe", s.describe},
+	}
+	if d.ReadBack != nil {
+		cases = []testCase{
+			{"FullMaxBatch", s.writeOnlyFullBatch},
+			{"RejectedRecordInBatch", s.writeOnlyRejected},
+			{"CancelledContext", s.writeOnlyCancelled},
+			{"NotReadable", s.writeOnlyReads},
+			{"Describe", s.describe},
+		}
 	}
 	for name := range d.KnownBugs {
 		require.True(t, slices.ContainsFunc(cases, func(c testCase) bool { return c.name == name }),
