@@ -3,6 +3,8 @@ package connectors
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -80,4 +82,20 @@ type Deleter interface {
 	// exist any more counts as deleted (no error); per-record refusals are in the
 	// WriteResults, in request order.
 	Delete(ctx context.Context, object string, ids []string) ([]WriteResult, error)
+}
+
+// TombstonePage orders tombstones as a delete log is read, by (DeletedAt, ID), and keeps
+// the first limit of them, with More set when it left some out.
+func TombstonePage(tombs []Tombstone, limit int) DeletesPage {
+	slices.SortFunc(tombs, func(a, b Tombstone) int {
+		if c := a.DeletedAt.Compare(b.DeletedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	page := DeletesPage{Tombstones: tombs}
+	if len(tombs) > limit {
+		page.Tombstones, page.More = tombs[:limit], true
+	}
+	return page
 }

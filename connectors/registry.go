@@ -104,3 +104,19 @@ func (r *Registry) Open(name, typ string, settings Settings) (Connector, error) 
 	}
 	return c, nil
 }
+
+// Opener is the Factory of a connector type whose settings parse into a config that open
+// opens: the shape every connection type's Factory has.
+func Opener[C any, T Connector](parse func(Settings) (C, error), open func(C) (T, error)) Factory {
+	return func(_ string, s Settings) (Connector, error) {
+		cfg, err := parse(s)
+		if err != nil {
+			return nil, err
+		}
+		c, err := open(cfg)
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return c, nil
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"time"
 
@@ -151,16 +150,8 @@ func (c *Client) Deletes(ctx context.Context, object string, since connectors.Cu
 		}
 		after = next
 	}
-	sort.Slice(tombs, func(i, j int) bool {
-		if !tombs[i].DeletedAt.Equal(tombs[j].DeletedAt) {
-			return tombs[i].DeletedAt.Before(tombs[j].DeletedAt)
-		}
-		return tombs[i].ID < tombs[j].ID
-	})
-	page := connectors.DeletesPage{Tombstones: tombs}
-	if len(tombs) > limit {
-		page.Tombstones, page.More = tombs[:limit], true
-	} else {
+	page := connectors.TombstonePage(tombs, limit)
+	if !page.More {
 		page.CoveredUntil = horizon
 	}
 	return page, nil

@@ -288,13 +288,7 @@ func (cfg *Config) check() error {
 }
 
 // Factory opens a hubspot connection from its settings. It is a connectors.Factory.
-func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	cfg, err := ParseSettings(settings)
-	if err != nil {
-		return nil, err
-	}
-	return New(cfg)
-}
+var Factory = connectors.Opener(ParseSettings, New)
 
 // Client is a connection to one HubSpot account. It implements connectors.Connector and
 // connectors.NormalizingFinder and is safe for concurrent use: every call of a connection

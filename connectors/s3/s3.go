@@ -88,13 +88,7 @@ var (
 )
 
 // Factory opens an s3 connection from its settings (see Spec).
-func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	cfg, err := ParseSettings(settings)
-	if err != nil {
-		return nil, err
-	}
-	return New(cfg)
-}
+var Factory = connectors.Opener(ParseSettings, New)
 
 // New returns a connector for cfg. It makes no request: a missing bucket or bad
 // credentials show on the first write.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -133,16 +132,7 @@ func (c *Client) Deletes(ctx context.Context, object string, since connectors.Cu
 		seen[t] = true
 		tombs = append(tombs, t)
 	}
-	sort.Slice(tombs, func(i, j int) bool {
-		if !tombs[i].DeletedAt.Equal(tombs[j].DeletedAt) {
-			return tombs[i].DeletedAt.Before(tombs[j].DeletedAt)
-		}
-		return tombs[i].ID < tombs[j].ID
-	})
-	page := connectors.DeletesPage{Tombstones: tombs}
-	if len(tombs) > limit {
-		page.Tombstones, page.More = tombs[:limit], true
-	}
+	page := connectors.TombstonePage(tombs, limit)
 	// A narrowed span left deletions after it; with none in it, More would only ask for the
 	// same empty page again.
 	if narrowed && len(page.Tombstones) > 0 {

@@ -361,13 +361,7 @@ var (
 
 // Factory opens a salesforce connection from its settings; the lead registers it under
 // Type. No request is made until the first call.
-func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	cfg, err := ParseSettings(settings)
-	if err != nil {
-		return nil, err
-	}
-	return New(cfg)
-}
+var Factory = connectors.Opener(ParseSettings, New)
 
 // New returns a client for cfg, filling its defaults.
 func New(cfg Config) (*Client, error) {

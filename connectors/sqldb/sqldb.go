@@ -310,13 +310,7 @@ func quote(what, name string) (string, error) {
 }
 
 // Factory opens a sql connection from its settings. It is a connectors.Factory.
-func Factory(name string, settings connectors.Settings) (connectors.Connector, error) {
-	cfg, err := ParseSettings(settings)
-	if err != nil {
-		return nil, err
-	}
-	return Open(cfg)
-}
+var Factory = connectors.Opener(ParseSettings, Open)
 
 // Conn is a connection to one database. It implements connectors.Connector,
 // connectors.ChangeCounter, connectors.ConditionalUpdater, connectors.Deleter and
