@@ -178,7 +178,7 @@ type Config struct {
 // Spec declares every setting a hubspot connection accepts: its default, what it does
 // and how it is read. Any other key is an error at load, so a misspelt setting does not
 // silently fall back to its default.
-var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: []settings.Setting[Config]{
 	{Name: SettingToken, Required: true, Secret: true, Doc: "private app (or OAuth) access token, e.g. `${HUBSPOT_TOKEN}`",
 		Set: settings.String(func(c *Config) *string { return &c.Token })},
 	{Name: SettingBaseURL, Default: DefaultBaseURL, Doc: "API host",
@@ -213,16 +213,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
-func ParseSettings(given connectors.Settings) (Config, error) {
-	var cfg Config
-	if err := Spec.Parse(given, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.check(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
+func ParseSettings(given connectors.Settings) (Config, error) { return Spec.Config(given) }
 
 var propertyName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
 

@@ -27,7 +27,7 @@ const (
 
 // Spec declares every setting an s3 connection accepts; any other setting is refused,
 // so a typo is caught when the connection is opened.
-var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).validate, Settings: []settings.Setting[Config]{
 	{Name: SettingBucket, Required: true, Doc: "bucket the export objects are written to",
 		Set: settings.String(func(c *Config) *string { return &c.Bucket })},
 	{Name: SettingRegion, Default: DefaultRegion, Doc: "AWS region of the bucket",
@@ -48,16 +48,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 
 // ParseSettings turns a connection's settings into a Config, naming the setting at fault
 // in every error.
-func ParseSettings(given connectors.Settings) (Config, error) {
-	var cfg Config
-	if err := Spec.Parse(given, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.validate(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
+func ParseSettings(given connectors.Settings) (Config, error) { return Spec.Config(given) }
 
 // validate checks a Config and fills in its defaults.
 func (c *Config) validate() error {

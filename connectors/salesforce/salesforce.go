@@ -136,7 +136,7 @@ var (
 
 // Spec declares every setting a salesforce connection accepts; unknown settings are
 // refused.
-var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: []settings.Setting[Config]{
 	{Name: SettingLoginURL, Default: DefaultLoginURL, Doc: "OAuth server (https://test.salesforce.com for sandboxes, or a My Domain)",
 		Set: settings.String(func(c *Config) *string { return &c.LoginURL })},
 	{Name: SettingGrant, Default: GrantClientCredentials, Doc: "`client_credentials` or `jwt` (the JWT bearer grant)",
@@ -183,13 +183,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 }}
 
 // ParseSettings turns a connection's settings into a Config. Every error names the setting.
-func ParseSettings(given connectors.Settings) (Config, error) {
-	var cfg Config
-	if err := Spec.Parse(given, &cfg); err != nil {
-		return Config{}, err
-	}
-	return cfg, cfg.check()
-}
+func ParseSettings(given connectors.Settings) (Config, error) { return Spec.Config(given) }
 
 // check fills defaults and validates cfg; errors name the setting.
 func (cfg *Config) check() error {

@@ -44,6 +44,24 @@ type Spec[C any] struct {
 	// Type is the connection type ("hubspot").
 	Type     string
 	Settings []Setting[C]
+	// Check, when set, validates the parsed config as a whole (settings that depend on
+	// each other) and fills the defaults that depend on several settings; Config runs it.
+	Check func(*C) error
+}
+
+// Config parses given into a new C (Parse) and runs Check on it. Errors name the
+// setting.
+func (s *Spec[C]) Config(given connectors.Settings) (C, error) {
+	var cfg, zero C
+	if err := s.Parse(given, &cfg); err != nil {
+		return zero, err
+	}
+	if s.Check != nil {
+		if err := s.Check(&cfg); err != nil {
+			return zero, err
+		}
+	}
+	return cfg, nil
 }
 
 // Parse reads settings into cfg: an unknown setting is refused (OnlyKnown), a required

@@ -193,7 +193,7 @@ type Config struct {
 
 // Spec declares every setting a sql connection accepts; any other key is an error at
 // load, so a misspelt setting does not silently fall back to its default.
-var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Config]{
+var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: []settings.Setting[Config]{
 	{Name: SettingDriver, Required: true, Doc: "`sqlite` or `postgres`",
 		Set: settings.OneOf([]string{DriverSQLite, DriverPostgres}, func(c *Config) *string { return &c.Driver })},
 	{Name: SettingDSN, Required: true, Secret: true, Doc: "data source name: a file path (or file: URI) for sqlite, a postgres:// URL or key=value string for postgres; usually holds a password, so set it from the environment (`${DATABASE_URL}`)",
@@ -225,16 +225,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Settings: []settings.Setting[Confi
 
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
 // name the setting.
-func ParseSettings(given connectors.Settings) (Config, error) {
-	var cfg Config
-	if err := Spec.Parse(given, &cfg); err != nil {
-		return Config{}, err
-	}
-	if err := cfg.check(); err != nil {
-		return Config{}, err
-	}
-	return cfg, nil
-}
+func ParseSettings(given connectors.Settings) (Config, error) { return Spec.Config(given) }
 
 // check validates a Config and fills the defaults of zero fields.
 func (cfg *Config) check() error {
