@@ -160,20 +160,7 @@ func (s slots) Take(ctx context.Context, _ *httpx.Request) (func(*httpx.Response
 }
 
 // observe keeps the account's clock from an answer's Date header.
-func (c *Connector) observe(resp *httpx.Response) {
-	if t, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
-		c.serverMu.Lock()
-		c.serverNow = t
-		c.serverMu.Unlock()
-	}
-}
-
-// lastServerTime is the account's clock as its last answer's Date header gave it.
-func (c *Connector) lastServerTime() time.Time {
-	c.serverMu.Lock()
-	defer c.serverMu.Unlock()
-	return c.serverNow
-}
+func (c *Connector) observe(resp *httpx.Response) { c.server.Observe(resp.Header) }
 
 func rateLimited(resp *response) bool {
 	if resp.status == http.StatusTooManyRequests {

@@ -88,8 +88,8 @@ type Connector struct {
 
 	now func() time.Time
 
-	serverMu  sync.Mutex
-	serverNow time.Time
+	// server is the account's clock as its last answer's Date header gave it.
+	server httpx.ServerClock
 
 	// selected are the columns the syncs map (ReadFields), read from every record type.
 	selectedMu sync.Mutex

@@ -102,7 +102,7 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 		page.Records = []connectors.Record{}
 	}
 	if !c.cfg.ReadOpenSecond {
-		page = connectors.HoldBackOpenSecond(page, c.lastServerTime())
+		page = connectors.HoldBackOpenSecond(page, c.server.Now())
 	}
 	return page, nil
 }

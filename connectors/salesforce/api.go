@@ -86,7 +86,7 @@ func (c *Client) doWith(ctx context.Context, method, path string, header http.He
 // observe keeps the usage counters and the org's clock of every answer.
 func (c *Client) observe(resp *httpx.Response) {
 	c.recordUsage(resp.Header.Get("Sforce-Limit-Info"))
-	c.recordServerTime(resp.Header.Get("Date"))
+	c.server.Observe(resp.Header)
 }
 
 // apiErrors parses Salesforce's error body; a body of another shape becomes one entry

@@ -102,7 +102,7 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	if c.cfg.ReadOpenSecond {
 		return page, nil
 	}
-	return connectors.HoldBackOpenSecond(page, c.lastServerTime()), nil
+	return connectors.HoldBackOpenSecond(page, c.server.Now()), nil
 }
 
 // sinceClause is the WHERE clause of records after since. Salesforce keeps datetimes to the

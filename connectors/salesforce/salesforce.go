@@ -324,8 +324,8 @@ type Client struct {
 
 	usageMu sync.Mutex
 	usage   map[string]string
-	// serverNow is the org's clock as its last answer's Date header gave it.
-	serverNow time.Time
+	// server is the org's clock as its last answer's Date header gave it.
+	server httpx.ServerClock
 
 	// selected are the fields the syncs map, by lower-cased object (ReadFields).
 	selectedMu sync.Mutex
@@ -414,23 +414,6 @@ func (c *Client) APIUsage() (used, limit int, ok bool) {
 		return 0, 0, false
 	}
 	return used, limit, true
-}
-
-// recordServerTime keeps the time of the org's last answer (its Date header).
-func (c *Client) recordServerTime(h string) {
-	t, err := http.ParseTime(h)
-	if err != nil {
-		return
-	}
-	c.usageMu.Lock()
-	c.serverNow = t
-	c.usageMu.Unlock()
-}
-
-func (c *Client) lastServerTime() time.Time {
-	c.usageMu.Lock()
-	defer c.usageMu.Unlock()
-	return c.serverNow
 }
 
 // recordUsage keeps the counters of a Sforce-Limit-Info header such as
