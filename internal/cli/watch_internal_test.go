@@ -28,3 +28,10 @@ func TestWatchLineShowsRetries(t *testing.T) {
 03:04:05 gone: stopped: workflow terminated at 2026-01-02T02:04:05Z; `+"`starter start`"+` runs it again
 `, out.String())
 }
+
+func TestStateLineSaysWhyASyncPausedItself(t *testing.T) {
+	st := workflows.Status{State: workflows.StatePaused, Paused: true, PausedFor: "mapping invalid (hubspot.companies.vat_id missing)"}
+	assert.Equal(t, "paused: mapping invalid (hubspot.companies.vat_id missing)", stateLine(st))
+	st.PausedFor = "" // paused by an operator
+	assert.Equal(t, "paused", stateLine(st))
+}
