@@ -105,7 +105,7 @@ func (b *bench) tandem(ctx context.Context, fx *fixture, rerun bool) (result, er
 	defer w.Stop()
 	defer func() { _ = b.c.TerminateWorkflow(ctx, workflows.WorkflowID(fx.sync), "", "bench over") }()
 
-	n := len(fx.sourceIDs)
+	n := fx.n()
 	var firstRun string
 	start := func() error {
 		run, _, err := app.StartSync(ctx, b.c, fx.sync, nil)
@@ -274,14 +274,14 @@ func (b *bench) perEvent(ctx context.Context, fx *fixture, n int, rerun bool) (r
 	}
 	r.HistoryEvents = events
 	r.EventsPerRecord = float64(events) / float64(n)
-	r.Note = fmt.Sprintf("%d of %d records, %d concurrent starters", n, len(fx.sourceIDs), perEventStarters)
+	r.Note = fmt.Sprintf("%d of %d records, %d concurrent starters", n, fx.n(), perEventStarters)
 	return r, nil
 }
 
 // direct copies with no Temporal: the pipeline's activity methods called in a plain loop
 // with a plain context. Same connector calls, same mapping, nothing recorded.
 func (b *bench) direct(ctx context.Context, fx *fixture, rerun bool) (result, error) {
-	n := len(fx.sourceIDs)
+	n := fx.n()
 	if rerun {
 		if _, err := directCopy(ctx, fx.acts, fx.sync); err != nil {
 			return result{}, err

@@ -22,8 +22,13 @@ type fixture struct {
 	sync string
 	acts *activities.Activities
 	// sourceIDs are the seeded source records' ids, in seeding order (per-event runs a
-	// share of them, as if each had been announced by an event).
+	// share of them, as if each had been announced by an event); nil where only their
+	// number is known (records).
 	sourceIDs []string
+	// records is how many records the source holds when sourceIDs is nil: a fixture of
+	// millions of generated records keeps no ids, which the flat-memory check would count
+	// as Tandem's heap (16 bytes a record).
+	records int
 	// calls is the number of API calls both services received since resetCalls.
 	calls      func() int
 	resetCalls func()
@@ -142,4 +147,12 @@ func (b *bench) hubspotFixture(name string, n int) (*fixture, error) {
 			}
 		},
 	}, nil
+}
+
+// n is how many records the fixture's source holds.
+func (fx *fixture) n() int {
+	if fx.sourceIDs == nil {
+		return fx.records
+	}
+	return len(fx.sourceIDs)
 }

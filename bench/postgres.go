@@ -197,7 +197,7 @@ func pgFixture(ctx context.Context, pg *pgserver.Server, target *sql.DB, name, t
 	atReset := 0
 	return &fixture{
 		sync: name, acts: &activities.Activities{Syncs: defs, Connections: conns},
-		sourceIDs:  make([]string, n), // only their number is used
+		records:    n,
 		resetCalls: func() { atReset = count() },
 		targetLen:  count,
 		writes:     func() int { return count() - atReset },

@@ -131,7 +131,7 @@ func streamFixture(name string, n int) *fixture {
 			Syncs:       &config.File{Path: "bench", Syncs: []config.Sync{def}},
 			Connections: map[string]connectors.Connector{"source": src, "target": dst},
 		},
-		sourceIDs:  make([]string, n),
+		records:    n,
 		calls:      func() int { return int(dst.calls.Load()) },
 		resetCalls: func() { dst.calls.Store(0); dst.writes.Store(0) },
 		targetLen:  func() int { return int(dst.writes.Load()) },
