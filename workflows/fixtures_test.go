@@ -11,6 +11,7 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -22,6 +23,7 @@ import (
 	"tandem/definition"
 	"tandem/internal/app"
 	"tandem/internal/config"
+	"tandem/internal/devserver"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -249,6 +251,31 @@ func TestRecordFixtures(t *testing.T) {
 		require.GreaterOrEqual(t, len(hs), 3)
 		write("deletes-held", hs[1])             // the breaker holds the deletes
 		write("deletes-approved-webhook", hs[2]) // approved, then a webhook delete
+	})
+
+	t.Run("drain ahead", func(t *testing.T) {
+		// Since "drain-ahead": a run told to continue as new while a page is read ahead
+		// writes that page first. A server of its own suggests it after a few pages.
+		srv, err := devserver.Start(devserver.Options{
+			SearchAttributes: app.SearchAttributes,
+			DynamicConfig:    map[string]any{"limit.historySize.suggestContinueAsNew": 40_000},
+		})
+		require.NoError(t, err)
+		t.Cleanup(srv.Stop)
+		c, err := srv.NewClient(ctx, client.Options{})
+		require.NoError(t, err)
+		t.Cleanup(c.Close)
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		source.Seed("companies", 300, memory.SampleCompany)
+		def := testenv.Def("fixture-drain-ahead")
+		def.PageSize = 50
+		s := testenv.NewSyncWith(t, c, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		hs := histories(s)
+		require.Greater(t, len(hs), 1)
+		write("drain-ahead", hs[0])
 	})
 
 	t.Run("bulk chunks", func(t *testing.T) {

@@ -7,8 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
 
 	"tandem/connectors/memory"
+	"tandem/internal/app"
+	"tandem/internal/devserver"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -45,4 +48,38 @@ func TestRunsShareAnExecutionUntilItsHistoryIsLong(t *testing.T) {
 	assert.Equal(t, 5, st.Runs)
 	assert.Equal(t, 23, st.Totals.Fetched)
 	require.Len(t, target.All("companies"), 20)
+}
+
+// TestContinueAsNewMidRunUsesThePageReadAhead: when the server suggests continuing as new
+// while the next page is read and looked up ahead, that page is written first: its read
+// and its searches are not thrown away and made again (on a rate-limited service the
+// searches are what a run waits for; issue 17's salesloft-to-hubspot spent 3 extra).
+func TestContinueAsNewMidRunUsesThePageReadAhead(t *testing.T) {
+	srv, err := devserver.Start(devserver.Options{
+		SearchAttributes: app.SearchAttributes,
+		// A history of a few pages is "long": the run is told to continue as new mid-way.
+		DynamicConfig: map[string]any{"limit.historySize.suggestContinueAsNew": 40_000},
+	})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	c, err := srv.NewClient(context.Background(), client.Options{})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	source.Seed("companies", 600, memory.SampleCompany)
+	def := testenv.Def("drain-ahead")
+	def.PageSize = 50 // 12 pages; fewer than 1,000 records stay off the bulk path
+	s := testenv.NewSyncWith(t, c, def, source, target)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	require.Equal(t, 600, st.LastRun.Created)
+	require.Equal(t, 600, target.Len("companies"))
+
+	hs, err := s.Histories(context.Background())
+	require.NoError(t, err)
+	require.Greater(t, len(hs), 2, "the run continued as new mid-way")
+	assert.Equal(t, 12, source.Calls()[memory.MethodChanges], "each page read once")
+	assert.Equal(t, 12, target.Calls()[memory.MethodFind], "each page's keys looked up once")
 }

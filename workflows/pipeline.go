@@ -100,6 +100,11 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 	if ahead {
 		next = s.lookAhead(ctx, side, fetch)
 	}
+	// draining is set when the execution should continue as new while a page is read and
+	// looked up ahead: that page is written first (its read and its searches are spent
+	// already; on a rate-limited service they are what the run waits for), then it goes on
+	// as new.
+	draining := false
 	for {
 		var page activities.Records
 		var matches *activities.Matches
@@ -122,7 +127,7 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		// A full page with more to come: after this one, the side goes on in chunks
 		// (bulk.go), its records out of history.
 		bulk := page.More && s.bulkEligible(ctx, side)
-		if page.More && !bulk {
+		if page.More && !bulk && !draining {
 			// Read the next page (and, with look-ahead, find its counterparts) while this
 			// one is written.
 			fetch = s.fetch(ctx, side, connectors.CursorOf(page.Records[len(page.Records)-1]))
@@ -158,8 +163,14 @@ func (s *syncer) runSide(ctx workflow.Context, side string) bool {
 		} else if !page.More {
 			return true
 		}
-		if s.st.Paused || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if s.st.Paused || draining {
 			return false
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			if !ahead || workflow.GetVersion(ctx, "drain-ahead", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				return false
+			}
+			draining = true
 		}
 	}
 }
