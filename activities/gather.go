@@ -18,11 +18,21 @@ type GatherInput struct {
 // workflow task is three history events, and each batch's steps a few more).
 func (a *Activities) Gather(ctx context.Context, in GatherInput) (time.Duration, error) {
 	start := time.Now()
-	t := time.NewTimer(in.For)
+	_ = sleep(ctx, in.For) // a cancelled wait ends the gathering early, nothing more
+	return time.Since(start), nil
+}
+
+// sleep waits for d, or until ctx ends (its error).
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
 	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	return time.Since(start), nil
 }

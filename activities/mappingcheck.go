@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"tandem/connectors"
@@ -81,6 +82,11 @@ func CheckFields(s *definition.Sync, side definition.Side, fields []connectors.F
 		byName[strings.ToLower(f.Name)] = f
 	}
 	var problems []string
+	problem := func(p string) {
+		if !slices.Contains(problems, p) { // a key that is also mapped is checked twice
+			problems = append(problems, p)
+		}
+	}
 	check := func(name string, written bool) {
 		if name == "" {
 			return
@@ -91,9 +97,9 @@ func CheckFields(s *definition.Sync, side definition.Side, fields []connectors.F
 		case !ok && strings.EqualFold(name, "id"):
 			// The record's own id (connectors.Record.Value).
 		case !ok:
-			problems = append(problems, where+" missing")
+			problem(where + " missing")
 		case written && !f.Writable:
-			problems = append(problems, where+" not writable")
+			problem(where + " not writable")
 		}
 	}
 	// The key is written with every create on a side the sync writes to.
@@ -103,17 +109,5 @@ func CheckFields(s *definition.Sync, side definition.Side, fields []connectors.F
 		written := (s.Mode == definition.TwoWay || side == definition.B) && f.Direction.Flows(side)
 		check(f.Name(side), written)
 	}
-	return dedupe(problems)
-}
-
-func dedupe(in []string) []string {
-	seen := map[string]bool{}
-	out := in[:0]
-	for _, p := range in {
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
-	}
-	return out
+	return problems
 }

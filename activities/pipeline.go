@@ -473,12 +473,8 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		// created: wait until it has caught up (the attempt before began at least this
 		// attempt's backoff ago, so this is an upper bound).
 		if l, ok := c.(connectors.IndexLagger); ok && l.SearchLag() > 0 {
-			t := time.NewTimer(l.SearchLag())
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return Written{}, ctx.Err()
-			case <-t.C:
+			if err := sleep(ctx, l.SearchLag()); err != nil {
+				return Written{}, err
 			}
 		}
 		keys := make([]string, len(creates))

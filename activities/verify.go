@@ -121,7 +121,7 @@ func (v *verifier) each(ctx context.Context, side string, page func(Records) err
 			if !started.Before(settled) {
 				return nil
 			}
-			if err := sleepUntil(ctx, settled); err != nil {
+			if err := sleep(ctx, time.Until(settled)); err != nil {
 				return err
 			}
 			continue
@@ -132,22 +132,6 @@ func (v *verifier) each(ctx context.Context, side string, page func(Records) err
 		}
 		heartbeat(ctx, v.out.Checked)
 		cur = connectors.CursorOf(p.Records[len(p.Records)-1])
-	}
-}
-
-// sleepUntil waits until t or the context's end.
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
 	}
 }
 

@@ -15,11 +15,7 @@ import (
 // remembers says whether the execution remembers rejected records and retries them:
 // histories recorded before replay without.
 func (s *syncer) remembers(ctx workflow.Context) bool {
-	if s.retrying == nil {
-		v := workflow.GetVersion(ctx, "retry-failed", workflow.DefaultVersion, 1) == 1
-		s.retrying = &v
-	}
-	return *s.retrying
+	return workflow.GetVersion(ctx, "retry-failed", workflow.DefaultVersion, 1) == 1
 }
 
 // retryFailures retries the remembered failures of sides. It stops early, leaving the

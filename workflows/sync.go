@@ -77,8 +77,6 @@ type syncer struct {
 	publishedRead    bool
 	// fatal, once set, ends the workflow with it (a sync no worker knows).
 	fatal error
-	// retrying caches whether the execution remembers rejected records (see remembers).
-	retrying *bool
 	// linked is set for two-way syncs that keep their pairs in the link store (every
 	// run since the "link-store" version); see linked.go.
 	linked bool
