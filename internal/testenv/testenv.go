@@ -188,7 +188,12 @@ func (s *Sync) Status() workflows.Status {
 // Signal sends a signal to the sync's workflow.
 func (s *Sync) Signal(name string, arg any) {
 	s.T.Helper()
-	if err := app.Signal(context.Background(), s.Client, s.Name, name, arg); err != nil {
+	// With a deadline the SDK retries an RPC that an embedded server, starved on a loaded
+	// 2-core machine, did not answer within one attempt (the same request id: the server
+	// does not signal twice); without one a single 10 s attempt failed the test.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Signal(ctx, s.Client, s.Name, name, arg); err != nil {
 		s.T.Fatal(err)
 	}
 }
