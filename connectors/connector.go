@@ -139,6 +139,24 @@ type ChangeCounter interface {
 	CountChanges(ctx context.Context, object string, since Cursor) (int, error)
 }
 
+// RangeReader is implemented by connectors that can read the changes between two
+// positions and say where spans of a given size end, so a bulk run reads several spans
+// at once (a database by its (updated, id) index) and commits its cursor in order.
+type RangeReader interface {
+	// ReadParallelism is how many spans the connector reads at once within the
+	// service's limits (its pool, its quota); 1 or less turns range reads off.
+	ReadParallelism() int
+	// Marks returns the positions of the step-th, 2·step-th, ... change after since, at
+	// most n of them, in order; fewer when the changes end. Each span between two marks
+	// then holds step changes, unless records change meanwhile.
+	Marks(ctx context.Context, object string, since Cursor, step, n int) ([]Cursor, error)
+	// ChangesBetween returns the records changed strictly after since and at or before
+	// until, oldest first in (UpdatedAt, ID) order, at most limit of them (More when
+	// more of the span follow). A record that changed again since the marks were read
+	// has moved past until: it is read with the changes after the span.
+	ChangesBetween(ctx context.Context, object string, since, until Cursor, limit int) (Page, error)
+}
+
 // KeyString is the string form of a key value used to match records across services.
 func KeyString(v any) string {
 	switch x := v.(type) {

@@ -128,6 +128,8 @@ func Run(t *testing.T, d Driver) {
 		{"ChangesResumeAfterCursor", s.changesResumeAfterCursor},
 		{"ChangesEqualTimestampsAcrossPages", s.changesEqualTimestampsAcrossPages},
 		{"CountChanges", s.countChanges},
+		{"RangeReads", s.rangeReads},
+		{"RangeReadsEqualTimestamps", s.rangeReadsEqualTimestamps},
 		{"UpdateChangesOnlyGivenFields", s.updateChangesOnlyGivenFields},
 		{"UpdateMissingIDIsPerRecordNotFound", s.updateMissingIDIsPerRecordNotFound},
 		{"FindManyValues", s.findManyValues},

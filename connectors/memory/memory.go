@@ -42,6 +42,9 @@ type Options struct {
 	// checked against them. Nil: Describe answers with the fields the object's records
 	// carry (describe.go).
 	Fields map[string][]connectors.Field
+	// ParallelReads is what ReadParallelism reports (connectors.RangeReader): how many
+	// spans of changes a bulk run reads at once. 0 or 1: none.
+	ParallelReads int
 	// OnChange, when set, is called after each successful write (including Put and Seed)
 	// with a copy of the stored record, outside the connector's lock. It is where webhook
 	// emission will hook in.
@@ -51,11 +54,14 @@ type Options struct {
 // Method names, as used by Calls, FailNext and FailAfter.
 const (
 	MethodChanges = "Changes"
-	MethodGet     = "Get"
-	MethodFind    = "Find"
-	MethodCreate  = "Create"
-	MethodUpdate  = "Update"
-	MethodUpsert  = "Upsert"
+	// The range reads (connectors.RangeReader).
+	MethodMarks          = "Marks"
+	MethodChangesBetween = "ChangesBetween"
+	MethodGet            = "Get"
+	MethodFind           = "Find"
+	MethodCreate         = "Create"
+	MethodUpdate         = "Update"
+	MethodUpsert         = "Upsert"
 	// MethodUpdateIfUnchanged is connectors.ConditionalUpdater's method.
 	MethodUpdateIfUnchanged = "UpdateIfUnchanged"
 	// The deletes interfaces' methods.
@@ -72,6 +78,9 @@ type Connector struct {
 	objects map[string]*table
 	lastID  int // counter behind assigned ids, shared by all objects
 	calls   map[string]int
+	// running and peak count the calls in progress, by method, and the most at once.
+	running map[string]int
+	peak    map[string]int
 	writes  int
 	faults  map[string][]*fault
 	reject  func(connectors.Record) string
@@ -100,6 +109,7 @@ var (
 	_ connectors.DeleteReader       = (*Connector)(nil)
 	_ connectors.IDLister           = (*Connector)(nil)
 	_ connectors.Deleter            = (*Connector)(nil)
+	_ connectors.RangeReader        = (*Connector)(nil)
 )
 
 // New returns an empty connector.
@@ -117,6 +127,8 @@ func New(opts Options) *Connector {
 		opts:    opts,
 		objects: map[string]*table{},
 		calls:   map[string]int{},
+		running: map[string]int{},
+		peak:    map[string]int{},
 		faults:  map[string][]*fault{},
 	}
 }
@@ -133,10 +145,54 @@ func (c *Connector) Info() connectors.Info {
 
 // Changes implements connectors.Connector.
 func (c *Connector) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
-	if limit <= 0 {
-		return connectors.Page{}, fmt.Errorf("memory changes of %s: limit %d must be positive", object, limit)
+	return c.changes(ctx, MethodChanges, object, since, nil, limit)
+}
+
+// ReadParallelism implements connectors.RangeReader.
+func (c *Connector) ReadParallelism() int { return c.opts.ParallelReads }
+
+// ChangesBetween implements connectors.RangeReader.
+func (c *Connector) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	return c.changes(ctx, MethodChangesBetween, object, since, &until, limit)
+}
+
+// Marks implements connectors.RangeReader.
+func (c *Connector) Marks(ctx context.Context, object string, since connectors.Cursor, step, n int) ([]connectors.Cursor, error) {
+	if step <= 0 || n < 0 {
+		return nil, fmt.Errorf("memory marks of %s: step %d must be positive and n %d not negative", object, step, n)
 	}
-	afterErr, err := c.begin(ctx, MethodChanges, object)
+	defer c.running1(MethodMarks)()
+	afterErr, err := c.begin(ctx, MethodMarks, object)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	tb := c.table(object)
+	tb.index()
+	marks := []connectors.Cursor{}
+	seen := 0
+	for i := tb.after(since); i < len(tb.order) && len(marks) < n; i++ {
+		if _, ok := tb.live(tb.order[i]); !ok {
+			continue
+		}
+		if seen++; seen%step == 0 {
+			marks = append(marks, tb.order[i])
+		}
+	}
+	c.mu.Unlock()
+	if afterErr != nil {
+		return nil, afterErr
+	}
+	return marks, nil
+}
+
+// changes reads the records after since, and at or before until when it is set.
+func (c *Connector) changes(ctx context.Context, method, object string, since connectors.Cursor, until *connectors.Cursor, limit int) (connectors.Page, error) {
+	if limit <= 0 {
+		return connectors.Page{}, fmt.Errorf("memory %s of %s: limit %d must be positive", method, object, limit)
+	}
+	defer c.running1(method)()
+	afterErr, err := c.begin(ctx, method, object)
 	if err != nil {
 		return connectors.Page{}, err
 	}
@@ -144,13 +200,13 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 	c.mu.Lock()
 	tb := c.table(object)
 	tb.index()
-	// First entry strictly after the cursor; the index is sorted, so binary search.
-	i := sort.Search(len(tb.order), func(i int) bool {
-		return since.Before(connectors.Record{ID: tb.order[i].ID, UpdatedAt: tb.order[i].UpdatedAt})
-	})
 	page := connectors.Page{Records: []connectors.Record{}}
-	for ; i < len(tb.order); i++ {
-		r, ok := tb.live(tb.order[i])
+	for i := tb.after(since); i < len(tb.order); i++ {
+		pos := tb.order[i]
+		if until != nil && until.Before(connectors.Record{ID: pos.ID, UpdatedAt: pos.UpdatedAt}) {
+			break
+		}
+		r, ok := tb.live(pos)
 		if !ok {
 			continue
 		}
@@ -166,6 +222,26 @@ func (c *Connector) Changes(ctx context.Context, object string, since connectors
 		return connectors.Page{}, afterErr
 	}
 	return page, nil
+}
+
+// running1 counts a call of method in progress until the returned func is called.
+func (c *Connector) running1(method string) func() {
+	c.mu.Lock()
+	c.running[method]++
+	c.peak[method] = max(c.peak[method], c.running[method])
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		c.running[method]--
+		c.mu.Unlock()
+	}
+}
+
+// Peak returns the most calls of method that were in progress at once.
+func (c *Connector) Peak(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peak[method]
 }
 
 // CountChanges implements connectors.ChangeCounter.
@@ -519,6 +595,14 @@ func (tb *table) index() {
 	})
 	tb.sorted = true
 	tb.stale = 0
+}
+
+// after returns the index in the (sorted) order of the first position strictly after
+// since.
+func (tb *table) after(since connectors.Cursor) int {
+	return sort.Search(len(tb.order), func(i int) bool {
+		return since.Before(connectors.Record{ID: tb.order[i].ID, UpdatedAt: tb.order[i].UpdatedAt})
+	})
 }
 
 // live returns the record at pos, unless it has moved or gone since pos was indexed.

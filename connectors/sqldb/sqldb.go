@@ -148,6 +148,10 @@ const (
 	// boolean; unset by default (Delete deletes rows, and there is no delete log). See
 	// the package comment, "Deletes".
 	SettingDeletedColumn = "deleted_column"
+	// SettingParallelReads is how many spans of a table's changes a bulk run reads at
+	// once over PostgreSQL (connectors.RangeReader); default 4, 1 turns it off. SQLite
+	// reads through its one connection, one span at a time, whatever it says.
+	SettingParallelReads = "parallel_reads"
 )
 
 // Defaults of the settings.
@@ -155,6 +159,7 @@ const (
 	DefaultIDColumn      = "id"
 	DefaultUpdatedColumn = "updated_at"
 	DefaultMaxBatch      = 500
+	DefaultParallelReads = 4
 )
 
 // The values of the driver setting.
@@ -186,6 +191,8 @@ type Config struct {
 	HoldBackOpenSecond string
 	// DeletedColumn is each table's soft-delete column, or "" for none.
 	DeletedColumn string
+	// ParallelReads is SettingParallelReads (0: the default).
+	ParallelReads int
 	// Now is the machine's clock: the stamps the connector writes, and the current
 	// second of a SQLite database; default time.Now. Tests pass their own.
 	Now func() time.Time
@@ -221,6 +228,8 @@ var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: 
 		}},
 	{Name: SettingDeletedColumn, Doc: "soft-delete column (a timestamp, or a boolean or 0/1 flag): rows where it is set are deleted, left out of reads and read as tombstones by the delete log, and Delete sets it instead of deleting rows; without it a delete is a `DELETE` and deletes are found by an id diff",
 		Set: settings.String(func(c *Config) *string { return &c.DeletedColumn })},
+	{Name: SettingParallelReads, Default: strconv.Itoa(DefaultParallelReads), Doc: "how many spans of a table's changes a bulk run reads at once (postgres; each a connection of the pool); 1 reads one page after another. SQLite always reads one at a time",
+		Set: settings.AtLeast(1, func(c *Config) *int { return &c.ParallelReads })},
 }}
 
 // ParseSettings reads a connection's settings into a Config with defaults applied. Errors
@@ -244,6 +253,9 @@ func (cfg *Config) check() error {
 	}
 	if cfg.UpdatedColumn == "" {
 		cfg.UpdatedColumn = DefaultUpdatedColumn
+	}
+	if cfg.ParallelReads == 0 {
+		cfg.ParallelReads = DefaultParallelReads
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = DefaultMaxBatch
@@ -338,6 +350,7 @@ var (
 	_ connectors.Deleter            = (*Conn)(nil)
 	_ connectors.IDLister           = (*Conn)(nil)
 	_ connectors.DeleteReader       = (*Conn)(nil)
+	_ connectors.RangeReader        = (*Conn)(nil)
 )
 
 // Open returns a connection for cfg (zero fields take their defaults). It does not reach

@@ -208,13 +208,15 @@ func testUpdateIfUnchanged(t *testing.T, c *Conn) {
 func TestSettings(t *testing.T) {
 	cfg, err := ParseSettings(connectors.Settings{"driver": "postgres", "dsn": "postgres://u:p@db/x"})
 	require.NoError(t, err)
-	assert.Equal(t, Config{Driver: "postgres", DSN: "postgres://u:p@db/x", IDColumn: "id", UpdatedColumn: "updated_at", MaxBatch: 500}, cfg)
+	assert.Equal(t, Config{Driver: "postgres", DSN: "postgres://u:p@db/x", IDColumn: "id", UpdatedColumn: "updated_at", MaxBatch: 500, ParallelReads: 4}, cfg)
 
 	cfg, err = ParseSettings(connectors.Settings{"driver": "sqlite", "dsn": "a.db", "id_column": "company_id",
-		"updated_column": "modified", "key_columns": "domain, crm_id,domain", "max_batch": "50"})
+		"updated_column": "modified", "key_columns": "domain, crm_id,domain", "max_batch": "50", "parallel_reads": "2"})
 	require.NoError(t, err)
 	assert.Equal(t, Config{Driver: "sqlite", DSN: "a.db", IDColumn: "company_id", UpdatedColumn: "modified",
-		KeyColumns: []string{"domain", "crm_id"}, MaxBatch: 50}, cfg)
+		KeyColumns: []string{"domain", "crm_id"}, MaxBatch: 50, ParallelReads: 2}, cfg)
+	_, err = ParseSettings(connectors.Settings{"driver": "postgres", "dsn": "x", "parallel_reads": "0"})
+	assert.ErrorContains(t, err, "parallel_reads")
 
 	for v, want := range map[string]string{"auto": "", "AUTO": "", "": "", "true": "true", "1": "true", "false": "false", "FALSE": "false"} {
 		cfg, err = ParseSettings(connectors.Settings{"driver": "sqlite", "dsn": "a.db", "hold_back_open_second": v})
@@ -250,7 +252,7 @@ func TestSettings(t *testing.T) {
 		{valid("deleted_column", "deleted at"), `setting deleted_column: "deleted at" is not a plain column name`},
 		{valid("deleted_column", "updated_at"), `setting deleted_column: "updated_at" is also the updated_column`},
 		{valid("deleted_column", "id"), `setting deleted_column: "id" is also the id_column`},
-		{valid("table", "companies"), `unknown setting "table" (sql accepts deleted_column, driver, dsn, hold_back_open_second, id_column, key_columns, max_batch, updated_column)`},
+		{valid("table", "companies"), `unknown setting "table" (sql accepts deleted_column, driver, dsn, hold_back_open_second, id_column, key_columns, max_batch, parallel_reads, updated_column)`},
 	} {
 		_, err := Factory("db", tc.settings)
 		if assert.Error(t, err, "%v", tc.settings) {

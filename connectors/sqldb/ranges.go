@@ -1,0 +1,110 @@
+package sqldb
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"tandem/connectors"
+)
+
+// Range reads (connectors.RangeReader): a bulk run asks where every step-th change after
+// its cursor is (one query over the (updated, id) order that returns only the marks), then
+// reads the spans between the marks on several connections at once, and commits its
+// cursor span by span, in order.
+
+// ReadParallelism implements connectors.RangeReader: parallel_reads over PostgreSQL; 1
+// over SQLite, whose one connection would queue the reads anyway.
+func (c *Conn) ReadParallelism() int {
+	if !c.pg {
+		return 1
+	}
+	return c.cfg.ParallelReads
+}
+
+// Marks implements connectors.RangeReader. It numbers the first step·n changes after
+// since in order and keeps every step-th: only the marks leave the database. It holds
+// back the open second as Changes does, so no span ends inside it.
+func (c *Conn) Marks(ctx context.Context, object string, since connectors.Cursor, step, n int) ([]connectors.Cursor, error) {
+	if step <= 0 || n < 0 {
+		return nil, fmt.Errorf("sql marks of %s: step %d must be positive and n %d not negative", object, step, n)
+	}
+	what := "marks of " + object
+	table, id, updated, err := c.table(object)
+	if err != nil {
+		return nil, err
+	}
+	sd, err := c.softDelete(ctx, what, object)
+	if err != nil {
+		return nil, err
+	}
+	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
+	if err != nil {
+		return nil, err
+	}
+	from, key := c.changesFrom(table, updated)
+	cond, args := c.after(since, id, key, cutoff)
+	args = append(args, step*n, step)
+	q := fmt.Sprintf(`SELECT k, i FROM (
+	SELECT k, i, row_number() OVER (ORDER BY k, i) AS rn
+	FROM (SELECT %s AS k, %s AS i FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d) AS first
+) AS numbered WHERE rn %% $%d = 0 ORDER BY rn`, key, id, from, sd.and(cond), key, id, len(args)-1, len(args))
+	rows, err := c.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, c.callError(ctx, what, err)
+	}
+	defer rows.Close()
+	marks := []connectors.Cursor{}
+	for rows.Next() {
+		var k, i any
+		if err := rows.Scan(&k, &i); err != nil {
+			return nil, c.callError(ctx, what, err)
+		}
+		mark := connectors.Cursor{ID: idString(i)}
+		if c.pg {
+			mark.UpdatedAt, err = timeValue(k)
+		} else {
+			mark.UpdatedAt, err = c.keyTime(object, c.cfg.UpdatedColumn, SettingUpdatedColumn, mark.ID, k, k)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sql %s: column %s: %w", what, c.cfg.UpdatedColumn, err)
+		}
+		marks = append(marks, mark)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, c.callError(ctx, what, err)
+	}
+	return marks, nil
+}
+
+// ChangesBetween implements connectors.RangeReader: Changes' read, bounded above by
+// until. The span ends at a mark, below the open second, so it is not held back again.
+func (c *Conn) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	if limit <= 0 {
+		return connectors.Page{}, fmt.Errorf("sql changes of %s: limit %d must be positive", object, limit)
+	}
+	what := fmt.Sprintf("changes of %s up to %s", object, until)
+	table, id, updated, err := c.table(object)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	sd, err := c.softDelete(ctx, what, object)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	from, key := c.changesFrom(table, updated)
+	cond, args := c.after(since, id, key, time.Time{})
+	args = append(args, c.timeArg(until.UpdatedAt), until.ID)
+	u, uid := len(args)-1, len(args)
+	cond = fmt.Sprintf("%s AND (%s < $%d OR (%s = $%d AND %s <= $%d))", cond, key, u, key, u, id, uid)
+	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", from, sd.and(cond), key, id, len(args)+1)
+	recs, err := c.query(ctx, object, what, q, append(args, limit+1)...)
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	page := connectors.Page{Records: recs, More: len(recs) > limit}
+	if page.More {
+		page.Records = recs[:limit]
+	}
+	return page, nil
+}
