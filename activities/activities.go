@@ -304,19 +304,30 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	if err != nil {
 		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
 	}
+	return a.changed(s, sd, in.Side, c, page, in.Cursor, nil)
+}
+
+// changed checks a page of changes read after since (and up to until, for a span) and
+// keys it for the sync.
+func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string, c connectors.Connector, page connectors.Page, since connectors.Cursor, until *connectors.Cursor) (Records, error) {
 	// An invariant of every connector: a page is strictly after the cursor. A page that
 	// is not would be read again and again for ever (the cursor never moves past it).
 	// Records that tie with the cursor's time are ordered by the connector (a database
 	// orders integer ids as numbers, not as the text Cursor compares): only the cursor's
 	// own record may not come back.
 	for _, r := range page.Records {
-		if r.UpdatedAt.Before(in.Cursor.UpdatedAt) || r.UpdatedAt.Equal(in.Cursor.UpdatedAt) && r.ID == in.Cursor.ID {
+		if r.UpdatedAt.Before(since.UpdatedAt) || r.UpdatedAt.Equal(since.UpdatedAt) && r.ID == since.ID {
 			return Records{}, nonRetryable(fmt.Errorf("%s %s returned record %s at %s for changes after cursor %s: a page must be strictly after the cursor, or the sync would read it for ever; "+
 				"the service's change times do not order as the connector compares them (a sql table whose updated column holds text in another layout than the connector writes, say)",
-				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), in.Cursor))
+				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), since))
+		}
+		// A span's records are at or before its end, which the run commits after them.
+		if until != nil && r.UpdatedAt.After(until.UpdatedAt) {
+			return Records{}, nonRetryable(fmt.Errorf("%s %s returned record %s at %s for changes up to %s: a span's records must be at or before its end, or the run would commit past records it has not read",
+				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), until))
 		}
 	}
-	out, err := a.keyed(s, in.Side, page.Records)
+	out, err := a.keyed(s, side, page.Records)
 	if err != nil {
 		return Records{}, err
 	}

@@ -140,6 +140,25 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		return ChunkResult{}, err
 	}
 	out := ChunkResult{Cursor: in.Cursor}
+	// committed moves the chunk's cursor past a page (or a span) it has written.
+	committed := func(cursor connectors.Cursor, more bool) {
+		out.Cursor, out.More = cursor, more
+		out.Pages++
+		mu.Lock()
+		progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
+		mu.Unlock()
+		beat()
+	}
+	started := time.Now()
+	if rr, ok := fromConn.(connectors.RangeReader); ok && rr.ReadParallelism() > 1 {
+		over, err := a.chunkSpans(ctx, in, s, rr, limit, started, &out, committed)
+		if err != nil {
+			return ChunkResult{}, err
+		}
+		if over {
+			return a.chunkEnd(in, out, fromConn, toConn), nil
+		}
+	}
 	type fetched struct {
 		page Records
 		err  error
@@ -153,8 +172,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		}()
 		return ch
 	}
-	started := time.Now()
-	next := fetch(in.Cursor)
+	next := fetch(out.Cursor)
 	for {
 		f := <-next
 		if f.err != nil {
@@ -177,18 +195,18 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 			}
 			return ChunkResult{}, err
 		}
-		out.Cursor, out.More = last, page.More
-		out.Pages++
-		mu.Lock()
-		progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
-		mu.Unlock()
-		beat()
+		committed(last, page.More)
 		if !goOn {
 			break
 		}
 	}
+	return a.chunkEnd(in, out, fromConn, toConn), nil
+}
+
+// chunkEnd adds each side's quota use to a chunk's result.
+func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toConn connectors.Connector) ChunkResult {
 	out.Usage = map[string]map[string]string{}
-	for side, c := range map[string]connectors.Connector{in.Side: fromConn, to: toConn} {
+	for side, c := range map[string]connectors.Connector{in.Side: fromConn, definition.Other(in.Side): toConn} {
 		if u := usage(c); u != nil {
 			out.Usage[side] = u
 		}
@@ -196,7 +214,90 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	if len(out.Usage) == 0 {
 		out.Usage = nil
 	}
-	return out, nil
+	return out
+}
+
+// chunkSpans syncs a chunk's full pages as spans of a RangeReader: it asks where every
+// page-th change after the cursor is (the marks), reads the spans between them up to the
+// connector's parallelism at once, ahead of the one being written, and writes them in
+// order, committing the cursor at each mark. A span that no longer fits a page (the
+// record size cap) is read on after its last record, up to its mark. It reports whether
+// the chunk is over (its records or its time spent); if not, fewer than a page of changes
+// followed the last mark when they were looked up, and the chunk reads on page by page.
+func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, rr connectors.RangeReader,
+	limit int, started time.Time, out *ChunkResult, committed func(connectors.Cursor, bool)) (bool, error) {
+	_, sd, c, err := a.side(in.Ref, in.Side)
+	if err != nil {
+		return false, err
+	}
+	n := limit / in.PageSize
+	if n < 2 {
+		return false, nil
+	}
+	marks, err := rr.Marks(ctx, sd.Object, in.Cursor, in.PageSize, n)
+	if err != nil {
+		return false, classifyFor(ctx, sd.Connection, fmt.Sprintf("mark the changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
+	}
+	if len(marks) < 2 {
+		return false, nil // a page or less: nothing to read at once
+	}
+	read := func(ctx context.Context, since, until connectors.Cursor) (Records, error) {
+		page, err := rr.ChangesBetween(ctx, sd.Object, since, until, in.PageSize)
+		if err != nil {
+			return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s up to %s", sd.Connection, sd.Object, since, until), err)
+		}
+		return a.changed(s, sd, in.Side, c, page, since, &until)
+	}
+	type span struct {
+		page Records
+		err  error
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: no read outlives the chunk
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	reads := make([]chan span, len(marks))
+	start := func(i int) {
+		since := in.Cursor
+		if i > 0 {
+			since = marks[i-1]
+		}
+		ch := make(chan span, 1)
+		reads[i] = ch
+		wg.Go(func() {
+			p, err := read(rctx, since, marks[i])
+			ch <- span{p, err}
+		})
+	}
+	ahead := min(rr.ReadParallelism(), len(marks))
+	for i := range ahead {
+		start(i)
+	}
+	for i, mark := range marks {
+		r := <-reads[i]
+		for page := r.page; ; {
+			if r.err != nil {
+				return false, r.err
+			}
+			if len(page.Records) > 0 {
+				if err := a.chunkPage(ctx, in, s, page, out); err != nil {
+					return false, err
+				}
+			}
+			if !page.More || len(page.Records) == 0 {
+				break
+			}
+			page, r.err = read(rctx, connectors.CursorOf(page.Records[len(page.Records)-1]), mark)
+		}
+		committed(mark, true)
+		if time.Since(started) >= ChunkTime {
+			return true, nil
+		}
+		if j := i + ahead; j < len(marks) {
+			start(j)
+		}
+	}
+	return len(marks) == n, nil
 }
 
 // chunkPage runs one page through find, build, compare and the writes, as a run's batch,

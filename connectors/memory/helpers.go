@@ -125,7 +125,7 @@ func (c *Connector) FailAfter(method string, n int, err error) {
 func (c *Connector) addFault(method string, f *fault) {
 	switch method {
 	case MethodChanges, MethodGet, MethodFind, MethodCreate, MethodUpdate, MethodUpsert, MethodUpdateIfUnchanged,
-		MethodDeletes, MethodListIDs, MethodDelete, MethodDescribe:
+		MethodDeletes, MethodListIDs, MethodDelete, MethodDescribe, MethodMarks, MethodChangesBetween:
 	default:
 		// A misspelt method would silently inject nothing and the test would pass for
 		// the wrong reason.

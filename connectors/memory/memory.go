@@ -78,9 +78,6 @@ type Connector struct {
 	objects map[string]*table
 	lastID  int // counter behind assigned ids, shared by all objects
 	calls   map[string]int
-	// running and peak count the calls in progress, by method, and the most at once.
-	running map[string]int
-	peak    map[string]int
 	writes  int
 	faults  map[string][]*fault
 	reject  func(connectors.Record) string
@@ -127,8 +124,6 @@ func New(opts Options) *Connector {
 		opts:    opts,
 		objects: map[string]*table{},
 		calls:   map[string]int{},
-		running: map[string]int{},
-		peak:    map[string]int{},
 		faults:  map[string][]*fault{},
 	}
 }
@@ -161,7 +156,6 @@ func (c *Connector) Marks(ctx context.Context, object string, since connectors.C
 	if step <= 0 || n < 0 {
 		return nil, fmt.Errorf("memory marks of %s: step %d must be positive and n %d not negative", object, step, n)
 	}
-	defer c.running1(MethodMarks)()
 	afterErr, err := c.begin(ctx, MethodMarks, object)
 	if err != nil {
 		return nil, err
@@ -191,7 +185,6 @@ func (c *Connector) changes(ctx context.Context, method, object string, since co
 	if limit <= 0 {
 		return connectors.Page{}, fmt.Errorf("memory %s of %s: limit %d must be positive", method, object, limit)
 	}
-	defer c.running1(method)()
 	afterErr, err := c.begin(ctx, method, object)
 	if err != nil {
 		return connectors.Page{}, err
@@ -222,26 +215,6 @@ func (c *Connector) changes(ctx context.Context, method, object string, since co
 		return connectors.Page{}, afterErr
 	}
 	return page, nil
-}
-
-// running1 counts a call of method in progress until the returned func is called.
-func (c *Connector) running1(method string) func() {
-	c.mu.Lock()
-	c.running[method]++
-	c.peak[method] = max(c.peak[method], c.running[method])
-	c.mu.Unlock()
-	return func() {
-		c.mu.Lock()
-		c.running[method]--
-		c.mu.Unlock()
-	}
-}
-
-// Peak returns the most calls of method that were in progress at once.
-func (c *Connector) Peak(method string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peak[method]
 }
 
 // CountChanges implements connectors.ChangeCounter.

@@ -1,0 +1,156 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+)
+
+// spanFixture is a fixture whose crm reads ranges, ahead at a time.
+func spanFixture(t *testing.T, ahead int, companies int, fields func(i int) map[string]any) (*fixture, *barrierReader) {
+	t.Helper()
+	f := newFixture(memory.Options{})
+	crm := memory.New(memory.Options{IDPrefix: "crm-", ParallelReads: ahead})
+	f.crm = crm
+	crm.Seed(crmCompanies, companies, fields)
+	b := &barrierReader{Connector: crm, want: ahead}
+	f.acts.Connections["crm"] = b
+	return f, b
+}
+
+func company(i int) map[string]any {
+	return map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%03d.example", i)}
+}
+
+// barrierReader holds the first want span reads until want of them are in progress at
+// once: a chunk that read spans one after another would never get past the first.
+type barrierReader struct {
+	*memory.Connector
+	want int
+
+	mu      sync.Mutex
+	waiting int
+	open    chan struct{}
+	spans   [][2]connectors.Cursor
+}
+
+func (b *barrierReader) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	b.mu.Lock()
+	if b.open == nil {
+		b.open = make(chan struct{})
+	}
+	b.spans = append(b.spans, [2]connectors.Cursor{since, until})
+	b.waiting++
+	if b.waiting == b.want {
+		close(b.open)
+	}
+	open := b.open
+	b.mu.Unlock()
+	select {
+	case <-open:
+	case <-ctx.Done():
+		return connectors.Page{}, ctx.Err()
+	case <-time.After(time.Minute):
+		return connectors.Page{}, fmt.Errorf("only %d of %d span reads ever ran at once", b.waiting, b.want)
+	}
+	return b.Connector.ChangesBetween(ctx, object, since, until, limit)
+}
+
+// TestSyncChunkReadsSpansAtOnce: a chunk over a source that reads ranges marks its pages,
+// reads three spans at once, writes them in order and reads the tail after the last mark
+// page by page; every record is written once.
+func TestSyncChunkReadsSpansAtOnce(t *testing.T) {
+	f, b := spanFixture(t, 3, 230, company)
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, MaxRecords: 1000})
+	require.NoError(t, err)
+
+	all := f.crm.All(crmCompanies)
+	last := all[0]
+	for _, r := range all {
+		if connectors.CursorOf(last).Before(r) {
+			last = r
+		}
+	}
+	assert.Equal(t, connectors.CursorOf(last), res.Cursor, "the cursor is at the last record")
+	assert.False(t, res.More)
+	assert.Equal(t, ChunkCounts{Fetched: 230, Created: 230}, res.Counts)
+	assert.Equal(t, 5, res.Pages, "four spans and the tail")
+	assert.Equal(t, 230, f.erp.Len(erpAccounts))
+	calls := f.crm.Calls()
+	assert.Equal(t, 1, calls[memory.MethodMarks])
+	assert.Equal(t, 4, calls[memory.MethodChangesBetween], "one read per span")
+	assert.Equal(t, 1, calls[memory.MethodChanges], "the 30 after the last mark")
+	websites := map[string]bool{}
+	for _, r := range f.erp.All(erpAccounts) {
+		websites[r.Fields["website"].(string)] = true
+	}
+	assert.Len(t, websites, 230, "each company written once")
+	assert.Len(t, b.spans, 4)
+}
+
+// TestSyncChunkSpansEndAtItsBudget: a chunk of 100 records ends at its second mark with
+// more to come, and chunks from there sync the rest, each record once.
+func TestSyncChunkSpansEndAtItsBudget(t *testing.T) {
+	f, _ := spanFixture(t, 2, 230, company)
+	cursor := connectors.Cursor{}
+	var total ChunkCounts
+	for chunks := 1; ; chunks++ {
+		require.Less(t, chunks, 10)
+		res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, Cursor: cursor, PageSize: 50, MaxRecords: 100})
+		require.NoError(t, err)
+		if chunks <= 2 {
+			assert.True(t, res.More, "chunk %d: more after its budget", chunks)
+			assert.Equal(t, 100, res.Counts.Fetched, "chunk %d", chunks)
+		}
+		total.Fetched += res.Counts.Fetched
+		total.Created += res.Counts.Created
+		total.Updated += res.Counts.Updated
+		total.Skipped += res.Counts.Skipped
+		cursor = res.Cursor
+		if !res.More {
+			break
+		}
+	}
+	assert.Equal(t, ChunkCounts{Fetched: 230, Created: 230}, total)
+	assert.Equal(t, 230, f.erp.Len(erpAccounts))
+}
+
+// TestSyncChunkReadsOnInAFullSpan: a span whose records are over the page's byte cap is
+// read on after the last record kept, up to its mark, before the next span is written.
+func TestSyncChunkReadsOnInAFullSpan(t *testing.T) {
+	big := strings.Repeat("x", maxPageBytes/20)
+	f, _ := spanFixture(t, 2, 120, func(i int) map[string]any {
+		c := company(i)
+		c["notes"] = big
+		return c
+	})
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, MaxRecords: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, ChunkCounts{Fetched: 120, Created: 120}, res.Counts)
+	assert.Equal(t, 120, f.erp.Len(erpAccounts))
+	assert.Greater(t, f.crm.Calls()[memory.MethodChangesBetween], 2, "the spans were read on")
+	assert.False(t, res.More)
+}
+
+// TestSyncChunkSpanReadFails: a span read that fails fails the chunk with its error, and
+// a retry of the chunk syncs every record.
+func TestSyncChunkSpanReadFails(t *testing.T) {
+	f, _ := spanFixture(t, 3, 230, company)
+	f.crm.FailNext(memory.MethodChangesBetween, 1, fmt.Errorf("connection reset"))
+	_, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, MaxRecords: 1000})
+	require.ErrorContains(t, err, "connection reset")
+
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, MaxRecords: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, 230, res.Counts.Fetched)
+	assert.Equal(t, 230, f.erp.Len(erpAccounts))
+}
