@@ -154,3 +154,66 @@ func TestSyncChunkSpanReadFails(t *testing.T) {
 	assert.Equal(t, 230, res.Counts.Fetched)
 	assert.Equal(t, 230, f.erp.Len(erpAccounts))
 }
+
+// BenchmarkSyncChunk syncs a chunk of 10,000 records from a source whose every read of
+// changes (and look-up of marks) takes 50 ms (a slow export query, a service far away)
+// into a target whose calls take 2 ms, reading one page after another (reads=1: the next
+// page while this one is written) and spans at once (reads=2, 4, 8):
+//
+//	go test ./activities -run '^$' -bench SyncChunk -benchtime 5x
+func BenchmarkSyncChunk(b *testing.B) {
+	const n = 10_000
+	for _, reads := range []int{1, 2, 4, 8} {
+		b.Run(fmt.Sprintf("reads=%d", reads), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				f := newFixture(memory.Options{Latency: 2 * time.Millisecond})
+				crm := memory.New(memory.Options{IDPrefix: "crm-", ParallelReads: reads})
+				crm.Seed(crmCompanies, n, company)
+				f.acts.Connections["crm"] = slowReads{Connector: crm, latency: 50 * time.Millisecond}
+				b.StartTimer()
+				res, err := f.acts.SyncChunk(b.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 500})
+				if err != nil || res.Counts.Created != n {
+					b.Fatalf("chunk: %v, %+v", err, res.Counts)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// slowReads adds latency to a memory connector's reads of changes.
+type slowReads struct {
+	*memory.Connector
+	latency time.Duration
+}
+
+func (s slowReads) wait(ctx context.Context) error {
+	select {
+	case <-time.After(s.latency):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s slowReads) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	if err := s.wait(ctx); err != nil {
+		return connectors.Page{}, err
+	}
+	return s.Connector.Changes(ctx, object, since, limit)
+}
+
+func (s slowReads) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	if err := s.wait(ctx); err != nil {
+		return connectors.Page{}, err
+	}
+	return s.Connector.ChangesBetween(ctx, object, since, until, limit)
+}
+
+func (s slowReads) Marks(ctx context.Context, object string, since connectors.Cursor, step, n int) ([]connectors.Cursor, error) {
+	if err := s.wait(ctx); err != nil {
+		return nil, err
+	}
+	return s.Connector.Marks(ctx, object, since, step, n)
+}

@@ -48,6 +48,8 @@ type options struct {
 	webhookRate    int
 	memoryCheck    bool
 	json           bool
+	// parallelReads is the sql source's parallel_reads in backfill-postgres (0: its default).
+	parallelReads int
 	// designs are the designs to run (all three unless -designs says otherwise).
 	designs []string
 }
@@ -78,6 +80,7 @@ func main() {
 	flag.IntVar(&o.webhookRate, "webhook-rate", 100, "webhook events per second")
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct); default all")
 	flag.Parse()
 	if *designs != "" {

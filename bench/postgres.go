@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -77,7 +78,7 @@ func (b *bench) backfillPostgres(ctx context.Context) ([]result, error) {
 	var errs []error
 	for _, design := range []string{designTandem, designDirect, designCopy} {
 		table := pgSource + "_" + design
-		fx, err := pgFixture(ctx, pg, target, uniqueName(scenarioPostgres, design), table, n)
+		fx, err := pgFixture(ctx, pg, target, uniqueName(scenarioPostgres, design), table, n, b.o.parallelReads)
 		if err != nil {
 			return out, err
 		}
@@ -86,7 +87,11 @@ func (b *bench) backfillPostgres(ctx context.Context) ([]result, error) {
 		case designTandem:
 			r, err = b.tandem(ctx, fx, false)
 			if err == nil {
-				r.Note = fmt.Sprintf("sql connector both sides, page_size %d, max_batch %d (its default)", pgPageSize, sqldb.DefaultMaxBatch)
+				reads := b.o.parallelReads
+				if reads == 0 {
+					reads = sqldb.DefaultParallelReads
+				}
+				r.Note = fmt.Sprintf("sql connector both sides, page_size %d, max_batch %d (its default), parallel_reads %d", pgPageSize, sqldb.DefaultMaxBatch, reads)
 			}
 		case designDirect:
 			r, err = b.direct(ctx, fx, false)
@@ -162,16 +167,19 @@ func pgSeed(ctx context.Context, pg *pgserver.Server, n int) error {
 // pgFixture creates the design's target table and the one-way sync into it. The sql
 // connector counts no calls, so the fixture has none; writes are the rows the target
 // gained since resetCalls.
-func pgFixture(ctx context.Context, pg *pgserver.Server, target *sql.DB, name, table string, n int) (*fixture, error) {
+func pgFixture(ctx context.Context, pg *pgserver.Server, target *sql.DB, name, table string, n, parallelReads int) (*fixture, error) {
 	if _, err := target.ExecContext(ctx, `CREATE TABLE `+table+` (id BIGSERIAL PRIMARY KEY, domain TEXT NOT NULL UNIQUE,
 		name TEXT, phone TEXT, updated_at TIMESTAMPTZ NOT NULL)`); err != nil {
 		return nil, fmt.Errorf("create target table %s: %w", table, err)
 	}
+	source := map[string]string{sqldb.SettingDriver: sqldb.DriverPostgres, sqldb.SettingDSN: pg.URL(pgSourceDB)}
+	if parallelReads > 0 {
+		source[sqldb.SettingParallelReads] = strconv.Itoa(parallelReads)
+	}
 	defs := &config.File{
 		Path: "bench",
 		Connections: map[string]config.Connection{
-			"source": {Name: "source", Type: sqldb.Type, Settings: map[string]string{
-				sqldb.SettingDriver: sqldb.DriverPostgres, sqldb.SettingDSN: pg.URL(pgSourceDB)}},
+			"source": {Name: "source", Type: sqldb.Type, Settings: source},
 			"target": {Name: "target", Type: sqldb.Type, Settings: map[string]string{
 				sqldb.SettingDriver: sqldb.DriverPostgres, sqldb.SettingDSN: pg.URL(pgTargetDB), sqldb.SettingKeyColumns: "domain"}},
 		},

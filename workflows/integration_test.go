@@ -103,29 +103,44 @@ func TestChangesBetweenRunsAllArriveAcrossEqualTimestamps(t *testing.T) {
 }
 
 func TestWorkerStoppedMidRunLeavesEveryRecordOnce(t *testing.T) {
-	source := memory.New(memory.Options{IDPrefix: "s-"})
-	// Slow writes so the run is caught in the middle; no native upsert, so a create
-	// repeated after the restart must be caught by the lookup before creating.
-	target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true, Latency: 20 * time.Millisecond})
-	source.Seed("companies", 3000, memory.SampleCompany)
-	def := testenv.Def("restart")
-	def.PageSize = 100
-	s := testenv.NewSync(t, def, source, target)
-	s.Start()
+	// pages: a source read page by page; spans: one that reads spans at once
+	// (connectors.RangeReader), so the stop catches reads ahead of the cursor.
+	for _, reads := range []int{1, 4} {
+		name := "pages"
+		if reads > 1 {
+			name = "spans"
+		}
+		t.Run(name, func(t *testing.T) {
+			source := memory.New(memory.Options{IDPrefix: "s-", ParallelReads: reads})
+			// Slow writes so the run is caught in the middle; no native upsert, so a create
+			// repeated after the restart must be caught by the lookup before creating.
+			target := memory.New(memory.Options{IDPrefix: "t-", NoNativeUpsert: true, Latency: 20 * time.Millisecond})
+			source.Seed("companies", 3000, memory.SampleCompany)
+			def := testenv.Def("restart-" + name)
+			def.PageSize = 100
+			s := testenv.NewSync(t, def, source, target)
+			s.Start()
 
-	// Pages after the first go in chunks, whose counts show only when a chunk ends:
-	// the target's records show the run under way.
-	require.Eventually(t, func() bool { return target.Len("companies") >= 500 }, time.Minute, 5*time.Millisecond, "a run under way")
-	s.StopWorker()
-	mid := target.Len("companies")
-	require.Less(t, mid, 3000, "the run was stopped in the middle")
-	s.StartWorker()
+			// Pages after the first go in chunks, whose counts show only when a chunk ends:
+			// the target's records show the run under way.
+			require.Eventually(t, func() bool { return target.Len("companies") >= 500 }, time.Minute, 5*time.Millisecond, "a run under way")
+			s.StopWorker()
+			mid := target.Len("companies")
+			require.Less(t, mid, 3000, "the run was stopped in the middle")
+			s.StartWorker()
 
-	// An activity the stopped worker had in flight is retried when its heartbeat timeout
-	// passes (see TestActivityOfADeadWorkerIsRetriedAfterItsHeartbeatTimeout).
-	st := s.WaitRuns(1, 2*time.Minute)
-	requireMirrored(t, source, target)
-	assert.Empty(t, st.LastRun.Error)
+			// An activity the stopped worker had in flight is retried when its heartbeat timeout
+			// passes (see TestActivityOfADeadWorkerIsRetriedAfterItsHeartbeatTimeout).
+			st := s.WaitRuns(1, 2*time.Minute)
+			requireMirrored(t, source, target)
+			assert.Empty(t, st.LastRun.Error)
+			if reads > 1 {
+				assert.Positive(t, source.Calls()[memory.MethodChangesBetween], "spans read")
+			} else {
+				assert.Zero(t, source.Calls()[memory.MethodMarks], "no spans")
+			}
+		})
+	}
 }
 
 func TestCreateRetriedAfterTimeoutDoesNotDuplicate(t *testing.T) {
