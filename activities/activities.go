@@ -304,12 +304,12 @@ func (a *Activities) FetchChanges(ctx context.Context, in FetchChangesInput) (Re
 	if err != nil {
 		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s", sd.Connection, sd.Object, in.Cursor), err)
 	}
-	return a.changed(s, sd, in.Side, c, page, in.Cursor, nil)
+	return a.changed(s, sd, in.Side, c, page, in.Cursor, nil, !inChunk(ctx))
 }
 
 // changed checks a page of changes read after since (and up to until, for a span) and
-// keys it for the sync.
-func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string, c connectors.Connector, page connectors.Page, since connectors.Cursor, until *connectors.Cursor) (Records, error) {
+// keys it for the sync, capped at maxPageBytes when it goes into history.
+func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string, c connectors.Connector, page connectors.Page, since connectors.Cursor, until *connectors.Cursor, capped bool) (Records, error) {
 	// An invariant of every connector: a page is strictly after the cursor. A page that
 	// is not would be read again and again for ever (the cursor never moves past it).
 	// Records that tie with the cursor's time are ordered by the connector (a database
@@ -327,7 +327,7 @@ func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string
 				sd.Connection, sd.Object, r.ID, connectors.CursorOf(r), until))
 		}
 	}
-	out, err := a.keyed(s, side, page.Records)
+	out, err := a.keyed(s, side, page.Records, capped)
 	if err != nil {
 		return Records{}, err
 	}
@@ -393,7 +393,7 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 		return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("get %d records of %s %s", len(in.IDs), sd.Connection, sd.Object), err)
 	}
 	sort.Slice(recs, func(i, j int) bool { return connectors.CursorOf(recs[i]).Before(recs[j]) })
-	out, err := a.keyed(s, in.Side, recs)
+	out, err := a.keyed(s, in.Side, recs, true)
 	if err != nil {
 		return Records{}, err
 	}
@@ -407,9 +407,11 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 	return out, nil
 }
 
-// keyed projects records to the fields the sync reads and computes their keys. It stops
-// at maxPageBytes so a page of large records is split rather than refused by Temporal.
-func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Record) (Records, error) {
+// keyed projects records to the fields the sync reads and computes their keys. When
+// capped (the page goes into history) it stops at maxPageBytes, so a page of large
+// records is split rather than refused by Temporal; a chunk's pages stay in the worker,
+// bounded by the page size, and are not encoded to be measured.
+func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Record, capped bool) (Records, error) {
 	m, err := newMapping(s, side)
 	if err != nil {
 		return Records{}, nonRetryable(err)
@@ -419,11 +421,13 @@ func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Re
 	size := 0
 	for _, r := range recs {
 		p := project(r, fields)
-		b, _ := json.Marshal(p)
-		if size+len(b) > maxPageBytes && len(out.Records) > 0 {
-			break
+		if capped {
+			b, _ := json.Marshal(p)
+			if size+len(b) > maxPageBytes && len(out.Records) > 0 {
+				break
+			}
+			size += len(b)
 		}
-		size += len(b)
 		out.Records = append(out.Records, p)
 		out.Keys = append(out.Keys, m.keyOf(r))
 	}
@@ -470,13 +474,13 @@ func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierIn
 
 // find looks keys up on a side, matching them in the form the sync compares them in
 // where the connector can (normalize nil: exactly).
-func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *definition.End, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
+func (a *Activities) find(ctx context.Context, c connectors.Connector, sd *definition.End, values []string, normalize connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
 	if len(values) == 0 {
 		return map[string][]connectors.Record{}, nil
 	}
 	var found map[string][]connectors.Record
 	var err error
-	if nf, ok := c.(connectors.NormalizingFinder); ok && normalize != nil {
+	if nf, ok := c.(connectors.NormalizingFinder); ok && normalize.Apply != nil {
 		found, err = nf.FindNormalized(ctx, sd.Object, sd.Key, values, normalize)
 	} else {
 		found, err = c.Find(ctx, sd.Object, sd.Key, values)

@@ -220,8 +220,9 @@ func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toCo
 // chunkSpans syncs a chunk's full pages as spans of a RangeReader: it asks where every
 // page-th change after the cursor is (the marks), reads the spans between them up to the
 // connector's parallelism at once, ahead of the one being written, and writes them in
-// order, committing the cursor at each mark. A span that no longer fits a page (the
-// record size cap) is read on after its last record, up to its mark. It reports whether
+// order, committing the cursor at each mark. A span the connector did not return whole
+// (More: records saved into it since the marks, a service's shorter pages) is read on
+// after its last record, up to its mark. It reports whether
 // the chunk is over (its records or its time spent); if not, fewer than a page of changes
 // followed the last mark when they were looked up, and the chunk reads on page by page.
 func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, rr connectors.RangeReader,
@@ -246,7 +247,7 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 		if err != nil {
 			return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s up to %s", sd.Connection, sd.Object, since, until), err)
 		}
-		return a.changed(s, sd, in.Side, c, page, since, &until)
+		return a.changed(s, sd, in.Side, c, page, since, &until, false)
 	}
 	type span struct {
 		page Records

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,21 +123,24 @@ func TestSyncChunkSpansEndAtItsBudget(t *testing.T) {
 	assert.Equal(t, 230, f.erp.Len(erpAccounts))
 }
 
-// TestSyncChunkReadsOnInAFullSpan: a span whose records are over the page's byte cap is
-// read on after the last record kept, up to its mark, before the next span is written.
-func TestSyncChunkReadsOnInAFullSpan(t *testing.T) {
-	big := strings.Repeat("x", maxPageBytes/20)
-	f, _ := spanFixture(t, 2, 120, func(i int) map[string]any {
-		c := company(i)
-		c["notes"] = big
-		return c
-	})
+// TestSyncChunkReadsOnInASpan: a span the connector returns in shorter pages (More) is
+// read on after the last record returned, up to its mark, before the next span is written.
+func TestSyncChunkReadsOnInASpan(t *testing.T) {
+	f, _ := spanFixture(t, 2, 120, company)
+	f.acts.Connections["crm"] = shortSpans{f.crm}
 	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, MaxRecords: 1000})
 	require.NoError(t, err)
 	assert.Equal(t, ChunkCounts{Fetched: 120, Created: 120}, res.Counts)
 	assert.Equal(t, 120, f.erp.Len(erpAccounts))
-	assert.Greater(t, f.crm.Calls()[memory.MethodChangesBetween], 2, "the spans were read on")
+	assert.Equal(t, 8, f.crm.Calls()[memory.MethodChangesBetween], "two spans of 50 in pages of 15, 15, 15, 5")
 	assert.False(t, res.More)
+}
+
+// shortSpans returns spans in pages of at most 15 records.
+type shortSpans struct{ *memory.Connector }
+
+func (s shortSpans) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	return s.Connector.ChangesBetween(ctx, object, since, until, min(limit, 15))
 }
 
 // TestSyncChunkSpanReadFails: a span read that fails fails the chunk with its error, and

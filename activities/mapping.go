@@ -115,14 +115,15 @@ func (m mapping) keyNormalizers() []string {
 	return nil
 }
 
-// fromKeyNormalizer normalizes a from-side key value as the sync compares keys, or is
-// nil when the keys are compared as they are.
-func (m mapping) fromKeyNormalizer() func(string) string {
+// fromKeyNormalizer normalizes a from-side key value as the sync compares keys; its Apply
+// is nil when the keys are compared as they are.
+func (m mapping) fromKeyNormalizer() connectors.KeyNormalizer {
 	names := m.keyNormalizers()
 	if len(names) == 0 {
-		return nil
+		return connectors.KeyNormalizer{}
 	}
-	return func(v string) string { return connectors.KeyString(normalize(v, names)) }
+	return connectors.KeyNormalizer{Name: strings.Join(names, ","),
+		Apply: func(v string) string { return connectors.KeyString(normalize(v, names)) }}
 }
 
 // keyOf returns the normalized key of a record of the from side ("" if it has none).

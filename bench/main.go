@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -81,6 +82,7 @@ func main() {
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
 	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct); default all")
 	flag.Parse()
 	if *designs != "" {
@@ -94,7 +96,19 @@ func main() {
 		}
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(o); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}

@@ -127,9 +127,18 @@ type Connector interface {
 // compares them: a value stored as "WWW.Acme.com" is found for "acme.com" when the sync
 // normalizes domains. Find with exact values is used for connectors without it.
 type NormalizingFinder interface {
-	// FindNormalized is Find where a record matches a value when normalize of its field
-	// equals the value (values are already normalized).
-	FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]Record, error)
+	// FindNormalized is Find where a record matches a value when normalize.Apply of its
+	// field equals the value (values are already normalized).
+	FindNormalized(ctx context.Context, object, field string, values []string, normalize KeyNormalizer) (map[string][]Record, error)
+}
+
+// KeyNormalizer is how a sync compares keys. Apply puts a stored value in the form keys
+// are compared in ("WWW.Acme.com" -> "acme.com"); Name names that normalization (the
+// sync's normalizers, "domain" or "trim,email"): one name, one function, so a connector
+// may keep what Apply gave (an index of normalized keys) from one call to the next.
+type KeyNormalizer struct {
+	Name  string
+	Apply func(string) string
 }
 
 // ChangeCounter is implemented by connectors that can tell how many records changed after

@@ -572,7 +572,7 @@ func TestFindNormalizedMatchesStoredVariants(t *testing.T) {
 	beta1 := e.fake.Seed("companies", map[string]string{"domain": "beta.io"})
 	beta2 := e.fake.Seed("companies", map[string]string{"domain": "www.beta.io"})
 
-	found, err := e.client.FindNormalized(t.Context(), "companies", "domain", []string{"acme.com", "beta.io", "gamma.org"}, normalizeDomain)
+	found, err := e.client.FindNormalized(t.Context(), "companies", "domain", []string{"acme.com", "beta.io", "gamma.org"}, connectors.KeyNormalizer{Name: "domain", Apply: normalizeDomain})
 	require.NoError(t, err)
 	require.Len(t, found["acme.com"], 1)
 	assert.Equal(t, acme, found["acme.com"][0].ID)

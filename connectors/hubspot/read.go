@@ -93,8 +93,8 @@ func (c *Client) Find(ctx context.Context, object, field string, values []string
 // an email), each as given and lower-cased. Case is left to HubSpot's case-blind IN
 // [INF]. A record is then kept for a value when normalize of its stored property equals
 // the value, so "WWW.Acme.com" is found for "acme.com" and "acme.com.au" is not.
-func (c *Client) FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
-	return c.find(ctx, object, field, values, normalize)
+func (c *Client) FindNormalized(ctx context.Context, object, field string, values []string, normalize connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
+	return c.find(ctx, object, field, values, normalize.Apply)
 }
 
 func (c *Client) find(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {

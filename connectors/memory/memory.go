@@ -98,6 +98,65 @@ type table struct {
 	deleted []connectors.Tombstone
 	// purgedUntil is the time before which the log has been purged.
 	purgedUntil time.Time
+	// keys are the indexes of (normalized) key values that look-ups built, by field and
+	// normalizer name; put and remove keep them.
+	keys map[string]*keyIndex
+}
+
+// keyIndex maps the key values of a field, normalized by apply when set, to the ids of
+// the records holding them.
+type keyIndex struct {
+	field string
+	apply func(string) string
+	ids   map[string]map[string]bool
+}
+
+// keyIndex returns the index of field's keys normalized by n, building it on first use.
+// Callers hold c.mu.
+func (tb *table) keyIndex(field string, n connectors.KeyNormalizer) *keyIndex {
+	name := field + "\x00" + n.Name
+	if n.Apply == nil {
+		name = field
+	}
+	if ix, ok := tb.keys[name]; ok {
+		return ix
+	}
+	ix := &keyIndex{field: field, apply: n.Apply, ids: map[string]map[string]bool{}}
+	for _, r := range tb.records {
+		ix.add(r)
+	}
+	if tb.keys == nil {
+		tb.keys = map[string]*keyIndex{}
+	}
+	tb.keys[name] = ix
+	return ix
+}
+
+// key returns r's key in the index, and false when it has none.
+func (ix *keyIndex) key(r connectors.Record) (string, bool) {
+	k, ok := keyOf(r, ix.field)
+	if ok && ix.apply != nil {
+		k = ix.apply(k)
+	}
+	return k, ok && k != ""
+}
+
+func (ix *keyIndex) add(r connectors.Record) {
+	if k, ok := ix.key(r); ok {
+		if ix.ids[k] == nil {
+			ix.ids[k] = map[string]bool{}
+		}
+		ix.ids[k][r.ID] = true
+	}
+}
+
+func (ix *keyIndex) drop(r connectors.Record) {
+	if k, ok := ix.key(r); ok {
+		delete(ix.ids[k], r.ID)
+		if len(ix.ids[k]) == 0 {
+			delete(ix.ids, k)
+		}
+	}
 }
 
 var (
@@ -107,6 +166,7 @@ var (
 	_ connectors.IDLister           = (*Connector)(nil)
 	_ connectors.Deleter            = (*Connector)(nil)
 	_ connectors.RangeReader        = (*Connector)(nil)
+	_ connectors.NormalizingFinder  = (*Connector)(nil)
 )
 
 // New returns an empty connector.
@@ -263,32 +323,28 @@ func (c *Connector) Get(ctx context.Context, object string, ids []string) ([]con
 // empty value matches nothing, as a record without the field has no key. Each value's
 // records are sorted by ID.
 func (c *Connector) Find(ctx context.Context, object, field string, values []string) (map[string][]connectors.Record, error) {
-	return c.FindNormalized(ctx, object, field, values, nil)
+	return c.FindNormalized(ctx, object, field, values, connectors.KeyNormalizer{})
 }
 
-// FindNormalized implements connectors.NormalizingFinder; a nil normalize matches exactly.
-func (c *Connector) FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
+// FindNormalized implements connectors.NormalizingFinder; a nil Apply matches exactly.
+// It looks the values up in an index of the field's (normalized) keys, built on the first
+// look-up and kept by every write after it, as a service's search index would be.
+func (c *Connector) FindNormalized(ctx context.Context, object, field string, values []string, normalize connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
 	afterErr, err := c.begin(ctx, MethodFind, object)
 	if err != nil {
 		return nil, err
 	}
 
-	want := make(map[string]bool, len(values))
-	for _, v := range values {
-		if v != "" {
-			want[v] = true
-		}
-	}
 	out := map[string][]connectors.Record{}
 	c.mu.Lock()
-	// A scan per call (not per value) is cheap at test sizes and cannot go stale.
-	for _, r := range c.table(object).records {
-		k, ok := keyOf(r, field)
-		if ok && normalize != nil {
-			k = normalize(k)
+	tb := c.table(object)
+	ix := tb.keyIndex(field, normalize)
+	for _, v := range values {
+		if v == "" || out[v] != nil {
+			continue
 		}
-		if ok && want[k] {
-			out[k] = append(out[k], copyRecord(r))
+		for id := range ix.ids[v] {
+			out[v] = append(out[v], copyRecord(tb.records[id]))
 		}
 	}
 	c.mu.Unlock()
@@ -367,16 +423,7 @@ func (c *Connector) Upsert(ctx context.Context, object, key string, records []co
 	if key == "" {
 		return nil, fmt.Errorf("memory upsert into %s: empty key field", object)
 	}
-	var byKey map[string][]string // key value -> ids, built on the first record
 	return c.write(ctx, MethodUpsert, object, records, func(tb *table, r connectors.Record) (connectors.Record, connectors.WriteResult) {
-		if byKey == nil {
-			byKey = map[string][]string{}
-			for id, stored := range tb.records {
-				if k, ok := keyOf(stored, key); ok {
-					byKey[k] = append(byKey[k], id)
-				}
-			}
-		}
 		k, ok := keyOf(r, key)
 		if !ok {
 			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Field: key, Reason: "the key field is empty"}}
@@ -384,16 +431,23 @@ func (c *Connector) Upsert(ctx context.Context, object, key string, records []co
 		if reason := c.rejected(r); reason != "" {
 			return connectors.Record{}, connectors.WriteResult{Err: &connectors.InvalidRecordError{Record: k, Reason: reason}}
 		}
-		switch ids := byKey[k]; len(ids) {
+		// The index is kept by each record the batch stores: a key twice in one batch is
+		// created once, then updated.
+		switch ids := tb.keyIndex(key, connectors.KeyNormalizer{}).ids[k]; len(ids) {
 		case 0:
 			stored := connectors.Record{ID: c.newID(tb), UpdatedAt: c.now(), Fields: copyFields(r.Fields)}
-			byKey[k] = []string{stored.ID}
 			return stored, connectors.WriteResult{ID: stored.ID, Created: true}
 		case 1:
-			stored := c.merge(tb.records[ids[0]], r.Fields)
+			var id string
+			for id = range ids {
+			}
+			stored := c.merge(tb.records[id], r.Fields)
 			return stored, connectors.WriteResult{ID: stored.ID}
 		default:
-			sorted := append([]string(nil), ids...)
+			sorted := make([]string, 0, len(ids))
+			for id := range ids {
+				sorted = append(sorted, id)
+			}
 			sort.Strings(sorted)
 			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: sorted}}
 		}
@@ -530,8 +584,14 @@ func (c *Connector) rejected(r connectors.Record) string {
 
 // put stores r (already a private copy) and keeps the order index.
 func (tb *table) put(r connectors.Record) {
-	if _, existed := tb.records[r.ID]; existed {
+	if old, existed := tb.records[r.ID]; existed {
 		tb.stale++ // the old position, if still indexed, is now stale
+		for _, ix := range tb.keys {
+			ix.drop(old)
+		}
+	}
+	for _, ix := range tb.keys {
+		ix.add(r)
 	}
 	tb.records[r.ID] = r
 	pos := connectors.CursorOf(r)
@@ -546,7 +606,10 @@ func (tb *table) put(r connectors.Record) {
 
 // remove deletes a record; its indexed position goes stale.
 func (tb *table) remove(id string) {
-	if _, ok := tb.records[id]; ok {
+	if old, ok := tb.records[id]; ok {
+		for _, ix := range tb.keys {
+			ix.drop(old)
+		}
 		delete(tb.records, id)
 		tb.stale++
 	}

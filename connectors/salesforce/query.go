@@ -303,7 +303,8 @@ func (c *Client) Find(ctx context.Context, object, field string, values []string
 // Other values are asked for as they are. A spelling outside these (a path after the
 // domain, say) is not found: SOQL has no index for a suffix match and LIKE '%x%' scans
 // the whole object.
-func (c *Client) FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
+func (c *Client) FindNormalized(ctx context.Context, object, field string, values []string, n connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
+	normalize := n.Apply
 	if normalize == nil {
 		return c.Find(ctx, object, field, values)
 	}

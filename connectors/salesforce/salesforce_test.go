@@ -674,7 +674,7 @@ func TestFindNormalizedDomains(t *testing.T) {
 		s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
 		return strings.TrimSuffix(strings.TrimPrefix(s, "www."), "/")
 	}
-	found, err := e.client.FindNormalized(context.Background(), account, "Website", []string{"acme.com", "beta.example", "gamma.example"}, normalize)
+	found, err := e.client.FindNormalized(context.Background(), account, "Website", []string{"acme.com", "beta.example", "gamma.example"}, connectors.KeyNormalizer{Name: "domain", Apply: normalize})
 	require.NoError(t, err)
 	assert.Equal(t, []string{acme}, ids(found["acme.com"]))
 	assert.Equal(t, []string{beta}, ids(found["beta.example"]))

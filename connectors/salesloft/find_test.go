@@ -37,7 +37,7 @@ func TestFindNormalizedMatchesDomainsAsTheSyncCompares(t *testing.T) {
 			fake.Seed(map[string]any{"name": "Acme Labs", "domain": "labs.acme.com"})
 
 			found, err := c.FindNormalized(context.Background(), accounts, "domain",
-				[]string{"acme.com", "globex.com", "initech.com"}, normalizeDomain)
+				[]string{"acme.com", "globex.com", "initech.com"}, connectors.KeyNormalizer{Name: "domain", Apply: normalizeDomain})
 			require.NoError(t, err)
 			assert.Len(t, found, 2)
 			require.Len(t, found["acme.com"], 1)

@@ -83,7 +83,8 @@ func (c *Connector) Find(ctx context.Context, object, field string, values []str
 // form (Salesloft keeps domains lowercase, so case needs no variants), which finds
 // "WWW.Acme.com" for "acme.com". A domain stored with a scheme or a path is not found:
 // the filter matches whole domains only. For crm_id it asks for the values as given.
-func (c *Connector) FindNormalized(ctx context.Context, object, field string, values []string, normalize func(string) string) (map[string][]connectors.Record, error) {
+func (c *Connector) FindNormalized(ctx context.Context, object, field string, values []string, n connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
+	normalize := n.Apply
 	if normalize == nil {
 		return c.Find(ctx, object, field, values)
 	}
