@@ -90,8 +90,10 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 				delete(links, id)
 			}
 		}
+		asked := make(map[string]bool, len(links))
 		for _, id := range in.IDs {
-			if l, ok := links[id]; ok && l.Half(to).ID != "" && !slices.Contains(ids, l.Half(to).ID) {
+			if l, ok := links[id]; ok && l.Half(to).ID != "" && !asked[l.Half(to).ID] {
+				asked[l.Half(to).ID] = true
 				ids = append(ids, l.Half(to).ID)
 			}
 		}
@@ -115,11 +117,13 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 		}
 	}
 	var keys []string
+	seen := map[string]bool{}
 	for i, id := range in.IDs {
 		if _, gone := out.Gone[id]; gone {
 			continue
 		}
-		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !slices.Contains(keys, in.Keys[i]) {
+		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !seen[in.Keys[i]] {
+			seen[in.Keys[i]] = true
 			keys = append(keys, in.Keys[i])
 		}
 	}
@@ -286,8 +290,10 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 	links := slices.Clone(in)
 	for _, side := range []string{SideA, SideB} {
 		var ids []string
+		asked := map[string]bool{}
 		for i := range links {
-			if h := links[i].Half(side); !h.WroteAt.IsZero() && h.ID != "" && !slices.Contains(ids, h.ID) {
+			if h := links[i].Half(side); !h.WroteAt.IsZero() && h.ID != "" && !asked[h.ID] {
+				asked[h.ID] = true
 				ids = append(ids, h.ID)
 			}
 		}
