@@ -315,13 +315,19 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 		for i, r := range page.Records {
 			ids[i] = r.ID
 		}
-		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys})
+		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records})
 		if err != nil {
 			return err
 		}
-		if len(p.Gone) > 0 {
-			out.Counts.Skipped += len(p.Gone)
-			page = page.WithoutGone(p.Gone)
+		if len(p.Gone) > 0 || len(p.Unchanged) > 0 {
+			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged)
+			page = page.Keep(func(r connectors.Record, _ string) bool {
+				_, gone := p.Gone[r.ID]
+				return !gone && !p.Unchanged[r.ID]
+			})
+			if len(page.Records) == 0 {
+				return nil
+			}
 		}
 		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Partners: &p}); err != nil {
 			return err

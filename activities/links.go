@@ -23,6 +23,10 @@ type FindPartnersInput struct {
 	Side string
 	IDs  []string
 	Keys []string
+	// Current are the batch's records as read, given by a chunk (never in history): a
+	// record that holds what its link says it held when the pair was last synced, with
+	// nothing pending on the pair, is in Unchanged instead of having its partner read.
+	Current []connectors.Record `json:"-"`
 }
 
 // Partners are the counterparts of a batch: by link for records that have one, by key
@@ -40,6 +44,11 @@ type Partners struct {
 	// the sync archives deletes (the link's Gone side is set): they are not synced, or
 	// the archived partner would create the deleted record again. The value says why.
 	Gone map[string]string `json:"gone,omitempty"`
+	// Unchanged are the ids of the batch's records (of Current) whose pair has nothing to
+	// do from this side: the record is as the pair was last synced, both halves are
+	// confirmed, and nothing is held. Its partner's own changes are in its side's stream.
+	// The typical one is Tandem's own write, read back, seen again by its side's pass.
+	Unchanged map[string]bool `json:"-"`
 }
 
 // Partner is a linked record's link and partner.
@@ -90,6 +99,15 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 				delete(links, id)
 			}
 		}
+		for _, r := range in.Current {
+			if l, ok := links[r.ID]; ok && settled(s, in.Side, l, r) {
+				if out.Unchanged == nil {
+					out.Unchanged = map[string]bool{}
+				}
+				out.Unchanged[r.ID] = true
+				delete(links, r.ID)
+			}
+		}
 		asked := make(map[string]bool, len(links))
 		for _, id := range in.IDs {
 			if l, ok := links[id]; ok && l.Half(to).ID != "" && !asked[l.Half(to).ID] {
@@ -97,9 +115,11 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 				ids = append(ids, l.Half(to).ID)
 			}
 		}
-		recs, err := c.Get(ctx, sd.Object, ids)
-		if err != nil {
-			return Partners{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("get %d linked records of %s %s", len(ids), sd.Connection, sd.Object), err)
+		var recs []connectors.Record
+		if len(ids) > 0 {
+			if recs, err = c.Get(ctx, sd.Object, ids); err != nil {
+				return Partners{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("get %d linked records of %s %s", len(ids), sd.Connection, sd.Object), err)
+			}
 		}
 		byID := make(map[string]connectors.Record, len(recs))
 		for _, r := range recs {
@@ -119,7 +139,7 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 	var keys []string
 	seen := map[string]bool{}
 	for i, id := range in.IDs {
-		if _, gone := out.Gone[id]; gone {
+		if _, gone := out.Gone[id]; gone || out.Unchanged[id] {
 			continue
 		}
 		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !seen[in.Keys[i]] {
@@ -160,6 +180,29 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 		}
 	}
 	return out, nil
+}
+
+// settled reports whether record r of side holds what its link l says the pair held when
+// last synced, the pair was left agreeing on every field, and nothing is pending on it: no
+// write awaiting its read-back on either side, no misread counted, no hold. Deciding the
+// pair from r would then find r unchanged and its partner either unchanged too (equal
+// values: nothing to write) or changed, which the partner's side reads and decides.
+func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record) bool {
+	if !l.A.WroteAt.IsZero() || !l.B.WroteAt.IsZero() || l.Misreads > 0 || !l.HeldUntil.IsZero() || l.Gone != "" {
+		return false
+	}
+	h := l.Half(side)
+	if h.ID != r.ID || h.Values == nil || l.A.Values == nil || l.B.Values == nil {
+		return false
+	}
+	now := pairs.RecordValues(s, side, r, normalize)
+	for _, f := range s.Fields {
+		if !pairs.Equal(now[f.Name(side)], h.Values[f.Name(side)]) ||
+			!pairs.Equal(l.A.Values[f.Name(definition.A)], l.B.Values[f.Name(definition.B)]) {
+			return false
+		}
+	}
+	return true
 }
 
 // compareLinked decides the items of a two-way batch whose pairs the link store knows of

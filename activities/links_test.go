@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,4 +65,65 @@ func TestSaveLinksReadsBackWrites(t *testing.T) {
 	got, err = store.Get(ctx, "contacts", SideB, []string{annB.ID})
 	require.NoError(t, err)
 	assert.Equal(t, t0, got[annB.ID].B.WroteAt.UTC(), "not read back: saved unconfirmed")
+}
+
+// A chunk's FindPartners leaves out a record that holds what its link says the pair held,
+// when the pair was left agreeing and nothing is pending: the partner is not read. Any
+// other record is decided as before.
+func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(memory.Options{})
+	store, err := pairs.Open(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f.acts.Links = store
+	ref := Ref{Sync: "contacts"}
+	s, err := f.acts.sync(ref)
+	require.NoError(t, err)
+
+	contact := func(email, name string) map[string]any {
+		return map[string]any{"email": email, "name": name, "phone": "+1", "status": "lead"}
+	}
+	person := func(email, name string) map[string]any {
+		return map[string]any{"email": email, "full_name": name, "phone": "+1", "status": "lead"}
+	}
+	// pair puts a pair on both sides and links it as last synced; edit changes the link.
+	var recs []connectors.Record
+	var links []pairs.Link
+	pair := func(email string, edit func(*pairs.Link)) {
+		b := f.erp.Put(erpPeople, connectors.Record{Fields: person(email, "Name")})
+		a := f.crm.Put(crmContacts, connectors.Record{Fields: contact(email, "Name")})
+		l := pairs.Link{Key: email, SyncedAt: t0}
+		*l.Half(SideA) = pairs.Half{ID: a.ID, Values: pairs.RecordValues(s, SideA, a, normalize)}
+		*l.Half(SideB) = pairs.Half{ID: b.ID, Values: pairs.RecordValues(s, SideB, b, normalize)}
+		if edit != nil {
+			edit(&l)
+		}
+		recs, links = append(recs, b), append(links, l)
+	}
+	pair("settled@x.com", nil)
+	pair("unconfirmed@x.com", func(l *pairs.Link) { l.A.WroteAt = t0 })
+	pair("held@x.com", func(l *pairs.Link) { l.HeldUntil = t0.Add(time.Hour) })
+	pair("misread@x.com", func(l *pairs.Link) { l.Misreads = 1 })
+	pair("apart@x.com", func(l *pairs.Link) { l.A.Values["name"] = "Other" })
+	pair("edited@x.com", func(l *pairs.Link) { l.B.Values["full_name"] = "Before" })
+	require.NoError(t, store.Save(ctx, "contacts", links))
+
+	ids, keys := make([]string, len(recs)), make([]string, len(recs))
+	for i, r := range recs {
+		ids[i], keys[i] = r.ID, connectors.KeyString(r.Fields["email"])
+	}
+	f.crm.ResetCounts()
+	p, err := f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys, Current: recs})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{recs[0].ID: true}, p.Unchanged)
+	assert.Len(t, p.Linked, 5, "every other record is decided with its partner")
+	assert.NotContains(t, p.Linked, recs[0].ID)
+	assert.Empty(t, p.Matches, "a settled record is not looked up by key")
+
+	// Without Current (the per-step path), nothing is left out.
+	p, err = f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys})
+	require.NoError(t, err)
+	assert.Empty(t, p.Unchanged)
+	assert.Len(t, p.Linked, 6)
 }

@@ -445,3 +445,44 @@ func TestTwoWayRandomized(t *testing.T) {
 	// The final pull found everything in step.
 	assert.Zero(t, st.LastRun.Created+st.LastRun.Updated, "writes in the final run (seed %d)", seed)
 }
+
+// TestTwoWayBulkPassOverItsOwnWritesReadsNoPartners: a two-way first run in chunks writes
+// 2,500 companies to B; B's pass then reads them back as changes, finds each as its link
+// left it, and decides them without reading their partners in A again. Edits on either
+// side afterwards still go across.
+func TestTwoWayBulkPassOverItsOwnWritesReadsNoPartners(t *testing.T) {
+	a := memory.New(memory.Options{IDPrefix: "a-"})
+	b := memory.New(memory.Options{IDPrefix: "b-"})
+	recs := a.Seed("companies", 2500, memory.SampleCompany)
+	def := testenv.Def("bulk-two-way")
+	def.Mode = config.TwoWay
+	def.Conflict = config.NewestWins
+	s := testenv.NewSync(t, def, a, b)
+	s.Start()
+	st := s.WaitRuns(1, 2*time.Minute)
+	assert.Equal(t, 2500, st.LastRun.Created)
+	assert.Equal(t, 2500, b.Len("companies"))
+	assert.Zero(t, a.Calls()[memory.MethodGet], "B's pass read no partner in A")
+	assert.Zero(t, a.Writes())
+
+	// A user edits three companies in A and three others in B.
+	aRecs := byDomain(a)
+	bRecs := byDomain(b)
+	for i := range 3 {
+		d := connectors.KeyString(recs[i].Fields["domain"])
+		edit(t, a, aRecs[d][0].ID, map[string]any{"name": fmt.Sprintf("Renamed %d", i)})
+		d = connectors.KeyString(recs[100+i].Fields["domain"])
+		edit(t, b, bRecs[d][0].ID, map[string]any{"phone": fmt.Sprintf("+9 %d", i)})
+	}
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(2, time.Minute)
+	assert.Equal(t, 6, st.LastRun.Updated)
+	aRecs, bRecs = byDomain(a), byDomain(b)
+	require.Len(t, bRecs, 2500)
+	for d, ra := range aRecs {
+		require.Len(t, bRecs[d], 1, d)
+		for _, f := range []string{"name", "phone"} {
+			assert.Equal(t, ra[0].Fields[f], bRecs[d][0].Fields[f], "%s %s", d, f)
+		}
+	}
+}
