@@ -8,6 +8,7 @@ import (
 
 	"tandem/connectors/memory"
 	"tandem/internal/config"
+	"tandem/internal/pgserver"
 	"tandem/pairs"
 )
 
@@ -19,6 +20,17 @@ import (
 const scenarioTwoWay = "two-way"
 
 func (b *bench) twoWay(ctx context.Context) ([]result, error) {
+	// -links postgres: the link store on a throwaway PostgreSQL server, as a deployment of
+	// several workers has it.
+	linksDSN := ""
+	if b.o.links == "postgres" {
+		pg, err := pgserver.Start()
+		if err != nil {
+			return nil, fmt.Errorf("-links postgres: %w", err)
+		}
+		defer pg.Stop()
+		linksDSN = pg.URL("postgres")
+	}
 	var out []result
 	for _, mode := range []config.Mode{config.OneWay, config.TwoWay} {
 		name := uniqueName(scenarioTwoWay, string(mode))
@@ -30,7 +42,11 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		if err != nil {
 			return out, err
 		}
-		links, err := pairs.Open(filepath.Join(dir, "links.db"))
+		dsn := filepath.Join(dir, "links.db")
+		if linksDSN != "" {
+			dsn = linksDSN
+		}
+		links, err := pairs.Open(dsn)
 		if err != nil {
 			return out, err
 		}
@@ -39,6 +55,9 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		_ = links.Close()
 		_ = os.RemoveAll(dir)
 		r.Scenario, r.Design = scenarioTwoWay, designTandem+" "+string(mode)
+		if linksDSN != "" {
+			r.Note = "link store on PostgreSQL (-links postgres)"
+		}
 		if err != nil {
 			r.Note = "FAILED: " + err.Error()
 			out = append(out, r)

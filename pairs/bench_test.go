@@ -5,14 +5,17 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"tandem/connectors/connectortest"
 )
 
-// BenchmarkSQLiteSave saves the links of a two-way first run of 20,000 pairs into a
-// SQLite store on disk, in batches of 500 as a run's pages save them, and reads each
-// batch's links back by side a's ids as the next run's look-up does:
+// BenchmarkSave saves the links of a two-way first run of 20,000 pairs, in batches of
+// 500 as a run's pages save them, and reads each batch's links back by side a's ids as
+// the next run's look-up does: in a SQLite store on disk (the worker's default) and in a
+// PostgreSQL store on a throwaway server (skipped without PostgreSQL binaries):
 //
-//	go test ./pairs -run '^$' -bench SQLite -benchtime 3x
-func BenchmarkSQLiteSave(b *testing.B) {
+//	go test ./pairs -run '^$' -bench Save -benchtime 3x
+func BenchmarkSave(b *testing.B) {
 	const n, batch = 20_000, 500
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	links := make([]Link, n)
@@ -23,25 +26,47 @@ func BenchmarkSQLiteSave(b *testing.B) {
 			B: Half{ID: fmt.Sprintf("b-%06d", i), FP: "fedcba9876543210", WroteAt: at, Values: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%06d.example", i)}}}
 		links[i], ids[i] = l, l.A.ID
 	}
-	for b.Loop() {
-		b.StopTimer()
-		s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		for i := 0; i < n; i += batch {
-			if err := s.Save(b.Context(), "bench", links[i:i+batch]); err != nil {
+	stores := []struct {
+		name string
+		open func(b *testing.B, i int) (Store, string)
+	}{
+		{"sqlite", func(b *testing.B, _ int) (Store, string) {
+			s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+			if err != nil {
 				b.Fatal(err)
 			}
-			got, err := s.Get(b.Context(), "bench", "a", ids[i:i+batch])
-			if err != nil || len(got) != batch {
-				b.Fatalf("get: %d links, %v", len(got), err)
+			return s, "bench"
+		}},
+		{"postgres", func(b *testing.B, i int) (Store, string) {
+			s, err := Open(connectortest.PostgresDSN(b))
+			if err != nil {
+				b.Fatal(err)
 			}
-		}
-		b.StopTimer()
-		_ = s.Close()
-		b.StartTimer()
+			return s, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i) // a sync of its own
+		}},
 	}
-	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
+	for _, st := range stores {
+		b.Run(st.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				s, sync := st.open(b, i)
+				i++
+				b.StartTimer()
+				for i := 0; i < n; i += batch {
+					if err := s.Save(b.Context(), sync, links[i:i+batch]); err != nil {
+						b.Fatal(err)
+					}
+					got, err := s.Get(b.Context(), sync, "a", ids[i:i+batch])
+					if err != nil || len(got) != batch {
+						b.Fatalf("get: %d links, %v", len(got), err)
+					}
+				}
+				b.StopTimer()
+				_ = s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
+		})
+	}
 }
