@@ -11,8 +11,33 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/definition"
 	"tandem/pairs"
 )
+
+// contactsFixture is a fixture with a link store in memory, and the two-way sync
+// "contacts".
+func contactsFixture(t *testing.T) (*fixture, pairs.Store, *definition.Sync) {
+	t.Helper()
+	f := newFixture(memory.Options{})
+	store, err := pairs.Open(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f.acts.Links = store
+	s, err := f.acts.sync(Ref{Sync: "contacts"})
+	require.NoError(t, err)
+	return f, store, s
+}
+
+// contactFields and person are the fields of a contact of crm and of a person of erp in
+// the sync "contacts".
+func contactFields(email, name string) map[string]any {
+	return map[string]any{"email": email, "name": name, "phone": "+1", "status": "lead"}
+}
+
+func person(email, name string) map[string]any {
+	return map[string]any{"email": email, "full_name": name, "phone": "+1", "status": "lead"}
+}
 
 // SaveLinks reads back what a batch wrote before it saves the links: a record that holds
 // what was written is confirmed (WroteAt cleared), so that an edit of it before the next
@@ -20,21 +45,9 @@ import (
 // left for its next read to judge.
 func TestSaveLinksReadsBackWrites(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(memory.Options{})
-	store, err := pairs.Open(":memory:")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	f.acts.Links = store
+	f, store, s := contactsFixture(t)
 	ref := Ref{Sync: "contacts"}
-	s, err := f.acts.sync(ref)
-	require.NoError(t, err)
-
-	person := func(email, name string) map[string]any {
-		return map[string]any{"email": email, "full_name": name, "phone": "+1", "status": "lead"}
-	}
-	contactOf := func(email, name string) map[string]any {
-		return map[string]any{"email": email, "name": name, "phone": "+1", "status": "lead"}
-	}
+	contactOf := contactFields
 	// link is the pair of crm record a and erp record b after Tandem wrote wrote to b.
 	link := func(a, b connectors.Record, wrote map[string]any) pairs.Link {
 		l := pairs.Link{Key: connectors.KeyString(wrote["email"]), SyncedAt: t0, Misreads: 1}
@@ -72,27 +85,14 @@ func TestSaveLinksReadsBackWrites(t *testing.T) {
 // other record is decided as before.
 func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(memory.Options{})
-	store, err := pairs.Open(":memory:")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = store.Close() })
-	f.acts.Links = store
+	f, store, s := contactsFixture(t)
 	ref := Ref{Sync: "contacts"}
-	s, err := f.acts.sync(ref)
-	require.NoError(t, err)
-
-	contact := func(email, name string) map[string]any {
-		return map[string]any{"email": email, "name": name, "phone": "+1", "status": "lead"}
-	}
-	person := func(email, name string) map[string]any {
-		return map[string]any{"email": email, "full_name": name, "phone": "+1", "status": "lead"}
-	}
 	// pair puts a pair on both sides and links it as last synced; edit changes the link.
 	var recs []connectors.Record
 	var links []pairs.Link
 	pair := func(email string, edit func(*pairs.Link)) {
 		b := f.erp.Put(erpPeople, connectors.Record{Fields: person(email, "Name")})
-		a := f.crm.Put(crmContacts, connectors.Record{Fields: contact(email, "Name")})
+		a := f.crm.Put(crmContacts, connectors.Record{Fields: contactFields(email, "Name")})
 		l := pairs.Link{Key: email, SyncedAt: t0}
 		*l.Half(SideA) = pairs.Half{ID: a.ID, Values: pairs.RecordValues(s, SideA, a, normalize)}
 		*l.Half(SideB) = pairs.Half{ID: b.ID, Values: pairs.RecordValues(s, SideB, b, normalize)}

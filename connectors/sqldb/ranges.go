@@ -97,14 +97,5 @@ func (c *Conn) ChangesBetween(ctx context.Context, object string, since, until c
 	args = append(args, c.timeArg(until.UpdatedAt), until.ID)
 	u, uid := len(args)-1, len(args)
 	cond = fmt.Sprintf("%s AND (%s < $%d OR (%s = $%d AND %s <= $%d))", cond, key, u, key, u, id, uid)
-	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", from, sd.and(cond), key, id, len(args)+1)
-	recs, err := c.query(ctx, object, what, q, append(args, limit+1)...)
-	if err != nil {
-		return connectors.Page{}, err
-	}
-	page := connectors.Page{Records: recs, More: len(recs) > limit}
-	if page.More {
-		page.Records = recs[:limit]
-	}
-	return page, nil
+	return c.page(ctx, object, what, from, sd.and(cond), key, id, args, limit)
 }

@@ -110,7 +110,12 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 	if !c.pg {
 		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, updated, key)
 	}
-	cond = sd.and(cond)
+	return c.page(ctx, object, what, from, sd.and(cond), key, id, args, limit)
+}
+
+// page reads up to limit rows of from where cond holds (its parameters args), in (key, id)
+// order, and one more to learn whether more follow.
+func (c *Conn) page(ctx context.Context, object, what, from, cond, key, id string, args []any, limit int) (connectors.Page, error) {
 	q := fmt.Sprintf("SELECT * FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d", from, cond, key, id, len(args)+1)
 	recs, err := c.query(ctx, object, what, q, append(args, limit+1)...)
 	if err != nil {
