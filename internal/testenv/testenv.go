@@ -5,15 +5,22 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
@@ -188,13 +195,45 @@ func (s *Sync) Status() workflows.Status {
 // Signal sends a signal to the sync's workflow.
 func (s *Sync) Signal(name string, arg any) {
 	s.T.Helper()
-	// With a deadline the SDK retries an RPC that an embedded server, starved on a loaded
-	// 2-core machine, did not answer within one attempt (the same request id: the server
-	// does not signal twice); without one a single 10 s attempt failed the test.
+	// The client's SignalWorkflow gives each attempt at most 10 s and does not retry one
+	// that ran out: an embedded server starved on a loaded 2-core machine failed tests
+	// so (TestTwoWayRandom in CI, twice). The service call takes the whole minute instead,
+	// and keeps one request id across its retries, so the server never signals twice.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := app.Signal(ctx, s.Client, s.Name, name, arg); err != nil {
+	input, err := converter.GetDefaultDataConverter().ToPayloads(arg)
+	if err != nil {
 		s.T.Fatal(err)
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	req := &workflowservice.SignalWorkflowExecutionRequest{
+		Namespace:         "default",
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(s.Name)},
+		SignalName:        name,
+		Input:             input,
+		Identity:          "testenv",
+		RequestId:         hex.EncodeToString(id),
+	}
+	// A run that is continuing as new refuses signals for a moment (ResourceExhausted,
+	// "workflow is closing"), as a server under load may (Unavailable): both are tried
+	// again, as the client's own retries would.
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		_, err = s.Client.WorkflowService().SignalWorkflowExecution(ctx, req)
+		var busy *serviceerror.ResourceExhausted
+		var down *serviceerror.Unavailable
+		if err == nil || !errors.As(err, &busy) && !errors.As(err, &down) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+			continue
+		}
+		break
+	}
+	if err != nil {
+		s.T.Fatalf("signal %s to sync %q: %v", name, s.Name, err)
 	}
 }
 
