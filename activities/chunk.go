@@ -131,7 +131,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		in.PageSize = s.PageSize
 	}
 	to := definition.Other(in.Side)
-	_, _, fromConn, err := a.side(in.Ref, in.Side)
+	_, from, fromConn, err := a.side(in.Ref, in.Side)
 	if err != nil {
 		return ChunkResult{}, err
 	}
@@ -150,14 +150,12 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		beat()
 	}
 	started := time.Now()
-	if rr, ok := fromConn.(connectors.RangeReader); ok && rr.ReadParallelism() > 1 {
-		over, err := a.chunkSpans(ctx, in, s, rr, limit, started, &out, committed)
-		if err != nil {
-			return ChunkResult{}, err
-		}
-		if over {
-			return a.chunkEnd(in, out, fromConn, toConn), nil
-		}
+	over, err := a.chunkSpans(ctx, in, s, from, fromConn, limit, started, &out, committed)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	if over {
+		return a.chunkEnd(in, out, fromConn, toConn), nil
 	}
 	type fetched struct {
 		page Records
@@ -217,7 +215,8 @@ func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toCo
 	return out
 }
 
-// chunkSpans syncs a chunk's full pages as spans of a RangeReader: it asks where every
+// chunkSpans syncs a chunk's full pages as spans when the side's connector is a
+// RangeReader that reads more than one at once (else it does nothing): it asks where every
 // page-th change after the cursor is (the marks), reads the spans between them up to the
 // connector's parallelism at once, ahead of the one being written, and writes them in
 // order, committing the cursor at each mark. A span the connector did not return whole
@@ -225,14 +224,11 @@ func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toCo
 // after its last record, up to its mark. It reports whether
 // the chunk is over (its records or its time spent); if not, fewer than a page of changes
 // followed the last mark when they were looked up, and the chunk reads on page by page.
-func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, rr connectors.RangeReader,
+func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, sd *definition.End, c connectors.Connector,
 	limit int, started time.Time, out *ChunkResult, committed func(connectors.Cursor, bool)) (bool, error) {
-	_, sd, c, err := a.side(in.Ref, in.Side)
-	if err != nil {
-		return false, err
-	}
+	rr, ok := c.(connectors.RangeReader)
 	n := limit / in.PageSize
-	if n < 2 {
+	if !ok || rr.ReadParallelism() < 2 || n < 2 {
 		return false, nil
 	}
 	marks, err := rr.Marks(ctx, sd.Object, in.Cursor, in.PageSize, n)

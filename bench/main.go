@@ -99,6 +99,10 @@ func main() {
 		}
 	}
 
+	if o.links != "sqlite" && o.links != "postgres" {
+		fmt.Fprintf(os.Stderr, "bench: -links: %q is not sqlite or postgres\n", o.links)
+		os.Exit(2)
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err == nil {

@@ -104,7 +104,7 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500, insertRows: 100}
+	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
@@ -233,7 +233,7 @@ func OpenPostgres(dsn string) (Store, error) {
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000, insertRows: 1000}
+	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.createPGSchema(ctx); err != nil {
@@ -292,10 +292,6 @@ type sqlStore struct {
 	table, deletes, failed string
 	// chunk is the most ids of one statement's id list.
 	chunk int
-	// insertRows is the most rows of one INSERT: 1,400 parameters for SQLite (whose
-	// binding time grows with their square, see ph), 14,000 for PostgreSQL (which takes
-	// up to 65,535).
-	insertRows int
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -465,55 +461,62 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 			}
 		}
 	}
-	if !s.pg {
-		// One prepared row at a time: SQLite runs in this process, so a statement costs
-		// no trip, and a row's 16 parameters bind in 256 comparisons where a multi-row
-		// INSERT's 1,600 took over a million (see ph).
+	if err := s.insert(ctx, tx, sync, rows); err != nil {
+		return s.fail("save: insert", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("save: commit", err)
+	}
+	return nil
+}
+
+// pgInsertRows is the most links of one PostgreSQL INSERT: 16,000 parameters (it takes up
+// to 65,535).
+const pgInsertRows = 1000
+
+// insert writes rows (linkArgs's values) as links of sync. PostgreSQL takes them
+// pgInsertRows to a statement. SQLite takes one prepared row at a time: it runs in this
+// process, so a statement costs no trip, and a row's 16 parameters bind in 256 comparisons
+// where a multi-row INSERT's 1,600 took over a million (see ph).
+func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, sync string, rows [][]any) error {
+	row := func(first int) string {
 		var b strings.Builder
+		b.WriteByte('(')
 		for j := range insertArgs {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			b.WriteString(s.ph(j + 1))
+			b.WriteString(s.ph(first + j))
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+s.table+` (`+insertColumns+`) VALUES (`+b.String()+`)`)
+		b.WriteByte(')')
+		return b.String()
+	}
+	if !s.pg {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+s.table+` (`+insertColumns+`) VALUES `+row(1))
 		if err != nil {
-			return s.fail("save: insert", err)
+			return err
 		}
 		defer func() { _ = stmt.Close() }()
-		for _, row := range rows {
-			if _, err := stmt.ExecContext(ctx, append([]any{sync}, row...)...); err != nil {
-				return s.fail("save: insert", err)
+		for _, r := range rows {
+			if _, err := stmt.ExecContext(ctx, append([]any{sync}, r...)...); err != nil {
+				return err
 			}
 		}
-		rows = nil
+		return nil
 	}
 	for len(rows) > 0 {
-		n := min(len(rows), s.insertRows)
-		var b strings.Builder
+		n := min(len(rows), pgInsertRows)
+		values := make([]string, n)
 		args := make([]any, 0, n*insertArgs)
-		b.WriteString(`INSERT INTO ` + s.table + ` (` + insertColumns + `) VALUES `)
-		for i, row := range rows[:n] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			args = append(append(args, sync), row...)
-			b.WriteByte('(')
-			for j := range insertArgs {
-				if j > 0 {
-					b.WriteByte(',')
-				}
-				b.WriteString(s.ph(len(args) - insertArgs + j + 1))
-			}
-			b.WriteByte(')')
+		for i, r := range rows[:n] {
+			values[i] = row(len(args) + 1)
+			args = append(append(args, sync), r...)
 		}
-		if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
-			return s.fail("save: insert", err)
+		q := `INSERT INTO ` + s.table + ` (` + insertColumns + `) VALUES ` + strings.Join(values, ",")
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
 		}
 		rows = rows[n:]
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail("save: commit", err)
 	}
 	return nil
 }

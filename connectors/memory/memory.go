@@ -7,6 +7,8 @@ package memory
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -433,23 +435,15 @@ func (c *Connector) Upsert(ctx context.Context, object, key string, records []co
 		}
 		// The index is kept by each record the batch stores: a key twice in one batch is
 		// created once, then updated.
-		switch ids := tb.keyIndex(key, connectors.KeyNormalizer{}).ids[k]; len(ids) {
+		switch ids := slices.Sorted(maps.Keys(tb.keyIndex(key, connectors.KeyNormalizer{}).ids[k])); len(ids) {
 		case 0:
 			stored := connectors.Record{ID: c.newID(tb), UpdatedAt: c.now(), Fields: copyFields(r.Fields)}
 			return stored, connectors.WriteResult{ID: stored.ID, Created: true}
 		case 1:
-			var id string
-			for id = range ids {
-			}
-			stored := c.merge(tb.records[id], r.Fields)
+			stored := c.merge(tb.records[ids[0]], r.Fields)
 			return stored, connectors.WriteResult{ID: stored.ID}
 		default:
-			sorted := make([]string, 0, len(ids))
-			for id := range ids {
-				sorted = append(sorted, id)
-			}
-			sort.Strings(sorted)
-			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: sorted}}
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: ids}}
 		}
 	})
 }

@@ -218,19 +218,20 @@ func (s *Sync) Signal(name string, arg any) {
 	// A run that is continuing as new refuses signals for a moment (ResourceExhausted,
 	// "workflow is closing"), as a server under load may (Unavailable): both are tried
 	// again, as the client's own retries would.
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		_, err = s.Client.WorkflowService().SignalWorkflowExecution(ctx, req)
+	refused := func(err error) bool {
 		var busy *serviceerror.ResourceExhausted
 		var down *serviceerror.Unavailable
-		if err == nil || !errors.As(err, &busy) && !errors.As(err, &down) {
-			break
-		}
+		return errors.As(err, &busy) || errors.As(err, &down)
+	}
+	_, err = s.Client.WorkflowService().SignalWorkflowExecution(ctx, req)
+	for wait := 10 * time.Millisecond; refused(err) && ctx.Err() == nil; wait = min(2*wait, time.Second) {
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-		case <-time.After(wait):
-			continue
+		case <-t.C:
+			_, err = s.Client.WorkflowService().SignalWorkflowExecution(ctx, req)
 		}
-		break
+		t.Stop()
 	}
 	if err != nil {
 		s.T.Fatalf("signal %s to sync %q: %v", name, s.Name, err)
