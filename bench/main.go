@@ -20,6 +20,7 @@
 package main
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"flag"
@@ -86,6 +87,7 @@ func main() {
 	flag.StringVar(&o.links, "links", "sqlite", "two-way: the link store, sqlite (a file, the worker's default) or postgres (a throwaway server)")
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
+	memProfile := flag.String("memprofile", "", "write a profile of what the whole run allocated (pprof's allocs) to this file at its end")
 	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct); default all")
 	flag.Parse()
 	if *designs != "" {
@@ -118,6 +120,17 @@ func main() {
 		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err == nil {
+			err = pprof.Lookup("allocs").WriteTo(f, 0)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -memprofile:", err)
+			os.Exit(1)
+		}
 	}
 }
 

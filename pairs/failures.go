@@ -100,7 +100,7 @@ func (s *sqlStore) LatestFailures(ctx context.Context, sync string, limit int) (
 }
 
 func (s *sqlStore) queryFailures(ctx context.Context, what, query string, args ...any) ([]Failure, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
@@ -178,7 +178,7 @@ func (s *sqlStore) SettleFailures(ctx context.Context, sync string, side Side, a
 // CountFailures implements Store.
 func (s *sqlStore) CountFailures(ctx context.Context, sync string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.failed+` WHERE sync = $1`, sync).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.failed+` WHERE sync = $1`, sync).Scan(&n); err != nil {
 		return 0, s.fail("count failures", err)
 	}
 	return n, nil

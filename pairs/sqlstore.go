@@ -104,7 +104,7 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500}
+	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
@@ -124,8 +124,19 @@ func OpenSQLite(path string) (Store, error) {
 			return nil, fmt.Errorf("link store (sqlite): add the gone column in %s: %w", path, err)
 		}
 	}
+	if path != ":memory:" {
+		if s.rdb, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("link store (sqlite): open %s to read: %w", path, err)
+		}
+		s.rdb.SetMaxOpenConns(readConns)
+		s.rdb.SetMaxIdleConns(readConns)
+	}
 	return s, nil
 }
+
+// readConns is how many connections of a SQLite file's store read at once.
+const readConns = 2
 
 var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS links (
@@ -233,7 +244,7 @@ func OpenPostgres(dsn string) (Store, error) {
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000}
+	s := &sqlStore{db: db, rdb: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.createPGSchema(ctx); err != nil {
@@ -283,6 +294,10 @@ func (s *sqlStore) createPGSchema(ctx context.Context) error {
 // ph), the table name and the time values.
 type sqlStore struct {
 	db *sql.DB
+	// rdb reads: db itself but for a SQLite file, where it is a pool of its own whose
+	// connections only read, so that a look-up runs while a Save's transaction holds db's
+	// one connection (WAL lets readers in beside the writer; they see what was committed).
+	rdb *sql.DB
 	// pg is true for PostgreSQL.
 	pg bool
 	// kind is "sqlite" or "postgres", for errors.
@@ -395,10 +410,14 @@ func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string
 	return out, nil
 }
 
-// Save implements Store. It is one transaction: it deletes every link of sync holding a
-// record of links, then inserts links as though they were saved one after the other: a
-// link replaces the earlier ones that share a record with it, and those are gone even when
-// a later link replaces it in turn (a1-b1, a2-b1, a2-b2 leaves a2-b2 alone).
+// Save implements Store. It is one transaction that leaves what saving links one after
+// the other would: a link replaces the earlier ones that share a record with it, and those
+// are gone even when a later link replaces it in turn (a1-b1, a2-b1, a2-b2 leaves a2-b2
+// alone). SQLite inserts them in order with OR REPLACE, which deletes the rows a link's
+// side a or side b id collides with (the primary key and the unique b_id) as it inserts:
+// the probe of those keys an INSERT makes anyway. PostgreSQL (whose ON CONFLICT names one
+// constraint) deletes every link of sync holding a record of links, then inserts those
+// left of links when saved one after the other (dedupe).
 func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	if len(links) == 0 {
 		if err := ctx.Err(); err != nil {
@@ -406,16 +425,46 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 		}
 		return nil
 	}
-	rows := make([][]any, 0, len(links))
-	for _, l := range dedupe(links) {
+	saved := links
+	if s.pg {
+		saved = dedupe(links)
+	}
+	rows := make([][]any, 0, len(saved))
+	for _, l := range saved {
 		args, err := linkArgs(l, s.pg)
 		if err != nil {
 			return err
 		}
 		rows = append(rows, args)
 	}
-	// Every record of the batch, kept link or not: saving links one by one would have
-	// removed their earlier links too.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return s.fail("save", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if s.pg {
+		if err := s.pgReplaced(ctx, tx, sync, links); err != nil {
+			return err
+		}
+	}
+	if err := s.insert(ctx, tx, sync, rows); err != nil {
+		return s.fail("save: insert", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return s.fail("save: commit", err)
+	}
+	return nil
+}
+
+// pgReplaced deletes, in a PostgreSQL Save's transaction, the links of sync that hold a
+// side a or side b record of links: every record of the batch, kept link or not (saving
+// them one by one would have removed their earlier links too).
+func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, links []Link) error {
+	// Saves of one sync take turns: two concurrent delete-then-insert transactions of one
+	// record would otherwise both delete, then one insert fail on the other's row.
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(pgLockClass), syncLockKey(sync)); err != nil {
+		return s.fail("save: lock the sync", err)
+	}
 	aIDs, bIDs := make([]string, 0, len(links)), make([]string, 0, len(links))
 	seenA, seenB := make(map[string]bool, len(links)), make(map[string]bool, len(links))
 	for _, l := range links {
@@ -428,44 +477,12 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 			bIDs = append(bIDs, l.B.ID)
 		}
 	}
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.fail("save", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if s.pg {
-		// Saves of one sync take turns: two concurrent delete-then-insert transactions of
-		// one record would otherwise both delete, then one insert fail on the other's row.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(pgLockClass), syncLockKey(sync)); err != nil {
-			return s.fail("save: lock the sync", err)
-		}
-		// The rows by their key, each probed (see probe), then deleted by row address.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE ctid = ANY(ARRAY(
-			SELECT l.ctid FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "a_id")+`) AS l
-			UNION SELECT l.ctid FROM unnest($3::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "b_id")+`) AS l))`,
-			sync, aIDs, bIDs); err != nil {
-			return s.fail("save: delete the replaced links", err)
-		}
-	} else {
-		for _, del := range []struct {
-			col string
-			ids []string
-		}{{"a_id", aIDs}, {"b_id", bIDs}} {
-			for _, part := range chunks(del.ids, s.chunk) {
-				cond, args := s.idMatch(del.col, 2, part)
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE sync = `+s.ph(1)+` AND `+cond,
-					append([]any{sync}, args...)...); err != nil {
-					return s.fail("save: delete the replaced links", err)
-				}
-			}
-		}
-	}
-	if err := s.insert(ctx, tx, sync, rows); err != nil {
-		return s.fail("save: insert", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.fail("save: commit", err)
+	// The rows by their key, each probed (see probe), then deleted by row address.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE ctid = ANY(ARRAY(
+		SELECT l.ctid FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "a_id")+`) AS l
+		UNION SELECT l.ctid FROM unnest($3::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "b_id")+`) AS l))`,
+		sync, aIDs, bIDs); err != nil {
+		return s.fail("save: delete the replaced links", err)
 	}
 	return nil
 }
@@ -492,7 +509,7 @@ func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, sync string, rows [][
 		return b.String()
 	}
 	if !s.pg {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO `+s.table+` (`+insertColumns+`) VALUES `+row(1))
+		stmt, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO `+s.table+` (`+insertColumns+`) VALUES `+row(1))
 		if err != nil {
 			return err
 		}
@@ -653,7 +670,7 @@ func (d dbValues) Scan(v any) error {
 
 // query runs a SELECT of linkColumns and returns its links.
 func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) ([]Link, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.fail(what, err)
 	}
@@ -726,7 +743,7 @@ func (s *sqlStore) Held(ctx context.Context, sync string, limit int) ([]Link, er
 // Count implements Store.
 func (s *sqlStore) Count(ctx context.Context, sync string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1 AND gone = ''`, sync).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1 AND gone = ''`, sync).Scan(&n); err != nil {
 		return 0, s.fail("count", err)
 	}
 	return n, nil
@@ -742,7 +759,13 @@ func (s *sqlStore) Scan(ctx context.Context, sync string, afterA string, limit i
 }
 
 // Close implements Store.
-func (s *sqlStore) Close() error { return s.db.Close() }
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.rdb != s.db {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	return err
+}
 
 // AddDeletes implements Store.
 func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDelete) error {
@@ -790,7 +813,7 @@ func (s *sqlStore) PendingDeletes(ctx context.Context, sync string, afterSide Si
 	if err := checkLimit(limit); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT side, id, "key", partner_id, deleted_at, how, detected_at FROM `+s.deletes+`
+	rows, err := s.rdb.QueryContext(ctx, `SELECT side, id, "key", partner_id, deleted_at, how, detected_at FROM `+s.deletes+`
 		WHERE sync = $1 AND (side > $2 OR (side = $2 AND id > $3)) ORDER BY side, id LIMIT $4`, sync, afterSide, afterID, limit)
 	if err != nil {
 		return nil, s.fail("pending deletes", err)
@@ -828,7 +851,7 @@ func (s *sqlStore) DropDeletes(ctx context.Context, sync string, side Side, ids 
 // CountDeletes implements Store.
 func (s *sqlStore) CountDeletes(ctx context.Context, sync string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.deletes+` WHERE sync = $1`, sync).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.deletes+` WHERE sync = $1`, sync).Scan(&n); err != nil {
 		return 0, s.fail("count deletes", err)
 	}
 	return n, nil

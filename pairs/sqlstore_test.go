@@ -3,9 +3,11 @@ package pairs
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +70,34 @@ func TestSQLiteStoreReopen(t *testing.T) {
 	var busy int
 	require.NoError(t, s.(*sqlStore).db.QueryRow(`PRAGMA busy_timeout`).Scan(&busy))
 	assert.Positive(t, busy)
+}
+
+// TestSQLiteStoreReadsBesideAWrite holds a file store's writer in an open transaction, as
+// a Save of a page's links does, and looks links up meanwhile (a two-way chunk does that
+// for its next page): the look-up answers at once, with what was committed only.
+func TestSQLiteStoreReadsBesideAWrite(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openSQLiteFile(t)
+	require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+	tx, err := s.(*sqlStore).db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	_, err = tx.ExecContext(ctx, `DELETE FROM links WHERE a_id = 'a1'`)
+	require.NoError(t, err)
+	_, err = tx.ExecContext(ctx, `INSERT INTO links (sync, a_id, b_id) VALUES ('s', 'a2', 'b2')`)
+	require.NoError(t, err)
+
+	rctx, cancel := context.WithTimeout(ctx, time.Minute) // what blocks waits for the rollback
+	defer cancel()
+	got, err := s.Get(rctx, "s", "a", []string{"a1", "a2"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a1"}, slices.Sorted(maps.Keys(got)))
+	n, err := s.Count(rctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+	_, err = s.(*sqlStore).rdb.ExecContext(rctx, `DELETE FROM links`)
+	require.ErrorContains(t, err, "readonly", "the reading connections only read")
 }
 
 // TestSQLiteStoreGainsTheGoneColumn opens a store made before deletes existed (no gone
@@ -308,6 +338,19 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			pairs = append(pairs, l.A.ID+"-"+l.B.ID)
 		}
 		assert.Equal(t, []string{"a2-b2", "a7-b7"}, pairs)
+
+		// A stored link whose record's new link is replaced within the batch is gone too:
+		// a1-b1 stored, then a1-b2 and a3-b2 leave a3-b2, with a1 and b1 unlinked.
+		s = open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a7", "b7")}))
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b2"), testLink("a3", "b2")}))
+		all, err = s.Scan(ctx, "s", "", 100)
+		require.NoError(t, err)
+		pairs = nil
+		for _, l := range all {
+			pairs = append(pairs, l.A.ID+"-"+l.B.ID)
+		}
+		assert.Equal(t, []string{"a3-b2", "a7-b7"}, pairs)
 	})
 
 	t.Run("IdempotentSave", func(t *testing.T) {
