@@ -140,22 +140,33 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		return ChunkResult{}, err
 	}
 	out := ChunkResult{Cursor: in.Cursor}
-	// committed moves the chunk's cursor past a page (or a span) it has written.
+	saves := &linkSaves{}
+	defer saves.abandon()
+	// committed moves the chunk's cursor past a page (or a span) it has written, once the
+	// links of the pages before it are saved.
 	committed := func(cursor connectors.Cursor, more bool) {
-		out.Cursor, out.More = cursor, more
-		out.Pages++
-		mu.Lock()
-		progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
-		mu.Unlock()
-		beat()
+		saves.after(func() {
+			out.Cursor, out.More = cursor, more
+			out.Pages++
+			mu.Lock()
+			progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
+			mu.Unlock()
+			beat()
+		})
+	}
+	end := func() (ChunkResult, error) {
+		if err := saves.wait(); err != nil {
+			return ChunkResult{}, err
+		}
+		return a.chunkEnd(in, out, fromConn, toConn), nil
 	}
 	started := time.Now()
-	over, err := a.chunkSpans(ctx, in, s, from, fromConn, limit, started, &out, committed)
+	over, err := a.chunkSpans(ctx, in, s, from, fromConn, limit, started, &out, saves, committed)
 	if err != nil {
 		return ChunkResult{}, err
 	}
 	if over {
-		return a.chunkEnd(in, out, fromConn, toConn), nil
+		return end()
 	}
 	type fetched struct {
 		page Records
@@ -178,7 +189,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		}
 		page := f.page
 		if len(page.Records) == 0 {
-			out.More = false
+			saves.after(func() { out.More = false })
 			break
 		}
 		last := connectors.CursorOf(page.Records[len(page.Records)-1])
@@ -187,7 +198,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		if goOn {
 			next = fetch(last)
 		}
-		if err := a.chunkPage(ctx, in, s, page, &out); err != nil {
+		if err := a.chunkPage(ctx, in, s, page, &out, saves); err != nil {
 			if goOn {
 				<-next // let the read in flight end before the context does
 			}
@@ -198,7 +209,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 			break
 		}
 	}
-	return a.chunkEnd(in, out, fromConn, toConn), nil
+	return end()
 }
 
 // chunkEnd adds each side's quota use to a chunk's result.
@@ -225,7 +236,7 @@ func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toCo
 // the chunk is over (its records or its time spent); if not, fewer than a page of changes
 // followed the last mark when they were looked up, and the chunk reads on page by page.
 func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, sd *definition.End, c connectors.Connector,
-	limit int, started time.Time, out *ChunkResult, committed func(connectors.Cursor, bool)) (bool, error) {
+	limit int, started time.Time, out *ChunkResult, saves *linkSaves, committed func(connectors.Cursor, bool)) (bool, error) {
 	rr, ok := c.(connectors.RangeReader)
 	n := limit / in.PageSize
 	if !ok || rr.ReadParallelism() < 2 || n < 2 {
@@ -277,7 +288,7 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 				return false, r.err
 			}
 			if len(page.Records) > 0 {
-				if err := a.chunkPage(ctx, in, s, page, out); err != nil {
+				if err := a.chunkPage(ctx, in, s, page, out, saves); err != nil {
 					return false, err
 				}
 			}
@@ -298,8 +309,9 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 }
 
 // chunkPage runs one page through find, build, compare and the writes, as a run's batch,
-// and adds its outcomes to out.
-func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *definition.Sync, page Records, out *ChunkResult) error {
+// and adds its outcomes to out. It leaves the page's links saving (saves) while the chunk
+// goes on to the next page.
+func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *definition.Sync, page Records, out *ChunkResult, saves *linkSaves) error {
 	from, to := in.Side, definition.Other(in.Side)
 	out.Counts.Fetched += len(page.Records)
 	var (
@@ -311,9 +323,25 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 		for i, r := range page.Records {
 			ids[i] = r.ID
 		}
-		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records})
+		// The look-up reads the link store: a record whose link is still being saved is
+		// looked up once it is (its own, or one the look-up found on the other side).
+		if saves.holds(from, ids...) {
+			if err := saves.wait(); err != nil {
+				return err
+			}
+		}
+		find := FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records}
+		p, err := a.FindPartners(ctx, find)
 		if err != nil {
 			return err
+		}
+		if saves.holds(to, p.otherIDs(to)...) {
+			if err := saves.wait(); err != nil {
+				return err
+			}
+			if p, err = a.FindPartners(ctx, find); err != nil {
+				return err
+			}
 		}
 		if len(p.Gone) > 0 || len(p.Unchanged) > 0 {
 			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged)
@@ -436,11 +464,82 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 		links = OneWayLinks(items.Items, created, failed, in.Now)
 	}
 	if len(links) > 0 {
-		if err := a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links}); err != nil {
+		if err := saves.wait(); err != nil { // one save at a time, in page order
 			return err
 		}
+		saves.start(links, func() error { return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links}) })
 	}
 	return nil
+}
+
+// linkSaves is a chunk's save of a page's links in flight (at most one): the chunk looks
+// the next page up, decides it and writes it meanwhile, on the machine's other core, and
+// moves its cursor past a page once the page's links are saved (after). A page whose
+// records, or the records its look-up found, are in the links being saved waits for the
+// save, so no look-up reads the store without a link that is on its way.
+type linkSaves struct {
+	done chan error
+	// ids are the records of the links in flight, by side.
+	ids  map[string]map[string]bool
+	then []func()
+}
+
+// start saves links with save, in a goroutine; nothing may be in flight.
+func (l *linkSaves) start(links []pairs.Link, save func() error) {
+	l.ids = map[string]map[string]bool{SideA: {}, SideB: {}}
+	for _, k := range links {
+		l.ids[SideA][k.A.ID], l.ids[SideB][k.B.ID] = true, true
+	}
+	l.done = make(chan error, 1)
+	go func() { l.done <- save() }()
+}
+
+// holds reports whether a save in flight has a link of one of side's ids.
+func (l *linkSaves) holds(side string, ids ...string) bool {
+	if l.done == nil {
+		return false
+	}
+	for _, id := range ids {
+		if l.ids[side][id] {
+			return true
+		}
+	}
+	return false
+}
+
+// after runs f once the save in flight, if any, has succeeded.
+func (l *linkSaves) after(f func()) {
+	if l.done == nil {
+		f()
+		return
+	}
+	l.then = append(l.then, f)
+}
+
+// wait waits for the save in flight, if any, and runs what was to come after it; a failed
+// save returns its error (and what was to follow does not run).
+func (l *linkSaves) wait() error {
+	if l.done == nil {
+		return nil
+	}
+	err := <-l.done
+	then := l.then
+	l.done, l.ids, l.then = nil, nil, nil
+	if err != nil {
+		return err
+	}
+	for _, f := range then {
+		f()
+	}
+	return nil
+}
+
+// abandon waits for a save in flight to end, when the chunk ends on an error.
+func (l *linkSaves) abandon() {
+	if l.done != nil {
+		<-l.done
+		l.done = nil
+	}
 }
 
 // appendBounded appends v to *list unless it holds maxChunkList already.

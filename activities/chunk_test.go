@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/pairs"
 )
 
 // spanFixture is a fixture whose crm reads ranges, ahead at a time.
@@ -214,4 +217,80 @@ func (s slowReads) Marks(ctx context.Context, object string, since connectors.Cu
 		return nil, err
 	}
 	return s.Connector.Marks(ctx, object, since, step, n)
+}
+
+// overlapStore is a link store whose first Save waits until a look-up of side b records
+// (whether they are linked) has answered: a chunk that did not look its next page up
+// while a page's links save would never end.
+type overlapStore struct {
+	pairs.Store
+	saves  atomic.Int32
+	once   sync.Once
+	looked chan struct{}
+}
+
+func (s *overlapStore) Save(ctx context.Context, sync string, links []pairs.Link) error {
+	if s.saves.Add(1) == 1 {
+		select {
+		case <-s.looked:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return s.Store.Save(ctx, sync, links)
+}
+
+func (s *overlapStore) Get(ctx context.Context, sync string, side pairs.Side, ids []string) (map[string]pairs.Link, error) {
+	links, err := s.Store.Get(ctx, sync, side, ids)
+	if side == SideB && len(ids) > 0 {
+		s.once.Do(func() { close(s.looked) })
+	}
+	return links, err
+}
+
+// A two-way chunk looks its next page up while the last page's links save; when the
+// look-up finds a record whose link is among them (here the record the last page created,
+// found by the next page's record of the same key), it waits for the save and looks up
+// again, so the record is seen as taken rather than matched a second time.
+func TestTwoWayChunkLooksUpBesideASaveAndWaitsForItsRecords(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	f, store, _ := contactsFixture(t)
+	slow := &overlapStore{Store: store, looked: make(chan struct{})}
+	f.acts.Links = slow
+	first := f.crm.Put(crmContacts, connectors.Record{Fields: contactFields("same@x.com", "First")})
+	second := f.crm.Put(crmContacts, connectors.Record{Fields: contactFields("same@x.com", "Second")})
+
+	res, err := f.acts.SyncChunk(ctx, SyncChunkInput{Ref: Ref{Sync: "contacts"}, Side: SideA, PageSize: 1, Linked: true, Now: t0})
+	require.NoError(t, err)
+	assert.Equal(t, 2, res.Counts.Fetched)
+	assert.Equal(t, 1, res.Counts.Created)
+	assert.Equal(t, connectors.CursorOf(second), res.Cursor)
+	assert.Equal(t, 2, res.Pages)
+
+	created := f.erp.All(erpPeople)
+	require.Len(t, created, 1, "one person for the key")
+	links, err := store.Get(ctx, "contacts", SideB, []string{created[0].ID})
+	require.NoError(t, err)
+	assert.Equal(t, first.ID, links[created[0].ID].A.ID, "the person stays linked to the contact it was created for")
+}
+
+// failingSaves is a link store whose saves fail.
+type failingSaves struct{ pairs.Store }
+
+func (failingSaves) Save(context.Context, string, []pairs.Link) error {
+	return errors.New("disk full")
+}
+
+// A page's links save while the chunk goes on; a save that fails fails the chunk, which
+// leaves its cursor where it was for the retry.
+func TestTwoWayChunkFailsWhenALinkSaveFails(t *testing.T) {
+	ctx := context.Background()
+	f, store, _ := contactsFixture(t)
+	f.acts.Links = failingSaves{store}
+	for i := range 3 {
+		f.crm.Put(crmContacts, connectors.Record{Fields: contactFields(fmt.Sprintf("p%d@x.com", i), "P")})
+	}
+	_, err := f.acts.SyncChunk(ctx, SyncChunkInput{Ref: Ref{Sync: "contacts"}, Side: SideA, PageSize: 1, Linked: true, Now: t0})
+	require.ErrorContains(t, err, "disk full")
 }

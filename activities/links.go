@@ -51,6 +51,24 @@ type Partners struct {
 	Unchanged map[string]bool `json:"-"`
 }
 
+// otherIDs are the ids of side to's records that p holds: linked partners, matches and
+// the records whose keys were refused.
+func (p Partners) otherIDs(to string) []string {
+	var ids []string
+	for _, pt := range p.Linked {
+		ids = append(ids, pt.Link.Half(to).ID, pt.Record.ID)
+	}
+	for _, rs := range p.Matches {
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+	}
+	for _, taken := range p.Taken {
+		ids = append(ids, taken...)
+	}
+	return ids
+}
+
 // Partner is a linked record's link and partner.
 type Partner struct {
 	Link   pairs.Link        `json:"link"`
@@ -82,32 +100,14 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 	if err != nil {
 		return Partners{}, nonRetryable(err)
 	}
-	links, err := store.Get(ctx, in.Sync, in.Side, in.IDs)
-	if err != nil {
-		return Partners{}, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
-	}
 	out := Partners{}
+	links, err := a.batchLinks(ctx, store, s, in, &out)
+	if err != nil {
+		return Partners{}, err
+	}
 	fields := projectFields(s, to)
 	if len(links) > 0 {
 		ids := make([]string, 0, len(links))
-		for _, id := range in.IDs {
-			if l, ok := links[id]; ok && l.Gone != "" {
-				if out.Gone == nil {
-					out.Gone = map[string]string{}
-				}
-				out.Gone[id] = fmt.Sprintf("the pair ended when its record on %s was deleted (%s)", l.Gone, l.Decision)
-				delete(links, id)
-			}
-		}
-		for _, r := range in.Current {
-			if l, ok := links[r.ID]; ok && settled(s, in.Side, l, r) {
-				if out.Unchanged == nil {
-					out.Unchanged = map[string]bool{}
-				}
-				out.Unchanged[r.ID] = true
-				delete(links, r.ID)
-			}
-		}
 		asked := make(map[string]bool, len(links))
 		for _, id := range in.IDs {
 			if l, ok := links[id]; ok && l.Half(to).ID != "" && !asked[l.Half(to).ID] {
@@ -182,9 +182,58 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 	return out, nil
 }
 
+// batchLinks reads the links of a batch's records, but for those of pairs ended by a delete
+// (out.Gone) and, when the batch's records are given (Current), of settled ones
+// (out.Unchanged): it glances at the links first (no values) and reads whole only those of
+// the records that are not settled.
+func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *definition.Sync, in FindPartnersInput, out *Partners) (map[string]pairs.Link, error) {
+	ids := in.IDs
+	if len(in.Current) > 0 {
+		glanced, err := store.Glance(ctx, in.Sync, in.Side, in.IDs)
+		if err != nil {
+			return nil, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+		}
+		ids = nil
+		for _, r := range in.Current {
+			l, ok := glanced[r.ID]
+			switch {
+			case !ok:
+			case settled(s, in.Side, l, r):
+				if out.Unchanged == nil {
+					out.Unchanged = map[string]bool{}
+				}
+				out.Unchanged[r.ID] = true
+			default:
+				ids = append(ids, r.ID)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+	}
+	links, err := store.Get(ctx, in.Sync, in.Side, ids)
+	if err != nil {
+		return nil, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+	}
+	for _, id := range ids {
+		if l, ok := links[id]; ok && l.Gone != "" {
+			if out.Gone == nil {
+				out.Gone = map[string]string{}
+			}
+			out.Gone[id] = fmt.Sprintf("the pair ended when its record on %s was deleted (%s)", l.Gone, l.Decision)
+			delete(links, id)
+		}
+	}
+	return links, nil
+}
+
 // settled reports whether record r of side holds what its link l says the pair held when
 // last synced, the pair was left agreeing on every field, and nothing is pending on it: no
-// write awaiting its read-back on either side, no misread counted, no hold. Deciding the
+// write awaiting its read-back on either side, no misread counted, no hold. It needs no
+// values, only fingerprints (Glance's links): r's values fingerprint as the link's half,
+// and the halves' fingerprints are equal (field i's value under either side's name is
+// hashed alike, so equal fingerprints are equal values but for a 64-bit hash's
+// collision). A link saved with other fields mapped never looks settled. Deciding the
 // pair from r would then find r unchanged and its partner either unchanged too (equal
 // values: nothing to write) or changed, which the partner's side reads and decides.
 func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record) bool {
@@ -192,17 +241,10 @@ func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record)
 		return false
 	}
 	h := l.Half(side)
-	if h.ID != r.ID || h.Values == nil || l.A.Values == nil || l.B.Values == nil {
+	if h.ID != r.ID || h.FP == "" || l.A.FP != l.B.FP {
 		return false
 	}
-	now := pairs.RecordValues(s, side, r, normalize)
-	for _, f := range s.Fields {
-		if !pairs.Equal(now[f.Name(side)], h.Values[f.Name(side)]) ||
-			!pairs.Equal(l.A.Values[f.Name(definition.A)], l.B.Values[f.Name(definition.B)]) {
-			return false
-		}
-	}
-	return true
+	return pairs.Fingerprint(s, side, pairs.RecordValues(s, side, r, normalize)) == h.FP
 }
 
 // compareLinked decides the items of a two-way batch whose pairs the link store knows of

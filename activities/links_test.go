@@ -99,6 +99,8 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 		if edit != nil {
 			edit(&l)
 		}
+		// As saved: each half's values fingerprinted.
+		l.A.FP, l.B.FP = pairs.Fingerprint(s, SideA, l.A.Values), pairs.Fingerprint(s, SideB, l.B.Values)
 		recs, links = append(recs, b), append(links, l)
 	}
 	pair("settled@x.com", nil)
@@ -107,6 +109,8 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	pair("misread@x.com", func(l *pairs.Link) { l.Misreads = 1 })
 	pair("apart@x.com", func(l *pairs.Link) { l.A.Values["name"] = "Other" })
 	pair("edited@x.com", func(l *pairs.Link) { l.B.Values["full_name"] = "Before" })
+	pair("unprinted@x.com", nil)
+	links[len(links)-1].A.FP, links[len(links)-1].B.FP = "", "" // saved without fingerprints: decided
 	require.NoError(t, store.Save(ctx, "contacts", links))
 
 	ids, keys := make([]string, len(recs)), make([]string, len(recs))
@@ -117,7 +121,7 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	p, err := f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys, Current: recs})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]bool{recs[0].ID: true}, p.Unchanged)
-	assert.Len(t, p.Linked, 5, "every other record is decided with its partner")
+	assert.Len(t, p.Linked, 6, "every other record is decided with its partner")
 	assert.NotContains(t, p.Linked, recs[0].ID)
 	assert.Empty(t, p.Matches, "a settled record is not looked up by key")
 
@@ -125,5 +129,5 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	p, err = f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys})
 	require.NoError(t, err)
 	assert.Empty(t, p.Unchanged)
-	assert.Len(t, p.Linked, 6)
+	assert.Len(t, p.Linked, 7)
 }

@@ -318,6 +318,9 @@ func (s *sqlStore) fail(what string, err error) error {
 // linkColumns are the columns a link is read from, in query's order.
 const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
+// glanceColumns are linkColumns with no values: Glance's.
+const glanceColumns = `"key", a_id, NULL AS a_values, a_fp, a_wrote_at, b_id, NULL AS b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
+
 // insertColumns are the columns a link is written to: sync, then linkArgs's.
 const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
@@ -381,21 +384,32 @@ func chunks(ids []string, n int) [][]string {
 
 // Get implements Store.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
+	return s.get(ctx, "get", linkColumns, sync, side, ids)
+}
+
+// Glance implements Store.
+func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
+	return s.get(ctx, "glance", glanceColumns, sync, side, ids)
+}
+
+// get reads columns (linkColumns or glanceColumns) of the links of sync whose record on
+// side has one of ids, by that id.
+func (s *sqlStore) get(ctx context.Context, what, columns, sync string, side Side, ids []string) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]Link, len(ids))
 	if err := ctx.Err(); err != nil {
-		return nil, s.fail("get", err)
+		return nil, s.fail(what, err)
 	}
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
-		q := `SELECT ` + linkColumns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
+		q := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
 		if s.pg {
-			q = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(linkColumns, col) + `) AS l`
+			q = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
 		}
-		links, err := s.query(ctx, "get", q, append([]any{sync}, args...)...)
+		links, err := s.query(ctx, what, q, append([]any{sync}, args...)...)
 		if err != nil {
 			return nil, err
 		}

@@ -240,6 +240,20 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		requireSameLink(t, full, byB["b1"])
 		requireSameLink(t, unicode, byB["ß'\"; DROP TABLE links; --"])
 
+		// Glance: the same links without the halves' values.
+		glanced, err := s.Glance(ctx, "s", "b", []string{"b1", "b2", "missing"})
+		require.NoError(t, err)
+		require.Len(t, glanced, 2)
+		for id, want := range map[string]Link{"b1": full, "b2": bare} {
+			want.A.Values, want.B.Values = nil, nil
+			requireSameLink(t, want, glanced[id])
+			assert.Nil(t, glanced[id].A.Values)
+			assert.Nil(t, glanced[id].B.Values)
+		}
+		assert.Equal(t, "fp-a", glanced["b1"].A.FP)
+		_, err = s.Glance(ctx, "s", "c", []string{"a1"})
+		assert.Error(t, err)
+
 		got, err := s.Get(ctx, "s", "a", nil)
 		require.NoError(t, err)
 		assert.Empty(t, got)
