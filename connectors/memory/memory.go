@@ -7,7 +7,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -106,11 +105,12 @@ type table struct {
 }
 
 // keyIndex maps the key values of a field, normalized by apply when set, to the ids of
-// the records holding them.
+// the records holding them, in order (a slice: a key is mostly one record's, and a map
+// per key held the index at 750 bytes a key).
 type keyIndex struct {
 	field string
 	apply func(string) string
-	ids   map[string]map[string]bool
+	ids   map[string][]string
 }
 
 // keyIndex returns the index of field's keys normalized by n, building it on first use.
@@ -123,7 +123,7 @@ func (tb *table) keyIndex(field string, n connectors.KeyNormalizer) *keyIndex {
 	if ix, ok := tb.keys[name]; ok {
 		return ix
 	}
-	ix := &keyIndex{field: field, apply: n.Apply, ids: map[string]map[string]bool{}}
+	ix := &keyIndex{field: field, apply: n.Apply, ids: map[string][]string{}}
 	for _, r := range tb.records {
 		ix.add(r)
 	}
@@ -145,16 +145,17 @@ func (ix *keyIndex) key(r connectors.Record) (string, bool) {
 
 func (ix *keyIndex) add(r connectors.Record) {
 	if k, ok := ix.key(r); ok {
-		if ix.ids[k] == nil {
-			ix.ids[k] = map[string]bool{}
+		if i, found := slices.BinarySearch(ix.ids[k], r.ID); !found {
+			ix.ids[k] = slices.Insert(ix.ids[k], i, r.ID)
 		}
-		ix.ids[k][r.ID] = true
 	}
 }
 
 func (ix *keyIndex) drop(r connectors.Record) {
 	if k, ok := ix.key(r); ok {
-		delete(ix.ids[k], r.ID)
+		if i, found := slices.BinarySearch(ix.ids[k], r.ID); found {
+			ix.ids[k] = slices.Delete(ix.ids[k], i, i+1)
+		}
 		if len(ix.ids[k]) == 0 {
 			delete(ix.ids, k)
 		}
@@ -345,14 +346,11 @@ func (c *Connector) FindNormalized(ctx context.Context, object, field string, va
 		if v == "" || out[v] != nil {
 			continue
 		}
-		for id := range ix.ids[v] {
+		for _, id := range ix.ids[v] { // in id order
 			out[v] = append(out[v], copyRecord(tb.records[id]))
 		}
 	}
 	c.mu.Unlock()
-	for _, rs := range out {
-		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
-	}
 
 	if afterErr != nil {
 		return nil, afterErr
@@ -435,7 +433,7 @@ func (c *Connector) Upsert(ctx context.Context, object, key string, records []co
 		}
 		// The index is kept by each record the batch stores: a key twice in one batch is
 		// created once, then updated.
-		switch ids := slices.Sorted(maps.Keys(tb.keyIndex(key, connectors.KeyNormalizer{}).ids[k])); len(ids) {
+		switch ids := tb.keyIndex(key, connectors.KeyNormalizer{}).ids[k]; len(ids) {
 		case 0:
 			stored := connectors.Record{ID: c.newID(tb), UpdatedAt: c.now(), Fields: copyFields(r.Fields)}
 			return stored, connectors.WriteResult{ID: stored.ID, Created: true}
@@ -443,7 +441,7 @@ func (c *Connector) Upsert(ctx context.Context, object, key string, records []co
 			stored := c.merge(tb.records[ids[0]], r.Fields)
 			return stored, connectors.WriteResult{ID: stored.ID}
 		default:
-			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: ids}}
+			return connectors.Record{}, connectors.WriteResult{Err: &connectors.AmbiguousMatchError{Field: key, Value: k, IDs: slices.Clone(ids)}}
 		}
 	})
 }
