@@ -10,12 +10,11 @@ import (
 )
 
 // BenchmarkSave saves the links of a two-way first run of 100,000 pairs (20,000 before
-// wave 2, session 6), in batches of
-// 500 as a run's pages save them, and reads each batch's links back by side a's ids as
-// the next run's look-up does: in a SQLite store on disk (the worker's default) and in a
+// wave 2, session 6), in batches of 500 as a run's pages save them, and reads each
+// batch's links back by side a's ids as the next run's look-up does: in a SQLite store on disk (the worker's default) and in a
 // PostgreSQL store on a throwaway server (skipped without PostgreSQL binaries):
 //
-//	go test ./pairs -run '^$' -bench Save -benchtime 3x
+//	go test ./pairs -run '^$' -bench Save -benchtime 2x
 func BenchmarkSave(b *testing.B) {
 	const n, batch = 100_000, 500
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
