@@ -248,6 +248,20 @@ type Records struct {
 	ChangesOf string `json:",omitempty"`
 }
 
+// split cuts r into pages of at most n records, in order: each but the last has More set,
+// the last has r's.
+func (r Records) split(n int) []Records {
+	if len(r.Records) <= n {
+		return []Records{r}
+	}
+	var out []Records
+	for from := 0; from < len(r.Records); from += n {
+		to := min(from+n, len(r.Records))
+		out = append(out, Records{Records: r.Records[from:to], Keys: r.Keys[from:to], More: to < len(r.Records) || r.More, Usage: r.Usage})
+	}
+	return out
+}
+
 // UniqueKeys are the batch's keys without empty and repeated ones: what FindByIdentifier
 // is asked for.
 func (r Records) UniqueKeys() []string {

@@ -172,40 +172,55 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		page Records
 		err  error
 	}
-	// The next page is read while this one is written.
-	fetch := func(cur connectors.Cursor) chan fetched {
+	// The next read is made while this one's pages are written. A LongReader's reads
+	// are of several pages, synced one by one.
+	pages := 1
+	if lr, ok := fromConn.(connectors.LongReader); ok {
+		pages = max(1, lr.ReadPages())
+	}
+	fetch := func(cur connectors.Cursor, n int) chan fetched {
 		ch := make(chan fetched, 1)
 		go func() {
-			p, err := a.FetchChanges(ctx, FetchChangesInput{Ref: in.Ref, Side: in.Side, Cursor: cur, Limit: in.PageSize})
+			p, err := a.FetchChanges(ctx, FetchChangesInput{Ref: in.Ref, Side: in.Side, Cursor: cur, Limit: n})
 			ch <- fetched{p, err}
 		}()
 		return ch
 	}
-	next := fetch(out.Cursor)
+	next, inFlight := fetch(out.Cursor, min(in.PageSize*pages, limit)), true
 	for {
 		f := <-next
+		inFlight = false
 		if f.err != nil {
 			return ChunkResult{}, f.err
 		}
-		page := f.page
-		if len(page.Records) == 0 {
+		read := f.page
+		if len(read.Records) == 0 {
 			saves.after(func() { out.More = false })
 			break
 		}
-		last := connectors.CursorOf(page.Records[len(page.Records)-1])
-		read := out.Counts.Fetched + len(page.Records)
-		goOn := page.More && read < limit && time.Since(started) < ChunkTime
+		last := connectors.CursorOf(read.Records[len(read.Records)-1])
+		fetched := out.Counts.Fetched + len(read.Records)
+		goOn := read.More && fetched < limit && time.Since(started) < ChunkTime
 		if goOn {
-			next = fetch(last)
+			next, inFlight = fetch(last, min(in.PageSize*pages, limit-fetched)), true
 		}
-		if err := a.chunkPage(ctx, in, s, page, &out, saves); err != nil {
-			if goOn {
-				<-next // let the read in flight end before the context does
+		for i, page := range read.split(in.PageSize) {
+			if i > 0 && time.Since(started) >= ChunkTime {
+				goOn = false // the rest of the read is read again by the next chunk
+				break
 			}
-			return ChunkResult{}, err
+			if err := a.chunkPage(ctx, in, s, page, &out, saves); err != nil {
+				if inFlight {
+					<-next // let the read in flight end before the context does
+				}
+				return ChunkResult{}, err
+			}
+			committed(connectors.CursorOf(page.Records[len(page.Records)-1]), page.More)
 		}
-		committed(last, page.More)
 		if !goOn {
+			if inFlight {
+				<-next
+			}
 			break
 		}
 	}

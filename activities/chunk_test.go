@@ -294,3 +294,54 @@ func TestTwoWayChunkFailsWhenALinkSaveFails(t *testing.T) {
 	_, err := f.acts.SyncChunk(ctx, SyncChunkInput{Ref: Ref{Sync: "contacts"}, Side: SideA, PageSize: 1, Linked: true, Now: t0})
 	require.ErrorContains(t, err, "disk full")
 }
+
+// longReads is a memory service that reads pages of changes several at a time; limits
+// records what each read of changes asked for.
+type longReads struct {
+	*memory.Connector
+	pages  int
+	limits *[]int
+}
+
+func (l longReads) ReadPages() int { return l.pages }
+
+func (l longReads) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	*l.limits = append(*l.limits, limit)
+	return l.Connector.Changes(ctx, object, since, limit)
+}
+
+// A chunk over a LongReader reads several pages at once and syncs them page by page:
+// each page is a batch of its own, and the cursor moves past each.
+func TestSyncChunkReadsPagesAtOnceFromALongReader(t *testing.T) {
+	f := newFixture(memory.Options{})
+	f.crm.Seed(crmCompanies, 23, company)
+	var limits []int
+	f.acts.Connections["crm"] = longReads{f.crm, 4, &limits}
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 5, MaxRecords: 1000})
+	require.NoError(t, err)
+	assert.Equal(t, ChunkCounts{Fetched: 23, Created: 23}, res.Counts)
+	assert.Equal(t, 23, f.erp.Len(erpAccounts))
+	assert.Equal(t, 5, res.Pages, "pages of 5, 5, 5, 5 and 3")
+	assert.Equal(t, []int{20, 20}, limits, "two reads of four pages")
+	assert.Equal(t, 5, f.erp.Calls()[memory.MethodUpsert], "a write per page")
+	assert.False(t, res.More)
+	var newest connectors.Cursor
+	for _, r := range f.crm.All(crmCompanies) {
+		if newest.Before(r) {
+			newest = connectors.CursorOf(r)
+		}
+	}
+	assert.Equal(t, newest, res.Cursor)
+
+	// The chunk's budget bounds a read: 12 records are read as 12, synced as 5, 5 and 2.
+	g := newFixture(memory.Options{})
+	g.crm.Seed(crmCompanies, 23, company)
+	limits = nil
+	g.acts.Connections["crm"] = longReads{g.crm, 4, &limits}
+	res, err = g.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 5, MaxRecords: 12})
+	require.NoError(t, err)
+	assert.Equal(t, 12, res.Counts.Fetched)
+	assert.Equal(t, 3, res.Pages)
+	assert.Equal(t, []int{12}, limits)
+	assert.True(t, res.More)
+}

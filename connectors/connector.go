@@ -166,6 +166,14 @@ type RangeReader interface {
 	ChangesBetween(ctx context.Context, object string, since, until Cursor, limit int) (Page, error)
 }
 
+// LongReader is implemented by connectors whose read of changes costs about as much for
+// one page as for many (a SQLite table's: finding the changes after a cursor computes
+// every row's change time, whatever the page's size). A bulk run asks it for ReadPages
+// pages in one read and syncs them page by page.
+type LongReader interface {
+	ReadPages() int
+}
+
 // KeyString is the string form of a key value used to match records across services.
 func KeyString(v any) string {
 	switch x := v.(type) {

@@ -22,6 +22,19 @@ func (c *Conn) ReadParallelism() int {
 	return c.cfg.ParallelReads
 }
 
+// sqliteReadPages is how many pages a bulk run reads from a SQLite table at once.
+const sqliteReadPages = 20
+
+// ReadPages implements connectors.LongReader: over SQLite, a read of changes computes
+// the change time of every row of the table (see changesFrom), so a bulk run reads
+// sqliteReadPages pages at a time; over PostgreSQL a page is read by its index, one.
+func (c *Conn) ReadPages() int {
+	if c.pg {
+		return 1
+	}
+	return sqliteReadPages
+}
+
 // Marks implements connectors.RangeReader. It numbers the first step·n changes after
 // since in order and keeps every step-th: only the marks leave the database. It holds
 // back the open second as Changes does, so no span ends inside it.

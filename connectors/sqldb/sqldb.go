@@ -351,6 +351,7 @@ var (
 	_ connectors.IDLister           = (*Conn)(nil)
 	_ connectors.DeleteReader       = (*Conn)(nil)
 	_ connectors.RangeReader        = (*Conn)(nil)
+	_ connectors.LongReader         = (*Conn)(nil)
 )
 
 // Open returns a connection for cfg (zero fields take their defaults). It does not reach
