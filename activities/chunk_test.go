@@ -345,3 +345,33 @@ func TestSyncChunkReadsPagesAtOnceFromALongReader(t *testing.T) {
 	assert.Equal(t, []int{12}, limits)
 	assert.True(t, res.More)
 }
+
+// linkSaves keeps one save in flight: what comes after it waits for it, in order, and
+// does not happen if it fails; holds names the records of the links in flight.
+func TestLinkSavesInFlight(t *testing.T) {
+	var l linkSaves
+	var done []string
+	l.after(func() { done = append(done, "nothing in flight: at once") })
+	assert.Equal(t, []string{"nothing in flight: at once"}, done)
+
+	release := make(chan error)
+	l.start([]pairs.Link{{A: pairs.Half{ID: "a1"}, B: pairs.Half{ID: "b1"}}}, func() error { return <-release })
+	assert.True(t, l.holds(SideA, "x", "a1"))
+	assert.True(t, l.holds(SideB, "b1"))
+	assert.False(t, l.holds(SideA, "b1"), "by side")
+	l.after(func() { done = append(done, "first") })
+	l.after(func() { done = append(done, "second") })
+	assert.Len(t, done, 1, "not before the save ends")
+	release <- nil
+	require.NoError(t, l.wait())
+	assert.Equal(t, []string{"nothing in flight: at once", "first", "second"}, done)
+	assert.False(t, l.holds(SideA, "a1"), "nothing in flight")
+
+	l.start([]pairs.Link{{A: pairs.Half{ID: "a2"}, B: pairs.Half{ID: "b2"}}}, func() error { return <-release })
+	l.after(func() { done = append(done, "after a failed save") })
+	release <- errors.New("disk full")
+	require.ErrorContains(t, l.wait(), "disk full")
+	assert.Len(t, done, 3, "what follows a failed save does not happen")
+	require.NoError(t, l.wait(), "nothing in flight")
+	l.abandon()
+}
