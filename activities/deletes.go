@@ -516,8 +516,8 @@ func (a *Activities) deletePartners(ctx context.Context, s *definition.Sync, yd 
 // last synced: reason is empty when it was not; keep says the partner's edit won.
 func deleteConflict(s *definition.Sync, side string, d pairs.PendingDelete, l pairs.Link, p connectors.Record) (keep bool, reason string) {
 	y := definition.Other(side)
-	fp := pairs.Fingerprint(s, y, pairs.RecordValues(s, y, p, normalize))
-	if h := l.Half(y); h.FP == "" || fp == h.FP {
+	now := pairs.RecordValues(s, y, p, normalize)
+	if h := l.Half(y); h.FP == "" || h.FP == pairs.Fingerprint(s, y, now) || h.FP == pairs.LegacyFingerprint(s, y, now) {
 		return false, ""
 	}
 	if !d.DeletedAt.IsZero() && !p.UpdatedAt.After(d.DeletedAt) {

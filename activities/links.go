@@ -233,7 +233,8 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 // values, only fingerprints (Glance's links): r's values fingerprint as the link's half,
 // and the halves' fingerprints are equal (field i's value under either side's name is
 // hashed alike, so equal fingerprints are equal values but for a 64-bit hash's
-// collision). A link saved with other fields mapped never looks settled. Deciding the
+// collision). A link saved under another mapping of the fields fingerprints otherwise
+// (pairs.Fingerprint hashes the names), so it is decided in full. Deciding the
 // pair from r would then find r unchanged and its partner either unchanged too (equal
 // values: nothing to write) or changed, which the partner's side reads and decides.
 func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record) bool {

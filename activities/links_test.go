@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -111,6 +112,12 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	pair("edited@x.com", func(l *pairs.Link) { l.B.Values["full_name"] = "Before" })
 	pair("unprinted@x.com", nil)
 	links[len(links)-1].A.FP, links[len(links)-1].B.FP = "", "" // saved without fingerprints: decided
+	pair("remapped@x.com", nil)                                 // saved while name mapped to another field of erp's: decided
+	remapped := *s
+	remapped.Fields = slices.Clone(s.Fields)
+	remapped.Fields[1].B = "display_name"
+	l := &links[len(links)-1]
+	l.A.FP, l.B.FP = pairs.Fingerprint(&remapped, SideA, l.A.Values), pairs.Fingerprint(&remapped, SideA, l.A.Values)
 	require.NoError(t, store.Save(ctx, "contacts", links))
 
 	ids, keys := make([]string, len(recs)), make([]string, len(recs))
@@ -121,7 +128,7 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	p, err := f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys, Current: recs})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]bool{recs[0].ID: true}, p.Unchanged)
-	assert.Len(t, p.Linked, 6, "every other record is decided with its partner")
+	assert.Len(t, p.Linked, 7, "every other record is decided with its partner")
 	assert.NotContains(t, p.Linked, recs[0].ID)
 	assert.Empty(t, p.Matches, "a settled record is not looked up by key")
 
@@ -129,5 +136,24 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	p, err = f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys})
 	require.NoError(t, err)
 	assert.Empty(t, p.Unchanged)
-	assert.Len(t, p.Linked, 7)
+	assert.Len(t, p.Linked, 8)
+}
+
+// A delete's partner counts as edited when it no longer holds what its link says: a link
+// saved before fingerprints hashed the fields' names holds the old form, which still
+// says so.
+func TestDeleteConflictReadsLegacyFingerprints(t *testing.T) {
+	_, _, s := contactsFixture(t)
+	p := connectors.Record{ID: "erp-1", UpdatedAt: t0.Add(time.Hour), Fields: person("ann@x.com", "Ann")}
+	d := pairs.PendingDelete{Side: SideA, ID: "crm-1", PartnerID: p.ID, DeletedAt: t0}
+	v := pairs.RecordValues(s, SideB, p, normalize)
+	for name, fp := range map[string]string{"now": pairs.Fingerprint(s, SideB, v), "legacy": pairs.LegacyFingerprint(s, SideB, v)} {
+		l := pairs.Link{A: pairs.Half{ID: "crm-1"}, B: pairs.Half{ID: p.ID, FP: fp}}
+		_, reason := deleteConflict(s, SideA, d, l, p)
+		assert.Empty(t, reason, "%s: the partner holds what the link says", name)
+	}
+	edited := pairs.RecordValues(s, SideB, connectors.Record{Fields: person("ann@x.com", "Before")}, normalize)
+	l := pairs.Link{A: pairs.Half{ID: "crm-1"}, B: pairs.Half{ID: p.ID, FP: pairs.LegacyFingerprint(s, SideB, edited)}}
+	_, reason := deleteConflict(s, SideA, d, l, p)
+	assert.NotEmpty(t, reason, "edited after the delete")
 }

@@ -65,9 +65,22 @@ const MaxMisreads = 2
 // DefaultCoolDown is how long the loop guard holds a pair.
 const DefaultCoolDown = 5 * time.Minute
 
-// Fingerprint hashes a side's values over every mapped field of the sync, in field order:
-// two halves with equal values have equal fingerprints.
+// Fingerprint hashes a side's values over every mapped field of the sync, in field order,
+// each with the names the field has on both sides: two halves with equal values have
+// equal fingerprints, and a change to the sync's fields (a field added, dropped or mapped
+// to another name) changes every fingerprint, so a link saved before it never looks as
+// though it agreed under the new mapping.
 func Fingerprint(s *definition.Sync, side definition.Side, v Values) string {
+	h := fnv.New64a()
+	for i, f := range s.Fields {
+		fmt.Fprintf(h, "%d:%s:%s=%s\x00", i, f.Name(definition.A), f.Name(definition.B), connectors.KeyString(v[f.Name(side)]))
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// LegacyFingerprint is Fingerprint as links saved before wave 2, session 6 hold it: by
+// field position only.
+func LegacyFingerprint(s *definition.Sync, side definition.Side, v Values) string {
 	h := fnv.New64a()
 	for i, f := range s.Fields {
 		fmt.Fprintf(h, "%d=%s\x00", i, connectors.KeyString(v[f.Name(side)]))

@@ -281,3 +281,23 @@ func f(s *definition.Sync, side definition.Side, a string) string {
 	}
 	panic("no field " + a)
 }
+
+// Two halves holding the same values fingerprint alike; a change to the sync's fields
+// (one renamed on one side, one added) changes the fingerprint of the same values.
+func TestFingerprint(t *testing.T) {
+	s := people(definition.NewestWins)
+	a, b := ann("Ann", "1"), annB("Ann", "1")
+	assert.Equal(t, Fingerprint(s, definition.A, a), Fingerprint(s, definition.B, b))
+	assert.NotEqual(t, Fingerprint(s, definition.A, a), Fingerprint(s, definition.A, ann("Ann", "2")))
+
+	renamed := people(definition.NewestWins)
+	renamed.Fields[2].B = "phone"
+	assert.NotEqual(t, Fingerprint(s, definition.A, a), Fingerprint(renamed, definition.A, a),
+		"side a's values are the same, but the field now maps to another name on b")
+	added := people(definition.NewestWins)
+	added.Fields = append(added.Fields, definition.Field{A: "city", B: "town", Direction: definition.Both})
+	assert.NotEqual(t, Fingerprint(s, definition.A, a), Fingerprint(added, definition.A, a))
+
+	assert.Equal(t, LegacyFingerprint(s, definition.A, a), LegacyFingerprint(renamed, definition.A, a),
+		"the fingerprint links held before hashed positions only")
+}
