@@ -48,6 +48,7 @@ import (
 	"hash/fnv"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,8 +73,12 @@ const DefaultCoolDown = 5 * time.Minute
 // though it agreed under the new mapping.
 func Fingerprint(s *definition.Sync, side definition.Side, v Values) string {
 	h := fnv.New64a()
-	for i, f := range s.Fields {
-		fmt.Fprintf(h, "%d:%s:%s=%s\x00", i, f.Name(definition.A), f.Name(definition.B), connectors.KeyString(v[f.Name(side)]))
+	var b []byte
+	for i, f := range s.Fields { // "i:a:b=value\x00", written without fmt (every record read)
+		b = strconv.AppendInt(b[:0], int64(i), 10)
+		b = append(append(append(append(b, ':'), f.Name(definition.A)...), ':'), f.Name(definition.B)...)
+		b = append(append(append(b, '='), connectors.KeyString(v[f.Name(side)])...), 0)
+		_, _ = h.Write(b)
 	}
 	return fmt.Sprintf("%016x", h.Sum64())
 }
