@@ -199,10 +199,10 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 			break
 		}
 		last := connectors.CursorOf(read.Records[len(read.Records)-1])
-		fetched := out.Counts.Fetched + len(read.Records)
-		goOn := read.More && fetched < limit && time.Since(started) < ChunkTime
+		readSoFar := out.Counts.Fetched + len(read.Records)
+		goOn := read.More && readSoFar < limit && time.Since(started) < ChunkTime
 		if goOn {
-			next, inFlight = fetch(last, min(in.PageSize*pages, limit-fetched)), true
+			next, inFlight = fetch(last, min(in.PageSize*pages, limit-readSoFar)), true
 		}
 		for i, page := range read.split(in.PageSize) {
 			if i > 0 && time.Since(started) >= ChunkTime {
