@@ -340,31 +340,29 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		}
 		assert.Equal(t, []string{"a1-b2second", "a4-b3", "a5-b5"}, pairs)
 
+		// savedInTurn saves stored, then batch, and lists the links left.
+		savedInTurn := func(stored, batch []Link) []string {
+			s := open(t)
+			require.NoError(t, s.Save(ctx, "s", stored))
+			require.NoError(t, s.Save(ctx, "s", batch))
+			all, err := s.Scan(ctx, "s", "", 100)
+			require.NoError(t, err)
+			var pairs []string
+			for _, l := range all {
+				pairs = append(pairs, l.A.ID+"-"+l.B.ID)
+			}
+			return pairs
+		}
 		// A chain: each link replaces the one before it, as if saved one by one; the
 		// records of the replaced links lose their earlier links too.
-		s = open(t)
-		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a9", "b1"), testLink("a7", "b7")}))
-		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a2", "b1"), testLink("a2", "b2")}))
-		all, err = s.Scan(ctx, "s", "", 100)
-		require.NoError(t, err)
-		pairs = nil
-		for _, l := range all {
-			pairs = append(pairs, l.A.ID+"-"+l.B.ID)
-		}
-		assert.Equal(t, []string{"a2-b2", "a7-b7"}, pairs)
-
+		assert.Equal(t, []string{"a2-b2", "a7-b7"}, savedInTurn(
+			[]Link{testLink("a9", "b1"), testLink("a7", "b7")},
+			[]Link{testLink("a1", "b1"), testLink("a2", "b1"), testLink("a2", "b2")}))
 		// A stored link whose record's new link is replaced within the batch is gone too:
 		// a1-b1 stored, then a1-b2 and a3-b2 leave a3-b2, with a1 and b1 unlinked.
-		s = open(t)
-		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1"), testLink("a7", "b7")}))
-		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b2"), testLink("a3", "b2")}))
-		all, err = s.Scan(ctx, "s", "", 100)
-		require.NoError(t, err)
-		pairs = nil
-		for _, l := range all {
-			pairs = append(pairs, l.A.ID+"-"+l.B.ID)
-		}
-		assert.Equal(t, []string{"a3-b2", "a7-b7"}, pairs)
+		assert.Equal(t, []string{"a3-b2", "a7-b7"}, savedInTurn(
+			[]Link{testLink("a1", "b1"), testLink("a7", "b7")},
+			[]Link{testLink("a1", "b2"), testLink("a3", "b2")}))
 	})
 
 	t.Run("IdempotentSave", func(t *testing.T) {
