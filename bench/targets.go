@@ -53,8 +53,8 @@ func targets(rs []result) []target {
 			out = append(out, atMost("webhooks: history events per event", w.EventsPerRecord, 3))
 		}
 	}
-	if t, ok := find(rs, scenarioTwoWay, designTandem+" two-way"); ok {
-		if o, ok := find(rs, scenarioTwoWay, designTandem+" one-way"); ok && o.RecordsPerSec > 0 {
+	if t, ok := find(rs, scenarioTwoWay, designTwoWay); ok {
+		if o, ok := find(rs, scenarioTwoWay, designOneWay); ok && o.RecordsPerSec > 0 {
 			out = append(out, atLeast(fmt.Sprintf("two-way, %d pairs: records/s vs one-way (%%)", t.Records), 100*t.RecordsPerSec/o.RecordsPerSec, 50))
 		}
 	}
@@ -96,6 +96,12 @@ func ratios(rs []result) []ratio {
 			if o, ok := find(rs, r.Scenario, over); ok {
 				out = append(out, ratio{Scenario: r.Scenario, Over: over, Percent: 100 * t.RecordsPerSec / o.RecordsPerSec})
 			}
+		}
+	}
+	// Two-way against one-way keeping links too: what a link per pair costs is left out.
+	if t, ok := find(rs, scenarioTwoWay, designTwoWay); ok {
+		if o, ok := find(rs, scenarioTwoWay, designOneWayLinks); ok && o.RecordsPerSec > 0 {
+			out = append(out, ratio{Scenario: scenarioTwoWay, Over: "one-way keeping links", Percent: 100 * t.RecordsPerSec / o.RecordsPerSec})
 		}
 	}
 	return out

@@ -87,9 +87,12 @@ func TestRatios(t *testing.T) {
 		rate(scenarioPostgres, designDirect, 20000, 10000),
 		rate(scenarioPostgres, designCopy, 20000, 200000),
 		rate("backfill-memory", designPerEvent, 200, 50), // no tandem: no ratio
+		rate(scenarioTwoWay, designOneWay, 1000, 100),
+		rate(scenarioTwoWay, designOneWayLinks, 1000, 40),
+		rate(scenarioTwoWay, designTwoWay, 1000, 20),
 	}
 	got := ratios(rs)
-	want := []ratio{{scenarioPostgres, designDirect, 50}, {scenarioPostgres, designCopy, 2.5}}
+	want := []ratio{{scenarioPostgres, designDirect, 50}, {scenarioPostgres, designCopy, 2.5}, {scenarioTwoWay, "one-way keeping links", 50}}
 	if len(got) != len(want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}

@@ -7,16 +7,27 @@ import (
 	"path/filepath"
 
 	"tandem/connectors/memory"
+	"tandem/definition"
 	"tandem/internal/config"
 	"tandem/internal/pgserver"
 	"tandem/pairs"
+)
+
+// The two-way scenario's designs: Tandem one-way, one-way keeping a link per pair (as a
+// one-way sync that acts on deletes does), and two-way.
+const (
+	designOneWay      = designTandem + " one-way"
+	designOneWayLinks = designTandem + " one-way keeping links"
+	designTwoWay      = designTandem + " two-way"
 )
 
 // scenarioTwoWay is issue 17's two-way first run at scale: -records companies in side a
 // of a two-way memory-to-memory sync with a link store (SQLite in a temporary directory, as
 // a worker's --data-dir holds it), against the same records one-way. The first run of a
 // two-way sync pairs every record: reads both sides, decides each pair against its (absent)
-// link, writes, and saves every link.
+// link, writes, and saves every link. A third run is one-way keeping a link per pair, as a
+// one-way sync that acts on deletes does: two-way against it leaves out what the link store
+// costs (printed for information; the target compares with plain one-way).
 const scenarioTwoWay = "two-way"
 
 func (b *bench) twoWay(ctx context.Context) ([]result, error) {
@@ -32,12 +43,22 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		linksDSN = pg.URL("postgres")
 	}
 	var out []result
-	for _, mode := range []config.Mode{config.OneWay, config.TwoWay} {
-		name := uniqueName(scenarioTwoWay, string(mode))
+	for _, run := range []struct {
+		design string
+		mode   config.Mode
+		// links: a one-way sync that acts on deletes keeps a link per pair too.
+		links bool
+	}{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, true}} {
+		mode := run.mode
+		name := uniqueName(scenarioTwoWay, run.design)
 		source := memory.New(memory.Options{IDPrefix: "a-"})
 		target := memory.New(memory.Options{IDPrefix: "b-"})
 		fx := memoryFixtureWith(name, b.o.records, source, target, config.DefaultPageSize, false)
 		fx.acts.Syncs.Syncs[0].Mode = mode
+		if run.links && mode == config.OneWay {
+			fx.acts.Syncs.Syncs[0].Deletes = definition.Deletes{Mode: definition.DeleteDelete,
+				Max: definition.DefaultDeleteMax, MaxPercent: definition.DefaultDeleteMaxPercent}
+		}
 		dir, err := os.MkdirTemp("", "tandem-bench-links-")
 		if err != nil {
 			return out, err
@@ -54,7 +75,7 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		r, err := b.tandem(ctx, fx, false)
 		_ = links.Close()
 		_ = os.RemoveAll(dir)
-		r.Scenario, r.Design = scenarioTwoWay, designTandem+" "+string(mode)
+		r.Scenario, r.Design = scenarioTwoWay, run.design
 		if linksDSN != "" {
 			r.Note = "link store on PostgreSQL (-links postgres)"
 		}
