@@ -228,7 +228,7 @@ var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: 
 		}},
 	{Name: SettingDeletedColumn, Doc: "soft-delete column (a timestamp, or a boolean or 0/1 flag): rows where it is set are deleted, left out of reads and read as tombstones by the delete log, and Delete sets it instead of deleting rows; without it a delete is a `DELETE` and deletes are found by an id diff",
 		Set: settings.String(func(c *Config) *string { return &c.DeletedColumn })},
-	{Name: SettingParallelReads, Default: strconv.Itoa(DefaultParallelReads), Doc: "how many spans of a table's changes a bulk run reads at once (postgres; each a connection of the pool); 1 reads one page after another. SQLite always reads one at a time",
+	{Name: SettingParallelReads, Default: strconv.Itoa(DefaultParallelReads), Doc: "how many spans of a table's changes a bulk run reads at once (postgres; each a connection of the pool); 1 reads one page after another. SQLite always reads one at a time, " + strconv.Itoa(sqliteReadPages) + " pages a read (each read of a SQLite table's changes scans it)",
 		Set: settings.AtLeast(1, func(c *Config) *int { return &c.ParallelReads })},
 }}
 
