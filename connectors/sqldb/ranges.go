@@ -3,7 +3,6 @@ package sqldb
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"tandem/connectors"
 )
@@ -43,25 +42,15 @@ func (c *Conn) Marks(ctx context.Context, object string, since connectors.Cursor
 		return nil, fmt.Errorf("sql marks of %s: step %d must be positive and n %d not negative", object, step, n)
 	}
 	what := "marks of " + object
-	table, id, updated, err := c.table(object)
+	r, err := c.changesAfter(ctx, what, object, since, true)
 	if err != nil {
 		return nil, err
 	}
-	sd, err := c.softDelete(ctx, what, object)
-	if err != nil {
-		return nil, err
-	}
-	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
-	if err != nil {
-		return nil, err
-	}
-	from, key := c.changesFrom(table, updated)
-	cond, args := c.after(since, id, key, cutoff)
-	args = append(args, step*n, step)
+	args := append(r.args, step*n, step)
 	q := fmt.Sprintf(`SELECT k, i FROM (
 	SELECT k, i, row_number() OVER (ORDER BY k, i) AS rn
 	FROM (SELECT %s AS k, %s AS i FROM %s WHERE %s ORDER BY %s, %s LIMIT $%d) AS first
-) AS numbered WHERE rn %% $%d = 0 ORDER BY rn`, key, id, from, sd.and(cond), key, id, len(args)-1, len(args))
+) AS numbered WHERE rn %% $%d = 0 ORDER BY rn`, r.key, r.id, r.from, r.sd.and(r.cond), r.key, r.id, len(args)-1, len(args))
 	rows, err := c.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, c.callError(ctx, what, err)
@@ -97,18 +86,12 @@ func (c *Conn) ChangesBetween(ctx context.Context, object string, since, until c
 		return connectors.Page{}, fmt.Errorf("sql changes of %s: limit %d must be positive", object, limit)
 	}
 	what := fmt.Sprintf("changes of %s up to %s", object, until)
-	table, id, updated, err := c.table(object)
+	r, err := c.changesAfter(ctx, what, object, since, false)
 	if err != nil {
 		return connectors.Page{}, err
 	}
-	sd, err := c.softDelete(ctx, what, object)
-	if err != nil {
-		return connectors.Page{}, err
-	}
-	from, key := c.changesFrom(table, updated)
-	cond, args := c.after(since, id, key, time.Time{})
-	args = append(args, c.timeArg(until.UpdatedAt), until.ID)
+	args := append(r.args, c.timeArg(until.UpdatedAt), until.ID)
 	u, uid := len(args)-1, len(args)
-	cond = fmt.Sprintf("%s AND (%s < $%d OR (%s = $%d AND %s <= $%d))", cond, key, u, key, u, id, uid)
-	return c.page(ctx, object, what, from, sd.and(cond), key, id, args, limit)
+	cond := fmt.Sprintf("%s AND (%s < $%d OR (%s = $%d AND %s <= $%d))", r.cond, r.key, u, r.key, u, r.id, uid)
+	return c.page(ctx, object, what, r.from, r.sd.and(cond), r.key, r.id, args, limit)
 }

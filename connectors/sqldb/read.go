@@ -93,24 +93,47 @@ func (c *Conn) Changes(ctx context.Context, object string, since connectors.Curs
 		return connectors.Page{}, fmt.Errorf("sql changes of %s: limit %d must be positive", object, limit)
 	}
 	what := "changes of " + object
-	table, id, updated, err := c.table(object)
+	r, err := c.changesAfter(ctx, what, object, since, true)
 	if err != nil {
 		return connectors.Page{}, err
+	}
+	cond := r.cond
+	if !c.pg {
+		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, r.updated, r.key)
+	}
+	return c.page(ctx, object, what, r.from, r.sd.and(cond), r.key, r.id, r.args, limit)
+}
+
+// changeRead is what every read of a table's changes after a cursor shares: the rows to
+// read from (changesFrom) with their order key, id and updated columns, the condition
+// that a row is after the cursor (after) with its parameters, and the table's soft
+// deletes (whose and the condition still goes through).
+type changeRead struct {
+	from, key, id, updated, cond string
+	args                         []any
+	sd                           *softDelete
+}
+
+// changesAfter prepares a read of object's changes after since; hold holds the open
+// second back (see openSecond). what names the read in errors.
+func (c *Conn) changesAfter(ctx context.Context, what, object string, since connectors.Cursor, hold bool) (changeRead, error) {
+	table, id, updated, err := c.table(object)
+	if err != nil {
+		return changeRead{}, err
 	}
 	sd, err := c.softDelete(ctx, what, object)
 	if err != nil {
-		return connectors.Page{}, err
+		return changeRead{}, err
 	}
-	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
-	if err != nil {
-		return connectors.Page{}, err
+	var cutoff time.Time
+	if hold {
+		if cutoff, err = c.openSecond(ctx, what, table, c.cfg.UpdatedColumn); err != nil {
+			return changeRead{}, err
+		}
 	}
 	from, key := c.changesFrom(table, updated)
 	cond, args := c.after(since, id, key, cutoff)
-	if !c.pg {
-		cond = fmt.Sprintf("(%s) OR (%s IS NOT NULL AND %s IS NULL)", cond, updated, key)
-	}
-	return c.page(ctx, object, what, from, sd.and(cond), key, id, args, limit)
+	return changeRead{from: from, key: key, id: id, updated: updated, cond: cond, args: args, sd: sd}, nil
 }
 
 // page reads up to limit rows of from where cond holds (its parameters args), in (key, id)
@@ -131,23 +154,13 @@ func (c *Conn) page(ctx context.Context, object, what, from, cond, key, id strin
 // CountChanges implements connectors.ChangeCounter with Changes' condition.
 func (c *Conn) CountChanges(ctx context.Context, object string, since connectors.Cursor) (int, error) {
 	what := "count changes of " + object
-	table, id, updated, err := c.table(object)
+	r, err := c.changesAfter(ctx, what, object, since, true)
 	if err != nil {
 		return 0, err
 	}
-	sd, err := c.softDelete(ctx, what, object)
-	if err != nil {
-		return 0, err
-	}
-	cutoff, err := c.openSecond(ctx, what, table, c.cfg.UpdatedColumn)
-	if err != nil {
-		return 0, err
-	}
-	from, key := c.changesFrom(table, updated)
-	cond, args := c.after(since, id, key, cutoff)
 	var n int
-	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", from, sd.and(cond))
-	if err := c.db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+	q := fmt.Sprintf("SELECT count(*) FROM %s WHERE %s", r.from, r.sd.and(r.cond))
+	if err := c.db.QueryRowContext(ctx, q, r.args...).Scan(&n); err != nil {
 		return 0, c.callError(ctx, what, err)
 	}
 	return n, nil
