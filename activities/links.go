@@ -56,7 +56,7 @@ type Partners struct {
 func (p Partners) otherIDs(to string) []string {
 	var ids []string
 	for _, pt := range p.Linked {
-		ids = append(ids, pt.Link.Half(to).ID, pt.Record.ID)
+		ids = append(ids, pt.Record.ID) // read by its link's id
 	}
 	for _, rs := range p.Matches {
 		for _, r := range rs {
@@ -84,7 +84,8 @@ func (a *Activities) links() (pairs.Store, error) {
 
 // FindPartners reads the links of a batch and the linked partners by id, and looks the
 // keys of the unlinked records up on the other side: one read of the link store for the
-// batch, and one for the records the look-up found (whether they are linked already).
+// batch (from a chunk, a glance and a read of the links not settled: batchLinks), and one
+// for the records the look-up found (whether they are linked already).
 func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Partners, error) {
 	defer keepAlive(ctx)()
 	store, err := a.links()

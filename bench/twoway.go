@@ -46,16 +46,15 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 	for _, run := range []struct {
 		design string
 		mode   config.Mode
-		// links: a one-way sync that acts on deletes keeps a link per pair too.
-		links bool
-	}{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, true}} {
-		mode := run.mode
+		// deletes: the sync acts on deletes, so one-way keeps a link per pair too.
+		deletes bool
+	}{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, false}} {
 		name := uniqueName(scenarioTwoWay, run.design)
 		source := memory.New(memory.Options{IDPrefix: "a-"})
 		target := memory.New(memory.Options{IDPrefix: "b-"})
 		fx := memoryFixtureWith(name, b.o.records, source, target, config.DefaultPageSize, false)
-		fx.acts.Syncs.Syncs[0].Mode = mode
-		if run.links && mode == config.OneWay {
+		fx.acts.Syncs.Syncs[0].Mode = run.mode
+		if run.deletes {
 			fx.acts.Syncs.Syncs[0].Deletes = definition.Deletes{Mode: definition.DeleteDelete,
 				Max: definition.DefaultDeleteMax, MaxPercent: definition.DefaultDeleteMaxPercent}
 		}
@@ -82,7 +81,7 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		if err != nil {
 			r.Note = "FAILED: " + err.Error()
 			out = append(out, r)
-			return out, fmt.Errorf("%s: %w", mode, err)
+			return out, fmt.Errorf("%s: %w", run.design, err)
 		}
 		out = append(out, r)
 	}

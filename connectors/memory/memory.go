@@ -105,8 +105,8 @@ type table struct {
 }
 
 // keyIndex maps the key values of a field, normalized by apply when set, to the ids of
-// the records holding them, in order (a slice: a key is mostly one record's, and a map
-// per key held the index at 750 bytes a key).
+// the records holding them, in order (a slice: a key is mostly one record's; a map per
+// key made the indexes 75 MB of a 100,000-pair two-way bench run's heap, 14.5 MB now).
 type keyIndex struct {
 	field string
 	apply func(string) string
