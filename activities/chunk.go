@@ -140,7 +140,9 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 		return ChunkResult{}, err
 	}
 	out := ChunkResult{Cursor: in.Cursor}
-	saves := &linkSaves{}
+	saves := &linkSaves{save: func(links []pairs.Link) error {
+		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
+	}}
 	defer saves.abandon()
 	// committed moves the chunk's cursor past a page (or a span) it has written, once the
 	// links of the pages before it are saved.
@@ -478,82 +480,127 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 	case in.KeepLinks:
 		links = OneWayLinks(items.Items, created, failed, in.Now)
 	}
-	if len(links) > 0 {
-		if err := saves.wait(); err != nil { // one save at a time, in page order
+	return saves.add(links)
+}
+
+// linkSaves saves a chunk's links while the chunk goes on: one save in flight, in page
+// order, on the machine's other core, while the chunk looks the next pages up, decides
+// and writes them. The links of the pages written meanwhile gather for the next save, one
+// transaction for all of them (a save's commit and its read-back cost per save, not per
+// link), up to maxGatheredLinks, past which the chunk waits for the save in flight. The
+// chunk moves its cursor past a page once the page's links are saved (after). A page whose
+// records, or the records its look-up found, are in links not yet saved waits for them, so
+// no look-up reads the store without a link that is on its way.
+type linkSaves struct {
+	// save saves links (SaveLinks in a chunk).
+	save func([]pairs.Link) error
+	// flight is the save in flight, next the links gathering for the save after it.
+	flight, next *linkBatch
+}
+
+// maxGatheredLinks is how many links gather for the next save while one is in flight.
+const maxGatheredLinks = 1000
+
+// linkBatch is links saved in one transaction, and what waits for them.
+type linkBatch struct {
+	links []pairs.Link
+	// ids are the records of links, by side.
+	ids  map[string]map[string]bool
+	then []func()
+	done chan error
+}
+
+// add gathers links for a save: started at once when none is in flight, else when the
+// save in flight ends (a call of add, after or wait sees it end). add waits for the save
+// in flight when maxGatheredLinks have gathered; it returns that save's error.
+func (l *linkSaves) add(links []pairs.Link) error {
+	if len(links) == 0 {
+		return nil
+	}
+	if l.next == nil {
+		l.next = &linkBatch{ids: map[string]map[string]bool{SideA: {}, SideB: {}}}
+	}
+	l.next.links = append(l.next.links, links...)
+	for _, k := range links {
+		l.next.ids[SideA][k.A.ID], l.next.ids[SideB][k.B.ID] = true, true
+	}
+	return l.step(len(l.next.links) >= maxGatheredLinks)
+}
+
+// step ends the save in flight if it is done (or waits for it, when block), runs what
+// waited for it, and starts the gathered links' save when none is in flight.
+func (l *linkSaves) step(block bool) error {
+	if f := l.flight; f != nil {
+		var err error
+		if block {
+			err = <-f.done
+		} else {
+			select {
+			case err = <-f.done:
+			default:
+				return nil
+			}
+		}
+		l.flight = nil
+		if err != nil {
+			l.next = nil // what follows a failed save does not happen
 			return err
 		}
-		saves.start(links, func() error { return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links}) })
+		for _, f := range f.then {
+			f()
+		}
+	}
+	if b := l.next; b != nil {
+		l.flight, l.next = b, nil
+		b.done = make(chan error, 1)
+		go func() { b.done <- l.save(b.links) }()
 	}
 	return nil
 }
 
-// linkSaves is a chunk's save of a page's links in flight (at most one): the chunk looks
-// the next page up, decides it and writes it meanwhile, on the machine's other core, and
-// moves its cursor past a page once the page's links are saved (after). A page whose
-// records, or the records its look-up found, are in the links being saved waits for the
-// save, so no look-up reads the store without a link that is on its way.
-type linkSaves struct {
-	done chan error
-	// ids are the records of the links in flight, by side.
-	ids  map[string]map[string]bool
-	then []func()
-}
-
-// start saves links with save, in a goroutine; nothing may be in flight.
-func (l *linkSaves) start(links []pairs.Link, save func() error) {
-	l.ids = map[string]map[string]bool{SideA: {}, SideB: {}}
-	for _, k := range links {
-		l.ids[SideA][k.A.ID], l.ids[SideB][k.B.ID] = true, true
-	}
-	l.done = make(chan error, 1)
-	go func() { l.done <- save() }()
-}
-
-// holds reports whether a save in flight has a link of one of side's ids.
+// holds reports whether links not yet saved have a link of one of side's ids.
 func (l *linkSaves) holds(side string, ids ...string) bool {
-	if l.done == nil {
-		return false
-	}
-	for _, id := range ids {
-		if l.ids[side][id] {
-			return true
+	for _, b := range []*linkBatch{l.flight, l.next} {
+		if b == nil {
+			continue
+		}
+		for _, id := range ids {
+			if b.ids[side][id] {
+				return true
+			}
 		}
 	}
 	return false
 }
 
-// after runs f once the save in flight, if any, has succeeded.
+// after runs f once the links added so far are saved: at once when all are.
 func (l *linkSaves) after(f func()) {
-	if l.done == nil {
+	switch {
+	case l.next != nil:
+		l.next.then = append(l.next.then, f)
+	case l.flight != nil:
+		l.flight.then = append(l.flight.then, f)
+	default:
 		f()
-		return
 	}
-	l.then = append(l.then, f)
 }
 
-// wait waits for the save in flight, if any, and runs what was to come after it; a failed
-// save returns its error (and what was to follow does not run).
+// wait saves every link added so far and runs what was to come after them; a failed save
+// returns its error (and what was to follow does not run).
 func (l *linkSaves) wait() error {
-	if l.done == nil {
-		return nil
-	}
-	err := <-l.done
-	then := l.then
-	l.done, l.ids, l.then = nil, nil, nil
-	if err != nil {
-		return err
-	}
-	for _, f := range then {
-		f()
+	for l.flight != nil || l.next != nil {
+		if err := l.step(true); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // abandon waits for a save in flight to end, when the chunk ends on an error.
 func (l *linkSaves) abandon() {
-	if l.done != nil {
-		<-l.done
-		l.done = nil
+	if l.flight != nil {
+		<-l.flight.done
+		l.flight, l.next = nil, nil
 	}
 }
 
