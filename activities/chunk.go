@@ -107,133 +107,165 @@ func inChunk(ctx context.Context) bool { return ctx.Value(chunkKey{}) != nil }
 
 // SyncChunk syncs up to a chunk of a side's changes, page by page, inside one activity.
 func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkResult, error) {
-	var mu sync.Mutex
-	progress := ChunkProgress{Cursor: in.Cursor}
-	actx := ctx // the activity's own context: the steps' is marked (chunkKey)
-	beat := func() {
-		mu.Lock()
-		p := progress
-		mu.Unlock()
-		heartbeat(actx, p)
-	}
-	stop := every(actx, HeartbeatEvery, beat)
-	defer stop()
-	ctx = context.WithValue(ctx, chunkKey{}, true)
-	s, err := a.sync(in.Ref)
+	c, err := a.newChunk(ctx, in)
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	limit := in.MaxRecords
-	if limit <= 0 {
-		limit = ChunkRecords
+	stop := every(ctx, HeartbeatEvery, c.beat)
+	defer stop()
+	defer c.saves.abandon()
+	ctx = context.WithValue(ctx, chunkKey{}, true)
+	over, err := c.spans(ctx)
+	if err != nil {
+		return ChunkResult{}, err
+	}
+	if !over {
+		if err := c.pages(ctx); err != nil {
+			return ChunkResult{}, err
+		}
+	}
+	if err := c.saves.wait(); err != nil {
+		return ChunkResult{}, err
+	}
+	return c.end(), nil
+}
+
+// chunk is one SyncChunk: what it syncs, from which side, and what it has done so far.
+type chunk struct {
+	a    *Activities
+	in   SyncChunkInput
+	sync *definition.Sync
+	from *definition.End
+	// fromConn reads the chunk's side; toConn is the other side's.
+	fromConn, toConn connectors.Connector
+	// limit is the most records the chunk reads; started when it began.
+	limit   int
+	started time.Time
+	out     ChunkResult
+	saves   *linkSaves
+	// actx is the activity's own context (the steps' is marked: chunkKey), for heartbeats.
+	actx     context.Context
+	mu       sync.Mutex
+	progress ChunkProgress
+}
+
+func (a *Activities) newChunk(ctx context.Context, in SyncChunkInput) (*chunk, error) {
+	s, err := a.sync(in.Ref)
+	if err != nil {
+		return nil, err
+	}
+	_, from, fromConn, err := a.side(in.Ref, in.Side)
+	if err != nil {
+		return nil, err
+	}
+	_, _, toConn, err := a.side(in.Ref, definition.Other(in.Side))
+	if err != nil {
+		return nil, err
 	}
 	if in.PageSize <= 0 {
 		in.PageSize = s.PageSize
 	}
-	to := definition.Other(in.Side)
-	_, from, fromConn, err := a.side(in.Ref, in.Side)
-	if err != nil {
-		return ChunkResult{}, err
+	c := &chunk{a: a, in: in, sync: s, from: from, fromConn: fromConn, toConn: toConn,
+		limit: in.MaxRecords, started: time.Now(), out: ChunkResult{Cursor: in.Cursor},
+		actx: ctx, progress: ChunkProgress{Cursor: in.Cursor}}
+	if c.limit <= 0 {
+		c.limit = ChunkRecords
 	}
-	_, _, toConn, err := a.side(in.Ref, to)
-	if err != nil {
-		return ChunkResult{}, err
-	}
-	out := ChunkResult{Cursor: in.Cursor}
-	saves := &linkSaves{save: func(links []pairs.Link) error {
-		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
+	// The steps run on the chunk's context (marked: they do not heartbeat themselves).
+	sctx := context.WithValue(ctx, chunkKey{}, true)
+	c.saves = &linkSaves{save: func(links []pairs.Link) error {
+		return a.SaveLinks(sctx, SaveLinksInput{Ref: in.Ref, Links: links})
 	}}
-	defer saves.abandon()
-	// committed moves the chunk's cursor past a page (or a span) it has written, once the
-	// links of the pages before it are saved.
-	committed := func(cursor connectors.Cursor, more bool) {
-		saves.after(func() {
-			out.Cursor, out.More = cursor, more
-			out.Pages++
-			mu.Lock()
-			progress = ChunkProgress{Cursor: out.Cursor, Fetched: out.Counts.Fetched}
-			mu.Unlock()
-			beat()
-		})
-	}
-	end := func() (ChunkResult, error) {
-		if err := saves.wait(); err != nil {
-			return ChunkResult{}, err
-		}
-		return a.chunkEnd(in, out, fromConn, toConn), nil
-	}
-	started := time.Now()
-	over, err := a.chunkSpans(ctx, in, s, from, fromConn, limit, started, &out, saves, committed)
-	if err != nil {
-		return ChunkResult{}, err
-	}
-	if over {
-		return end()
-	}
+	return c, nil
+}
+
+// beat heartbeats the chunk's progress.
+func (c *chunk) beat() {
+	c.mu.Lock()
+	p := c.progress
+	c.mu.Unlock()
+	heartbeat(c.actx, p)
+}
+
+// committed moves the chunk's cursor past a page (or a span) it has written, once the
+// links of the pages before it are saved.
+func (c *chunk) committed(cursor connectors.Cursor, more bool) {
+	c.saves.after(func() {
+		c.out.Cursor, c.out.More = cursor, more
+		c.out.Pages++
+		c.mu.Lock()
+		c.progress = ChunkProgress{Cursor: c.out.Cursor, Fetched: c.out.Counts.Fetched}
+		c.mu.Unlock()
+		c.beat()
+	})
+}
+
+// pages syncs the chunk's changes page by page, reading the next pages while it writes
+// the last. A LongReader's reads are of several pages, synced one by one.
+func (c *chunk) pages(ctx context.Context) error {
+	in := &c.in
 	type fetched struct {
 		page Records
 		err  error
 	}
-	// The next read is made while this one's pages are written. A LongReader's reads
-	// are of several pages, synced one by one.
 	pages := 1
-	if lr, ok := fromConn.(connectors.LongReader); ok {
+	if lr, ok := c.fromConn.(connectors.LongReader); ok {
 		pages = max(1, lr.ReadPages())
 	}
 	fetch := func(cur connectors.Cursor, n int) chan fetched {
 		ch := make(chan fetched, 1)
 		go func() {
-			p, err := a.FetchChanges(ctx, FetchChangesInput{Ref: in.Ref, Side: in.Side, Cursor: cur, Limit: n})
+			p, err := c.a.FetchChanges(ctx, FetchChangesInput{Ref: in.Ref, Side: in.Side, Cursor: cur, Limit: n})
 			ch <- fetched{p, err}
 		}()
 		return ch
 	}
-	next, inFlight := fetch(out.Cursor, min(in.PageSize*pages, limit)), true
+	next, inFlight := fetch(c.out.Cursor, min(in.PageSize*pages, c.limit)), true
+	// A failed page lets the read in flight end before the context does.
+	defer func() {
+		if inFlight {
+			<-next
+		}
+	}()
 	for {
 		f := <-next
 		inFlight = false
 		if f.err != nil {
-			return ChunkResult{}, f.err
+			return f.err
 		}
 		read := f.page
 		if len(read.Records) == 0 {
-			saves.after(func() { out.More = false })
-			break
+			c.saves.after(func() { c.out.More = false })
+			return nil
 		}
 		last := connectors.CursorOf(read.Records[len(read.Records)-1])
-		readSoFar := out.Counts.Fetched + len(read.Records)
-		goOn := read.More && readSoFar < limit && time.Since(started) < ChunkTime
+		readSoFar := c.out.Counts.Fetched + len(read.Records)
+		goOn := read.More && readSoFar < c.limit && time.Since(c.started) < ChunkTime
 		if goOn {
-			next, inFlight = fetch(last, min(in.PageSize*pages, limit-readSoFar)), true
+			next, inFlight = fetch(last, min(in.PageSize*pages, c.limit-readSoFar)), true
 		}
 		for i, page := range read.split(in.PageSize) {
-			if i > 0 && time.Since(started) >= ChunkTime {
+			if i > 0 && time.Since(c.started) >= ChunkTime {
 				goOn = false // the rest of the read is read again by the next chunk
 				break
 			}
-			if err := a.chunkPage(ctx, in, s, page, &out, saves); err != nil {
-				if inFlight {
-					<-next // let the read in flight end before the context does
-				}
-				return ChunkResult{}, err
+			if err := c.page(ctx, page); err != nil {
+				return err
 			}
-			committed(connectors.CursorOf(page.Records[len(page.Records)-1]), page.More)
+			c.committed(connectors.CursorOf(page.Records[len(page.Records)-1]), page.More)
 		}
 		if !goOn {
-			if inFlight {
-				<-next
-			}
-			break
+			return nil
 		}
 	}
-	return end()
 }
 
-// chunkEnd adds each side's quota use to a chunk's result.
-func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toConn connectors.Connector) ChunkResult {
+// end is the chunk's result, with each side's quota use.
+func (c *chunk) end() ChunkResult {
+	out := c.out
 	out.Usage = map[string]map[string]string{}
-	for side, c := range map[string]connectors.Connector{in.Side: fromConn, definition.Other(in.Side): toConn} {
-		if u := usage(c); u != nil {
+	for side, conn := range map[string]connectors.Connector{c.in.Side: c.fromConn, definition.Other(c.in.Side): c.toConn} {
+		if u := usage(conn); u != nil {
 			out.Usage[side] = u
 		}
 	}
@@ -243,19 +275,19 @@ func (a *Activities) chunkEnd(in SyncChunkInput, out ChunkResult, fromConn, toCo
 	return out
 }
 
-// chunkSpans syncs a chunk's full pages as spans when the side's connector is a
-// RangeReader that reads more than one at once (else it does nothing): it asks where every
-// page-th change after the cursor is (the marks), reads the spans between them up to the
+// spans syncs a chunk's full pages as spans when the side's connector is a RangeReader
+// that reads more than one at once (else it does nothing): it asks where every page-th
+// change after the cursor is (the marks), reads the spans between them up to the
 // connector's parallelism at once, ahead of the one being written, and writes them in
 // order, committing the cursor at each mark. A span the connector did not return whole
 // (More: records saved into it since the marks, a service's shorter pages) is read on
-// after its last record, up to its mark. It reports whether
-// the chunk is over (its records or its time spent); if not, fewer than a page of changes
-// followed the last mark when they were looked up, and the chunk reads on page by page.
-func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *definition.Sync, sd *definition.End, c connectors.Connector,
-	limit int, started time.Time, out *ChunkResult, saves *linkSaves, committed func(connectors.Cursor, bool)) (bool, error) {
-	rr, ok := c.(connectors.RangeReader)
-	n := limit / in.PageSize
+// after its last record, up to its mark. It reports whether the chunk is over (its
+// records or its time spent); if not, fewer than a page of changes followed the last mark
+// when they were looked up, and the chunk reads on page by page.
+func (c *chunk) spans(ctx context.Context) (bool, error) {
+	in, sd := &c.in, c.from
+	rr, ok := c.fromConn.(connectors.RangeReader)
+	n := c.limit / in.PageSize
 	if !ok || rr.ReadParallelism() < 2 || n < 2 {
 		return false, nil
 	}
@@ -271,7 +303,7 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 		if err != nil {
 			return Records{}, classifyFor(ctx, sd.Connection, fmt.Sprintf("fetch changes of %s %s after %s up to %s", sd.Connection, sd.Object, since, until), err)
 		}
-		return a.changed(s, sd, in.Side, c, page, since, &until, false)
+		return c.a.changed(c.sync, sd, in.Side, c.fromConn, page, since, &until, false)
 	}
 	type span struct {
 		page Records
@@ -305,7 +337,7 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 				return false, r.err
 			}
 			if len(page.Records) > 0 {
-				if err := a.chunkPage(ctx, in, s, page, out, saves); err != nil {
+				if err := c.page(ctx, page); err != nil {
 					return false, err
 				}
 			}
@@ -314,8 +346,8 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 			}
 			page, r.err = read(rctx, connectors.CursorOf(page.Records[len(page.Records)-1]), mark)
 		}
-		committed(mark, true)
-		if time.Since(started) >= ChunkTime {
+		c.committed(mark, true)
+		if time.Since(c.started) >= ChunkTime {
 			return true, nil
 		}
 		if j := i + ahead; j < len(marks) {
@@ -325,10 +357,11 @@ func (a *Activities) chunkSpans(ctx context.Context, in SyncChunkInput, s *defin
 	return len(marks) == n, nil
 }
 
-// chunkPage runs one page through find, build, compare and the writes, as a run's batch,
-// and adds its outcomes to out. It leaves the page's links saving (saves) while the chunk
-// goes on to the next page.
-func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *definition.Sync, page Records, out *ChunkResult, saves *linkSaves) error {
+// page runs one page through find, build, compare and the writes, as a run's batch, and
+// adds its outcomes to the chunk's. It leaves the page's links saving while the chunk goes
+// on to the next page.
+func (c *chunk) page(ctx context.Context, page Records) error {
+	a, in, out, saves := c.a, &c.in, &c.out, c.saves
 	from, to := in.Side, definition.Other(in.Side)
 	out.Counts.Fetched += len(page.Records)
 	var (
@@ -388,18 +421,18 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 		return err
 	}
 	plan := dec.Plan(from, items.Items)
-	c := &out.Counts
-	c.Skipped += plan.Skipped
+	counts := &out.Counts
+	counts.Skipped += plan.Skipped
 	for _, f := range plan.Failures {
-		c.Failed++
+		counts.Failed++
 		appendBounded(&out.Failures, f)
 	}
 	for _, k := range plan.Conflicts {
-		c.Conflicts++
+		counts.Conflicts++
 		appendBounded(&out.Conflicts, k)
 	}
 	for _, h := range plan.Holds {
-		c.Held++
+		counts.Held++
 		appendBounded(&out.Holds, h)
 	}
 	for _, k := range plan.Released {
@@ -454,17 +487,17 @@ func (a *Activities) chunkPage(ctx context.Context, in SyncChunkInput, s *defini
 			}
 			switch res.Action {
 			case ActionCreate:
-				c.Created++
+				counts.Created++
 			case ActionUpdate:
-				c.Updated++
+				counts.Updated++
 			case ActionStale:
-				c.Stale++
+				counts.Stale++
 				failed[id] = true
 				if len(out.Stale) < 10*maxChunkList {
 					out.Stale = append(out.Stale, id)
 				}
 			default:
-				c.Failed++
+				counts.Failed++
 				failed[id] = true
 				appendBounded(&out.Failures, Failure{Side: w.side, RecordID: op.SourceID, Key: op.Key, Reason: res.Reason})
 			}
