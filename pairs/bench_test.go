@@ -17,15 +17,7 @@ import (
 //	go test ./pairs -run '^$' -bench Save -benchtime 2x
 func BenchmarkSave(b *testing.B) {
 	const n, batch = 100_000, 500
-	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	links := make([]Link, n)
-	ids := make([]string, n)
-	for i := range links {
-		l := Link{Key: fmt.Sprintf("c%06d.example", i), Decision: "create", SyncedAt: at,
-			A: Half{ID: fmt.Sprintf("a-%06d", i), FP: "0123456789abcdef", Values: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%06d.example", i)}},
-			B: Half{ID: fmt.Sprintf("b-%06d", i), FP: "fedcba9876543210", WroteAt: at, Values: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%06d.example", i)}}}
-		links[i], ids[i] = l, l.A.ID
-	}
+	links, ids := benchLinks(n)
 	stores := []struct {
 		name string
 		open func(b *testing.B, i int) (Store, string)
@@ -60,6 +52,51 @@ func BenchmarkSave(b *testing.B) {
 					got, err := s.Get(b.Context(), sync, "a", ids[i:i+batch])
 					if err != nil || len(got) != batch {
 						b.Fatalf("get: %d links, %v", len(got), err)
+					}
+				}
+				b.StopTimer()
+				_ = s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
+		})
+	}
+}
+
+// benchLinks are n links of a two-way first run, and their side a ids.
+func benchLinks(n int) ([]Link, []string) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	links := make([]Link, n)
+	ids := make([]string, n)
+	for i := range links {
+		l := Link{Key: fmt.Sprintf("c%06d.example", i), Decision: "create", SyncedAt: at,
+			A: Half{ID: fmt.Sprintf("a-%06d", i), FP: "0123456789abcdef", Values: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%06d.example", i)}},
+			B: Half{ID: fmt.Sprintf("b-%06d", i), FP: "fedcba9876543210", WroteAt: at, Values: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%06d.example", i)}}}
+		links[i], ids[i] = l, l.A.ID
+	}
+	return links, ids
+}
+
+// BenchmarkSaveTransactions saves 100,000 links in a SQLite store on disk, in
+// transactions of 100 (a page's links, as a two-way chunk saved them before wave 2,
+// session 7), 500 and 1,000 (the most a chunk gathers for one save):
+//
+//	go test ./pairs -run '^$' -bench SaveTransactions -benchtime 3x
+func BenchmarkSaveTransactions(b *testing.B) {
+	const n = 100_000
+	links, _ := benchLinks(n)
+	for _, batch := range []int{100, 500, 1000} {
+		b.Run(fmt.Sprintf("links=%d", batch), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for i := 0; i < n; i += batch {
+					if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
+						b.Fatal(err)
 					}
 				}
 				b.StopTimer()
