@@ -1,0 +1,102 @@
+package workflows_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"tandem/connectors/memory"
+	"tandem/internal/app"
+	"tandem/internal/devserver"
+	"tandem/internal/testenv"
+	"tandem/workflows"
+)
+
+// TestWebhookEventsAcrossContinueAsNew streams webhook events at a sync whose executions
+// are short: every finished run continues as new, and the server suggests it once a
+// history holds a few micro-batches. Events keep arriving while an execution drains its
+// signals and hands its state over, and through the second before the next one starts
+// (history.workflowIdReuseMinimalInterval): each is received once (none lost at a
+// hand-over, none counted twice), and every announced change reaches the target. Until
+// wave 2, session 7 only the ingress's answer to a server's refusal (503) was tested.
+func TestWebhookEventsAcrossContinueAsNew(t *testing.T) {
+	srv, err := devserver.Start(devserver.Options{
+		SearchAttributes: app.SearchAttributes,
+		// A few micro-batches' markers make a history "long".
+		DynamicConfig: map[string]any{"limit.historySize.suggestContinueAsNew": 8_000},
+	})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	c, err := srv.NewClient(context.Background(), client.Options{})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	defer workflows.SetRunInPlaceEvents(1)() // every finished run continues as new
+
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 40, memory.SampleCompany)
+	def := testenv.Def("events-across-can")
+	def.Webhooks = true
+	s := testenv.NewSyncWith(t, c, def, source, target)
+	s.Start()
+	s.WaitRuns(1, time.Minute)
+
+	ctx := context.Background()
+	executions := func() int { // called by Eventually on a goroutine of its own: no FailNow
+		hs, err := s.Histories(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		return len(hs)
+	}
+	// Five groups of eight events, each sent once the group before has made the sync
+	// continue as new: a group's signals reach the new execution while the server holds
+	// its first workflow task back, and the execution before may still be draining.
+	const group = 8
+	for g := 0; g < len(recs)/group; g++ {
+		before := executions()
+		for i := g * group; i < (g+1)*group; i++ {
+			edit(t, source, recs[i].ID, map[string]any{"phone": fmt.Sprintf("+1 555 02%02d", i)})
+			announce(s, "a", recs[i].ID)
+		}
+		s.Signal(workflows.SignalSyncNow, nil) // a run, which continues as new when it ends
+		require.Eventually(t, func() bool { return executions() > before }, time.Minute, 20*time.Millisecond,
+			"group %d: the sync continues as new", g)
+	}
+	st := s.WaitFor("every event handled", 2*time.Minute, func(st workflows.Status) bool {
+		return st.Events.Received >= len(recs) && st.Pending == 0 && st.Current == nil
+	})
+	assert.Equal(t, len(recs), st.Events.Received, "each event received once")
+	assert.Zero(t, st.Events.Duplicates)
+	assert.Empty(t, st.Events.LastError)
+
+	hs, err := s.Histories(context.Background())
+	require.NoError(t, err)
+	signaled, signals := 0, 0
+	for _, h := range hs {
+		n := 0
+		for _, e := range h.Events {
+			if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil && a.GetSignalName() == workflows.SignalChange {
+				n++
+			}
+		}
+		if n > 0 {
+			signaled++
+		}
+		signals += n
+	}
+	assert.Equal(t, len(recs), signals, "each signal in one execution's history")
+	assert.GreaterOrEqual(t, signaled, 4, "the events reached several executions")
+	for i, r := range recs {
+		domain := r.Fields["domain"].(string)
+		got, err := target.Find(context.Background(), "companies", "domain", []string{domain})
+		require.NoError(t, err)
+		require.Len(t, got[domain], 1, domain)
+		assert.Equal(t, fmt.Sprintf("+1 555 02%02d", i), got[domain][0].Fields["phone"], domain)
+	}
+}
