@@ -107,14 +107,15 @@ func inChunk(ctx context.Context) bool { return ctx.Value(chunkKey{}) != nil }
 
 // SyncChunk syncs up to a chunk of a side's changes, page by page, inside one activity.
 func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkResult, error) {
-	c, err := a.newChunk(ctx, in)
+	actx := ctx // the activity's own, for heartbeats; the steps' is marked
+	ctx = context.WithValue(ctx, chunkKey{}, true)
+	c, err := a.newChunk(actx, ctx, in)
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	stop := every(ctx, HeartbeatEvery, c.beat)
+	stop := every(actx, HeartbeatEvery, c.beat)
 	defer stop()
 	defer c.saves.abandon()
-	ctx = context.WithValue(ctx, chunkKey{}, true)
 	over, err := c.spans(ctx)
 	if err != nil {
 		return ChunkResult{}, err
@@ -149,7 +150,8 @@ type chunk struct {
 	progress ChunkProgress
 }
 
-func (a *Activities) newChunk(ctx context.Context, in SyncChunkInput) (*chunk, error) {
+// newChunk sets a chunk up: actx is the activity's context, ctx the steps' (chunkKey).
+func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*chunk, error) {
 	s, err := a.sync(in.Ref)
 	if err != nil {
 		return nil, err
@@ -167,14 +169,12 @@ func (a *Activities) newChunk(ctx context.Context, in SyncChunkInput) (*chunk, e
 	}
 	c := &chunk{a: a, in: in, sync: s, from: from, fromConn: fromConn, toConn: toConn,
 		limit: in.MaxRecords, started: time.Now(), out: ChunkResult{Cursor: in.Cursor},
-		actx: ctx, progress: ChunkProgress{Cursor: in.Cursor}}
+		actx: actx, progress: ChunkProgress{Cursor: in.Cursor}}
 	if c.limit <= 0 {
 		c.limit = ChunkRecords
 	}
-	// The steps run on the chunk's context (marked: they do not heartbeat themselves).
-	sctx := context.WithValue(ctx, chunkKey{}, true)
 	c.saves = &linkSaves{save: func(links []pairs.Link) error {
-		return a.SaveLinks(sctx, SaveLinksInput{Ref: in.Ref, Links: links})
+		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
 	}}
 	return c, nil
 }
@@ -543,8 +543,8 @@ type linkBatch struct {
 	done chan error
 }
 
-// add gathers links for a save: started at once when none is in flight, else when the
-// save in flight ends (a call of add, after or wait sees it end). add waits for the save
+// add gathers links for a save: started at once when none is in flight, else once the
+// save in flight has ended (which the next add, or wait, finds). add waits for the save
 // in flight when maxGatheredLinks have gathered; it returns that save's error.
 func (l *linkSaves) add(links []pairs.Link) error {
 	if len(links) == 0 {
