@@ -88,13 +88,13 @@ func main() {
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
 	memProfile := flag.String("memprofile", "", "write a profile of what the whole run allocated (pprof's allocs) to this file at its end")
-	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct); default all")
+	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct; the two-way scenario's are all tandem, or one of \"tandem one-way\", \"tandem one-way keeping links\", \"tandem two-way\"); default all")
 	flag.Parse()
 	if *designs != "" {
 		for _, d := range strings.Split(*designs, ",") {
 			d = strings.TrimSpace(d)
-			if d != designTandem && d != designPerEvent && d != designDirect {
-				fmt.Fprintf(os.Stderr, "bench: -designs: unknown design %q (known: %s, %s, %s)\n", d, designTandem, designPerEvent, designDirect)
+			if known := []string{designTandem, designPerEvent, designDirect, designOneWay, designOneWayLinks, designTwoWay}; !slices.Contains(known, d) {
+				fmt.Fprintf(os.Stderr, "bench: -designs: unknown design %q (known: %s)\n", d, strings.Join(known, ", "))
 				os.Exit(2)
 			}
 			o.designs = append(o.designs, d)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"tandem/connectors/memory"
 	"tandem/definition"
@@ -43,12 +44,18 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		linksDSN = pg.URL("postgres")
 	}
 	var out []result
-	for _, run := range []struct {
+	type design struct {
 		design string
 		mode   config.Mode
 		// deletes: the sync acts on deletes, so one-way keeps a link per pair too.
 		deletes bool
-	}{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, false}} {
+	}
+	designs := []design{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, false}}
+	// -designs tandem (or none) runs all three; naming them runs those (a profile of one).
+	if len(b.o.designs) > 0 && !slices.Contains(b.o.designs, designTandem) {
+		designs = slices.DeleteFunc(designs, func(d design) bool { return !slices.Contains(b.o.designs, d.design) })
+	}
+	for _, run := range designs {
 		name := uniqueName(scenarioTwoWay, run.design)
 		source := memory.New(memory.Options{IDPrefix: "a-"})
 		target := memory.New(memory.Options{IDPrefix: "b-"})
