@@ -11,7 +11,6 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,7 +22,6 @@ import (
 	"tandem/definition"
 	"tandem/internal/app"
 	"tandem/internal/config"
-	"tandem/internal/devserver"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -256,15 +254,7 @@ func TestRecordFixtures(t *testing.T) {
 	t.Run("drain ahead", func(t *testing.T) {
 		// Since "drain-ahead": a run told to continue as new while a page is read ahead
 		// writes that page first. A server of its own suggests it after a few pages.
-		srv, err := devserver.Start(devserver.Options{
-			SearchAttributes: app.SearchAttributes,
-			DynamicConfig:    map[string]any{"limit.historySize.suggestContinueAsNew": 40_000},
-		})
-		require.NoError(t, err)
-		t.Cleanup(srv.Stop)
-		c, err := srv.NewClient(ctx, client.Options{})
-		require.NoError(t, err)
-		t.Cleanup(c.Close)
+		c := testenv.ClientWith(t, map[string]any{"limit.historySize.suggestContinueAsNew": 40_000})
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		target := memory.New(memory.Options{IDPrefix: "t-"})
 		source.Seed("companies", 300, memory.SampleCompany)

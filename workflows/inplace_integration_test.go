@@ -7,11 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"tandem/connectors/memory"
-	"tandem/internal/app"
-	"tandem/internal/devserver"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -55,16 +52,8 @@ func TestRunsShareAnExecutionUntilItsHistoryIsLong(t *testing.T) {
 // and its searches are not thrown away and made again (on a rate-limited service the
 // searches are what a run waits for; issue 17's salesloft-to-hubspot spent 3 extra).
 func TestContinueAsNewMidRunUsesThePageReadAhead(t *testing.T) {
-	srv, err := devserver.Start(devserver.Options{
-		SearchAttributes: app.SearchAttributes,
-		// A history of a few pages is "long": the run is told to continue as new mid-way.
-		DynamicConfig: map[string]any{"limit.historySize.suggestContinueAsNew": 40_000},
-	})
-	require.NoError(t, err)
-	t.Cleanup(srv.Stop)
-	c, err := srv.NewClient(context.Background(), client.Options{})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
+	// A history of a few pages is "long": the run is told to continue as new mid-way.
+	c := testenv.ClientWith(t, map[string]any{"limit.historySize.suggestContinueAsNew": 40_000})
 
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	target := memory.New(memory.Options{IDPrefix: "t-"})

@@ -8,11 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/sdk/client"
 
 	"tandem/connectors/memory"
-	"tandem/internal/app"
-	"tandem/internal/devserver"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -25,16 +22,8 @@ import (
 // hand-over, none counted twice), and every announced change reaches the target. Until
 // wave 2, session 7 only the ingress's answer to a server's refusal (503) was tested.
 func TestWebhookEventsAcrossContinueAsNew(t *testing.T) {
-	srv, err := devserver.Start(devserver.Options{
-		SearchAttributes: app.SearchAttributes,
-		// A few micro-batches' markers make a history "long".
-		DynamicConfig: map[string]any{"limit.historySize.suggestContinueAsNew": 8_000},
-	})
-	require.NoError(t, err)
-	t.Cleanup(srv.Stop)
-	c, err := srv.NewClient(context.Background(), client.Options{})
-	require.NoError(t, err)
-	t.Cleanup(c.Close)
+	// A few micro-batches' markers make a history "long".
+	c := testenv.ClientWith(t, map[string]any{"limit.historySize.suggestContinueAsNew": 8_000})
 	defer workflows.SetRunInPlaceEvents(1)() // every finished run continues as new
 
 	source := memory.New(memory.Options{IDPrefix: "s-"})

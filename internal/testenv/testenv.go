@@ -65,6 +65,24 @@ func Client(t testing.TB) client.Client {
 	return cl
 }
 
+// ClientWith starts a server of the test's own with the given dynamic config (e.g. a low
+// "limit.historySize.suggestContinueAsNew"), stopped when the test ends, and returns a
+// client of it.
+func ClientWith(t testing.TB, dynamicConfig map[string]any) client.Client {
+	t.Helper()
+	srv, err := devserver.Start(devserver.Options{SearchAttributes: app.SearchAttributes, DynamicConfig: dynamicConfig})
+	if err != nil {
+		t.Fatalf("embedded Temporal server: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	c, err := srv.NewClient(context.Background(), client.Options{Logger: logging.Temporal(zap.NewNop())})
+	if err != nil {
+		t.Fatalf("client of the embedded Temporal server: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // Server returns the embedded server (started by Client).
 func Server(t testing.TB) *devserver.Server {
 	Client(t)
