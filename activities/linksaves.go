@@ -65,8 +65,8 @@ func (l *linkSaves) step(block bool) error {
 			l.next = nil // what follows a failed save does not happen
 			return err
 		}
-		for _, f := range f.then {
-			f()
+		for _, then := range f.then {
+			then()
 		}
 	}
 	if b := l.next; b != nil {
