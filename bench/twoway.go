@@ -52,8 +52,9 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 	}
 	designs := []design{{designOneWay, config.OneWay, false}, {designOneWayLinks, config.OneWay, true}, {designTwoWay, config.TwoWay, false}}
 	// -designs tandem (or none) runs all three; naming them runs those (a profile of one).
-	if len(b.o.designs) > 0 && !slices.Contains(b.o.designs, designTandem) {
-		designs = slices.DeleteFunc(designs, func(d design) bool { return !slices.Contains(b.o.designs, d.design) })
+	if !slices.Contains(b.o.designs, designTandem) {
+		named := b.o.pick([]string{designOneWay, designOneWayLinks, designTwoWay})
+		designs = slices.DeleteFunc(designs, func(d design) bool { return !slices.Contains(named, d.design) })
 	}
 	for _, run := range designs {
 		name := uniqueName(scenarioTwoWay, run.design)

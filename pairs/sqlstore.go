@@ -33,8 +33,10 @@ import (
 //     its parent directory (mode 0600 and 0750: the links hold record values). The
 //     worker's default is .tandem/links.db under its data directory. The file is in WAL
 //     mode with a busy timeout, so another process reading or writing it waits rather
-//     than fails, and the store uses one connection, which queues the worker's concurrent
-//     activities. ":memory:" is a store private to the process, lost on Close (tests).
+//     than fails. The store writes through one connection, which queues the worker's
+//     concurrent writes, and reads through a pool of read-only connections of its own
+//     beside it. ":memory:" is a store private to the process, lost on Close (tests), and
+//     reads through its one connection.
 //
 // Both keep times in UTC to the microsecond (finer digits are truncated) and Values as
 // JSON text; see OpenSQLite and OpenPostgres for the details.
@@ -318,8 +320,8 @@ func (s *sqlStore) fail(what string, err error) error {
 // linkColumns are the columns a link is read from, in query's order.
 const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
-// glanceColumns are linkColumns with no values: Glance's.
-const glanceColumns = `"key", a_id, NULL AS a_values, a_fp, a_wrote_at, b_id, NULL AS b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
+// glanceColumns are linkColumns with NULL for the halves' values: Glance's.
+var glanceColumns = strings.NewReplacer("a_values", "NULL AS a_values", "b_values", "NULL AS b_values").Replace(linkColumns)
 
 // insertColumns are the columns a link is written to: sync, then linkArgs's.
 const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
@@ -682,7 +684,7 @@ func (d dbValues) Scan(v any) error {
 	return nil
 }
 
-// query runs a SELECT of linkColumns and returns its links.
+// query runs a SELECT of linkColumns (or glanceColumns) and returns its links.
 func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) ([]Link, error) {
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
