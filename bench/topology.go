@@ -658,7 +658,7 @@ func (t *topology) startIngress(ctx context.Context, defs, dataDSN string) error
 		c.Settings = settings
 		f.Connections[name] = c
 	}
-	in, err := ingress.New(f, reg, ingress.NewTemporalSignaler(t.c), ingress.Options{})
+	in, err := ingress.New(f, reg, ingress.NewTemporalSignaler(t.c, ""), ingress.Options{})
 	if err != nil {
 		return err
 	}

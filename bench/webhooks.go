@@ -8,8 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
 
 	"tandem/connectors"
 	"tandem/connectors/builtin"
@@ -63,7 +67,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 		},
 		Syncs: fx.acts.Syncs.Syncs,
 	}
-	in, err := ingress.New(defs, builtin.Registry(), ingress.NewTemporalSignaler(b.c), ingress.Options{})
+	in, err := ingress.New(defs, builtin.Registry(), ingress.NewTemporalSignaler(b.c, ""), ingress.Options{})
 	if err != nil {
 		return r, fmt.Errorf("ingress: %w", err)
 	}
@@ -98,6 +102,15 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	if err != nil {
 		return r, err
 	}
+	// Requests that arrived while the sync's execution was closing were handed off to
+	// workflows of their own: their histories count too.
+	handedOff := in.Stats().HandedOff
+	handoffs, err := handoffHistory(ctx, b.c, fx.sync, start, handedOff)
+	if err != nil {
+		return r, err
+	}
+	after.events += handoffs.events
+	after.bytes += handoffs.bytes
 	lat, overtaken := lt.result()
 	r.Records, r.Events, r.Failed = total, total, failed
 	r.Seconds, r.RecordsPerSec = elapsed.Seconds(), float64(total)/elapsed.Seconds()
@@ -108,12 +121,55 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	r.PeakMiB, r.RetainedMiB = mib(peak), mib(s.retained())
 	r.AckP50ms, r.AckP99ms = ms(pct(acks, 50)), ms(pct(acks, 99))
 	r.E2EP50ms, r.E2EP99ms = ms(pct(lat, 50)), ms(pct(lat, 99))
-	r.Note = fmt.Sprintf("%d events at %d/s; %d micro-batches; %d changes written, %d overtaken by a newer change of the same record (no latency of their own); records/s = events/s",
-		total, b.o.webhookRate, st.Events.Batches, len(lat), overtaken)
+	r.Note = fmt.Sprintf("%d events at %d/s; %d micro-batches; %d requests handed off (the sync's execution closing; their workflows' %d history events counted); %d changes written, %d overtaken by a newer change of the same record (no latency of their own); records/s = events/s",
+		total, b.o.webhookRate, st.Events.Batches, handedOff, handoffs.events, len(lat), overtaken)
 	if failed > 0 {
 		return r, fmt.Errorf("%d of %d webhooks not acknowledged", failed, total)
 	}
 	return r, nil
+}
+
+// handoffHistory sums the histories of the n HandoffWorkflows of a sync started since
+// start, waiting for the visibility store to list them all.
+func handoffHistory(ctx context.Context, c client.Client, sync string, start time.Time, n int64) (history, error) {
+	if n == 0 {
+		return history{}, nil
+	}
+	query := fmt.Sprintf("WorkflowType = 'HandoffWorkflow' AND StartTime >= '%s'", start.UTC().Format(time.RFC3339Nano))
+	prefix := workflows.WorkflowID(sync) + "/handoff/"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var h history
+		var found int64
+		var token []byte
+		for {
+			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
+			if err != nil {
+				return history{}, fmt.Errorf("list handoffs: %w", err)
+			}
+			for _, e := range resp.GetExecutions() {
+				if id := e.GetExecution().GetWorkflowId(); strings.HasPrefix(id, prefix) {
+					found++
+					one, err := chainHistory(ctx, c, id, e.GetExecution().GetRunId())
+					if err != nil {
+						return history{}, err
+					}
+					h.events += one.events
+					h.bytes += one.bytes
+				}
+			}
+			if token = resp.GetNextPageToken(); len(token) == 0 {
+				break
+			}
+		}
+		if found >= n {
+			return h, nil
+		}
+		if time.Now().After(deadline) {
+			return history{}, fmt.Errorf("%d handoffs of %d listed after a minute", found, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // latencies times each change from the source to the target, by the phone number the

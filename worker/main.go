@@ -155,7 +155,7 @@ func run(ctx context.Context, o options) error {
 
 	ingressDone := make(chan error, 1)
 	if ln != nil {
-		in, err := ingress.New(syncs, builtin.Registry(), ingress.NewTemporalSignaler(c), ingress.Options{Logger: logger.Named("ingress"), Metrics: mh})
+		in, err := ingress.New(syncs, builtin.Registry(), ingress.NewTemporalSignaler(c, namespace), ingress.Options{Logger: logger.Named("ingress"), Metrics: mh})
 		if err != nil {
 			return err
 		}

@@ -6,15 +6,15 @@ package app
 import (
 	"context"
 	"encoding/json"
-	"strings"
-
 	"errors"
 	"fmt"
+	"strings"
+	"time"
+
 	enumspb "go.temporal.io/api/enums/v1"
 	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"time"
-
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/converter"
@@ -27,6 +27,7 @@ import (
 	"tandem/connectors"
 	"tandem/definition"
 	"tandem/internal/config"
+	"tandem/internal/ingress"
 	"tandem/internal/searchattr"
 	"tandem/secret"
 	"tandem/workflows"
@@ -152,7 +153,9 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w.RegisterWorkflow(workflows.PlanWorkflow)
 	w.RegisterWorkflow(workflows.VerifyWorkflow)
 	w.RegisterWorkflow(workflows.LinksWorkflow)
+	w.RegisterWorkflow(workflows.HandoffWorkflow)
 	w.RegisterActivity(acts)
+	w.RegisterActivityWithOptions(ingress.NewDeliverer(c).DeliverChange, activity.RegisterOptions{Name: workflows.ActivityDeliverChange})
 	return w
 }
 

@@ -75,12 +75,14 @@ The webhook secrets are read from the environment, as the definitions file names
 				return fmt.Errorf("%s: no sync has webhooks: true, so there is nothing to serve", configPath)
 			}
 
+			namespace := "" // the signaler's default, as a Dialer's client is dialled to
 			if dial == nil {
 				dial = func(ctx context.Context) (client.Client, error) {
 					opts, err := app.ClientOptions(logging.Temporal(logger))
 					if err != nil {
 						return nil, err
 					}
+					namespace = opts.Namespace
 					opts.MetricsHandler = mh
 					return app.Dial(ctx, opts)
 				}
@@ -90,7 +92,7 @@ The webhook secrets are read from the environment, as the definitions file names
 				return err
 			}
 			defer c.Close()
-			sig.Signaler = ingress.NewTemporalSignaler(c)
+			sig.Signaler = ingress.NewTemporalSignaler(c, namespace)
 
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -121,9 +123,9 @@ The webhook secrets are read from the environment, as the definitions file names
 // dialled.
 type lateSignaler struct{ ingress.Signaler }
 
-func (l *lateSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) error {
+func (l *lateSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) (ingress.Delivery, error) {
 	if l.Signaler == nil {
-		return errors.New("not connected to Temporal yet")
+		return ingress.Signalled, errors.New("not connected to Temporal yet")
 	}
 	return l.Signaler.SignalChange(ctx, sync, sig)
 }

@@ -15,13 +15,14 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/mocks"
+	"go.temporal.io/sdk/converter"
 
 	"tandem/connectors/standardwebhooks"
 	"tandem/internal/cli"
+	"tandem/internal/testenv"
 	"tandem/workflows"
 )
 
@@ -72,13 +73,9 @@ func webhooksVerb(out *syncBuffer, dial cli.Dialer, args ...string) *cobra.Comma
 
 func TestWebhooksServesUntilCancelled(t *testing.T) {
 	t.Setenv("CRM_WEBHOOK_SECRET", "s3cret")
-	c := mocks.NewClient(t)
-	c.On("SignalWithStartWorkflow", mock.Anything, "tandem/sync/companies", workflows.SignalChange,
-		workflows.ChangeSignal{Side: "a", Events: []workflows.ChangeEvent{{ID: "msg_1", RecordID: "m-000001", Kind: "created"}}},
-		workflows.StartOptions("companies"), mock.Anything, workflows.SyncInput{Sync: "companies"}).
-		Return(nil, nil).Once()
-	c.On("Close").Return().Once()
-	dial := func(context.Context) (client.Client, error) { return c, nil }
+	// A server of the test's own, with no worker: the signal stays in the history as sent.
+	server := testenv.ClientWith(t, nil)
+	dial := func(context.Context) (client.Client, error) { return client.NewClientFromExisting(server, client.Options{}) }
 
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,6 +108,19 @@ func TestWebhooksServesUntilCancelled(t *testing.T) {
 		t.Fatal("the ingress did not stop when its context ended")
 	}
 	assert.Contains(t, out.String(), "webhook ingress stopped\n")
+
+	var got []workflows.ChangeSignal
+	iter := server.GetWorkflowHistory(context.Background(), workflows.WorkflowID("companies"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		e, err := iter.Next()
+		require.NoError(t, err)
+		if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
+			var sig workflows.ChangeSignal
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &sig))
+			got = append(got, sig)
+		}
+	}
+	assert.Equal(t, []workflows.ChangeSignal{{Side: "a", Events: []workflows.ChangeEvent{{ID: "msg_1", RecordID: "m-000001", Kind: "created"}}}}, got)
 }
 
 func TestWebhooksConfigErrors(t *testing.T) {

@@ -94,7 +94,7 @@ func runDemo(t *testing.T, o demo.Options) (*demo.Demo, *testenv.Sync) {
 	reg := builtin.Registry()
 	conns, err := app.OpenConnections(d.Syncs, reg)
 	require.NoError(t, err)
-	in, err := ingress.New(d.Syncs, reg, ingress.NewTemporalSignaler(c), ingress.Options{Logger: zap.NewNop()})
+	in, err := ingress.New(d.Syncs, reg, ingress.NewTemporalSignaler(c, ""), ingress.Options{Logger: zap.NewNop()})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)

@@ -29,6 +29,10 @@ import (
 // MetricWebhookRequests counts webhook requests by sync and HTTP status.
 const MetricWebhookRequests = "tandem_webhook_requests"
 
+// MetricWebhookHandoffs counts, by sync, accepted webhook requests that were handed off
+// because the sync's execution was closing (see NewTemporalSignaler).
+const MetricWebhookHandoffs = "tandem_webhook_handoffs"
+
 // Defaults of Options.
 const (
 	DefaultMaxBody = 1 << 20
@@ -253,7 +257,8 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.Timeout)
 	defer cancel()
-	if err := s.sig.SignalChange(ctx, ep.sync, sig); err != nil {
+	delivery, err := s.sig.SignalChange(ctx, ep.sync, sig)
+	if err != nil {
 		if unavailable(err) || errors.Is(err, context.Canceled) {
 			s.count(ep, http.StatusServiceUnavailable)
 			s.log.Warn("Webhook not signalled: Temporal unavailable", s.fields(r, ep, http.StatusServiceUnavailable, start, zap.Error(err))...)
@@ -264,6 +269,9 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.stats.events.Add(int64(len(sig.Events)))
+	if delivery == HandedOff {
+		s.handedOff(ep, len(sig.Events))
+	}
 	s.accept(w, ep, start, http.StatusAccepted, len(sig.Events))
 }
 
@@ -358,12 +366,16 @@ type Stats struct {
 	TooLarge         int64 // 413
 	Internal         int64 // 500
 	Unavailable      int64 // 503
-	// Events is how many events were signalled.
+	// Events is how many events were signalled (handed off included).
 	Events int64
+	// HandedOff is how many accepted requests were handed off (their sync's execution
+	// was closing; see NewTemporalSignaler), and HandedOffEvents their events.
+	HandedOff, HandedOffEvents int64
 }
 
 type counters struct {
 	accepted, empty, badRequest, unauthorized, notFound, methodNotAllowed, tooLarge, internal, unavailable, events atomic.Int64
+	handedOff, handedOffEvents                                                                                     atomic.Int64
 }
 
 // count records an answer in the stats and, if configured, the metrics.
@@ -377,6 +389,16 @@ func (s *Server) count(ep *endpoint, status int) {
 		sync = ep.sync
 	}
 	s.opts.Metrics.WithTags(map[string]string{"sync": sync, "status": strconv.Itoa(status)}).Counter(MetricWebhookRequests).Inc(1)
+}
+
+// handedOff records an accepted request that was handed off, in the stats and metrics.
+func (s *Server) handedOff(ep *endpoint, events int) {
+	s.stats.handedOff.Add(1)
+	s.stats.handedOffEvents.Add(int64(events))
+	s.log.Debug("Webhook handed off: the sync's execution is closing", zap.String("sync", ep.sync), zap.String("side", ep.side), zap.Int("events", events))
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.WithTags(map[string]string{"sync": ep.sync}).Counter(MetricWebhookHandoffs).Inc(1)
+	}
 }
 
 func (c *counters) count(status int) {
@@ -409,6 +431,7 @@ func (s *Server) Stats() Stats {
 		Accepted: c.accepted.Load(), Empty: c.empty.Load(), BadRequest: c.badRequest.Load(),
 		Unauthorized: c.unauthorized.Load(), NotFound: c.notFound.Load(), MethodNotAllowed: c.methodNotAllowed.Load(),
 		TooLarge: c.tooLarge.Load(), Internal: c.internal.Load(), Unavailable: c.unavailable.Load(), Events: c.events.Load(),
+		HandedOff: c.handedOff.Load(), HandedOffEvents: c.handedOffEvents.Load(),
 	}
 }
 
@@ -423,6 +446,6 @@ func Check(syncs *config.File, reg *connectors.Registry) error {
 // checkOnly is the signaler of Check's throwaway server: it is never called.
 type checkOnly struct{}
 
-func (checkOnly) SignalChange(context.Context, string, workflows.ChangeSignal) error {
-	return errors.New("webhook ingress: not serving (settings check only)")
+func (checkOnly) SignalChange(context.Context, string, workflows.ChangeSignal) (Delivery, error) {
+	return Signalled, errors.New("webhook ingress: not serving (settings check only)")
 }

@@ -99,6 +99,8 @@ type fakeSignaler struct {
 	mu    sync.Mutex
 	calls []signalCall
 	err   error
+	// delivery is what a successful SignalChange answers (Signalled by default).
+	delivery ingress.Delivery
 	// When block is set, SignalChange says so on entered, then waits for block to close.
 	block, entered chan struct{}
 }
@@ -108,7 +110,7 @@ type signalCall struct {
 	Sig  workflows.ChangeSignal
 }
 
-func (f *fakeSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) error {
+func (f *fakeSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) (ingress.Delivery, error) {
 	if f.block != nil {
 		f.entered <- struct{}{}
 		<-f.block
@@ -116,7 +118,7 @@ func (f *fakeSignaler) SignalChange(ctx context.Context, sync string, sig workfl
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, signalCall{sync, sig})
-	return f.err
+	return f.delivery, f.err
 }
 
 func (f *fakeSignaler) Calls() []signalCall {

@@ -63,7 +63,7 @@ func newHooked(t testing.TB, name string, source, target *memory.Connector, c cl
 	if c == nil {
 		c = s.Client
 	}
-	in, err := ingress.New(defs, builtin.Registry(), ingress.NewTemporalSignaler(c), ingress.Options{})
+	in, err := ingress.New(defs, builtin.Registry(), ingress.NewTemporalSignaler(c, ""), ingress.Options{})
 	require.NoError(t, err)
 	srv := httptest.NewServer(in.Handler())
 	t.Cleanup(srv.Close)

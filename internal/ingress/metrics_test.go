@@ -57,3 +57,44 @@ func TestWebhookRequestsAreCountedBySyncAndStatus(t *testing.T) {
 			strings.Contains(text, `tandem_webhook_requests_total{status="404",sync="unknown"} 1`)
 	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
 }
+
+// A request handed off (its sync's execution was closing) is accepted like any other, and
+// counted as handed off in the stats and the metrics.
+func TestHandedOffRequestsAreCounted(t *testing.T) {
+	m := metrics.New()
+	defer m.Close()
+	reg := builtin.Registry()
+	require.NoError(t, reg.RegisterWebhooks("fake", func(string, connectors.Settings) (connectors.WebhookVerifier, error) {
+		return fakeVerifier{}, nil
+	}))
+	sig := &fakeSignaler{delivery: ingress.HandedOff}
+	srv, err := ingress.New(parse(t, definitions), reg, sig, ingress.Options{Logger: zap.NewNop(), Metrics: m.Handler()})
+	require.NoError(t, err)
+	body := event("companies", "crm-1")
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/companies/a", strings.NewReader(body))
+	for k, v := range signed(crmSecret, "m1", time.Now(), body) {
+		r.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, r)
+	require.Equal(t, http.StatusAccepted, rec.Code)
+	st := srv.Stats()
+	require.Equal(t, int64(1), st.Accepted)
+	require.Equal(t, int64(1), st.HandedOff)
+	require.Equal(t, int64(1), st.HandedOffEvents)
+	require.Equal(t, int64(1), st.Events)
+
+	scrape := httptest.NewServer(m.HTTPHandler())
+	defer scrape.Close()
+	var text string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(scrape.URL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		text = string(b)
+		return strings.Contains(text, `tandem_webhook_handoffs_total{sync="companies"} 1`)
+	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
+}

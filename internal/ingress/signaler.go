@@ -2,31 +2,169 @@ package ingress
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"time"
 
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 
 	"tandem/workflows"
 )
 
+// Delivery says how a signaler gave Temporal a request's events.
+type Delivery int
+
+const (
+	// Signalled: the sync's workflow took the change signal.
+	Signalled Delivery = iota
+	// HandedOff: the sync's execution was closing (continuing as new) and refused
+	// signals, so a HandoffWorkflow holding the events was started; it signals them to
+	// the sync's next run.
+	HandedOff
+)
+
 // Signaler hands a request's verified events to its sync's workflow.
 type Signaler interface {
-	SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) error
+	SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) (Delivery, error)
 }
 
-// NewTemporalSignaler returns a Signaler that sends the change signal with
-// SignalWithStart, so a sync whose workflow is not running yet starts.
-func NewTemporalSignaler(c client.Client) Signaler { return temporalSignaler{c} }
+// NewTemporalSignaler returns a Signaler of the Temporal namespace the client is dialled
+// to (its name is needed for the service calls the signaler makes itself; "" is
+// "default").
+//
+// It signals the sync's workflow, and starts it (SignalWithStart) when it is not running.
+// When the sync's execution refuses the signal because it is closing, it starts a
+// HandoffWorkflow with the events rather than wait: the server refuses signals until the
+// task closing the execution has replayed it all, and the client's own retries wait 200
+// ms, then 400 ms, more; a webhook sender would wait that long for its answer three times
+// a minute at 100 events a second.
+func NewTemporalSignaler(c client.Client, namespace string) Signaler {
+	if namespace == "" {
+		namespace = "default"
+	}
+	return &temporalSignaler{c: c, namespace: namespace}
+}
 
-type temporalSignaler struct{ c client.Client }
+type temporalSignaler struct {
+	c         client.Client
+	namespace string
+}
 
-func (t temporalSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) error {
-	_, err := t.c.SignalWithStartWorkflow(ctx, workflows.WorkflowID(sync), workflows.SignalChange, sig,
-		workflows.StartOptions(sync), workflows.SyncWorkflow, workflows.SyncInput{Sync: sync})
+func (t *temporalSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) (Delivery, error) {
+	d, err := t.signal(ctx, sync, sig)
 	if err != nil {
-		return fmt.Errorf("signal %s to sync %q: %w", workflows.SignalChange, sync, err)
+		return d, fmt.Errorf("signal %s to sync %q: %w", workflows.SignalChange, sync, err)
+	}
+	return d, nil
+}
+
+func (t *temporalSignaler) signal(ctx context.Context, sync string, sig workflows.ChangeSignal) (Delivery, error) {
+	input, err := converter.GetDefaultDataConverter().ToPayloads(sig)
+	if err != nil {
+		return Signalled, err
+	}
+	// The service call, not the client's SignalWorkflow: that one retries a refusal
+	// after 200 ms. The request id stays the same across attempts, so the server
+	// never takes the signal twice.
+	req := &workflowservice.SignalWorkflowExecutionRequest{
+		Namespace:         t.namespace,
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(sync)},
+		SignalName:        workflows.SignalChange,
+		Input:             input,
+		Identity:          "tandem-ingress",
+		RequestId:         rand.Text(),
+	}
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		_, err = t.c.WorkflowService().SignalWorkflowExecution(ctx, req)
+		var notFound *serviceerror.NotFound
+		switch {
+		case err == nil:
+			return Signalled, nil
+		case closing(err):
+			return HandedOff, t.handOff(ctx, sync, sig)
+		case errors.As(err, &notFound):
+			// Not running (never started, or ended): start it with the signal.
+			return Signalled, signalWithStart(ctx, t.c, sync, sig)
+		case !retryable(err):
+			return Signalled, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return Signalled, err
+		case <-timer.C:
+		}
+	}
+}
+
+// handOff starts the HandoffWorkflow of a refused signal. One of the same events started
+// already (a sender's retry of the request) is as good.
+func (t *temporalSignaler) handOff(ctx context.Context, sync string, sig workflows.ChangeSignal) error {
+	_, err := t.c.ExecuteWorkflow(ctx, workflows.HandoffOptions(sync, sig), workflows.HandoffWorkflow,
+		workflows.HandoffInput{Sync: sync, Signal: sig})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("the sync's execution is closing, and handing the events off failed: %w", err)
+	}
+	return nil
+}
+
+// signalWithStart sends the change signal with the client's SignalWithStart (and its
+// retries), starting the sync's workflow if it is not running.
+func signalWithStart(ctx context.Context, c client.Client, sync string, sig workflows.ChangeSignal) error {
+	_, err := c.SignalWithStartWorkflow(ctx, workflows.WorkflowID(sync), workflows.SignalChange, sig,
+		workflows.StartOptions(sync), workflows.SyncWorkflow, workflows.SyncInput{Sync: sync})
+	return err
+}
+
+// closing reports whether err is the server refusing a signal to an execution that is
+// closing (or too busy to take it now).
+func closing(err error) bool {
+	var busy *serviceerror.ResourceExhausted
+	return errors.As(err, &busy) && busy.Cause == enumspb.RESOURCE_EXHAUSTED_CAUSE_BUSY_WORKFLOW
+}
+
+// retryable reports whether a failed signal may succeed if sent again: the server was
+// unreachable, overloaded or briefly unable (the codes the client retries).
+func retryable(err error) bool {
+	var (
+		unavail   *serviceerror.Unavailable
+		exhausted *serviceerror.ResourceExhausted
+		aborted   *serviceerror.Aborted
+		internal  *serviceerror.Internal
+	)
+	return errors.As(err, &unavail) || errors.As(err, &exhausted) || errors.As(err, &aborted) || errors.As(err, &internal)
+}
+
+// Deliverer is the activity by which a HandoffWorkflow signals its events to the sync
+// (registered by the worker as workflows.ActivityDeliverChange).
+type Deliverer struct{ c client.Client }
+
+// NewDeliverer returns the Deliverer of a client.
+func NewDeliverer(c client.Client) *Deliverer { return &Deliverer{c: c} }
+
+// DeliverChange signals a handed-off change to its sync, starting it if it is not
+// running. The client retries a refusal while the sync's execution is still closing.
+func (d *Deliverer) DeliverChange(ctx context.Context, in workflows.HandoffInput) error {
+	err := signalWithStart(ctx, d.c, in.Sync, in.Signal)
+	var invalid *serviceerror.InvalidArgument
+	if errors.As(err, &invalid) {
+		// E.g. the execution's limit of signals: sending it again cannot help.
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("signal %s to sync %q: %v", workflows.SignalChange, in.Sync, err), "SignalRefused", err)
+	}
+	if err != nil {
+		return fmt.Errorf("signal %s to sync %q: %w", workflows.SignalChange, in.Sync, err)
 	}
 	return nil
 }

@@ -2,37 +2,65 @@ package ingress_test
 
 import (
 	"context"
-	"reflect"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/mocks"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"tandem/internal/ingress"
+	"tandem/internal/testenv"
 	"tandem/workflows"
 )
 
-// The Temporal signaler starts the sync's workflow if needed (SignalWithStart, with the
-// sync's usual start options) and hands it the change signal.
+// The Temporal signaler starts a sync's workflow that is not running (SignalWithStart,
+// with the sync's usual start options) and signals one that is; each request is one
+// signal in the sync's history.
 func TestTemporalSignaler(t *testing.T) {
-	c := mocks.NewClient(t)
-	sig := workflows.ChangeSignal{Side: "b", Events: []workflows.ChangeEvent{{ID: "msg_1", RecordID: "r1", Kind: "updated"}}}
-	isSyncWorkflow := mock.MatchedBy(func(fn any) bool {
-		return reflect.ValueOf(fn).Pointer() == reflect.ValueOf(workflows.SyncWorkflow).Pointer()
-	})
-	c.On("SignalWithStartWorkflow", mock.Anything, "tandem/sync/companies", workflows.SignalChange, sig,
-		workflows.StartOptions("companies"), isSyncWorkflow, workflows.SyncInput{Sync: "companies"}).
-		Return(nil, nil).Once()
-	require.NoError(t, ingress.NewTemporalSignaler(c).SignalChange(context.Background(), "companies", sig))
+	c := testenv.ClientWith(t, nil) // no worker: the signals stay in the history as sent
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	signaler := ingress.NewTemporalSignaler(c, "")
+	first := workflows.ChangeSignal{Side: "b", Events: []workflows.ChangeEvent{{ID: "msg_1", RecordID: "r1", Kind: "updated"}}}
+	second := workflows.ChangeSignal{Side: "a", Events: []workflows.ChangeEvent{{ID: "msg_2", RecordID: "r2"}}}
+	for _, sig := range []workflows.ChangeSignal{first, second} {
+		d, err := signaler.SignalChange(ctx, "companies", sig)
+		require.NoError(t, err)
+		assert.Equal(t, ingress.Signalled, d)
+	}
 
-	down := serviceerror.NewUnavailable("connection refused")
-	c.On("SignalWithStartWorkflow", mock.Anything, "tandem/sync/other", workflows.SignalChange, sig,
-		workflows.StartOptions("other"), isSyncWorkflow, workflows.SyncInput{Sync: "other"}).
-		Return(nil, down).Once()
-	err := ingress.NewTemporalSignaler(c).SignalChange(context.Background(), "other", sig)
-	assert.ErrorIs(t, err, down)
-	assert.EqualError(t, err, `signal change to sync "other": connection refused`)
+	desc, err := c.DescribeWorkflowExecution(ctx, workflows.WorkflowID("companies"), "")
+	require.NoError(t, err)
+	assert.Equal(t, "SyncWorkflow", desc.GetWorkflowExecutionInfo().GetType().GetName())
+	assert.Equal(t, workflows.TaskQueue, desc.GetWorkflowExecutionInfo().GetTaskQueue())
+	var got []workflows.ChangeSignal
+	iter := c.GetWorkflowHistory(ctx, workflows.WorkflowID("companies"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		e, err := iter.Next()
+		require.NoError(t, err)
+		if a := e.GetWorkflowExecutionSignaledEventAttributes(); a != nil {
+			assert.Equal(t, workflows.SignalChange, a.GetSignalName())
+			var sig workflows.ChangeSignal
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(a.GetInput(), &sig))
+			got = append(got, sig)
+		}
+	}
+	assert.Equal(t, []workflows.ChangeSignal{first, second}, got)
+}
+
+// A signal Temporal cannot take (the server unreachable) fails once the context ends,
+// with an error naming the sync that the ingress answers 503 for.
+func TestTemporalSignalerUnavailable(t *testing.T) {
+	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.0.1:1"})
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = ingress.NewTemporalSignaler(c, "").SignalChange(ctx, "other", workflows.ChangeSignal{Side: "a"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `signal change to sync "other": `)
+	assert.True(t, ingress.Unavailable(err), "%v", err)
 }
