@@ -75,7 +75,9 @@ func TestWebhooksServesUntilCancelled(t *testing.T) {
 	t.Setenv("CRM_WEBHOOK_SECRET", "s3cret")
 	// A server of the test's own, with no worker: the signal stays in the history as sent.
 	server := testenv.ClientWith(t, nil)
-	dial := func(context.Context) (client.Client, error) { return client.NewClientFromExisting(server, client.Options{}) }
+	dial := func(context.Context) (client.Client, error) {
+		return client.NewClientFromExisting(server, client.Options{})
+	}
 
 	var out syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())

@@ -9,6 +9,7 @@ import (
 	commandpb "go.temporal.io/api/command/v1"
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/serviceerror"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -17,6 +18,7 @@ import (
 
 	"tandem/connectors/memory"
 	"tandem/internal/ingress"
+	"tandem/internal/replay"
 	"tandem/internal/testenv"
 	"tandem/workflows"
 )
@@ -140,11 +142,12 @@ func TestWebhookWhileTheSyncIsClosing(t *testing.T) {
 	require.Equal(t, int64(2), int64(st.Events.Received), "the event during the close and the handed-off one, once each")
 	require.Zero(t, st.Events.Duplicates)
 	iter := c.GetWorkflowHistory(ctx, handoff, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
+	h := &historypb.History{}
 	for iter.HasNext() {
-		_, err := iter.Next()
+		e, err := iter.Next()
 		require.NoError(t, err)
-		n++
+		h.Events = append(h.Events, e)
 	}
-	require.Equal(t, 6, n, "a handoff's history: started, one workflow task, its marker, completed")
+	require.Len(t, h.Events, 6, "a handoff's history: started, one workflow task, its marker, completed")
+	require.NoError(t, replay.History(h, nil), "the handoff's history replays")
 }

@@ -1,6 +1,6 @@
-// Package replay replays sync workflow histories against the current code with the SDK's
-// WorkflowReplayer, so a change to workflow code that would break running syncs is caught
-// before it is deployed.
+// Package replay replays sync workflow histories (and webhook handoffs') against the
+// current code with the SDK's WorkflowReplayer, so a change to workflow code that would
+// break running syncs is caught before it is deployed.
 package replay
 
 import (
@@ -27,6 +27,7 @@ func replayer() (worker.WorkflowReplayer, error) {
 		return nil, err
 	}
 	r.RegisterWorkflow(workflows.SyncWorkflow)
+	r.RegisterWorkflow(workflows.HandoffWorkflow)
 	return r, nil
 }
 
