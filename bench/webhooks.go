@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
@@ -103,7 +103,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 		return r, err
 	}
 	// Requests that arrived while the sync's execution was closing were handed off to
-	// workflows of their own: their histories count too.
+	// its HandoffWorkflow: their histories count too.
 	handedOff := in.Stats().HandedOff
 	handoffs, err := handoffHistory(ctx, b.c, fx.sync, start, handedOff)
 	if err != nil {
@@ -121,7 +121,7 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	r.PeakMiB, r.RetainedMiB = mib(peak), mib(s.retained())
 	r.AckP50ms, r.AckP99ms = ms(pct(acks, 50)), ms(pct(acks, 99))
 	r.E2EP50ms, r.E2EP99ms = ms(pct(lat, 50)), ms(pct(lat, 99))
-	r.Note = fmt.Sprintf("%d events at %d/s; %d micro-batches; %d requests handed off (the sync's execution closing; their workflows' %d history events counted); %d changes written, %d overtaken by a newer change of the same record (no latency of their own); records/s = events/s",
+	r.Note = fmt.Sprintf("%d events at %d/s; %d micro-batches; %d requests handed off (the sync's execution closing; the handoffs' %d history events counted); %d changes written, %d overtaken by a newer change of the same record (no latency of their own); records/s = events/s",
 		total, b.o.webhookRate, st.Events.Batches, handedOff, handoffs.events, len(lat), overtaken)
 	if failed > 0 {
 		return r, fmt.Errorf("%d of %d webhooks not acknowledged", failed, total)
@@ -129,18 +129,18 @@ func (b *bench) webhooks(ctx context.Context) (result, error) {
 	return r, nil
 }
 
-// handoffHistory sums the histories of the n HandoffWorkflows of a sync started since
-// start, waiting for the visibility store to list them all.
+// handoffHistory sums the histories of a sync's HandoffWorkflows started since start
+// (when n requests were handed off), waiting for the last to end and for the visibility
+// store to list them closed.
 func handoffHistory(ctx context.Context, c client.Client, sync string, start time.Time, n int64) (history, error) {
 	if n == 0 {
 		return history{}, nil
 	}
-	query := fmt.Sprintf("WorkflowType = 'HandoffWorkflow' AND StartTime >= '%s'", start.UTC().Format(time.RFC3339Nano))
-	prefix := workflows.WorkflowID(sync) + "/handoff/"
+	query := fmt.Sprintf("WorkflowId = '%s' AND StartTime >= '%s'", workflows.HandoffID(sync), start.UTC().Format(time.RFC3339Nano))
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var h history
-		var found int64
+		open, found := 0, 0
 		var token []byte
 		for {
 			resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Query: query, NextPageToken: token})
@@ -148,25 +148,27 @@ func handoffHistory(ctx context.Context, c client.Client, sync string, start tim
 				return history{}, fmt.Errorf("list handoffs: %w", err)
 			}
 			for _, e := range resp.GetExecutions() {
-				if id := e.GetExecution().GetWorkflowId(); strings.HasPrefix(id, prefix) {
-					found++
-					one, err := chainHistory(ctx, c, id, e.GetExecution().GetRunId())
-					if err != nil {
-						return history{}, err
-					}
-					h.events += one.events
-					h.bytes += one.bytes
+				found++
+				if e.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+					open++
+					continue
 				}
+				one, err := chainHistory(ctx, c, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
+				if err != nil {
+					return history{}, err
+				}
+				h.events += one.events
+				h.bytes += one.bytes
 			}
 			if token = resp.GetNextPageToken(); len(token) == 0 {
 				break
 			}
 		}
-		if found >= n {
+		if found > 0 && open == 0 {
 			return h, nil
 		}
 		if time.Now().After(deadline) {
-			return history{}, fmt.Errorf("%d handoffs of %d listed after a minute", found, n)
+			return history{}, fmt.Errorf("handoffs of sync %s: %d listed, %d still running after a minute", sync, found, open)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

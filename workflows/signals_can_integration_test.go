@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 
 	"tandem/connectors/memory"
 	"tandem/internal/testenv"
@@ -80,6 +82,9 @@ func TestWebhookEventsAcrossContinueAsNew(t *testing.T) {
 		signals += n
 	}
 	assert.Equal(t, len(recs), signals, "each signal in one execution's history")
+	for _, h := range hs {
+		assertClosedInFreshTask(t, h)
+	}
 	assert.GreaterOrEqual(t, signaled, 4, "the events reached several executions")
 	for i, r := range recs {
 		domain := r.Fields["domain"].(string)
@@ -88,4 +93,36 @@ func TestWebhookEventsAcrossContinueAsNew(t *testing.T) {
 		require.Len(t, got[domain], 1, domain)
 		assert.Equal(t, fmt.Sprintf("+1 555 02%02d", i), got[domain][0].Fields["phone"], domain)
 	}
+}
+
+// assertClosedInFreshTask checks that an execution that continued as new did so in a
+// workflow task of its own, woken by the close's timer: the task before it ended on that
+// timer, and the closing task recorded nothing but the close (and version markers and
+// search attributes): no step of a micro-batch.
+func assertClosedInFreshTask(t *testing.T, h *historypb.History) {
+	t.Helper()
+	events := h.GetEvents()
+	if len(events) == 0 || events[len(events)-1].GetEventType() != enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW {
+		return
+	}
+	var completed []int
+	for i, e := range events {
+		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			completed = append(completed, i)
+		}
+	}
+	require.GreaterOrEqual(t, len(completed), 2)
+	last, before := completed[len(completed)-1], completed[len(completed)-2]
+	for _, e := range events[last+1 : len(events)-1] {
+		if m := e.GetMarkerRecordedEventAttributes(); m != nil {
+			assert.Equal(t, "Version", m.GetMarkerName(), "the closing task records only the close (and versions, search attributes)")
+			continue
+		}
+		assert.Equal(t, enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, e.GetEventType(), "the closing task records only the close (and versions, search attributes)")
+	}
+	fired := false
+	for _, e := range events[before+1 : last] {
+		fired = fired || e.GetEventType() == enumspb.EVENT_TYPE_TIMER_FIRED
+	}
+	assert.True(t, fired, "the closing task is woken by the close's timer")
 }

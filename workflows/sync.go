@@ -246,6 +246,19 @@ func (s *syncer) continueAsNew(ctx workflow.Context) error {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
 	}
+	if workflow.GetVersion(ctx, "close-in-fresh-task", workflow.DefaultVersion, 1) == 1 {
+		// The close goes in a workflow task of its own, which does nothing else. A signal
+		// that reaches the server while the closing task is open fails the close
+		// (UnhandledCommand), and the server then refuses signals until the retried
+		// task has replayed the whole execution (see HandoffWorkflow). The task that
+		// decided to close has often been open a while (a micro-batch's local
+		// activities run in it), so at 100 events a second a signal nearly always came
+		// in; signals that arrive during the timer are in the fresh task's history, and
+		// only its own few milliseconds remain exposed.
+		if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
+			return err
+		}
+	}
 	s.drainSignals(ctx)
 	s.publish(ctx)
 	if s.plan != nil {

@@ -22,6 +22,7 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"tandem/activities"
 	"tandem/connectors"
@@ -153,7 +154,7 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w.RegisterWorkflow(workflows.PlanWorkflow)
 	w.RegisterWorkflow(workflows.VerifyWorkflow)
 	w.RegisterWorkflow(workflows.LinksWorkflow)
-	w.RegisterWorkflow(workflows.HandoffWorkflow)
+	w.RegisterWorkflowWithOptions(workflows.HandoffWorkflow, workflow.RegisterOptions{Name: workflows.HandoffWorkflowType})
 	w.RegisterActivity(acts)
 	w.RegisterActivityWithOptions(ingress.NewDeliverer(c).DeliverChange, activity.RegisterOptions{Name: workflows.ActivityDeliverChange})
 	return w

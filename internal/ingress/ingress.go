@@ -1,7 +1,8 @@
 // Package ingress is Tandem's webhook ingress: POST /webhooks/<sync>/<side> reads the body
 // (size-limited), verifies it by the side's connector scheme, and hands its events to the
 // sync's workflow as one change signal. It answers 2xx only once Temporal accepted the
-// signal, and nothing from a request that fails verification ever reaches a workflow.
+// signal (or, while the sync's execution is closing, the sync's handoff workflow took it),
+// and nothing from a request that fails verification ever reaches a workflow.
 package ingress
 
 import (

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -40,21 +42,30 @@ type Signaler interface {
 // "default").
 //
 // It signals the sync's workflow, and starts it (SignalWithStart) when it is not running.
-// When the sync's execution refuses the signal because it is closing, it starts a
-// HandoffWorkflow with the events rather than wait: the server refuses signals until the
-// task closing the execution has replayed it all, and the client's own retries wait 200
-// ms, then 400 ms, more; a webhook sender would wait that long for its answer three times
-// a minute at 100 events a second.
+// When the sync's execution refuses the signal because it is closing, it signals the
+// sync's HandoffWorkflow instead (starting it if need be) rather than wait: the server
+// refuses signals until the task closing the execution has replayed it all, and the
+// client's own retries wait 200 ms, then 400 ms, more; a webhook sender would wait that
+// long for its answer three times a minute at 100 events a second.
 func NewTemporalSignaler(c client.Client, namespace string) Signaler {
 	if namespace == "" {
 		namespace = "default"
 	}
-	return &temporalSignaler{c: c, namespace: namespace}
+	return &temporalSignaler{c: c, namespace: namespace, now: time.Now}
 }
+
+// closingFor is how long after a refusal the signaler hands a sync's requests off without
+// trying the signal first: a close refuses signals for hundreds of milliseconds, and
+// each refused attempt costs a round trip while the server is busiest. A request after
+// that tries the signal again.
+const closingFor = 50 * time.Millisecond
 
 type temporalSignaler struct {
 	c         client.Client
 	namespace string
+	now       func() time.Time
+	// closing holds, by sync, when its last refusal stops counting (a time.Time).
+	closing sync.Map
 }
 
 func (t *temporalSignaler) SignalChange(ctx context.Context, sync string, sig workflows.ChangeSignal) (Delivery, error) {
@@ -65,59 +76,94 @@ func (t *temporalSignaler) SignalChange(ctx context.Context, sync string, sig wo
 	return d, nil
 }
 
-func (t *temporalSignaler) signal(ctx context.Context, sync string, sig workflows.ChangeSignal) (Delivery, error) {
+func (t *temporalSignaler) signal(ctx context.Context, name string, sig workflows.ChangeSignal) (Delivery, error) {
 	input, err := converter.GetDefaultDataConverter().ToPayloads(sig)
 	if err != nil {
 		return Signalled, err
+	}
+	if until, ok := t.closing.Load(name); ok && t.now().Before(until.(time.Time)) {
+		return HandedOff, t.handOff(ctx, name, input)
 	}
 	// The service call, not the client's SignalWorkflow: that one retries a refusal
 	// after 200 ms. The request id stays the same across attempts, so the server
 	// never takes the signal twice.
 	req := &workflowservice.SignalWorkflowExecutionRequest{
 		Namespace:         t.namespace,
-		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(sync)},
+		WorkflowExecution: &commonpb.WorkflowExecution{WorkflowId: workflows.WorkflowID(name)},
 		SignalName:        workflows.SignalChange,
 		Input:             input,
-		Identity:          "tandem-ingress",
+		Identity:          identity,
 		RequestId:         rand.Text(),
 	}
+	err = retry(ctx, false, func() error {
+		_, err := t.c.WorkflowService().SignalWorkflowExecution(ctx, req)
+		return err
+	})
+	var notFound *serviceerror.NotFound
+	switch {
+	case err == nil:
+		return Signalled, nil
+	case closing(err):
+		t.closing.Store(name, t.now().Add(closingFor))
+		return HandedOff, t.handOff(ctx, name, input)
+	case errors.As(err, &notFound):
+		// Not running (never started, or ended): start it with the signal.
+		return Signalled, signalWithStart(ctx, t.c, name, sig)
+	}
+	return Signalled, err
+}
+
+// identity is the ingress's identity in the histories it signals.
+const identity = "tandem-ingress"
+
+// handOff signals a refused change signal (input) to the sync's HandoffWorkflow, starting
+// it if it is not running. A handoff refuses signals only for the moment of its own
+// close, which replays a short history: that is retried at once.
+func (t *temporalSignaler) handOff(ctx context.Context, sync string, input *commonpb.Payloads) error {
+	start, err := converter.GetDefaultDataConverter().ToPayloads(workflows.HandoffInput{Sync: sync})
+	if err != nil {
+		return err
+	}
+	req := &workflowservice.SignalWithStartWorkflowExecutionRequest{
+		Namespace:                t.namespace,
+		WorkflowId:               workflows.HandoffID(sync),
+		WorkflowType:             &commonpb.WorkflowType{Name: workflows.HandoffWorkflowType},
+		TaskQueue:                &taskqueuepb.TaskQueue{Name: workflows.TaskQueue, Kind: enumspb.TASK_QUEUE_KIND_NORMAL},
+		Input:                    start,
+		SignalName:               workflows.SignalChange,
+		SignalInput:              input,
+		Identity:                 identity,
+		RequestId:                rand.Text(),
+		WorkflowIdConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIdReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+	}
+	err = retry(ctx, true, func() error {
+		_, err := t.c.WorkflowService().SignalWithStartWorkflowExecution(ctx, req)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the sync's execution is closing, and handing the events off failed: %w", err)
+	}
+	return nil
+}
+
+// retry makes a service call until it succeeds, fails for good or ctx ends, waiting 10
+// ms after the first failure and twice as long after each next (at most a second). A
+// refusal because the workflow is closing is retried only when retryClosing is set.
+func retry(ctx context.Context, retryClosing bool, call func() error) error {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		_, err = t.c.WorkflowService().SignalWorkflowExecution(ctx, req)
-		var notFound *serviceerror.NotFound
-		switch {
-		case err == nil:
-			return Signalled, nil
-		case closing(err):
-			return HandedOff, t.handOff(ctx, sync, sig)
-		case errors.As(err, &notFound):
-			// Not running (never started, or ended): start it with the signal.
-			return Signalled, signalWithStart(ctx, t.c, sync, sig)
-		case !retryable(err):
-			return Signalled, err
+		err := call()
+		if err == nil || !retryable(err) || (closing(err) && !retryClosing) {
+			return err
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return Signalled, err
+			return err
 		case <-timer.C:
 		}
 	}
-}
-
-// handOff starts the HandoffWorkflow of a refused signal. One of the same events started
-// already (a sender's retry of the request) is as good.
-func (t *temporalSignaler) handOff(ctx context.Context, sync string, sig workflows.ChangeSignal) error {
-	_, err := t.c.ExecuteWorkflow(ctx, workflows.HandoffOptions(sync, sig), workflows.HandoffWorkflow,
-		workflows.HandoffInput{Sync: sync, Signal: sig})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("the sync's execution is closing, and handing the events off failed: %w", err)
-	}
-	return nil
 }
 
 // signalWithStart sends the change signal with the client's SignalWithStart (and its
@@ -154,9 +200,9 @@ type Deliverer struct{ c client.Client }
 // NewDeliverer returns the Deliverer of a client.
 func NewDeliverer(c client.Client) *Deliverer { return &Deliverer{c: c} }
 
-// DeliverChange signals a handed-off change to its sync, starting it if it is not
+// DeliverChange signals handed-off events to their sync, starting it if it is not
 // running. The client retries a refusal while the sync's execution is still closing.
-func (d *Deliverer) DeliverChange(ctx context.Context, in workflows.HandoffInput) error {
+func (d *Deliverer) DeliverChange(ctx context.Context, in workflows.DeliverChangeInput) error {
 	err := signalWithStart(ctx, d.c, in.Sync, in.Signal)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {

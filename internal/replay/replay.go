@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"tandem/workflows"
 )
@@ -27,7 +28,7 @@ func replayer() (worker.WorkflowReplayer, error) {
 		return nil, err
 	}
 	r.RegisterWorkflow(workflows.SyncWorkflow)
-	r.RegisterWorkflow(workflows.HandoffWorkflow)
+	r.RegisterWorkflowWithOptions(workflows.HandoffWorkflow, workflow.RegisterOptions{Name: workflows.HandoffWorkflowType})
 	return r, nil
 }
 
