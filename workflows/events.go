@@ -38,6 +38,7 @@ func (s *syncer) onChange(ctx workflow.Context, sig ChangeSignal) {
 	if s.st.Pending == nil {
 		s.st.Pending = map[string][]string{}
 	}
+	s.lastChange = workflow.Now(ctx)
 	queued := map[string]bool{}
 	for _, id := range s.st.Pending[side] {
 		queued[id] = true

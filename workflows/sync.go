@@ -62,6 +62,9 @@ type syncer struct {
 	inFlight int
 	// trigger says why the next run starts, for its summary.
 	trigger string
+	// lastChange is when this execution last received webhook events (see
+	// continueAsNew).
+	lastChange time.Time
 	// rewound is set when a resync moved a cursor during a run, so a page fetched
 	// ahead from the old position is not used.
 	rewound bool
@@ -240,24 +243,35 @@ func (s *syncer) continueAfterRun(ctx workflow.Context) bool {
 		info.GetCurrentHistorySize() >= runInPlaceBytes
 }
 
+// A sync that received webhook events within streamingWithin is continuing as new under a
+// stream of them, and waits at most closeWakeWait for the next (continueAsNew).
+const (
+	streamingWithin = 5 * time.Second
+	closeWakeWait   = time.Second
+)
+
 func (s *syncer) continueAsNew(ctx workflow.Context) error {
+	streaming := !s.lastChange.IsZero() && workflow.Now(ctx).Sub(s.lastChange) < streamingWithin
+	if streaming && workflow.GetVersion(ctx, "close-after-wake", workflow.DefaultVersion, 1) == 1 {
+		// While webhooks stream in, the close goes in a workflow task of its own. A
+		// signal that reaches the server while the closing task is open fails the
+		// close (UnhandledCommand), and the server then refuses signals until the
+		// retried task has replayed the whole execution (see HandoffWorkflow). The
+		// task that decided to close has often been open a while (a micro-batch's
+		// local activities run in it), so at 100 events a second a signal nearly
+		// always came in. The sync waits for the next signal instead, which the
+		// server delivers in a fresh task at once if one came meanwhile; only that
+		// task's few milliseconds remain exposed. Should the stream stop, it closes
+		// after closeWakeWait. (A timer of a millisecond would wake a fresh task too,
+		// but the server fired one 991 ms late in a quiet bulk run.)
+		if _, err := workflow.AwaitWithTimeout(ctx, closeWakeWait, func() bool { return s.change.Len() > 0 }); err != nil {
+			return err
+		}
+	}
 	// An update being handled (a definition being checked) finishes in this run: its
 	// caller gets its answer, and its change is carried over.
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return err
-	}
-	if workflow.GetVersion(ctx, "close-in-fresh-task", workflow.DefaultVersion, 1) == 1 {
-		// The close goes in a workflow task of its own, which does nothing else. A signal
-		// that reaches the server while the closing task is open fails the close
-		// (UnhandledCommand), and the server then refuses signals until the retried
-		// task has replayed the whole execution (see HandoffWorkflow). The task that
-		// decided to close has often been open a while (a micro-batch's local
-		// activities run in it), so at 100 events a second a signal nearly always came
-		// in; signals that arrive during the timer are in the fresh task's history, and
-		// only its own few milliseconds remain exposed.
-		if err := workflow.Sleep(ctx, time.Millisecond); err != nil {
-			return err
-		}
 	}
 	s.drainSignals(ctx)
 	s.publish(ctx)
