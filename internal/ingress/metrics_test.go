@@ -41,6 +41,15 @@ func TestWebhookRequestsAreCountedBySyncAndStatus(t *testing.T) {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 	}
 
+	waitScraped(t, m,
+		`tandem_webhook_requests_total{status="202",sync="companies"} 2`,
+		`tandem_webhook_requests_total{status="401",sync="companies"} 1`,
+		`tandem_webhook_requests_total{status="404",sync="unknown"} 1`)
+}
+
+// waitScraped waits until the metrics' scrape holds every line of want.
+func waitScraped(t *testing.T, m *metrics.Metrics, want ...string) {
+	t.Helper()
 	scrape := httptest.NewServer(m.HTTPHandler())
 	defer scrape.Close()
 	var text string
@@ -52,9 +61,12 @@ func TestWebhookRequestsAreCountedBySyncAndStatus(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		text = string(b)
-		return strings.Contains(text, `tandem_webhook_requests_total{status="202",sync="companies"} 2`) &&
-			strings.Contains(text, `tandem_webhook_requests_total{status="401",sync="companies"} 1`) &&
-			strings.Contains(text, `tandem_webhook_requests_total{status="404",sync="unknown"} 1`)
+		for _, w := range want {
+			if !strings.Contains(text, w) {
+				return false
+			}
+		}
+		return true
 	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
 }
 
@@ -84,17 +96,5 @@ func TestHandedOffRequestsAreCounted(t *testing.T) {
 	require.Equal(t, int64(1), st.HandedOffEvents)
 	require.Equal(t, int64(1), st.Events)
 
-	scrape := httptest.NewServer(m.HTTPHandler())
-	defer scrape.Close()
-	var text string
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(scrape.URL)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		text = string(b)
-		return strings.Contains(text, `tandem_webhook_handoffs_total{sync="companies"} 1`)
-	}, 5*time.Second, 100*time.Millisecond, "scraped:\n%s", text)
+	waitScraped(t, m, `tandem_webhook_handoffs_total{sync="companies"} 1`)
 }
