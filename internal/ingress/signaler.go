@@ -27,8 +27,8 @@ const (
 	// Signalled: the sync's workflow took the change signal.
 	Signalled Delivery = iota
 	// HandedOff: the sync's execution was closing (continuing as new) and refused
-	// signals, so a HandoffWorkflow holding the events was started; it signals them to
-	// the sync's next run.
+	// signals, so the events went to the sync's HandoffWorkflow (started if need be),
+	// which signals them to the sync's next run.
 	HandedOff
 )
 
