@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -59,14 +58,16 @@ func HandoffWorkflow(ctx workflow.Context, in HandoffInput) error {
 	ch := workflow.GetSignalChannel(ctx, SignalChange)
 	for {
 		bySide := map[string]*ChangeSignal{}
-		var sig ChangeSignal
-		for ch.ReceiveAsync(&sig) {
+		for {
+			var sig ChangeSignal
+			if !ch.ReceiveAsync(&sig) {
+				break
+			}
 			if merged := bySide[sig.Side]; merged != nil {
 				merged.Events = append(merged.Events, sig.Events...)
 			} else {
-				bySide[sig.Side] = &ChangeSignal{Side: sig.Side, Events: slices.Clone(sig.Events)}
+				bySide[sig.Side] = &sig
 			}
-			sig = ChangeSignal{}
 		}
 		if len(bySide) == 0 {
 			// Waiting on a timer ends the task, so the close goes in a fresh task of its

@@ -204,15 +204,16 @@ func NewDeliverer(c client.Client) *Deliverer { return &Deliverer{c: c} }
 // running. The client retries a refusal while the sync's execution is still closing.
 func (d *Deliverer) DeliverChange(ctx context.Context, in workflows.DeliverChangeInput) error {
 	err := signalWithStart(ctx, d.c, in.Sync, in.Signal)
+	if err == nil {
+		return nil
+	}
+	err = fmt.Errorf("signal %s to sync %q: %w", workflows.SignalChange, in.Sync, err)
 	var invalid *serviceerror.InvalidArgument
 	if errors.As(err, &invalid) {
 		// E.g. the execution's limit of signals: sending it again cannot help.
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("signal %s to sync %q: %v", workflows.SignalChange, in.Sync, err), "SignalRefused", err)
+		return temporal.NewNonRetryableApplicationError(err.Error(), "SignalRefused", err)
 	}
-	if err != nil {
-		return fmt.Errorf("signal %s to sync %q: %w", workflows.SignalChange, in.Sync, err)
-	}
-	return nil
+	return err
 }
 
 // unavailable reports whether err means Temporal cannot take the signal now, so the sender
