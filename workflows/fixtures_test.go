@@ -11,6 +11,7 @@ import (
 	"time"
 
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -30,6 +31,11 @@ import (
 // replayed by TestReplayFixtures. It records only when asked:
 //
 //	TANDEM_RECORD_FIXTURES=1 go test ./workflows -run TestRecordFixtures
+//
+// or one scenario, leaving the others' files as they were recorded (older files cover the
+// paths older versions of the workflow took, which a new recording would not):
+//
+//	TANDEM_RECORD_FIXTURES=1 go test ./workflows -run 'TestRecordFixtures/close_after_wake'
 func TestRecordFixtures(t *testing.T) {
 	if os.Getenv("TANDEM_RECORD_FIXTURES") == "" {
 		t.Skip("set TANDEM_RECORD_FIXTURES=1 to record the histories under testdata/")
@@ -46,6 +52,19 @@ func TestRecordFixtures(t *testing.T) {
 		require.NoError(t, err)
 		return hs
 	}
+	// Since "run-in-place" a sync's runs share an execution until its history is long.
+	// The scenarios that record an execution per run use a server of their own that
+	// suggests continuing as new once a history holds 8,000 bytes: the suggestion is in
+	// the history, so the recording replays (SetRunInPlaceEvents, a knob of this process,
+	// would not be: the replay would take the other branch).
+	var short client.Client
+	outer := t
+	shortSync := func(t *testing.T, def config.Sync, a, b *memory.Connector) *testenv.Sync {
+		if short == nil { // started once, for the whole test
+			short = testenv.ClientWith(outer, map[string]any{"limit.historySize.suggestContinueAsNew": 8_000})
+		}
+		return testenv.NewSyncWith(t, short, def, a, b)
+	}
 
 	t.Run("one-way backfill and continue-as-new", func(t *testing.T) {
 		source := memory.New(memory.Options{IDPrefix: "s-"})
@@ -53,7 +72,7 @@ func TestRecordFixtures(t *testing.T) {
 		source.Seed("companies", 300, memory.SampleCompany)
 		def := testenv.Def("fixture-backfill")
 		def.PageSize = 100
-		s := testenv.NewSync(t, def, source, target)
+		s := shortSync(t, def, source, target)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		edit(t, source, source.All("companies")[5].ID, map[string]any{"phone": "+1 555 0000"})
@@ -87,7 +106,7 @@ func TestRecordFixtures(t *testing.T) {
 		recs := source.Seed("companies", 50, memory.SampleCompany)
 		def := testenv.Def("fixture-webhooks")
 		def.Webhooks = true
-		s := testenv.NewSync(t, def, source, target)
+		s := shortSync(t, def, source, target)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		for i := range 5 {
@@ -109,7 +128,7 @@ func TestRecordFixtures(t *testing.T) {
 		recs := source.Seed("companies", 50, memory.SampleCompany)
 		def := testenv.Def("fixture-local-batches")
 		def.Webhooks = true
-		s := testenv.NewSync(t, def, source, target)
+		s := shortSync(t, def, source, target)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		for i := range 6 {
@@ -133,7 +152,7 @@ func TestRecordFixtures(t *testing.T) {
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		target := memory.New(memory.Options{IDPrefix: "t-"})
 		source.Seed("companies", 20, memory.SampleCompany)
-		s := testenv.NewSync(t, testenv.Def("fixture-signals"), source, target)
+		s := shortSync(t, testenv.Def("fixture-signals"), source, target)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		s.Signal(workflows.SignalPause, nil)
@@ -152,7 +171,7 @@ func TestRecordFixtures(t *testing.T) {
 		a := memory.New(memory.Options{IDPrefix: "a-"})
 		b := memory.New(memory.Options{IDPrefix: "b-"})
 		rec := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
-		s := testenv.NewSync(t, twoWay("fixture-two-way", config.NewestWins), a, b)
+		s := shortSync(t, twoWay("fixture-two-way", config.NewestWins), a, b)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		edit(t, a, rec.ID, map[string]any{"phone": "+2"})
@@ -172,7 +191,7 @@ func TestRecordFixtures(t *testing.T) {
 		acme := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Acme", "domain": "acme.com", "phone": "+1"}})
 		globex := a.Put("companies", connectors.Record{Fields: map[string]any{"name": "Globex", "domain": "globex.com", "phone": "+2"}})
 		b.Put("companies", connectors.Record{Fields: map[string]any{"name": "Initech", "domain": "initech.com", "phone": "+3"}})
-		s := testenv.NewSync(t, twoWay("fixture-links", config.FieldMerge), a, b)
+		s := shortSync(t, twoWay("fixture-links", config.FieldMerge), a, b)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		edit(t, a, acme.ID, map[string]any{"domain": "acme.io"})
@@ -196,7 +215,7 @@ func TestRecordFixtures(t *testing.T) {
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		target := memory.New(memory.Options{IDPrefix: "t-"})
 		source.Seed("companies", 20, memory.SampleCompany)
-		s := testenv.NewSync(t, testenv.Def("not-this-one"), source, target)
+		s := shortSync(t, testenv.Def("not-this-one"), source, target)
 		s.Name = "fixture-updates"
 		def := func(fields string) json.RawMessage {
 			return json.RawMessage(`{"name":"fixture-updates","a":{"connection":"source","object":"companies","key":"domain"},` +
@@ -230,7 +249,7 @@ func TestRecordFixtures(t *testing.T) {
 		recs := a.Seed("companies", 20, memory.SampleCompany)
 		def := withDeletes(twoWay("fixture-deletes", config.NewestWins), definition.DeleteArchive)
 		def.Deletes.Max = 2
-		s := testenv.NewSync(t, def, a, b)
+		s := shortSync(t, def, a, b)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		for _, r := range recs[:5] {
@@ -276,7 +295,7 @@ func TestRecordFixtures(t *testing.T) {
 		source.Seed("companies", 2500, memory.SampleCompany)
 		def := testenv.Def("fixture-bulk")
 		def.PageSize = 200
-		s := testenv.NewSync(t, def, source, target)
+		s := shortSync(t, def, source, target)
 		s.Start()
 		s.WaitRuns(1, time.Minute)
 		edit(t, source, source.All("companies")[5].ID, map[string]any{"phone": "+1 555 0000"})
@@ -310,6 +329,43 @@ func TestRecordFixtures(t *testing.T) {
 		require.Equal(t, 1, st.LastRun.Created)
 		hs := histories(s)
 		write("retry-rejected", hs[len(hs)-1]) // both runs share an execution (run-in-place)
+	})
+
+	t.Run("close after wake", func(t *testing.T) {
+		// Since "close-after-wake": a run that ends its execution while webhook events
+		// stream in waits for the next change signal (here the wait runs out: no more
+		// events) and continues as new in a workflow task of its own.
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		target := memory.New(memory.Options{IDPrefix: "t-"})
+		recs := source.Seed("companies", 20, memory.SampleCompany)
+		def := testenv.Def("fixture-close-after-wake")
+		def.Webhooks = true
+		s := shortSync(t, def, source, target)
+		s.Start()
+		s.WaitRuns(1, time.Minute)
+		edit(t, source, recs[0].ID, map[string]any{"phone": "+1 555 0100"})
+		announce(s, "a", recs[0].ID)
+		settle(s, 1)
+		s.Signal(workflows.SignalSyncNow, nil) // a run, which continues as new when it ends
+		s.WaitRuns(2, time.Minute)
+		// The close that waited is in the execution that ran it, which the next one
+		// follows.
+		var closed *historypb.History
+		require.Eventually(t, func() bool {
+			hs, err := s.Histories(ctx)
+			if err != nil {
+				return false
+			}
+			for _, h := range hs {
+				if waitedAtClose(h) {
+					closed = h
+					return true
+				}
+			}
+			return false
+		}, time.Minute, 20*time.Millisecond, "a close under the stream waited for the next signal")
+		require.True(t, assertClosedInFreshTask(t, closed))
+		write("close-after-wake", closed)
 	})
 
 	t.Run("deliberately changed workflow", func(t *testing.T) {
