@@ -224,11 +224,14 @@ func (s *syncer) finishRun(ctx workflow.Context) {
 // cost each run a second: the server starts the new execution's first workflow task only
 // once the one before is a second old (history.workflowIdReuseMinimalInterval), and the
 // sync answers no query meanwhile. A run on the bulk path is a few dozen events, so most
-// executions hold many runs; a webhook stream's markers fill one in minutes.
+// executions hold many runs; a webhook stream's markers fill one in minutes. Both bounds
+// decide a branch that replay takes again: a history recorded with other bounds does not
+// replay (a change to them goes behind a new GetVersion).
 const runInPlaceBytes = 2 << 20
 
 // runInPlaceEvents is a variable for tests (SetRunInPlaceEvents), read by workflows on
-// workers in the test's process.
+// workers in the test's process. A history recorded with it changed replays only with the
+// same value (TestRecordFixtures uses the server's suggestion instead).
 var runInPlaceEvents atomic.Int64
 
 func init() { runInPlaceEvents.Store(2000) }
