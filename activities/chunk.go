@@ -3,8 +3,11 @@ package activities
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
+
+	"go.temporal.io/sdk/activity"
 
 	"tandem/connectors"
 	"tandem/definition"
@@ -55,6 +58,9 @@ type SyncChunkInput struct {
 	MaxRecords int `json:",omitempty"`
 	// Remember: as UpsertInput's.
 	Remember bool `json:",omitempty"`
+	// Written are the other side's recent writes, by key, when its search trails its
+	// writes (see chunklag.go).
+	Written map[string]RecentWrite `json:",omitempty"`
 }
 
 // ChunkCounts are a chunk's outcomes, as a run counts them.
@@ -89,6 +95,9 @@ type ChunkResult struct {
 	// Failing is what the link store remembers of the sync's failures, when the chunk
 	// changed it (Remember).
 	Failing *Failing `json:"failing,omitempty"`
+	// Written are the other side's writes still within its search's lag when the chunk
+	// ended, the input's included (see chunklag.go).
+	Written map[string]RecentWrite `json:"written,omitempty"`
 }
 
 // ChunkProgress is a chunk's heartbeat: how far it has read. The starter's status adds
@@ -112,6 +121,15 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	c, err := a.newChunk(actx, ctx, in)
 	if err != nil {
 		return ChunkResult{}, err
+	}
+	if c.lag > 0 && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+		// The failed attempt's writes are not in the input, and a search that trails
+		// them would not find what it created: wait until it has caught up (as a
+		// retried Upsert does).
+		if err := sleep(ctx, c.lag); err != nil {
+			return ChunkResult{}, err
+		}
+		ctx = context.WithValue(ctx, laggedOutKey{}, true)
 	}
 	stop := every(actx, HeartbeatEvery, c.beat)
 	defer stop()
@@ -148,7 +166,14 @@ type chunk struct {
 	actx     context.Context
 	mu       sync.Mutex
 	progress ChunkProgress
+	// lag is how far the target's search trails its writes (0: it does not, or the
+	// chunk is linked); written are its writes within that lag (chunklag.go).
+	lag     time.Duration
+	written map[string]RecentWrite
 }
+
+// to is the side the chunk writes.
+func (c *chunk) to() string { return definition.Other(c.in.Side) }
 
 // newChunk sets a chunk up: actx is the activity's context, ctx the steps' (chunkKey).
 func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*chunk, error) {
@@ -172,6 +197,9 @@ func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*ch
 		actx: actx, progress: ChunkProgress{Cursor: in.Cursor}}
 	if c.limit <= 0 {
 		c.limit = ChunkRecords
+	}
+	if c.lag = c.searchLag(); c.lag > 0 {
+		c.written = maps.Clone(in.Written)
 	}
 	c.saves = &linkSaves{save: func(links []pairs.Link) error {
 		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
@@ -271,6 +299,9 @@ func (c *chunk) end() ChunkResult {
 	}
 	if len(out.Usage) == 0 {
 		out.Usage = nil
+	}
+	if c.lag > 0 {
+		out.Written = c.recentWrites(time.Now())
 	}
 	return out
 }
@@ -411,6 +442,11 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 		if err != nil {
 			return err
 		}
+		if c.lag > 0 {
+			if err := c.reread(ctx, page.UniqueKeys(), &m, time.Now()); err != nil {
+				return err
+			}
+		}
 		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Matches: m.Matches}); err != nil {
 			return err
 		}
@@ -484,6 +520,9 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 			}
 			if op.Action == ActionCreate && res.Action != ActionFail {
 				created[op.SourceID] = res.TargetID
+			}
+			if w.toOther && (res.Action == ActionCreate || res.Action == ActionUpdate) {
+				c.noteWrite(op.Key, res.TargetID, time.Now())
 			}
 			switch res.Action {
 			case ActionCreate:

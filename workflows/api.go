@@ -263,11 +263,9 @@ type HeldPair struct {
 	Run      int       `json:"run"`
 }
 
-// WrittenKey is a recent write of one key: the ids written and when.
-type WrittenKey struct {
-	IDs []string  `json:"ids"`
-	At  time.Time `json:"at"`
-}
+// WrittenKey is a recent write of one key: the ids written and when. A chunk keeps them
+// as the workflow does (activities.SyncChunkInput.Written).
+type WrittenKey = activities.RecentWrite
 
 // LoopState counts the direction changes of a pair's writes within a window.
 type LoopState struct {

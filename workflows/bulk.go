@@ -20,7 +20,12 @@ import (
 // side's search trails its writes (HubSpot's index: a chunk cannot read again by id what it
 // wrote moments before, as the workflow does), and not in histories from before chunks.
 func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
-	if s.plan.Lag[definition.Other(side)] > 0 || s.plan.Lag[side] > 0 {
+	// A side written to a target whose search trails its writes (HubSpot's index) went
+	// per step: the workflow read what it had just written by id (reread). Since
+	// "lagged-chunks" a one-way sync's chunk does that itself (activities' chunklag.go);
+	// a lagging source, or a two-way sync, still goes per step.
+	lagged := s.plan.Lag[definition.Other(side)] > 0 || s.plan.Lag[side] > 0
+	if lagged && (s.plan.Mode == definition.TwoWay || s.linked || s.plan.Lag[side] > 0) {
 		return false
 	}
 	// Only a backlog worth it: more than bulkMin changes still to read where the side can
@@ -31,6 +36,9 @@ func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
 			return false
 		}
 	} else if s.plan.PageSize < bulkMinPage {
+		return false
+	}
+	if lagged && workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 		return false
 	}
 	return workflow.GetVersion(ctx, "bulk-chunks", workflow.DefaultVersion, 1) == 1
@@ -68,11 +76,14 @@ func (s *syncer) runChunks(ctx workflow.Context, side string) bool {
 			Ref: s.ref(), Side: side, Cursor: s.st.Cursors[side], TargetCursor: s.st.Cursors[to], PageSize: s.plan.PageSize,
 			Run: s.st.Current.Number, RunAt: s.st.Current.StartedAt, Now: now, CoolDown: s.plan.CoolDown,
 			Linked: s.linked, KeepLinks: s.deletesActive() && s.plan.Mode != definition.TwoWay,
-			Remember: s.remembers(ctx),
+			Remember: s.remembers(ctx), Written: s.recentWrites(to, now),
 		}).Get(ctx, &res)
 		if err != nil {
 			s.st.Current.Error = errorText(err)
 			return true
+		}
+		if s.plan.Lag[to] > 0 {
+			s.setWritten(to, res.Written)
 		}
 		s.noteChunk(ctx, side, res, now)
 		if res.Counts.Fetched == 0 {

@@ -71,6 +71,40 @@ func (s *syncer) pruneWritten(now time.Time) {
 	}
 }
 
+// recentWrites are side's writes still within its search's lag at now, for a chunk that
+// writes it (nil when it has no lag).
+func (s *syncer) recentWrites(side string, now time.Time) map[string]WrittenKey {
+	lag := s.plan.Lag[side]
+	if lag <= 0 || len(s.st.Written[side]) == 0 {
+		return nil
+	}
+	out := map[string]WrittenKey{}
+	for _, k := range workflow.DeterministicKeys(s.st.Written[side]) {
+		if w := s.st.Written[side][k]; now.Sub(w.At) < lag {
+			out[k] = w
+		}
+	}
+	return out
+}
+
+// setWritten replaces side's recent writes by those a chunk returned (the ones it was
+// given included).
+func (s *syncer) setWritten(side string, w map[string]WrittenKey) {
+	if len(w) == 0 {
+		if s.st.Written != nil {
+			delete(s.st.Written, side)
+			if len(s.st.Written) == 0 {
+				s.st.Written = nil
+			}
+		}
+		return
+	}
+	if s.st.Written == nil {
+		s.st.Written = map[string]map[string]WrittenKey{}
+	}
+	s.st.Written[side] = w
+}
+
 // setUsage keeps a side's latest quota use.
 func (s *syncer) setUsage(side string, u map[string]string) {
 	if len(u) == 0 {
