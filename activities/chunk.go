@@ -134,6 +134,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	stop := every(actx, HeartbeatEvery, c.beat)
 	defer stop()
 	defer c.saves.abandon()
+	defer c.bulk.close()
 	over, err := c.spans(ctx)
 	if err != nil {
 		return ChunkResult{}, err
@@ -146,6 +147,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	if err := c.saves.wait(); err != nil {
 		return ChunkResult{}, err
 	}
+	c.bulk.close()
 	return c.end(), nil
 }
 
@@ -170,6 +172,8 @@ type chunk struct {
 	// chunk is linked); written are its writes within that lag (chunklag.go).
 	lag     time.Duration
 	written map[string]RecentWrite
+	// bulk keeps what the chunk did with each record, when no link will (bulklog.go).
+	bulk *bulkLog
 }
 
 // to is the side the chunk writes.
@@ -200,6 +204,9 @@ func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*ch
 	}
 	if c.lag = c.searchLag(); c.lag > 0 {
 		c.written = maps.Clone(in.Written)
+	}
+	if a.Links != nil && !in.Linked && !in.KeepLinks {
+		c.bulk = newBulkLog(ctx, a.Links, in.Sync, in.Side, in.Run)
 	}
 	c.saves = &linkSaves{save: func(links []pairs.Link) error {
 		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
@@ -475,6 +482,8 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 		appendBounded(&out.Released, k)
 	}
 
+	outcomes := c.bulk.outcomes(items.Items, plan.Failures)
+
 	// The writes: to the other side and (two-way) back to this one, at the same time.
 	created, failed := map[string]string{}, map[string]bool{}
 	type written struct {
@@ -524,6 +533,9 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 			if w.toOther && (res.Action == ActionCreate || res.Action == ActionUpdate) {
 				c.noteWrite(op.Key, res.TargetID, time.Now())
 			}
+			if w.toOther {
+				outcomes.wrote(op, res)
+			}
 			switch res.Action {
 			case ActionCreate:
 				counts.Created++
@@ -545,6 +557,7 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 	if firstErr != nil {
 		return firstErr
 	}
+	c.bulk.add(outcomes)
 	var links []pairs.Link
 	switch {
 	case in.Linked:

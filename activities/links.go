@@ -478,3 +478,18 @@ func (a *Activities) LinksByKey(ctx context.Context, in LinksByKeyInput) ([]pair
 	}
 	return links, nil
 }
+
+// BulkOutcome returns the latest outcome the link store's bulk log holds for a sync's
+// key (nil when none): what explain says of a record a one-way chunk synced without a
+// link.
+func (a *Activities) BulkOutcome(ctx context.Context, in LinksByKeyInput) (*pairs.LoggedOutcome, error) {
+	store, err := a.links()
+	if err != nil {
+		return nil, err
+	}
+	o, err := store.BulkOutcome(ctx, in.Sync, in.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sync %q: read the bulk log for key %q: %w", in.Sync, in.Key, err)
+	}
+	return o, nil
+}

@@ -106,7 +106,7 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", chunk: 500}
+	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
@@ -174,6 +174,8 @@ var sqliteSchema = []string{
 	)`,
 	sqliteFailed,
 	`CREATE INDEX IF NOT EXISTS failed_latest ON failed (sync, last_at)`,
+	sqliteBulkLog,
+	sqliteBulkLogIndex,
 }
 
 // sqliteGone adds the links' gone column to a store made before deletes (issue 15).
@@ -225,6 +227,8 @@ var pgSchema = []string{
 	// Added by retries of rejected records (issue 18); a store made before gets it here.
 	pgFailed,
 	`CREATE INDEX IF NOT EXISTS failed_latest ON ` + pgSchemaName + `.failed (sync, last_at)`,
+	pgBulkLog,
+	pgBulkLogIndex,
 }
 
 // OpenPostgres opens the PostgreSQL link store dsn names (a postgres:// URL or a key=value
@@ -246,7 +250,7 @@ func OpenPostgres(dsn string) (Store, error) {
 	db.SetMaxOpenConns(10)
 	db.SetMaxIdleConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &sqlStore{db: db, rdb: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", chunk: 10000}
+	s := &sqlStore{db: db, rdb: db, pg: true, kind: "postgres", table: pgSchemaName + ".links", deletes: pgSchemaName + ".deletes", failed: pgSchemaName + ".failed", bulkLog: pgSchemaName + ".bulk_log", chunk: 10000}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	if err := s.createPGSchema(ctx); err != nil {
@@ -263,9 +267,10 @@ func (s *sqlStore) createPGSchema(ctx context.Context) error {
 	var ready bool
 	err := s.db.QueryRowContext(ctx, `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AND to_regclass($3) IS NOT NULL
 		AND to_regclass($5) IS NOT NULL AND to_regclass($6) IS NOT NULL
+		AND to_regclass($7) IS NOT NULL AND to_regclass($8) IS NOT NULL
 		AND EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $4 AND table_name = 'links' AND column_name = 'gone')`,
 		pgSchemaName+".links", pgSchemaName+".links_held", pgSchemaName+".deletes", pgSchemaName,
-		pgSchemaName+".failed", pgSchemaName+".failed_latest").Scan(&ready)
+		pgSchemaName+".failed", pgSchemaName+".failed_latest", pgSchemaName+".bulk_log", pgSchemaName+".bulk_log_at").Scan(&ready)
 	if err != nil {
 		return s.fail("connect", err)
 	}
@@ -306,7 +311,7 @@ type sqlStore struct {
 	kind string
 	// table is the links table's name, schema-qualified for PostgreSQL; deletes the
 	// pending deletes', failed the remembered failures'.
-	table, deletes, failed string
+	table, deletes, failed, bulkLog string
 	// chunk is the most ids of one statement's id list.
 	chunk int
 }

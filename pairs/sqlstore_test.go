@@ -577,6 +577,44 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		assert.Error(t, err)
 	})
 
+	t.Run("BulkLog", func(t *testing.T) {
+		s := open(t)
+		at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+		page := func(run int, at time.Time, outs ...RecordOutcome) {
+			t.Helper()
+			require.NoError(t, s.LogBulk(ctx, "s", []BulkPage{{Run: run, Side: "a", At: at, Outcomes: outs}}))
+		}
+		page(1, at, RecordOutcome{Key: "acme.com", ID: "a1", TargetID: "b1", Action: "created", Reason: "new"},
+			RecordOutcome{Key: "bad.com", ID: "a2", Action: "failed", Reason: "INVALID_EMAIL"})
+		page(2, at.Add(time.Hour), RecordOutcome{Key: "acme.com", ID: "a1", TargetID: "b1", Action: "updated", Reason: "differed"})
+		require.NoError(t, s.LogBulk(ctx, "other", []BulkPage{{Run: 9, Side: "a", At: at.Add(2 * time.Hour),
+			Outcomes: []RecordOutcome{{Key: "acme.com", ID: "x", Action: "skipped"}}}}))
+
+		got, err := s.BulkOutcome(ctx, "s", "acme.com")
+		require.NoError(t, err)
+		require.NotNil(t, got)
+		assert.Equal(t, LoggedOutcome{RecordOutcome: RecordOutcome{Key: "acme.com", ID: "a1", TargetID: "b1", Action: "updated", Reason: "differed"},
+			Run: 2, Side: "a", At: at.Add(time.Hour)}, *got, "the newest page's, of this sync")
+		got, err = s.BulkOutcome(ctx, "s", "bad.com")
+		require.NoError(t, err)
+		require.NotNil(t, got)
+		assert.Equal(t, "INVALID_EMAIL", got.Reason)
+		got, err = s.BulkOutcome(ctx, "s", "nowhere.com")
+		require.NoError(t, err)
+		assert.Nil(t, got)
+
+		// A page a week newer than the first drops it (and keeps the one within the week).
+		page(3, at.Add(BulkLogKeep+time.Minute), RecordOutcome{Key: "new.com", ID: "a3", Action: "created"})
+		got, err = s.BulkOutcome(ctx, "s", "bad.com")
+		require.NoError(t, err)
+		assert.Nil(t, got, "older than BulkLogKeep: dropped")
+		got, err = s.BulkOutcome(ctx, "s", "acme.com")
+		require.NoError(t, err)
+		require.NotNil(t, got)
+		assert.Equal(t, 2, got.Run)
+		require.Error(t, s.LogBulk(ctx, "s", []BulkPage{{Side: "c", At: at, Outcomes: []RecordOutcome{{Key: "k"}}}}), "side c")
+	})
+
 	t.Run("SyncsAreIsolated", func(t *testing.T) {
 		s := open(t)
 		require.NoError(t, s.Save(ctx, "s1", []Link{testLink("a1", "b1"), testLink("a2", "b2")}))

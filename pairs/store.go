@@ -137,5 +137,13 @@ type Store interface {
 	SettleFailures(ctx context.Context, sync string, side Side, attempts map[string]int) (int, error)
 	// CountFailures is how many failures of sync are remembered.
 	CountFailures(ctx context.Context, sync string) (int, error)
+
+	// LogBulk keeps the outcomes of pages a chunk of a one-way sync that keeps no links
+	// wrote (see bulklog.go; one transaction), and drops the sync's pages older than
+	// BulkLogKeep before the first of them.
+	LogBulk(ctx context.Context, sync string, pages []BulkPage) error
+	// BulkOutcome is the latest outcome the bulk log holds for a record of key, or nil:
+	// for explain, not for the pipeline.
+	BulkOutcome(ctx context.Context, sync, key string) (*LoggedOutcome, error)
 	Close() error
 }

@@ -208,3 +208,11 @@ func LinksWorkflow(ctx workflow.Context, in activities.LinksByKeyInput) ([]pairs
 	err := workflow.ExecuteActivity(activityOptions(ctx), a.LinksByKey, in).Get(ctx, &out)
 	return out, err
 }
+
+// BulkOutcomeWorkflow reads the latest outcome of a sync's key from the workers' bulk log
+// (a one-way chunk's records), for explain; nil when it holds none.
+func BulkOutcomeWorkflow(ctx workflow.Context, in activities.LinksByKeyInput) (*pairs.LoggedOutcome, error) {
+	var out *pairs.LoggedOutcome
+	err := workflow.ExecuteActivity(activityOptions(ctx), a.BulkOutcome, in).Get(ctx, &out)
+	return out, err
+}

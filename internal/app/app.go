@@ -154,6 +154,7 @@ func NewWorker(c client.Client, acts *activities.Activities) worker.Worker {
 	w.RegisterWorkflow(workflows.PlanWorkflow)
 	w.RegisterWorkflow(workflows.VerifyWorkflow)
 	w.RegisterWorkflow(workflows.LinksWorkflow)
+	w.RegisterWorkflow(workflows.BulkOutcomeWorkflow)
 	w.RegisterWorkflowWithOptions(workflows.HandoffWorkflow, workflow.RegisterOptions{Name: workflows.HandoffWorkflowType})
 	w.RegisterActivity(acts)
 	w.RegisterActivityWithOptions(ingress.NewDeliverer(c).DeliverChange, activity.RegisterOptions{Name: workflows.ActivityDeliverChange})

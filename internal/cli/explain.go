@@ -39,6 +39,9 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 					// Synced in bulk (or long ago): the workers' link store knows the pair.
 					if links, lerr := linksOf(ctx, c, sync, key); lerr == nil && len(links) > 0 {
 						f, err = explain.FromLinks(sync, key, links), nil
+					} else if o, berr := bulkOutcomeOf(ctx, c, sync, key); berr == nil && o != nil {
+						// A one-way sync's chunk, which keeps no link: its bulk log.
+						f, err = explain.FromBulkLog(sync, key, o), nil
 					}
 				}
 				if err != nil {
@@ -147,4 +150,18 @@ func linksOf(ctx context.Context, c client.Client, sync, key string) ([]pairs.Li
 	var links []pairs.Link
 	err = run.Get(ctx, &links)
 	return links, err
+}
+
+// bulkOutcomeOf asks a worker for the bulk log's latest outcome of a sync's key.
+func bulkOutcomeOf(ctx context.Context, c client.Client, sync, key string) (*pairs.LoggedOutcome, error) {
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: fmt.Sprintf("tandem/explain/%s/bulk/%d", sync, time.Now().UnixNano()), TaskQueue: workflows.TaskQueue,
+		WorkflowExecutionTimeout: time.Minute,
+	}, workflows.BulkOutcomeWorkflow, activities.LinksByKeyInput{Sync: sync, Key: key})
+	if err != nil {
+		return nil, err
+	}
+	var o *pairs.LoggedOutcome
+	err = run.Get(ctx, &o)
+	return o, err
 }

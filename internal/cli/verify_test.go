@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/connectors"
 	"tandem/connectors/builtin"
 	"tandem/connectors/memory"
 	"tandem/internal/app"
@@ -127,4 +128,36 @@ func TestExplainAPairSyncedInBulk(t *testing.T) {
 	assert.Contains(t, out, "  record:  side a record "+last.ID+" -> side b record ")
 	assert.Contains(t, out, "synced in bulk, records out of history")
 	assert.Contains(t, out, "the link store says: created on b") // and confirmed by the batch's read-back
+}
+
+// Issue 17: a record a plain one-way sync synced in bulk (no link, its records out of
+// history) is explained from the link store's bulk log: created with its partner, or
+// refused with the service's reason. Before, explain found it in no recorded step.
+func TestExplainARecordOneWaySyncedInBulk(t *testing.T) {
+	source := memory.New(memory.Options{IDPrefix: "s-"})
+	target := memory.New(memory.Options{IDPrefix: "t-"})
+	recs := source.Seed("companies", 3000, memory.SampleCompany)
+	domain := func(i int) string { return strings.ToLower(fmt.Sprint(recs[i].Fields["domain"])) }
+	target.RejectRecords(func(r connectors.Record) string {
+		if strings.EqualFold(fmt.Sprint(r.Fields["domain"]), domain(2500)) {
+			return "phone: INVALID_PHONE"
+		}
+		return ""
+	})
+	s := testenv.NewSync(t, testenv.Def("explain-bulk-one-way"), source, target)
+	s.Start()
+	st := s.WaitRuns(1, time.Minute)
+	require.Positive(t, st.LastRun.Chunks, "the run went in chunks")
+	require.Equal(t, 2999, target.Len("companies"))
+
+	out, err := run(t, "explain", "--sync", "explain-bulk-one-way", "--key", domain(2999))
+	require.NoError(t, err)
+	assert.Contains(t, out, "sync explain-bulk-one-way, key "+domain(2999)+": created\n")
+	assert.Contains(t, out, "  record:  side a record "+recs[2999].ID+" -> side b record t-")
+	assert.Contains(t, out, "synced in bulk (a chunk of run 1, its records out of history); the bulk log says: no record on the other side held its key")
+
+	out, err = run(t, "explain", "--sync", "explain-bulk-one-way", "--key", domain(2500))
+	require.NoError(t, err)
+	assert.Contains(t, out, ": failed\n")
+	assert.Contains(t, out, "phone: INVALID_PHONE")
 }

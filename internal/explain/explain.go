@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"tandem/activities"
+	"tandem/definition"
 	"tandem/pairs"
 	"tandem/workflows"
 )
@@ -123,6 +124,28 @@ func FromLinks(sync, key string, links []pairs.Link) *Finding {
 		f.Action, f.Reason = "held", f.Reason+"; held until "+l.HeldUntil.UTC().Format(time.RFC3339)+": "+l.HeldReason
 	}
 	return f
+}
+
+// FromBulkLog is the finding of a record a one-way sync's chunk synced without a link
+// (its records out of history): the link store's bulk log says what the chunk did.
+func FromBulkLog(sync, key string, o *pairs.LoggedOutcome) *Finding {
+	if o == nil {
+		return nil
+	}
+	why := o.Reason
+	switch o.Action {
+	case pairs.OutcomeCreated:
+		why = "no record on the other side held its key"
+	case pairs.OutcomeUpdated:
+		why = "the other side's record differed"
+	case pairs.OutcomeSkipped:
+		why = "no write: the other side held these values (or the sync's write mode withheld the write)"
+	case pairs.OutcomeStale:
+		why = "the other side's record changed after it was read; it was read again in a micro-batch"
+	}
+	return &Finding{Sync: sync, Key: key, Action: o.Action, Side: o.Side, RecordID: o.ID,
+		TargetSide: definition.Other(o.Side), TargetID: o.TargetID, Run: o.Run, At: o.At, WorkflowID: workflows.WorkflowID(sync),
+		Reason: "synced in bulk (a chunk of run " + fmt.Sprint(o.Run) + ", its records out of history); the bulk log says: " + why}
 }
 
 // scan reads one execution and returns the last finding about key in it, or nil.
