@@ -63,31 +63,53 @@ func (c *chunk) noteWrite(key, id string, at time.Time) {
 // reread replaces the matches of the keys the chunk's target was written for less than
 // its lag ago by those records read by id (with the ones the look-up found).
 func (c *chunk) reread(ctx context.Context, keys []string, m *Matches, now time.Time) error {
-	var stale, ids []string
-	seen := map[string]bool{}
-	for _, k := range keys {
+	stale, ids := StaleMatches(keys, *m, func(k string) ([]string, bool) {
 		w, ok := c.written[k]
-		if !ok || now.Sub(w.At) >= c.lag {
+		return w.IDs, ok && now.Sub(w.At) < c.lag
+	})
+	return RereadMatches(m, stale, ids, func(ids []string) (Records, error) {
+		return c.a.GetRecords(ctx, GetRecordsInput{Ref: c.in.Ref, Side: c.to(), IDs: ids, Counterparts: true})
+	})
+}
+
+// StaleMatches returns those of keys whose matches in m may be stale (written says, for a
+// key, the ids written for it and whether that was recent enough to doubt its look-up),
+// and the ids to read again for them, each once: those written, then those found. The
+// workflow's page-by-page pipeline and a chunk both use it.
+func StaleMatches(keys []string, m Matches, written func(key string) (ids []string, stale bool)) (stale, ids []string) {
+	seen := map[string]bool{}
+	add := func(id string) {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	for _, k := range keys {
+		w, ok := written(k)
+		if !ok {
 			continue
 		}
 		stale = append(stale, k)
-		for _, id := range w.IDs {
-			if !seen[id] {
-				seen[id], ids = true, append(ids, id)
-			}
+		for _, id := range w {
+			add(id)
 		}
 		for _, r := range m.Matches[k] {
-			if !seen[r.ID] {
-				seen[r.ID], ids = true, append(ids, r.ID)
-			}
+			add(r.ID)
 		}
 	}
+	return stale, ids
+}
+
+// RereadMatches reads ids with read (again for the Rest it leaves out) and replaces the
+// matches of the stale keys in m by the records read, in id order; a stale key with
+// nothing read has no match.
+func RereadMatches(m *Matches, stale, ids []string, read func(ids []string) (Records, error)) error {
 	if len(stale) == 0 {
 		return nil
 	}
 	fresh := map[string][]connectors.Record{}
 	for len(ids) > 0 {
-		recs, err := c.a.GetRecords(ctx, GetRecordsInput{Ref: c.in.Ref, Side: c.to(), IDs: ids, Counterparts: true})
+		recs, err := read(ids)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"io"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -271,60 +270,21 @@ func (s *syncer) touch(side, key, id string) {
 // old values, and would be created twice or compared stale; reads by id are not subject
 // to the index. The ids read are those the look-up found and those written for the key.
 func (s *syncer) reread(ctx workflow.Context, side string, keys []string, m *activities.Matches, touched map[string][]string) error {
-	var stale, ids []string
-	seen := map[string]bool{}
 	now := workflow.Now(ctx)
-	for _, k := range keys {
+	stale, ids := activities.StaleMatches(keys, *m, func(k string) ([]string, bool) {
 		written, isTouched := touched[k]
-		e, ok := s.st.Written[side][k]
-		if ok && now.Sub(e.At) < s.plan.Lag[side] {
-			written = append(slices.Clone(written), e.IDs...)
-		} else if !isTouched {
-			continue
+		if e, ok := s.st.Written[side][k]; ok && now.Sub(e.At) < s.plan.Lag[side] {
+			return append(slices.Clone(written), e.IDs...), true
 		}
-		stale = append(stale, k)
-		for _, r := range m.Matches[k] {
-			written = append(written, r.ID)
-		}
-		for _, id := range written {
-			if !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
-		}
-	}
-	if len(stale) == 0 {
-		return nil
-	}
-	fresh := map[string][]connectors.Record{}
-	for len(ids) > 0 {
+		return written, isTouched
+	})
+	return activities.RereadMatches(m, stale, ids, func(ids []string) (activities.Records, error) {
 		var recs activities.Records
-		if err := s.remote(ctx, a.GetRecords, activities.GetRecordsInput{
+		err := s.remote(ctx, a.GetRecords, activities.GetRecordsInput{
 			Ref: s.ref(), Side: side, IDs: ids, Counterparts: true,
-		}).Get(ctx, &recs); err != nil {
-			return err
-		}
-		for i, r := range recs.Records {
-			fresh[recs.Keys[i]] = append(fresh[recs.Keys[i]], r)
-		}
-		if len(recs.Rest) >= len(ids) {
-			break // nothing read: do not ask again for ever
-		}
-		ids = recs.Rest
-	}
-	if m.Matches == nil {
-		m.Matches = map[string][]connectors.Record{}
-	}
-	for _, k := range stale {
-		rs := fresh[k]
-		if len(rs) == 0 {
-			delete(m.Matches, k)
-			continue
-		}
-		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
-		m.Matches[k] = rs
-	}
-	return nil
+		}).Get(ctx, &recs)
+		return recs, err
+	})
 }
 
 // find looks keys of side's records up on the other side.
