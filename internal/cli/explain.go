@@ -43,6 +43,12 @@ func explainCommand(s *starter, out io.Writer) *cobra.Command {
 						// A one-way sync's chunk, which keeps no link: its bulk log.
 						f, err = explain.FromBulkLog(sync, key, o), nil
 					}
+				} else if err == nil {
+					// A bulk run (its records out of history) may have handled the key
+					// since the step found in history.
+					if o, berr := bulkOutcomeOf(ctx, c, sync, key); berr == nil && o != nil && o.At.After(f.At) {
+						f = explain.FromBulkLog(sync, key, o)
+					}
 				}
 				if err != nil {
 					return err

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"database/sql"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,4 +161,27 @@ func TestExplainARecordOneWaySyncedInBulk(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, ": failed\n")
 	assert.Contains(t, out, "phone: INVALID_PHONE")
+
+	// A small run after it goes per step: its step in history is the newer answer.
+	target.RejectRecords(nil)
+	renamed := recs[2999]
+	renamed.Fields = maps.Clone(renamed.Fields)
+	renamed.Fields["name"], renamed.UpdatedAt = "Renamed", time.Time{}
+	source.Put("companies", renamed)
+	s.Signal(workflows.SignalSyncNow, nil)
+	st = s.WaitRuns(2, time.Minute)
+	require.Zero(t, st.LastRun.Chunks)
+	out, err = run(t, "explain", "--sync", "explain-bulk-one-way", "--key", domain(2999))
+	require.NoError(t, err)
+	assert.Contains(t, out, ": updated\n")
+	assert.NotContains(t, out, "synced in bulk")
+
+	// Then everything read again, in chunks: the bulk log's answer is the newer one.
+	s.Signal(workflows.SignalResync, workflows.ResyncSignal{From: time.Time{}})
+	st = s.WaitRuns(3, time.Minute)
+	require.Positive(t, st.LastRun.Chunks)
+	out, err = run(t, "explain", "--sync", "explain-bulk-one-way", "--key", domain(2999))
+	require.NoError(t, err)
+	assert.Contains(t, out, ": skipped\n")
+	assert.Contains(t, out, "synced in bulk (a chunk of run 3")
 }
