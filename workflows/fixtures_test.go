@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,6 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
+	"tandem/connectors/hubspot"
+	"tandem/connectors/hubspot/hubspotfake"
 	"tandem/connectors/memory"
 	"tandem/definition"
 	"tandem/internal/app"
@@ -366,6 +369,29 @@ func TestRecordFixtures(t *testing.T) {
 		}, time.Minute, 20*time.Millisecond, "a close under the stream waited for the next signal")
 		require.True(t, assertClosedInFreshTask(t, closed))
 		write("close-after-wake", closed)
+	})
+
+	t.Run("lagged chunks", func(t *testing.T) {
+		// Since "lagged-chunks": a one-way backfill into HubSpot, whose search trails its
+		// writes, goes in chunks that are given and hand back the recent writes.
+		fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 30 * time.Second})
+		srv := httptest.NewServer(fake.Handler())
+		t.Cleanup(func() { srv.Close(); fake.Close() })
+		cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": "1m"})
+		require.NoError(t, err)
+		hs, err := hubspot.New(cfg)
+		require.NoError(t, err)
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		source.Seed("companies", 1500, memory.SampleCompany)
+		def := testenv.Def("fixture-lagged-chunks")
+		def.Fields = def.Fields[:2]
+		def.PageSize = 500
+		s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
+			map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+		s.Start()
+		st := s.WaitRuns(1, time.Minute)
+		require.Positive(t, st.LastRun.Chunks)
+		write("lagged-chunks", histories(s)[0])
 	})
 
 	t.Run("deliberately changed workflow", func(t *testing.T) {
