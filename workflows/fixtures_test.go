@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -20,8 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"tandem/connectors"
-	"tandem/connectors/hubspot"
-	"tandem/connectors/hubspot/hubspotfake"
 	"tandem/connectors/memory"
 	"tandem/definition"
 	"tandem/internal/app"
@@ -374,20 +371,10 @@ func TestRecordFixtures(t *testing.T) {
 	t.Run("lagged chunks", func(t *testing.T) {
 		// Since "lagged-chunks": a one-way backfill into HubSpot, whose search trails its
 		// writes, goes in chunks that are given and hand back the recent writes.
-		fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 30 * time.Second})
-		srv := httptest.NewServer(fake.Handler())
-		t.Cleanup(func() { srv.Close(); fake.Close() })
-		cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": "1m"})
-		require.NoError(t, err)
-		hs, err := hubspot.New(cfg)
-		require.NoError(t, err)
+		_, hs := laggingHubSpot(t)
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		source.Seed("companies", 1500, memory.SampleCompany)
-		def := testenv.Def("fixture-lagged-chunks")
-		def.Fields = def.Fields[:2]
-		def.PageSize = 500
-		s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
-			map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+		s := intoHubSpot(t, "fixture-lagged-chunks", 500, source, hs)
 		s.Start()
 		st := s.WaitRuns(1, time.Minute)
 		require.Positive(t, st.LastRun.Chunks)

@@ -26,23 +26,11 @@ import (
 // record edited right after it (its company not searchable yet) is read by id from the
 // writes the chunk handed back, and updated rather than created again.
 func TestOneWayToALaggingSearchGoesInChunks(t *testing.T) {
-	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 30 * time.Second})
-	srv := httptest.NewServer(fake.Handler())
-	t.Cleanup(func() { srv.Close(); fake.Close() })
-	// The client is told of a longer lag than the index has, so that a slow machine
-	// does not see the company show up in the search in the middle of the test.
-	cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": "1m"})
-	require.NoError(t, err)
-	hs, err := hubspot.New(cfg)
-	require.NoError(t, err)
+	fake, hs := laggingHubSpot(t)
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	recs := source.Seed("companies", 1500, memory.SampleCompany)
 
-	def := testenv.Def("lagged-chunks")
-	def.Fields = def.Fields[:2] // name and domain: the fake defines no phone
-	def.PageSize = 100
-	s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
-		map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+	s := intoHubSpot(t, "lagged-chunks", 100, source, hs)
 	s.Start()
 	st := s.WaitRuns(1, time.Minute)
 	require.Empty(t, st.LastRun.Error)
@@ -65,4 +53,30 @@ func TestOneWayToALaggingSearchGoesInChunks(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []string{"Renamed"}, names, fmt.Sprintf("one company for %s, updated", domain))
+}
+
+// laggingHubSpot is a HubSpot fake whose search trails its writes by 30 s, and a client
+// told of a longer lag, so that a slow machine does not see a company show up in the
+// search in the middle of a test.
+func laggingHubSpot(t *testing.T) (*hubspotfake.Server, *hubspot.Client) {
+	t.Helper()
+	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 30 * time.Second})
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": "1m"})
+	require.NoError(t, err)
+	hs, err := hubspot.New(cfg)
+	require.NoError(t, err)
+	return fake, hs
+}
+
+// intoHubSpot prepares a one-way sync of companies (name and domain: the fake defines no
+// phone) from source to hs, not started.
+func intoHubSpot(t *testing.T, name string, pageSize int, source *memory.Connector, hs *hubspot.Client) *testenv.Sync {
+	t.Helper()
+	def := testenv.Def(name)
+	def.Fields = def.Fields[:2]
+	def.PageSize = pageSize
+	return testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
+		map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
 }
