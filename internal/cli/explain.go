@@ -158,11 +158,13 @@ func linksOf(ctx context.Context, c client.Client, sync, key string) ([]pairs.Li
 	return links, err
 }
 
-// bulkOutcomeOf asks a worker for the bulk log's latest outcome of a sync's key.
+// bulkOutcomeOf asks a worker for the bulk log's latest outcome of a sync's key. It gives
+// up after 20 s: explain asks even when a history step answered, and a worker built
+// before the bulk log does not know the workflow (its task would fail until the timeout).
 func bulkOutcomeOf(ctx context.Context, c client.Client, sync, key string) (*pairs.LoggedOutcome, error) {
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID: fmt.Sprintf("tandem/explain/%s/bulk/%d", sync, time.Now().UnixNano()), TaskQueue: workflows.TaskQueue,
-		WorkflowExecutionTimeout: time.Minute,
+		WorkflowExecutionTimeout: 20 * time.Second,
 	}, workflows.BulkOutcomeWorkflow, activities.LinksByKeyInput{Sync: sync, Key: key})
 	if err != nil {
 		return nil, err
