@@ -118,6 +118,10 @@ func writeFinding(w io.Writer, f *explain.Finding, ui, namespace string) {
 		fmt.Fprintf(w, "  then:    compared %d more time(s) in that run and found both sides in step\n", f.ThenSkipped)
 	}
 	if f.RunID == "" {
+		if f.Run > 0 { // the bulk log: a chunk's page
+			fmt.Fprintf(w, "  when:    %s, run #%d, in a chunk (its records out of history)\n", f.At.UTC().Format("2006-01-02T15:04:05Z"), f.Run)
+			return
+		}
 		fmt.Fprintf(w, "  when:    %s, the link's last save\n", f.At.UTC().Format("2006-01-02T15:04:05Z"))
 		return
 	}

@@ -156,6 +156,8 @@ func TestExplainARecordOneWaySyncedInBulk(t *testing.T) {
 	assert.Contains(t, out, "sync explain-bulk-one-way, key "+domain(2999)+": created\n")
 	assert.Contains(t, out, "  record:  side a record "+recs[2999].ID+" -> side b record t-")
 	assert.Contains(t, out, "synced in bulk (a chunk of run 1, its records out of history); the bulk log says: no record on the other side held its key")
+	assert.Contains(t, out, ", run #1, in a chunk (its records out of history)\n")
+	assert.NotContains(t, out, "the link's last save")
 
 	out, err = run(t, "explain", "--sync", "explain-bulk-one-way", "--key", domain(2500))
 	require.NoError(t, err)
