@@ -29,6 +29,15 @@ type RecentWrite struct {
 	At  time.Time `json:"at"`
 }
 
+// Add is w with id written (once) at at.
+func (w RecentWrite) Add(id string, at time.Time) RecentWrite {
+	if !slices.Contains(w.IDs, id) {
+		w.IDs = append(slices.Clone(w.IDs), id)
+	}
+	w.At = at
+	return w
+}
+
 // MaxRecentWrites bounds the recent writes kept per side (the newest).
 const MaxRecentWrites = 2_000
 
@@ -52,12 +61,7 @@ func (c *chunk) noteWrite(key, id string, at time.Time) {
 	if c.written == nil {
 		c.written = map[string]RecentWrite{}
 	}
-	w := c.written[key]
-	if !slices.Contains(w.IDs, id) {
-		w.IDs = append(slices.Clone(w.IDs), id)
-	}
-	w.At = at
-	c.written[key] = w
+	c.written[key] = c.written[key].Add(id, at)
 }
 
 // reread replaces the matches of the keys the chunk's target was written for less than

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -142,11 +140,7 @@ func packOutcomes(outs []RecordOutcome) ([]byte, error) {
 // BulkOutcome implements Store. It reads the sync's pages newest first and unpacks each
 // until one holds key: an answer for explain, not for the pipeline.
 func (s *sqlStore) BulkOutcome(ctx context.Context, sync, key string) (*LoggedOutcome, error) {
-	r := s.rdb
-	if r == nil {
-		r = s.db
-	}
-	rows, err := r.QueryContext(ctx, `SELECT at, run, side, outcomes FROM `+s.bulkLog+` WHERE sync = `+s.ph(1)+` ORDER BY at DESC`, sync)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT at, run, side, outcomes FROM `+s.bulkLog+` WHERE sync = `+s.ph(1)+` ORDER BY at DESC`, sync)
 	if err != nil {
 		return nil, s.fail("read the bulk log", err)
 	}
@@ -172,7 +166,7 @@ func (s *sqlStore) BulkOutcome(ctx context.Context, sync, key string) (*LoggedOu
 			}
 		}
 	}
-	if err := rows.Err(); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if err := rows.Err(); err != nil {
 		return nil, s.fail("read the bulk log", err)
 	}
 	return nil, nil

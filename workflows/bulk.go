@@ -16,14 +16,12 @@ import (
 // activities.ChunkRecords records and returns the cursor and the counts. Webhook
 // micro-batches and small runs keep their per-step activities in history.
 
-// bulkEligible says whether the rest of a run's side may go in chunks: not where the other
-// side's search trails its writes (HubSpot's index: a chunk cannot read again by id what it
-// wrote moments before, as the workflow does), and not in histories from before chunks.
+// bulkEligible says whether the rest of a run's side may go in chunks: not in histories
+// from before chunks, and where a side's search trails its writes (HubSpot's index) only
+// for a one-way sync into it. Such a side went per step, the workflow reading by id what
+// it had just written (reread); since "lagged-chunks" a one-way chunk does that itself
+// (activities' chunklag.go). A lagging source, or a two-way sync, still goes per step.
 func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
-	// A side written to a target whose search trails its writes (HubSpot's index) went
-	// per step: the workflow read what it had just written by id (reread). Since
-	// "lagged-chunks" a one-way sync's chunk does that itself (activities' chunklag.go);
-	// a lagging source, or a two-way sync, still goes per step.
 	lagged := s.plan.Lag[definition.Other(side)] > 0 || s.plan.Lag[side] > 0
 	if lagged && (s.plan.Mode == definition.TwoWay || s.linked || s.plan.Lag[side] > 0) {
 		return false
@@ -83,7 +81,12 @@ func (s *syncer) runChunks(ctx workflow.Context, side string) bool {
 			return true
 		}
 		if s.plan.Lag[to] > 0 {
-			s.setWritten(to, res.Written)
+			// The chunk's writes within the lag, with those it was given.
+			if s.st.Written == nil {
+				s.st.Written = map[string]map[string]WrittenKey{}
+			}
+			s.st.Written[to] = res.Written
+			s.pruneWritten(workflow.Now(ctx))
 		}
 		s.noteChunk(ctx, side, res, now)
 		if res.Counts.Fetched == 0 {

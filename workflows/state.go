@@ -1,11 +1,12 @@
 package workflows
 
 import (
-	"slices"
 	"sort"
 	"time"
 
 	"go.temporal.io/sdk/workflow"
+
+	"tandem/activities"
 )
 
 // The sync's state beyond cursors: recent writes, quota use, metrics and failed records.
@@ -14,8 +15,9 @@ import (
 // still counted in the totals.
 const maxFailures = 100
 
-// maxWritten bounds the recent writes per side that the state keeps (see reread).
-const maxWritten = 2_000
+// maxWritten bounds the recent writes per side that the state keeps (see reread), as a
+// chunk bounds those it hands back.
+const maxWritten = activities.MaxRecentWrites
 
 // noteWritten remembers, on a side whose Find lags its writes, the id written for a key
 // and when, for reread.
@@ -33,12 +35,7 @@ func (s *syncer) noteWritten(side, key, id string, now time.Time) {
 		w = map[string]WrittenKey{}
 		s.st.Written[side] = w
 	}
-	e := w[key]
-	if !slices.Contains(e.IDs, id) {
-		e.IDs = append(e.IDs, id)
-	}
-	e.At = now
-	w[key] = e
+	w[key] = w[key].Add(id, now)
 	if len(w) > maxWritten {
 		s.pruneWritten(now)
 	}
@@ -71,38 +68,11 @@ func (s *syncer) pruneWritten(now time.Time) {
 	}
 }
 
-// recentWrites are side's writes still within its search's lag at now, for a chunk that
-// writes it (nil when it has no lag).
+// recentWrites prunes the recent writes (pruneWritten) and returns side's, for a chunk
+// that writes it (nil when it has none).
 func (s *syncer) recentWrites(side string, now time.Time) map[string]WrittenKey {
-	lag := s.plan.Lag[side]
-	if lag <= 0 || len(s.st.Written[side]) == 0 {
-		return nil
-	}
-	out := map[string]WrittenKey{}
-	for _, k := range workflow.DeterministicKeys(s.st.Written[side]) {
-		if w := s.st.Written[side][k]; now.Sub(w.At) < lag {
-			out[k] = w
-		}
-	}
-	return out
-}
-
-// setWritten replaces side's recent writes by those a chunk returned (the ones it was
-// given included).
-func (s *syncer) setWritten(side string, w map[string]WrittenKey) {
-	if len(w) == 0 {
-		if s.st.Written != nil {
-			delete(s.st.Written, side)
-			if len(s.st.Written) == 0 {
-				s.st.Written = nil
-			}
-		}
-		return
-	}
-	if s.st.Written == nil {
-		s.st.Written = map[string]map[string]WrittenKey{}
-	}
-	s.st.Written[side] = w
+	s.pruneWritten(now)
+	return s.st.Written[side]
 }
 
 // setUsage keeps a side's latest quota use.

@@ -129,9 +129,6 @@ func FromLinks(sync, key string, links []pairs.Link) *Finding {
 // FromBulkLog is the finding of a record a one-way sync's chunk synced without a link
 // (its records out of history): the link store's bulk log says what the chunk did.
 func FromBulkLog(sync, key string, o *pairs.LoggedOutcome) *Finding {
-	if o == nil {
-		return nil
-	}
 	why := o.Reason
 	switch o.Action {
 	case pairs.OutcomeCreated:
