@@ -460,7 +460,7 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("save", err)
+		return s.fail("save", cause(ctx, err))
 	}
 	defer func() { _ = tx.Rollback() }()
 	if s.pg {
@@ -469,12 +469,23 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 		}
 	}
 	if err := s.insert(ctx, tx, sync, rows); err != nil {
-		return s.fail("save: insert", err)
+		return s.fail("save: insert", cause(ctx, err))
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("save: commit", err)
+		return s.fail("save: commit", cause(ctx, err))
 	}
 	return nil
+}
+
+// cause puts ctx's error first when ctx ended: a statement cut by it fails with what the
+// driver saw (a transaction database/sql rolled back fails its next statement with
+// sql.ErrTxDone, a PostgreSQL connection closed mid-statement with driver.ErrBadConn),
+// which would hide why.
+func cause(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w (%w)", cerr, err)
+	}
+	return err
 }
 
 // pgReplaced deletes, in a PostgreSQL Save's transaction, the links of sync that hold a
@@ -484,7 +495,7 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 	// Saves of one sync take turns: two concurrent delete-then-insert transactions of one
 	// record would otherwise both delete, then one insert fail on the other's row.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(pgLockClass), syncLockKey(sync)); err != nil {
-		return s.fail("save: lock the sync", err)
+		return s.fail("save: lock the sync", cause(ctx, err))
 	}
 	aIDs, bIDs := make([]string, 0, len(links)), make([]string, 0, len(links))
 	seenA, seenB := make(map[string]bool, len(links)), make(map[string]bool, len(links))
@@ -503,7 +514,7 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 		SELECT l.ctid FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "a_id")+`) AS l
 		UNION SELECT l.ctid FROM unnest($3::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "b_id")+`) AS l))`,
 		sync, aIDs, bIDs); err != nil {
-		return s.fail("save: delete the replaced links", err)
+		return s.fail("save: delete the replaced links", cause(ctx, err))
 	}
 	return nil
 }
@@ -535,8 +546,13 @@ func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, sync string, rows [][
 			return err
 		}
 		defer func() { _ = stmt.Close() }()
+		// The rows run without ctx's cancel: modernc.org/sqlite starts a goroutine to watch
+		// the context of each statement it runs, about a seventh of a link's cost. The
+		// transaction still ends with ctx: database/sql rolls it back when ctx is done, and
+		// the next row or the commit fails.
+		rowCtx := context.WithoutCancel(ctx)
 		for _, r := range rows {
-			if _, err := stmt.ExecContext(ctx, append([]any{sync}, r...)...); err != nil {
+			if _, err := stmt.ExecContext(rowCtx, append([]any{sync}, r...)...); err != nil {
 				return err
 			}
 		}

@@ -729,4 +729,39 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		require.NoError(t, err)
 		assert.Equal(t, "b1", got["a1"].B.ID, "the store still works")
 	})
+
+	// A Save whose context ends while it writes says why and leaves its batch whole or
+	// absent (SQLite's rows run without the context's cancel; the transaction still ends
+	// with it). The cancel comes at a later point of each try, so some tries end before
+	// the commit and some after.
+	t.Run("CancelledWhileSaving", func(t *testing.T) {
+		s := open(t)
+		links, _ := benchLinks(2000)
+		var cut, saved int
+		for i := range 12 {
+			sync := fmt.Sprintf("s%d", i)
+			cctx, cancel := context.WithCancel(ctx)
+			stop := time.AfterFunc(time.Duration(i*i)*time.Millisecond, cancel)
+			err := s.Save(cctx, sync, links)
+			stop.Stop()
+			cancel()
+			n, cerr := s.Count(ctx, sync)
+			require.NoError(t, cerr)
+			if err != nil {
+				cut++
+				assert.ErrorIs(t, err, context.Canceled, "try %d", i)
+				// A commit the cancel races may have landed (PostgreSQL's, cut on the
+				// wire): the batch is whole either way, and saving it again is harmless.
+				assert.Contains(t, []int{0, len(links)}, n, "try %d: a cut Save leaves no part of its batch", i)
+			} else {
+				saved++
+				assert.Equal(t, len(links), n, "try %d", i)
+			}
+		}
+		t.Logf("%d saves cut, %d saved", cut, saved)
+		require.NoError(t, s.Save(ctx, "after", links), "the store still works")
+		n, err := s.Count(ctx, "after")
+		require.NoError(t, err)
+		assert.Equal(t, len(links), n)
+	})
 }
