@@ -246,6 +246,11 @@ type Records struct {
 	// ChangesOf is the side whose announced records GetRecords read, set when it runs as
 	// a local activity (a webhook micro-batch): its history marker has no input.
 	ChangesOf string `json:",omitempty"`
+	// Before is set on a page of changes read from a side whose search trails its writes
+	// (connectors.IndexLagger): the time the read ended less the lag. The connector reads
+	// only records modified before then, so no record of the page holds a write Tandem
+	// made after it (see FindPartnersInput.Before).
+	Before time.Time `json:",omitzero"`
 }
 
 // split cuts r into pages of at most n records, in order: each but the last has More set,
@@ -257,7 +262,7 @@ func (r Records) split(n int) []Records {
 	var out []Records
 	for from := 0; from < len(r.Records); from += n {
 		to := min(from+n, len(r.Records))
-		out = append(out, Records{Records: r.Records[from:to], Keys: r.Keys[from:to], More: to < len(r.Records) || r.More, Usage: r.Usage})
+		out = append(out, Records{Records: r.Records[from:to], Keys: r.Keys[from:to], More: to < len(r.Records) || r.More, Usage: r.Usage, Before: r.Before})
 	}
 	return out
 }
@@ -289,11 +294,14 @@ func (r Records) Keep(keep func(rec connectors.Record, key string) bool) Records
 	return out
 }
 
-// WithoutGone is the batch without the records of pairs a delete ended (Partners.Gone).
-func (r Records) WithoutGone(gone map[string]string) Records {
+// Without is the batch without the records of ids (Partners.Gone, Partners.Behind).
+func (r Records) Without(ids map[string]string) Records {
+	if len(ids) == 0 {
+		return r
+	}
 	return r.Keep(func(rec connectors.Record, _ string) bool {
-		_, ended := gone[rec.ID]
-		return !ended
+		_, left := ids[rec.ID]
+		return !left
 	})
 }
 
@@ -347,6 +355,10 @@ func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string
 	}
 	out.More = page.More || len(out.Records) < len(page.Records)
 	out.Usage = usage(c)
+	if l, ok := c.(connectors.IndexLagger); ok && l.SearchLag() > 0 {
+		// Taken after the read: the connector's bound was at or before it.
+		out.Before = time.Now().Add(-l.SearchLag())
+	}
 	return out, nil
 }
 

@@ -122,11 +122,11 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	if c.lag > 0 && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
-		// The failed attempt's writes are not in the input, and a search that trails
-		// them would not find what it created: wait until it has caught up (as a
-		// retried Upsert does).
-		if err := sleep(ctx, c.lag); err != nil {
+	if lag := c.targetLag(); lag > 0 && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+		// The failed attempt's writes are not in the input (nor, for a linked chunk, the
+		// links of those whose answer it lost), and a search that trails them would not
+		// find what it created: wait until it has caught up (as a retried Upsert does).
+		if err := sleep(ctx, lag); err != nil {
 			return ChunkResult{}, err
 		}
 		ctx = context.WithValue(ctx, laggedOutKey{}, true)
@@ -418,7 +418,7 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 				return err
 			}
 		}
-		find := FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records}
+		find := FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records, Before: page.Before}
 		p, err := a.FindPartners(ctx, find)
 		if err != nil {
 			return err
@@ -431,11 +431,10 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 				return err
 			}
 		}
-		if len(p.Gone) > 0 || len(p.Unchanged) > 0 {
-			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged)
-			page = page.Keep(func(r connectors.Record, _ string) bool {
-				_, gone := p.Gone[r.ID]
-				return !gone && !p.Unchanged[r.ID]
+		if len(p.Gone) > 0 || len(p.Unchanged) > 0 || len(p.Behind) > 0 {
+			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged) + len(p.Behind)
+			page = page.Without(p.Gone).Without(p.Behind).Keep(func(r connectors.Record, _ string) bool {
+				return !p.Unchanged[r.ID]
 			})
 			if len(page.Records) == 0 {
 				return nil

@@ -41,12 +41,17 @@ func (w RecentWrite) Add(id string, at time.Time) RecentWrite {
 // MaxRecentWrites bounds the recent writes kept per side (the newest).
 const MaxRecentWrites = 2_000
 
-// searchLag is how far c's target's search may trail its writes; 0 for a linked chunk,
-// which reads what it wrote through the links.
+// searchLag is how far c's target's search may trail its writes for the chunk's recent
+// writes: 0 for a linked chunk, which reads what it wrote through the links.
 func (c *chunk) searchLag() time.Duration {
 	if c.in.Linked {
 		return 0
 	}
+	return c.targetLag()
+}
+
+// targetLag is how far c's target's search may trail its writes.
+func (c *chunk) targetLag() time.Duration {
 	if l, ok := c.toConn.(connectors.IndexLagger); ok {
 		return max(0, l.SearchLag())
 	}

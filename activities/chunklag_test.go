@@ -17,6 +17,7 @@ import (
 	"tandem/connectors/hubspot/hubspotfake"
 	"tandem/connectors/memory"
 	"tandem/internal/config"
+	"tandem/pairs"
 )
 
 // lagFixture is a one-way sync from a memory source to a HubSpot fake whose search trails
@@ -128,4 +129,51 @@ func TestChunkRetryWaitsForALaggingSearch(t *testing.T) {
 	require.NoError(t, env.GetWorkflowResult(&res))
 	assert.Equal(t, 120, res.Counts.Fetched)
 	assert.Len(t, fake.Records("companies"), 120, "each company once")
+}
+
+// TestLinkedChunkRetryWaitsForALaggingSearch: a two-way chunk into HubSpot, retried after
+// an attempt that created companies and lost the answer (so it saved no link for them),
+// waits out the search's lag before its first look-up, finds them by key and links them:
+// one company per domain, one link per pair. Linked chunks go into lagging searches since
+// "lagged-chunks" version 2 (they read what they wrote through the links); the lost
+// answer's creates have no link, and only the wait keeps them from being made again.
+func TestLinkedChunkRetryWaitsForALaggingSearch(t *testing.T) {
+	acts, src, fake, client := lagFixture(t, "4s")
+	acts.Connections["hs"] = &timesOutOnce{Client: client}
+	acts.Syncs.Syncs[0].Mode = config.TwoWay
+	store, err := pairs.OpenSQLite(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	acts.Links = store
+	for i := range 120 {
+		src.Put("companies", connectors.Record{Fields: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%03d.example", i)}})
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute) // the retry waits out the 4 s search lag for real
+	env.RegisterWorkflow(chunkWorkflow)
+	env.RegisterActivity(acts)
+	env.ExecuteWorkflow(chunkWorkflow, SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, Linked: true, Now: time.Now()})
+	require.NoError(t, env.GetWorkflowError())
+	var res ChunkResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	assert.Equal(t, 120, res.Counts.Fetched)
+	assert.Equal(t, 120, len(fake.Records("companies")), "each company once")
+	n, err := store.Count(t.Context(), "companies")
+	require.NoError(t, err)
+	assert.Equal(t, 120, n, "each pair linked")
+	linked := map[string]bool{}
+	for after := ""; ; {
+		links, err := store.Scan(t.Context(), "companies", after, 50)
+		require.NoError(t, err)
+		if len(links) == 0 {
+			break
+		}
+		for _, l := range links {
+			assert.False(t, linked[l.B.ID], "company %s linked twice", l.B.ID)
+			linked[l.B.ID] = true
+			after = l.A.ID
+		}
+	}
+	assert.Len(t, linked, 120)
 }

@@ -26,6 +26,9 @@ type verdict struct {
 	linked         map[string]pairs.Link
 	partnerMissing map[string]bool
 	gone           map[string]string
+	// behind counts the page's records read from before Tandem wrote them
+	// (Partners.Behind).
+	behind int
 }
 
 // judge runs one page of from's records through find, build and compare.
@@ -37,7 +40,7 @@ func (a *Activities) judge(ctx context.Context, ref Ref, s *definition.Sync, fro
 		for i, r := range page.Records {
 			ids[i] = r.ID
 		}
-		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: from, IDs: ids, Keys: page.Keys})
+		p, err := a.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: from, IDs: ids, Keys: page.Keys, Before: page.Before})
 		if err != nil {
 			return verdict{}, err
 		}
@@ -50,14 +53,15 @@ func (a *Activities) judge(ctx context.Context, ref Ref, s *definition.Sync, fro
 		}
 		v.partnerMissing = map[string]bool{}
 		for id, l := range v.linked {
-			if _, ok := p.Linked[id]; !ok && l.Gone == "" {
-				v.partnerMissing[id] = true
+			if _, behind := p.Behind[id]; !behind && l.Gone == "" {
+				if _, ok := p.Linked[id]; !ok {
+					v.partnerMissing[id] = true
+				}
 			}
 		}
 		v.gone = p.Gone
-		if len(p.Gone) > 0 {
-			page = page.WithoutGone(p.Gone)
-		}
+		v.behind = len(p.Behind)
+		page = page.Without(p.Gone).Without(p.Behind)
 		items, err := a.BuildPayloads(ctx, BuildPayloadsInput{Ref: ref, From: from, Source: page, Partners: &p})
 		if err != nil {
 			return verdict{}, err
@@ -226,7 +230,9 @@ func (a *Activities) PlanSync(ctx context.Context, in PlanSyncInput) (PlanResult
 			if err != nil {
 				return PlanResult{}, err
 			}
-			out.Totals.Skip += len(v.gone) // pairs a delete ended: not synced
+			// Pairs a delete ended, and records read from before Tandem's write to them:
+			// not synced.
+			out.Totals.Skip += len(v.gone) + v.behind
 			describe(v, side, func(r PlanRecord) {
 				if side == SideA {
 					planned[r.Key] = true

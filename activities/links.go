@@ -27,6 +27,12 @@ type FindPartnersInput struct {
 	// record that holds what its link says it held when the pair was last synced, with
 	// nothing pending on the pair, is in Unchanged instead of having its partner read.
 	Current []connectors.Record `json:"-"`
+	// Before is the batch's Records.Before: a record whose link says Tandem wrote it
+	// after then is read from before that write (a search that trails the writes shows
+	// the record as it was), and is in Unchanged. Its partner was read by id when the
+	// write was decided, so the version read was seen then; taken for a change now, it
+	// would undo the write. The write comes back as a change once the search has it.
+	Before time.Time `json:",omitzero"`
 }
 
 // Partners are the counterparts of a batch: by link for records that have one, by key
@@ -44,6 +50,10 @@ type Partners struct {
 	// the sync archives deletes (the link's Gone side is set): they are not synced, or
 	// the archived partner would create the deleted record again. The value says why.
 	Gone map[string]string `json:"gone,omitempty"`
+	// Behind are, by the batch's record id, records read from before a write Tandem made
+	// to them (FindPartnersInput.Before): not synced now, as that write comes back as a
+	// change once the side's search has it. The value says why.
+	Behind map[string]string `json:"behind,omitempty"`
 	// Unchanged are the ids of the batch's records (of Current) whose pair has nothing to
 	// do from this side: the record is as the pair was last synced, both halves are
 	// confirmed, and nothing is held. Its partner's own changes are in its side's stream.
@@ -143,6 +153,9 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 		if _, gone := out.Gone[id]; gone || out.Unchanged[id] {
 			continue
 		}
+		if _, behind := out.Behind[id]; behind {
+			continue
+		}
 		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !seen[in.Keys[i]] {
 			seen[in.Keys[i]] = true
 			keys = append(keys, in.Keys[i])
@@ -199,6 +212,7 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 			l, ok := glanced[r.ID]
 			switch {
 			case !ok:
+			case behind(in, l, out):
 			case settled(s, in.Side, l, r):
 				if out.Unchanged == nil {
 					out.Unchanged = map[string]bool{}
@@ -217,15 +231,35 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 		return nil, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
 	}
 	for _, id := range ids {
-		if l, ok := links[id]; ok && l.Gone != "" {
+		l, ok := links[id]
+		switch {
+		case !ok:
+		case l.Gone != "":
 			if out.Gone == nil {
 				out.Gone = map[string]string{}
 			}
 			out.Gone[id] = fmt.Sprintf("the pair ended when its record on %s was deleted (%s)", l.Gone, l.Decision)
 			delete(links, id)
+		case len(in.Current) == 0 && behind(in, l, out):
+			delete(links, id)
 		}
 	}
 	return links, nil
+}
+
+// behind says whether the batch read l's record on its side from before Tandem last wrote
+// it (see FindPartnersInput.Before), and notes it in out.Behind.
+func behind(in FindPartnersInput, l pairs.Link, out *Partners) bool {
+	h := l.Half(in.Side)
+	if in.Before.IsZero() || h.WroteAt.IsZero() || !h.WroteAt.After(in.Before) {
+		return false
+	}
+	if out.Behind == nil {
+		out.Behind = map[string]string{}
+	}
+	out.Behind[h.ID] = fmt.Sprintf("read as it was before Tandem wrote it at %s: its search shows writes from before %s; the write comes back as a change",
+		h.WroteAt.UTC().Format(time.RFC3339), in.Before.UTC().Format(time.RFC3339))
+	return true
 }
 
 // settled reports whether record r of side holds what its link l says the pair held when
@@ -367,6 +401,17 @@ func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
 	return nil
 }
 
+// searchLags says whether side's connector reads its changes from a search that trails
+// its writes, in a two-way sync (a one-way sync does not read its target's changes).
+func (a *Activities) searchLags(ref Ref, side string) bool {
+	s, _, c, err := a.side(ref, side)
+	if err != nil || s.Mode != definition.TwoWay {
+		return false
+	}
+	l, ok := c.(connectors.IndexLagger)
+	return ok && l.SearchLag() > 0
+}
+
 // readBack reads by id, one call per side, the records Tandem has just written (the halves
 // of links with WroteAt set) and confirms those that hold what was written (pairs.Confirm):
 // the loop guard's read-back is made now, not at the next read of the record, which may
@@ -384,7 +429,10 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 				ids = append(ids, h.ID)
 			}
 		}
-		if len(ids) == 0 {
+		if len(ids) == 0 || a.searchLags(ref, side) {
+			// A side whose changes come from a search that trails its writes keeps the
+			// write unconfirmed until that search shows it: a version of the record read
+			// from before the write is then known for one (FindPartnersInput.Before).
 			continue
 		}
 		s, read, err := a.readValues(ctx, ref, side, ids)

@@ -3,6 +3,8 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -137,6 +139,51 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, p.Unchanged)
 	assert.Len(t, p.Linked, 8)
+}
+
+// A page read from a side whose search trails its writes holds no record as Tandem wrote
+// it after the page's Before: a record whose link says it was written later is read as
+// it was before, and is left out (Behind), with the chunk's Current or without (the
+// per-step path); one written before Before is decided with its partner. Taken for a
+// change, the older version would undo Tandem's write (a user's edit of the other side,
+// just carried over, written back over).
+func TestFindPartnersLeavesRecordsReadFromBeforeTandemsWriteOut(t *testing.T) {
+	ctx := context.Background()
+	f, store, s := contactsFixture(t)
+	ref := Ref{Sync: "contacts"}
+	var recs []connectors.Record
+	var links []pairs.Link
+	for i, wrote := range []time.Time{t0.Add(time.Minute), t0.Add(-time.Minute), {}} {
+		email := fmt.Sprintf("p%d@x.com", i)
+		b := f.erp.Put(erpPeople, connectors.Record{Fields: person(email, "Old name")})
+		a := f.crm.Put(crmContacts, connectors.Record{Fields: contactFields(email, "New name")})
+		l := pairs.Link{Key: email, SyncedAt: t0}
+		*l.Half(SideA) = pairs.Half{ID: a.ID, Values: pairs.RecordValues(s, SideA, a, normalize)}
+		// Tandem wrote the new name to b at wrote (zero: read, not written).
+		*l.Half(SideB) = pairs.Half{ID: b.ID, Values: pairs.RecordValues(s, SideB, connectors.Record{Fields: person(email, "New name")}, normalize), WroteAt: wrote}
+		recs, links = append(recs, b), append(links, l)
+	}
+	require.NoError(t, store.Save(ctx, "contacts", links))
+	ids, keys := make([]string, len(recs)), make([]string, len(recs))
+	for i, r := range recs {
+		ids[i], keys[i] = r.ID, connectors.KeyString(r.Fields["email"])
+	}
+	for _, current := range [][]connectors.Record{recs, nil} {
+		p, err := f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys, Current: current, Before: t0})
+		require.NoError(t, err)
+		assert.Equal(t, []string{recs[0].ID}, slices.Collect(maps.Keys(p.Behind)), "with Current: %v", current != nil)
+		assert.Contains(t, p.Behind[recs[0].ID], "read as it was before Tandem wrote it")
+		assert.NotContains(t, p.Linked, recs[0].ID)
+		assert.Contains(t, p.Linked, recs[1].ID, "written before the search's bound: decided")
+		assert.Contains(t, p.Linked, recs[2].ID)
+		assert.Empty(t, p.Matches, "a record left out is not looked up by key")
+	}
+	// Without Before (a side whose reads are current, or a record read by id), all are
+	// decided.
+	p, err := f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys})
+	require.NoError(t, err)
+	assert.Empty(t, p.Behind)
+	assert.Len(t, p.Linked, 3)
 }
 
 // A delete's partner counts as edited when it no longer holds what its link says: a link

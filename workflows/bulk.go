@@ -17,15 +17,15 @@ import (
 // micro-batches and small runs keep their per-step activities in history.
 
 // bulkEligible says whether the rest of a run's side may go in chunks: not in histories
-// from before chunks, and where a side's search trails its writes (HubSpot's index) only
-// for a one-way sync into it. Such a side went per step, the workflow reading by id what
-// it had just written (reread); since "lagged-chunks" a one-way chunk does that itself
-// (activities' chunklag.go). A lagging source, or a two-way sync, still goes per step.
+// from before chunks, nor, where a side's search trails its writes (HubSpot's index), in
+// histories from before "lagged-chunks". Such a side went per step, the workflow reading
+// by id what it had just written (reread). Since version 1 a one-way chunk into it does
+// that itself (activities' chunklag.go); since version 2 a two-way chunk goes too, which
+// reads what it wrote through the links (a key with no link is one Tandem has not
+// written), and so does a sync whose source lags (the connector reads only the changes
+// its search has caught up with).
 func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
 	lagged := s.plan.Lag[definition.Other(side)] > 0 || s.plan.Lag[side] > 0
-	if lagged && (s.plan.Mode == definition.TwoWay || s.linked || s.plan.Lag[side] > 0) {
-		return false
-	}
 	// Only a backlog worth it: more than bulkMin changes still to read where the side can
 	// count them, pages of at least bulkMinPage where it cannot. A run of a few pages
 	// keeps every step in history, for explain and replay.
@@ -36,8 +36,12 @@ func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
 	} else if s.plan.PageSize < bulkMinPage {
 		return false
 	}
-	if lagged && workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return false
+	if lagged {
+		v := workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 2)
+		wide := s.plan.Mode == definition.TwoWay || s.linked || s.plan.Lag[side] > 0
+		if v == workflow.DefaultVersion || wide && v < 2 {
+			return false
+		}
 	}
 	return workflow.GetVersion(ctx, "bulk-chunks", workflow.DefaultVersion, 1) == 1
 }

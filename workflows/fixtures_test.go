@@ -381,6 +381,25 @@ func TestRecordFixtures(t *testing.T) {
 		write("lagged-chunks", histories(s)[0])
 	})
 
+	t.Run("two-way lagged chunks", func(t *testing.T) {
+		// Since "lagged-chunks" version 2: a two-way sync with HubSpot, whose search
+		// trails its writes, goes in chunks too.
+		_, hs := laggingHubSpot(t)
+		source := memory.New(memory.Options{IDPrefix: "s-"})
+		source.Seed("companies", 1500, memory.SampleCompany)
+		def := testenv.Def("fixture-two-way-lagged-chunks")
+		def.Fields = def.Fields[:2]
+		def.PageSize = 500
+		def.Mode = config.TwoWay
+		def.Conflict = config.NewestWins
+		s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
+			map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+		s.Start()
+		st := s.WaitRuns(1, time.Minute)
+		require.Positive(t, st.LastRun.Chunks)
+		write("two-way-lagged-chunks", histories(s)[0])
+	})
+
 	t.Run("deliberately changed workflow", func(t *testing.T) {
 		// A build of SyncWorkflow that sleeps before it starts: its history must not
 		// replay on the real one, which is what the replay test exists to catch.

@@ -24,7 +24,7 @@ func (s *syncer) findPartners(ctx workflow.Context, side string, batch activitie
 		ids[i] = r.ID
 	}
 	return s.remote(ctx, a.FindPartners, activities.FindPartnersInput{
-		Ref: s.ref(), Side: side, IDs: ids, Keys: batch.Keys,
+		Ref: s.ref(), Side: side, IDs: ids, Keys: batch.Keys, Before: batch.Before,
 	})
 }
 
@@ -44,9 +44,10 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 		}
 	}
 	fetched := len(batch.Records)
-	if len(partners.Gone) > 0 {
-		// Pairs a delete ended while the sync archives: not synced again.
-		batch = batch.WithoutGone(partners.Gone)
+	if len(partners.Gone) > 0 || len(partners.Behind) > 0 {
+		// Pairs a delete ended while the sync archives: not synced again. Records read
+		// from before Tandem's own write to them: that write comes back as a change.
+		batch = batch.Without(partners.Gone).Without(partners.Behind)
 		if len(batch.Records) == 0 {
 			c := Counts{Fetched: fetched, Skipped: fetched}
 			s.count(ctx, c)
