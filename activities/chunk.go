@@ -457,8 +457,12 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 			return err
 		}
 	}
+	// The page's time on the workflow's clock: the links' times are those of the page's
+	// writes, not the chunk's start (a link's write time tells a record read from before
+	// it: FindPartnersInput.Before).
+	now := in.Now.Add(time.Since(c.started))
 	dec, err := a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: items.Items, TargetCursor: in.TargetCursor,
-		Linked: in.Linked, Now: in.Now, CoolDown: in.CoolDown})
+		Linked: in.Linked, Now: now, CoolDown: in.CoolDown})
 	if err != nil {
 		return err
 	}
@@ -562,7 +566,7 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 	case in.Linked:
 		links = plan.SettleLinks(created, failed)
 	case in.KeepLinks:
-		links = OneWayLinks(items.Items, created, failed, in.Now)
+		links = OneWayLinks(items.Items, created, failed, now)
 	}
 	return saves.add(links)
 }

@@ -345,3 +345,30 @@ func TestSyncChunkReadsPagesAtOnceFromALongReader(t *testing.T) {
 	assert.Equal(t, []int{12}, limits)
 	assert.True(t, res.More)
 }
+
+// A two-way chunk stamps each page's links with the page's time on the workflow's clock
+// (the chunk's Now, plus the time it has run), not the chunk's start: a link's time is
+// that of its write, which tells a record read from before the write
+// (FindPartnersInput.Before). Each call to erp takes 20 ms here, so the second page's
+// links are at least that much later than the first's.
+func TestTwoWayChunkStampsLinksWithThePagesTime(t *testing.T) {
+	ctx := context.Background()
+	const latency = 20 * time.Millisecond
+	f := newFixture(memory.Options{Latency: latency})
+	store, err := pairs.Open(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f.acts.Links = store
+	var recs []connectors.Record
+	for i := range 2 {
+		recs = append(recs, f.crm.Put(crmContacts, connectors.Record{Fields: contactFields(fmt.Sprintf("p%d@x.com", i), "P")}))
+	}
+	res, err := f.acts.SyncChunk(ctx, SyncChunkInput{Ref: Ref{Sync: "contacts"}, Side: SideA, PageSize: 1, Linked: true, Now: t0})
+	require.NoError(t, err)
+	require.Equal(t, 2, res.Counts.Created)
+	links, err := store.Get(ctx, "contacts", SideA, []string{recs[0].ID, recs[1].ID})
+	require.NoError(t, err)
+	first, second := links[recs[0].ID].SyncedAt, links[recs[1].ID].SyncedAt
+	assert.False(t, first.Before(t0), "at or after the chunk's Now")
+	assert.GreaterOrEqual(t, second.Sub(first), latency, "the second page's links are its own time")
+}

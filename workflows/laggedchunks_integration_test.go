@@ -123,6 +123,9 @@ func TestTwoWayWithALaggingSearchGoesInChunks(t *testing.T) {
 	assert.Positive(t, st.LastRun.Chunks, "side a went in chunks")
 	require.Equal(t, 1500, len(fake.Records("companies")))
 	assert.Zero(t, source.Writes())
+	events, bytes, err := s.HistoryEvents(t.Context())
+	require.NoError(t, err)
+	t.Logf("first run: %d history events, %d bytes, %.1f bytes a company", events, bytes, float64(bytes)/1500)
 
 	hsByDomain := map[string]string{}
 	for _, r := range fake.Records("companies") {
