@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"database/sql"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -106,4 +107,83 @@ func BenchmarkSaveTransactions(b *testing.B) {
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
 		})
 	}
+}
+
+// BenchmarkSaveFloor puts the link store's cost in perspective, 100,000 links in
+// transactions of 500 in a SQLite file: the store's Save with the bench's links (two
+// fields a side, as the two-way bench's companies) and with twenty fields a side (a CRM
+// sync's), and the least a link could cost in this SQLite: a row of the sync and the two
+// ids alone, under the same two unique indexes, by the same prepared statement per row.
+//
+//	go test ./pairs -run '^$' -bench SaveFloor -benchtime 3x
+func BenchmarkSaveFloor(b *testing.B) {
+	const n, batch = 100_000, 500
+	narrow, _ := benchLinks(n)
+	wide, _ := benchLinks(n)
+	for i := range wide {
+		for j := range 20 {
+			f, v := fmt.Sprintf("field_%02d", j), fmt.Sprintf("value %d of record %d, some text", j, i)
+			wide[i].A.Values[f], wide[i].B.Values[f] = v, v
+		}
+	}
+	save := func(links []Link) func(b *testing.B) {
+		return func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for i := 0; i < n; i += batch {
+					if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				_ = s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
+		}
+	}
+	b.Run("store, 2 fields a side", save(narrow))
+	b.Run("store, 20 fields a side", save(wide))
+	b.Run("ids alone", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "ids.db")+"?_pragma=journal_mode(WAL)")
+			if err != nil {
+				b.Fatal(err)
+			}
+			db.SetMaxOpenConns(1)
+			if _, err := db.Exec(`CREATE TABLE links (sync TEXT NOT NULL, a_id TEXT NOT NULL, b_id TEXT NOT NULL, PRIMARY KEY (sync, a_id), UNIQUE (sync, b_id))`); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			for i := 0; i < n; i += batch {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, err := tx.Prepare(`INSERT OR REPLACE INTO links (sync, a_id, b_id) VALUES (?, ?, ?)`)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, l := range narrow[i : i+batch] {
+					if _, err := st.Exec("companies", l.A.ID, l.B.ID); err != nil {
+						b.Fatal(err)
+					}
+				}
+				_ = st.Close()
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			_ = db.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
+	})
 }
