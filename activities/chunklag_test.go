@@ -108,6 +108,22 @@ func chunkWorkflow(ctx workflow.Context, in SyncChunkInput) (ChunkResult, error)
 	return out, err
 }
 
+// retriedChunk runs one SyncChunk of acts, with retries, in the SDK's test environment
+// (for a minute: a retry waits out a search's lag for real), and returns its result.
+func retriedChunk(t *testing.T, acts *Activities, in SyncChunkInput) ChunkResult {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute)
+	env.RegisterWorkflow(chunkWorkflow)
+	env.RegisterActivity(acts)
+	env.ExecuteWorkflow(chunkWorkflow, in)
+	require.NoError(t, env.GetWorkflowError())
+	var res ChunkResult
+	require.NoError(t, env.GetWorkflowResult(&res))
+	return res
+}
+
 // TestChunkRetryWaitsForALaggingSearch: a chunk retried after an attempt that created
 // companies and lost the answer (its writes are in no input) waits out the search's lag
 // once, before its first look-up, and then finds them: one company per domain. Its
@@ -118,15 +134,7 @@ func TestChunkRetryWaitsForALaggingSearch(t *testing.T) {
 	for i := range 120 {
 		src.Put("companies", connectors.Record{Fields: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%03d.example", i)}})
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetTestTimeout(time.Minute) // the retry waits out the 4 s search lag for real
-	env.RegisterWorkflow(chunkWorkflow)
-	env.RegisterActivity(acts)
-	env.ExecuteWorkflow(chunkWorkflow, SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50})
-	require.NoError(t, env.GetWorkflowError())
-	var res ChunkResult
-	require.NoError(t, env.GetWorkflowResult(&res))
+	res := retriedChunk(t, acts, SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50})
 	assert.Equal(t, 120, res.Counts.Fetched)
 	assert.Len(t, fake.Records("companies"), 120, "each company once")
 }
@@ -148,15 +156,7 @@ func TestLinkedChunkRetryWaitsForALaggingSearch(t *testing.T) {
 	for i := range 120 {
 		src.Put("companies", connectors.Record{Fields: map[string]any{"name": fmt.Sprintf("Company %d", i), "domain": fmt.Sprintf("c%03d.example", i)}})
 	}
-	var s testsuite.WorkflowTestSuite
-	env := s.NewTestWorkflowEnvironment()
-	env.SetTestTimeout(time.Minute) // the retry waits out the 4 s search lag for real
-	env.RegisterWorkflow(chunkWorkflow)
-	env.RegisterActivity(acts)
-	env.ExecuteWorkflow(chunkWorkflow, SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, Linked: true, Now: time.Now()})
-	require.NoError(t, env.GetWorkflowError())
-	var res ChunkResult
-	require.NoError(t, env.GetWorkflowResult(&res))
+	res := retriedChunk(t, acts, SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50, Linked: true, Now: time.Now()})
 	assert.Equal(t, 120, res.Counts.Fetched)
 	assert.Equal(t, 120, len(fake.Records("companies")), "each company once")
 	n, err := store.Count(t.Context(), "companies")

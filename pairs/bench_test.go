@@ -87,25 +87,31 @@ func BenchmarkSaveTransactions(b *testing.B) {
 	const n = 100_000
 	links, _ := benchLinks(n)
 	for _, batch := range []int{100, 500, 1000} {
-		b.Run(fmt.Sprintf("links=%d", batch), func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
-				s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
-				if err != nil {
+		b.Run(fmt.Sprintf("links=%d", batch), saveInBatches(links, batch))
+	}
+}
+
+// saveInBatches saves links in a new SQLite store on disk, batch links to a Save, and
+// reports links/s.
+func saveInBatches(links []Link, batch int) func(b *testing.B) {
+	return func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			for i := 0; i < len(links); i += batch {
+				if err := s.Save(b.Context(), "companies", links[i:min(i+batch, len(links))]); err != nil {
 					b.Fatal(err)
 				}
-				b.StartTimer()
-				for i := 0; i < n; i += batch {
-					if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				_ = s.Close()
-				b.StartTimer()
 			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
-		})
+			b.StopTimer()
+			_ = s.Close()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(len(links)*b.N)/b.Elapsed().Seconds(), "links/s")
 	}
 }
 
@@ -126,29 +132,8 @@ func BenchmarkSaveFloor(b *testing.B) {
 			wide[i].A.Values[f], wide[i].B.Values[f] = v, v
 		}
 	}
-	save := func(links []Link) func(b *testing.B) {
-		return func(b *testing.B) {
-			for b.Loop() {
-				b.StopTimer()
-				s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				for i := 0; i < n; i += batch {
-					if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				_ = s.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
-		}
-	}
-	b.Run("store, 2 fields a side", save(narrow))
-	b.Run("store, 20 fields a side", save(wide))
+	b.Run("store, 2 fields a side", saveInBatches(narrow, batch))
+	b.Run("store, 20 fields a side", saveInBatches(wide, batch))
 	b.Run("ids alone", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()

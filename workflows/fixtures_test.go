@@ -387,13 +387,7 @@ func TestRecordFixtures(t *testing.T) {
 		_, hs := laggingHubSpot(t)
 		source := memory.New(memory.Options{IDPrefix: "s-"})
 		source.Seed("companies", 1500, memory.SampleCompany)
-		def := testenv.Def("fixture-two-way-lagged-chunks")
-		def.Fields = def.Fields[:2]
-		def.PageSize = 500
-		def.Mode = config.TwoWay
-		def.Conflict = config.NewestWins
-		s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
-			map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+		s := withHubSpot(t, "fixture-two-way-lagged-chunks", config.TwoWay, 500, source, hs)
 		s.Start()
 		st := s.WaitRuns(1, time.Minute)
 		require.Positive(t, st.LastRun.Chunks)

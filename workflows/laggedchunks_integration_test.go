@@ -74,9 +74,20 @@ func laggingHubSpot(t *testing.T) (*hubspotfake.Server, *hubspot.Client) {
 // phone) from source to hs, not started.
 func intoHubSpot(t *testing.T, name string, pageSize int, source *memory.Connector, hs *hubspot.Client) *testenv.Sync {
 	t.Helper()
+	return withHubSpot(t, name, config.OneWay, pageSize, source, hs)
+}
+
+// withHubSpot prepares a sync of companies (name and domain) between source (side a) and
+// hs, one-way or two-way (the newest edit wins), not started.
+func withHubSpot(t *testing.T, name string, mode config.Mode, pageSize int, source *memory.Connector, hs *hubspot.Client) *testenv.Sync {
+	t.Helper()
 	def := testenv.Def(name)
 	def.Fields = def.Fields[:2]
 	def.PageSize = pageSize
+	def.Mode = mode
+	if mode == config.TwoWay {
+		def.Conflict = config.NewestWins
+	}
 	return testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
 		map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
 }
@@ -109,13 +120,7 @@ func TestTwoWayWithALaggingSearchGoesInChunks(t *testing.T) {
 		require.Eventually(t, func() bool { return time.Since(since) > lag+100*time.Millisecond }, time.Minute, 20*time.Millisecond)
 	}
 
-	def := testenv.Def("two-way-lagged-chunks")
-	def.Fields = def.Fields[:2]
-	def.PageSize = 100
-	def.Mode = config.TwoWay
-	def.Conflict = config.NewestWins
-	s := testenv.NewFileSync(t, testenv.Client(t), &config.File{Path: "test", Syncs: []config.Sync{def}},
-		map[string]connectors.Connector{"source": source, "target": hs}, def.Name)
+	s := withHubSpot(t, "two-way-lagged-chunks", config.TwoWay, 100, source, hs)
 	s.Start()
 	st := s.WaitRuns(1, time.Minute)
 	require.Empty(t, st.LastRun.Error)
