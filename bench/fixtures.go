@@ -95,6 +95,11 @@ func memoryFixtureWith(name string, n int, source, target *memory.Connector, pag
 // 4 searches per second) enforced by the fake, Salesloft's budget off so HubSpot's limit
 // is the only one, page size 1,000, one spelling per key in searches.
 func (b *bench) hubspotFixture(name string, n int) (*fixture, error) {
+	return b.hubspotFixtureMode(name, n, config.OneWay)
+}
+
+// hubspotFixtureMode is hubspotFixture one-way or two-way.
+func (b *bench) hubspotFixtureMode(name string, n int, mode config.Mode) (*fixture, error) {
 	sl := salesloftfake.New(salesloftfake.Options{Token: "t", CostPerMinute: salesloftfake.Unlimited})
 	hs := hubspotfake.New(hubspotfake.Options{Token: "t"})
 	ids := make([]string, n)
@@ -111,7 +116,7 @@ func (b *bench) hubspotFixture(name string, n int) (*fixture, error) {
 			"hubspot":   {Name: "hubspot", Type: "hubspot", Settings: map[string]string{"token": "t", "base_url": hsSrv.URL, "find_variants": "{v}"}},
 		},
 		Syncs: []config.Sync{{
-			Name: name, Mode: config.OneWay,
+			Name: name, Mode: mode,
 			A:      config.Side{Connection: "salesloft", Object: "accounts", Key: "domain"},
 			B:      config.Side{Connection: "hubspot", Object: "companies", Key: "domain"},
 			Fields: companyFields, Conflict: config.NewestWins,

@@ -14,7 +14,8 @@
 // Scenarios: backfill-memory, salesloft-to-hubspot, rerun-unchanged, webhooks (tandem
 // only), backfill-postgres (tandem, direct and COPY between two databases of a throwaway
 // PostgreSQL; postgres.go), two-way (a two-way first run against one-way, twoway.go),
-// memory-check (tandem backfill at N and 10xN records); "all"
+// memory-check (tandem backfill at N and 10xN records), salesloft-hubspot-two-way (the
+// demo's pair two-way, tandem only, twoway.go); "all"
 // runs the first six, and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
 // the production topology in separate processes instead, with its own -topology-* flags.
 package main
@@ -72,7 +73,7 @@ func (o options) pick(all []string) []string {
 	return out
 }
 
-var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, scenarioTwoWay, "memory-check", scenarioTopology}
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, scenarioTwoWay, "memory-check", scenarioTopology, scenarioHubSpotTwoWay}
 
 func main() {
 	var o options
@@ -245,6 +246,8 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 		return b.backfillPostgres(ctx)
 	case scenarioTwoWay:
 		return b.twoWay(ctx)
+	case scenarioHubSpotTwoWay:
+		return b.hubspotTwoWay(ctx)
 	case "memory-check":
 		return b.memoryCheck(ctx)
 	}

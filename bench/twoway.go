@@ -95,3 +95,37 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 	}
 	return out, nil
 }
+
+// scenarioHubSpotTwoWay is the demo's pair two-way: -records accounts in fake Salesloft,
+// none in fake HubSpot (its limits and its search's lag, search_lag 5 s), a first run with
+// a SQLite link store in a temporary directory. Tandem only (no direct two-way copy to
+// hold it against); it shows the run's history per record, which a side whose search
+// lags kept page by page in history until "lagged-chunks" version 2.
+const scenarioHubSpotTwoWay = "salesloft-hubspot-two-way"
+
+func (b *bench) hubspotTwoWay(ctx context.Context) ([]result, error) {
+	name := uniqueName(scenarioHubSpotTwoWay, designTandem)
+	fx, err := b.hubspotFixtureMode(name, b.o.records, config.TwoWay)
+	if err != nil {
+		return nil, err
+	}
+	defer fx.close()
+	dir, err := os.MkdirTemp("", "tandem-bench-links-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	links, err := pairs.Open(filepath.Join(dir, "links.db"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = links.Close() }()
+	fx.acts.Links = links
+	r, err := b.tandem(ctx, fx, false)
+	r.Scenario, r.Design = scenarioHubSpotTwoWay, designTandem
+	if err != nil {
+		r.Note = "FAILED: " + err.Error()
+		return []result{r}, err
+	}
+	return []result{r}, nil
+}

@@ -23,21 +23,27 @@ import (
 // that itself (activities' chunklag.go); since version 2 a two-way chunk goes too, which
 // reads what it wrote through the links (a key with no link is one Tandem has not
 // written), and so does a sync whose source lags (the connector reads only the changes
-// its search has caught up with).
+// its search has caught up with). Since version 3 such a source's count does not keep it
+// per step (below).
 func (s *syncer) bulkEligible(ctx workflow.Context, side string) bool {
 	lagged := s.plan.Lag[definition.Other(side)] > 0 || s.plan.Lag[side] > 0
 	// Only a backlog worth it: more than bulkMin changes still to read where the side can
 	// count them, pages of at least bulkMinPage where it cannot. A run of a few pages
 	// keeps every step in history, for explain and replay.
 	if r := s.st.Current; r.KnownOK {
-		if r.Known-r.Fetched <= bulkMin {
+		// A side whose search trails its writes counts only the changes the search had
+		// caught up with when the pass began, and more reach it as the pass goes on (a
+		// two-way sync's pass over HubSpot reads back what the other pass just wrote): it
+		// goes on in chunks after a full page, as a side that cannot count does.
+		if r.Known-r.Fetched <= bulkMin && (s.plan.Lag[side] <= 0 || s.plan.PageSize < bulkMinPage ||
+			workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 3) < 3) {
 			return false
 		}
 	} else if s.plan.PageSize < bulkMinPage {
 		return false
 	}
 	if lagged {
-		v := workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 2)
+		v := workflow.GetVersion(ctx, "lagged-chunks", workflow.DefaultVersion, 3)
 		wide := s.plan.Mode == definition.TwoWay || s.linked || s.plan.Lag[side] > 0
 		if v == workflow.DefaultVersion || wide && v < 2 {
 			return false

@@ -394,6 +394,21 @@ func TestRecordFixtures(t *testing.T) {
 		write("two-way-lagged-chunks", histories(s)[0])
 	})
 
+	t.Run("lagging source past its count", func(t *testing.T) {
+		// Since "lagged-chunks" version 3: a side whose search trails its writes, counted
+		// under the bulk minimum, goes on in chunks after a full page.
+		fake, hs := laggingHubSpot(t)
+		for i := range 600 {
+			f := memory.SampleCompany(i)
+			fake.SeedAt("companies", map[string]string{"name": fmt.Sprint(f["name"]), "domain": fmt.Sprint(f["domain"])}, time.Now().Add(-time.Hour))
+		}
+		s := withHubSpot(t, "fixture-lagging-source", config.TwoWay, 100, memory.New(memory.Options{IDPrefix: "s-"}), hs)
+		s.Start()
+		st := s.WaitRuns(1, time.Minute)
+		require.Positive(t, st.LastRun.Chunks)
+		write("lagging-source-chunks", histories(s)[0])
+	})
+
 	t.Run("deliberately changed workflow", func(t *testing.T) {
 		// A build of SyncWorkflow that sleeps before it starts: its history must not
 		// replay on the real one, which is what the replay test exists to catch.
