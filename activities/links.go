@@ -29,7 +29,7 @@ type FindPartnersInput struct {
 	Current []connectors.Record `json:"-"`
 	// Before is the batch's Records.Before: a record whose link says Tandem wrote it
 	// after then is read from before that write (a search that trails the writes shows
-	// the record as it was), and is in Unchanged. Its partner was read by id when the
+	// the record as it was), and is in Partners.Behind. Its partner was read by id when the
 	// write was decided, so the version read was seen then; taken for a change now, it
 	// would undo the write. The write comes back as a change once the search has it.
 	Before time.Time `json:",omitzero"`
