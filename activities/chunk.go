@@ -431,6 +431,10 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 				return err
 			}
 		}
+		if len(p.Behind) > 0 && activity.IsActivity(ctx) {
+			activity.GetLogger(ctx).Info("Records read from before Tandem's own write to them left for the next read",
+				"sync", in.Sync, "side", from, "records", len(p.Behind))
+		}
 		if len(p.Gone) > 0 || len(p.Unchanged) > 0 || len(p.Behind) > 0 {
 			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged) + len(p.Behind)
 			page = page.Without(p.Gone).Without(p.Behind).Keep(func(r connectors.Record, _ string) bool {

@@ -47,6 +47,9 @@ func (s *syncer) processLinked(ctx workflow.Context, from string, batch activiti
 	if len(partners.Gone) > 0 || len(partners.Behind) > 0 {
 		// Pairs a delete ended while the sync archives: not synced again. Records read
 		// from before Tandem's own write to them: that write comes back as a change.
+		if len(partners.Behind) > 0 {
+			s.logger.Info("Records read from before Tandem's own write to them left for the next read", "side", from, "records", len(partners.Behind))
+		}
 		batch = batch.Without(partners.Gone).Without(partners.Behind)
 		if len(batch.Records) == 0 {
 			c := Counts{Fetched: fetched, Skipped: fetched}
