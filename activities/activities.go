@@ -183,14 +183,14 @@ func (a *Activities) LoadSync(ctx context.Context, in LoadSyncInput) (SyncPlan, 
 	for _, side := range []string{SideA, SideB} {
 		// A connection that is not open fails the run's first read, with its reason.
 		if _, _, c, err := a.side(Ref{Sync: in.Sync, Def: s}, side); err == nil {
-			l, ok := c.(connectors.IndexLagger)
-			if !ok || l.SearchLag() <= 0 {
+			lag := lagOf(c)
+			if lag <= 0 {
 				continue
 			}
 			if plan.Lag == nil {
 				plan.Lag = map[string]time.Duration{}
 			}
-			plan.Lag[side] = l.SearchLag()
+			plan.Lag[side] = lag
 		}
 	}
 	return plan, nil
@@ -355,9 +355,9 @@ func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string
 	}
 	out.More = page.More || len(out.Records) < len(page.Records)
 	out.Usage = usage(c)
-	if l, ok := c.(connectors.IndexLagger); ok && l.SearchLag() > 0 {
+	if lag := lagOf(c); lag > 0 {
 		// Taken after the read: the connector's bound was at or before it.
-		out.Before = time.Now().Add(-l.SearchLag())
+		out.Before = time.Now().Add(-lag)
 	}
 	return out, nil
 }

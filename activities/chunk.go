@@ -122,7 +122,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	if err != nil {
 		return ChunkResult{}, err
 	}
-	if lag := c.targetLag(); lag > 0 && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
+	if lag := lagOf(c.toConn); lag > 0 && activity.IsActivity(ctx) && activity.GetInfo(ctx).Attempt > 1 {
 		// The failed attempt's writes are not in the input (nor, for a linked chunk, the
 		// links of those whose answer it lost), and a search that trails them would not
 		// find what it created: wait until it has caught up (as a retried Upsert does).

@@ -47,12 +47,13 @@ func (c *chunk) searchLag() time.Duration {
 	if c.in.Linked {
 		return 0
 	}
-	return c.targetLag()
+	return lagOf(c.toConn)
 }
 
-// targetLag is how far c's target's search may trail its writes.
-func (c *chunk) targetLag() time.Duration {
-	if l, ok := c.toConn.(connectors.IndexLagger); ok {
+// lagOf is how far c's search may trail its writes (connectors.IndexLagger); 0 when it
+// does not.
+func lagOf(c connectors.Connector) time.Duration {
+	if l, ok := c.(connectors.IndexLagger); ok {
 		return max(0, l.SearchLag())
 	}
 	return 0

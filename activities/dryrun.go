@@ -53,10 +53,9 @@ func (a *Activities) judge(ctx context.Context, ref Ref, s *definition.Sync, fro
 		}
 		v.partnerMissing = map[string]bool{}
 		for id, l := range v.linked {
-			if _, behind := p.Behind[id]; !behind && l.Gone == "" {
-				if _, ok := p.Linked[id]; !ok {
-					v.partnerMissing[id] = true
-				}
+			_, behind := p.Behind[id]
+			if _, ok := p.Linked[id]; !ok && !behind && l.Gone == "" {
+				v.partnerMissing[id] = true
 			}
 		}
 		v.gone = p.Gone

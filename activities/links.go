@@ -240,7 +240,7 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 			}
 			out.Gone[id] = fmt.Sprintf("the pair ended when its record on %s was deleted (%s)", l.Gone, l.Decision)
 			delete(links, id)
-		case len(in.Current) == 0 && behind(in, l, out):
+		case behind(in, l, out): // without Current (with it, those are not in ids)
 			delete(links, id)
 		}
 	}
@@ -405,11 +405,7 @@ func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
 // its writes, in a two-way sync (a one-way sync does not read its target's changes).
 func (a *Activities) searchLags(ref Ref, side string) bool {
 	s, _, c, err := a.side(ref, side)
-	if err != nil || s.Mode != definition.TwoWay {
-		return false
-	}
-	l, ok := c.(connectors.IndexLagger)
-	return ok && l.SearchLag() > 0
+	return err == nil && s.Mode == definition.TwoWay && lagOf(c) > 0
 }
 
 // readBack reads by id, one call per side, the records Tandem has just written (the halves

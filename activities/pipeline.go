@@ -472,8 +472,8 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		// A search that trails the writes would not find what the failed attempt
 		// created: wait until it has caught up (the attempt before began at least this
 		// attempt's backoff ago, so this is an upper bound).
-		if l, ok := c.(connectors.IndexLagger); ok && l.SearchLag() > 0 && !laggedOut(ctx) {
-			if err := sleep(ctx, l.SearchLag()); err != nil {
+		if lag := lagOf(c); lag > 0 && !laggedOut(ctx) {
+			if err := sleep(ctx, lag); err != nil {
 				return Written{}, err
 			}
 		}
