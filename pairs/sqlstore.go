@@ -96,6 +96,7 @@ func OpenSQLite(path string) (Store, error) {
 		}
 		dsn = "file:" + uriPath + pragmas
 	}
+	pinAllocatorPages()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("link store (sqlite): open %s: %w", path, err)
