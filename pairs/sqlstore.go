@@ -619,7 +619,7 @@ func linkArgs(l Link, pg bool) ([]any, error) {
 		if len(v) == 0 || err != nil {
 			return nil
 		}
-		b, e := json.Marshal(v)
+		b, e := marshalValues(v)
 		if e != nil {
 			err = fmt.Errorf("link store: the values of link %s-%s: %w", l.A.ID, l.B.ID, e)
 			return nil
