@@ -172,3 +172,45 @@ func BenchmarkSaveFloor(b *testing.B) {
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "links/s")
 	})
 }
+
+// BenchmarkGlance looks 100,000 links up in a SQLite store on disk, 500 ids at a time, as
+// the pass of a two-way first run over the side Tandem just wrote does (by side b's ids:
+// every one linked), and as the pass over the other side does (by side a's ids of another
+// sync: none linked).
+//
+//	go test ./pairs -run '^$' -bench Glance -benchtime 3x
+func BenchmarkGlance(b *testing.B) {
+	const n, batch = 100_000, 500
+	links, _ := benchLinks(n)
+	s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	for i := 0; i < n; i += batch {
+		if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bIDs := make([]string, n)
+	for i, l := range links {
+		bIDs[i] = l.B.ID
+	}
+	for _, c := range []struct{ name, sync string }{{"linked", "companies"}, {"unlinked", "another"}} {
+		b.Run(c.name, func(b *testing.B) {
+			want := batch
+			if c.sync != "companies" {
+				want = 0
+			}
+			for b.Loop() {
+				for i := 0; i < n; i += batch {
+					got, err := s.Glance(b.Context(), c.sync, "b", bIDs[i:i+batch])
+					if err != nil || len(got) != want {
+						b.Fatalf("glance: %d links, %v", len(got), err)
+					}
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "ids/s")
+		})
+	}
+}
