@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"tandem/connectors"
@@ -292,6 +293,9 @@ type Client struct {
 	// selected are the properties the syncs map, by object (ReadFields).
 	selectedMu sync.Mutex
 	selected   map[string][]string
+	// noNotIn is set once HubSpot refused a restarted search's hs_object_id NOT_IN filter
+	// (Changes): later restarts read their millisecond again instead.
+	noNotIn atomic.Bool
 }
 
 var (

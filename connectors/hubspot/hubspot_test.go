@@ -193,6 +193,40 @@ func TestChangesPagesThroughManyRecords(t *testing.T) {
 	assert.LessOrEqual(t, searches, 20, "ten pages take about one search each")
 }
 
+// TestChangesRestartsWithoutReadingATieAgain reads 10,000 companies stamped in ties of
+// 100 (as batch creates stamp them, Tandem's own among them) in pages of 1,000. Each search
+// restarts at the last millisecond it read; it used to read that millisecond's records
+// again, up to half of every search of 200 (108 searches), and now leaves them out with
+// hs_object_id NOT_IN. A HubSpot that refuses the filter gets one refused search, and the
+// client restarts as before from then on.
+func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
+	t.Run("NOT_IN taken", func(t *testing.T) {
+		e := newEnv(t, fast, nil)
+		want := seed(t, e.fake, 10_000, 100)
+		e.fake.ResetStats()
+		assert.Equal(t, want, readAll(t, e.client, 1000))
+		searches := e.fake.Stats().Requests["POST companies/search"]
+		t.Logf("%d searches", searches)
+		assert.LessOrEqual(t, searches, 62, "about 200 new records a search")
+	})
+	t.Run("NOT_IN refused", func(t *testing.T) {
+		opts := fast
+		opts.RefusedFilters = []string{"hs_object_id NOT_IN"}
+		e := newEnv(t, opts, nil)
+		want := seed(t, e.fake, 10_000, 100)
+		e.fake.ResetStats()
+		assert.Equal(t, want, readAll(t, e.client, 1000))
+		refused := 0
+		for _, r := range e.fake.Requests() {
+			if r.Status == http.StatusBadRequest {
+				refused++
+			}
+		}
+		assert.Equal(t, 1, refused, "one refused search, then restarts without the filter")
+		assert.Greater(t, e.fake.Stats().Requests["POST companies/search"], 100, "every restart reads its millisecond again")
+	})
+}
+
 func TestChangesCrossesTheSearchCap(t *testing.T) {
 	// The fake's cap is 250 results per search; one Changes call reads 1,000 records and
 	// a tie of 300 records in one millisecond, more than the cap and than a page.

@@ -89,6 +89,11 @@ type Options struct {
 	MaxBatch int
 	// MaxINValues is the most values of one IN or NOT_IN filter; default 100 [INF].
 	MaxINValues int
+	// RefusedFilters lists filters, as "property OPERATOR" (e.g. "hs_object_id NOT_IN"),
+	// that searches answer with 400, for a client's fallback when HubSpot does not take a
+	// filter on a property [INF: which operators each property type takes is not fully
+	// documented].
+	RefusedFilters []string
 	// UniqueProperties lists, by object, the properties whose values are unique (a
 	// duplicate is a CONFLICT error) and that upsert accepts as idProperty. Default
 	// contacts' email; hs_object_id is always one.

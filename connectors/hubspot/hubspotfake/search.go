@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -199,6 +200,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, object string) {
 func (s *Server) checkFilter(f searchFilter) error {
 	if f.PropertyName == "" {
 		return fmt.Errorf("a filter has no propertyName")
+	}
+	if slices.Contains(s.opts.RefusedFilters, f.PropertyName+" "+f.Operator) {
+		return fmt.Errorf("operator %s is not supported for property %s", f.Operator, f.PropertyName)
 	}
 	switch f.Operator {
 	case "EQ", "NEQ", "LT", "LTE", "GT", "GTE", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN":
