@@ -27,9 +27,13 @@ func TestMarshalValuesDecodesAsJSONMarshal(t *testing.T) {
 		"invalid utf8 key": {"a\xffb": "x"},
 		"float32":          {"f": float32(1.5)},
 	}
+	// fast are the cases the encoder writes itself; the others go through json.Marshal.
+	fast := map[string]bool{"empty": true, "scalars": true, "escapes": true, "floats": true, "odd keys": true}
 	for name, v := range cases {
 		t.Run(name, func(t *testing.T) {
 			assertSameDecoding(t, v)
+			_, ok := appendValues(nil, v)
+			assert.Equal(t, fast[name], ok, "written without json.Marshal")
 		})
 	}
 	t.Run("random", func(t *testing.T) {
@@ -40,6 +44,8 @@ func TestMarshalValuesDecodesAsJSONMarshal(t *testing.T) {
 				v[randomString(r)] = randomValue(r)
 			}
 			assertSameDecoding(t, v)
+			_, ok := appendValues(nil, v)
+			require.True(t, ok, "written without json.Marshal: %v", v)
 		}
 	})
 	t.Run("no JSON form", func(t *testing.T) {

@@ -17,18 +17,21 @@ import (
 // search lag (search_lag), sorted ascending on it.
 //
 // HubSpot sorts on the date only, so the client restores (UpdatedAt, ID) order itself:
-// it fetches from the cursor's millisecond on (GTE, never GT) and drops what is at or
+// it reads from the cursor's millisecond on (GTE, never GT) and drops what is at or
 // before the cursor, and it returns a record only once every record of its millisecond
 // has been read (a later millisecond was seen, or the results ended), so a page boundary
 // inside a tie neither skips nor repeats a record.
 //
 // A search pages through at most 10,000 results [3p]. Rather than paging with `after`
 // until near that cap, every next page restarts the search at the last millisecond read
-// (`after` empty): the later milliseconds, and that one's records less those it has
-// (hs_object_id NOT_IN them, when they fit one such filter; otherwise, or once HubSpot
-// refused the filter, it reads the millisecond again and drops what it has). Reading it
-// again cost records stamped in ties of 100 (a batch's) up to half of every search of 200
-// (10,000 such records: 108 searches, 60 with NOT_IN). Restarting keeps every query far
+// (`after` empty): the later milliseconds (GT), and that one's records less those it has
+// (EQ, hs_object_id NOT_IN them, when they fit one such filter). Otherwise, once HubSpot
+// answered that filter with 400, or with search_restart_reads_again, it reads the
+// millisecond again and drops what it has, which cost records stamped in ties of 100 (a
+// batch's) up to half of every search of 200 (10,000 such records: 108 searches, 60 with
+// NOT_IN). Either way a record written twice within one millisecond, between two of its
+// searches, is read as it was first; the cursor passes the second write (as it would once
+// the next page starts after that millisecond). Restarting keeps every query far
 // from the cap, and it cannot skip a record the way offset paging over a live result set
 // does when a record read earlier is modified meanwhile and moves to the end, shifting the
 // offsets of the rest. A tie larger than a whole page (a bulk import stamps many records
@@ -81,6 +84,7 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	// read holds the ids read at window's millisecond when a search restarts there: the
 	// restart leaves them out (hs_object_id NOT_IN) rather than reading them again.
 	var read []string
+	refused := false // the last search was a restart whose NOT_IN HubSpot answered with 400
 	for !exhausted {
 		from := strconv.FormatInt(window, 10)
 		groups := []filterGroup{{Filters: append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: from}}, settled...)}}
@@ -101,13 +105,16 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 		if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
 			var ae *apiError
 			if len(read) > 0 && errors.As(err, &ae) && ae.Status == http.StatusBadRequest {
-				// HubSpot refused the restart's NOT_IN: restart as before, reading the
-				// millisecond's records again, from now on.
-				c.noNotIn.Store(true)
-				read = nil
+				// HubSpot may refuse the restart's NOT_IN: restart as before, reading the
+				// millisecond's records again; if that is taken, from now on.
+				read, refused = nil, true
 				continue
 			}
 			return connectors.Page{}, err
+		}
+		if refused {
+			c.noNotIn.Store(true)
+			refused = false
 		}
 		if err := add(resp.Results); err != nil {
 			return connectors.Page{}, err
@@ -199,9 +206,9 @@ func (c *Client) readTie(ctx context.Context, o objectType, props []string, ms i
 
 // readAt returns the ids of the records of got modified at millisecond ms, for a search
 // that restarts there to leave out; nil when they are more than one NOT_IN filter takes
-// (search_in_values) or HubSpot refused the filter before.
+// (search_in_values), HubSpot refused the filter before, or search_restart_reads_again.
 func (c *Client) readAt(got map[string]connectors.Record, ms int64) []string {
-	if c.noNotIn.Load() {
+	if c.cfg.SearchRestartReadsAgain || c.noNotIn.Load() {
 		return nil
 	}
 	var ids []string

@@ -66,6 +66,11 @@ const (
 	SettingSearchResultCap = "search_result_cap"
 	// SettingSearchINValues is the most values one IN filter carries; default 100 [INF].
 	SettingSearchINValues = "search_in_values"
+	// SettingSearchRestartReadsAgain ("true") makes a restarted change search read its
+	// millisecond's records again rather than leave out those it has with hs_object_id
+	// NOT_IN (see Changes), should a portal take that filter and not honour it [INF:
+	// HubSpot documents NOT_IN among the search's operators, not per property type].
+	SettingSearchRestartReadsAgain = "search_restart_reads_again"
 	// SettingFindVariants lists the stored forms FindNormalized searches for each value,
 	// as templates over {v}; default "{v},www.{v}". See FindNormalized.
 	SettingFindVariants = "find_variants"
@@ -163,6 +168,8 @@ type Config struct {
 	UniqueProperties []string
 	SearchResultCap  int
 	SearchINValues   int
+	// SearchRestartReadsAgain: Changes restarts without hs_object_id NOT_IN.
+	SearchRestartReadsAgain bool
 	// FindVariants are templates over {v}; see FindNormalized.
 	FindVariants []string
 	Timeout      time.Duration
@@ -202,6 +209,8 @@ var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: 
 		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchResultCap })},
 	{Name: SettingSearchINValues, Default: strconv.Itoa(DefaultSearchINValues), Doc: "values per IN filter",
 		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchINValues })},
+	{Name: SettingSearchRestartReadsAgain, Default: "false", Doc: "true to have a restarted change search read its millisecond's records again instead of leaving out those it has (`hs_object_id` NOT_IN)",
+		Set: settings.Bool(func(c *Config) *bool { return &c.SearchRestartReadsAgain })},
 	{Name: SettingFindVariants, Default: DefaultFindVariants, Doc: "stored forms FindNormalized searches for each value, templates over `{v}`",
 		Set: settings.List(func(c *Config) *[]string { return &c.FindVariants })},
 	{Name: SettingTimeout, Default: settings.DurationText(DefaultTimeout), Doc: "timeout of one HTTP request",

@@ -225,6 +225,17 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 		assert.Equal(t, 1, refused, "one refused search, then restarts without the filter")
 		assert.Greater(t, e.fake.Stats().Requests["POST companies/search"], 100, "every restart reads its millisecond again")
 	})
+	t.Run("search_restart_reads_again", func(t *testing.T) {
+		opts := fast
+		opts.RefusedFilters = []string{"hs_object_id NOT_IN"}
+		e := newEnv(t, opts, map[string]string{hubspot.SettingSearchRestartReadsAgain: "true"})
+		want := seed(t, e.fake, 2000, 100)
+		e.fake.ResetStats()
+		assert.Equal(t, want, readAll(t, e.client, 1000))
+		for _, r := range e.fake.Requests() {
+			assert.Equal(t, http.StatusOK, r.Status, "%s: no NOT_IN is sent", r.Endpoint)
+		}
+	})
 }
 
 func TestChangesCrossesTheSearchCap(t *testing.T) {
