@@ -14,7 +14,9 @@ import (
 
 // Changes implements connectors.Connector with POST {prefix}/{object}/search: records whose
 // modified-date property is at or after the cursor's millisecond, and older than the
-// search lag (search_lag), sorted ascending on it.
+// search lag (search_lag), sorted ascending on it. A read from the zero cursor (a first
+// run) of an object of at most snapshot_max records lists them instead, and searches from
+// where the list left off (snapshot.go).
 //
 // HubSpot sorts on the date only, so the client restores (UpdatedAt, ID) order itself:
 // it reads from the cursor's millisecond on (GTE, never GT) and drops what is at or
@@ -50,6 +52,9 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	}
 
 	props := c.properties(o)
+	if page, ok, err := c.fromSnapshot(ctx, o, props, since, limit); err != nil || ok {
+		return page, err
+	}
 	got := map[string]connectors.Record{}
 	var maxMs int64 = -1 // the latest millisecond read so far
 	add := func(results []simplePublicObject) error {

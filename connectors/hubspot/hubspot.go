@@ -71,6 +71,11 @@ const (
 	// NOT_IN (see Changes), should a portal take that filter and not honour it [INF:
 	// HubSpot documents NOT_IN among the search's operators, not per property type].
 	SettingSearchRestartReadsAgain = "search_restart_reads_again"
+	// SettingSnapshotMax is the most live records a read of changes from the start (a
+	// first run, a resync from the zero cursor) reads through the list endpoint, 100 a
+	// request, rather than through searches; default 100,000, "0" off. The records are
+	// held in memory for that read (snapshot.go).
+	SettingSnapshotMax = "snapshot_max"
 	// SettingFindVariants lists the stored forms FindNormalized searches for each value,
 	// as templates over {v}; default "{v},www.{v}". See FindNormalized.
 	SettingFindVariants = "find_variants"
@@ -109,6 +114,7 @@ const (
 	DefaultFindVariants    = "{v},www.{v}"
 	DefaultTimeout         = 60 * time.Second
 	DefaultSearchLag       = 5 * time.Second
+	DefaultSnapshotMax     = 100_000
 )
 
 // Limits of the API the client works within.
@@ -170,6 +176,9 @@ type Config struct {
 	SearchINValues   int
 	// SearchRestartReadsAgain: Changes restarts without hs_object_id NOT_IN.
 	SearchRestartReadsAgain bool
+	// SnapshotMax: a read of changes from the start lists an object of at most this many
+	// records instead of searching it; zero is never.
+	SnapshotMax int
 	// FindVariants are templates over {v}; see FindNormalized.
 	FindVariants []string
 	Timeout      time.Duration
@@ -211,6 +220,8 @@ var Spec = &settings.Spec[Config]{Type: Type, Check: (*Config).check, Settings: 
 		Set: settings.AtLeast(1, func(c *Config) *int { return &c.SearchINValues })},
 	{Name: SettingSearchRestartReadsAgain, Default: "false", Doc: "true to have a restarted change search read its millisecond's records again instead of leaving out those it has (`hs_object_id` NOT_IN)",
 		Set: settings.Bool(func(c *Config) *bool { return &c.SearchRestartReadsAgain })},
+	{Name: SettingSnapshotMax, Default: strconv.Itoa(DefaultSnapshotMax), Doc: "most records a read from the start (a first run) lists, 100 a request, instead of searching, held in memory for that read; `0` off",
+		Set: settings.AtLeast(0, func(c *Config) *int { return &c.SnapshotMax })},
 	{Name: SettingFindVariants, Default: DefaultFindVariants, Doc: "stored forms FindNormalized searches for each value, templates over `{v}`",
 		Set: settings.List(func(c *Config) *[]string { return &c.FindVariants })},
 	{Name: SettingTimeout, Default: settings.DurationText(DefaultTimeout), Doc: "timeout of one HTTP request",
@@ -302,6 +313,8 @@ type Client struct {
 	// selected are the properties the syncs map, by object (ReadFields).
 	selectedMu sync.Mutex
 	selected   map[string][]string
+	// snaps are the objects' list reads that serve a read of changes from the start.
+	snaps snapshots
 	// noNotIn is set once HubSpot refused a restarted search's hs_object_id NOT_IN filter
 	// (Changes): later restarts read their millisecond again instead.
 	noNotIn atomic.Bool

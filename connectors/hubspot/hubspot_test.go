@@ -200,8 +200,9 @@ func TestChangesPagesThroughManyRecords(t *testing.T) {
 // hs_object_id NOT_IN. A HubSpot that refuses the filter gets one refused search, and the
 // client restarts as before from then on.
 func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
+	searchOnly := map[string]string{hubspot.SettingSnapshotMax: "0"} // no list read from the start
 	t.Run("NOT_IN taken", func(t *testing.T) {
-		e := newEnv(t, fast, nil)
+		e := newEnv(t, fast, searchOnly)
 		want := seed(t, e.fake, 10_000, 100)
 		e.fake.ResetStats()
 		assert.Equal(t, want, readAll(t, e.client, 1000))
@@ -212,7 +213,7 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 	t.Run("NOT_IN refused", func(t *testing.T) {
 		opts := fast
 		opts.RefusedFilters = []string{"hs_object_id NOT_IN"}
-		e := newEnv(t, opts, nil)
+		e := newEnv(t, opts, searchOnly)
 		want := seed(t, e.fake, 10_000, 100)
 		e.fake.ResetStats()
 		assert.Equal(t, want, readAll(t, e.client, 1000))
@@ -228,7 +229,7 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 	t.Run("search_restart_reads_again", func(t *testing.T) {
 		opts := fast
 		opts.RefusedFilters = []string{"hs_object_id NOT_IN"}
-		e := newEnv(t, opts, map[string]string{hubspot.SettingSearchRestartReadsAgain: "true"})
+		e := newEnv(t, opts, map[string]string{hubspot.SettingSearchRestartReadsAgain: "true", hubspot.SettingSnapshotMax: "0"})
 		want := seed(t, e.fake, 2000, 100)
 		e.fake.ResetStats()
 		assert.Equal(t, want, readAll(t, e.client, 1000))
@@ -243,7 +244,7 @@ func TestChangesCrossesTheSearchCap(t *testing.T) {
 	// a tie of 300 records in one millisecond, more than the cap and than a page.
 	opts := fast
 	opts.SearchCap = 250
-	e := newEnv(t, opts, map[string]string{hubspot.SettingSearchResultCap: "250"})
+	e := newEnv(t, opts, map[string]string{hubspot.SettingSearchResultCap: "250", hubspot.SettingSnapshotMax: "0"})
 	want := seed(t, e.fake, 1000, 1)
 	tied := time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)
 	for _, id := range want[600:900] {

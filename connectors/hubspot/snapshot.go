@@ -1,0 +1,165 @@
+package hubspot
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"tandem/connectors"
+)
+
+// A read of changes from the start (a sync's first run, a resync from the zero cursor)
+// wants every live record. Searches give 200 records a request at 4 requests a second;
+// the list endpoint, GET {prefix}/{object}, gives 100 a request out of the general budget
+// (190 per 10 s), over twice as many records a second, and it reads the records
+// themselves, not a search index that trails them. It is in id order and cannot filter by
+// date, so Changes reads the whole list once (when the object holds at most snapshot_max
+// records), sorts it, and serves the pages of that read from the start, then searches from
+// where the list left off.
+//
+// The list is read while records change. The snapshot keeps only the records modified
+// before its cutoff, the client's clock when the list read began less search_lag (at
+// least archiveSettle, for the skew between HubSpot's clock and the client's): a record
+// written during the read has a later modified date, whatever version of it the list
+// gave. The search that follows the snapshot starts at the last record served, before the
+// cutoff, so it reads every record modified since then, the records written during the
+// list read among them, in their latest version. A snapshot is dropped once it is served
+// to its end, and after snapshotTTL (a record deleted since it was read should not be
+// served as live for long).
+
+// snapshotTTL is how long a snapshot serves its read.
+const snapshotTTL = 10 * time.Minute
+
+// snapshot is the live records of an object read through the list endpoint.
+type snapshot struct {
+	props  string    // the properties it holds, comma separated
+	taken  time.Time // when the list read began
+	cutoff int64     // epoch ms: it holds the records modified before it
+	// records are the records modified before cutoff, in (UpdatedAt, ID) order.
+	records []connectors.Record
+}
+
+// snapshots keeps at most one snapshot per object.
+type snapshots struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex // per object: one list read at a time
+	byObj map[string]*snapshot
+}
+
+func (s *snapshots) lock(object string) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locks == nil {
+		s.locks, s.byObj = map[string]*sync.Mutex{}, map[string]*snapshot{}
+	}
+	if s.locks[object] == nil {
+		s.locks[object] = &sync.Mutex{}
+	}
+	return s.locks[object]
+}
+
+// fromSnapshot serves a page of Changes from o's snapshot, taking one when since is the
+// zero cursor. ok is false when there is nothing to serve from (snapshots off, the object
+// larger than snapshot_max, since at or past the snapshot's end): the caller searches.
+func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string, since connectors.Cursor, limit int) (page connectors.Page, ok bool, err error) {
+	if c.cfg.SnapshotMax <= 0 {
+		return connectors.Page{}, false, nil
+	}
+	l := c.snaps.lock(o.Name)
+	l.Lock()
+	defer l.Unlock()
+	key := strings.Join(props, ",")
+	c.snaps.mu.Lock()
+	s := c.snaps.byObj[o.Name]
+	c.snaps.mu.Unlock()
+	if s != nil && (c.now().Sub(s.taken) > snapshotTTL || s.props != key) {
+		s = nil
+	}
+	if s == nil && since.UpdatedAt.IsZero() && since.ID == "" {
+		if s, err = c.takeSnapshot(ctx, o, props); err != nil {
+			return connectors.Page{}, false, err
+		}
+	}
+	c.snaps.mu.Lock()
+	defer c.snaps.mu.Unlock()
+	c.snaps.byObj[o.Name] = s
+	if s == nil || since.UpdatedAt.UnixMilli() >= s.cutoff {
+		return connectors.Page{}, false, nil
+	}
+	i := sort.Search(len(s.records), func(i int) bool { return since.Before(s.records[i]) })
+	if i == len(s.records) {
+		c.snaps.byObj[o.Name] = nil // served to its end: the search goes on from here
+		return connectors.Page{}, false, nil
+	}
+	served := s.records[i:min(i+limit, len(s.records))]
+	out := make([]connectors.Record, len(served))
+	for j, r := range served {
+		r.Fields = maps.Clone(r.Fields) // the caller may change its records
+		out[j] = r
+	}
+	// More: the search after the snapshot reads what changed since its cutoff.
+	return connectors.Page{Records: out, More: true}, true, nil
+}
+
+// takeSnapshot reads o's live records through the list endpoint, or returns nil when a
+// search counts more of them than snapshot_max.
+func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string) (*snapshot, error) {
+	total, err := c.CountChanges(ctx, o.Name, connectors.Cursor{})
+	if err != nil {
+		return nil, err
+	}
+	if total > c.cfg.SnapshotMax {
+		return nil, nil
+	}
+	taken := c.now()
+	s := &snapshot{props: strings.Join(props, ","), taken: taken,
+		cutoff: taken.Add(-max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
+	q := url.Values{}
+	q.Set("limit", strconv.Itoa(maxListLimit))
+	q.Set("properties", s.props)
+	for after := ""; ; {
+		if after != "" {
+			q.Set("after", after)
+		}
+		var resp struct {
+			Results []simplePublicObject `json:"results"`
+			Paging  *struct {
+				Next *struct {
+					After string `json:"after"`
+				} `json:"next"`
+			} `json:"paging"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, c.cfg.PathPrefix+"/"+o.Name+"?"+q.Encode(), false, nil, &resp); err != nil {
+			return nil, fmt.Errorf("hubspot changes of %s: list the records: %w", o.Name, err)
+		}
+		for _, obj := range resp.Results {
+			r, err := record(o, obj)
+			if err != nil {
+				return nil, err
+			}
+			if r.UpdatedAt.UnixMilli() < s.cutoff {
+				s.records = append(s.records, r)
+			}
+		}
+		if len(s.records) > c.cfg.SnapshotMax {
+			return nil, nil // it grew past snapshot_max while it was read
+		}
+		if resp.Paging == nil || resp.Paging.Next == nil || resp.Paging.Next.After == "" || len(resp.Results) == 0 {
+			break
+		}
+		after = resp.Paging.Next.After
+	}
+	m := make(map[string]connectors.Record, len(s.records))
+	for _, r := range s.records {
+		m[r.ID] = r // once, should the list give a record twice
+	}
+	s.records = sorted(m)
+	return s, nil
+}

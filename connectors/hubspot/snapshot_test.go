@@ -1,0 +1,156 @@
+package hubspot_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/hubspot"
+	"tandem/connectors/hubspot/hubspotfake"
+)
+
+// TestReadFromTheStartListsTheRecords reads 10,000 companies from the zero cursor, as a
+// first run does: through the list endpoint (100 a request, the general budget) instead of
+// searches (60 of them with snapshot_max 0, at 4 a second against HubSpot's limits).
+func TestReadFromTheStartListsTheRecords(t *testing.T) {
+	e := newEnv(t, fast, nil)
+	want := seed(t, e.fake, 10_000, 100)
+	e.fake.ResetStats()
+
+	assert.Equal(t, want, readAll(t, e.client, 1000), "every record once, in (UpdatedAt, ID) order")
+	calls := e.fake.Stats().Requests
+	assert.Equal(t, 100, calls["GET companies"], "the list, 100 a request")
+	assert.LessOrEqual(t, calls["POST companies/search"], 2, "a count before the list, a search after it")
+
+	t.Run("a retried first page lists nothing again", func(t *testing.T) {
+		e.fake.ResetStats()
+		for range 2 {
+			page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 1000)
+			require.NoError(t, err)
+			require.Len(t, page.Records, 1000)
+			assert.Equal(t, want[:1000], ids(page.Records))
+		}
+		assert.Equal(t, 100, e.fake.Stats().Requests["GET companies"], "one list read")
+	})
+}
+
+// TestReadFromTheStartSeesWhatChangesWhileItReads changes, creates and re-stamps records
+// after the list was read, while its pages are served: the search that follows the list
+// reads each in its latest version.
+func TestReadFromTheStartSeesWhatChangesWhileItReads(t *testing.T) {
+	e := newEnv(t, fast, nil)
+	all := seed(t, e.fake, 1000, 1)
+	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	require.Equal(t, all[:100], ids(first.Records))
+
+	early, late := all[10], all[900] // one served already, one the list still holds
+	require.NoError(t, e.fake.Set("companies", early, map[string]string{"name": "Early, renamed"}))
+	require.NoError(t, e.fake.Set("companies", late, map[string]string{"name": "Late, renamed"}))
+	created := e.fake.Seed("companies", map[string]string{"name": "Created meanwhile", "domain": "new.example.com"})
+
+	names := map[string]string{}
+	for _, r := range first.Records {
+		names[r.ID] = r.Fields["name"].(string)
+	}
+	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
+	for page := first; page.More; {
+		page, err = e.client.Changes(t.Context(), "companies", cursor, 100)
+		require.NoError(t, err)
+		for _, r := range page.Records {
+			require.True(t, cursor.Before(r), "record %s is not after %s", r.ID, cursor)
+			names[r.ID] = r.Fields["name"].(string) // a later version replaces an earlier one
+			cursor = connectors.CursorOf(r)
+		}
+	}
+	assert.Len(t, names, 1001)
+	assert.Equal(t, "Early, renamed", names[early])
+	assert.Equal(t, "Late, renamed", names[late])
+	assert.Equal(t, "Created meanwhile", names[created])
+}
+
+// TestReadFromTheStartSearchesALargerObject: an object of more records than snapshot_max
+// is searched (one count tells), and snapshot_max 0 never lists.
+func TestReadFromTheStartSearchesALargerObject(t *testing.T) {
+	for _, max := range []string{"500", "0"} {
+		t.Run("snapshot_max "+max, func(t *testing.T) {
+			e := newEnv(t, fast, map[string]string{hubspot.SettingSnapshotMax: max})
+			want := seed(t, e.fake, 1000, 1)
+			e.fake.ResetStats()
+			assert.Equal(t, want, readAll(t, e.client, 300))
+			assert.Zero(t, e.fake.Stats().Requests["GET companies"])
+		})
+	}
+}
+
+func ids(rs []connectors.Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// hookedTransport calls hook before each request it sends.
+type hookedTransport struct {
+	next http.RoundTripper
+	hook func(*http.Request)
+}
+
+func (h hookedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h.hook(r)
+	return h.next.RoundTrip(r)
+}
+
+// TestReadFromTheStartKeepsWritesDuringTheListForTheSearch changes two records while the
+// list is read: one in a page already read (the list gave its old version), one in a page
+// still to come (the list gives its new one). Served in date order, the second would come
+// last and take the cursor past the first one's change, which nothing would read again;
+// the snapshot leaves out what was modified after its cutoff, and the search after it
+// reads both changes.
+func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
+	fake := hubspotfake.New(fast)
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	all := seed(t, fake, 1000, 1)
+	listed, changedAt := 0, time.Now()
+	transport := hookedTransport{next: &http.Transport{}, hook: func(r *http.Request) {
+		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/objects/companies") {
+			return
+		}
+		if listed++; listed == 3 { // two pages read, eight to come
+			require.NoError(t, fake.Set("companies", all[50], map[string]string{"name": "Read, then renamed"}))
+			require.NoError(t, fake.SetModified("companies", all[50], changedAt))
+			require.NoError(t, fake.Set("companies", all[950], map[string]string{"name": "Renamed, then read"}))
+			require.NoError(t, fake.SetModified("companies", all[950], changedAt.Add(10*time.Millisecond)))
+		}
+	}}
+	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
+		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000", hubspot.SettingSearchLag: "0s"})
+	require.NoError(t, err)
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	c, err := hubspot.New(cfg)
+	require.NoError(t, err)
+
+	names := map[string]string{}
+	var cursor connectors.Cursor
+	for more := true; more; {
+		page, err := c.Changes(t.Context(), "companies", cursor, 100)
+		require.NoError(t, err)
+		for _, r := range page.Records {
+			require.True(t, cursor.Before(r), "record %s is not after %s", r.ID, cursor)
+			names[r.ID] = r.Fields["name"].(string)
+			cursor = connectors.CursorOf(r)
+		}
+		more = page.More
+	}
+	require.Equal(t, 10, listed, "the list was read (and the records changed during it)")
+	assert.Equal(t, "Read, then renamed", names[all[50]])
+	assert.Equal(t, "Renamed, then read", names[all[950]])
+}
