@@ -15,7 +15,8 @@
 // only), backfill-postgres (tandem, direct and COPY between two databases of a throwaway
 // PostgreSQL; postgres.go), two-way (a two-way first run against one-way, twoway.go),
 // memory-check (tandem backfill at N and 10xN records), salesloft-hubspot-two-way (the
-// demo's pair two-way, tandem only, twoway.go); "all"
+// demo's pair two-way, tandem only, twoway.go), hubspot-first-run (a first run from
+// HubSpot, listed and searched, hubspotsource.go); "all"
 // runs the first six, and memory-check as well with -memory-check. topology (issue 14, topology.go) runs
 // the production topology in separate processes instead, with its own -topology-* flags.
 package main
@@ -73,7 +74,7 @@ func (o options) pick(all []string) []string {
 	return out
 }
 
-var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, scenarioTwoWay, "memory-check", scenarioTopology, scenarioHubSpotTwoWay}
+var scenarioNames = []string{"backfill-memory", "salesloft-to-hubspot", "rerun-unchanged", "webhooks", scenarioPostgres, scenarioTwoWay, "memory-check", scenarioTopology, scenarioHubSpotTwoWay, scenarioHubSpotSource}
 
 func main() {
 	var o options
@@ -248,6 +249,8 @@ func (b *bench) scenario(ctx context.Context, name string) ([]result, error) {
 		return b.twoWay(ctx)
 	case scenarioHubSpotTwoWay:
 		return b.hubspotTwoWay(ctx)
+	case scenarioHubSpotSource:
+		return b.hubspotSource(ctx)
 	case "memory-check":
 		return b.memoryCheck(ctx)
 	}
