@@ -20,9 +20,11 @@ import (
 // the list endpoint, GET {prefix}/{object}, gives 100 a request out of the general budget
 // (190 per 10 s), over twice as many records a second, and it reads the records
 // themselves, not a search index that trails them. It is in id order and cannot filter by
-// date, so Changes reads the whole list once (when the object holds at most snapshot_max
-// records), sorts it, and serves the pages of that read from the start, then searches from
-// where the list left off.
+// date, so Changes reads the whole list once, sorts it, and serves the pages of that read
+// from the start, then searches from where the list left off. Two counts (searches) come
+// first: the object must hold at most snapshot_max records, and listing them all must take
+// less time, by the budgets' settings, than searching those the snapshot would serve (a
+// first read right after a bulk write finds most records newer than its cutoff).
 //
 // The list is read while records change. The snapshot keeps only the records modified
 // before its cutoff, the client's clock when the list read began less search_lag (at
@@ -108,19 +110,21 @@ func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string,
 	return connectors.Page{Records: out, More: true}, true, nil
 }
 
-// takeSnapshot reads o's live records through the list endpoint, or returns nil when a
-// search counts more of them than snapshot_max.
+// takeSnapshot reads o's live records through the list endpoint, or returns nil when
+// searches count more of them than snapshot_max, or when searching those the snapshot
+// would serve takes less time than listing them all (listPays).
 func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string) (*snapshot, error) {
-	total, err := c.CountChanges(ctx, o.Name, connectors.Cursor{})
-	if err != nil {
-		return nil, err
-	}
-	if total > c.cfg.SnapshotMax {
-		return nil, nil
-	}
 	taken := c.now()
 	s := &snapshot{props: strings.Join(props, ","), taken: taken,
 		cutoff: taken.Add(-max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
+	total, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "GTE", Value: "0"})
+	if err != nil || total > c.cfg.SnapshotMax {
+		return nil, err
+	}
+	older, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(s.cutoff, 10)})
+	if err != nil || !c.listPays(total, older) {
+		return nil, err
+	}
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(maxListLimit))
 	q.Set("properties", s.props)
@@ -162,4 +166,24 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string)
 	}
 	s.records = sorted(m)
 	return s, nil
+}
+
+// count is how many records of o match filter: one search, limit 1, its total.
+func (c *Client) count(ctx context.Context, o objectType, f filter) (int, error) {
+	var resp searchResponse
+	req := searchRequest{FilterGroups: []filterGroup{{Filters: []filter{f}}}, Properties: []string{o.Modified}, Limit: 1}
+	if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
+		return 0, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
+	}
+	return resp.Total, nil
+}
+
+// listPays says whether listing total records (100 a request, rate_per_10s) takes less
+// time than searching the older of them, those a snapshot would serve (200 a search,
+// search_per_s): a first read right after a bulk write finds most records newer than the
+// cutoff, which the searches after the snapshot read anyway.
+func (c *Client) listPays(total, older int) bool {
+	list := float64((total+maxListLimit-1)/maxListLimit) * 10 / float64(c.cfg.RatePer10s)
+	search := float64((older+maxSearchLimit-1)/maxSearchLimit) / float64(c.cfg.SearchPerSecond)
+	return list < search
 }
