@@ -184,7 +184,7 @@ func readAll(t *testing.T, c connectors.Connector, limit int) []string {
 }
 
 func TestChangesPagesThroughManyRecords(t *testing.T) {
-	e := newEnv(t, fast, nil)
+	e := newEnv(t, fast, map[string]string{hubspot.SettingSnapshotMax: "0"}) // searches alone
 	want := seed(t, e.fake, 1000, 3)
 	e.fake.ResetStats()
 
