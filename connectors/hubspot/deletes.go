@@ -209,6 +209,7 @@ func (c *Client) Delete(ctx context.Context, object string, ids []string) ([]con
 	if err != nil {
 		return nil, err
 	}
+	defer c.snaps.drop(o.Name) // a snapshot holds these records as live (snapshot.go)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("hubspot delete %s: %w", object, err)
 	}

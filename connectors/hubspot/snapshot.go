@@ -2,6 +2,7 @@ package hubspot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -33,11 +34,21 @@ import (
 // gave. The search that follows the snapshot starts at the last record served, before the
 // cutoff, so it reads every record modified since then, the records written during the
 // list read among them, in their latest version. A snapshot is dropped once it is served
-// to its end, and after snapshotTTL (a record deleted since it was read should not be
-// served as live for long).
+// to its end, after snapshotTTL, and as soon as this client writes or archives records of
+// its object: a record Tandem has written since the list was read must not be served in
+// its earlier version (a two-way sync would take that for a change and write it back), nor
+// a record it archived as live. Another process writing meanwhile is not seen; the short
+// TTL bounds that (a first run's chunk reads its pages one after the other, and a failed
+// run is retried minutes later).
+//
+// The cutoff is the client's clock, and the records' dates HubSpot's: a skew larger than
+// the margin (search_lag, at least archiveSettle) could let a record changed during the
+// read be served in its earlier version with its change dated before the last record
+// served, which the search after the snapshot would not read again. The same margin
+// covers the archived list's reads (Deletes).
 
 // snapshotTTL is how long a snapshot serves its read.
-const snapshotTTL = 10 * time.Minute
+const snapshotTTL = 2 * time.Minute
 
 // snapshot is the live records of an object read through the list endpoint.
 type snapshot struct {
@@ -51,54 +62,94 @@ type snapshot struct {
 // snapshots keeps at most one snapshot per object.
 type snapshots struct {
 	mu    sync.Mutex
-	locks map[string]*sync.Mutex // per object: one list read at a time
+	locks map[string]chan struct{} // per object: one list read at a time (a channel, so a waiter can give up with its context)
 	byObj map[string]*snapshot
 }
 
-func (s *snapshots) lock(object string) *sync.Mutex {
+// current returns object's snapshot, dropping every expired one (so that an object no
+// longer read does not keep its records).
+func (s *snapshots) current(object string, now time.Time) *snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for name, sn := range s.byObj {
+		if now.Sub(sn.taken) > snapshotTTL {
+			delete(s.byObj, name)
+		}
+	}
+	return s.byObj[object]
+}
+
+func (s *snapshots) set(object string, sn *snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byObj == nil {
+		s.byObj = map[string]*snapshot{}
+	}
+	if sn == nil {
+		delete(s.byObj, object)
+	} else {
+		s.byObj[object] = sn
+	}
+}
+
+// drop forgets object's snapshot: the client wrote or archived records of it.
+func (s *snapshots) drop(object string) { s.set(object, nil) }
+
+// lock takes object's list-read lock, or gives up when ctx ends; unlock releases it.
+func (s *snapshots) lock(ctx context.Context, object string) (unlock func(), err error) {
+	s.mu.Lock()
 	if s.locks == nil {
-		s.locks, s.byObj = map[string]*sync.Mutex{}, map[string]*snapshot{}
+		s.locks = map[string]chan struct{}{}
 	}
-	if s.locks[object] == nil {
-		s.locks[object] = &sync.Mutex{}
+	l := s.locks[object]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		s.locks[object] = l
 	}
-	return s.locks[object]
+	s.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+		return func() { <-l }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // fromSnapshot serves a page of Changes from o's snapshot, taking one when since is the
-// zero cursor. ok is false when there is nothing to serve from (snapshots off, the object
-// larger than snapshot_max, since at or past the snapshot's end): the caller searches.
+// zero cursor. ok is false when there is nothing to serve from (snapshots off, no
+// snapshot, the object larger than snapshot_max or listing it not worth it, since at or
+// past the snapshot's end): the caller searches. A list read that fails for good (a URL
+// too long for the properties, say) falls back to searching too.
 func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string, since connectors.Cursor, limit int) (page connectors.Page, ok bool, err error) {
 	if c.cfg.SnapshotMax <= 0 {
 		return connectors.Page{}, false, nil
 	}
-	l := c.snaps.lock(o.Name)
-	l.Lock()
-	defer l.Unlock()
 	key := strings.Join(props, ",")
-	c.snaps.mu.Lock()
-	s := c.snaps.byObj[o.Name]
-	c.snaps.mu.Unlock()
-	if s != nil && (c.now().Sub(s.taken) > snapshotTTL || s.props != key) {
-		s = nil
-	}
-	if s == nil && since.UpdatedAt.IsZero() && since.ID == "" {
-		if s, err = c.takeSnapshot(ctx, o, props); err != nil {
-			return connectors.Page{}, false, err
+	usable := func(s *snapshot) bool { return s != nil && s.props == key }
+	s := c.snaps.current(o.Name, c.now())
+	if !usable(s) && since.UpdatedAt.IsZero() && since.ID == "" {
+		// Only a read from the start waits for (or takes) the list read; others search.
+		unlock, err := c.snaps.lock(ctx, o.Name)
+		if err != nil {
+			return connectors.Page{}, false, fmt.Errorf("hubspot changes of %s: %w", o.Name, err)
+		}
+		defer unlock()
+		if s = c.snaps.current(o.Name, c.now()); !usable(s) { // another read may have taken it
+			if s, err = c.takeSnapshot(ctx, o, props); err != nil {
+				if !retryable(err) {
+					return connectors.Page{}, false, nil
+				}
+				return connectors.Page{}, false, err
+			}
+			c.snaps.set(o.Name, s)
 		}
 	}
-	c.snaps.mu.Lock()
-	defer c.snaps.mu.Unlock()
-	c.snaps.byObj[o.Name] = s
-	if s == nil || since.UpdatedAt.UnixMilli() >= s.cutoff {
+	if !usable(s) || since.UpdatedAt.UnixMilli() >= s.cutoff {
 		return connectors.Page{}, false, nil
 	}
 	i := sort.Search(len(s.records), func(i int) bool { return since.Before(s.records[i]) })
 	if i == len(s.records) {
-		c.snaps.byObj[o.Name] = nil // served to its end: the search goes on from here
-		return connectors.Page{}, false, nil
+		return connectors.Page{}, false, nil // past its end: the search goes on from here
 	}
 	served := s.records[i:min(i+limit, len(s.records))]
 	out := make([]connectors.Record, len(served))
@@ -106,8 +157,22 @@ func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string,
 		r.Fields = maps.Clone(r.Fields) // the caller may change its records
 		out[j] = r
 	}
+	if i+len(served) == len(s.records) {
+		c.snaps.drop(o.Name) // served to its end
+	}
 	// More: the search after the snapshot reads what changed since its cutoff.
 	return connectors.Page{Records: out, More: true}, true, nil
+}
+
+// retryable says whether a failed list read may succeed if the call is retried: a
+// transport error, a 5xx, a 429 or a cancelled context. Anything else (a 4xx: the
+// request itself is refused) will fail again, and the read searches instead.
+func retryable(err error) bool {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return true
+	}
+	return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 }
 
 // takeSnapshot reads o's live records through the list endpoint, or returns nil when
@@ -157,6 +222,9 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string)
 		}
 		if resp.Paging == nil || resp.Paging.Next == nil || resp.Paging.Next.After == "" || len(resp.Results) == 0 {
 			break
+		}
+		if resp.Paging.Next.After == after {
+			return nil, nil // a paging token that repeats would never end: search instead
 		}
 		after = resp.Paging.Next.After
 	}

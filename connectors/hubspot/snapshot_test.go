@@ -1,6 +1,7 @@
 package hubspot_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -173,4 +174,97 @@ func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
 	require.Equal(t, 10, listed, "the list was read (and the records changed during it)")
 	assert.Equal(t, "Read, then renamed", names[all[50]])
 	assert.Equal(t, "Renamed, then read", names[all[950]])
+}
+
+// TestReadFromTheStartDropsTheSnapshotOnAWrite writes a record the snapshot still holds:
+// its earlier version must not be served (a two-way sync would write it back); the rest
+// of the read searches.
+func TestReadFromTheStartDropsTheSnapshotOnAWrite(t *testing.T) {
+	e := newEnv(t, fast, tenfold)
+	all := seed(t, e.fake, 1000, 1)
+	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	require.Equal(t, all[:100], ids(first.Records))
+	res, err := e.client.Update(t.Context(), "companies", []connectors.Record{{ID: all[500], Fields: map[string]any{"name": "Written by Tandem"}}})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+
+	names := map[string][]string{}
+	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
+	for page := first; page.More; {
+		page, err = e.client.Changes(t.Context(), "companies", cursor, 100)
+		require.NoError(t, err)
+		for _, r := range page.Records {
+			names[r.ID] = append(names[r.ID], r.Fields["name"].(string))
+			cursor = connectors.CursorOf(r)
+		}
+	}
+	assert.Equal(t, []string{"Written by Tandem"}, names[all[500]], "only the version written")
+	assert.Len(t, names, 900)
+}
+
+// TestReadFromTheStartKeepsTheSnapshotForItsReader: another read of the object, from a
+// cursor past the snapshot, searches and leaves the snapshot to the read that took it.
+func TestReadFromTheStartKeepsTheSnapshotForItsReader(t *testing.T) {
+	e := newEnv(t, fast, tenfold)
+	all := seed(t, e.fake, 1000, 1)
+	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	last, ok := e.fake.Get("companies", all[999])
+	require.True(t, ok)
+	_, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{UpdatedAt: last.UpdatedAt, ID: all[999]}, 100)
+	require.NoError(t, err)
+
+	e.fake.ResetStats()
+	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
+	read := len(first.Records)
+	for read < 1000 {
+		page, err := e.client.Changes(t.Context(), "companies", cursor, 100)
+		require.NoError(t, err)
+		require.NotEmpty(t, page.Records)
+		read += len(page.Records)
+		cursor = connectors.CursorOf(page.Records[len(page.Records)-1])
+	}
+	assert.Zero(t, e.fake.Stats().Requests["POST companies/search"], "the first read's pages come from its snapshot")
+}
+
+// TestReadFromTheStartSearchesWhenTheListIsRefused: a list read HubSpot refuses for good
+// (here 414, a URL too long for the properties) falls back to searching.
+func TestReadFromTheStartSearchesWhenTheListIsRefused(t *testing.T) {
+	fake := hubspotfake.New(fast)
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	want := seed(t, fake, 1000, 1)
+	refused := 0
+	transport := refusingTransport{next: &http.Transport{}, refuse: func(r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/objects/companies") {
+			refused++
+			return true
+		}
+		return false
+	}}
+	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
+		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
+		hubspot.SettingSearchLag: "0s"})
+	require.NoError(t, err)
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	c, err := hubspot.New(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, want, readAll(t, c, 300))
+	assert.Equal(t, 1, refused, "one list request, refused")
+}
+
+// refusingTransport answers 414 to the requests refuse picks, and sends the others.
+type refusingTransport struct {
+	next   http.RoundTripper
+	refuse func(*http.Request) bool
+}
+
+func (rt refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt.refuse(r) {
+		body := `{"status":"error","message":"URI Too Long","category":"VALIDATION_ERROR"}`
+		return &http.Response{StatusCode: http.StatusRequestURITooLong, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+	}
+	return rt.next.RoundTrip(r)
 }

@@ -209,6 +209,7 @@ func (c *Client) upsertByLookup(ctx context.Context, o objectType, key string, r
 // inputs that never repeat a record (HubSpot refuses a batch naming one record twice),
 // and fills in results.
 func (c *Client) write(ctx context.Context, o objectType, op string, inputs []batchInput, results []connectors.WriteResult) ([]connectors.WriteResult, error) {
+	defer c.snaps.drop(o.Name) // a snapshot holds what these records were (snapshot.go)
 	var chunk []int
 	inChunk := map[string]bool{}
 	flush := func() error {
