@@ -197,14 +197,7 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string)
 		if after != "" {
 			q.Set("after", after)
 		}
-		var resp struct {
-			Results []simplePublicObject `json:"results"`
-			Paging  *struct {
-				Next *struct {
-					After string `json:"after"`
-				} `json:"next"`
-			} `json:"paging"`
-		}
+		var resp searchResponse // the list's answer has the same shape, without a total
 		if _, err := c.do(ctx, http.MethodGet, c.cfg.PathPrefix+"/"+o.Name+"?"+q.Encode(), false, nil, &resp); err != nil {
 			return nil, fmt.Errorf("hubspot changes of %s: list the records: %w", o.Name, err)
 		}
@@ -220,13 +213,14 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string)
 		if len(s.records) > c.cfg.SnapshotMax {
 			return nil, nil // it grew past snapshot_max while it was read
 		}
-		if resp.Paging == nil || resp.Paging.Next == nil || resp.Paging.Next.After == "" || len(resp.Results) == 0 {
+		next := resp.next()
+		if next == "" || len(resp.Results) == 0 {
 			break
 		}
-		if resp.Paging.Next.After == after {
+		if next == after {
 			return nil, nil // a paging token that repeats would never end: search instead
 		}
-		after = resp.Paging.Next.After
+		after = next
 	}
 	m := make(map[string]connectors.Record, len(s.records))
 	for _, r := range s.records {

@@ -151,13 +151,7 @@ func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
 			require.NoError(t, fake.SetModified("companies", all[950], changedAt.Add(10*time.Millisecond)))
 		}
 	}}
-	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
-		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
-		hubspot.SettingSearchLag: "0s"})
-	require.NoError(t, err)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	c, err := hubspot.New(cfg)
-	require.NoError(t, err)
+	c := clientThrough(t, srv.URL, transport)
 
 	names := map[string]string{}
 	var cursor connectors.Cursor
@@ -243,13 +237,7 @@ func TestReadFromTheStartSearchesWhenTheListIsRefused(t *testing.T) {
 		}
 		return false
 	}}
-	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
-		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
-		hubspot.SettingSearchLag: "0s"})
-	require.NoError(t, err)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	c, err := hubspot.New(cfg)
-	require.NoError(t, err)
+	c := clientThrough(t, srv.URL, transport)
 	assert.Equal(t, want, readAll(t, c, 300))
 	assert.Equal(t, 1, refused, "one list request, refused")
 }
@@ -267,4 +255,18 @@ func (rt refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 	}
 	return rt.next.RoundTrip(r)
+}
+
+// clientThrough is a client of the fake at url, with HubSpot's limits tenfold and no
+// search lag, that sends its requests through transport.
+func clientThrough(t *testing.T, url string, transport http.RoundTripper) *hubspot.Client {
+	t.Helper()
+	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
+		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
+		hubspot.SettingSearchLag: "0s"})
+	require.NoError(t, err)
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	c, err := hubspot.New(cfg)
+	require.NoError(t, err)
+	return c
 }
