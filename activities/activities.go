@@ -249,7 +249,8 @@ type Records struct {
 	// Before is set on a page of changes read from a side whose search trails its writes
 	// (connectors.IndexLagger): the time the read ended less the lag. The connector reads
 	// only records modified before then, so no record of the page holds a write Tandem
-	// made after it (see FindPartnersInput.Before).
+	// made after it (see FindPartnersInput.Before). A page served from an earlier read
+	// (connectors.Page.AsOf) has that read's time, when earlier.
 	Before time.Time `json:",omitzero"`
 }
 
@@ -358,6 +359,9 @@ func (a *Activities) changed(s *definition.Sync, sd *definition.End, side string
 	if lag := lagOf(c); lag > 0 {
 		// Taken after the read: the connector's bound was at or before it.
 		out.Before = time.Now().Add(-lag)
+	}
+	if !page.AsOf.IsZero() && (out.Before.IsZero() || page.AsOf.Before(out.Before)) {
+		out.Before = page.AsOf // served from an earlier read
 	}
 	return out, nil
 }

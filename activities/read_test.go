@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -306,4 +307,36 @@ func TestFetchChangesRefusesAPageNotAfterTheCursor(t *testing.T) {
 	assert.Contains(t, app.Error(), "crm companies returned record "+seeded[0].ID)
 	assert.Contains(t, app.Error(), "after cursor "+cursor.String())
 	assert.Contains(t, app.Error(), "strictly after the cursor")
+}
+
+// asOfPages serves its memory connector's pages as from an earlier read, made at asOf.
+type asOfPages struct {
+	*memory.Connector
+	asOf time.Time
+}
+
+func (c asOfPages) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	p, err := c.Connector.Changes(ctx, object, since, limit)
+	p.AsOf = c.asOf
+	return p, err
+}
+
+// TestFetchChangesTakesAPageAsOfItsRead: a page served from an earlier read (HubSpot's
+// first-run list) carries that read's time as Before, so a record Tandem wrote after it is
+// not taken for a change (FindPartnersInput.Before).
+func TestFetchChangesTakesAPageAsOfItsRead(t *testing.T) {
+	f := newFixture(memory.Options{})
+	seedCompanies(f, 3)
+	asOf := time.Now().Add(-time.Minute)
+	f.acts.Connections["crm"] = asOfPages{Connector: f.crm, asOf: asOf}
+
+	got, err := f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, got.Records, 3)
+	assert.True(t, got.Before.Equal(asOf), "Before %s, want the read's time %s", got.Before, asOf)
+
+	f.acts.Connections["crm"] = f.crm // as of the call: no Before without a lag
+	got, err = f.acts.FetchChanges(context.Background(), FetchChangesInput{Ref: Ref{Sync: "companies"}, Side: SideA, Limit: 10})
+	require.NoError(t, err)
+	assert.True(t, got.Before.IsZero())
 }

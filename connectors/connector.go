@@ -69,6 +69,10 @@ type Page struct {
 	Records []Record `json:"records"`
 	// More is true when records after the last one of this page may exist.
 	More bool `json:"more"`
+	// AsOf, when set, is when the service gave these records, for a page served from an
+	// earlier read (HubSpot's first-run list): a record Tandem wrote after it shows here as
+	// it was before that write, and is not taken for a change. Zero: as of the call.
+	AsOf time.Time `json:"as_of,omitzero"`
 }
 
 // WriteResult is the outcome of one record of a batched write, in request order.

@@ -161,7 +161,7 @@ func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string,
 		c.snaps.drop(o.Name) // served to its end
 	}
 	// More: the search after the snapshot reads what changed since its cutoff.
-	return connectors.Page{Records: out, More: true}, true, nil
+	return connectors.Page{Records: out, More: true, AsOf: s.taken}, true, nil
 }
 
 // retryable says whether a failed list read may succeed if the call is retried: a

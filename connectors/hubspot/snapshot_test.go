@@ -40,6 +40,7 @@ func TestReadFromTheStartListsTheRecords(t *testing.T) {
 			require.NoError(t, err)
 			require.Len(t, page.Records, 1000)
 			assert.Equal(t, want[:1000], ids(page.Records))
+			assert.False(t, page.AsOf.IsZero(), "a page served from the list says when the list was read")
 		}
 		assert.Equal(t, 100, e.fake.Stats().Requests["GET companies"], "one list read")
 	})
