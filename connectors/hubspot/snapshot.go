@@ -37,9 +37,10 @@ import (
 // to its end, after snapshotTTL, and as soon as this client writes or archives records of
 // its object: a record Tandem has written since the list was read must not be served in
 // its earlier version (a two-way sync would take that for a change and write it back), nor
-// a record it archived as live. Another process writing meanwhile is not seen; the short
-// TTL bounds that (a first run's chunk reads its pages one after the other, and a failed
-// run is retried minutes later).
+// a record it archived as live. A write by another process is not seen here; the pages say
+// when the list was read (Page.AsOf), and the engine leaves out a record whose link says
+// Tandem wrote it after that (Records.Before). The short TTL bounds the rest (a record
+// archived meanwhile by another process is served as live until then).
 //
 // The cutoff is the client's clock, and the records' dates HubSpot's: a skew larger than
 // the margin (search_lag, at least archiveSettle) could let a record changed during the
