@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -273,28 +272,10 @@ func clientThrough(t *testing.T, url string, transport http.RoundTripper) *hubsp
 	return c
 }
 
-// manualClock is a clock a test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // TestReadFromTheStartDropsAnExpiredSnapshot: a snapshot serves its read for 2 minutes;
 // a page asked for later comes from a search.
 func TestReadFromTheStartDropsAnExpiredSnapshot(t *testing.T) {
-	clock := &manualClock{t: time.Now()}
+	clock := newClock()
 	opts := fast
 	opts.Now = clock.Now
 	e := newEnv(t, opts, tenfold)
@@ -304,12 +285,12 @@ func TestReadFromTheStartDropsAnExpiredSnapshot(t *testing.T) {
 	require.False(t, first.AsOf.IsZero(), "served from the list")
 	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
 
-	clock.advance(time.Minute)
+	clock.Add(time.Minute)
 	page, err := e.client.Changes(t.Context(), "companies", cursor, 100)
 	require.NoError(t, err)
 	assert.False(t, page.AsOf.IsZero(), "a minute on: still the list's")
 
-	clock.advance(2 * time.Minute)
+	clock.Add(2 * time.Minute)
 	e.fake.ResetStats()
 	page, err = e.client.Changes(t.Context(), "companies", connectors.CursorOf(page.Records[len(page.Records)-1]), 100)
 	require.NoError(t, err)
