@@ -150,10 +150,9 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 	var keys []string
 	seen := map[string]bool{}
 	for i, id := range in.IDs {
-		if _, gone := out.Gone[id]; gone || out.Unchanged[id] {
-			continue
-		}
-		if _, behind := out.Behind[id]; behind {
+		_, gone := out.Gone[id]
+		_, behind := out.Behind[id]
+		if gone || behind || out.Unchanged[id] {
 			continue
 		}
 		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !seen[in.Keys[i]] {

@@ -73,16 +73,9 @@ func memoryFixtureWith(name string, n int, source, target *memory.Connector, pag
 		Syncs:       &config.File{Path: "bench", Syncs: []config.Sync{def}},
 		Connections: map[string]connectors.Connector{"source": source, "target": target},
 	}
-	sum := func(m map[string]int) int {
-		t := 0
-		for _, v := range m {
-			t += v
-		}
-		return t
-	}
 	return &fixture{
 		sync: name, acts: acts, sourceIDs: ids,
-		calls:      func() int { return sum(source.Calls()) + sum(target.Calls()) },
+		calls:      func() int { return sumCalls(source.Calls()) + sumCalls(target.Calls()) },
 		resetCalls: func() { source.ResetCounts(); target.ResetCounts() },
 		targetLen:  func() int { return target.Len("companies") },
 		writes:     target.Writes,
@@ -127,16 +120,9 @@ func (b *bench) hubspotFixtureMode(name string, n int, mode config.Mode) (*fixtu
 	if err != nil {
 		return nil, fmt.Errorf("open connections: %w", err)
 	}
-	sum := func(m map[string]int) int {
-		t := 0
-		for _, v := range m {
-			t += v
-		}
-		return t
-	}
 	return &fixture{
 		sync: name, acts: &activities.Activities{Syncs: defs, Connections: conns}, sourceIDs: ids,
-		calls:      func() int { return sum(hs.Stats().Requests) + sum(sl.Stats().Requests) },
+		calls:      func() int { return sumCalls(hs.Stats().Requests) + sumCalls(sl.Stats().Requests) },
 		resetCalls: func() { hs.ResetStats(); sl.ResetStats() },
 		targetLen:  func() int { return len(hs.Records("companies")) },
 		writes:     func() int { return hs.Stats().Writes },
@@ -145,13 +131,28 @@ func (b *bench) hubspotFixtureMode(name string, n int, mode config.Mode) (*fixtu
 			hsSrv.Close()
 			sl.Close()
 			hs.Close()
-			for _, cn := range conns {
-				if cl, ok := cn.(interface{ Close() }); ok {
-					cl.Close()
-				}
-			}
+			closeConns(conns)
 		},
 	}, nil
+}
+
+// sumCalls is the number of calls in a fake's per-endpoint counts.
+func sumCalls(byEndpoint map[string]int) int {
+	t := 0
+	for _, n := range byEndpoint {
+		t += n
+	}
+	return t
+}
+
+// closeConns closes the connections that hold resources (a client's idle HTTP
+// connections, a database pool).
+func closeConns(conns map[string]connectors.Connector) {
+	for _, cn := range conns {
+		if cl, ok := cn.(interface{ Close() }); ok {
+			cl.Close()
+		}
+	}
 }
 
 // n is how many records the fixture's source holds.

@@ -83,24 +83,14 @@ func hubspotSourceFixture(name string, n int, snapshotMax string) (*fixture, err
 	conns["target"] = target
 	return &fixture{
 		sync: name, acts: &activities.Activities{Syncs: defs, Connections: conns}, sourceIDs: ids,
-		calls: func() int {
-			t := 0
-			for _, v := range hs.Stats().Requests {
-				t += v
-			}
-			return t
-		},
+		calls:      func() int { return sumCalls(hs.Stats().Requests) },
 		resetCalls: hs.ResetStats,
 		targetLen:  func() int { return target.Len("companies") },
 		writes:     target.Writes,
 		close: func() {
 			hsSrv.Close()
 			hs.Close()
-			for _, cn := range conns {
-				if cl, ok := cn.(interface{ Close() }); ok {
-					cl.Close()
-				}
-			}
+			closeConns(conns)
 		},
 	}, nil
 }

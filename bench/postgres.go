@@ -210,11 +210,7 @@ func pgFixture(ctx context.Context, pg *pgserver.Server, target *sql.DB, name, t
 		targetLen:  count,
 		writes:     func() int { return count() - atReset },
 		close: func() {
-			for _, cn := range conns {
-				if cl, ok := cn.(interface{ Close() }); ok {
-					cl.Close()
-				}
-			}
+			closeConns(conns)
 		},
 	}, nil
 }

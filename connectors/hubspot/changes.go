@@ -161,13 +161,7 @@ func (c *Client) CountChanges(ctx context.Context, object string, since connecto
 		return 0, err
 	}
 	settled, _ := c.settled(o)
-	filters := append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}, settled...)
-	var resp searchResponse
-	req := searchRequest{FilterGroups: []filterGroup{{Filters: filters}}, Properties: []string{o.Modified}, Limit: 1}
-	if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
-		return 0, err
-	}
-	return resp.Total, nil
+	return c.count(ctx, o, append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}, settled...)...)
 }
 
 // settled is the filter that leaves out records modified within the search lag, and its

@@ -136,7 +136,7 @@ func (c *Client) fromSnapshot(ctx context.Context, o objectType, props []string,
 		}
 		defer unlock()
 		if s = c.snaps.current(o.Name, c.now()); !usable(s) { // another read may have taken it
-			if s, err = c.takeSnapshot(ctx, o, props); err != nil {
+			if s, err = c.takeSnapshot(ctx, o, key); err != nil {
 				if !retryable(err) {
 					return connectors.Page{}, false, nil
 				}
@@ -176,20 +176,27 @@ func retryable(err error) bool {
 	return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
 }
 
-// takeSnapshot reads o's live records through the list endpoint, or returns nil when
-// searches count more of them than snapshot_max, or when searching those the snapshot
-// would serve takes less time than listing them all (listPays).
-func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string) (*snapshot, error) {
+// takeSnapshot reads o's live records, with props (comma separated), through the list
+// endpoint, or returns nil when searches count more of them than snapshot_max, or when
+// searching those the snapshot would serve takes less time than listing them all
+// (listPays).
+func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (*snapshot, error) {
 	taken := c.now()
-	s := &snapshot{props: strings.Join(props, ","), taken: taken,
+	s := &snapshot{props: props, taken: taken,
 		cutoff: taken.Add(-max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
 	total, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "GTE", Value: "0"})
-	if err != nil || total > c.cfg.SnapshotMax {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
+	}
+	if total > c.cfg.SnapshotMax {
+		return nil, nil
 	}
 	older, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(s.cutoff, 10)})
-	if err != nil || !c.listPays(total, older) {
-		return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
+	}
+	if !c.listPays(total, older) {
+		return nil, nil
 	}
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(maxListLimit))
@@ -231,12 +238,12 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props []string)
 	return s, nil
 }
 
-// count is how many records of o match filter: one search, limit 1, its total.
-func (c *Client) count(ctx context.Context, o objectType, f filter) (int, error) {
+// count is how many records of o match all of filters: one search, limit 1, its total.
+func (c *Client) count(ctx context.Context, o objectType, filters ...filter) (int, error) {
 	var resp searchResponse
-	req := searchRequest{FilterGroups: []filterGroup{{Filters: []filter{f}}}, Properties: []string{o.Modified}, Limit: 1}
+	req := searchRequest{FilterGroups: []filterGroup{{Filters: filters}}, Properties: []string{o.Modified}, Limit: 1}
 	if _, err := c.do(ctx, "POST", c.path(o, "search"), true, req, &resp); err != nil {
-		return 0, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
+		return 0, err
 	}
 	return resp.Total, nil
 }

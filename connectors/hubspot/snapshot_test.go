@@ -51,10 +51,7 @@ func TestReadFromTheStartListsTheRecords(t *testing.T) {
 // reads each in its latest version.
 func TestReadFromTheStartSeesWhatChangesWhileItReads(t *testing.T) {
 	e := newEnv(t, fast, tenfold)
-	all := seed(t, e.fake, 1000, 1)
-	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
-	require.NoError(t, err)
-	require.Equal(t, all[:100], ids(first.Records))
+	all, first := firstListedPage(t, e)
 
 	early, late := all[10], all[900] // one served already, one the list still holds
 	require.NoError(t, e.fake.Set("companies", early, map[string]string{"name": "Early, renamed"}))
@@ -67,6 +64,7 @@ func TestReadFromTheStartSeesWhatChangesWhileItReads(t *testing.T) {
 	}
 	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
 	for page := first; page.More; {
+		var err error
 		page, err = e.client.Changes(t.Context(), "companies", cursor, 100)
 		require.NoError(t, err)
 		for _, r := range page.Records {
@@ -176,10 +174,7 @@ func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
 // of the read searches.
 func TestReadFromTheStartDropsTheSnapshotOnAWrite(t *testing.T) {
 	e := newEnv(t, fast, tenfold)
-	all := seed(t, e.fake, 1000, 1)
-	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
-	require.NoError(t, err)
-	require.Equal(t, all[:100], ids(first.Records))
+	all, first := firstListedPage(t, e)
 	res, err := e.client.Update(t.Context(), "companies", []connectors.Record{{ID: all[500], Fields: map[string]any{"name": "Written by Tandem"}}})
 	require.NoError(t, err)
 	require.NoError(t, res[0].Err)
@@ -202,12 +197,10 @@ func TestReadFromTheStartDropsTheSnapshotOnAWrite(t *testing.T) {
 // cursor past the snapshot, searches and leaves the snapshot to the read that took it.
 func TestReadFromTheStartKeepsTheSnapshotForItsReader(t *testing.T) {
 	e := newEnv(t, fast, tenfold)
-	all := seed(t, e.fake, 1000, 1)
-	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
-	require.NoError(t, err)
+	all, first := firstListedPage(t, e)
 	last, ok := e.fake.Get("companies", all[999])
 	require.True(t, ok)
-	_, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{UpdatedAt: last.UpdatedAt, ID: all[999]}, 100)
+	_, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{UpdatedAt: last.UpdatedAt, ID: all[999]}, 100)
 	require.NoError(t, err)
 
 	e.fake.ResetStats()
@@ -279,10 +272,7 @@ func TestReadFromTheStartDropsAnExpiredSnapshot(t *testing.T) {
 	opts := fast
 	opts.Now = clock.Now
 	e := newEnv(t, opts, tenfold)
-	seed(t, e.fake, 1000, 1)
-	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
-	require.NoError(t, err)
-	require.False(t, first.AsOf.IsZero(), "served from the list")
+	_, first := firstListedPage(t, e)
 	cursor := connectors.CursorOf(first.Records[len(first.Records)-1])
 
 	clock.Add(time.Minute)
@@ -297,4 +287,16 @@ func TestReadFromTheStartDropsAnExpiredSnapshot(t *testing.T) {
 	assert.True(t, page.AsOf.IsZero(), "three minutes on: searched")
 	assert.Positive(t, e.fake.Stats().Requests["POST companies/search"])
 	assert.Zero(t, e.fake.Stats().Requests["GET companies"])
+}
+
+// firstListedPage seeds 1,000 companies, one a millisecond, and reads the first 100 from
+// the zero cursor, served from the list; it returns the ids in order and that page.
+func firstListedPage(t *testing.T, e *env) ([]string, connectors.Page) {
+	t.Helper()
+	all := seed(t, e.fake, 1000, 1)
+	first, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	require.Equal(t, all[:100], ids(first.Records))
+	require.False(t, first.AsOf.IsZero(), "served from the list")
+	return all, first
 }
