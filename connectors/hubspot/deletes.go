@@ -45,9 +45,10 @@ const (
 	// archiveSettle is how far behind the client's clock Deletes stops reading. The archived
 	// list is read page by page in id order: a record archived while the pages are read may
 	// sit in a page already read, and the cursor must not pass it. It was archived after
-	// the read began, so no later than the client's clock at the start of the read, give or
-	// take the skew between HubSpot's clock and the client's, which this margin covers
-	// [INF]. Deletions after it are read by the next call.
+	// the read began, so no earlier than the client's clock at the start of the read, give
+	// or take the skew between HubSpot's clock and the client's, which this margin covers
+	// [INF]; once an answer has given HubSpot's clock, the horizon is bounded by that clock
+	// too (Client.clockBound), whatever the skew. Deletions after it are read by the next call.
 	archiveSettle = 5 * time.Second
 )
 
@@ -93,7 +94,7 @@ func (c *Client) list(ctx context.Context, o objectType, archived bool, after st
 // {prefix}/{object}?archived=true (see the top of this file). The list is in no order of
 // archivedAt, so every call reads all of it, 100 a page; keeps the records archived
 // strictly after the cursor in (archivedAt, id) order and before the settle horizon (the
-// client's clock less archiveSettle); and returns limit of them with More set when there
+// client's clock or HubSpot's, whichever is earlier, less archiveSettle); and returns limit of them with More set when there
 // are more. A backlog of n deletions read limit at a time costs n/limit reads of the
 // whole list: fine for deletion volumes within 90 days.
 //
@@ -118,7 +119,13 @@ func (c *Client) Deletes(ctx context.Context, object string, since connectors.Cu
 		return connectors.DeletesPage{}, fmt.Errorf("hubspot %s: archived records are purged after 90 days: %w", what,
 			&connectors.DeleteLogExpiredError{Object: object, Since: since.UpdatedAt, Earliest: earliest})
 	}
-	horizon := now.Add(-archiveSettle).Truncate(time.Millisecond)
+	// Bounded by HubSpot's clock too (an earlier answer's Date, before the first page is
+	// asked for): a worker's clock ahead of HubSpot's by more than archiveSettle would
+	// otherwise pass a record archived during the read.
+	if err := c.readClock(ctx, o); err != nil {
+		return connectors.DeletesPage{}, fmt.Errorf("hubspot %s: %w", what, err)
+	}
+	horizon := c.clockBound(archiveSettle).UTC().Truncate(time.Millisecond)
 	if !horizon.After(since.UpdatedAt) {
 		return connectors.DeletesPage{}, nil
 	}

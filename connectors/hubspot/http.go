@@ -78,6 +78,7 @@ func (c *Client) do(ctx context.Context, method, path string, search bool, in, o
 		// plain: the caller retries them.
 		return 0, fmt.Errorf("hubspot %s: %w", endpoint, err)
 	}
+	c.server.Observe(resp.Header)
 	if resp.OK() {
 		if err := resp.Decode(out); err != nil {
 			return resp.Status, fmt.Errorf("hubspot %s: %w", endpoint, err)

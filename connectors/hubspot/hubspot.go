@@ -10,6 +10,7 @@
 package hubspot
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -318,6 +319,9 @@ type Client struct {
 	// noNotIn is set once HubSpot refused a restarted search's hs_object_id NOT_IN filter
 	// (Changes): later restarts read their millisecond again instead.
 	noNotIn atomic.Bool
+	// server is HubSpot's clock by its answers' Date headers: reads that must not pass
+	// what changes while they read are bounded by it too (clockBound).
+	server httpx.ServerClock
 }
 
 var (
@@ -335,7 +339,7 @@ func New(cfg Config) (*Client, error) {
 		hc = &http.Client{Timeout: cfg.Timeout}
 	}
 	gate := &httpx.Gate{}
-	return &Client{
+	c := &Client{
 		cfg:  cfg,
 		http: hc,
 		api: &httpx.Client{
@@ -347,7 +351,9 @@ func New(cfg Config) (*Client, error) {
 			Policy:      httpx.Policy{MaxAttempts: maxRateLimitedAttempts},
 			RateLimited: rateLimited,
 		},
-	}, nil
+	}
+	c.server.Clock = c.now
+	return c, nil
 }
 
 // now is the time by cfg.Now, or the real time.
@@ -356,6 +362,34 @@ func (c *Client) now() time.Time {
 		return c.cfg.Now()
 	}
 	return time.Now()
+}
+
+// readClock learns HubSpot's clock, when no answer has given it yet, from the Date of
+// one list request (a record of o, from the general budget): once in a client's life.
+func (c *Client) readClock(ctx context.Context, o objectType) error {
+	if _, ok := c.server.Reckon(); ok {
+		return nil
+	}
+	if _, err := c.list(ctx, o, false, "", 1); err != nil {
+		return fmt.Errorf("read HubSpot's clock: %w", err)
+	}
+	return nil
+}
+
+// clockBound is now less margin, by the client's clock or by HubSpot's, whichever is
+// earlier: a bound that a record changed from now on is dated after (by HubSpot's clock)
+// when margin is at least a second, however far the client's clock is ahead of HubSpot's.
+// HubSpot's clock is reckoned from its latest answer's Date header and taken at the end of
+// that header's second (Date is truncated to the second), so a client within a second of
+// HubSpot keeps its own clock's bound. The client's clock alone before any answer.
+func (c *Client) clockBound(margin time.Duration) time.Time {
+	t := c.now().Add(-margin)
+	if s, ok := c.server.Reckon(); ok {
+		if s = s.Add(time.Second - margin); s.Before(t) {
+			t = s
+		}
+	}
+	return t
 }
 
 // SearchLag implements connectors.IndexLagger: the search_lag setting (0 when off).

@@ -36,6 +36,13 @@ var fast = hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecon
 // filled in). Everything stops when the test ends.
 func newEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string) *env {
 	t.Helper()
+	return newSkewedEnv(t, opts, settings, 0)
+}
+
+// newSkewedEnv is newEnv with the client's clock skew ahead of the fake's (opts.Now, or
+// the real clock).
+func newSkewedEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string, skew time.Duration) *env {
+	t.Helper()
 	fake := hubspotfake.New(opts)
 	srv := httptest.NewServer(fake.Handler())
 	transport := &http.Transport{}
@@ -50,6 +57,13 @@ func newEnv(t *testing.T, opts hubspotfake.Options, settings map[string]string) 
 	require.NoError(t, err)
 	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
 	cfg.Now = opts.Now // one clock for the fake and the client's search lag
+	if skew != 0 {
+		fakeNow := opts.Now
+		if fakeNow == nil {
+			fakeNow = time.Now
+		}
+		cfg.Now = func() time.Time { return fakeNow().Add(skew) }
+	}
 	c, err := hubspot.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() {

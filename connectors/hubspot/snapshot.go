@@ -28,10 +28,9 @@ import (
 // first read right after a bulk write finds most records newer than its cutoff).
 //
 // The list is read while records change. The snapshot keeps only the records modified
-// before its cutoff, the client's clock when the list read began less search_lag (at
-// least archiveSettle, for the skew between HubSpot's clock and the client's): a record
-// written during the read has a later modified date, whatever version of it the list
-// gave. The search that follows the snapshot starts at the last record served, before the
+// before its cutoff, the time before the list read began less search_lag (at least
+// archiveSettle), by HubSpot's clock (below): a record written during the read has a
+// later modified date, whatever version of it the list gave. The search that follows the snapshot starts at the last record served, before the
 // cutoff, so it reads every record modified since then, the records written during the
 // list read among them, in their latest version. A snapshot is dropped once it is served
 // to its end, after snapshotTTL, and as soon as this client writes or archives records of
@@ -42,11 +41,12 @@ import (
 // Tandem wrote it after that (Records.Before). The short TTL bounds the rest (a record
 // archived meanwhile by another process is served as live until then).
 //
-// The cutoff is the client's clock, and the records' dates HubSpot's: a skew larger than
-// the margin (search_lag, at least archiveSettle) could let a record changed during the
-// read be served in its earlier version with its change dated before the last record
-// served, which the search after the snapshot would not read again. The same margin
-// covers the archived list's reads (Deletes).
+// The records' dates are HubSpot's clock, so the cutoff is bounded by it too
+// (clockBound): the margin under the client's clock or under HubSpot's, as the count
+// search's Date header gave it, whichever is earlier. With the client's clock alone, a
+// client ahead of HubSpot by more than the margin would serve a record changed during the
+// read in its earlier version, with its change dated before the last record served, which
+// the search after the snapshot would not read again.
 
 // snapshotTTL is how long a snapshot serves its read.
 const snapshotTTL = 2 * time.Minute
@@ -182,12 +182,13 @@ func retryable(err error) bool {
 // (listPays).
 func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (*snapshot, error) {
 	taken := c.now()
-	s := &snapshot{props: props, taken: taken,
-		cutoff: taken.Add(-max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
 	total, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "GTE", Value: "0"})
 	if err != nil {
 		return nil, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
 	}
+	// The count's answer gave HubSpot's clock (clockBound); the list is asked for after.
+	s := &snapshot{props: props, taken: taken,
+		cutoff: c.clockBound(max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
 	if total > c.cfg.SnapshotMax {
 		return nil, nil
 	}

@@ -1,6 +1,7 @@
 package hubspot_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -132,41 +133,46 @@ func (h hookedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // still to come (the list gives its new one). Served in date order, the second would come
 // last and take the cursor past the first one's change, which nothing would read again;
 // the snapshot leaves out what was modified after its cutoff, and the search after it
-// reads both changes.
+// reads both changes. Also with the client's clock a minute ahead of HubSpot's: a cutoff
+// by the client's clock alone would keep both changes (it fails so).
 func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
-	fake := hubspotfake.New(fast)
-	srv := httptest.NewServer(fake.Handler())
-	t.Cleanup(func() { srv.Close(); fake.Close() })
-	all := seed(t, fake, 1000, 1)
-	listed, changedAt := 0, time.Now()
-	transport := hookedTransport{next: &http.Transport{}, hook: func(r *http.Request) {
-		if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/objects/companies") {
-			return
-		}
-		if listed++; listed == 3 { // two pages read, eight to come
-			require.NoError(t, fake.Set("companies", all[50], map[string]string{"name": "Read, then renamed"}))
-			require.NoError(t, fake.SetModified("companies", all[50], changedAt))
-			require.NoError(t, fake.Set("companies", all[950], map[string]string{"name": "Renamed, then read"}))
-			require.NoError(t, fake.SetModified("companies", all[950], changedAt.Add(10*time.Millisecond)))
-		}
-	}}
-	c := clientThrough(t, srv.URL, transport)
+	for _, skew := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprintf("client clock ahead by %s", skew), func(t *testing.T) {
+			fake := hubspotfake.New(fast)
+			srv := httptest.NewServer(fake.Handler())
+			t.Cleanup(func() { srv.Close(); fake.Close() })
+			all := seed(t, fake, 1000, 1)
+			listed, changedAt := 0, time.Now()
+			transport := hookedTransport{next: &http.Transport{}, hook: func(r *http.Request) {
+				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/objects/companies") {
+					return
+				}
+				if listed++; listed == 3 { // two pages read, eight to come
+					require.NoError(t, fake.Set("companies", all[50], map[string]string{"name": "Read, then renamed"}))
+					require.NoError(t, fake.SetModified("companies", all[50], changedAt))
+					require.NoError(t, fake.Set("companies", all[950], map[string]string{"name": "Renamed, then read"}))
+					require.NoError(t, fake.SetModified("companies", all[950], changedAt.Add(10*time.Millisecond)))
+				}
+			}}
+			c := clientThrough(t, srv.URL, transport, skew)
 
-	names := map[string]string{}
-	var cursor connectors.Cursor
-	for more := true; more; {
-		page, err := c.Changes(t.Context(), "companies", cursor, 100)
-		require.NoError(t, err)
-		for _, r := range page.Records {
-			require.True(t, cursor.Before(r), "record %s is not after %s", r.ID, cursor)
-			names[r.ID] = r.Fields["name"].(string)
-			cursor = connectors.CursorOf(r)
-		}
-		more = page.More
+			names := map[string]string{}
+			var cursor connectors.Cursor
+			for more := true; more; {
+				page, err := c.Changes(t.Context(), "companies", cursor, 100)
+				require.NoError(t, err)
+				for _, r := range page.Records {
+					require.True(t, cursor.Before(r), "record %s is not after %s", r.ID, cursor)
+					names[r.ID] = r.Fields["name"].(string)
+					cursor = connectors.CursorOf(r)
+				}
+				more = page.More
+			}
+			require.Equal(t, 10, listed, "the list was read (and the records changed during it)")
+			assert.Equal(t, "Read, then renamed", names[all[50]])
+			assert.Equal(t, "Renamed, then read", names[all[950]])
+		})
 	}
-	require.Equal(t, 10, listed, "the list was read (and the records changed during it)")
-	assert.Equal(t, "Read, then renamed", names[all[50]])
-	assert.Equal(t, "Renamed, then read", names[all[950]])
 }
 
 // TestReadFromTheStartDropsTheSnapshotOnAWrite writes a record the snapshot still holds:
@@ -231,7 +237,7 @@ func TestReadFromTheStartSearchesWhenTheListIsRefused(t *testing.T) {
 		}
 		return false
 	}}
-	c := clientThrough(t, srv.URL, transport)
+	c := clientThrough(t, srv.URL, transport, 0)
 	assert.Equal(t, want, readAll(t, c, 300))
 	assert.Equal(t, 1, refused, "one list request, refused")
 }
@@ -252,14 +258,18 @@ func (rt refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // clientThrough is a client of the fake at url, with HubSpot's limits tenfold and no
-// search lag, that sends its requests through transport.
-func clientThrough(t *testing.T, url string, transport http.RoundTripper) *hubspot.Client {
+// search lag, that sends its requests through transport, its clock skew ahead of the real
+// one.
+func clientThrough(t *testing.T, url string, transport http.RoundTripper, skew time.Duration) *hubspot.Client {
 	t.Helper()
 	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
 		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
 		hubspot.SettingSearchLag: "0s"})
 	require.NoError(t, err)
 	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	if skew != 0 {
+		cfg.Now = func() time.Time { return time.Now().Add(skew) }
+	}
 	c, err := hubspot.New(cfg)
 	require.NoError(t, err)
 	return c

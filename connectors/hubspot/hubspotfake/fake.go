@@ -573,6 +573,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (s *Server) serve(rw http.ResponseWriter, r *http.Request) {
 	at := time.Now()
+	// HubSpot's answers carry its clock (RFC 9110's Date): the fake's, the one that stamps
+	// the records.
+	rw.Header().Set("Date", s.opts.Now().UTC().Format(http.TimeFormat))
 	w := &statusWriter{ResponseWriter: rw}
 	m := apiPath.FindStringSubmatch(r.URL.Path)
 	pm := propertiesPath.FindStringSubmatch(r.URL.Path)

@@ -1,0 +1,103 @@
+package hubspot_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/hubspot"
+	"tandem/connectors/hubspot/hubspotfake"
+)
+
+// A worker's clock a minute ahead of HubSpot's. Reads that must not pass what HubSpot has
+// not shown yet are bounded by HubSpot's clock too, from its answers' Date headers: by the
+// client's clock alone, each of these loses a record.
+
+// TestSearchLagHoldsWithTheClientClockAhead: the index shows the first of two writes 1.5 s
+// late, within the search lag (2 s). Bounded by the client's clock, a minute ahead, the
+// read would take the second and pass the first for good.
+func TestSearchLagHoldsWithTheClientClockAhead(t *testing.T) {
+	clk := newClock()
+	var mu sync.Mutex
+	writes := 0
+	opts := fast
+	opts.Now = clk.Now
+	opts.IndexDelay = func(string) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		if writes++; writes == 1 {
+			return 1500 * time.Millisecond
+		}
+		return 0
+	}
+	e := newSkewedEnv(t, opts, map[string]string{hubspot.SettingSearchLag: "2s", hubspot.SettingSnapshotMax: "0"}, time.Minute)
+	var want []string
+	for _, d := range []string{"first.example.com", "second.example.com"} {
+		res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
+		require.NoError(t, err)
+		require.NoError(t, res[0].Err)
+		want = append(want, res[0].ID)
+		clk.Add(5 * time.Millisecond)
+	}
+
+	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Empty(t, ids(page.Records), "nothing is older than the search lag by HubSpot's clock")
+	clk.Add(2100 * time.Millisecond)
+	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+	require.NoError(t, err)
+	assert.Equal(t, want, ids(page.Records))
+}
+
+// TestDeletesHoldWithTheClientClockAhead archives a record while the archived list is
+// read, in a page already read. The read's horizon must stay before its archivedAt, so
+// that the next read finds it; by the client's clock alone it covered that time.
+func TestDeletesHoldWithTheClientClockAhead(t *testing.T) {
+	clk := newClock()
+	opts := fast
+	opts.Now = clk.Now
+	fake := hubspotfake.New(opts)
+	srv := httptest.NewServer(fake.Handler())
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	late := fake.Seed("companies", company(0)) // the smallest id: the archived list's first page
+	for i := range 150 {
+		require.NoError(t, fake.Delete("companies", fake.Seed("companies", company(1+i))))
+	}
+	cursor := connectors.Cursor{UpdatedAt: clk.Now().Add(30 * time.Second)}
+	clk.Add(time.Minute)
+
+	pages := 0
+	transport := hookedTransport{next: &http.Transport{}, hook: func(r *http.Request) {
+		if r.Method != http.MethodGet || r.URL.Query().Get("archived") != "true" {
+			return
+		}
+		if pages++; pages == 2 { // the first page read, the second asked for
+			require.NoError(t, fake.Delete("companies", late))
+		}
+	}}
+	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
+		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000"})
+	require.NoError(t, err)
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	cfg.Now = func() time.Time { return clk.Now().Add(time.Minute) }
+	c, err := hubspot.New(cfg)
+	require.NoError(t, err)
+
+	page, err := c.Deletes(t.Context(), "companies", cursor, 1000)
+	require.NoError(t, err)
+	require.Equal(t, 2, pages, "the archived list was read, and the record archived during it")
+	assert.Empty(t, page.Tombstones)
+	archivedAt := fake.Archived("companies")[late]
+	assert.True(t, page.CoveredUntil.Before(archivedAt), "covered until %s, past the archive at %s", page.CoveredUntil, archivedAt)
+
+	clk.Add(10 * time.Second)
+	page, err = c.Deletes(t.Context(), "companies", connectors.Cursor{UpdatedAt: page.CoveredUntil}, 1000)
+	require.NoError(t, err)
+	assert.Equal(t, []string{late}, tombstoneIDs(page.Tombstones))
+}
