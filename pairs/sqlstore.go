@@ -640,10 +640,14 @@ func linkArgs(l Link, pg bool) ([]any, error) {
 		}
 		return t.Format(sqliteTimeLayout)
 	}
+	var bValues any = sameAsA
+	if len(l.A.Values) == 0 || !sameValues(l.A.Values, l.B.Values) {
+		bValues = values(l.B.Values)
+	}
 	args := []any{
 		l.Key,
 		l.A.ID, values(l.A.Values), l.A.FP, at(l.A.WroteAt),
-		l.B.ID, values(l.B.Values), l.B.FP, at(l.B.WroteAt),
+		l.B.ID, bValues, l.B.FP, at(l.B.WroteAt),
 		at(l.HeldUntil), l.HeldReason, l.Decision, l.Misreads, at(l.SyncedAt), l.Gone,
 	}
 	return args, err
@@ -682,28 +686,21 @@ func (d dbTime) parse(s string) error {
 	return nil
 }
 
-// dbValues scans a values column: NULL is nil, else JSON text.
-type dbValues struct{ v *map[string]any }
+// sameAsA is what b_values holds when side b's values are side a's (a pair in step whose
+// fields have one name on both sides): they are kept once, in a_values. It is not JSON,
+// so no values column holds it otherwise.
+const sameAsA = "="
 
-func (d dbValues) Scan(v any) error {
-	var b []byte
-	switch v := v.(type) {
-	case nil:
-		*d.v = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("values column holds a %T", v)
+// decodeValues decodes a values column: NULL (nil) is nil, else JSON text.
+func decodeValues(b []byte) (map[string]any, error) {
+	if b == nil {
+		return nil, nil
 	}
 	var m map[string]any
 	if err := json.Unmarshal(b, &m); err != nil {
-		return err
+		return nil, fmt.Errorf("values column: %w", err)
 	}
-	*d.v = m
-	return nil
+	return m, nil
 }
 
 // query runs a SELECT of linkColumns (or glanceColumns) and returns its links.
@@ -715,12 +712,25 @@ func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) (
 	defer func() { _ = rows.Close() }()
 	var out []Link
 	for rows.Next() {
-		var l Link
+		var (
+			l      Link
+			av, bv []byte
+		)
 		if err := rows.Scan(&l.Key,
-			&l.A.ID, dbValues{&l.A.Values}, &l.A.FP, dbTime{&l.A.WroteAt},
-			&l.B.ID, dbValues{&l.B.Values}, &l.B.FP, dbTime{&l.B.WroteAt},
+			&l.A.ID, &av, &l.A.FP, dbTime{&l.A.WroteAt},
+			&l.B.ID, &bv, &l.B.FP, dbTime{&l.B.WroteAt},
 			dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}, &l.Gone); err != nil {
 			return nil, s.fail(what, err)
+		}
+		if string(bv) == sameAsA {
+			bv = av // decoded again: each half has its own map
+		}
+		var err error
+		if l.A.Values, err = decodeValues(av); err == nil {
+			l.B.Values, err = decodeValues(bv)
+		}
+		if err != nil {
+			return nil, s.fail(what, fmt.Errorf("link %s-%s: %w", l.A.ID, l.B.ID, err))
 		}
 		out = append(out, l)
 	}

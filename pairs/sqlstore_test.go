@@ -2,8 +2,10 @@ package pairs
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,6 +29,33 @@ func openSQLiteFile(t *testing.T) Store {
 func TestSQLiteStore(t *testing.T) {
 	t.Parallel()
 	testStore(t, openSQLiteFile)
+}
+
+// TestSQLiteStoreKeepsAgreeingValuesOnce: the row of a pair whose halves hold the same
+// values has them in a_values alone.
+func TestSQLiteStoreKeepsAgreeingValuesOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "links.db")
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	v := map[string]any{"name": "Ada", "employees": 12.0}
+	require.NoError(t, s.Save(context.Background(), "s", []Link{
+		{A: Half{ID: "a1", Values: v}, B: Half{ID: "b1", Values: maps.Clone(v)}},
+		{A: Half{ID: "a2", Values: v}, B: Half{ID: "b2", Values: map[string]any{"name": "Ada", "employees": 13.0}}},
+	}))
+	require.NoError(t, s.Close())
+	db, err := sql.Open("sqlite", "file:"+path)
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	rows := map[string]string{}
+	r, err := db.Query(`SELECT a_id, b_values FROM links`)
+	require.NoError(t, err)
+	for r.Next() {
+		var id, b string
+		require.NoError(t, r.Scan(&id, &b))
+		rows[id] = b
+	}
+	require.NoError(t, r.Err())
+	assert.Equal(t, map[string]string{"a1": "=", "a2": `{"employees":13,"name":"Ada"}`}, rows)
 }
 
 func TestSQLiteStoreMemory(t *testing.T) {
@@ -215,6 +244,32 @@ func ids(prefix string, n int) []string {
 // gives.
 func testStore(t *testing.T, open func(t *testing.T) Store) {
 	ctx := context.Background()
+
+	t.Run("AgreeingValuesOnce", func(t *testing.T) {
+		// Side b's values equal to side a's are kept once; each comes back whole, and as a
+		// map of its own. Values that differ only in -0 or a type, or are on one side
+		// only, are kept apart.
+		s := open(t)
+		vals := func() map[string]any {
+			return map[string]any{"name": "Ada", "employees": 12.0, "tags": []any{"x", 1.0}, "at": map[string]any{"k": "v"}, "none": nil}
+		}
+		same := Link{Key: "k1", A: Half{ID: "a1", Values: vals(), FP: "fp"}, B: Half{ID: "b1", Values: vals(), FP: "fp"}, SyncedAt: at(0)}
+		negZero := Link{Key: "k2", A: Half{ID: "a2", Values: map[string]any{"n": 0.0}}, B: Half{ID: "b2", Values: map[string]any{"n": math.Copysign(0, -1)}}}
+		typed := Link{Key: "k3", A: Half{ID: "a3", Values: map[string]any{"n": "1"}}, B: Half{ID: "b3", Values: map[string]any{"n": 1.0}}}
+		bOnly := Link{Key: "k4", A: Half{ID: "a4"}, B: Half{ID: "b4", Values: vals()}}
+		aOnly := Link{Key: "k5", A: Half{ID: "a5", Values: vals()}, B: Half{ID: "b5"}}
+		require.NoError(t, s.Save(ctx, "s", []Link{same, negZero, typed, bOnly, aOnly}))
+		got, err := s.Get(ctx, "s", "a", []string{"a1", "a2", "a3", "a4", "a5"})
+		require.NoError(t, err)
+		for _, want := range []Link{same, negZero, typed, bOnly, aOnly} {
+			requireSameLink(t, want, got[want.A.ID])
+		}
+		assert.True(t, math.Signbit(got["a2"].B.Values["n"].(float64)), "b's -0 is its own")
+		g := got["a1"]
+		g.A.Values["name"] = "changed"
+		g.A.Values["tags"].([]any)[0] = "changed"
+		assert.Equal(t, vals(), g.B.Values, "b's values are not a's map")
+	})
 
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := open(t)

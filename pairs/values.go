@@ -3,6 +3,7 @@ package pairs
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -97,4 +98,39 @@ func appendString(b []byte, s string) ([]byte, bool) {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"'), true
+}
+
+// sameValues says whether a and b hold the same keys with the same values, so that one
+// encoding decodes as either: strings, booleans and nulls by value, numbers by their bits
+// (0 and -0 encode apart), anything else by reflect.DeepEqual.
+func sameValues(a, b map[string]any) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, x := range a {
+		y, ok := b[k]
+		if !ok {
+			return false
+		}
+		var same bool
+		switch x := x.(type) {
+		case nil:
+			same = y == nil
+		case string:
+			z, ok := y.(string)
+			same = ok && x == z
+		case bool:
+			z, ok := y.(bool)
+			same = ok && x == z
+		case float64:
+			z, ok := y.(float64)
+			same = ok && math.Float64bits(x) == math.Float64bits(z)
+		default:
+			same = reflect.DeepEqual(x, y)
+		}
+		if !same {
+			return false
+		}
+	}
+	return true
 }
