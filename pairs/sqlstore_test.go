@@ -255,16 +255,19 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		}
 		same := Link{Key: "k1", A: Half{ID: "a1", Values: vals(), FP: "fp"}, B: Half{ID: "b1", Values: vals(), FP: "fp"}, SyncedAt: at(0)}
 		negZero := Link{Key: "k2", A: Half{ID: "a2", Values: map[string]any{"n": 0.0}}, B: Half{ID: "b2", Values: map[string]any{"n": math.Copysign(0, -1)}}}
-		typed := Link{Key: "k3", A: Half{ID: "a3", Values: map[string]any{"n": "1"}}, B: Half{ID: "b3", Values: map[string]any{"n": 1.0}}}
+		typed := Link{Key: "k3", A: Half{ID: "a3", Values: map[string]any{"n": "1", "l": []any{0.0}}}, B: Half{ID: "b3", Values: map[string]any{"n": 1.0, "l": []any{math.Copysign(0, -1)}}}}
+		nestedZero := Link{Key: "k6", A: Half{ID: "a6", Values: map[string]any{"l": []any{0.0}, "m": map[string]any{"z": 0.0}}},
+			B: Half{ID: "b6", Values: map[string]any{"l": []any{math.Copysign(0, -1)}, "m": map[string]any{"z": 0.0}}}}
 		bOnly := Link{Key: "k4", A: Half{ID: "a4"}, B: Half{ID: "b4", Values: vals()}}
 		aOnly := Link{Key: "k5", A: Half{ID: "a5", Values: vals()}, B: Half{ID: "b5"}}
-		require.NoError(t, s.Save(ctx, "s", []Link{same, negZero, typed, bOnly, aOnly}))
-		got, err := s.Get(ctx, "s", "a", []string{"a1", "a2", "a3", "a4", "a5"})
+		require.NoError(t, s.Save(ctx, "s", []Link{same, negZero, typed, bOnly, aOnly, nestedZero}))
+		got, err := s.Get(ctx, "s", "a", []string{"a1", "a2", "a3", "a4", "a5", "a6"})
 		require.NoError(t, err)
-		for _, want := range []Link{same, negZero, typed, bOnly, aOnly} {
+		for _, want := range []Link{same, negZero, typed, bOnly, aOnly, nestedZero} {
 			requireSameLink(t, want, got[want.A.ID])
 		}
 		assert.True(t, math.Signbit(got["a2"].B.Values["n"].(float64)), "b's -0 is its own")
+		assert.True(t, math.Signbit(got["a6"].B.Values["l"].([]any)[0].(float64)), "b's -0 in a list is its own")
 		g := got["a1"]
 		g.A.Values["name"] = "changed"
 		g.A.Values["tags"].([]any)[0] = "changed"

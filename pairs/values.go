@@ -101,36 +101,51 @@ func appendString(b []byte, s string) ([]byte, bool) {
 }
 
 // sameValues says whether a and b hold the same keys with the same values, so that one
-// encoding decodes as either: strings, booleans and nulls by value, numbers by their bits
-// (0 and -0 encode apart), anything else by reflect.DeepEqual.
+// encoding decodes as either (sameValue).
 func sameValues(a, b map[string]any) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for k, x := range a {
 		y, ok := b[k]
-		if !ok {
-			return false
-		}
-		var same bool
-		switch x := x.(type) {
-		case nil:
-			same = y == nil
-		case string:
-			z, ok := y.(string)
-			same = ok && x == z
-		case bool:
-			z, ok := y.(bool)
-			same = ok && x == z
-		case float64:
-			z, ok := y.(float64)
-			same = ok && math.Float64bits(x) == math.Float64bits(z)
-		default:
-			same = reflect.DeepEqual(x, y)
-		}
-		if !same {
+		if !ok || !sameValue(x, y) {
 			return false
 		}
 	}
 	return true
+}
+
+// sameValue compares values as their encodings would decode: strings, booleans and nulls
+// by value, numbers by their bits (0 and -0 encode apart), lists and objects element by
+// element, anything else by reflect.DeepEqual.
+func sameValue(x, y any) bool {
+	switch x := x.(type) {
+	case nil:
+		return y == nil
+	case string:
+		z, ok := y.(string)
+		return ok && x == z
+	case bool:
+		z, ok := y.(bool)
+		return ok && x == z
+	case float64:
+		z, ok := y.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(z)
+	case []any:
+		z, ok := y.([]any)
+		if !ok || len(x) != len(z) || (x == nil) != (z == nil) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], z[i]) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		z, ok := y.(map[string]any)
+		return ok && (x == nil) == (z == nil) && sameValues(x, z)
+	default:
+		return reflect.DeepEqual(x, y)
+	}
 }

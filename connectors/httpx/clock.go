@@ -6,21 +6,25 @@ import (
 	"time"
 )
 
-// ServerClock is a service's clock as its latest answer's Date header gave it: services
-// that keep updated-at to the second hold back the records of a second their clock has
-// not left yet (connectors.HoldBackOpenSecond), and a read that must not pass what the
+// ServerClock is a service's clock as its answers' Date headers give it: services that
+// keep updated-at to the second hold back the records of a second their clock has not
+// left yet (connectors.HoldBackOpenSecond, by Now), and a read that must not pass what the
 // service changes while it reads bounds itself by the service's clock, not the worker's
 // (Reckon). The zero value is ready; it is safe for concurrent use.
 type ServerClock struct {
 	// Clock is the local clock Reckon measures the time since an answer by; default
-	// time.Now (whose monotonic reading the worker's wall clock, however wrong, does not
-	// move). Tests that move a clock of their own pass it.
+	// time.Now. Its times must carry a monotonic reading (time.Now's do; .UTC() and
+	// .Round(0) drop it), so that the worker's wall clock, however wrong or however it is
+	// stepped, plays no part. Tests that move a clock of their own pass it.
 	Clock func() time.Time
 
 	mu  sync.Mutex
 	now time.Time
-	// at is when the answer with now came, by Clock.
-	at time.Time
+	// ahead is the most any answer has shown the service's clock ahead of Clock: its Date
+	// less Clock when it came. Each answer's is a lower bound (its Date is truncated to the
+	// second and was written before the answer came); the most of them is the closest.
+	ahead time.Duration
+	known bool
 }
 
 // Observe keeps the time of an answer's Date header, when it has one that parses.
@@ -29,10 +33,13 @@ func (s *ServerClock) Observe(h http.Header) {
 	if err != nil {
 		return
 	}
-	at := s.local()
+	ahead := t.Sub(s.local())
 	s.mu.Lock()
-	s.now, s.at = t, at
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	s.now = t
+	if !s.known || ahead > s.ahead {
+		s.ahead, s.known = ahead, true
+	}
 }
 
 // Now is the time of the latest answer's Date header; zero before any.
@@ -42,19 +49,19 @@ func (s *ServerClock) Now() time.Time {
 	return s.now
 }
 
-// Reckon is the service's clock now, reckoned from the latest answer's Date and the time
-// since that answer came (by Clock: the worker's wall clock, however wrong, plays no
-// part); false before any answer. It is not ahead of the service's clock:
-// Date is truncated to the second and was written before the answer came. It is behind
-// by at most that second, the answer's time on the way, and how far the service's clock
-// has moved on its own since.
+// Reckon is the service's clock now as the answers so far bound it from below: Clock plus
+// the most an answer has shown the service's clock ahead of it (false before any answer).
+// It is not ahead of the service's clock, and it is behind by at most a second (Date's
+// truncation) plus an answer's time on the way, less as answers come at other fractions
+// of a second.
 func (s *ServerClock) Reckon() (time.Time, bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.now.IsZero() {
+	ahead, known := s.ahead, s.known
+	s.mu.Unlock()
+	if !known {
 		return time.Time{}, false
 	}
-	return s.now.Add(s.local().Sub(s.at)), true
+	return s.local().Add(ahead), true
 }
 
 func (s *ServerClock) local() time.Time {

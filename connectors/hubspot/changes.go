@@ -81,10 +81,7 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 
 	window := max(0, since.UpdatedAt.UnixMilli()) // a zero cursor is before 1970
 	size := min(maxSearchLimit, limit+1)          // one more than asked tells whether there is more
-	settled, bound, err := c.settled(ctx, o)
-	if err != nil {
-		return connectors.Page{}, fmt.Errorf("hubspot changes of %s: %w", object, err)
-	}
+	settled, bound := c.settled(ctx, o)
 	if settled != nil && window >= bound {
 		return connectors.Page{}, nil
 	}
@@ -163,10 +160,7 @@ func (c *Client) CountChanges(ctx context.Context, object string, since connecto
 	if err != nil {
 		return 0, err
 	}
-	settled, _, err := c.settled(ctx, o)
-	if err != nil {
-		return 0, fmt.Errorf("hubspot count of %s changes: %w", object, err)
-	}
+	settled, _ := c.settled(ctx, o)
 	return c.count(ctx, o, append([]filter{{PropertyName: o.Modified, Operator: "GTE", Value: strconv.FormatInt(max(0, since.UpdatedAt.UnixMilli()), 10)}}, settled...)...)
 }
 
@@ -175,15 +169,13 @@ func (c *Client) CountChanges(ctx context.Context, object string, since connecto
 // cursor must not pass one it has not seen; the next run reads them. The lag is HubSpot's,
 // so the bound is by its clock too (clockBound): a client ahead of it would otherwise
 // pass records the index does not hold yet.
-func (c *Client) settled(ctx context.Context, o objectType) ([]filter, int64, error) {
+func (c *Client) settled(ctx context.Context, o objectType) ([]filter, int64) {
 	if c.cfg.SearchLag <= 0 {
-		return nil, 0, nil
+		return nil, 0
 	}
-	if err := c.readClock(ctx, o); err != nil {
-		return nil, 0, err
-	}
+	c.readClock(ctx, o)
 	bound := c.clockBound(c.cfg.SearchLag).UnixMilli()
-	return []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}, bound, nil
+	return []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}, bound
 }
 
 // readTie reads every record modified at millisecond ms, in hs_object_id order.

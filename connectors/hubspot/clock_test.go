@@ -21,38 +21,47 @@ import (
 
 // TestSearchLagHoldsWithTheClientClockAhead: the index shows the first of two writes 1.5 s
 // late, within the search lag (2 s). Bounded by the client's clock, a minute ahead, the
-// read would take the second and pass the first for good.
+// read would take the second and pass the first for good. The writes come at the start of
+// HubSpot's second, and again a second in, where a bound that took HubSpot's clock at the
+// end of its Date's second (1.3 s on) passed the first write.
 func TestSearchLagHoldsWithTheClientClockAhead(t *testing.T) {
-	clk := newClock()
-	var mu sync.Mutex
-	writes := 0
-	opts := fast
-	opts.Now = clk.Now
-	opts.IndexDelay = func(string) time.Duration {
-		mu.Lock()
-		defer mu.Unlock()
-		if writes++; writes == 1 {
-			return 1500 * time.Millisecond
+	for _, start := range []time.Duration{0, time.Second} {
+		clk := newClock()
+		clk.Add(start)
+		var mu sync.Mutex
+		writes := 0
+		opts := fast
+		opts.Now = clk.Now
+		opts.IndexDelay = func(string) time.Duration {
+			mu.Lock()
+			defer mu.Unlock()
+			if writes++; writes == 1 {
+				return 1500 * time.Millisecond
+			}
+			return 0
 		}
-		return 0
-	}
-	e := newSkewedEnv(t, opts, map[string]string{hubspot.SettingSearchLag: "2s", hubspot.SettingSnapshotMax: "0"}, time.Minute)
-	var want []string
-	for _, d := range []string{"first.example.com", "second.example.com"} {
-		res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
-		require.NoError(t, err)
-		require.NoError(t, res[0].Err)
-		want = append(want, res[0].ID)
-		clk.Add(5 * time.Millisecond)
-	}
+		e := newSkewedEnv(t, opts, map[string]string{hubspot.SettingSearchLag: "2s", hubspot.SettingSnapshotMax: "0"}, time.Minute)
+		var want []string
+		for _, d := range []string{"first.example.com", "second.example.com"} {
+			res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
+			require.NoError(t, err)
+			require.NoError(t, res[0].Err)
+			want = append(want, res[0].ID)
+			clk.Add(5 * time.Millisecond)
+		}
 
-	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
-	require.NoError(t, err)
-	assert.Empty(t, ids(page.Records), "nothing is older than the search lag by HubSpot's clock")
-	clk.Add(2100 * time.Millisecond)
-	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
-	require.NoError(t, err)
-	assert.Equal(t, want, ids(page.Records))
+		page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+		require.NoError(t, err)
+		assert.Empty(t, ids(page.Records), "written at %s: nothing is older than the search lag by HubSpot's clock", start)
+		clk.Add(1300 * time.Millisecond) // the index does not show the first write yet
+		page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+		require.NoError(t, err)
+		assert.Empty(t, ids(page.Records), "written at %s: 1.3 s on, within the search lag", start)
+		clk.Add(800 * time.Millisecond)
+		page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
+		require.NoError(t, err)
+		assert.Equal(t, want, ids(page.Records), "written at %s", start)
+	}
 }
 
 // TestDeletesHoldWithTheClientClockAhead archives a record while the archived list is

@@ -189,7 +189,9 @@ type Config struct {
 	// own to close idle connections.
 	HTTPClient *http.Client
 	// Now is the clock the search lag is measured against; default time.Now. Tests pass
-	// the fake's clock. The request budgets always use the real clock.
+	// the fake's clock. The request budgets always use the real clock. HubSpot's clock is
+	// reckoned by it too (httpx.ServerClock.Clock): its times should carry a monotonic
+	// reading, as time.Now's do.
 	Now func() time.Time
 }
 
@@ -320,8 +322,11 @@ type Client struct {
 	// (Changes): later restarts read their millisecond again instead.
 	noNotIn atomic.Bool
 	// server is HubSpot's clock by its answers' Date headers: reads that must not pass
-	// what changes while they read are bounded by it too (clockBound).
-	server httpx.ServerClock
+	// what changes while they read are bounded by it too (clockBound). clockRead is set
+	// once readClock need not ask again; clockMu keeps first reads to one request.
+	server    httpx.ServerClock
+	clockMu   sync.Mutex
+	clockRead bool
 }
 
 var (
@@ -365,31 +370,33 @@ func (c *Client) now() time.Time {
 }
 
 // readClock learns HubSpot's clock, when no answer has given it yet, from the Date of
-// one list request (a record of o, from the general budget): once in a client's life.
-func (c *Client) readClock(ctx context.Context, o objectType) error {
-	if _, ok := c.server.Reckon(); ok {
-		return nil
+// one list request (a record of o, from the general budget): once in a client's life, or
+// again after a failure HubSpot may get over (a 5xx, a 429, the network). A read goes on
+// by the client's clock alone meanwhile, and for good when HubSpot refuses the request or
+// sends no Date.
+func (c *Client) readClock(ctx context.Context, o objectType) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	if _, ok := c.server.Reckon(); ok || c.clockRead {
+		return
 	}
-	if _, err := c.list(ctx, o, false, "", 1); err != nil {
-		return fmt.Errorf("read HubSpot's clock: %w", err)
+	if _, err := c.list(ctx, o, false, "", 1); err == nil || !retryable(err) {
+		c.clockRead = true
 	}
-	return nil
 }
 
-// clockBound is now less margin, by the client's clock or by HubSpot's, whichever is
-// earlier: a bound that a record changed from now on is dated after (by HubSpot's clock)
-// when margin is at least a second, however far the client's clock is ahead of HubSpot's.
-// HubSpot's clock is reckoned from its latest answer's Date header and taken at the end of
-// that header's second (Date is truncated to the second), so a client within a second of
-// HubSpot keeps its own clock's bound. The client's clock alone before any answer.
+// clockBound is now less margin by the client's clock or by HubSpot's, whichever is
+// earlier: a bound that a record changed from now on is dated after (by HubSpot's clock),
+// however far the client's clock is ahead of HubSpot's. HubSpot's clock is reckoned from
+// its answers' Date headers (httpx.ServerClock.Reckon): up to a second behind it, so a
+// client in step with HubSpot may read up to a second later than its own clock allows.
+// The client's clock alone before any answer.
 func (c *Client) clockBound(margin time.Duration) time.Time {
-	t := c.now().Add(-margin)
-	if s, ok := c.server.Reckon(); ok {
-		if s = s.Add(time.Second - margin); s.Before(t) {
-			t = s
-		}
+	t := c.now()
+	if s, ok := c.server.Reckon(); ok && s.Before(t) {
+		t = s
 	}
-	return t
+	return t.Add(-margin)
 }
 
 // SearchLag implements connectors.IndexLagger: the search_lag setting (0 when off).

@@ -30,23 +30,24 @@ import (
 // The list is read while records change. The snapshot keeps only the records modified
 // before its cutoff, the time before the list read began less search_lag (at least
 // archiveSettle), by HubSpot's clock (below): a record written during the read has a
-// later modified date, whatever version of it the list gave. The search that follows the snapshot starts at the last record served, before the
-// cutoff, so it reads every record modified since then, the records written during the
-// list read among them, in their latest version. A snapshot is dropped once it is served
-// to its end, after snapshotTTL, and as soon as this client writes or archives records of
-// its object: a record Tandem has written since the list was read must not be served in
-// its earlier version (a two-way sync would take that for a change and write it back), nor
-// a record it archived as live. A write by another process is not seen here; the pages say
-// when the list was read (Page.AsOf), and the engine leaves out a record whose link says
-// Tandem wrote it after that (Records.Before). The short TTL bounds the rest (a record
-// archived meanwhile by another process is served as live until then).
+// later modified date, whatever version of it the list gave. The search that follows the
+// snapshot starts at the last record served, before the cutoff, so it reads every record
+// modified since then, the records written during the list read among them, in their
+// latest version. A snapshot is dropped once it is served to its end, after snapshotTTL,
+// and as soon as this client writes or archives records of its object: a record Tandem
+// has written since the list was read must not be served in its earlier version (a
+// two-way sync would take that for a change and write it back), nor a record it archived
+// as live. A write by another process is not seen here; the pages say when the list was
+// read (Page.AsOf), and the engine leaves out a record whose link says Tandem wrote it
+// after that (Records.Before). The short TTL bounds the rest (a record archived
+// meanwhile by another process is served as live until then).
 //
 // The records' dates are HubSpot's clock, so the cutoff is bounded by it too
-// (clockBound): the margin under the client's clock or under HubSpot's, as the count
-// search's Date header gave it, whichever is earlier. With the client's clock alone, a
-// client ahead of HubSpot by more than the margin would serve a record changed during the
-// read in its earlier version, with its change dated before the last record served, which
-// the search after the snapshot would not read again.
+// (clockBound): the margin under the client's clock or under HubSpot's, as its answers'
+// Date headers bound it (the count search's among them), whichever is earlier. With the
+// client's clock alone, a client ahead of HubSpot by more than the margin would serve a
+// record changed during the read in its earlier version, with its change dated before
+// the last record served, which the search after the snapshot would not read again.
 
 // snapshotTTL is how long a snapshot serves its read.
 const snapshotTTL = 2 * time.Minute
