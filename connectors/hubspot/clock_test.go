@@ -3,7 +3,6 @@ package hubspot_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,27 +27,9 @@ func TestSearchLagHoldsWithTheClientClockAhead(t *testing.T) {
 	for _, start := range []time.Duration{0, time.Second} {
 		clk := newClock()
 		clk.Add(start)
-		var mu sync.Mutex
-		writes := 0
-		opts := fast
-		opts.Now = clk.Now
-		opts.IndexDelay = func(string) time.Duration {
-			mu.Lock()
-			defer mu.Unlock()
-			if writes++; writes == 1 {
-				return 1500 * time.Millisecond
-			}
-			return 0
-		}
-		e := newSkewedEnv(t, opts, map[string]string{hubspot.SettingSearchLag: "2s", hubspot.SettingSnapshotMax: "0"}, time.Minute)
-		var want []string
-		for _, d := range []string{"first.example.com", "second.example.com"} {
-			res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
-			require.NoError(t, err)
-			require.NoError(t, res[0].Err)
-			want = append(want, res[0].ID)
-			clk.Add(5 * time.Millisecond)
-		}
+		e := newSkewedEnv(t, laggingIndex(clk), map[string]string{hubspot.SettingSearchLag: "2s", hubspot.SettingSnapshotMax: "0"}, time.Minute)
+		first, second := writeTwo(t, e, clk)
+		want := []string{first, second}
 
 		page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 		require.NoError(t, err)

@@ -479,37 +479,42 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// laggingIndex are fake options on clk whose search index takes 1.5 s to show the first
+// write and shows the later ones at once, as an index fed by several workers may.
+func laggingIndex(clk *clock) hubspotfake.Options {
+	var mu sync.Mutex
+	n := 0
+	opts := fast
+	opts.Now = clk.Now
+	opts.IndexDelay = func(string) time.Duration {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		if n == 1 {
+			return 1500 * time.Millisecond
+		}
+		return 0
+	}
+	return opts
+}
+
+// writeTwo creates two companies through the client, the second modified 5 ms after the
+// first by clk.
+func writeTwo(t *testing.T, e *env, clk *clock) (first, second string) {
+	t.Helper()
+	var ids []string
+	for _, d := range []string{"first.example.com", "second.example.com"} {
+		res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
+		require.NoError(t, err)
+		require.NoError(t, res[0].Err)
+		ids = append(ids, res[0].ID)
+		clk.Add(5 * time.Millisecond)
+	}
+	return ids[0], ids[1]
+}
+
 func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
-	// The fake's search index takes 1.5 s to show the first write and shows the second,
-	// later one at once, as an index fed by several workers may. The fake and the client
-	// share a clock that only the test moves.
-	lagging := func(clk *clock) hubspotfake.Options {
-		var mu sync.Mutex
-		n := 0
-		opts := fast
-		opts.Now = clk.Now
-		opts.IndexDelay = func(string) time.Duration {
-			mu.Lock()
-			defer mu.Unlock()
-			n++
-			if n == 1 {
-				return 1500 * time.Millisecond
-			}
-			return 0
-		}
-		return opts
-	}
-	write := func(e *env, clk *clock) (first, second string) {
-		var ids []string
-		for _, d := range []string{"first.example.com", "second.example.com"} {
-			res, err := e.client.Create(t.Context(), "companies", []connectors.Record{{Fields: map[string]any{"name": d, "domain": d}}})
-			require.NoError(t, err)
-			require.NoError(t, res[0].Err)
-			ids = append(ids, res[0].ID)
-			clk.Add(5 * time.Millisecond) // the second write is modified a few ms later
-		}
-		return ids[0], ids[1]
-	}
+	// The fake (laggingIndex) and the client share a clock that only the test moves.
 	ids := func(p connectors.Page) []string {
 		var out []string
 		for _, r := range p.Records {
@@ -521,8 +526,8 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 	// Without a search lag the cursor passes the first record before the index shows it:
 	// it is never read.
 	clk := newClock()
-	e := newEnv(t, lagging(clk), map[string]string{hubspot.SettingSearchLag: "0s"})
-	_, second := write(e, clk)
+	e := newEnv(t, laggingIndex(clk), map[string]string{hubspot.SettingSearchLag: "0s"})
+	_, second := writeTwo(t, e, clk)
 	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	require.Equal(t, []string{second}, ids(page))
@@ -533,8 +538,8 @@ func TestSearchLagKeepsTheCursorBehindTheIndex(t *testing.T) {
 
 	// With a search lag longer than the index's, both wait until it has caught up.
 	clk = newClock()
-	e = newEnv(t, lagging(clk), map[string]string{hubspot.SettingSearchLag: "2s"})
-	first, second := write(e, clk)
+	e = newEnv(t, laggingIndex(clk), map[string]string{hubspot.SettingSearchLag: "2s"})
+	first, second := writeTwo(t, e, clk)
 	page, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 10)
 	require.NoError(t, err)
 	assert.Empty(t, page.Records, "nothing is older than the search lag yet")
