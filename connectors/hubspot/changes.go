@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 
 	"tandem/connectors"
 )
@@ -52,9 +53,19 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	}
 
 	props := c.properties(o)
-	if page, ok, err := c.fromSnapshot(ctx, o, props, since, limit); err != nil || ok {
-		return page, err
+	page, ok, err := c.fromSnapshot(ctx, o, props, since, limit)
+	if err == nil && !ok {
+		page, err = c.search(ctx, o, props, since, limit)
 	}
+	if err != nil {
+		return connectors.Page{}, err
+	}
+	c.ties.served(o.Name, since, page.Records, c.cfg.SearchINValues)
+	return page, nil
+}
+
+// search reads a page of changes through searches (Changes).
+func (c *Client) search(ctx context.Context, o objectType, props []string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	got := map[string]connectors.Record{}
 	var maxMs int64 = -1 // the latest millisecond read so far
 	add := func(results []simplePublicObject) error {
@@ -87,8 +98,13 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	}
 	exhausted := false
 	// read holds the ids read at window's millisecond when a search restarts there: the
-	// restart leaves them out (hs_object_id NOT_IN) rather than reading them again.
+	// restart leaves them out (hs_object_id NOT_IN) rather than reading them again. The
+	// first search starts at the cursor's millisecond, whose records up to the cursor an
+	// earlier call served: those this client served are left out too (ties).
 	var read []string
+	if !c.cfg.SearchRestartReadsAgain && !c.noNotIn.Load() {
+		read = c.ties.at(o.Name, since)
+	}
 	refused := false // the last search was a restart whose NOT_IN HubSpot answered with 400
 	for !exhausted {
 		from := strconv.FormatInt(window, 10)
@@ -239,4 +255,65 @@ func sorted(m map[string]connectors.Record) []connectors.Record {
 		return out[i].ID < out[j].ID
 	})
 	return out
+}
+
+// maxTies is how many cursors' ties a client keeps (tieMemo): one per read of changes in
+// flight is enough; past it, all are forgotten (a read then reads its tie again).
+const maxTies = 256
+
+// tieMemo keeps, for the cursor each page of changes ended on, the ids of the records it
+// served at that cursor's millisecond: the next page's first search starts at that
+// millisecond, and leaves them out (NOT_IN) rather than reading them again. It only saves
+// reading: every id it holds for a cursor is of a record served at or before that cursor
+// at its millisecond, which the read drops anyway while the record is still there (one
+// modified since has another millisecond, which the NOT_IN does not touch), and a record
+// it misses is read and dropped as before. Safe for concurrent use; the zero value is
+// ready.
+type tieMemo struct {
+	mu  sync.Mutex
+	ids map[tieKey][]string
+}
+
+type tieKey struct {
+	object string
+	ms     int64
+	id     string
+}
+
+// at returns the ids this client served at since's millisecond up to since, or nil.
+func (t *tieMemo) at(object string, since connectors.Cursor) []string {
+	if since.UpdatedAt.IsZero() {
+		return nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ids[tieKey{object, since.UpdatedAt.UnixMilli(), since.ID}]
+}
+
+// served notes a page read from since: the ids of its records at its last record's
+// millisecond, with those served before at that millisecond when the page began in it,
+// as long as they fit one IN filter (max values).
+func (t *tieMemo) served(object string, since connectors.Cursor, records []connectors.Record, max int) {
+	if len(records) == 0 {
+		return
+	}
+	last := records[len(records)-1]
+	ms := last.UpdatedAt.UnixMilli()
+	var ids []string
+	if !since.UpdatedAt.IsZero() && since.UpdatedAt.UnixMilli() == ms {
+		ids = append(ids, t.at(object, since)...)
+	}
+	for i := len(records) - 1; i >= 0 && records[i].UpdatedAt.UnixMilli() == ms; i-- {
+		ids = append(ids, records[i].ID)
+	}
+	if len(ids) > max {
+		return
+	}
+	slices.Sort(ids)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ids == nil || len(t.ids) >= maxTies {
+		t.ids = map[tieKey][]string{}
+	}
+	t.ids[tieKey{object, ms, last.ID}] = ids
 }

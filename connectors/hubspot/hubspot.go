@@ -321,6 +321,8 @@ type Client struct {
 	// noNotIn is set once HubSpot refused a restarted search's hs_object_id NOT_IN filter
 	// (Changes): later restarts read their millisecond again instead.
 	noNotIn atomic.Bool
+	// ties are the ids each page of changes served at its last millisecond (Changes).
+	ties tieMemo
 	// server is HubSpot's clock by its answers' Date headers: reads that must not pass
 	// what changes while they read are bounded by it too (clockBound). clockRead is set
 	// once readClock need not ask again; clockMu keeps first reads to one request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -224,6 +225,21 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 		t.Logf("%d searches", searches)
 		assert.LessOrEqual(t, searches, 62, "about 200 new records a search")
 	})
+	t.Run("pages that end in a tie", func(t *testing.T) {
+		// Pages of 100 in ties of 100: each page's first search starts in the tie the page
+		// before ended in. The client leaves out what it served of that tie; a client new
+		// to each page reads it again (and drops it).
+		e := newEnv(t, fast, searchOnly)
+		want := seed(t, e.fake, 2000, 100)
+		e.fake.ResetStats()
+		assert.Equal(t, want, readAll(t, e.client, 100))
+		kept := e.fake.Stats().Requests["POST companies/search"]
+		e.fake.ResetStats()
+		assert.Equal(t, want, readAll(t, newClientEachCall{e.client, func() *hubspot.Client { return newEnvClient(t, e.url, searchOnly) }}, 100))
+		fresh := e.fake.Stats().Requests["POST companies/search"]
+		t.Logf("%d searches, %d with a client new to each page", kept, fresh)
+		assert.Less(t, 10*kept, 6*fresh, "the tie the page before ended in is not read again")
+	})
 	t.Run("NOT_IN refused", func(t *testing.T) {
 		opts := fast
 		opts.RefusedFilters = []string{"hs_object_id NOT_IN"}
@@ -251,6 +267,32 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 			assert.Equal(t, http.StatusOK, r.Status, "%s: no NOT_IN is sent", r.Endpoint)
 		}
 	})
+}
+
+// newClientEachCall reads each page of changes with a client of its own, made by next.
+type newClientEachCall struct {
+	*hubspot.Client
+	next func() *hubspot.Client
+}
+
+func (n newClientEachCall) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	return n.next().Changes(ctx, object, since, limit)
+}
+
+// newEnvClient is a client of the fake at url as newEnv makes one, with settings.
+func newEnvClient(t *testing.T, url string, settings map[string]string) *hubspot.Client {
+	t.Helper()
+	s := connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
+		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000", hubspot.SettingSearchLag: "0s"}
+	maps.Copy(s, settings)
+	cfg, err := hubspot.ParseSettings(s)
+	require.NoError(t, err)
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	c, err := hubspot.New(cfg)
+	require.NoError(t, err)
+	return c
 }
 
 func TestChangesCrossesTheSearchCap(t *testing.T) {
