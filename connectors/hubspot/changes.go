@@ -60,7 +60,9 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 	if err != nil {
 		return connectors.Page{}, err
 	}
-	c.ties.served(o.Name, since, page.Records, c.cfg.SearchINValues)
+	if c.notIn() {
+		c.ties.served(o.Name, since, page.Records, c.cfg.SearchINValues)
+	}
 	return page, nil
 }
 
@@ -102,7 +104,7 @@ func (c *Client) search(ctx context.Context, o objectType, props []string, since
 	// first search starts at the cursor's millisecond, whose records up to the cursor an
 	// earlier call served: those this client served are left out too (ties).
 	var read []string
-	if !c.cfg.SearchRestartReadsAgain && !c.noNotIn.Load() {
+	if c.notIn() && since.UpdatedAt.UnixMilli() == window {
 		read = c.ties.at(o.Name, since)
 	}
 	refused := false // the last search was a restart whose NOT_IN HubSpot answered with 400
@@ -154,8 +156,7 @@ func (c *Client) search(ctx context.Context, o objectType, props []string, since
 				return connectors.Page{}, err
 			}
 			window++
-			maxMs = max(maxMs, window) // the tie is complete
-			continue                   // one more search tells whether anything follows it
+			maxMs = max(maxMs, window) // the tie is complete: a page may end in it
 		}
 		if !exhausted && enough() {
 			break
@@ -194,6 +195,10 @@ func (c *Client) settled(ctx context.Context, o objectType) ([]filter, int64) {
 	return []filter{{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(bound, 10)}}, bound
 }
 
+// notIn says whether searches leave out by id what they have read (hs_object_id NOT_IN):
+// not once HubSpot refused it, nor with search_restart_reads_again.
+func (c *Client) notIn() bool { return !c.cfg.SearchRestartReadsAgain && !c.noNotIn.Load() }
+
 // readTie reads every record modified at millisecond ms, in hs_object_id order.
 func (c *Client) readTie(ctx context.Context, o objectType, props []string, ms int64, add func([]simplePublicObject) error) error {
 	last := ""
@@ -226,7 +231,7 @@ func (c *Client) readTie(ctx context.Context, o objectType, props []string, ms i
 // that restarts there to leave out; nil when they are more than one NOT_IN filter takes
 // (search_in_values), HubSpot refused the filter before, or search_restart_reads_again.
 func (c *Client) readAt(got map[string]connectors.Record, ms int64) []string {
-	if c.cfg.SearchRestartReadsAgain || c.noNotIn.Load() {
+	if !c.notIn() {
 		return nil
 	}
 	var ids []string
@@ -291,29 +296,31 @@ func (t *tieMemo) at(object string, since connectors.Cursor) []string {
 }
 
 // served notes a page read from since: the ids of its records at its last record's
-// millisecond, with those served before at that millisecond when the page began in it,
-// as long as they fit one IN filter (max values).
-func (t *tieMemo) served(object string, since connectors.Cursor, records []connectors.Record, max int) {
+// millisecond, then those served before at that millisecond when the page began in it,
+// as many as fit one IN filter (most): any of them will do. The entry of since is
+// dropped (the reads go on from the page's end).
+func (t *tieMemo) served(object string, since connectors.Cursor, records []connectors.Record, most int) {
 	if len(records) == 0 {
 		return
 	}
 	last := records[len(records)-1]
 	ms := last.UpdatedAt.UnixMilli()
 	var ids []string
-	if !since.UpdatedAt.IsZero() && since.UpdatedAt.UnixMilli() == ms {
-		ids = append(ids, t.at(object, since)...)
-	}
 	for i := len(records) - 1; i >= 0 && records[i].UpdatedAt.UnixMilli() == ms; i-- {
 		ids = append(ids, records[i].ID)
 	}
-	if len(ids) > max {
-		return
+	if !since.UpdatedAt.IsZero() && since.UpdatedAt.UnixMilli() == ms {
+		ids = append(ids, t.at(object, since)...)
 	}
+	ids = ids[:min(len(ids), most)]
 	slices.Sort(ids)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.ids == nil || len(t.ids) >= maxTies {
 		t.ids = map[tieKey][]string{}
+	}
+	if !since.UpdatedAt.IsZero() {
+		delete(t.ids, tieKey{object, since.UpdatedAt.UnixMilli(), since.ID})
 	}
 	t.ids[tieKey{object, ms, last.ID}] = ids
 }

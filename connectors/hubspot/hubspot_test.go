@@ -226,19 +226,24 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 		assert.LessOrEqual(t, searches, 62, "about 200 new records a search")
 	})
 	t.Run("pages that end in a tie", func(t *testing.T) {
-		// Pages of 100 in ties of 100: each page's first search starts in the tie the page
-		// before ended in. The client leaves out what it served of that tie; a client new
-		// to each page reads it again (and drops it).
-		e := newEnv(t, fast, searchOnly)
-		want := seed(t, e.fake, 2000, 100)
-		e.fake.ResetStats()
-		assert.Equal(t, want, readAll(t, e.client, 100))
-		kept := e.fake.Stats().Requests["POST companies/search"]
-		e.fake.ResetStats()
-		assert.Equal(t, want, readAll(t, newClientEachCall{e.client, func() *hubspot.Client { return newEnvClient(t, e.url, searchOnly) }}, 100))
-		fresh := e.fake.Stats().Requests["POST companies/search"]
-		t.Logf("%d searches, %d with a client new to each page", kept, fresh)
-		assert.Less(t, 10*kept, 6*fresh, "the tie the page before ended in is not read again")
+		// Each page's first search starts in the tie the page before ended in. The client
+		// leaves out what it served of that tie (over several pages when a tie spans them);
+		// a client new to each page reads it again (and drops it).
+		for _, c := range []struct{ n, tie, limit int }{{2000, 100, 100}, {2000, 100, 37}, {3000, 150, 100}} {
+			e := newEnv(t, fast, searchOnly)
+			want := seed(t, e.fake, c.n, c.tie)
+			e.fake.ResetStats()
+			assert.Equal(t, want, readAll(t, e.client, c.limit))
+			kept := e.fake.Stats().Requests["POST companies/search"]
+			e.fake.ResetStats()
+			assert.Equal(t, want, readAll(t, newClientEachCall{e.client, func() *hubspot.Client { return newEnvClient(t, e.url, searchOnly) }}, c.limit))
+			fresh := e.fake.Stats().Requests["POST companies/search"]
+			t.Logf("ties of %d, pages of %d: %d searches, %d with a client new to each page", c.tie, c.limit, kept, fresh)
+			assert.Less(t, kept, fresh, "ties of %d, pages of %d: the tie the page before ended in is read again", c.tie, c.limit)
+			if c.limit == c.tie {
+				assert.Less(t, 10*kept, 6*fresh, "pages as long as the ties: about half the searches")
+			}
+		}
 	})
 	t.Run("NOT_IN refused", func(t *testing.T) {
 		opts := fast
@@ -293,6 +298,25 @@ func newEnvClient(t *testing.T, url string, settings map[string]string) *hubspot
 	c, err := hubspot.New(cfg)
 	require.NoError(t, err)
 	return c
+}
+
+// TestChangesStopsAfterATieLargerThanASearch: ties of 250, more than a search's 200, in
+// pages of 100. A page ends once it has its records with their ties complete; it used to
+// read on, tie after tie, to the end of the data (38 searches for the first page, 640 in
+// all).
+func TestChangesStopsAfterATieLargerThanASearch(t *testing.T) {
+	e := newEnv(t, fast, map[string]string{hubspot.SettingSnapshotMax: "0"})
+	want := seed(t, e.fake, 3000, 250)
+	page, err := e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	assert.Equal(t, want[:100], ids(page.Records))
+	assert.True(t, page.More)
+	assert.LessOrEqual(t, e.fake.Stats().Requests["POST companies/search"], 4, "the first tie's search and its read by id")
+	e.fake.ResetStats()
+	assert.Equal(t, want, readAll(t, e.client, 100))
+	searches := e.fake.Stats().Requests["POST companies/search"]
+	t.Logf("%d searches", searches)
+	assert.Less(t, searches, 150)
 }
 
 func TestChangesCrossesTheSearchCap(t *testing.T) {
