@@ -23,8 +23,8 @@ type ServerClock struct {
 	// ahead is the most any answer has shown the service's clock ahead of Clock: its Date
 	// less Clock when it came. Each answer's is a lower bound (its Date is truncated to the
 	// second and was written before the answer came); the most of them is the closest.
+	// Both are unset until now is.
 	ahead time.Duration
-	known bool
 }
 
 // Observe keeps the time of an answer's Date header, when it has one that parses.
@@ -36,10 +36,10 @@ func (s *ServerClock) Observe(h http.Header) {
 	ahead := t.Sub(s.local())
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.now = t
-	if !s.known || ahead > s.ahead {
-		s.ahead, s.known = ahead, true
+	if s.now.IsZero() || ahead > s.ahead {
+		s.ahead = ahead
 	}
+	s.now = t
 }
 
 // Now is the time of the latest answer's Date header; zero before any.
@@ -56,7 +56,7 @@ func (s *ServerClock) Now() time.Time {
 // of a second.
 func (s *ServerClock) Reckon() (time.Time, bool) {
 	s.mu.Lock()
-	ahead, known := s.ahead, s.known
+	ahead, known := s.ahead, !s.now.IsZero()
 	s.mu.Unlock()
 	if !known {
 		return time.Time{}, false

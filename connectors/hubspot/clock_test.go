@@ -71,13 +71,7 @@ func TestDeletesHoldWithTheClientClockAhead(t *testing.T) {
 			require.NoError(t, fake.Delete("companies", late))
 		}
 	}}
-	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
-		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000"})
-	require.NoError(t, err)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	cfg.Now = func() time.Time { return clk.Now().Add(time.Minute) }
-	c, err := hubspot.New(cfg)
-	require.NoError(t, err)
+	c := newClient(t, srv.URL, nil, transport, func() time.Time { return clk.Now().Add(time.Minute) })
 
 	page, err := c.Deletes(t.Context(), "companies", cursor, 1000)
 	require.NoError(t, err)

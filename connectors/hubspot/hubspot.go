@@ -377,6 +377,9 @@ func (c *Client) now() time.Time {
 // by the client's clock alone meanwhile, and for good when HubSpot refuses the request or
 // sends no Date.
 func (c *Client) readClock(ctx context.Context, o objectType) {
+	if _, ok := c.server.Reckon(); ok {
+		return // every read after the client's first answer
+	}
 	c.clockMu.Lock()
 	defer c.clockMu.Unlock()
 	if _, ok := c.server.Reckon(); ok || c.clockRead {

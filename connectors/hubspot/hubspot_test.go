@@ -46,33 +46,42 @@ func newSkewedEnv(t *testing.T, opts hubspotfake.Options, settings map[string]st
 	t.Helper()
 	fake := hubspotfake.New(opts)
 	srv := httptest.NewServer(fake.Handler())
-	transport := &http.Transport{}
-	s := connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: srv.URL,
-		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000",
-		// The fake's search has no lag unless a test gives it one.
-		hubspot.SettingSearchLag: "0s"}
-	for k, v := range settings {
-		s[k] = v
-	}
-	cfg, err := hubspot.ParseSettings(s)
-	require.NoError(t, err)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	cfg.Now = opts.Now // one clock for the fake and the client's search lag
+	t.Cleanup(func() {
+		srv.Close()
+		fake.Close()
+	})
+	now := opts.Now // one clock for the fake and the client's search lag
 	if skew != 0 {
 		fakeNow := opts.Now
 		if fakeNow == nil {
 			fakeNow = time.Now
 		}
-		cfg.Now = func() time.Time { return fakeNow().Add(skew) }
+		now = func() time.Time { return fakeNow().Add(skew) }
 	}
+	return &env{fake: fake, client: newClient(t, srv.URL, settings, nil, now), url: srv.URL}
+}
+
+// newClient is a client of the fake at url: a demo token, budgets far above the tests'
+// needs and no search lag (the fake's search has none unless a test gives it one), then
+// settings. Its requests go through transport (a new one, closed at the end, when nil);
+// its clock is now (the real one when nil).
+func newClient(t *testing.T, url string, settings map[string]string, transport http.RoundTripper, now func() time.Time) *hubspot.Client {
+	t.Helper()
+	s := connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
+		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000", hubspot.SettingSearchLag: "0s"}
+	maps.Copy(s, settings)
+	cfg, err := hubspot.ParseSettings(s)
+	require.NoError(t, err)
+	if transport == nil {
+		tr := &http.Transport{}
+		t.Cleanup(tr.CloseIdleConnections)
+		transport = tr
+	}
+	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
+	cfg.Now = now
 	c, err := hubspot.New(cfg)
 	require.NoError(t, err)
-	t.Cleanup(func() {
-		srv.Close()
-		transport.CloseIdleConnections()
-		fake.Close()
-	})
-	return &env{fake: fake, client: c, url: srv.URL}
+	return c
 }
 
 func TestConformance(t *testing.T) {
@@ -236,7 +245,7 @@ func TestChangesRestartsWithoutReadingATieAgain(t *testing.T) {
 			assert.Equal(t, want, readAll(t, e.client, c.limit))
 			kept := e.fake.Stats().Requests["POST companies/search"]
 			e.fake.ResetStats()
-			assert.Equal(t, want, readAll(t, newClientEachCall{e.client, func() *hubspot.Client { return newEnvClient(t, e.url, searchOnly) }}, c.limit))
+			assert.Equal(t, want, readAll(t, newClientEachCall{e.client, func() *hubspot.Client { return newClient(t, e.url, searchOnly, nil, nil) }}, c.limit))
 			fresh := e.fake.Stats().Requests["POST companies/search"]
 			t.Logf("ties of %d, pages of %d: %d searches, %d with a client new to each page", c.tie, c.limit, kept, fresh)
 			assert.Less(t, kept, fresh, "ties of %d, pages of %d: the tie the page before ended in is read again", c.tie, c.limit)
@@ -282,22 +291,6 @@ type newClientEachCall struct {
 
 func (n newClientEachCall) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	return n.next().Changes(ctx, object, since, limit)
-}
-
-// newEnvClient is a client of the fake at url as newEnv makes one, with settings.
-func newEnvClient(t *testing.T, url string, settings map[string]string) *hubspot.Client {
-	t.Helper()
-	s := connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
-		hubspot.SettingRatePer10s: "100000", hubspot.SettingSearchPerSecond: "10000", hubspot.SettingSearchLag: "0s"}
-	maps.Copy(s, settings)
-	cfg, err := hubspot.ParseSettings(s)
-	require.NoError(t, err)
-	transport := &http.Transport{}
-	t.Cleanup(transport.CloseIdleConnections)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	c, err := hubspot.New(cfg)
-	require.NoError(t, err)
-	return c
 }
 
 // TestChangesStopsAfterATieLargerThanASearch: ties of 250, more than a search's 200, in

@@ -154,7 +154,7 @@ func TestReadFromTheStartKeepsWritesDuringTheListForTheSearch(t *testing.T) {
 					require.NoError(t, fake.SetModified("companies", all[950], changedAt.Add(10*time.Millisecond)))
 				}
 			}}
-			c := clientThrough(t, srv.URL, transport, skew)
+			c := newClient(t, srv.URL, tenfold, transport, func() time.Time { return time.Now().Add(skew) })
 
 			names := map[string]string{}
 			var cursor connectors.Cursor
@@ -237,7 +237,7 @@ func TestReadFromTheStartSearchesWhenTheListIsRefused(t *testing.T) {
 		}
 		return false
 	}}
-	c := clientThrough(t, srv.URL, transport, 0)
+	c := newClient(t, srv.URL, tenfold, transport, nil)
 	assert.Equal(t, want, readAll(t, c, 300))
 	assert.Equal(t, 1, refused, "one list request, refused")
 }
@@ -255,24 +255,6 @@ func (rt refusingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 			Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
 	}
 	return rt.next.RoundTrip(r)
-}
-
-// clientThrough is a client of the fake at url, with HubSpot's limits tenfold and no
-// search lag, that sends its requests through transport, its clock skew ahead of the real
-// one.
-func clientThrough(t *testing.T, url string, transport http.RoundTripper, skew time.Duration) *hubspot.Client {
-	t.Helper()
-	cfg, err := hubspot.ParseSettings(connectors.Settings{hubspot.SettingToken: "demo-token", hubspot.SettingBaseURL: url,
-		hubspot.SettingRatePer10s: tenfold[hubspot.SettingRatePer10s], hubspot.SettingSearchPerSecond: tenfold[hubspot.SettingSearchPerSecond],
-		hubspot.SettingSearchLag: "0s"})
-	require.NoError(t, err)
-	cfg.HTTPClient = &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	if skew != 0 {
-		cfg.Now = func() time.Time { return time.Now().Add(skew) }
-	}
-	c, err := hubspot.New(cfg)
-	require.NoError(t, err)
-	return c
 }
 
 // TestReadFromTheStartDropsAnExpiredSnapshot: a snapshot serves its read for 2 minutes;
