@@ -326,8 +326,9 @@ func (s *sqlStore) fail(what string, err error) error {
 // linkColumns are the columns a link is read from, in query's order.
 const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
-// glanceColumns are linkColumns with NULL for the halves' values: Glance's.
-var glanceColumns = strings.NewReplacer("a_values", "NULL AS a_values", "b_values", "NULL AS b_values").Replace(linkColumns)
+// glanceColumns are what Glance reads of a link, in glance's order: the ids, the
+// fingerprints and what tells a settled pair (write times, misreads, hold, gone).
+const glanceColumns = `a_id, a_fp, a_wrote_at, b_id, b_fp, b_wrote_at, held_until, misreads, gone`
 
 // insertColumns are the columns a link is written to: sync, then linkArgs's.
 const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
@@ -392,17 +393,42 @@ func chunks(ids []string, n int) [][]string {
 
 // Get implements Store.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	return s.get(ctx, "get", linkColumns, sync, side, ids)
+	return s.get(ctx, "get", linkColumns, s.query, sync, side, ids)
 }
 
 // Glance implements Store.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	return s.get(ctx, "glance", glanceColumns, sync, side, ids)
+	return s.get(ctx, "glance", glanceColumns, s.glance, sync, side, ids)
 }
 
-// get reads columns (linkColumns or glanceColumns) of the links of sync whose record on
-// side has one of ids, by that id.
-func (s *sqlStore) get(ctx context.Context, what, columns, sync string, side Side, ids []string) (map[string]Link, error) {
+// glance runs a SELECT of glanceColumns and returns its links: a look-up of every record
+// a two-way pass reads, most of them settled, so it reads and converts only what settles
+// them (a link's row has fifteen columns; text columns are copied, times parsed).
+func (s *sqlStore) glance(ctx context.Context, what, query string, args ...any) ([]Link, error) {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []Link
+	for rows.Next() {
+		var l Link
+		if err := rows.Scan(&l.A.ID, &l.A.FP, dbTime{&l.A.WroteAt}, &l.B.ID, &l.B.FP, dbTime{&l.B.WroteAt},
+			dbTime{&l.HeldUntil}, &l.Misreads, &l.Gone); err != nil {
+			return nil, s.fail(what, err)
+		}
+		out = append(out, l)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.fail(what, err)
+	}
+	return out, nil
+}
+
+// get reads columns of the links of sync whose record on side has one of ids, by that id,
+// with read: linkColumns with query, or glanceColumns with glance.
+func (s *sqlStore) get(ctx context.Context, what, columns string, read func(ctx context.Context, what, query string, args ...any) ([]Link, error),
+	sync string, side Side, ids []string) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return nil, err
@@ -417,7 +443,7 @@ func (s *sqlStore) get(ctx context.Context, what, columns, sync string, side Sid
 		if s.pg {
 			q = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
 		}
-		links, err := s.query(ctx, what, q, append([]any{sync}, args...)...)
+		links, err := read(ctx, what, q, append([]any{sync}, args...)...)
 		if err != nil {
 			return nil, err
 		}

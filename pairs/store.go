@@ -87,8 +87,10 @@ type Store interface {
 	// Get returns the links of sync whose record on side has one of ids, by that id.
 	// Ids without a link are absent.
 	Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error)
-	// Glance is Get without the halves' Values (their fingerprints are there): enough to
-	// tell a record that holds what its link says, at a fraction of Get's cost.
+	// Glance is Get reading only the halves' ids, fingerprints and write times, and the
+	// link's hold, misreads and gone (Key, Values, Decision, HeldReason and SyncedAt are
+	// left zero): enough to tell a record that holds what its link says, at a fraction of
+	// Get's cost.
 	Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error)
 	// Save writes links (one transaction). A link replaces any link of sync that holds
 	// either of its records (a record is linked at most once per side); when links holds
