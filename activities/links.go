@@ -279,7 +279,7 @@ func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record)
 	if h.ID != r.ID || h.FP == "" || l.A.FP != l.B.FP {
 		return false
 	}
-	return pairs.Fingerprint(s, side, pairs.RecordValues(s, side, r, normalize)) == h.FP
+	return pairs.RecordFingerprint(s, side, r, normalize) == h.FP
 }
 
 // compareLinked decides the items of a two-way batch whose pairs the link store knows of
@@ -361,6 +361,9 @@ func yValues(m mapping, want Payload) pairs.Values {
 // it; failed holds the batch record ids with a failed write. Workflow code calls it.
 func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []pairs.Link {
 	var out []pairs.Link
+	if len(p.Links) > 0 {
+		out = make([]pairs.Link, 0, len(p.Links))
+	}
 	for _, pl := range p.Links {
 		if failed[pl.SourceID] {
 			continue

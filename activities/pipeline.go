@@ -241,6 +241,23 @@ type Conflict struct {
 // up by index, so workflow code may call it.
 func (d Decisions) Plan(from string, items []Item) Plan {
 	p := Plan{Skipped: d.Skipped}
+	// Sized up front: a bulk run plans pages of hundreds of links and writes, and
+	// growing the slices by appends made a two-way run's most garbage after the fakes'.
+	links, ops := 0, 0
+	for _, dec := range d.Decisions {
+		if dec.Link != nil {
+			links++
+		}
+		if dec.Action == ActionCreate || dec.Action == ActionUpdate && dec.Fields != nil {
+			ops++
+		}
+	}
+	if links > 0 {
+		p.Links = make([]PendingLink, 0, links)
+	}
+	if ops > 0 {
+		p.Ops = make([]WriteOp, 0, ops)
+	}
 	for _, dec := range d.Decisions {
 		it := items[dec.Item]
 		for _, m := range dec.Misreads {
@@ -297,6 +314,14 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 		return Decisions{}, nonRetryable(err)
 	}
 	var out Decisions
+	// add appends a decision, the first one into room for the items left: a bulk run's
+	// pages decide hundreds of records, most or none of them.
+	add := func(d Decision) {
+		if out.Decisions == nil {
+			out.Decisions = make([]Decision, 0, len(in.Items)-d.Item)
+		}
+		out.Decisions = append(out.Decisions, d)
+	}
 	// Two source records with one key in a batch would both create the same target.
 	byKey := map[string]int{}
 	for _, it := range in.Items {
@@ -306,10 +331,10 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 	}
 	for i, it := range in.Items {
 		fail := func(reason string) {
-			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionFail, Reason: reason})
+			add(Decision{Item: i, Action: ActionFail, Reason: reason})
 		}
 		skip := func(reason string) {
-			out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionSkip, Reason: reason})
+			add(Decision{Item: i, Action: ActionSkip, Reason: reason})
 		}
 		if in.Linked {
 			linked := it.Pair != nil && it.Pair.Link != nil
@@ -328,7 +353,7 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 					it.Pair.YChanged = in.TargetCursor.Before(connectors.Record{ID: it.TargetIDs[0], UpdatedAt: it.TargetUpdatedAt})
 				}
 				if d, ok := m.compareLinked(it, i, in.Now, in.CoolDown); ok {
-					out.Decisions = append(out.Decisions, d)
+					add(d)
 				} else {
 					out.Skipped++
 				}
@@ -350,10 +375,10 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 			if it.Pair != nil {
 				d.Baseline = baseline(in.From, it.Pair.SourceFP, it.Pair.CreatedFP)
 			}
-			out.Decisions = append(out.Decisions, d)
+			add(d)
 		case it.Pair != nil:
 			if d, ok := m.twoWay(it, i, in); ok {
-				out.Decisions = append(out.Decisions, m.withhold(d))
+				add(m.withhold(d))
 			} else {
 				out.Skipped++
 			}
@@ -365,7 +390,7 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 			case s.Withheld(m.toName, false) != "":
 				skip(s.Withheld(m.toName, false))
 			default:
-				out.Decisions = append(out.Decisions, Decision{Item: i, Action: ActionUpdate, Fields: d})
+				add(Decision{Item: i, Action: ActionUpdate, Fields: d})
 			}
 		}
 	}

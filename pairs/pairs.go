@@ -72,15 +72,53 @@ const DefaultCoolDown = 5 * time.Minute
 // to another name) changes every fingerprint, so a link saved before it never looks as
 // though it agreed under the new mapping.
 func Fingerprint(s *definition.Sync, side definition.Side, v Values) string {
-	h := fnv.New64a()
-	var b []byte
-	for i, f := range s.Fields { // "i:a:b=value\x00", written without fmt (every record read)
-		b = strconv.AppendInt(b[:0], int64(i), 10)
-		b = append(append(append(append(b, ':'), f.Name(definition.A)...), ':'), f.Name(definition.B)...)
-		b = append(append(append(b, '='), connectors.KeyString(v[f.Name(side)])...), 0)
-		_, _ = h.Write(b)
+	return fingerprint(s, side, func(name string) any { return v[name] })
+}
+
+// RecordFingerprint is Fingerprint of RecordValues(s, side, r, norm), without building
+// the values: a two-way pass fingerprints every record it reads to tell the settled ones.
+func RecordFingerprint(s *definition.Sync, side definition.Side, r connectors.Record, norm func(any, []string) any) string {
+	i := 0
+	return fingerprint(s, side, func(name string) any {
+		f := s.Fields[i]
+		i++
+		val, _ := r.Value(name)
+		return norm(val, f.Normalize)
+	})
+}
+
+// fingerprint is Fingerprint with field values from value, called once per field in
+// order with the field's name on side: FNV-1a, 64 bits, over "i:a:b=value\x00" for each
+// field i (its names on sides a and b), in 16 hexadecimal digits. Links keep it, so it
+// must not change; it is computed without fmt or a hash.Hash (every record read).
+func fingerprint(s *definition.Sync, side definition.Side, value func(name string) any) string {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	add := func(b string) {
+		for j := 0; j < len(b); j++ {
+			h = (h ^ uint64(b[j])) * prime
+		}
 	}
-	return fmt.Sprintf("%016x", h.Sum64())
+	var num [20]byte
+	for i, f := range s.Fields {
+		for _, c := range strconv.AppendInt(num[:0], int64(i), 10) {
+			h = (h ^ uint64(c)) * prime
+		}
+		add(":")
+		add(f.Name(definition.A))
+		add(":")
+		add(f.Name(definition.B))
+		add("=")
+		add(connectors.KeyString(value(f.Name(side))))
+		add("\x00")
+	}
+	var out [16]byte
+	const digits = "0123456789abcdef"
+	for j := 15; j >= 0; j-- {
+		out[j] = digits[h&0xf]
+		h >>= 4
+	}
+	return string(out[:])
 }
 
 // LegacyFingerprint is Fingerprint as links saved before wave 2, session 6 hold it: by

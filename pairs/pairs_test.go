@@ -1,13 +1,17 @@
 package pairs
 
 import (
+	"fmt"
+	"hash/fnv"
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"tandem/connectors"
 	"tandem/definition"
 )
 
@@ -300,4 +304,51 @@ func TestFingerprint(t *testing.T) {
 
 	assert.Equal(t, LegacyFingerprint(s, definition.A, a), LegacyFingerprint(renamed, definition.A, a),
 		"the fingerprint links held before hashed positions only")
+}
+
+// referenceFingerprint is Fingerprint as links have held it since wave 2, session 6,
+// written with hash/fnv and fmt: fingerprint computes it by hand and must not drift.
+func referenceFingerprint(s *definition.Sync, side definition.Side, v Values) string {
+	h := fnv.New64a()
+	for i, f := range s.Fields {
+		fmt.Fprintf(h, "%d:%s:%s=%s\x00", i, f.Name(definition.A), f.Name(definition.B), connectors.KeyString(v[f.Name(side)]))
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}
+
+// Fingerprint and RecordFingerprint hash as links have always held it, over every kind of
+// value a record holds and past ten fields (a two-digit index).
+func TestFingerprintKeepsItsFormat(t *testing.T) {
+	wide := &definition.Sync{Name: "wide"}
+	for i := range 12 {
+		wide.Fields = append(wide.Fields, definition.Field{A: fmt.Sprintf("a%d", i), B: fmt.Sprintf("ß%d", i), Direction: definition.Both})
+	}
+	values := []any{nil, "", "Ann", "ä/ü\x00é", 0.0, -0.0, 42.0, 1e21, 3.25, true, false, []any{"x", 1.0}, map[string]any{"k": "v"}}
+	lower := func(v any, _ []string) any {
+		if s, ok := v.(string); ok {
+			return strings.ToLower(s)
+		}
+		return v
+	}
+	for _, s := range []*definition.Sync{people(definition.NewestWins), wide, {Name: "none"}} {
+		for i, val := range values {
+			v := Values{}
+			r := connectors.Record{ID: "r1", Fields: map[string]any{}}
+			for j, f := range s.Fields {
+				x := values[(i+j)%len(values)]
+				if j == 0 {
+					x = val
+				}
+				v[f.Name(definition.B)] = lower(x, nil)
+				r.Fields[f.Name(definition.B)] = x
+			}
+			want := referenceFingerprint(s, definition.B, v)
+			assert.Equal(t, want, Fingerprint(s, definition.B, v), "%s, value %d", s.Name, i)
+			assert.Equal(t, want, RecordFingerprint(s, definition.B, r, lower), "%s, value %d", s.Name, i)
+			assert.Equal(t, Fingerprint(s, definition.B, RecordValues(s, definition.B, r, lower)), RecordFingerprint(s, definition.B, r, lower))
+		}
+	}
+	// One value pinned (as the code before this test computed it), so that a change to
+	// both implementations shows too.
+	assert.Equal(t, "1b81bdb13f081adc", Fingerprint(people(definition.NewestWins), definition.A, ann("Ann", "1")))
 }

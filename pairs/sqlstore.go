@@ -393,41 +393,17 @@ func chunks(ids []string, n int) [][]string {
 
 // Get implements Store.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	return s.get(ctx, "get", linkColumns, s.query, sync, side, ids)
+	return s.get(ctx, "get", linkColumns, scanLink, sync, side, ids)
 }
 
 // Glance implements Store.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	return s.get(ctx, "glance", glanceColumns, s.glance, sync, side, ids)
-}
-
-// glance runs a SELECT of glanceColumns and returns its links: a look-up of every record
-// a two-way pass reads, most of them settled, so it reads and converts only what settles
-// them (a link's row has fifteen columns; text columns are copied, times parsed).
-func (s *sqlStore) glance(ctx context.Context, what, query string, args ...any) ([]Link, error) {
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	defer func() { _ = rows.Close() }()
-	var out []Link
-	for rows.Next() {
-		var l Link
-		if err := rows.Scan(&l.A.ID, &l.A.FP, dbTime{&l.A.WroteAt}, &l.B.ID, &l.B.FP, dbTime{&l.B.WroteAt},
-			dbTime{&l.HeldUntil}, &l.Misreads, &l.Gone); err != nil {
-			return nil, s.fail(what, err)
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(what, err)
-	}
-	return out, nil
+	return s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, ids)
 }
 
 // get reads columns of the links of sync whose record on side has one of ids, by that id,
-// with read: linkColumns with query, or glanceColumns with glance.
-func (s *sqlStore) get(ctx context.Context, what, columns string, read func(ctx context.Context, what, query string, args ...any) ([]Link, error),
+// with scan: linkColumns with scanLink, or glanceColumns with scanGlance.
+func (s *sqlStore) get(ctx context.Context, what, columns string, scan func(*sql.Rows, *Link) error,
 	sync string, side Side, ids []string) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
@@ -437,22 +413,18 @@ func (s *sqlStore) get(ctx context.Context, what, columns string, read func(ctx 
 	if err := ctx.Err(); err != nil {
 		return nil, s.fail(what, err)
 	}
+	add := func(l Link) { out[l.B.ID] = l }
+	if side == "a" {
+		add = func(l Link) { out[l.A.ID] = l }
+	}
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
 		q := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
 		if s.pg {
 			q = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
 		}
-		links, err := read(ctx, what, q, append([]any{sync}, args...)...)
-		if err != nil {
+		if err := s.each(ctx, what, scan, add, q, append([]any{sync}, args...)...); err != nil {
 			return nil, err
-		}
-		for _, l := range links {
-			if side == "a" {
-				out[l.A.ID] = l
-			} else {
-				out[l.B.ID] = l
-			}
 		}
 	}
 	return out, nil
@@ -729,41 +701,63 @@ func decodeValues(b []byte) (map[string]any, error) {
 	return m, nil
 }
 
-// query runs a SELECT of linkColumns (or glanceColumns) and returns its links.
+// query runs a SELECT of linkColumns and returns its links.
 func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) ([]Link, error) {
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, s.fail(what, err)
-	}
-	defer func() { _ = rows.Close() }()
 	var out []Link
-	for rows.Next() {
-		var (
-			l      Link
-			av, bv []byte
-		)
-		if err := rows.Scan(&l.Key,
-			&l.A.ID, &av, &l.A.FP, dbTime{&l.A.WroteAt},
-			&l.B.ID, &bv, &l.B.FP, dbTime{&l.B.WroteAt},
-			dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}, &l.Gone); err != nil {
-			return nil, s.fail(what, err)
-		}
-		if string(bv) == sameAsA {
-			bv = av // decoded again: each half has its own map
-		}
-		var err error
-		if l.A.Values, err = decodeValues(av); err == nil {
-			l.B.Values, err = decodeValues(bv)
-		}
-		if err != nil {
-			return nil, s.fail(what, fmt.Errorf("link %s-%s: %w", l.A.ID, l.B.ID, err))
-		}
-		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.fail(what, err)
+	if err := s.each(ctx, what, scanLink, func(l Link) { out = append(out, l) }, query, args...); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// each runs a SELECT and passes each row's link, read by scan, to add.
+func (s *sqlStore) each(ctx context.Context, what string, scan func(*sql.Rows, *Link) error, add func(Link), query string, args ...any) error {
+	rows, err := s.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return s.fail(what, err)
+	}
+	defer func() { _ = rows.Close() }()
+	for rows.Next() {
+		var l Link
+		if err := scan(rows, &l); err != nil {
+			return s.fail(what, err)
+		}
+		add(l)
+	}
+	if err := rows.Err(); err != nil {
+		return s.fail(what, err)
+	}
+	return nil
+}
+
+// scanLink reads a row of linkColumns into l.
+func scanLink(rows *sql.Rows, l *Link) error {
+	var av, bv []byte
+	if err := rows.Scan(&l.Key,
+		&l.A.ID, &av, &l.A.FP, dbTime{&l.A.WroteAt},
+		&l.B.ID, &bv, &l.B.FP, dbTime{&l.B.WroteAt},
+		dbTime{&l.HeldUntil}, &l.HeldReason, &l.Decision, &l.Misreads, dbTime{&l.SyncedAt}, &l.Gone); err != nil {
+		return err
+	}
+	if string(bv) == sameAsA {
+		bv = av // decoded again: each half has its own map
+	}
+	var err error
+	if l.A.Values, err = decodeValues(av); err == nil {
+		l.B.Values, err = decodeValues(bv)
+	}
+	if err != nil {
+		return fmt.Errorf("link %s-%s: %w", l.A.ID, l.B.ID, err)
+	}
+	return nil
+}
+
+// scanGlance reads a row of glanceColumns into l: a look-up of every record a two-way
+// pass reads, most of them settled, so it reads and converts only what settles them (a
+// link's row has fifteen columns; text columns are copied, times parsed).
+func scanGlance(rows *sql.Rows, l *Link) error {
+	return rows.Scan(&l.A.ID, &l.A.FP, dbTime{&l.A.WroteAt}, &l.B.ID, &l.B.FP, dbTime{&l.B.WroteAt},
+		dbTime{&l.HeldUntil}, &l.Misreads, &l.Gone)
 }
 
 // Delete implements Store: one transaction.
