@@ -8,7 +8,9 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"tandem/connectors"
 )
@@ -39,7 +41,9 @@ import (
 // does when a record read earlier is modified meanwhile and moves to the end, shifting the
 // offsets of the rest. A tie larger than a whole page (a bulk import stamps many records
 // with one millisecond) is read in hs_object_id order with an EQ filter on the millisecond
-// and GT on the last id, so no tie is too large either.
+// and GT on the last id, so no tie is too large either. A call from where the page before
+// ended is served what that page's read searched past it, when the client has it
+// (readAhead).
 func (c *Client) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
 	if limit <= 0 {
 		return connectors.Page{}, fmt.Errorf("hubspot changes of %s: limit %d must be positive", object, limit)
@@ -54,6 +58,9 @@ func (c *Client) Changes(ctx context.Context, object string, since connectors.Cu
 
 	props := c.properties(o)
 	page, ok, err := c.fromSnapshot(ctx, o, props, since, limit)
+	if err == nil && !ok {
+		page, ok = c.ahead.take(o.Name, props, since, limit, c.now())
+	}
 	if err == nil && !ok {
 		page, err = c.search(ctx, o, props, since, limit)
 	}
@@ -165,6 +172,14 @@ func (c *Client) search(ctx context.Context, o objectType, props []string, since
 
 	all := sorted(got)
 	page := connectors.Page{Records: all[:min(limit, len(all))], More: len(all) > limit || !exhausted}
+	if settled != nil && len(all) > limit {
+		// What was read past the page, up to a tie not known complete, is the next page.
+		n := len(all)
+		if !exhausted {
+			n = sort.Search(n, func(i int) bool { return all[i].UpdatedAt.UnixMilli() >= maxMs })
+		}
+		c.ahead.keep(o.Name, props, all[limit-1], all[limit:max(n, limit)], time.UnixMilli(bound), c.now())
+	}
 	return page, nil
 }
 
@@ -323,4 +338,114 @@ func (t *tieMemo) served(object string, since connectors.Cursor, records []conne
 		delete(t.ids, tieKey{object, since.UpdatedAt.UnixMilli(), since.ID})
 	}
 	t.ids[tieKey{object, ms, last.ID}] = ids
+}
+
+// maxAhead is how many pages read ahead a client keeps (readAhead); past it, all are
+// forgotten (the next read of each searches again).
+const maxAhead = 256
+
+// maxAheadRecords is the most records a page read ahead keeps: the first of them (a tie
+// read by id may be any size; the rest are searched again).
+const maxAheadRecords = 4 * maxSearchLimit
+
+// aheadTTL is how long a page read ahead is served: the next call from its cursor comes
+// as soon as the page before is synced, and a record another process changes meanwhile
+// is served as read until then (its change is read later, as any change).
+const aheadTTL = 30 * time.Second
+
+// readAhead keeps, for the cursor each page of changes read by search ended on, the
+// records that search read past the page: to tell that a page's last tie is complete, a
+// read goes on to a later millisecond, one search more, and the next page would search
+// them again. The next call from that cursor is served them instead, as a page of its
+// own (readAhead.take), without a search.
+//
+// Such a page holds records as they were when read, modified before the earlier call's
+// search lag bound. As with a snapshot (snapshot.go), what is kept of an object is
+// dropped as soon as this client writes or archives records of it, and is not served
+// after aheadTTL; a write by another process is not seen here, so the page's AsOf is
+// that bound, and the engine leaves out a record whose link says Tandem wrote it after
+// (its write is read later, as a change after the bound). Only records of complete ties
+// are kept (before the last millisecond read, unless the read reached the end), so a
+// page of them is final, as a searched page is. Kept only with a search lag, whose bound
+// dates them. Safe for concurrent use; the zero value is ready.
+type readAhead struct {
+	mu    sync.Mutex
+	pages map[aheadKey]aheadPage
+}
+
+type aheadKey struct {
+	object string
+	// props are the properties read, joined: a page read with others is not served.
+	props string
+	ms    int64
+	id    string
+}
+
+type aheadPage struct {
+	records []connectors.Record
+	asOf    time.Time // the search lag's bound of the read
+	kept    time.Time // by the client's clock
+}
+
+func aheadKeyOf(object string, props []string, at connectors.Cursor) aheadKey {
+	return aheadKey{object, strings.Join(props, ","), at.UpdatedAt.UnixMilli(), at.ID}
+}
+
+// keep notes records read past a page that ended on last, as of asOf, at now (at most
+// maxAheadRecords of them), and forgets the pages kept longer than aheadTTL. Nothing is
+// kept for an empty list.
+func (a *readAhead) keep(object string, props []string, last connectors.Record, records []connectors.Record, asOf, now time.Time) {
+	if len(records) == 0 {
+		return
+	}
+	records = records[:min(len(records), maxAheadRecords)]
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, p := range a.pages {
+		if now.Sub(p.kept) > aheadTTL {
+			delete(a.pages, k)
+		}
+	}
+	if a.pages == nil || len(a.pages) >= maxAhead {
+		a.pages = map[aheadKey]aheadPage{}
+	}
+	a.pages[aheadKeyOf(object, props, connectors.CursorOf(last))] = aheadPage{records: slices.Clone(records), asOf: asOf, kept: now}
+}
+
+// drop forgets what is kept of object: the client wrote or archived records of it.
+func (a *readAhead) drop(object string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k := range a.pages {
+		if k.object == object {
+			delete(a.pages, k)
+		}
+	}
+}
+
+// take returns, and forgets, the page kept for since (at most limit records of it; the
+// rest are kept for the page's end), and whether there was one not older than aheadTTL
+// at now.
+func (a *readAhead) take(object string, props []string, since connectors.Cursor, limit int, now time.Time) (connectors.Page, bool) {
+	if since.UpdatedAt.IsZero() {
+		return connectors.Page{}, false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	k := aheadKeyOf(object, props, since)
+	p, ok := a.pages[k]
+	if !ok {
+		return connectors.Page{}, false
+	}
+	delete(a.pages, k)
+	if now.Sub(p.kept) > aheadTTL {
+		return connectors.Page{}, false
+	}
+	records := p.records
+	if len(records) > limit {
+		records = slices.Clip(p.records[:limit]) // the caller's own: appends do not reach rest
+		rest := p.records[limit:]
+		a.pages[aheadKeyOf(object, props, connectors.CursorOf(records[limit-1]))] = aheadPage{records: rest, asOf: p.asOf, kept: p.kept}
+	}
+	return connectors.Page{Records: records, More: true, AsOf: p.asOf}, true
 }

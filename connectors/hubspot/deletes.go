@@ -216,6 +216,7 @@ func (c *Client) Delete(ctx context.Context, object string, ids []string) ([]con
 		return nil, err
 	}
 	defer c.snaps.drop(o.Name) // a snapshot holds these records as live (snapshot.go)
+	defer c.ahead.drop(o.Name) // so do the records read ahead (readAhead)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("hubspot delete %s: %w", object, err)
 	}

@@ -323,6 +323,8 @@ type Client struct {
 	noNotIn atomic.Bool
 	// ties are the ids each page of changes served at its last millisecond (Changes).
 	ties tieMemo
+	// ahead are the records read past each page of changes, for the next (Changes).
+	ahead readAhead
 	// server is HubSpot's clock by its answers' Date headers: reads that must not pass
 	// what changes while they read are bounded by it too (clockBound). clockRead is set
 	// once readClock need not ask again; clockMu keeps first reads to one request.

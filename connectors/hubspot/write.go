@@ -210,6 +210,7 @@ func (c *Client) upsertByLookup(ctx context.Context, o objectType, key string, r
 // and fills in results.
 func (c *Client) write(ctx context.Context, o objectType, op string, inputs []batchInput, results []connectors.WriteResult) ([]connectors.WriteResult, error) {
 	defer c.snaps.drop(o.Name) // a snapshot holds what these records were (snapshot.go)
+	defer c.ahead.drop(o.Name) // so do the records read ahead (readAhead)
 	var chunk []int
 	inChunk := map[string]bool{}
 	flush := func() error {
