@@ -24,7 +24,7 @@ import (
 // its writes by 3 s, the client told searchLag.
 func lagFixture(t *testing.T, searchLag string) (*Activities, *memory.Connector, *hubspotfake.Server, *hubspot.Client) {
 	t.Helper()
-	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 3 * time.Second})
+	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, ScrambleTies: true, IndexLag: 3 * time.Second})
 	srv := httptest.NewServer(fake.Handler())
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": searchLag})

@@ -49,7 +49,7 @@ func TestUpsertRetryWaitsForALaggingSearch(t *testing.T) {
 		want      int
 	}{{"4s", 3}, {"0s", 6}} {
 		t.Run("search_lag "+tc.searchLag, func(t *testing.T) {
-			opts := hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 3 * time.Second}
+			opts := hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, ScrambleTies: true, IndexLag: 3 * time.Second}
 			fake := hubspotfake.New(opts)
 			srv := httptest.NewServer(fake.Handler())
 			t.Cleanup(func() { srv.Close(); fake.Close() })

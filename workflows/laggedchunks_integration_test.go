@@ -60,7 +60,7 @@ func TestOneWayToALaggingSearchGoesInChunks(t *testing.T) {
 // search in the middle of a test.
 func laggingHubSpot(t *testing.T) (*hubspotfake.Server, *hubspot.Client) {
 	t.Helper()
-	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: 30 * time.Second})
+	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, ScrambleTies: true, IndexLag: 30 * time.Second})
 	srv := httptest.NewServer(fake.Handler())
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": "1m"})
@@ -105,7 +105,7 @@ func withHubSpot(t *testing.T, name string, mode config.Mode, pageSize int, sour
 // the search has it. A company renamed in HubSpot alone crosses as before.
 func TestTwoWayWithALaggingSearchGoesInChunks(t *testing.T) {
 	const lag = 3 * time.Second
-	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, IndexLag: lag})
+	fake := hubspotfake.New(hubspotfake.Options{RatePer10s: hubspotfake.Unlimited, SearchPerSecond: hubspotfake.Unlimited, ScrambleTies: true, IndexLag: lag})
 	srv := httptest.NewServer(fake.Handler())
 	t.Cleanup(func() { srv.Close(); fake.Close() })
 	cfg, err := hubspot.ParseSettings(connectors.Settings{"token": "demo-token", "base_url": srv.URL, "search_lag": lag.String()})

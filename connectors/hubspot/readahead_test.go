@@ -55,8 +55,14 @@ func readPages(t *testing.T, e *env, c connectors.Connector, limit int) ([]strin
 // searches on to a later millisecond; the next call is served what that read past the
 // page, dated by the earlier search's bound, instead of searching it again.
 func TestChangesServesWhatItReadPastAPage(t *testing.T) {
-	for _, c := range []struct{ n, tie, limit int }{{10_000, 100, 1000}, {10_000, 1, 1000}, {3000, 1, 250}, {3000, 150, 100}} {
-		e := newEnv(t, fast, lagged)
+	for _, c := range []struct {
+		n, tie, limit int
+		scramble      bool
+	}{{10_000, 100, 1000, false}, {10_000, 1, 1000, false}, {3000, 1, 250, false}, {3000, 150, 100, false},
+		{10_000, 100, 1000, true}, {3000, 7, 250, true}, {3000, 150, 100, true}} {
+		opts := fast
+		opts.ScrambleTies = c.scramble // ties by id, or in no order (fast's)
+		e := newEnv(t, opts, lagged)
 		want := seed(t, e.fake, c.n, c.tie)
 		e.fake.ResetStats()
 		start := time.Now()
@@ -82,8 +88,8 @@ func TestChangesServesWhatItReadPastAPage(t *testing.T) {
 		for _, p := range pages {
 			assert.True(t, p.page.AsOf.IsZero())
 		}
-		t.Logf("ties of %d, pages of %d: %d searches (%d of %d pages read ahead), %d without read-ahead",
-			c.tie, c.limit, searches, ahead, total, before)
+		t.Logf("ties of %d (scrambled %v), pages of %d: %d searches (%d of %d pages read ahead), %d without read-ahead",
+			c.tie, c.scramble, c.limit, searches, ahead, total, before)
 		if c.limit >= 250 {
 			assert.Positive(t, ahead, "ties of %d, pages of %d", c.tie, c.limit)
 			assert.Less(t, searches, before, "ties of %d, pages of %d", c.tie, c.limit)

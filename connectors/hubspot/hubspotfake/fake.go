@@ -82,6 +82,10 @@ type Options struct {
 	// IndexLag, so a test can make a later write searchable before an earlier one (an
 	// index fed by several workers does not keep the order of the writes).
 	IndexDelay func(id string) time.Duration
+	// ScrambleTies orders the records a search's sort leaves tied (one modified date) by
+	// a hash of their ids instead of by id: HubSpot documents no order among them, and a
+	// client must not count on one.
+	ScrambleTies bool
 	// SearchCap is how many results one search can page through; asking for a page at
 	// or past it answers 400. Default 10,000 [3p]; Unlimited for none.
 	SearchCap int

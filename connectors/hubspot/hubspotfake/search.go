@@ -176,6 +176,11 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, object string) {
 			if c := compare(object, order.prop, a, b); c != 0 {
 				return (c < 0) != order.desc
 			}
+			if s.opts.ScrambleTies {
+				if a, b := tieRank(matches[i].id), tieRank(matches[j].id); a != b {
+					return a < b
+				}
+			}
 		}
 		return idLess(matches[i].id, matches[j].id)
 	})
@@ -357,4 +362,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// tieRank is where Options.ScrambleTies puts a record among those its search's sort ties:
+// an FNV-1a hash of its id, the same for every search.
+func tieRank(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint64(id[i])) * 1099511628211
+	}
+	return h
 }
