@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -209,6 +210,59 @@ func BenchmarkGlance(b *testing.B) {
 						b.Fatalf("glance: %d links, %v", len(got), err)
 					}
 				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "ids/s")
+		})
+	}
+}
+
+// BenchmarkDropFailures forgets the failures of 100,000 written records, 500 ids at a
+// time, as every page of a sync does: for a sync with no failures remembered (most), and
+// for one with a failure among each 500 ids.
+//
+//	go test ./pairs -run '^$' -bench DropFailures -benchtime 3x
+func BenchmarkDropFailures(b *testing.B) {
+	const n, batch = 100_000, 500
+	s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("b-%08d", i)
+	}
+	for _, c := range []struct {
+		name  string
+		every int // a failure every this many ids; 0: none
+	}{{"none remembered", 0}, {"one in 500", batch}} {
+		b.Run(c.name, func(b *testing.B) {
+			sync := "sync-" + strings.ReplaceAll(c.name, " ", "-")
+			dropped := 0
+			for b.Loop() {
+				b.StopTimer()
+				var fs []Failure
+				for i := 0; c.every > 0 && i < n; i += c.every {
+					fs = append(fs, Failure{Side: "b", ID: ids[i], Reason: "refused", FirstAt: time.Now(), LastAt: time.Now(), Attempts: 1})
+				}
+				if err := s.AddFailures(b.Context(), sync, fs); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for i := 0; i < n; i += batch {
+					k, err := s.DropFailures(b.Context(), sync, "b", ids[i:i+batch])
+					if err != nil {
+						b.Fatal(err)
+					}
+					dropped += k
+				}
+			}
+			want := 0
+			if c.every > 0 {
+				want = b.N * n / c.every
+			}
+			if dropped != want {
+				b.Fatalf("dropped %d, want %d", dropped, want)
 			}
 			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "ids/s")
 		})

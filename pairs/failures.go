@@ -124,6 +124,20 @@ func (s *sqlStore) DropFailures(ctx context.Context, sync string, side Side, ids
 	if _, err := sideColumn(side); err != nil {
 		return 0, err
 	}
+	if len(ids) == 0 {
+		return 0, ctx.Err()
+	}
+	// Every page of a sync forgets the failures of what it wrote, and most syncs remember
+	// none: one look first spares the DELETE its list of ids (a quarter of a millisecond
+	// for 500 on SQLite). A failure added after the look is added after the DELETE too.
+	var some bool
+	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.failed+` WHERE sync = `+s.ph(1)+` AND side = `+s.ph(2)+`)`,
+		sync, side).Scan(&some); err != nil {
+		return 0, s.fail("drop failures", err)
+	}
+	if !some {
+		return 0, ctx.Err()
+	}
 	n := 0
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch("id", 3, part)

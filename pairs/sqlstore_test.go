@@ -629,6 +629,25 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, n, "syncs are isolated")
 
+		// Each side's failures are its own: a drop of side a's ids does not reach side b's,
+		// nor the other way round, whichever side holds any.
+		require.NoError(t, s.AddFailures(ctx, "s", []Failure{fail("b", "5", "locked", time.Minute, "w1")}))
+		for _, c := range []struct {
+			side Side
+			id   string
+			want int
+		}{{"a", "5", 0}, {"b", "1", 0}, {"a", "1", 1}, {"a", "5", 0}, {"b", "5", 1}, {"b", "5", 0}} {
+			dropped, err = s.DropFailures(ctx, "s", c.side, []string{c.id})
+			require.NoError(t, err)
+			assert.Equal(t, c.want, dropped, "%s/%s", c.side, c.id)
+		}
+		n, err = s.CountFailures(ctx, "s")
+		require.NoError(t, err)
+		assert.Zero(t, n)
+		dropped, err = s.DropFailures(ctx, "s", "a", nil)
+		require.NoError(t, err)
+		assert.Zero(t, dropped)
+
 		assert.Error(t, s.AddFailures(ctx, "s", []Failure{{Side: "c", ID: "1"}}))
 		assert.Error(t, s.AddFailures(ctx, "s", []Failure{{Side: "a"}}))
 		_, err = s.Failures(ctx, "s", "a", "", 0)
