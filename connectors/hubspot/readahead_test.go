@@ -211,3 +211,48 @@ func TestReadAheadServesRecordsAsRead(t *testing.T) {
 		assert.Positive(t, e.fake.Stats().Requests["POST companies/search"], name)
 	}
 }
+
+// TestReadAheadSplitInATieThenExpired: a page read ahead is split inside a tie by a
+// smaller page, the rest expires, and the next call searches from inside that tie: the
+// tie's records served are left out (NOT_IN), the others read, each record once.
+func TestReadAheadSplitInATieThenExpired(t *testing.T) {
+	clk := newClock()
+	opts := fast
+	opts.Now = clk.Now
+	e := newEnv(t, opts, lagged)
+	want := seed(t, e.fake, 1000, 7)
+	ctx := t.Context()
+	page, err := e.client.Changes(ctx, "companies", connectors.Cursor{}, 250)
+	require.NoError(t, err)
+	require.Equal(t, want[:250], ids(page.Records))
+	got := ids(page.Records)
+	since := connectors.CursorOf(page.Records[249])
+
+	e.fake.ResetStats()
+	page, err = e.client.Changes(ctx, "companies", since, 10)
+	require.NoError(t, err)
+	require.False(t, page.AsOf.IsZero(), "served from what was read ahead")
+	require.Zero(t, e.fake.Stats().Requests["POST companies/search"])
+	require.Equal(t, want[250:260], ids(page.Records))
+	last := page.Records[9] // records 252-258 and 259-265 share a millisecond: the split is inside a tie
+	got = append(got, ids(page.Records)...)
+	since = connectors.CursorOf(last)
+
+	clk.Add(31 * time.Second) // the rest expires
+	for first := true; ; first = false {
+		page, err = e.client.Changes(ctx, "companies", since, 100)
+		require.NoError(t, err)
+		if first {
+			require.True(t, page.AsOf.IsZero(), "searched: what was read ahead has expired")
+		}
+		for _, r := range page.Records {
+			require.True(t, since.Before(r), "record %s is not after %s", r.ID, since)
+			since = connectors.CursorOf(r)
+		}
+		got = append(got, ids(page.Records)...)
+		if !page.More {
+			break
+		}
+	}
+	assert.Equal(t, want, got)
+}
