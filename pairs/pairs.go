@@ -72,26 +72,23 @@ const DefaultCoolDown = 5 * time.Minute
 // to another name) changes every fingerprint, so a link saved before it never looks as
 // though it agreed under the new mapping.
 func Fingerprint(s *definition.Sync, side definition.Side, v Values) string {
-	return fingerprint(s, side, func(name string) any { return v[name] })
+	return fingerprint(s, func(f definition.Field) any { return v[f.Name(side)] })
 }
 
 // RecordFingerprint is Fingerprint of RecordValues(s, side, r, norm), without building
 // the values: a two-way pass fingerprints every record it reads to tell the settled ones.
 func RecordFingerprint(s *definition.Sync, side definition.Side, r connectors.Record, norm func(any, []string) any) string {
-	i := 0
-	return fingerprint(s, side, func(name string) any {
-		f := s.Fields[i]
-		i++
-		val, _ := r.Value(name)
+	return fingerprint(s, func(f definition.Field) any {
+		val, _ := r.Value(f.Name(side))
 		return norm(val, f.Normalize)
 	})
 }
 
-// fingerprint is Fingerprint with field values from value, called once per field in
-// order with the field's name on side: FNV-1a, 64 bits, over "i:a:b=value\x00" for each
-// field i (its names on sides a and b), in 16 hexadecimal digits. Links keep it, so it
-// must not change; it is computed without fmt or a hash.Hash (every record read).
-func fingerprint(s *definition.Sync, side definition.Side, value func(name string) any) string {
+// fingerprint is Fingerprint with each field's value given by value: FNV-1a, 64 bits,
+// over "i:a:b=value\x00" for each field i (its names on sides a and b), in 16
+// hexadecimal digits. Links keep it, so it must not change; it is computed without fmt or
+// a hash.Hash, whose Write takes its bytes to the heap (every record read).
+func fingerprint(s *definition.Sync, value func(definition.Field) any) string {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	add := func(b string) {
@@ -99,17 +96,14 @@ func fingerprint(s *definition.Sync, side definition.Side, value func(name strin
 			h = (h ^ uint64(b[j])) * prime
 		}
 	}
-	var num [20]byte
 	for i, f := range s.Fields {
-		for _, c := range strconv.AppendInt(num[:0], int64(i), 10) {
-			h = (h ^ uint64(c)) * prime
-		}
+		add(strconv.Itoa(i)) // no allocation below 100
 		add(":")
 		add(f.Name(definition.A))
 		add(":")
 		add(f.Name(definition.B))
 		add("=")
-		add(connectors.KeyString(value(f.Name(side))))
+		add(connectors.KeyString(value(f)))
 		add("\x00")
 	}
 	var out [16]byte

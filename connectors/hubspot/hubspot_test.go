@@ -186,6 +186,12 @@ func seed(t *testing.T, f *hubspotfake.Server, n, tie int) []string {
 // in order, and returns the ids read.
 func readAll(t *testing.T, c connectors.Connector, limit int) []string {
 	t.Helper()
+	return readEach(t, c, limit, nil)
+}
+
+// readEach is readAll calling each (when set) with every page read.
+func readEach(t *testing.T, c connectors.Connector, limit int, each func(connectors.Page)) []string {
+	t.Helper()
 	var ids []string
 	seen := map[string]bool{}
 	var cursor connectors.Cursor
@@ -194,6 +200,9 @@ func readAll(t *testing.T, c connectors.Connector, limit int) []string {
 		page, err := c.Changes(t.Context(), "companies", cursor, limit)
 		require.NoError(t, err)
 		require.LessOrEqual(t, len(page.Records), limit)
+		if each != nil {
+			each(page)
+		}
 		for _, r := range page.Records {
 			require.True(t, cursor.Before(r), "record %s is not after %s", r.ID, cursor)
 			require.False(t, seen[r.ID], "record %s read twice", r.ID)

@@ -21,34 +21,18 @@ type pageRead struct {
 	searches int
 }
 
-// readPages pages through every change with pages of limit, requiring each record once
-// and in order, and returns the ids read and each page with the searches it took.
+// readPages is readAll returning each page too, with the searches it took.
 func readPages(t *testing.T, e *env, c connectors.Connector, limit int) ([]string, []pageRead) {
 	t.Helper()
-	var (
-		got   []string
-		pages []pageRead
-		since connectors.Cursor
-	)
-	seen := map[string]bool{}
-	for n := 0; ; n++ {
-		require.Less(t, n, 10000)
-		before := e.fake.Stats().Requests["POST companies/search"]
-		page, err := c.Changes(t.Context(), "companies", since, limit)
-		require.NoError(t, err)
-		require.LessOrEqual(t, len(page.Records), limit)
-		pages = append(pages, pageRead{page, e.fake.Stats().Requests["POST companies/search"] - before})
-		for _, r := range page.Records {
-			require.True(t, since.Before(r), "record %s is not after %s", r.ID, since)
-			require.False(t, seen[r.ID], "record %s read twice", r.ID)
-			seen[r.ID] = true
-			got = append(got, r.ID)
-			since = connectors.CursorOf(r)
-		}
-		if !page.More {
-			return got, pages
-		}
-	}
+	var pages []pageRead
+	searches := func() int { return e.fake.Stats().Requests["POST companies/search"] }
+	last := searches()
+	got := readEach(t, c, limit, func(p connectors.Page) {
+		n := searches()
+		pages = append(pages, pageRead{p, n - last})
+		last = n
+	})
+	return got, pages
 }
 
 // TestChangesServesWhatItReadPastAPage: to know a page's last tie is complete, a read

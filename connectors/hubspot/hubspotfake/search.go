@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"slices"
 	"sort"
@@ -365,11 +366,9 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // tieRank is where Options.ScrambleTies puts a record among those its search's sort ties:
-// an FNV-1a hash of its id, the same for every search.
+// a hash of its id, the same for every search.
 func tieRank(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint64(id[i])) * 1099511628211
-	}
-	return h
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(id))
+	return h.Sum64()
 }
