@@ -21,8 +21,9 @@ type result struct {
 	// both are -1 where not measured (direct, per-event, copy).
 	HistoryBytes   int64   `json:"history_bytes"`
 	BytesPerRecord float64 `json:"history_bytes_per_record"`
-	// APICalls are the calls both services received (reads and writes); both are -1
-	// where they are not counted (the sql connector).
+	// APICalls are the calls both services received from the design (reads and writes;
+	// not the webhooks scenarios' own changes of the source); both are -1 where they are
+	// not counted (the sql connector).
 	APICalls       int     `json:"api_calls"`
 	CallsPerRecord float64 `json:"api_calls_per_record"`
 	Writes         int     `json:"target_writes"`

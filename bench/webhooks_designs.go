@@ -101,7 +101,7 @@ func (b *bench) webhooksOther(ctx context.Context, design string) (result, error
 	fx.resetCalls()
 	s := startSampler()
 	start := time.Now()
-	acks, failed, err := b.loadWebhooks(ctx, source, fx.sourceIDs, srv.URL, http.StatusAccepted, total, lt.changed)
+	acks, failed, own, err := b.loadWebhooks(ctx, source, fx.sourceIDs, srv.URL, http.StatusAccepted, total, lt.changed)
 	if err != nil {
 		return r, err
 	}
@@ -122,7 +122,7 @@ func (b *bench) webhooksOther(ctx context.Context, design string) (result, error
 		r.HistoryEvents = history
 		r.EventsPerRecord = float64(history) / float64(total)
 	}
-	r.APICalls = fx.calls()
+	r.APICalls = fx.calls() - own
 	r.CallsPerRecord = float64(r.APICalls) / float64(total)
 	r.Writes = fx.writes()
 	r.PeakMiB, r.RetainedMiB = mib(peak), mib(s.retained())
