@@ -208,9 +208,12 @@ func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*ch
 	if a.Links != nil && !in.Linked && !in.KeepLinks {
 		c.bulk = newBulkLog(ctx, a.Links, in.Sync, in.Side, in.Run)
 	}
-	c.saves = &linkSaves{save: func(links []pairs.Link) error {
-		return a.SaveLinks(ctx, SaveLinksInput{Ref: in.Ref, Links: links})
-	}}
+	// SaveLinks in two stages: a batch's read-back runs while the batch before it is
+	// written (the store's one writer), not before its own write on the writer's time.
+	c.saves = &linkSaves{
+		prepare: func(links []pairs.Link) []pairs.Link { return a.readBack(ctx, in.Ref, links) },
+		save:    func(links []pairs.Link) error { return a.storeLinks(ctx, in.Ref, links) },
+	}
 	return c, nil
 }
 

@@ -392,13 +392,21 @@ type SaveLinksInput struct {
 // write confirmed on one attempt and found edited since on the next.
 func (a *Activities) SaveLinks(ctx context.Context, in SaveLinksInput) error {
 	defer keepAlive(ctx)()
+	if _, err := a.links(); err != nil {
+		return err
+	}
+	return a.storeLinks(ctx, in.Ref, a.readBack(ctx, in.Ref, in.Links))
+}
+
+// storeLinks writes links, read back already, in one transaction (SaveLinks's second
+// half: a chunk reads a batch back while the batch before it is written).
+func (a *Activities) storeLinks(ctx context.Context, ref Ref, links []pairs.Link) error {
 	store, err := a.links()
 	if err != nil {
 		return err
 	}
-	links := a.readBack(ctx, in.Ref, in.Links)
-	if err := store.Save(ctx, in.Sync, links); err != nil {
-		return fmt.Errorf("sync %q: save %d links: %w", in.Sync, len(links), err)
+	if err := store.Save(ctx, ref.Sync, links); err != nil {
+		return fmt.Errorf("sync %q: save %d links: %w", ref.Sync, len(links), err)
 	}
 	return nil
 }

@@ -1,24 +1,43 @@
 package activities
 
-import "tandem/pairs"
+import (
+	"errors"
 
-// linkSaves saves a chunk's links while the chunk goes on: one save in flight, in page
-// order, on the machine's other core, while the chunk looks the next pages up, decides
-// and writes them. The links of the pages written meanwhile gather for the next save, one
-// transaction for all of them (a save's commit and its read-back cost per save, not per
-// link), up to maxGatheredLinks, past which the chunk waits for the save in flight. The
+	"tandem/pairs"
+)
+
+// linkSaves saves a chunk's links while the chunk goes on, in page order, on the machine's
+// other core, while the chunk looks the next pages up, decides and writes them. A batch of
+// links goes through two stages: prepare (the read-back of what was written) and save (one
+// transaction). Two batches are in flight at most: one saving, the next preparing and then
+// waiting for it, so the store's one writer does only the transaction while the read-back
+// of the batch behind it runs beside it. The links of the pages written meanwhile gather
+// for the next batch (a transaction's commit and a read-back's call cost per batch, not
+// per link), up to maxGatheredLinks, past which the chunk waits for the oldest batch. The
 // chunk moves its cursor past a page once the page's links are saved (after). A page whose
 // records, or the records its look-up found, are in links not yet saved waits for them, so
 // no look-up reads the store without a link that is on its way.
 type linkSaves struct {
-	// save saves links (SaveLinks in a chunk).
-	save func([]pairs.Link) error
-	// flight is the save in flight, next the links gathering for the save after it.
-	flight, next *linkBatch
+	// prepare readies links for their save (a chunk's read-back; nil: as they are); save
+	// saves them (one transaction).
+	prepare func([]pairs.Link) []pairs.Link
+	save    func([]pairs.Link) error
+	// flight are the batches in flight, oldest first; next the links gathering for the
+	// batch after them.
+	flight []*linkBatch
+	next   *linkBatch
 }
 
-// maxGatheredLinks is how many links gather for the next save while one is in flight.
-const maxGatheredLinks = 1000
+// maxGatheredLinks is how many links gather for the next batch while two are in flight;
+// maxFlights how many batches are in flight at once.
+const (
+	maxGatheredLinks = 1000
+	maxFlights       = 2
+)
+
+// errEarlierSave is the end of a batch whose save did not start because the batch before
+// it failed.
+var errEarlierSave = errors.New("an earlier save of the chunk's links failed")
 
 // linkBatch is links saved in one transaction, and what waits for them.
 type linkBatch struct {
@@ -26,12 +45,16 @@ type linkBatch struct {
 	// ids are the records of links, by side.
 	ids  map[string]map[string]bool
 	then []func()
-	done chan error
+	// done receives the save's result, once; ended is closed when the save has ended, with
+	// err its result (the batch after it saves only then, and not after a failure).
+	done  chan error
+	ended chan struct{}
+	err   error
 }
 
-// add gathers links for a save: started at once when none is in flight, else once the
-// save in flight has ended (which the next add, or wait, finds). add waits for the save
-// in flight when maxGatheredLinks have gathered; it returns that save's error.
+// add gathers links for a save: started at once when fewer than maxFlights batches are in
+// flight, else once the oldest has ended (which the next add, or wait, finds). add waits
+// for the oldest batch when maxGatheredLinks have gathered; it returns that save's error.
 func (l *linkSaves) add(links []pairs.Link) error {
 	if len(links) == 0 {
 		return nil
@@ -46,50 +69,86 @@ func (l *linkSaves) add(links []pairs.Link) error {
 	return l.step(len(l.next.links) >= maxGatheredLinks)
 }
 
-// step ends the save in flight if it is done (or waits for it, when block), runs what
-// waited for it, and starts the gathered links' save when none is in flight.
+// step ends the batches in flight that are done, oldest first (or waits for the oldest,
+// when block), runs what waited for them, and starts the gathered links' batch when fewer
+// than maxFlights are in flight.
 func (l *linkSaves) step(block bool) error {
-	if f := l.flight; f != nil {
+	for len(l.flight) > 0 {
+		f := l.flight[0]
 		var err error
 		if block {
 			err = <-f.done
+			block = false
 		} else {
 			select {
 			case err = <-f.done:
 			default:
-				return nil
+				return l.start()
 			}
 		}
-		l.flight = nil
+		l.flight = l.flight[1:]
 		if err != nil {
-			l.next = nil // what follows a failed save does not happen
+			// What follows a failed save does not happen: the batch behind it ends without
+			// saving (once its read-back is over), the gathered links are dropped.
+			l.abandon()
 			return err
 		}
 		for _, then := range f.then {
 			then()
 		}
 	}
-	if b := l.next; b != nil {
-		l.flight, l.next = b, nil
-		b.done = make(chan error, 1)
-		go func() { b.done <- l.save(b.links) }()
+	return l.start()
+}
+
+// start starts the gathered links' batch, if any, when fewer than maxFlights are in
+// flight: it prepares them at once, then saves them once the batch before it has saved.
+func (l *linkSaves) start() error {
+	b := l.next
+	if b == nil || len(l.flight) >= maxFlights {
+		return nil
 	}
+	var before *linkBatch
+	if n := len(l.flight); n > 0 {
+		before = l.flight[n-1]
+	}
+	l.flight, l.next = append(l.flight, b), nil
+	b.done, b.ended = make(chan error, 1), make(chan struct{})
+	go func() {
+		links := b.links
+		if l.prepare != nil {
+			links = l.prepare(links)
+		}
+		if before != nil {
+			<-before.ended
+			if before.err != nil {
+				b.err = errEarlierSave
+			}
+		}
+		if b.err == nil {
+			b.err = l.save(links)
+		}
+		close(b.ended)
+		b.done <- b.err
+	}()
 	return nil
 }
 
 // holds reports whether links not yet saved have a link of one of side's ids.
 func (l *linkSaves) holds(side string, ids ...string) bool {
-	for _, b := range []*linkBatch{l.flight, l.next} {
-		if b == nil {
-			continue
-		}
+	in := func(b *linkBatch) bool {
 		for _, id := range ids {
 			if b.ids[side][id] {
 				return true
 			}
 		}
+		return false
 	}
-	return false
+	for _, b := range l.flight {
+		if in(b) {
+			return true
+		}
+	}
+	return l.next != nil && in(l.next)
 }
 
 // after runs f once the links added so far are saved: at once when all are.
@@ -97,8 +156,9 @@ func (l *linkSaves) after(f func()) {
 	switch {
 	case l.next != nil:
 		l.next.then = append(l.next.then, f)
-	case l.flight != nil:
-		l.flight.then = append(l.flight.then, f)
+	case len(l.flight) > 0:
+		last := l.flight[len(l.flight)-1]
+		last.then = append(last.then, f)
 	default:
 		f()
 	}
@@ -107,7 +167,7 @@ func (l *linkSaves) after(f func()) {
 // wait saves every link added so far and runs what was to come after them; a failed save
 // returns its error (and what was to follow does not run).
 func (l *linkSaves) wait() error {
-	for l.flight != nil || l.next != nil {
+	for len(l.flight) > 0 || l.next != nil {
 		if err := l.step(true); err != nil {
 			return err
 		}
@@ -115,10 +175,10 @@ func (l *linkSaves) wait() error {
 	return nil
 }
 
-// abandon waits for a save in flight to end, when the chunk ends on an error.
+// abandon waits for the batches in flight to end, when the chunk ends on an error.
 func (l *linkSaves) abandon() {
-	if l.flight != nil {
-		<-l.flight.done
-		l.flight, l.next = nil, nil
+	for _, f := range l.flight {
+		<-f.done
 	}
+	l.flight, l.next = nil, nil
 }

@@ -11,20 +11,31 @@ import (
 	"tandem/pairs"
 )
 
-// linkSaves keeps one save in flight and gathers the links added meanwhile for the next:
-// what comes after links waits for their save, in order, and does not happen if it
+// linkSaves keeps two batches in flight, one saving and the next reading back beside it,
+// and gathers the links added meanwhile for the batch after them: saves run one at a time
+// and in order, what comes after links waits for their save and does not happen if it
 // fails; holds names the records of links not yet saved.
 func TestLinkSavesGatherBehindTheSaveInFlight(t *testing.T) {
-	release := make(chan error, 1)
-	started := make(chan []string, 10) // each save's side a ids, as it starts
-	l := linkSaves{save: func(links []pairs.Link) error {
+	release := make(chan error, 2)
+	prepared := make(chan []string, 10) // each batch's side a ids, as its read-back starts
+	started := make(chan []string, 10)  // and as its save starts
+	ids := func(links []pairs.Link) []string {
 		var ids []string
 		for _, k := range links {
 			ids = append(ids, k.A.ID)
 		}
-		started <- ids
-		return <-release
-	}}
+		return ids
+	}
+	l := linkSaves{
+		prepare: func(links []pairs.Link) []pairs.Link {
+			prepared <- ids(links)
+			return links
+		},
+		save: func(links []pairs.Link) error {
+			started <- ids(links)
+			return <-release
+		},
+	}
 	link := func(i int) pairs.Link {
 		return pairs.Link{A: pairs.Half{ID: fmt.Sprintf("a%d", i)}, B: pairs.Half{ID: fmt.Sprintf("b%d", i)}}
 	}
@@ -34,47 +45,66 @@ func TestLinkSavesGatherBehindTheSaveInFlight(t *testing.T) {
 
 	require.NoError(t, l.add([]pairs.Link{link(1)}))
 	l.after(func() { done = append(done, "after 1") })
+	assert.Equal(t, []string{"a1"}, <-started)
 	require.NoError(t, l.add([]pairs.Link{link(2)}))
+	assert.Equal(t, []string{"a1"}, <-prepared)
+	assert.Equal(t, []string{"a2"}, <-prepared, "the second batch reads back while the first saves")
+	assert.Empty(t, started, "but saves only once the first has")
 	require.NoError(t, l.add([]pairs.Link{link(3)}))
-	l.after(func() { done = append(done, "after 3") })
-	assert.True(t, l.holds(SideA, "x", "a1"), "in flight")
-	assert.True(t, l.holds(SideB, "b3"), "gathered")
+	require.NoError(t, l.add([]pairs.Link{link(4)}))
+	l.after(func() { done = append(done, "after 4") })
+	assert.Len(t, l.flight, maxFlights)
+	assert.True(t, l.holds(SideA, "x", "a1"), "saving")
+	assert.True(t, l.holds(SideA, "a2"), "reading back")
+	assert.True(t, l.holds(SideB, "b4"), "gathered")
 	assert.False(t, l.holds(SideA, "b1"), "by side")
 	assert.Len(t, done, 1, "not before the saves end")
 
 	release <- nil
-	release <- nil // the gathered links' save, once the first ends
+	assert.Equal(t, []string{"a2"}, <-started)
+	release <- nil
+	release <- nil
 	require.NoError(t, l.wait())
-	assert.Equal(t, []string{"a1"}, <-started)
-	assert.Equal(t, []string{"a2", "a3"}, <-started, "the links added during a save are saved together after it")
-	assert.Equal(t, []string{"nothing unsaved: at once", "after 1", "after 3"}, done)
-	assert.False(t, l.holds(SideA, "a1", "a3"), "all saved")
+	assert.Equal(t, []string{"a3", "a4"}, <-started, "the links added while two batches were in flight are saved together after them")
+	assert.Equal(t, []string{"a3", "a4"}, <-prepared)
+	assert.Equal(t, []string{"nothing unsaved: at once", "after 1", "after 4"}, done)
+	assert.False(t, l.holds(SideA, "a1", "a2", "a4"), "all saved")
 
-	// Gathering up to maxGatheredLinks: the add that reaches it waits for the save in
-	// flight and starts the next.
+	// Gathering up to maxGatheredLinks: the add that reaches it waits for the oldest batch
+	// and starts the next.
 	require.NoError(t, l.add([]pairs.Link{link(0)}))
+	require.NoError(t, l.add([]pairs.Link{link(1)}))
 	assert.Equal(t, []string{"a0"}, <-started)
 	many := make([]pairs.Link, maxGatheredLinks)
 	for i := range many {
-		many[i] = link(i + 1)
+		many[i] = link(i + 2)
 	}
 	release <- nil
 	require.NoError(t, l.add(many))
-	assert.Nil(t, l.next, "nothing gathers: the add waited for the save in flight")
-	assert.Len(t, <-started, maxGatheredLinks, "and started the gathered links' save")
+	assert.Nil(t, l.next, "nothing gathers: the add waited for the oldest batch")
+	assert.Len(t, l.flight, maxFlights, "and started the gathered links' batch")
+	assert.Equal(t, []string{"a1"}, <-started)
+	release <- nil
+	assert.Len(t, <-started, maxGatheredLinks)
 	release <- nil
 	require.NoError(t, l.wait())
+	for len(prepared) > 0 {
+		<-prepared
+	}
 
-	// A failed save fails what comes after it, and the links gathered behind it are dropped.
+	// A failed save fails what comes after it: the batch behind it is not saved, and the
+	// links gathered behind both are dropped.
 	require.NoError(t, l.add([]pairs.Link{link(1)}))
 	require.NoError(t, l.add([]pairs.Link{link(2)}))
+	require.NoError(t, l.add([]pairs.Link{link(3)}))
 	l.after(func() { done = append(done, "after a failed save") })
 	release <- errors.New("disk full")
 	require.ErrorContains(t, l.wait(), "disk full")
 	assert.Equal(t, []string{"a1"}, <-started)
-	assert.Empty(t, started, "the gathered links were not saved")
+	assert.Empty(t, started, "neither the batch behind it nor the gathered links were saved")
 	assert.Len(t, done, 3, "what follows a failed save does not happen")
 	assert.False(t, l.holds(SideA, "a2"))
+	assert.False(t, l.holds(SideA, "a3"))
 	require.NoError(t, l.wait(), "nothing unsaved")
 	l.abandon()
 }
