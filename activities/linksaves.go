@@ -60,7 +60,11 @@ func (l *linkSaves) add(links []pairs.Link) error {
 		return nil
 	}
 	if l.next == nil {
-		l.next = &linkBatch{ids: map[string]map[string]bool{SideA: {}, SideB: {}}}
+		// Sized for a full batch: a batch gathers up to maxGatheredLinks, and pages of
+		// hundreds of links grow a slice or a map from nothing several times.
+		n := max(len(links), maxGatheredLinks)
+		l.next = &linkBatch{links: make([]pairs.Link, 0, n),
+			ids: map[string]map[string]bool{SideA: make(map[string]bool, n), SideB: make(map[string]bool, n)}}
 	}
 	l.next.links = append(l.next.links, links...)
 	for _, k := range links {
