@@ -60,9 +60,13 @@ func (l *linkSaves) add(links []pairs.Link) error {
 		return nil
 	}
 	if l.next == nil {
-		// Sized for a full batch: a batch gathers up to maxGatheredLinks, and pages of
-		// hundreds of links grow a slice or a map from nothing several times.
-		n := max(len(links), maxGatheredLinks)
+		// Sized for what it will hold: a batch that starts at once holds these links; one
+		// that gathers behind two in flight, up to maxGatheredLinks (pages of hundreds of
+		// links would grow a slice or a map from nothing several times).
+		n := len(links)
+		if len(l.flight) >= maxFlights {
+			n = max(n, maxGatheredLinks)
+		}
 		l.next = &linkBatch{links: make([]pairs.Link, 0, n),
 			ids: map[string]map[string]bool{SideA: make(map[string]bool, n), SideB: make(map[string]bool, n)}}
 	}

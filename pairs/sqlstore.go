@@ -539,7 +539,7 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) er
 		return s.fail("save", cause(ctx, err))
 	}
 	defer func() { _ = conn.Close() }()
-	var stage string
+	stage := "save"
 	err = conn.Raw(func(dc any) error {
 		c, ok := dc.(interface {
 			driver.ConnBeginTx
@@ -548,7 +548,6 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) er
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) takes no transactions or prepared statements", dc)
 		}
-		stage = "save"
 		tx, err := c.BeginTx(ctx, driver.TxOptions{})
 		if err != nil {
 			return err
