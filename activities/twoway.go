@@ -91,10 +91,10 @@ func (m mapping) linkedItem(r connectors.Record, key string, p *Partners) Item {
 	it := Item{SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt, Key: key, Want: m.outgoing(r)}
 	it.Pair = &Pair{X: pairs.RecordValues(m.sync, m.fromName, r, normalize)}
 	var target *connectors.Record
-	if _, ok := p.Linked[r.ID]; ok {
-		// Copied here, not in the if: a partner found escapes to the heap, and so would
-		// the look-up's result of every record, found or not.
-		lp := p.Linked[r.ID]
+	if found, ok := p.Linked[r.ID]; ok {
+		// A copy of its own: a partner found escapes to the heap, and taking found's
+		// address would send every record's look-up result there, found or not.
+		lp := found
 		target, it.Pair.Link = &lp.Record, &lp.Link
 	} else {
 		ts := p.Matches[key]

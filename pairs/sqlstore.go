@@ -592,7 +592,7 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) er
 		}
 		stage = "save: commit"
 		if err := tx.Commit(); err != nil {
-			return err // rolled back: a COMMIT that failed (SQLITE_BUSY) leaves it open
+			return err // the deferred Rollback ends it: a failed COMMIT (SQLITE_BUSY) leaves it open
 		}
 		committed = true
 		return nil
