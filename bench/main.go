@@ -54,7 +54,7 @@ type options struct {
 	json           bool
 	// parallelReads is the sql source's parallel_reads in backfill-postgres (0: its default).
 	parallelReads int
-	// links is where the two-way scenario keeps its link store: sqlite or postgres.
+	// links is where the two-way scenario keeps its link store: sqlite, postgres or map.
 	links string
 	// designs are the designs to run (all three unless -designs says otherwise).
 	designs []string
@@ -86,7 +86,7 @@ func main() {
 	flag.IntVar(&o.webhookRate, "webhook-rate", 100, "webhook events per second")
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
-	flag.StringVar(&o.links, "links", "sqlite", "two-way: the link store, sqlite (a file, the worker's default) or postgres (a throwaway server)")
+	flag.StringVar(&o.links, "links", "sqlite", "two-way: the link store, sqlite (a file, the worker's default), postgres (a throwaway server) or map (links in Go maps: the floor of any store, to see two-way's cost apart from the store's)")
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
 	memProfile := flag.String("memprofile", "", "write a profile of what the whole run allocated (pprof's allocs) to this file at its end")
@@ -103,8 +103,8 @@ func main() {
 		}
 	}
 
-	if o.links != "sqlite" && o.links != "postgres" {
-		fmt.Fprintf(os.Stderr, "bench: -links: %q is not sqlite or postgres\n", o.links)
+	if o.links != "sqlite" && o.links != "postgres" && o.links != "map" {
+		fmt.Fprintf(os.Stderr, "bench: -links: %q is not sqlite, postgres or map\n", o.links)
 		os.Exit(2)
 	}
 	if *cpuProfile != "" {

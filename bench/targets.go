@@ -99,9 +99,17 @@ func ratios(rs []result) []ratio {
 		}
 	}
 	// Two-way against one-way keeping links too: what a link per pair costs is left out.
-	if t, ok := find(rs, scenarioTwoWay, designTwoWay); ok {
-		if o, ok := find(rs, scenarioTwoWay, designOneWayLinks); ok && o.RecordsPerSec > 0 {
-			out = append(out, ratio{Scenario: scenarioTwoWay, Over: "one-way keeping links", Percent: 100 * t.RecordsPerSec / o.RecordsPerSec})
+	// With -links map, two-way against one-way: what two-way costs with a store that
+	// costs nothing.
+	for _, c := range []struct{ twoWay, over, name string }{
+		{designTwoWay, designOneWayLinks, "one-way keeping links"},
+		{designTwoWay + linksInMap, designOneWay, "one-way (two-way's links in a map)"},
+		{designTwoWay + linksInMap, designOneWayLinks + linksInMap, "one-way keeping links (both in a map)"},
+	} {
+		if t, ok := find(rs, scenarioTwoWay, c.twoWay); ok {
+			if o, ok := find(rs, scenarioTwoWay, c.over); ok && o.RecordsPerSec > 0 {
+				out = append(out, ratio{Scenario: scenarioTwoWay, Over: c.name, Percent: 100 * t.RecordsPerSec / o.RecordsPerSec})
+			}
 		}
 	}
 	return out

@@ -120,3 +120,26 @@ func TestPrintTargets(t *testing.T) {
 }
 
 func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+// A run with -links map measures no two-way target (its links are not in a store), and
+// gives two-way against one-way with the store's cost left out.
+func TestLinksInMapRatios(t *testing.T) {
+	rs := []result{
+		rate(scenarioTwoWay, designOneWay, 1000, 100),
+		rate(scenarioTwoWay, designOneWayLinks+linksInMap, 1000, 80),
+		rate(scenarioTwoWay, designTwoWay+linksInMap, 1000, 40),
+	}
+	if got := targets(rs); len(got) != 0 {
+		t.Errorf("targets of a -links map run: %+v, want none", got)
+	}
+	got := ratios(rs)
+	want := []ratio{{scenarioTwoWay, "one-way (two-way's links in a map)", 40}, {scenarioTwoWay, "one-way keeping links (both in a map)", 50}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v, want %+v", got, want)
+	}
+	for i := range got {
+		if got[i].Over != want[i].Over || !near(got[i].Percent, want[i].Percent) {
+			t.Errorf("ratio %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

@@ -22,6 +22,10 @@ const (
 	designTwoWay      = designTandem + " two-way"
 )
 
+// linksInMap ends the name of a design that kept its links in Go maps (-links map): the
+// two-way target is not measured on it.
+const linksInMap = " (links in a map)"
+
 // scenarioTwoWay is issue 17's two-way first run at scale: -records companies in side a
 // of a two-way memory-to-memory sync with a link store (SQLite in a temporary directory, as
 // a worker's --data-dir holds it), against the same records one-way. The first run of a
@@ -33,7 +37,8 @@ const scenarioTwoWay = "two-way"
 
 func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 	// -links postgres: the link store on a throwaway PostgreSQL server, as a deployment of
-	// several workers has it.
+	// several workers has it. -links map: the links in Go maps (linkfloor.go), the rest of
+	// the store in SQLite.
 	linksDSN := ""
 	if b.o.links == "postgres" {
 		pg, err := pgserver.Start()
@@ -79,12 +84,21 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 			return out, err
 		}
 		fx.acts.Links = links
+		if b.o.links == "map" {
+			fx.acts.Links = newMapLinks(links)
+		}
 		r, err := b.tandem(ctx, fx, false)
 		_ = links.Close()
 		_ = os.RemoveAll(dir)
 		r.Scenario, r.Design = scenarioTwoWay, run.design
-		if linksDSN != "" {
+		switch b.o.links {
+		case "postgres":
 			r.Note = "link store on PostgreSQL (-links postgres)"
+		case "map":
+			if run.design != designOneWay { // plain one-way keeps no links: it is the same run
+				r.Design += linksInMap
+				r.Note = "links in Go maps (-links map): the floor of any link store, not a setting of Tandem"
+			}
 		}
 		if err != nil {
 			r.Note = "FAILED: " + err.Error()

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"sync"
+
+	"tandem/pairs"
+)
+
+// mapLinks is the two-way scenario's -links map: the links kept in Go maps in place of the
+// link store, and everything else (failures, pending deletes, the bulk log) in the SQLite
+// store it wraps. It is not a setting of Tandem, whose links must outlive the worker: it
+// measures the floor any link store could reach, so that two-way's own cost (reading both
+// sides, reading back what it wrote, deciding each pair) is seen apart from the store's.
+type mapLinks struct {
+	pairs.Store
+	mu sync.Mutex
+	// bySync holds each sync's links by side a id, and by side b id the side a id.
+	bySync map[string]*syncLinks
+}
+
+type syncLinks struct {
+	a map[string]pairs.Link
+	b map[string]string
+}
+
+func newMapLinks(rest pairs.Store) *mapLinks {
+	return &mapLinks{Store: rest, bySync: map[string]*syncLinks{}}
+}
+
+func (m *mapLinks) of(sync string) *syncLinks {
+	s := m.bySync[sync]
+	if s == nil {
+		s = &syncLinks{a: map[string]pairs.Link{}, b: map[string]string{}}
+		m.bySync[sync] = s
+	}
+	return s
+}
+
+// Save replaces the links that hold either record of each link, in order, as the store's
+// Save does.
+func (m *mapLinks) Save(ctx context.Context, sync string, links []pairs.Link) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.of(sync)
+	for _, l := range links {
+		s.remove(l.A.ID)
+		if a, ok := s.b[l.B.ID]; ok {
+			s.remove(a)
+		}
+		s.a[l.A.ID], s.b[l.B.ID] = l, l.A.ID
+	}
+	return nil
+}
+
+func (s *syncLinks) remove(aID string) {
+	if l, ok := s.a[aID]; ok {
+		delete(s.b, l.B.ID)
+		delete(s.a, aID)
+	}
+}
+
+// Get returns the links of sync whose record on side has one of ids, by that id.
+func (m *mapLinks) Get(ctx context.Context, sync string, side pairs.Side, ids []string) (map[string]pairs.Link, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.of(sync)
+	out := make(map[string]pairs.Link, len(ids))
+	for _, id := range ids {
+		a := id
+		if side == "b" {
+			var ok bool
+			if a, ok = s.b[id]; !ok {
+				continue
+			}
+		}
+		if l, ok := s.a[a]; ok {
+			out[id] = l
+		}
+	}
+	return out, nil
+}
+
+// Glance is Get: a map gives the whole link as cheaply as a part of it.
+func (m *mapLinks) Glance(ctx context.Context, sync string, side pairs.Side, ids []string) (map[string]pairs.Link, error) {
+	return m.Get(ctx, sync, side, ids)
+}
+
+// Delete removes the links of sync whose record on side has one of ids.
+func (m *mapLinks) Delete(ctx context.Context, sync string, side pairs.Side, ids []string) error {
+	links, err := m.Get(ctx, sync, side, ids)
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.of(sync)
+	for _, l := range links {
+		s.remove(l.A.ID)
+	}
+	return nil
+}
+
+// all returns sync's links that keep, in side a id order.
+func (m *mapLinks) all(sync string, keep func(pairs.Link) bool) []pairs.Link {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []pairs.Link
+	for _, l := range m.of(sync).a {
+		if keep(l) {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(x, y pairs.Link) int { return cmp.Compare(x.A.ID, y.A.ID) })
+	return out
+}
+
+// Held returns up to limit held links of sync, soonest HeldUntil first.
+func (m *mapLinks) Held(ctx context.Context, sync string, limit int) ([]pairs.Link, error) {
+	held := m.all(sync, func(l pairs.Link) bool { return !l.HeldUntil.IsZero() })
+	slices.SortStableFunc(held, func(x, y pairs.Link) int { return x.HeldUntil.Compare(y.HeldUntil) })
+	return held[:min(limit, len(held))], ctx.Err()
+}
+
+// Count is how many live links sync has.
+func (m *mapLinks) Count(ctx context.Context, sync string) (int, error) {
+	return len(m.all(sync, func(l pairs.Link) bool { return l.Gone == "" })), ctx.Err()
+}
+
+// Scan returns up to limit links of sync after afterA in side a id order.
+func (m *mapLinks) Scan(ctx context.Context, sync string, afterA string, limit int) ([]pairs.Link, error) {
+	after := m.all(sync, func(l pairs.Link) bool { return l.A.ID > afterA })
+	return after[:min(limit, len(after))], ctx.Err()
+}
+
+// ByKey returns up to 10 links of sync whose key is key.
+func (m *mapLinks) ByKey(ctx context.Context, sync, key string) ([]pairs.Link, error) {
+	keyed := m.all(sync, func(l pairs.Link) bool { return l.Key == key })
+	return keyed[:min(10, len(keyed))], ctx.Err()
+}
