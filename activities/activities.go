@@ -476,6 +476,17 @@ type Matches struct {
 	Matches map[string][]connectors.Record
 }
 
+// ids are the ids of the records found.
+func (m Matches) ids() []string {
+	var ids []string
+	for _, rs := range m.Matches {
+		for _, r := range rs {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
 // FindByIdentifier looks up a whole batch of keys on a side in as few calls as the
 // connector allows.
 func (a *Activities) FindByIdentifier(ctx context.Context, in FindByIdentifierInput) (Matches, error) {

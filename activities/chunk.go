@@ -136,13 +136,16 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	defer c.saves.abandon()
 	defer c.bulk.close()
 	over, err := c.spans(ctx)
+	if err == nil && !over {
+		err = c.pages(ctx)
+	}
+	// The last page's writes (or, after an error, those under way: none outlives the
+	// chunk, and the links of what they wrote are saved as far as they go).
+	if lerr := c.land(); err == nil {
+		err = lerr
+	}
 	if err != nil {
 		return ChunkResult{}, err
-	}
-	if !over {
-		if err := c.pages(ctx); err != nil {
-			return ChunkResult{}, err
-		}
 	}
 	if err := c.saves.wait(); err != nil {
 		return ChunkResult{}, err
@@ -174,6 +177,8 @@ type chunk struct {
 	written map[string]RecentWrite
 	// bulk keeps what the chunk did with each record, when no link will (bulklog.go).
 	bulk *bulkLog
+	// flying is the page being written while the next is prepared (page), or nil.
+	flying *flight
 }
 
 // to is the side the chunk writes.
@@ -228,7 +233,7 @@ func (c *chunk) beat() {
 // committed moves the chunk's cursor past a page (or a span) it has written, once the
 // links of the pages before it are saved.
 func (c *chunk) committed(cursor connectors.Cursor, more bool) {
-	c.saves.after(func() {
+	c.then(func() {
 		c.out.Cursor, c.out.More = cursor, more
 		c.out.Pages++
 		c.mu.Lock()
@@ -273,7 +278,7 @@ func (c *chunk) pages(ctx context.Context) error {
 		}
 		read := f.page
 		if len(read.Records) == 0 {
-			c.saves.after(func() { c.out.More = false })
+			c.then(func() { c.out.More = false })
 			return nil
 		}
 		last := connectors.CursorOf(read.Records[len(read.Records)-1])
@@ -395,20 +400,107 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 			start(j)
 		}
 	}
-	return len(marks) == n, nil
+	// The chunk reads on page by page from the cursor: the last span's writes land first.
+	return len(marks) == n, c.land()
 }
 
-// page runs one page through find, build, compare and the writes, as a run's batch, and
-// adds its outcomes to the chunk's. It leaves the page's links saving while the chunk goes
-// on to the next page.
+// A chunk's pages go through find, build, compare and the writes one after the other, but
+// a page's writes overlap the next page's look-ups and decisions: page prepares a page
+// (find, build, compare: reads only), lands the page before it (waits for its writes and
+// tallies them, in order) and only then starts the new page's writes. So one page at a
+// time is written, in order, and each page is decided on what the service holds after the
+// writes of the pages before it, except the one still being written: a page that shares a
+// record, a key or a partner with that page waits for it to land before it is looked up
+// (touches), and a chunk into a side whose search lags does not overlap at all (its
+// look-ups read what the writes before it left, chunklag.go).
+
+// flight is a page on its way: decided (prepare), written (launch), then tallied (land).
+type flight struct {
+	page Records
+	// skipped are the page's records left out before the decisions (ended pairs,
+	// settled records, records read from before Tandem's own write); decided is false
+	// when that was all of them (nothing to write).
+	skipped  int
+	decided  bool
+	now      time.Time
+	items    Items
+	plan     Plan
+	outcomes *pageOutcomes
+	// writes are the page's two writes (to the other side; two-way, back to this one).
+	toOther, toThis chan written
+	// touched names what the page's writes may change: "k:" its keys, "f:" its records'
+	// ids, "t:" the other side's ids it writes.
+	touched map[string]bool
+	// then runs once the page has landed and its links are saved (the cursor's move).
+	then []func()
+}
+
+// written is one write of a page: its results, or the error of the whole call.
+type written struct {
+	res Written
+	err error
+}
+
+// touches reports whether a page shares a record or a key with f's.
+func (f *flight) touches(page Records) bool {
+	for i, r := range page.Records {
+		if f.touched["f:"+r.ID] || page.Keys[i] != "" && f.touched["k:"+page.Keys[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// writes reports whether f writes one of the other side's records ids.
+func (f *flight) writes(ids []string) bool {
+	if f == nil {
+		return false
+	}
+	for _, id := range ids {
+		if f.touched["t:"+id] {
+			return true
+		}
+	}
+	return false
+}
+
+// then runs fn after the pages synced so far have landed and their links are saved.
+func (c *chunk) then(fn func()) {
+	if c.flying != nil {
+		c.flying.then = append(c.flying.then, fn)
+		return
+	}
+	c.saves.after(fn)
+}
+
+// page syncs one page, as a run's batch, and adds its outcomes to the chunk's. Its writes
+// are still under way when it returns (land ends them); its links are saved as the chunk
+// goes on.
 func (c *chunk) page(ctx context.Context, page Records) error {
-	a, in, out, saves := c.a, &c.in, &c.out, c.saves
+	if f := c.flying; f != nil && (c.lag > 0 || f.touches(page)) {
+		if err := c.land(); err != nil {
+			return err
+		}
+	}
+	c.out.Counts.Fetched += len(page.Records)
+	f, err := c.prepare(ctx, page)
+	if err != nil {
+		return err
+	}
+	if err := c.land(); err != nil {
+		return err
+	}
+	c.launch(ctx, f)
+	c.flying = f
+	return nil
+}
+
+// prepare finds, builds and compares a page, without writing (see page).
+func (c *chunk) prepare(ctx context.Context, page Records) (*flight, error) {
+	a, in, saves := c.a, &c.in, c.saves
 	from, to := in.Side, definition.Other(in.Side)
-	out.Counts.Fetched += len(page.Records)
-	var (
-		items Items
-		err   error
-	)
+	f := &flight{page: page}
+	var err error
 	if in.Linked {
 		ids := make([]string, len(page.Records))
 		for i, r := range page.Records {
@@ -418,20 +510,23 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 		// looked up once it is (its own, or one the look-up found on the other side).
 		if saves.holds(from, ids...) {
 			if err := saves.wait(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		find := FindPartnersInput{Ref: in.Ref, Side: from, IDs: ids, Keys: page.Keys, Current: page.Records, Before: page.Before}
 		p, err := a.FindPartners(ctx, find)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if saves.holds(to, p.otherIDs(to)...) {
+		if others := p.otherIDs(to); c.flying.writes(others) || saves.holds(to, others...) {
+			if err := c.land(); err != nil {
+				return nil, err
+			}
 			if err := saves.wait(); err != nil {
-				return err
+				return nil, err
 			}
 			if p, err = a.FindPartners(ctx, find); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if len(p.Behind) > 0 && activity.IsActivity(ctx) {
@@ -439,67 +534,81 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 				"sync", in.Sync, "side", from, "records", len(p.Behind))
 		}
 		if len(p.Gone) > 0 || len(p.Unchanged) > 0 || len(p.Behind) > 0 {
-			out.Counts.Skipped += len(p.Gone) + len(p.Unchanged) + len(p.Behind)
+			f.skipped = len(p.Gone) + len(p.Unchanged) + len(p.Behind)
 			page = page.Without(p.Gone).Without(p.Behind).Keep(func(r connectors.Record, _ string) bool {
 				return !p.Unchanged[r.ID]
 			})
 			if len(page.Records) == 0 {
-				return nil
+				return f, nil
 			}
 		}
-		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Partners: &p}); err != nil {
-			return err
+		if f.items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Partners: &p}); err != nil {
+			return nil, err
 		}
 	} else {
-		m, err := a.FindByIdentifier(ctx, FindByIdentifierInput{Ref: in.Ref, Side: to, Values: page.UniqueKeys()})
+		keys := page.UniqueKeys()
+		m, err := a.FindByIdentifier(ctx, FindByIdentifierInput{Ref: in.Ref, Side: to, Values: keys})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if c.lag > 0 {
-			if err := c.reread(ctx, page.UniqueKeys(), &m, time.Now()); err != nil {
-				return err
+		if c.flying.writes(m.ids()) {
+			if err := c.land(); err != nil {
+				return nil, err
+			}
+			if m, err = a.FindByIdentifier(ctx, FindByIdentifierInput{Ref: in.Ref, Side: to, Values: keys}); err != nil {
+				return nil, err
 			}
 		}
-		if items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Matches: m.Matches}); err != nil {
-			return err
+		if c.lag > 0 {
+			if err := c.reread(ctx, keys, &m, time.Now()); err != nil {
+				return nil, err
+			}
+		}
+		if f.items, err = a.BuildPayloads(ctx, BuildPayloadsInput{Ref: in.Ref, From: from, Source: page, Matches: m.Matches}); err != nil {
+			return nil, err
 		}
 	}
 	// The page's time on the workflow's clock: the links' times are those of the page's
 	// writes, not the chunk's start (a link's write time tells a record read from before
 	// it: FindPartnersInput.Before).
-	now := in.Now.Add(time.Since(c.started))
-	dec, err := a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: items.Items, TargetCursor: in.TargetCursor,
-		Linked: in.Linked, Now: now, CoolDown: in.CoolDown})
+	f.now = in.Now.Add(time.Since(c.started))
+	dec, err := a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: f.items.Items, TargetCursor: in.TargetCursor,
+		Linked: in.Linked, Now: f.now, CoolDown: in.CoolDown})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	plan := dec.Plan(from, items.Items)
-	counts := &out.Counts
-	counts.Skipped += plan.Skipped
-	for _, f := range plan.Failures {
-		counts.Failed++
-		appendBounded(&out.Failures, f)
+	f.plan, f.decided = dec.Plan(from, f.items.Items), true
+	f.outcomes = c.bulk.outcomes(f.items.Items, f.plan.Failures)
+	f.touched = make(map[string]bool, 2*len(f.page.Records)+len(f.plan.Ops)+len(f.plan.BackOps))
+	for i, r := range f.page.Records {
+		f.touched["f:"+r.ID] = true
+		if k := f.page.Keys[i]; k != "" {
+			f.touched["k:"+k] = true
+		}
 	}
-	for _, k := range plan.Conflicts {
-		counts.Conflicts++
-		appendBounded(&out.Conflicts, k)
+	for _, op := range f.plan.Ops {
+		if op.TargetID != "" {
+			f.touched["t:"+op.TargetID] = true
+		}
+		if op.Key != "" {
+			f.touched["k:"+op.Key] = true
+		}
 	}
-	for _, h := range plan.Holds {
-		counts.Held++
-		appendBounded(&out.Holds, h)
+	for _, op := range f.plan.BackOps {
+		if op.TargetID != "" {
+			f.touched["f:"+op.TargetID] = true
+		}
 	}
-	for _, k := range plan.Released {
-		appendBounded(&out.Released, k)
-	}
+	return f, nil
+}
 
-	outcomes := c.bulk.outcomes(items.Items, plan.Failures)
-
-	// The writes: to the other side and (two-way) back to this one, at the same time.
-	created, failed := map[string]string{}, map[string]bool{}
-	type written struct {
-		res Written
-		err error
+// launch starts a prepared page's writes: to the other side and (two-way) back to this
+// one, at the same time.
+func (c *chunk) launch(ctx context.Context, f *flight) {
+	if !f.decided {
+		return
 	}
+	in := &c.in
 	run := func(side string, ops []WriteOp, batch string) chan written {
 		ch := make(chan written, 1)
 		if len(ops) == 0 {
@@ -507,20 +616,57 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 			return ch
 		}
 		go func() {
-			w, err := a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt, Remember: in.Remember})
+			w, err := c.a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt, Remember: in.Remember})
 			ch <- written{w, err}
 		}()
 		return ch
 	}
-	batch := fmt.Sprintf("%s-chunk-%s", from, page.Records[0].ID)
-	toOther, toThis := run(to, plan.Ops, batch), run(from, plan.BackOps, batch+"-back")
+	from := in.Side
+	batch := fmt.Sprintf("%s-chunk-%s", from, f.page.Records[0].ID)
+	f.toOther, f.toThis = run(definition.Other(from), f.plan.Ops, batch), run(from, f.plan.BackOps, batch+"-back")
+}
+
+// land waits for the page in flight, if any, to be written, adds its outcomes to the
+// chunk's and leaves its links saving.
+func (c *chunk) land() error {
+	f := c.flying
+	if f == nil {
+		return nil
+	}
+	c.flying = nil
+	in, out := &c.in, &c.out
+	from := in.Side
+	counts := &out.Counts
+	counts.Skipped += f.skipped + f.plan.Skipped
+	for _, fl := range f.plan.Failures {
+		counts.Failed++
+		appendBounded(&out.Failures, fl)
+	}
+	for _, k := range f.plan.Conflicts {
+		counts.Conflicts++
+		appendBounded(&out.Conflicts, k)
+	}
+	for _, h := range f.plan.Holds {
+		counts.Held++
+		appendBounded(&out.Holds, h)
+	}
+	for _, k := range f.plan.Released {
+		appendBounded(&out.Released, k)
+	}
+	if !f.decided {
+		for _, fn := range f.then {
+			c.saves.after(fn)
+		}
+		return nil
+	}
+	created, failed := map[string]string{}, map[string]bool{}
 	var firstErr error
 	for _, w := range []struct {
 		ch      chan written
 		ops     []WriteOp
 		side    string // of the records the ops came from
 		toOther bool
-	}{{toOther, plan.Ops, from, true}, {toThis, plan.BackOps, to, false}} {
+	}{{f.toOther, f.plan.Ops, from, true}, {f.toThis, f.plan.BackOps, definition.Other(from), false}} {
 		r := <-w.ch
 		if r.err != nil {
 			if firstErr == nil {
@@ -544,7 +690,7 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 				c.noteWrite(op.Key, res.TargetID, time.Now())
 			}
 			if w.toOther {
-				outcomes.wrote(op, res)
+				f.outcomes.wrote(op, res)
 			}
 			switch res.Action {
 			case ActionCreate:
@@ -567,15 +713,21 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 	if firstErr != nil {
 		return firstErr
 	}
-	c.bulk.add(outcomes)
+	c.bulk.add(f.outcomes)
 	var links []pairs.Link
 	switch {
 	case in.Linked:
-		links = plan.SettleLinks(created, failed)
+		links = f.plan.SettleLinks(created, failed)
 	case in.KeepLinks:
-		links = OneWayLinks(items.Items, created, failed, now)
+		links = OneWayLinks(f.items.Items, created, failed, f.now)
 	}
-	return saves.add(links)
+	if err := c.saves.add(links); err != nil {
+		return err
+	}
+	for _, fn := range f.then {
+		c.saves.after(fn)
+	}
+	return nil
 }
 
 // appendBounded appends v to *list unless it holds maxChunkList already.

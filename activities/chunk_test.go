@@ -183,6 +183,26 @@ func BenchmarkSyncChunk(b *testing.B) {
 	}
 }
 
+// BenchmarkSyncChunkSlowTarget syncs a chunk of 10,000 records into a target whose every
+// call takes 20 ms (a database or a service far away): each page's look-up of keys and
+// its write cost a round trip, and the next page's look-up runs while a page is written.
+//
+//	go test ./activities -run '^$' -bench SyncChunkSlowTarget -benchtime 5x
+func BenchmarkSyncChunkSlowTarget(b *testing.B) {
+	const n = 10_000
+	for b.Loop() {
+		b.StopTimer()
+		f := newFixture(memory.Options{Latency: 20 * time.Millisecond})
+		f.crm.Seed(crmCompanies, n, company)
+		b.StartTimer()
+		res, err := f.acts.SyncChunk(b.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 500})
+		if err != nil || res.Counts.Created != n {
+			b.Fatalf("chunk: %v, %+v", err, res.Counts)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
 // slowReads adds latency to a memory connector's reads of changes.
 type slowReads struct {
 	*memory.Connector

@@ -1,0 +1,159 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/connectors/memory"
+)
+
+// watchedTarget is a target whose first write waits for a second look-up of keys (the
+// next page's; the first is its own page's), at most until patience runs out: it reports
+// the keys of the look-ups made before that write ended, but the first.
+type watchedTarget struct {
+	*memory.Connector
+	patience time.Duration
+
+	mu      sync.Mutex
+	looks   int
+	writes  int
+	written bool     // the first write has ended
+	during  []string // keys looked up (but the first look-up's) before it ended
+	second  chan struct{}
+}
+
+func newWatchedTarget(c *memory.Connector, patience time.Duration) *watchedTarget {
+	return &watchedTarget{Connector: c, patience: patience, second: make(chan struct{})}
+}
+
+func (w *watchedTarget) look(values []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.looks++
+	if w.looks == 2 {
+		close(w.second)
+	}
+	if w.looks >= 2 && !w.written {
+		w.during = append(w.during, values...)
+	}
+}
+
+func (w *watchedTarget) Find(ctx context.Context, object, field string, values []string) (map[string][]connectors.Record, error) {
+	w.look(values)
+	return w.Connector.Find(ctx, object, field, values)
+}
+
+func (w *watchedTarget) FindNormalized(ctx context.Context, object, field string, values []string, n connectors.KeyNormalizer) (map[string][]connectors.Record, error) {
+	w.look(values)
+	return w.Connector.FindNormalized(ctx, object, field, values, n)
+}
+
+func (w *watchedTarget) write(ctx context.Context) {
+	w.mu.Lock()
+	w.writes++
+	first := w.writes == 1
+	w.mu.Unlock()
+	if !first {
+		return
+	}
+	select {
+	case <-w.second:
+	case <-ctx.Done():
+	case <-time.After(w.patience):
+	}
+	w.mu.Lock()
+	w.written = true
+	w.mu.Unlock()
+}
+
+func (w *watchedTarget) Create(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	w.write(ctx)
+	return w.Connector.Create(ctx, object, records)
+}
+
+func (w *watchedTarget) Update(ctx context.Context, object string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	w.write(ctx)
+	return w.Connector.Update(ctx, object, records)
+}
+
+func (w *watchedTarget) Upsert(ctx context.Context, object, key string, records []connectors.Record) ([]connectors.WriteResult, error) {
+	w.write(ctx)
+	return w.Connector.Upsert(ctx, object, key, records)
+}
+
+// TestChunkLooksUpWhileWriting: a chunk looks the next page's keys up while the page
+// before it is written (the first write waits for that look-up: a chunk that looked up
+// only after each write would keep it waiting until its patience ran out, and look up
+// nothing meanwhile), and syncs every record once.
+func TestChunkLooksUpWhileWriting(t *testing.T) {
+	f := newFixture(memory.Options{})
+	f.crm.Seed(crmCompanies, 150, company)
+	target := newWatchedTarget(f.erp, 10*time.Second)
+	f.acts.Connections["erp"] = target
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50})
+	require.NoError(t, err)
+	assert.Equal(t, ChunkCounts{Fetched: 150, Created: 150}, res.Counts)
+	assert.Equal(t, 150, f.erp.Len(erpAccounts))
+	assert.Equal(t, 50, len(target.during), "the second page's keys were looked up while the first was written")
+	assert.Equal(t, 3, res.Pages)
+}
+
+// TestChunkWaitsForAPageWithItsKeys: a page that holds a key of the page being written
+// is looked up once that write has landed, so the record the write created is found, not
+// created again.
+func TestChunkWaitsForAPageWithItsKeys(t *testing.T) {
+	f := newFixture(memory.Options{})
+	// Records 0-49 are the first page; record 50 (in the second) has record 10's domain.
+	f.crm.Seed(crmCompanies, 100, func(i int) map[string]any {
+		if i == 50 {
+			return map[string]any{"name": "Company 50", "domain": "c010.example"}
+		}
+		return company(i)
+	})
+	// Patience: how long the first write waits for a look-up that must not come. A
+	// broken guard is seen whenever the second page is prepared within it.
+	target := newWatchedTarget(f.erp, time.Second)
+	f.acts.Connections["erp"] = target
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50})
+	require.NoError(t, err)
+	assert.Empty(t, target.during, "no look-up while the first page was written")
+	assert.Equal(t, 99, f.erp.Len(erpAccounts), "c010.example once")
+	assert.Equal(t, 100, res.Counts.Fetched)
+	assert.Equal(t, 99, res.Counts.Created)
+	assert.Equal(t, 1, res.Counts.Updated+res.Counts.Skipped, "record 50 found record 10's account")
+}
+
+// TestFlightTouches: what a page in flight holds back: a page sharing a record or a key
+// with it, and a look-up that found a record it writes.
+func TestFlightTouches(t *testing.T) {
+	f := &flight{touched: map[string]bool{"f:a1": true, "k:acme.com": true, "t:b7": true}}
+	page := func(ids, keys []string) Records {
+		var rs []connectors.Record
+		for _, id := range ids {
+			rs = append(rs, connectors.Record{ID: id})
+		}
+		return Records{Records: rs, Keys: keys}
+	}
+	for _, c := range []struct {
+		ids, keys []string
+		want      bool
+	}{
+		{[]string{"a2", "a3"}, []string{"x.com", "y.com"}, false},
+		{[]string{"a2", "a1"}, []string{"x.com", "z.com"}, true},
+		{[]string{"a2", "a3"}, []string{"", "acme.com"}, true},
+		{[]string{"a2"}, []string{""}, false},
+	} {
+		assert.Equal(t, c.want, f.touches(page(c.ids, c.keys)), fmt.Sprint(c.ids, c.keys))
+	}
+	assert.True(t, f.writes([]string{"b1", "b7"}))
+	assert.False(t, f.writes([]string{"b1", "a1"}), "a1 is a record of the page's own side")
+	var none *flight
+	assert.False(t, none.writes([]string{"b7"}), "no page in flight")
+}
