@@ -135,6 +135,7 @@ func (a *Activities) SyncChunk(ctx context.Context, in SyncChunkInput) (ChunkRes
 	defer stop()
 	defer c.saves.abandon()
 	defer c.bulk.close()
+	defer c.ground()
 	over, err := c.spans(ctx)
 	if err == nil && !over {
 		err = c.pages(ctx)
@@ -400,28 +401,36 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 			start(j)
 		}
 	}
-	// The chunk reads on page by page from the cursor: the last span's writes land first.
+	// The last span's writes land before the chunk reads on page by page (from its cursor,
+	// which moves past the span once the span's links are saved).
 	return len(marks) == n, c.land()
 }
 
 // A chunk's pages go through find, build, compare and the writes one after the other, but
-// a page's writes overlap the next page's look-ups and decisions: page prepares a page
-// (find, build, compare: reads only), lands the page before it (waits for its writes and
-// tallies them, in order) and only then starts the new page's writes. So one page at a
-// time is written, in order, and each page is decided on what the service holds after the
-// writes of the pages before it, except the one still being written: a page that shares a
-// record, a key or a partner with that page waits for it to land before it is looked up
-// (touches), and a chunk into a side whose search lags does not overlap at all (its
-// look-ups read what the writes before it left, chunklag.go).
+// a page's writes overlap the next page's look-up: page prepares a page (find and build:
+// reads only), lands the page before it (waits for its writes and tallies them, in
+// order), decides the new page (compare, plan: its time, and so its links' write times,
+// is when its writes start) and only then starts its writes. So one page at a time is
+// written, in order, and each page's look-up sees the writes of the pages before it,
+// except the one still being written: a page that shares a record or a key with that
+// page waits for it to land before it is looked up (touches); one whose look-up found a
+// record that page writes waits for it and looks up again (writes). A one-way chunk into
+// a side whose search lags does not overlap (its look-ups read what the writes before it
+// left, chunklag.go); a linked chunk into one does (its links tell a record read from
+// before Tandem's write: FindPartnersInput.Before).
 
-// flight is a page on its way: decided (prepare), written (launch), then tallied (land).
+// flight is a page on its way: looked up (prepare), decided (decide), written (launch),
+// then tallied (land).
 type flight struct {
 	page Records
 	// skipped are the page's records left out before the decisions (ended pairs,
-	// settled records, records read from before Tandem's own write); decided is false
-	// when that was all of them (nothing to write).
-	skipped  int
-	decided  bool
+	// settled records, records read from before Tandem's own write); built and decided
+	// are false when that was all of them (nothing to write).
+	skipped int
+	built   bool
+	decided bool
+	// batch is the first record the page writes, which names its writes (Failure.Write).
+	batch    string
 	now      time.Time
 	items    Items
 	plan     Plan
@@ -490,17 +499,22 @@ func (c *chunk) page(ctx context.Context, page Records) error {
 	if err := c.land(); err != nil {
 		return err
 	}
+	// Decided once the page before has landed, just before the page's own writes: the
+	// page's time (its links' write times) is when they start.
+	if err := c.decide(ctx, f); err != nil {
+		return err
+	}
 	c.launch(ctx, f)
 	c.flying = f
 	return nil
 }
 
-// prepare finds, builds and compares a page, without writing (see page).
+// prepare looks a page's partners or matches up and builds its payloads, without writing
+// (see page).
 func (c *chunk) prepare(ctx context.Context, page Records) (*flight, error) {
 	a, in, saves := c.a, &c.in, c.saves
 	from, to := in.Side, definition.Other(in.Side)
 	f := &flight{page: page}
-	var err error
 	if in.Linked {
 		ids := make([]string, len(page.Records))
 		for i, r := range page.Records {
@@ -568,14 +582,24 @@ func (c *chunk) prepare(ctx context.Context, page Records) (*flight, error) {
 			return nil, err
 		}
 	}
+	f.built, f.batch = true, page.Records[0].ID
+	return f, nil
+}
+
+// decide compares a prepared page and plans its writes.
+func (c *chunk) decide(ctx context.Context, f *flight) error {
+	if !f.built {
+		return nil
+	}
+	in, from := &c.in, c.in.Side
 	// The page's time on the workflow's clock: the links' times are those of the page's
 	// writes, not the chunk's start (a link's write time tells a record read from before
 	// it: FindPartnersInput.Before).
 	f.now = in.Now.Add(time.Since(c.started))
-	dec, err := a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: f.items.Items, TargetCursor: in.TargetCursor,
+	dec, err := c.a.Compare(ctx, CompareInput{Ref: in.Ref, From: from, Items: f.items.Items, TargetCursor: in.TargetCursor,
 		Linked: in.Linked, Now: f.now, CoolDown: in.CoolDown})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	f.plan, f.decided = dec.Plan(from, f.items.Items), true
 	f.outcomes = c.bulk.outcomes(f.items.Items, f.plan.Failures)
@@ -599,7 +623,7 @@ func (c *chunk) prepare(ctx context.Context, page Records) (*flight, error) {
 			f.touched["f:"+op.TargetID] = true
 		}
 	}
-	return f, nil
+	return nil
 }
 
 // launch starts a prepared page's writes: to the other side and (two-way) back to this
@@ -622,8 +646,18 @@ func (c *chunk) launch(ctx context.Context, f *flight) {
 		return ch
 	}
 	from := in.Side
-	batch := fmt.Sprintf("%s-chunk-%s", from, f.page.Records[0].ID)
+	batch := fmt.Sprintf("%s-chunk-%s", from, f.batch)
 	f.toOther, f.toThis = run(definition.Other(from), f.plan.Ops, batch), run(from, f.plan.BackOps, batch+"-back")
+}
+
+// ground waits for the writes of the page in flight, if any, and drops it: no write
+// outlives a chunk that ends on a panic.
+func (c *chunk) ground() {
+	if f := c.flying; f != nil && f.decided {
+		<-f.toOther
+		<-f.toThis
+	}
+	c.flying = nil
 }
 
 // land waits for the page in flight, if any, to be written, adds its outcomes to the

@@ -187,7 +187,7 @@ func BenchmarkSyncChunk(b *testing.B) {
 // call takes 20 ms (a database or a service far away): each page's look-up of keys and
 // its write cost a round trip, and the next page's look-up runs while a page is written.
 //
-//	go test ./activities -run '^$' -bench SyncChunkSlowTarget -benchtime 5x
+//	go test ./activities -run '^$' -bench SyncChunkSlowTarget -benchtime 3x
 func BenchmarkSyncChunkSlowTarget(b *testing.B) {
 	const n = 10_000
 	for b.Loop() {

@@ -26,6 +26,8 @@ type linkSaves struct {
 	// batch after them.
 	flight []*linkBatch
 	next   *linkBatch
+	// failed is set once a save failed: nothing is saved after it.
+	failed bool
 }
 
 // maxGatheredLinks is how many links gather for the next batch while two are in flight;
@@ -56,6 +58,9 @@ type linkBatch struct {
 // flight, else once the oldest has ended (which the next add, or wait, finds). add waits
 // for the oldest batch when maxGatheredLinks have gathered; it returns that save's error.
 func (l *linkSaves) add(links []pairs.Link) error {
+	if l.failed {
+		return errEarlierSave
+	}
 	if len(links) == 0 {
 		return nil
 	}
@@ -97,8 +102,10 @@ func (l *linkSaves) step(block bool) error {
 		l.flight = l.flight[1:]
 		if err != nil {
 			// What follows a failed save does not happen: the batch behind it ends without
-			// saving (once its read-back is over), the gathered links are dropped.
+			// saving (once its read-back is over), the gathered links are dropped, and so
+			// are links added later (a page in flight that lands as the chunk ends).
 			l.abandon()
+			l.failed = true
 			return err
 		}
 		for _, then := range f.then {

@@ -106,5 +106,9 @@ func TestLinkSavesGatherBehindTheSaveInFlight(t *testing.T) {
 	assert.False(t, l.holds(SideA, "a2"))
 	assert.False(t, l.holds(SideA, "a3"))
 	require.NoError(t, l.wait(), "nothing unsaved")
+	// Nor are links added after it (a page that lands as the chunk ends on that error).
+	require.ErrorIs(t, l.add([]pairs.Link{link(5)}), errEarlierSave)
+	assert.False(t, l.holds(SideA, "a5"))
+	assert.Empty(t, started)
 	l.abandon()
 }

@@ -157,3 +157,31 @@ func TestFlightTouches(t *testing.T) {
 	var none *flight
 	assert.False(t, none.writes([]string{"b7"}), "no page in flight")
 }
+
+// TestFlightTouched: what a decided page holds back while it is written: its records, its
+// keys, and the other side's records it updates.
+func TestFlightTouched(t *testing.T) {
+	f := newFixture(memory.Options{})
+	f.crm.Seed(crmCompanies, 3, company)
+	_, err := f.erp.Create(t.Context(), erpAccounts, []connectors.Record{{Fields: map[string]any{"website": "c001.example", "name": "Old name"}}})
+	require.NoError(t, err)
+	in := SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 50}
+	c, err := f.acts.newChunk(t.Context(), t.Context(), in)
+	require.NoError(t, err)
+	page, err := f.acts.FetchChanges(t.Context(), FetchChangesInput{Ref: in.Ref, Side: SideA, Limit: 50})
+	require.NoError(t, err)
+	require.Len(t, page.Records, 3)
+	fl, err := c.prepare(t.Context(), page)
+	require.NoError(t, err)
+	require.NoError(t, c.decide(t.Context(), fl))
+	account := f.erp.All(erpAccounts)[0].ID
+	for _, r := range page.Records {
+		assert.True(t, fl.touched["f:"+r.ID], r.ID)
+	}
+	for _, k := range []string{"c000.example", "c001.example", "c002.example"} {
+		assert.True(t, fl.touched["k:"+k], k)
+	}
+	assert.True(t, fl.writes([]string{account}), "the account it updates")
+	assert.True(t, fl.touches(Records{Records: []connectors.Record{{ID: "other"}}, Keys: []string{"c002.example"}}))
+	assert.False(t, fl.touches(Records{Records: []connectors.Record{{ID: "other"}}, Keys: []string{"c003.example"}}))
+}
