@@ -180,6 +180,9 @@ type chunk struct {
 	bulk *bulkLog
 	// flying is the page being written while the next is prepared (page), or nil.
 	flying *flight
+	// readTo is where the chunk's reads have got to: the changes after it are still to
+	// read (the cursor, c.out.Cursor, moves there once the links before it are saved).
+	readTo connectors.Cursor
 }
 
 // to is the side the chunk writes.
@@ -204,7 +207,7 @@ func (a *Activities) newChunk(actx, ctx context.Context, in SyncChunkInput) (*ch
 	}
 	c := &chunk{a: a, in: in, sync: s, from: from, fromConn: fromConn, toConn: toConn,
 		limit: in.MaxRecords, started: time.Now(), out: ChunkResult{Cursor: in.Cursor},
-		actx: actx, progress: ChunkProgress{Cursor: in.Cursor}}
+		actx: actx, progress: ChunkProgress{Cursor: in.Cursor}, readTo: in.Cursor}
 	if c.limit <= 0 {
 		c.limit = ChunkRecords
 	}
@@ -264,7 +267,7 @@ func (c *chunk) pages(ctx context.Context) error {
 		}()
 		return ch
 	}
-	next, inFlight := fetch(c.out.Cursor, min(in.PageSize*pages, c.limit)), true
+	next, inFlight := fetch(c.readTo, min(in.PageSize*pages, c.limit)), true
 	// A failed page lets the read in flight end before the context does.
 	defer func() {
 		if inFlight {
@@ -296,7 +299,8 @@ func (c *chunk) pages(ctx context.Context) error {
 			if err := c.page(ctx, page); err != nil {
 				return err
 			}
-			c.committed(connectors.CursorOf(page.Records[len(page.Records)-1]), page.More)
+			c.readTo = connectors.CursorOf(page.Records[len(page.Records)-1])
+			c.committed(c.readTo, page.More)
 		}
 		if !goOn {
 			return nil
@@ -393,6 +397,7 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 			}
 			page, r.err = read(rctx, connectors.CursorOf(page.Records[len(page.Records)-1]), mark)
 		}
+		c.readTo = mark
 		c.committed(mark, true)
 		if time.Since(c.started) >= ChunkTime {
 			return true, nil
@@ -401,8 +406,8 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 			start(j)
 		}
 	}
-	// The last span's writes land before the chunk reads on page by page (from its cursor,
-	// which moves past the span once the span's links are saved).
+	// The last span's writes land before the chunk reads on page by page, after its mark
+	// (readTo; the cursor moves there once the span's links are saved).
 	return len(marks) == n, c.land()
 }
 

@@ -1,8 +1,10 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/connectors/memory"
+	"tandem/pairs"
 )
 
 // watchedTarget is a target whose first write waits for a second look-up of keys (the
@@ -184,4 +187,74 @@ func TestFlightTouched(t *testing.T) {
 	assert.True(t, fl.writes([]string{account}), "the account it updates")
 	assert.True(t, fl.touches(Records{Records: []connectors.Record{{ID: "other"}}, Keys: []string{"c002.example"}}))
 	assert.False(t, fl.touches(Records{Records: []connectors.Record{{ID: "other"}}, Keys: []string{"c003.example"}}))
+}
+
+// TestChunkReadsOnAfterItsLastSpan: a chunk that keeps links reads on page by page after
+// its last span's mark, not from its cursor, which moves there only once the span's links
+// are saved (here the save waits for that read to begin): no record is read twice.
+func TestChunkReadsOnAfterItsLastSpan(t *testing.T) {
+	f := spanFixture(t, 2, 35, company)
+	source := &changesWatch{Connector: f.acts.Connections["crm"].(*barrierReader), read: make(chan struct{})}
+	f.acts.Connections["crm"] = source
+	store, err := pairs.OpenSQLite(":memory:")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = store.Close() })
+	f.acts.Links = waitingSaves{Store: store, until: source.read}
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 10, KeepLinks: true})
+	require.NoError(t, err)
+	assert.Equal(t, ChunkCounts{Fetched: 35, Created: 35}, res.Counts, "each record read once")
+	assert.Equal(t, 35, f.erp.Len(erpAccounts))
+	n, err := store.Count(t.Context(), "companies")
+	require.NoError(t, err)
+	assert.Equal(t, 35, n)
+	all := f.crm.All(crmCompanies)
+	slices.SortFunc(all, func(x, y connectors.Record) int {
+		return cmp.Or(x.UpdatedAt.Compare(y.UpdatedAt), cmp.Compare(x.ID, y.ID))
+	})
+	require.NotEmpty(t, source.since)
+	assert.Equal(t, connectors.CursorOf(all[29]), source.since[0], "read on after the third mark")
+}
+
+// changesWatch reports the cursors its reads of changes (page by page, not spans) began
+// after, and closes read at the first.
+type changesWatch struct {
+	connectors.Connector
+	read  chan struct{}
+	once  sync.Once
+	since []connectors.Cursor
+}
+
+func (c *changesWatch) Changes(ctx context.Context, object string, since connectors.Cursor, limit int) (connectors.Page, error) {
+	c.since = append(c.since, since)
+	c.once.Do(func() { close(c.read) })
+	return c.Connector.Changes(ctx, object, since, limit)
+}
+
+func (c *changesWatch) ReadParallelism() int {
+	return c.Connector.(connectors.RangeReader).ReadParallelism()
+}
+
+func (c *changesWatch) Marks(ctx context.Context, object string, since connectors.Cursor, step, n int) ([]connectors.Cursor, error) {
+	return c.Connector.(connectors.RangeReader).Marks(ctx, object, since, step, n)
+}
+
+func (c *changesWatch) ChangesBetween(ctx context.Context, object string, since, until connectors.Cursor, limit int) (connectors.Page, error) {
+	return c.Connector.(connectors.RangeReader).ChangesBetween(ctx, object, since, until, limit)
+}
+
+// waitingSaves is a link store whose saves wait until a channel is closed (at most a
+// minute).
+type waitingSaves struct {
+	pairs.Store
+	until chan struct{}
+}
+
+func (w waitingSaves) Save(ctx context.Context, sync string, links []pairs.Link) error {
+	select {
+	case <-w.until:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+	}
+	return w.Store.Save(ctx, sync, links)
 }
