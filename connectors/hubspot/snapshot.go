@@ -23,9 +23,11 @@ import (
 // themselves, not a search index that trails them. It is in id order and cannot filter by
 // date, so Changes reads the whole list once, sorts it, and serves the pages of that read
 // from the start, then searches from where the list left off. Two counts (searches) come
-// first: the object must hold at most snapshot_max records, and listing them all must take
-// less time, by the budgets' settings, than searching those the snapshot would serve (a
-// first read right after a bulk write finds most records newer than its cutoff).
+// first: the object must hold at most snapshot_max records (and some), and listing them
+// all must take less time, by the budgets' settings, than searching those the snapshot
+// would serve (a first read right after a bulk write finds most records newer than its
+// cutoff). The second count is left out where listing every record takes no longer than
+// it (up to 400 records by HubSpot's limits).
 //
 // The list is read while records change. The snapshot keeps only the records modified
 // before its cutoff, the time before the list read began less search_lag (at least
@@ -190,15 +192,19 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (
 	// The count's answer gave HubSpot's clock (clockBound); the list is asked for after.
 	s := &snapshot{props: props, taken: taken,
 		cutoff: c.clockBound(max(c.cfg.SearchLag, archiveSettle)).UnixMilli()}
-	if total > c.cfg.SnapshotMax {
+	if total == 0 || total > c.cfg.SnapshotMax {
 		return nil, nil
 	}
-	older, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(s.cutoff, 10)})
-	if err != nil {
-		return nil, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
-	}
-	if !c.listPays(total, older) {
-		return nil, nil
+	// The second count is a search too: where listing every record takes no longer than
+	// that one search, the list is read without it.
+	if c.listTime(total) > c.searchTime(1) {
+		older, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "LT", Value: strconv.FormatInt(s.cutoff, 10)})
+		if err != nil {
+			return nil, fmt.Errorf("hubspot changes of %s: count the records: %w", o.Name, err)
+		}
+		if !c.listPays(total, older) {
+			return nil, nil
+		}
 	}
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(maxListLimit))
@@ -255,7 +261,15 @@ func (c *Client) count(ctx context.Context, o objectType, filters ...filter) (in
 // search_per_s): a first read right after a bulk write finds most records newer than the
 // cutoff, which the searches after the snapshot read anyway.
 func (c *Client) listPays(total, older int) bool {
-	list := float64((total+maxListLimit-1)/maxListLimit) * 10 / float64(c.cfg.RatePer10s)
-	search := float64((older+maxSearchLimit-1)/maxSearchLimit) / float64(c.cfg.SearchPerSecond)
-	return list < search
+	return c.listTime(total) < c.searchTime((older+maxSearchLimit-1)/maxSearchLimit)
+}
+
+// listTime is how long listing total records takes by the budgets' settings (100 a
+// request, rate_per_10s), searchTime how long n searches take (search_per_s), in seconds.
+func (c *Client) listTime(total int) float64 {
+	return float64((total+maxListLimit-1)/maxListLimit) * 10 / float64(c.cfg.RatePer10s)
+}
+
+func (c *Client) searchTime(n int) float64 {
+	return float64(n) / float64(c.cfg.SearchPerSecond)
 }

@@ -109,6 +109,25 @@ func TestReadFromTheStartSearchesWhenListingDoesNotPay(t *testing.T) {
 	}
 }
 
+// TestReadFromTheStartCountsOnceWhereListingIsCheap: listing 300 records takes three
+// requests of the general budget, less time than the second count would take as a search,
+// so the read lists them after one count; an empty object is searched after one count.
+func TestReadFromTheStartCountsOnceWhereListingIsCheap(t *testing.T) {
+	e := newEnv(t, fast, tenfold)
+	e.fake.ResetStats()
+	assert.Empty(t, readAll(t, e.client, 100))
+	calls := e.fake.Stats().Requests
+	assert.Zero(t, calls["GET companies"], "nothing to list")
+	assert.Equal(t, 2, calls["POST companies/search"], "the count, then the read's search")
+
+	want := seed(t, e.fake, 300, 1)
+	e.fake.ResetStats()
+	assert.Equal(t, want, readAll(t, e.client, 100))
+	calls = e.fake.Stats().Requests
+	assert.Equal(t, 3, calls["GET companies"], "the list, 100 a request")
+	assert.Equal(t, 2, calls["POST companies/search"], "one count before the list, a search after it")
+}
+
 func ids(rs []connectors.Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
