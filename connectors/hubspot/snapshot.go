@@ -180,9 +180,9 @@ func retryable(err error) bool {
 }
 
 // takeSnapshot reads o's live records, with props (comma separated), through the list
-// endpoint, or returns nil when searches count more of them than snapshot_max, or when
-// searching those the snapshot would serve takes less time than listing them all
-// (listPays).
+// endpoint, or returns nil when a search counts none of them or more than snapshot_max,
+// or when searching those the snapshot would serve takes less time than listing them all
+// (listPays; not counted where listing them all takes no longer than that count).
 func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (*snapshot, error) {
 	taken := c.now()
 	total, err := c.count(ctx, o, filter{PropertyName: o.Modified, Operator: "GTE", Value: "0"})

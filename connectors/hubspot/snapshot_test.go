@@ -126,6 +126,15 @@ func TestReadFromTheStartCountsOnceWhereListingIsCheap(t *testing.T) {
 	calls = e.fake.Stats().Requests
 	assert.Equal(t, 3, calls["GET companies"], "the list, 100 a request")
 	assert.Equal(t, 2, calls["POST companies/search"], "one count before the list, a search after it")
+
+	// Right after a bulk write, every record is newer than the list's cutoff: the list
+	// serves none of them and the searches after it read them all.
+	for _, id := range want {
+		require.NoError(t, e.fake.SetModified("companies", id, time.Now()))
+	}
+	e.fake.ResetStats()
+	assert.ElementsMatch(t, want, readAll(t, e.client, 100))
+	assert.Equal(t, 3, e.fake.Stats().Requests["GET companies"], "listed without the second count")
 }
 
 func ids(rs []connectors.Record) []string {
