@@ -180,8 +180,8 @@ type chunk struct {
 	bulk *bulkLog
 	// flying is the page being written while the next is prepared (page), or nil.
 	flying *flight
-	// readTo is where the chunk's reads have got to: the changes after it are still to
-	// read (the cursor, c.out.Cursor, moves there once the links before it are saved).
+	// readTo is where the spans' reads got to: the chunk reads on page by page after it
+	// (the cursor, c.out.Cursor, moves there only once the spans' links are saved).
 	readTo connectors.Cursor
 }
 
@@ -299,8 +299,7 @@ func (c *chunk) pages(ctx context.Context) error {
 			if err := c.page(ctx, page); err != nil {
 				return err
 			}
-			c.readTo = connectors.CursorOf(page.Records[len(page.Records)-1])
-			c.committed(c.readTo, page.More)
+			c.committed(connectors.CursorOf(page.Records[len(page.Records)-1]), page.More)
 		}
 		if !goOn {
 			return nil
@@ -406,9 +405,9 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 			start(j)
 		}
 	}
-	// The last span's writes land before the chunk reads on page by page, after its mark
-	// (readTo; the cursor moves there once the span's links are saved).
-	return len(marks) == n, c.land()
+	// The chunk reads on page by page after the last mark (readTo), its last span still
+	// being written (page waits for it where they share a record or a key).
+	return len(marks) == n, nil
 }
 
 // A chunk's pages go through find, build, compare and the writes one after the other, but
@@ -429,11 +428,10 @@ func (c *chunk) spans(ctx context.Context) (bool, error) {
 type flight struct {
 	page Records
 	// skipped are the page's records left out before the decisions (ended pairs,
-	// settled records, records read from before Tandem's own write); built and decided
-	// are false when that was all of them (nothing to write).
+	// settled records, records read from before Tandem's own write); built is false
+	// when that was all of them (nothing to decide or write).
 	skipped int
 	built   bool
-	decided bool
 	// batch is the first record the page writes, which names its writes (Failure.Write).
 	batch    string
 	now      time.Time
@@ -441,7 +439,7 @@ type flight struct {
 	plan     Plan
 	outcomes *pageOutcomes
 	// writes are the page's two writes (to the other side; two-way, back to this one).
-	toOther, toThis chan written
+	toOther, toThis chan pageWrite
 	// touched names what the page's writes may change: "k:" its keys, "f:" its records'
 	// ids, "t:" the other side's ids it writes.
 	touched map[string]bool
@@ -449,8 +447,8 @@ type flight struct {
 	then []func()
 }
 
-// written is one write of a page: its results, or the error of the whole call.
-type written struct {
+// pageWrite is one write of a page: its results, or the error of the whole call.
+type pageWrite struct {
 	res Written
 	err error
 }
@@ -606,7 +604,7 @@ func (c *chunk) decide(ctx context.Context, f *flight) error {
 	if err != nil {
 		return err
 	}
-	f.plan, f.decided = dec.Plan(from, f.items.Items), true
+	f.plan = dec.Plan(from, f.items.Items)
 	f.outcomes = c.bulk.outcomes(f.items.Items, f.plan.Failures)
 	f.touched = make(map[string]bool, 2*len(f.page.Records)+len(f.plan.Ops)+len(f.plan.BackOps))
 	for i, r := range f.page.Records {
@@ -615,12 +613,9 @@ func (c *chunk) decide(ctx context.Context, f *flight) error {
 			f.touched["k:"+k] = true
 		}
 	}
-	for _, op := range f.plan.Ops {
+	for _, op := range f.plan.Ops { // an op's key is its record's, among the page's
 		if op.TargetID != "" {
 			f.touched["t:"+op.TargetID] = true
-		}
-		if op.Key != "" {
-			f.touched["k:"+op.Key] = true
 		}
 	}
 	for _, op := range f.plan.BackOps {
@@ -634,19 +629,19 @@ func (c *chunk) decide(ctx context.Context, f *flight) error {
 // launch starts a prepared page's writes: to the other side and (two-way) back to this
 // one, at the same time.
 func (c *chunk) launch(ctx context.Context, f *flight) {
-	if !f.decided {
+	if !f.built {
 		return
 	}
 	in := &c.in
-	run := func(side string, ops []WriteOp, batch string) chan written {
-		ch := make(chan written, 1)
+	run := func(side string, ops []WriteOp, batch string) chan pageWrite {
+		ch := make(chan pageWrite, 1)
 		if len(ops) == 0 {
-			ch <- written{}
+			ch <- pageWrite{}
 			return ch
 		}
 		go func() {
 			w, err := c.a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt, Remember: in.Remember})
-			ch <- written{w, err}
+			ch <- pageWrite{w, err}
 		}()
 		return ch
 	}
@@ -658,7 +653,7 @@ func (c *chunk) launch(ctx context.Context, f *flight) {
 // ground waits for the writes of the page in flight, if any, and drops it: no write
 // outlives a chunk that ends on a panic.
 func (c *chunk) ground() {
-	if f := c.flying; f != nil && f.decided {
+	if f := c.flying; f != nil && f.built {
 		<-f.toOther
 		<-f.toThis
 	}
@@ -673,8 +668,7 @@ func (c *chunk) land() error {
 		return nil
 	}
 	c.flying = nil
-	in, out := &c.in, &c.out
-	from := in.Side
+	out := &c.out
 	counts := &out.Counts
 	counts.Skipped += f.skipped + f.plan.Skipped
 	for _, fl := range f.plan.Failures {
@@ -692,16 +686,26 @@ func (c *chunk) land() error {
 	for _, k := range f.plan.Released {
 		appendBounded(&out.Released, k)
 	}
-	if !f.decided {
-		for _, fn := range f.then {
-			c.saves.after(fn)
+	if f.built {
+		if err := c.landWrites(f); err != nil {
+			return err
 		}
-		return nil
 	}
+	for _, fn := range f.then {
+		c.saves.after(fn)
+	}
+	return nil
+}
+
+// landWrites waits for a page's writes, adds their outcomes to the chunk's and hands the
+// page's links to the saves.
+func (c *chunk) landWrites(f *flight) error {
+	in, out := &c.in, &c.out
+	from, counts := in.Side, &out.Counts
 	created, failed := map[string]string{}, map[string]bool{}
 	var firstErr error
 	for _, w := range []struct {
-		ch      chan written
+		ch      chan pageWrite
 		ops     []WriteOp
 		side    string // of the records the ops came from
 		toOther bool
@@ -760,13 +764,7 @@ func (c *chunk) land() error {
 	case in.KeepLinks:
 		links = OneWayLinks(f.items.Items, created, failed, f.now)
 	}
-	if err := c.saves.add(links); err != nil {
-		return err
-	}
-	for _, fn := range f.then {
-		c.saves.after(fn)
-	}
-	return nil
+	return c.saves.add(links)
 }
 
 // appendBounded appends v to *list unless it holds maxChunkList already.

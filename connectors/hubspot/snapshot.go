@@ -22,12 +22,12 @@ import (
 // (190 per 10 s), over twice as many records a second, and it reads the records
 // themselves, not a search index that trails them. It is in id order and cannot filter by
 // date, so Changes reads the whole list once, sorts it, and serves the pages of that read
-// from the start, then searches from where the list left off. Two counts (searches) come
-// first: the object must hold at most snapshot_max records (and some), and listing them
-// all must take less time, by the budgets' settings, than searching those the snapshot
-// would serve (a first read right after a bulk write finds most records newer than its
-// cutoff). The second count is left out where listing every record takes no longer than
-// it (up to 400 records by HubSpot's limits).
+// from the start, then searches from where the list left off. Counts (searches) come
+// first: the object must hold some records and at most snapshot_max, and listing them all
+// must take less time, by the budgets' settings, than searching those the snapshot would
+// serve (a first read right after a bulk write finds most records newer than its cutoff).
+// That second count is left out where listing every record takes no longer than it (up
+// to 400 records at the default budgets).
 //
 // The list is read while records change. The snapshot keeps only the records modified
 // before its cutoff, the time before the list read began less search_lag (at least
