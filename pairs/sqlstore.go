@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -128,6 +129,12 @@ func OpenSQLite(path string) (Store, error) {
 			return nil, fmt.Errorf("link store (sqlite): add the gone column in %s: %w", path, err)
 		}
 	}
+	var gen int64
+	if err := db.QueryRowContext(ctx, `SELECT n FROM counters WHERE name = 'links'`).Scan(&gen); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("link store (sqlite): read the links' generation in %s: %w", path, err)
+	}
+	s.cache = newLinkCache(gen)
 	if path != ":memory:" {
 		if s.rdb, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
 			_ = db.Close()
@@ -178,7 +185,14 @@ var sqliteSchema = []string{
 	`CREATE INDEX IF NOT EXISTS failed_latest ON failed (sync, last_at)`,
 	sqliteBulkLog,
 	sqliteBulkLogIndex,
+	// The links' generation: every transaction that changes links adds one (linkcache.go).
+	`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
+	`INSERT OR IGNORE INTO counters (name, n) VALUES ('links', 0)`,
 }
+
+// bumpGeneration adds one to the links' generation, in a SQLite transaction that changes
+// links, and returns the new number.
+const bumpGeneration = `UPDATE counters SET n = n + 1 WHERE name = 'links' RETURNING n`
 
 // sqliteGone adds the links' gone column to a store made before deletes (issue 15).
 const sqliteGone = `ALTER TABLE links ADD COLUMN gone TEXT NOT NULL DEFAULT ''`
@@ -316,6 +330,9 @@ type sqlStore struct {
 	table, deletes, failed, bulkLog string
 	// chunk is the most ids of one statement's id list.
 	chunk int
+	// cache holds what Glance reads of the links this process saved (SQLite; see
+	// linkcache.go). Nil for PostgreSQL, whose store many workers share.
+	cache *linkCache
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -392,14 +409,65 @@ func chunks(ids []string, n int) [][]string {
 	return out
 }
 
-// Get implements Store.
+// Get implements Store. Of the ids the cache answers for, only those with a link are
+// read.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
+	hits, unknown, ok, err := s.cached(ctx, "get", sync, side, ids)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		ids = unknown
+		for id := range hits {
+			ids = append(ids, id)
+		}
+	}
 	return s.get(ctx, "get", linkColumns, scanLink, sync, side, ids)
 }
 
-// Glance implements Store.
+// Glance implements Store: from the cache what it answers for, the rest from the file.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	return s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, ids)
+	hits, unknown, ok, err := s.cached(ctx, "glance", sync, side, ids)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, ids)
+	}
+	if len(unknown) > 0 {
+		read, err := s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, unknown)
+		if err != nil {
+			return nil, err
+		}
+		if hits == nil {
+			return read, nil
+		}
+		maps.Copy(hits, read)
+	}
+	if hits == nil {
+		hits = map[string]Link{}
+	}
+	return hits, nil
+}
+
+// cached looks ids of sync's side up in the cache (linkcache.go), after reading the
+// links' generation and whether sync has any: the links it holds (hits) and the ids it
+// cannot answer for (unknown); the others have no link. ok is false without a cache.
+func (s *sqlStore) cached(ctx context.Context, what, sync string, side Side, ids []string) (hits map[string]Link, unknown []string, ok bool, err error) {
+	if s.cache == nil || len(ids) == 0 {
+		return nil, nil, false, nil
+	}
+	if _, err := sideColumn(side); err != nil {
+		return nil, nil, false, err
+	}
+	var gen int64
+	var exists bool
+	if err := s.rdb.QueryRowContext(ctx, `SELECT n, EXISTS (SELECT 1 FROM `+s.table+` WHERE sync = ?) FROM counters WHERE name = 'links'`,
+		sync).Scan(&gen, &exists); err != nil {
+		return nil, nil, false, s.fail(what, err)
+	}
+	hits, unknown = s.cache.split(sync, side, ids, gen, exists)
+	return hits, unknown, true, nil
 }
 
 // get reads columns of the links of sync whose record on side has one of ids, by that id,
@@ -459,7 +527,7 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 		rows = append(rows, args)
 	}
 	if !s.pg {
-		return s.saveSQLite(ctx, sync, rows)
+		return s.saveSQLite(ctx, sync, links, rows)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -533,7 +601,7 @@ const pgInsertRows = 1000
 // serves every row here. The rows run without ctx's cancel (modernc.org/sqlite starts a
 // goroutine to watch the context of each statement it runs, about a seventh of a link's
 // cost); ctx is checked between rows instead, and the transaction rolled back when it ends.
-func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) error {
+func (s *sqlStore) saveSQLite(ctx context.Context, sync string, links []Link, rows [][]any) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.fail("save", cause(ctx, err))
@@ -590,8 +658,16 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) er
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		stage = "save: count the generation"
+		gen, err := rawGeneration(rowCtx, c)
+		if err != nil {
+			return err
+		}
 		stage = "save: commit"
-		if err := tx.Commit(); err != nil {
+		s.cache.begin(gen)
+		err = tx.Commit()
+		s.cache.end(gen, err == nil, func() { s.cache.saved(sync, links) })
+		if err != nil {
 			return err // the deferred Rollback ends it: a failed COMMIT (SQLITE_BUSY) leaves it open
 		}
 		committed = true
@@ -601,6 +677,34 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, rows [][]any) er
 		return s.fail(stage, cause(ctx, err))
 	}
 	return nil
+}
+
+// rawGeneration adds one to the links' generation through c, a SQLite driver connection
+// in a transaction, and returns the new number.
+func rawGeneration(ctx context.Context, c driver.ConnPrepareContext) (int64, error) {
+	st, err := c.PrepareContext(ctx, bumpGeneration)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = st.Close() }()
+	q, ok := st.(driver.StmtQueryContext)
+	if !ok {
+		return 0, fmt.Errorf("the SQLite driver's statement (%T) takes no context", st)
+	}
+	rows, err := q.QueryContext(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = rows.Close() }()
+	dest := make([]driver.Value, 1)
+	if err := rows.Next(dest); err != nil {
+		return 0, fmt.Errorf("no generation row: %w", err)
+	}
+	n, ok := dest[0].(int64)
+	if !ok {
+		return 0, fmt.Errorf("the generation is a %T", dest[0])
+	}
+	return n, nil
 }
 
 // insert writes rows (linkArgs's values) as links of sync, pgInsertRows to a statement
@@ -845,7 +949,20 @@ func (s *sqlStore) Delete(ctx context.Context, sync string, side Side, ids []str
 			return s.fail("delete", err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if s.cache == nil {
+		if err := tx.Commit(); err != nil {
+			return s.fail("delete: commit", err)
+		}
+		return nil
+	}
+	var gen int64
+	if err := tx.QueryRowContext(ctx, bumpGeneration).Scan(&gen); err != nil {
+		return s.fail("delete: count the generation", err)
+	}
+	s.cache.begin(gen)
+	err = tx.Commit()
+	s.cache.end(gen, err == nil, func() { s.cache.deleted(sync, side, ids) })
+	if err != nil {
 		return s.fail("delete: commit", err)
 	}
 	return nil

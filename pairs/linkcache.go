@@ -1,0 +1,209 @@
+package pairs
+
+import (
+	"sync"
+	"time"
+)
+
+// A SQLite store keeps, beside the file, what Glance reads of the links this process
+// saved: the two passes of a two-way run look every record up, and most look-ups are of
+// links the run itself saved a moment before (the pass over the side Tandem just wrote
+// finds each of its writes) or of records that have no link at all (a first run). From
+// the cache both cost a map look-up instead of a query (BenchmarkGlance: about 4 µs an id
+// by query).
+//
+// The file stays the truth, and the cache answers only for what it knows to be the file's
+// state:
+//
+//   - Every transaction that changes links (Save, Delete) also adds one to a generation
+//     counter in the file (the counters table), and learns the number it wrote. The cache
+//     holds the generation it reflects. When this process's transaction writes the next
+//     number, nobody else has changed links since, and the cache applies the
+//     transaction's links; any other number means another process (another worker on the
+//     same file) changed links meanwhile, and the cache is emptied.
+//   - Every look-up first reads the generation from the file, in the same statement as
+//     whether the sync has any link. A generation other than the cache's (or than that of
+//     this process's commit under way, which the cache applies as soon as it returns) empties
+//     the cache; the look-up then reads the file, as without a cache.
+//   - A sync is complete in the cache when it had no link in the file when the cache first
+//     saw it: every link it has since came through this process's saves (the generation
+//     says so), so an id the cache does not hold has no link, without a query. A sync the
+//     cache met with links already answers from the cache only for the links saved since;
+//     other ids are read from the file.
+//   - The cache holds at most maxCachedLinks links. A save that would go over stops
+//     caching its sync (dropped, and read from the file from then on).
+//
+// A process that writes the file without the counter (an older Tandem, the sqlite3 shell)
+// is not seen: the file is the worker's, and is edited with the worker stopped.
+type linkCache struct {
+	mu sync.Mutex
+	// gen is the file's generation the cache reflects; pending, when not 0, is the
+	// generation of this process's commit under way (a look-up that finds it in the
+	// file answers as from before that commit, which it may: they run side by side).
+	gen, pending int64
+	syncs        map[string]*cachedSync
+	// size is how many links the cache holds, at most max.
+	size, max int
+}
+
+// maxCachedLinks is how many links a store's cache holds at most: about 200 bytes each.
+const maxCachedLinks = 200_000
+
+// cachedSync is one sync's links in the cache, as Glance reads them (glanceColumns).
+type cachedSync struct {
+	// complete: the cache holds every link of the sync (see linkCache). off: the sync
+	// went over the cache's size and is not cached.
+	complete, off bool
+	byA           map[string]Link
+	// byB maps a side b id to its link's side a id.
+	byB map[string]string
+}
+
+func newLinkCache(gen int64) *linkCache {
+	return &linkCache{gen: gen, syncs: map[string]*cachedSync{}, max: maxCachedLinks}
+}
+
+// reset empties the cache, which then reflects generation gen.
+func (c *linkCache) reset(gen int64) {
+	c.gen, c.syncs, c.size = gen, map[string]*cachedSync{}, 0
+}
+
+// split answers a look-up of ids of sync's side from the cache, given the file's
+// generation and whether sync has links, both read in one statement: hits are the
+// glanced links it holds, unknown the ids it cannot answer for; the others have no link.
+func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]Link, unknown []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case gen < c.gen:
+		// Read before a commit the cache has applied since: the file answers.
+		return nil, ids
+	case gen != c.gen && (c.pending == 0 || gen != c.pending):
+		c.reset(gen)
+		c.pending = 0 // a commit under way finds another generation than it expects
+	}
+	cs := c.syncs[sync]
+	if cs == nil {
+		cs = &cachedSync{complete: !exists, byA: map[string]Link{}, byB: map[string]string{}}
+		c.syncs[sync] = cs
+	}
+	if cs.off {
+		return nil, ids
+	}
+	hits = make(map[string]Link, len(ids))
+	for _, id := range ids {
+		a := id
+		if side == "b" {
+			var ok bool
+			if a, ok = cs.byB[id]; !ok {
+				if !cs.complete {
+					unknown = append(unknown, id)
+				}
+				continue
+			}
+		}
+		if l, ok := cs.byA[a]; ok {
+			hits[id] = l
+		} else if !cs.complete {
+			unknown = append(unknown, id)
+		}
+	}
+	return hits, unknown
+}
+
+// begin notes that this process is committing generation gen; end ends it: with the
+// links saved (apply) when the commit succeeded, else only forgetting gen.
+func (c *linkCache) begin(gen int64) {
+	c.mu.Lock()
+	c.pending = gen
+	c.mu.Unlock()
+}
+
+// end closes begin: when ok (committed), apply changes the cache of a commit that
+// followed the cache's generation, and any other generation empties it.
+func (c *linkCache) end(gen int64, ok bool, apply func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pending = 0
+	if !ok {
+		return
+	}
+	if gen != c.gen+1 {
+		c.reset(gen)
+		return
+	}
+	c.gen = gen
+	apply()
+}
+
+// saved applies a committed Save of links of sync, in order, as the file has them: a
+// link replaces those holding either of its records. Under c.mu (end's apply).
+func (c *linkCache) saved(sync string, links []Link) {
+	cs := c.syncs[sync]
+	if cs == nil {
+		// First met by a save: whether it had links before is not known.
+		cs = &cachedSync{byA: map[string]Link{}, byB: map[string]string{}}
+		c.syncs[sync] = cs
+	}
+	if cs.off {
+		return
+	}
+	for _, l := range links {
+		c.remove(cs, l.A.ID)
+		if a, ok := cs.byB[l.B.ID]; ok {
+			c.remove(cs, a)
+		}
+		cs.byA[l.A.ID], cs.byB[l.B.ID] = glanced(l), l.A.ID
+		c.size++
+	}
+	if c.size > c.max {
+		c.size -= len(cs.byA)
+		*cs = cachedSync{off: true}
+	}
+}
+
+// deleted applies a committed Delete of the links of sync whose record on side has one
+// of ids. Under c.mu (end's apply).
+func (c *linkCache) deleted(sync string, side Side, ids []string) {
+	cs := c.syncs[sync]
+	if cs == nil || cs.off {
+		return
+	}
+	for _, id := range ids {
+		a := id
+		if side == "b" {
+			var ok bool
+			if a, ok = cs.byB[id]; !ok {
+				continue
+			}
+		}
+		c.remove(cs, a)
+	}
+}
+
+func (c *linkCache) remove(cs *cachedSync, aID string) {
+	if l, ok := cs.byA[aID]; ok {
+		delete(cs.byB, l.B.ID)
+		delete(cs.byA, aID)
+		c.size--
+	}
+}
+
+// glanced is what Glance reads of l from the file: glanceColumns, times in UTC to the
+// microsecond.
+func glanced(l Link) Link {
+	return Link{
+		A:         Half{ID: l.A.ID, FP: l.A.FP, WroteAt: storedTime(l.A.WroteAt)},
+		B:         Half{ID: l.B.ID, FP: l.B.FP, WroteAt: storedTime(l.B.WroteAt)},
+		HeldUntil: storedTime(l.HeldUntil), Misreads: l.Misreads, Gone: l.Gone,
+	}
+}
+
+// storedTime is t as the store gives it back: UTC, truncated to the microsecond; the zero
+// time stays zero.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
