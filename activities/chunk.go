@@ -640,7 +640,8 @@ func (c *chunk) launch(ctx context.Context, f *flight) {
 			return ch
 		}
 		go func() {
-			w, err := c.a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt, Remember: in.Remember})
+			w, err := c.a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt,
+				Remember: in.Remember, ReadBack: in.Linked})
 			ch <- pageWrite{w, err}
 		}()
 		return ch
@@ -703,6 +704,8 @@ func (c *chunk) landWrites(f *flight) error {
 	in, out := &c.in, &c.out
 	from, counts := in.Side, &out.Counts
 	created, failed := map[string]string{}, map[string]bool{}
+	// read: the written records' values as the writes' answers gave them, by side and id.
+	var read map[string]map[string]pairs.Values
 	var firstErr error
 	for _, w := range []struct {
 		ch      chan pageWrite
@@ -735,6 +738,16 @@ func (c *chunk) landWrites(f *flight) error {
 			if w.toOther {
 				f.outcomes.wrote(op, res)
 			}
+			if res.Read != nil {
+				written := definition.Other(w.side)
+				if read[written] == nil {
+					if read == nil {
+						read = map[string]map[string]pairs.Values{}
+					}
+					read[written] = make(map[string]pairs.Values, len(r.res.Results))
+				}
+				read[written][res.TargetID] = res.Read
+			}
 			switch res.Action {
 			case ActionCreate:
 				counts.Created++
@@ -761,6 +774,7 @@ func (c *chunk) landWrites(f *flight) error {
 	switch {
 	case in.Linked:
 		links = f.plan.SettleLinks(created, failed)
+		c.a.confirmWritten(in.Ref, links, read)
 	case in.KeepLinks:
 		links = OneWayLinks(f.items.Items, created, failed, f.now)
 	}

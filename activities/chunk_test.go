@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -391,4 +392,44 @@ func TestTwoWayChunkStampsLinksWithThePagesTime(t *testing.T) {
 	first, second := links[recs[0].ID].SyncedAt, links[recs[1].ID].SyncedAt
 	assert.False(t, first.Before(t0), "at or after the chunk's Now")
 	assert.GreaterOrEqual(t, second.Sub(first), latency, "the second page's links are its own time")
+}
+
+// A two-way chunk confirms its writes from the service's answers to them: a record the
+// answer shows as written is confirmed without a read. One the service changed as it
+// stored it (here erp upper-cases names) shows otherwise in the answer, and is read back
+// as before: still otherwise, it stays unconfirmed for its next read to judge.
+func TestTwoWayChunkConfirmsWritesFromTheirAnswers(t *testing.T) {
+	ctx := context.Background()
+	for _, reformats := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reformats=%v", reformats), func(t *testing.T) {
+			var opts memory.Options
+			if reformats {
+				opts.Rewrite = func(_ string, f map[string]any) { f["full_name"] = strings.ToUpper(fmt.Sprint(f["full_name"])) }
+			}
+			f := newFixture(opts)
+			store, err := pairs.Open(":memory:")
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = store.Close() })
+			f.acts.Links = store
+			for i := range 3 {
+				f.crm.Put(crmContacts, connectors.Record{Fields: contactFields(fmt.Sprintf("p%d@x.com", i), "Pat")})
+			}
+			res, err := f.acts.SyncChunk(ctx, SyncChunkInput{Ref: Ref{Sync: "contacts"}, Side: SideA, PageSize: 2, Linked: true, Now: t0})
+			require.NoError(t, err)
+			assert.Equal(t, 3, res.Counts.Created)
+			people := f.erp.All(erpPeople)
+			require.Len(t, people, 3)
+			links, err := store.Get(ctx, "contacts", SideB, []string{people[0].ID, people[1].ID, people[2].ID})
+			require.NoError(t, err)
+			require.Len(t, links, 3)
+			for _, l := range links {
+				assert.Equal(t, reformats, !l.B.WroteAt.IsZero(), "link %s-%s confirmed unless reformatted", l.A.ID, l.B.ID)
+			}
+			if reformats {
+				assert.NotZero(t, f.erp.Calls()[memory.MethodGet], "read back")
+			} else {
+				assert.Zero(t, f.erp.Calls()[memory.MethodGet], "confirmed from the answers: not read")
+			}
+		})
+	}
 }

@@ -458,6 +458,30 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 	return links
 }
 
+// confirmWritten makes readBack's confirmation (pairs.Confirm) of the halves of links
+// whose write's answer gave the record's values (read, by side and id): a half confirmed
+// so is not read back. One that the answer shows otherwise than written is left to
+// readBack, which reads it; so is a side whose search trails its writes (readBack leaves
+// those to that search).
+func (a *Activities) confirmWritten(ref Ref, links []pairs.Link, read map[string]map[string]pairs.Values) {
+	for side, values := range read {
+		if len(values) == 0 || a.searchLags(ref, side) {
+			continue
+		}
+		s, _, _, err := a.side(ref, side)
+		if err != nil {
+			continue
+		}
+		for i := range links {
+			if h := links[i].Half(side); !h.WroteAt.IsZero() {
+				if v, ok := values[h.ID]; ok {
+					pairs.Confirm(s, &links[i], side, v)
+				}
+			}
+		}
+	}
+}
+
 // readValues reads records of side by id and returns their mapped values (pairs.Values) by
 // id; ids that are gone are absent.
 func (a *Activities) readValues(ctx context.Context, ref Ref, side string, ids []string) (*definition.Sync, map[string]pairs.Values, error) {

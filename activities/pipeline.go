@@ -431,6 +431,10 @@ type UpsertInput struct {
 	// Remember is set when the records the service rejects are remembered in the link
 	// store, and those written forgotten, for later runs to retry (see failures.go).
 	Remember bool `json:",omitempty"`
+	// ReadBack asks for the values of each record written as the service's answer gives
+	// them (OpResult.Read), where it does: a chunk's read-back of its own writes. Not
+	// kept in history.
+	ReadBack bool `json:"-"`
 }
 
 // writeConcurrency is how many write calls of one batch are in flight at once.
@@ -441,6 +445,10 @@ type OpResult struct {
 	Action   string `json:"a"` // ActionCreate, ActionUpdate or ActionFail
 	TargetID string `json:"t,omitempty"`
 	Reason   string `json:"r,omitempty"`
+	// Read are the record's mapped values (pairs.RecordValues) as the service's answer to
+	// the write gave them, when the input asked (ReadBack) and the answer held the
+	// record. Not kept in history.
+	Read pairs.Values `json:"-"`
 }
 
 // Written is the outcome of a batch of writes.
@@ -475,6 +483,9 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 		return Written{}, nonRetryable(err)
 	}
 	ctx = connectors.WithBatchInfo(ctx, connectors.BatchInfo{Sync: in.Sync, Run: in.Run, Batch: in.Batch, At: in.RunAt})
+	if in.ReadBack {
+		ctx = connectors.WithRecordsBack(ctx)
+	}
 	info := c.Info()
 	results := make([]OpResult, len(in.Ops))
 	var creates, updates []int
@@ -550,6 +561,9 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 				}
 				for j, i := range chunk {
 					results[i] = outcome(in.Ops[i], res[j])
+					if r := res[j].Record; r != nil && in.ReadBack && res[j].Err == nil {
+						results[i].Read = pairs.RecordValues(s, in.Side, *r, normalize)
+					}
 				}
 				heartbeat(ctx, len(chunk))
 				return nil

@@ -84,6 +84,10 @@ type WriteResult struct {
 	// Err is the service's reason for rejecting this record, typically an
 	// *InvalidRecordError; nil when the record was written.
 	Err error `json:"-"`
+	// Record is the record as the service holds it once written, every field, when the
+	// caller asked for it (WithRecordsBack) and the service's answer to the write holds
+	// it; nil otherwise (the caller reads it with Get if it needs it).
+	Record *Record `json:"-"`
 }
 
 // Info describes what a connector can do.
@@ -264,6 +268,21 @@ type BatchInfo struct {
 }
 
 type batchInfoKey struct{}
+
+// WithRecordsBack asks the writes made with ctx to give back each record written
+// (WriteResult.Record), as HTTP's "Prefer: return=representation" does: a caller that
+// would read what it wrote spares the read where the write's answer holds it.
+func WithRecordsBack(ctx context.Context) context.Context {
+	return context.WithValue(ctx, recordsBackKey{}, true)
+}
+
+// RecordsBack says whether ctx asks writes to give back the records written.
+func RecordsBack(ctx context.Context) bool {
+	b, _ := ctx.Value(recordsBackKey{}).(bool)
+	return b
+}
+
+type recordsBackKey struct{}
 
 // WithBatchInfo returns ctx carrying b.
 func WithBatchInfo(ctx context.Context, b BatchInfo) context.Context {

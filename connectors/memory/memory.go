@@ -1,7 +1,8 @@
 // Package memory is an in-process connector for engine tests and the dev mode. It keeps
 // records in maps, behaves like a well-mannered service (paging in (UpdatedAt, ID) order,
-// per-record write errors, batch limits) and lets tests inject failures, slow calls and
-// equal timestamps that a real service produces only by chance.
+// per-record write errors, batch limits, each record written given back when the caller
+// asks: connectors.WithRecordsBack) and lets tests inject failures, slow calls and equal
+// timestamps that a real service produces only by chance.
 package memory
 
 import (
@@ -464,6 +465,7 @@ func (c *Connector) write(ctx context.Context, method, object string, records []
 
 	results := make([]connectors.WriteResult, len(records))
 	var changed []connectors.Record
+	back := connectors.RecordsBack(ctx)
 	c.mu.Lock()
 	tb := c.table(object)
 	for i, r := range records {
@@ -477,6 +479,10 @@ func (c *Connector) write(ctx context.Context, method, object string, records []
 		}
 		tb.put(stored)
 		c.writes++
+		if back {
+			r := copyRecord(stored)
+			results[i].Record = &r
+		}
 		if c.opts.OnChange != nil {
 			changed = append(changed, copyRecord(stored))
 		}

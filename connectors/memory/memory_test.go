@@ -611,3 +611,24 @@ func ExampleConnector_FailAfter() {
 	fmt.Println(err, c.Len("companies"))
 	// Output: timeout 1
 }
+
+// Asked (connectors.WithRecordsBack), a write gives back each record as stored, after the
+// service's own rewrite, in a copy of its own; unasked, it gives none.
+func TestWritesGiveBackTheRecordsWhenAsked(t *testing.T) {
+	c := memory.New(memory.Options{Rewrite: func(_ string, f map[string]any) { f["phone"] = "+1 " + fmt.Sprint(f["phone"]) }})
+	recs := []connectors.Record{{Fields: map[string]any{"name": "Acme", "phone": "1"}}}
+	res, err := c.Create(context.Background(), companies, recs)
+	require.NoError(t, err)
+	assert.Nil(t, res[0].Record)
+
+	res, err = c.Create(connectors.WithRecordsBack(context.Background()), companies, recs)
+	require.NoError(t, err)
+	require.NotNil(t, res[0].Record)
+	assert.Equal(t, res[0].ID, res[0].Record.ID)
+	assert.Equal(t, "+1 1", res[0].Record.Fields["phone"])
+	assert.False(t, res[0].Record.UpdatedAt.IsZero())
+	res[0].Record.Fields["phone"] = "changed by the caller"
+	got, err := c.Get(context.Background(), companies, []string{res[0].ID})
+	require.NoError(t, err)
+	assert.Equal(t, "+1 1", got[0].Fields["phone"])
+}
