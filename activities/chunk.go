@@ -641,7 +641,7 @@ func (c *chunk) launch(ctx context.Context, f *flight) {
 		}
 		go func() {
 			w, err := c.a.Upsert(ctx, UpsertInput{Ref: in.Ref, Side: side, Ops: ops, Run: in.Run, Batch: batch, RunAt: in.RunAt,
-				Remember: in.Remember, ReadBack: in.Linked})
+				Remember: in.Remember, ReadBack: in.Linked && !c.a.searchLags(in.Ref, side)})
 			ch <- pageWrite{w, err}
 		}()
 		return ch

@@ -423,14 +423,15 @@ func (a *Activities) searchLags(ref Ref, side string) bool {
 // the loop guard's read-back is made now, not at the next read of the record, which may
 // come a schedule later and find a user's edit made meanwhile. A record that reads back
 // otherwise, or a read that fails, leaves its link as it was, for the next read to judge.
-// It returns links with the confirmed halves; in is not changed.
+// It returns links with the confirmed halves (in itself when nothing was read back); in
+// is not changed.
 func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []pairs.Link {
-	links := slices.Clone(in)
+	var links []pairs.Link // a copy, made once a record is read back
 	for _, side := range []string{SideA, SideB} {
 		var ids []string
 		asked := map[string]bool{}
-		for i := range links {
-			if h := links[i].Half(side); !h.WroteAt.IsZero() && h.ID != "" && !asked[h.ID] {
+		for i := range in {
+			if h := in[i].Half(side); !h.WroteAt.IsZero() && h.ID != "" && !asked[h.ID] {
 				asked[h.ID] = true
 				ids = append(ids, h.ID)
 			}
@@ -449,11 +450,17 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 			}
 			continue
 		}
+		if links == nil {
+			links = slices.Clone(in)
+		}
 		for i := range links {
 			if v, ok := read[links[i].Half(side).ID]; ok {
 				pairs.Confirm(s, &links[i], side, v)
 			}
 		}
+	}
+	if links == nil {
+		return in
 	}
 	return links
 }

@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -22,9 +23,11 @@ import (
 //     transaction's links; any other number means another process (another worker on the
 //     same file) changed links meanwhile, and the cache is emptied.
 //   - Every look-up first reads the generation from the file, in the same statement as
-//     whether the sync has any link. A generation other than the cache's (or than that of
-//     this process's commit under way, which the cache applies as soon as it returns) empties
-//     the cache; the look-up then reads the file, as without a cache.
+//     whether the sync has any link, and in the same read transaction as what it then
+//     reads of the file (one snapshot). A newer generation than the cache's empties the
+//     cache. An older one (read before a commit the cache has applied), or that of this
+//     process's commit under way, which has landed but is not in the cache yet, leaves the
+//     look-up to the file.
 //   - A sync is complete in the cache when it had no link in the file when the cache first
 //     saw it: every link it has since came through this process's saves (the generation
 //     says so), so an id the cache does not hold has no link, without a query. A sync the
@@ -36,7 +39,10 @@ import (
 // A process that writes the file without the counter (an older Tandem, the sqlite3 shell)
 // is not seen: the file is the worker's, and is edited with the worker stopped.
 type linkCache struct {
-	mu sync.Mutex
+	// committing makes this process's commits of links take turns from begin to end (a
+	// Delete's transaction gives its connection back when it commits).
+	committing sync.Mutex
+	mu         sync.Mutex
 	// gen is the file's generation the cache reflects; pending, when not 0, is the
 	// generation of this process's commit under way (a look-up that finds it in the
 	// file answers as from before that commit, which it may: they run side by side).
@@ -46,7 +52,8 @@ type linkCache struct {
 	size, max int
 }
 
-// maxCachedLinks is how many links a store's cache holds at most: about 200 bytes each.
+// maxCachedLinks is how many links a store's cache holds at most: about 200 bytes each
+// with the maps' share (cachedLink's fields are 120, their strings the links' own).
 const maxCachedLinks = 200_000
 
 // cachedSync is one sync's links in the cache, as Glance reads them (glanceColumns).
@@ -54,10 +61,21 @@ type cachedSync struct {
 	// complete: the cache holds every link of the sync (see linkCache). off: the sync
 	// went over the cache's size and is not cached.
 	complete, off bool
-	byA           map[string]Link
+	byA           map[string]cachedLink
 	// byB maps a side b id to its link's side a id.
 	byB map[string]string
 }
+
+// cachedLink is what Glance reads of a link (glanceColumns), times in microseconds since
+// 1970 in UTC (zeroTime: the zero time).
+type cachedLink struct {
+	aID, aFP, bID, bFP, gone string
+	aWrote, bWrote, held     int64
+	misreads                 int
+}
+
+// zeroTime stands for the zero time in a cachedLink.
+const zeroTime = math.MinInt64
 
 func newLinkCache(gen int64) *linkCache {
 	return &linkCache{gen: gen, syncs: map[string]*cachedSync{}, max: maxCachedLinks}
@@ -75,22 +93,22 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
-	case gen < c.gen:
-		// Read before a commit the cache has applied since: the file answers.
+	case gen < c.gen || c.pending != 0 && gen == c.pending:
+		// Read before a commit the cache has applied since, or once this process's commit
+		// under way has landed and before the cache took it in (its number may have
+		// skipped another process's commit): the file answers.
 		return nil, ids
-	case gen != c.gen && (c.pending == 0 || gen != c.pending):
+	case gen != c.gen:
 		c.reset(gen)
-		c.pending = 0 // a commit under way finds another generation than it expects
 	}
 	cs := c.syncs[sync]
 	if cs == nil {
-		cs = &cachedSync{complete: !exists, byA: map[string]Link{}, byB: map[string]string{}}
+		cs = &cachedSync{complete: !exists, byA: map[string]cachedLink{}, byB: map[string]string{}}
 		c.syncs[sync] = cs
 	}
 	if cs.off {
 		return nil, ids
 	}
-	hits = make(map[string]Link, len(ids))
 	for _, id := range ids {
 		a := id
 		if side == "b" {
@@ -103,7 +121,10 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 			}
 		}
 		if l, ok := cs.byA[a]; ok {
-			hits[id] = l
+			if hits == nil {
+				hits = make(map[string]Link, len(ids))
+			}
+			hits[id] = l.link()
 		} else if !cs.complete {
 			unknown = append(unknown, id)
 		}
@@ -111,38 +132,38 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 	return hits, unknown
 }
 
-// begin notes that this process is committing generation gen; end ends it: with the
-// links saved (apply) when the commit succeeded, else only forgetting gen.
-func (c *linkCache) begin(gen int64) {
+// commit runs commit, the commit of a transaction of this process that changed links and
+// wrote generation gen, and then changes the cache by apply when the commit followed the
+// cache's generation; any other generation empties the cache, and a failed commit leaves
+// it as it was. Commits take turns through it.
+func (c *linkCache) commit(gen int64, commit func() error, apply func()) error {
+	c.committing.Lock()
+	defer c.committing.Unlock()
 	c.mu.Lock()
 	c.pending = gen
 	c.mu.Unlock()
-}
-
-// end closes begin: when ok (committed), apply changes the cache of a commit that
-// followed the cache's generation, and any other generation empties it.
-func (c *linkCache) end(gen int64, ok bool, apply func()) {
+	err := commit()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pending = 0
-	if !ok {
-		return
-	}
-	if gen != c.gen+1 {
+	switch {
+	case err != nil:
+	case gen != c.gen+1:
 		c.reset(gen)
-		return
+	default:
+		c.gen = gen
+		apply()
 	}
-	c.gen = gen
-	apply()
+	return err
 }
 
 // saved applies a committed Save of links of sync, in order, as the file has them: a
-// link replaces those holding either of its records. Under c.mu (end's apply).
+// link replaces those holding either of its records. Under c.mu (commit's apply).
 func (c *linkCache) saved(sync string, links []Link) {
 	cs := c.syncs[sync]
 	if cs == nil {
 		// First met by a save: whether it had links before is not known.
-		cs = &cachedSync{byA: map[string]Link{}, byB: map[string]string{}}
+		cs = &cachedSync{byA: map[string]cachedLink{}, byB: map[string]string{}}
 		c.syncs[sync] = cs
 	}
 	if cs.off {
@@ -163,7 +184,7 @@ func (c *linkCache) saved(sync string, links []Link) {
 }
 
 // deleted applies a committed Delete of the links of sync whose record on side has one
-// of ids. Under c.mu (end's apply).
+// of ids. Under c.mu (commit's apply).
 func (c *linkCache) deleted(sync string, side Side, ids []string) {
 	cs := c.syncs[sync]
 	if cs == nil || cs.off {
@@ -183,27 +204,38 @@ func (c *linkCache) deleted(sync string, side Side, ids []string) {
 
 func (c *linkCache) remove(cs *cachedSync, aID string) {
 	if l, ok := cs.byA[aID]; ok {
-		delete(cs.byB, l.B.ID)
+		delete(cs.byB, l.bID)
 		delete(cs.byA, aID)
 		c.size--
 	}
 }
 
-// glanced is what Glance reads of l from the file: glanceColumns, times in UTC to the
-// microsecond.
-func glanced(l Link) Link {
+// glanced is what Glance reads of l from the file.
+func glanced(l Link) cachedLink {
+	return cachedLink{aID: l.A.ID, aFP: l.A.FP, bID: l.B.ID, bFP: l.B.FP, gone: l.Gone,
+		aWrote: micros(l.A.WroteAt), bWrote: micros(l.B.WroteAt), held: micros(l.HeldUntil), misreads: l.Misreads}
+}
+
+// link is the link as Glance reads it from the file: times in UTC to the microsecond.
+func (c cachedLink) link() Link {
 	return Link{
-		A:         Half{ID: l.A.ID, FP: l.A.FP, WroteAt: storedTime(l.A.WroteAt)},
-		B:         Half{ID: l.B.ID, FP: l.B.FP, WroteAt: storedTime(l.B.WroteAt)},
-		HeldUntil: storedTime(l.HeldUntil), Misreads: l.Misreads, Gone: l.Gone,
+		A:         Half{ID: c.aID, FP: c.aFP, WroteAt: fromMicros(c.aWrote)},
+		B:         Half{ID: c.bID, FP: c.bFP, WroteAt: fromMicros(c.bWrote)},
+		HeldUntil: fromMicros(c.held), Misreads: c.misreads, Gone: c.gone,
 	}
 }
 
-// storedTime is t as the store gives it back: UTC, truncated to the microsecond; the zero
-// time stays zero.
-func storedTime(t time.Time) time.Time {
+// micros is t in microseconds since 1970 (truncated, as the store keeps it), or zeroTime.
+func micros(t time.Time) int64 {
 	if t.IsZero() {
+		return zeroTime
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(us int64) time.Time {
+	if us == zeroTime {
 		return time.Time{}
 	}
-	return t.UTC().Truncate(time.Microsecond)
+	return time.UnixMicro(us).UTC()
 }

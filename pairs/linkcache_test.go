@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -84,12 +85,12 @@ func TestLinkCacheAnswersAsTheFile(t *testing.T) {
 			for _, sync := range syncs {
 				for _, side := range []string{"a", "b"} {
 					want := ids(side)
-					file, err := s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, want)
+					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want)
 					require.NoError(t, err)
 					got, err := s.Glance(ctx, sync, side, want)
 					require.NoError(t, err)
 					require.Equal(t, comparable(file), comparable(got), "step %d: glance of %s's %s ids %v", step, sync, side, want)
-					whole, err := s.get(ctx, "get", linkColumns, scanLink, sync, side, want)
+					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want)
 					require.NoError(t, err)
 					gotWhole, err := s.Get(ctx, sync, side, want)
 					require.NoError(t, err)
@@ -179,13 +180,14 @@ func TestLinkCacheStopsCachingASyncOverItsSize(t *testing.T) {
 	require.Len(t, got, 2)
 }
 
-// cacheSplit is what s's cache answers for ids, as Glance asks it.
+// cacheSplit is what s's cache answers for ids, as a look-up asks it.
 func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string) (map[string]Link, []string) {
 	t.Helper()
-	hits, unknown, ok, err := s.cached(t.Context(), "glance", sync, side, ids)
-	require.NoError(t, err)
-	require.True(t, ok)
-	return hits, unknown
+	var gen int64
+	var exists bool
+	require.NoError(t, s.rdb.QueryRowContext(t.Context(), `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ?) FROM counters WHERE name = 'links'`,
+		sync).Scan(&gen, &exists))
+	return s.cache.split(sync, side, ids, gen, exists)
 }
 
 // TestLinkCacheSeesAnotherStoresSaveBeforeItsOwn: another store's save between this
@@ -208,4 +210,49 @@ func TestLinkCacheSeesAnotherStoresSaveBeforeItsOwn(t *testing.T) {
 	got, err = st.Glance(ctx, "s", "a", []string{"a-1", "a-2"})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
+}
+
+// The cache's generations, step by step: a look-up that reads the generation of this
+// process's commit under way (landed, not yet applied; its number may have skipped
+// another process's commit) or one older than the cache's is left to the file; a commit
+// that skipped a number empties the cache; a failed commit changes nothing.
+func TestLinkCacheGenerations(t *testing.T) {
+	ids := []string{"a-1", "a-2"}
+	l1 := Link{A: Half{ID: "a-1"}, B: Half{ID: "b-1"}}
+	c := newLinkCache(0)
+	hits, unknown := c.split("s", "a", ids, 0, false)
+	require.Empty(t, hits)
+	require.Empty(t, unknown, "complete: no link, no query")
+
+	require.NoError(t, c.commit(1, func() error {
+		hits, unknown := c.split("s", "a", ids, 1, true)
+		require.Empty(t, hits)
+		require.Equal(t, ids, unknown, "the commit under way has landed: the file answers")
+		hits, unknown = c.split("s", "a", ids, 0, false)
+		require.Empty(t, hits)
+		require.Empty(t, unknown, "read before the commit: the cache answers as the file did")
+		return nil
+	}, func() { c.saved("s", []Link{l1}) }))
+	hits, unknown = c.split("s", "a", ids, 1, true)
+	require.Len(t, hits, 1)
+	require.Empty(t, unknown)
+	hits, unknown = c.split("s", "a", ids, 0, false)
+	require.Empty(t, hits)
+	require.Equal(t, ids, unknown, "read before a commit the cache has applied: the file answers")
+
+	// Another process committed 2: this process's commit writes 3.
+	require.NoError(t, c.commit(3, func() error {
+		hits, unknown := c.split("s", "a", ids, 3, true)
+		require.Empty(t, hits)
+		require.Equal(t, ids, unknown, "the file answers, not the cache of generation 1")
+		return nil
+	}, func() { t.Fatal("applied over another process's commit") }))
+	hits, unknown = c.split("s", "a", ids, 3, true)
+	require.Empty(t, hits)
+	require.Equal(t, ids, unknown, "emptied, and met again with links: not complete")
+
+	boom := errors.New("disk I/O error")
+	require.ErrorIs(t, c.commit(4, func() error { return boom }, func() { t.Fatal("applied a failed commit") }), boom)
+	require.Zero(t, c.pending)
+	require.Equal(t, int64(3), c.gen)
 }

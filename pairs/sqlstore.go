@@ -412,67 +412,69 @@ func chunks(ids []string, n int) [][]string {
 // Get implements Store. Of the ids the cache answers for, only those with a link are
 // read.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	hits, unknown, ok, err := s.cached(ctx, "get", sync, side, ids)
-	if err != nil {
-		return nil, err
+	if s.cache == nil || len(ids) == 0 {
+		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids)
 	}
-	if ok {
-		ids = unknown
-		for id := range hits {
-			ids = append(ids, id)
-		}
-	}
-	return s.get(ctx, "get", linkColumns, scanLink, sync, side, ids)
+	return s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, true)
 }
 
 // Glance implements Store: from the cache what it answers for, the rest from the file.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
-	hits, unknown, ok, err := s.cached(ctx, "glance", sync, side, ids)
+	if s.cache == nil || len(ids) == 0 {
+		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids)
+	}
+	return s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, false)
+}
+
+// lookUp reads the links of sync whose record on side has one of ids through the cache
+// (linkcache.go), in one read transaction of the file: the links' generation and whether
+// sync has any, then what the cache cannot answer for (and, when whole, the links it
+// holds, whose values it does not keep), from one snapshot.
+func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*sql.Rows, *Link) error,
+	sync string, side Side, ids []string, whole bool) (map[string]Link, error) {
+	if _, err := sideColumn(side); err != nil {
+		return nil, err
+	}
+	tx, err := s.rdb.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, s.fail(what, err)
+	}
+	defer func() { _ = tx.Rollback() }() // it only read
+	var gen int64
+	var exists bool
+	if err := tx.QueryRowContext(ctx, `SELECT n, EXISTS (SELECT 1 FROM `+s.table+` WHERE sync = ?) FROM counters WHERE name = 'links'`,
+		sync).Scan(&gen, &exists); err != nil {
+		return nil, s.fail(what, err)
+	}
+	hits, unknown := s.cache.split(sync, side, ids, gen, exists)
+	if whole {
+		for id := range hits {
+			unknown = append(unknown, id)
+		}
+		hits = nil
+	}
+	if len(unknown) == 0 {
+		if hits == nil {
+			hits = map[string]Link{}
+		}
+		return hits, nil
+	}
+	read, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, ids)
-	}
-	if len(unknown) > 0 {
-		read, err := s.get(ctx, "glance", glanceColumns, scanGlance, sync, side, unknown)
-		if err != nil {
-			return nil, err
-		}
-		if hits == nil {
-			return read, nil
-		}
-		maps.Copy(hits, read)
-	}
-	if hits == nil {
-		hits = map[string]Link{}
-	}
-	return hits, nil
+	maps.Copy(read, hits)
+	return read, nil
 }
 
-// cached looks ids of sync's side up in the cache (linkcache.go), after reading the
-// links' generation and whether sync has any: the links it holds (hits) and the ids it
-// cannot answer for (unknown); the others have no link. ok is false without a cache.
-func (s *sqlStore) cached(ctx context.Context, what, sync string, side Side, ids []string) (hits map[string]Link, unknown []string, ok bool, err error) {
-	if s.cache == nil || len(ids) == 0 {
-		return nil, nil, false, nil
-	}
-	if _, err := sideColumn(side); err != nil {
-		return nil, nil, false, err
-	}
-	var gen int64
-	var exists bool
-	if err := s.rdb.QueryRowContext(ctx, `SELECT n, EXISTS (SELECT 1 FROM `+s.table+` WHERE sync = ?) FROM counters WHERE name = 'links'`,
-		sync).Scan(&gen, &exists); err != nil {
-		return nil, nil, false, s.fail(what, err)
-	}
-	hits, unknown = s.cache.split(sync, side, ids, gen, exists)
-	return hits, unknown, true, nil
+// querier runs a query: the store's read pool, or a transaction of it.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // get reads columns of the links of sync whose record on side has one of ids, by that id,
 // with scan: linkColumns with scanLink, or glanceColumns with scanGlance.
-func (s *sqlStore) get(ctx context.Context, what, columns string, scan func(*sql.Rows, *Link) error,
+func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, scan func(*sql.Rows, *Link) error,
 	sync string, side Side, ids []string) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
@@ -488,11 +490,11 @@ func (s *sqlStore) get(ctx context.Context, what, columns string, scan func(*sql
 	}
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
-		q := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
+		query := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
 		if s.pg {
-			q = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
+			query = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
 		}
-		if err := s.each(ctx, what, scan, add, q, append([]any{sync}, args...)...); err != nil {
+		if err := s.each(ctx, q, what, scan, add, query, append([]any{sync}, args...)...); err != nil {
 			return nil, err
 		}
 	}
@@ -519,8 +521,9 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 		saved = dedupe(links)
 	}
 	rows := make([][]any, 0, len(saved))
+	var times timeTexts
 	for _, l := range saved {
-		args, err := linkArgs(l, s.pg)
+		args, err := linkArgs(l, s.pg, &times)
 		if err != nil {
 			return err
 		}
@@ -664,10 +667,7 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, links []Link, ro
 			return err
 		}
 		stage = "save: commit"
-		s.cache.begin(gen)
-		err = tx.Commit()
-		s.cache.end(gen, err == nil, func() { s.cache.saved(sync, links) })
-		if err != nil {
+		if err := s.cache.commit(gen, tx.Commit, func() { s.cache.saved(sync, links) }); err != nil {
 			return err // the deferred Rollback ends it: a failed COMMIT (SQLITE_BUSY) leaves it open
 		}
 		committed = true
@@ -772,8 +772,23 @@ func dedupe(links []Link) []Link {
 	return out
 }
 
-// linkArgs returns the values of l's columns, in insertColumns's order after sync.
-func linkArgs(l Link, pg bool) ([]any, error) {
+// timeTexts formats times as SQLite keeps them, the last one kept: a batch's links share
+// their write and sync times (a page's).
+type timeTexts struct {
+	t time.Time
+	s string
+}
+
+func (tt *timeTexts) format(t time.Time) string {
+	if tt.s == "" || !t.Equal(tt.t) {
+		tt.t, tt.s = t, t.Format(sqliteTimeLayout)
+	}
+	return tt.s
+}
+
+// linkArgs returns the values of l's columns, in insertColumns's order after sync (times
+// formatted by times, for SQLite).
+func linkArgs(l Link, pg bool, times *timeTexts) ([]any, error) {
 	if l.A.ID == "" || l.B.ID == "" {
 		return nil, fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
 	}
@@ -801,7 +816,7 @@ func linkArgs(l Link, pg bool) ([]any, error) {
 		if pg {
 			return t
 		}
-		return t.Format(sqliteTimeLayout)
+		return times.format(t)
 	}
 	var bValues any = sameAsA
 	if len(l.A.Values) == 0 || !sameValues(l.A.Values, l.B.Values) {
@@ -869,15 +884,15 @@ func decodeValues(b []byte) (map[string]any, error) {
 // query runs a SELECT of linkColumns and returns its links.
 func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) ([]Link, error) {
 	var out []Link
-	if err := s.each(ctx, what, scanLink, func(l Link) { out = append(out, l) }, query, args...); err != nil {
+	if err := s.each(ctx, s.rdb, what, scanLink, func(l Link) { out = append(out, l) }, query, args...); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
 // each runs a SELECT and passes each row's link, read by scan, to add.
-func (s *sqlStore) each(ctx context.Context, what string, scan func(*sql.Rows, *Link) error, add func(Link), query string, args ...any) error {
-	rows, err := s.rdb.QueryContext(ctx, query, args...)
+func (s *sqlStore) each(ctx context.Context, q querier, what string, scan func(*sql.Rows, *Link) error, add func(Link), query string, args ...any) error {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return s.fail(what, err)
 	}
@@ -959,10 +974,7 @@ func (s *sqlStore) Delete(ctx context.Context, sync string, side Side, ids []str
 	if err := tx.QueryRowContext(ctx, bumpGeneration).Scan(&gen); err != nil {
 		return s.fail("delete: count the generation", err)
 	}
-	s.cache.begin(gen)
-	err = tx.Commit()
-	s.cache.end(gen, err == nil, func() { s.cache.deleted(sync, side, ids) })
-	if err != nil {
+	if err := s.cache.commit(gen, tx.Commit, func() { s.cache.deleted(sync, side, ids) }); err != nil {
 		return s.fail("delete: commit", err)
 	}
 	return nil
