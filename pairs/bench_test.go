@@ -177,27 +177,44 @@ func BenchmarkSaveFloor(b *testing.B) {
 // BenchmarkGlance looks 100,000 links up in a SQLite store on disk, 500 ids at a time, as
 // the pass of a two-way first run over the side Tandem just wrote does (by side b's ids:
 // every one linked), and as the pass over the other side does (by side a's ids of another
-// sync: none linked).
+// sync: none linked): from the store that saved them (its cache answers) and from the file
+// (a store without its cache, as after a restart):
 //
 //	go test ./pairs -run '^$' -bench Glance -benchtime 3x
 func BenchmarkGlance(b *testing.B) {
 	const n, batch = 100_000, 500
 	links, _ := benchLinks(n)
-	s, err := OpenSQLite(filepath.Join(b.TempDir(), "links.db"))
+	path := filepath.Join(b.TempDir(), "links.db")
+	st, err := OpenSQLite(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer func() { _ = s.Close() }()
+	defer func() { _ = st.Close() }()
+	cached := st.(*sqlStore)
+	if _, err := cached.Glance(b.Context(), "companies", "b", []string{"b-none"}); err != nil {
+		b.Fatal(err) // met first by a look-up: complete in the cache
+	}
 	for i := 0; i < n; i += batch {
-		if err := s.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
+		if err := cached.Save(b.Context(), "companies", links[i:i+batch]); err != nil {
 			b.Fatal(err)
 		}
 	}
+	st2, err := OpenSQLite(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = st2.Close() }()
+	file := st2.(*sqlStore)
+	file.cache = nil
 	bIDs := make([]string, n)
 	for i, l := range links {
 		bIDs[i] = l.B.ID
 	}
-	for _, c := range []struct{ name, sync string }{{"linked", "companies"}, {"unlinked", "another"}} {
+	for _, c := range []struct {
+		name, sync string
+		s          *sqlStore
+	}{{"linked/cached", "companies", cached}, {"linked/file", "companies", file},
+		{"unlinked/cached", "another", cached}, {"unlinked/file", "another", file}} {
 		b.Run(c.name, func(b *testing.B) {
 			want := batch
 			if c.sync != "companies" {
@@ -205,7 +222,7 @@ func BenchmarkGlance(b *testing.B) {
 			}
 			for b.Loop() {
 				for i := 0; i < n; i += batch {
-					got, err := s.Glance(b.Context(), c.sync, "b", bIDs[i:i+batch])
+					got, err := c.s.Glance(b.Context(), c.sync, "b", bIDs[i:i+batch])
 					if err != nil || len(got) != want {
 						b.Fatalf("glance: %d links, %v", len(got), err)
 					}
