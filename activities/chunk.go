@@ -267,7 +267,12 @@ func (c *chunk) pages(ctx context.Context) error {
 		}()
 		return ch
 	}
-	next, inFlight := fetch(c.readTo, min(in.PageSize*pages, c.limit)), true
+	// What the spans read counts against the chunk's limit.
+	left := c.limit - c.out.Counts.Fetched
+	if left <= 0 {
+		return nil // the spans read it all (More stays as their last mark left it)
+	}
+	next, inFlight := fetch(c.readTo, min(in.PageSize*pages, left)), true
 	// A failed page lets the read in flight end before the context does.
 	defer func() {
 		if inFlight {

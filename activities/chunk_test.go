@@ -433,3 +433,37 @@ func TestTwoWayChunkConfirmsWritesFromTheirAnswers(t *testing.T) {
 		})
 	}
 }
+
+// lateArrivals is a memory service that reads ranges and long pages (three pages a read),
+// and gets more records just after a chunk marks its spans.
+type lateArrivals struct {
+	*memory.Connector
+	arrive func()
+	once   sync.Once
+}
+
+func (l *lateArrivals) ReadPages() int { return 3 }
+
+func (l *lateArrivals) Marks(ctx context.Context, object string, since connectors.Cursor, step, n int) ([]connectors.Cursor, error) {
+	marks, err := l.Connector.Marks(ctx, object, since, step, n)
+	l.once.Do(l.arrive)
+	return marks, err
+}
+
+// A chunk that reads on page by page after its spans reads no more than what its limit
+// leaves after them, though more records arrived after its marks than that: 35 records
+// at most, 20 of them in spans, then 15 (not three pages of 10).
+func TestChunkReadsOnlyWhatItsLimitLeavesAfterItsSpans(t *testing.T) {
+	f := newFixture(memory.Options{})
+	crm := memory.New(memory.Options{IDPrefix: "crm-", ParallelReads: 2})
+	f.crm = crm
+	crm.Seed(crmCompanies, 25, company)
+	f.acts.Connections["crm"] = &lateArrivals{Connector: crm, arrive: func() {
+		crm.Seed(crmCompanies, 30, func(i int) map[string]any { return company(100 + i) })
+	}}
+	res, err := f.acts.SyncChunk(t.Context(), SyncChunkInput{Ref: Ref{Sync: "companies"}, Side: SideA, PageSize: 10, MaxRecords: 35})
+	require.NoError(t, err)
+	assert.Equal(t, 35, res.Counts.Fetched)
+	assert.Equal(t, 35, res.Counts.Created)
+	assert.True(t, res.More)
+}
