@@ -709,8 +709,9 @@ func (c *chunk) landWrites(f *flight) error {
 	in, out := &c.in, &c.out
 	from, counts := in.Side, &out.Counts
 	created, failed := map[string]string{}, map[string]bool{}
-	// read: the written records' values as the writes' answers gave them, by side and id.
-	var read map[string]map[string]pairs.Values
+	// read: the written records' values as the writes' answers gave them (a side whose
+	// search lags is not asked: see launch), by side and id.
+	read := map[string]map[string]pairs.Values{}
 	var firstErr error
 	for _, w := range []struct {
 		ch      chan pageWrite
@@ -746,9 +747,6 @@ func (c *chunk) landWrites(f *flight) error {
 			if res.Read != nil {
 				written := definition.Other(w.side)
 				if read[written] == nil {
-					if read == nil {
-						read = map[string]map[string]pairs.Values{}
-					}
 					read[written] = make(map[string]pairs.Values, len(r.res.Results))
 				}
 				read[written][res.TargetID] = res.Read
@@ -779,7 +777,9 @@ func (c *chunk) landWrites(f *flight) error {
 	switch {
 	case in.Linked:
 		links = f.plan.SettleLinks(created, failed)
-		c.a.confirmWritten(in.Ref, links, read)
+		for side, values := range read {
+			confirmHalves(c.sync, links, side, values)
+		}
 	case in.KeepLinks:
 		links = OneWayLinks(f.items.Items, created, failed, f.now)
 	}

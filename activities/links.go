@@ -453,11 +453,7 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 		if links == nil {
 			links = slices.Clone(in)
 		}
-		for i := range links {
-			if v, ok := read[links[i].Half(side).ID]; ok {
-				pairs.Confirm(s, &links[i], side, v)
-			}
-		}
+		confirmHalves(s, links, side, read)
 	}
 	if links == nil {
 		return in
@@ -465,26 +461,13 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 	return links
 }
 
-// confirmWritten makes readBack's confirmation (pairs.Confirm) of the halves of links
-// whose write's answer gave the record's values (read, by side and id): a half confirmed
-// so is not read back. One that the answer shows otherwise than written is left to
-// readBack, which reads it; so is a side whose search trails its writes (readBack leaves
-// those to that search).
-func (a *Activities) confirmWritten(ref Ref, links []pairs.Link, read map[string]map[string]pairs.Values) {
-	for side, values := range read {
-		if len(values) == 0 || a.searchLags(ref, side) {
-			continue
-		}
-		s, _, _, err := a.side(ref, side)
-		if err != nil {
-			continue
-		}
-		for i := range links {
-			if h := links[i].Half(side); !h.WroteAt.IsZero() {
-				if v, ok := values[h.ID]; ok {
-					pairs.Confirm(s, &links[i], side, v)
-				}
-			}
+// confirmHalves confirms (pairs.Confirm) side's halves of links whose records' values
+// read holds, by id: as readBack read them, or as a chunk's writes' answers gave them
+// (landWrites), which leaves to readBack what they show otherwise than written.
+func confirmHalves(s *definition.Sync, links []pairs.Link, side string, read map[string]pairs.Values) {
+	for i := range links {
+		if v, ok := read[links[i].Half(side).ID]; ok {
+			pairs.Confirm(s, &links[i], side, v)
 		}
 	}
 }

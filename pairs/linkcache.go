@@ -87,9 +87,10 @@ func (c *linkCache) reset(gen int64) {
 }
 
 // split answers a look-up of ids of sync's side from the cache, given the file's
-// generation and whether sync has links, both read in one statement: hits are the
-// glanced links it holds, unknown the ids it cannot answer for; the others have no link.
-func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]Link, unknown []string) {
+// generation and whether sync has links, both read in one statement (linksGeneration):
+// hits are the links it holds, unknown the ids it cannot answer for; the others have no
+// link.
+func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]cachedLink, unknown []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -122,9 +123,9 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 		}
 		if l, ok := cs.byA[a]; ok {
 			if hits == nil {
-				hits = make(map[string]Link, len(ids))
+				hits = make(map[string]cachedLink, len(ids))
 			}
-			hits[id] = l.link()
+			hits[id] = l
 		} else if !cs.complete {
 			unknown = append(unknown, id)
 		}

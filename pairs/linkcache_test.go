@@ -181,12 +181,11 @@ func TestLinkCacheStopsCachingASyncOverItsSize(t *testing.T) {
 }
 
 // cacheSplit is what s's cache answers for ids, as a look-up asks it.
-func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string) (map[string]Link, []string) {
+func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string) (map[string]cachedLink, []string) {
 	t.Helper()
 	var gen int64
 	var exists bool
-	require.NoError(t, s.rdb.QueryRowContext(t.Context(), `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ?) FROM counters WHERE name = 'links'`,
-		sync).Scan(&gen, &exists))
+	require.NoError(t, s.rdb.QueryRowContext(t.Context(), linksGeneration, sync).Scan(&gen, &exists))
 	return s.cache.split(sync, side, ids, gen, exists)
 }
 

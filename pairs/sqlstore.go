@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -189,6 +188,10 @@ var sqliteSchema = []string{
 	`CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
 	`INSERT OR IGNORE INTO counters (name, n) VALUES ('links', 0)`,
 }
+
+// linksGeneration reads the links' generation and whether sync (its one parameter) has
+// any link, in one statement.
+const linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ?) FROM counters WHERE name = 'links'`
 
 // bumpGeneration adds one to the links' generation, in a SQLite transaction that changes
 // links, and returns the new number.
@@ -442,8 +445,7 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	defer func() { _ = tx.Rollback() }() // it only read
 	var gen int64
 	var exists bool
-	if err := tx.QueryRowContext(ctx, `SELECT n, EXISTS (SELECT 1 FROM `+s.table+` WHERE sync = ?) FROM counters WHERE name = 'links'`,
-		sync).Scan(&gen, &exists); err != nil {
+	if err := tx.QueryRowContext(ctx, linksGeneration, sync).Scan(&gen, &exists); err != nil {
 		return nil, s.fail(what, err)
 	}
 	hits, unknown := s.cache.split(sync, side, ids, gen, exists)
@@ -453,18 +455,14 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 		}
 		hits = nil
 	}
-	if len(unknown) == 0 {
-		if hits == nil {
-			hits = map[string]Link{}
-		}
-		return hits, nil
-	}
-	read, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown)
+	out, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown)
 	if err != nil {
 		return nil, err
 	}
-	maps.Copy(read, hits)
-	return read, nil
+	for id, l := range hits {
+		out[id] = l.link()
+	}
+	return out, nil
 }
 
 // querier runs a query: the store's read pool, or a transaction of it.
