@@ -17,23 +17,18 @@ import (
 type mapLinks struct {
 	pairs.Store
 	mu sync.Mutex
-	// bySync holds each sync's links by side a id, and by side b id the side a id.
-	bySync map[string]*syncLinks
-}
-
-type syncLinks struct {
-	a map[string]pairs.Link
-	b map[string]string
+	// bySync holds each sync's links.
+	bySync map[string]*pairs.Index[pairs.Link]
 }
 
 func newMapLinks(rest pairs.Store) *mapLinks {
-	return &mapLinks{Store: rest, bySync: map[string]*syncLinks{}}
+	return &mapLinks{Store: rest, bySync: map[string]*pairs.Index[pairs.Link]{}}
 }
 
-func (m *mapLinks) of(sync string) *syncLinks {
+func (m *mapLinks) of(sync string) *pairs.Index[pairs.Link] {
 	s := m.bySync[sync]
 	if s == nil {
-		s = &syncLinks{a: map[string]pairs.Link{}, b: map[string]string{}}
+		s = pairs.NewIndex[pairs.Link]()
 		m.bySync[sync] = s
 	}
 	return s
@@ -49,20 +44,9 @@ func (m *mapLinks) Save(ctx context.Context, sync string, links []pairs.Link) er
 	defer m.mu.Unlock()
 	s := m.of(sync)
 	for _, l := range links {
-		s.remove(l.A.ID)
-		if a, ok := s.b[l.B.ID]; ok {
-			s.remove(a)
-		}
-		s.a[l.A.ID], s.b[l.B.ID] = l, l.A.ID
+		s.Put(l.A.ID, l.B.ID, l)
 	}
 	return nil
-}
-
-func (s *syncLinks) remove(aID string) {
-	if l, ok := s.a[aID]; ok {
-		delete(s.b, l.B.ID)
-		delete(s.a, aID)
-	}
 }
 
 // Get returns the links of sync whose record on side has one of ids, by that id.
@@ -75,15 +59,8 @@ func (m *mapLinks) Get(ctx context.Context, sync string, side pairs.Side, ids []
 	s := m.of(sync)
 	out := make(map[string]pairs.Link, len(ids))
 	for _, id := range ids {
-		a := id
-		if side == "b" {
-			var ok bool
-			if a, ok = s.b[id]; !ok {
-				continue
-			}
-		}
-		if l, ok := s.a[a]; ok {
-			out[id] = l
+		if l, ok := s.Get(side, id); ok {
+			out[id] = l.Item
 		}
 	}
 	return out, nil
@@ -96,15 +73,14 @@ func (m *mapLinks) Glance(ctx context.Context, sync string, side pairs.Side, ids
 
 // Delete removes the links of sync whose record on side has one of ids.
 func (m *mapLinks) Delete(ctx context.Context, sync string, side pairs.Side, ids []string) error {
-	links, err := m.Get(ctx, sync, side, ids)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.of(sync)
-	for _, l := range links {
-		s.remove(l.A.ID)
+	for _, id := range ids {
+		s.Remove(side, id)
 	}
 	return nil
 }
@@ -114,9 +90,9 @@ func (m *mapLinks) all(sync string, keep func(pairs.Link) bool) []pairs.Link {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []pairs.Link
-	for _, l := range m.of(sync).a {
-		if keep(l) {
-			out = append(out, l)
+	for l := range m.of(sync).All() {
+		if keep(l.Item) {
+			out = append(out, l.Item)
 		}
 	}
 	slices.SortFunc(out, func(x, y pairs.Link) int { return cmp.Compare(x.A.ID, y.A.ID) })

@@ -53,7 +53,7 @@ type linkCache struct {
 }
 
 // maxCachedLinks is how many links a store's cache holds at most: about 200 bytes each
-// with the maps' share (cachedLink's fields are 120, their strings the links' own).
+// with the maps' share (an entry's fields are 112, their strings the links' own).
 const maxCachedLinks = 200_000
 
 // cachedSync is one sync's links in the cache, as Glance reads them (glanceColumns).
@@ -61,17 +61,15 @@ type cachedSync struct {
 	// complete: the cache holds every link of the sync (see linkCache). off: the sync
 	// went over the cache's size and is not cached.
 	complete, off bool
-	byA           map[string]cachedLink
-	// byB maps a side b id to its link's side a id.
-	byB map[string]string
+	links         *Index[cachedLink]
 }
 
-// cachedLink is what Glance reads of a link (glanceColumns), times in microseconds since
-// 1970 in UTC (zeroTime: the zero time).
+// cachedLink is what Glance reads of a link (glanceColumns) beside its ids, times in
+// microseconds since 1970 in UTC (zeroTime: the zero time).
 type cachedLink struct {
-	aID, aFP, bID, bFP, gone string
-	aWrote, bWrote, held     int64
-	misreads                 int
+	aFP, bFP, gone       string
+	aWrote, bWrote, held int64
+	misreads             int
 }
 
 // zeroTime stands for the zero time in a cachedLink.
@@ -90,7 +88,7 @@ func (c *linkCache) reset(gen int64) {
 // generation and whether sync has links, both read in one statement (linksGeneration):
 // hits are the links it holds, unknown the ids it cannot answer for; the others have no
 // link.
-func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]cachedLink, unknown []string) {
+func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]Indexed[cachedLink], unknown []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -104,26 +102,16 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 	}
 	cs := c.syncs[sync]
 	if cs == nil {
-		cs = &cachedSync{complete: !exists, byA: map[string]cachedLink{}, byB: map[string]string{}}
+		cs = &cachedSync{complete: !exists, links: NewIndex[cachedLink]()}
 		c.syncs[sync] = cs
 	}
 	if cs.off {
 		return nil, ids
 	}
 	for _, id := range ids {
-		a := id
-		if side == "b" {
-			var ok bool
-			if a, ok = cs.byB[id]; !ok {
-				if !cs.complete {
-					unknown = append(unknown, id)
-				}
-				continue
-			}
-		}
-		if l, ok := cs.byA[a]; ok {
+		if l, ok := cs.links.Get(side, id); ok {
 			if hits == nil {
-				hits = make(map[string]cachedLink, len(ids))
+				hits = make(map[string]Indexed[cachedLink], len(ids))
 			}
 			hits[id] = l
 		} else if !cs.complete {
@@ -164,22 +152,17 @@ func (c *linkCache) saved(sync string, links []Link) {
 	cs := c.syncs[sync]
 	if cs == nil {
 		// First met by a save: whether it had links before is not known.
-		cs = &cachedSync{byA: map[string]cachedLink{}, byB: map[string]string{}}
+		cs = &cachedSync{links: NewIndex[cachedLink]()}
 		c.syncs[sync] = cs
 	}
 	if cs.off {
 		return
 	}
 	for _, l := range links {
-		c.remove(cs, l.A.ID)
-		if a, ok := cs.byB[l.B.ID]; ok {
-			c.remove(cs, a)
-		}
-		cs.byA[l.A.ID], cs.byB[l.B.ID] = glanced(l), l.A.ID
-		c.size++
+		c.size += 1 - cs.links.Put(l.A.ID, l.B.ID, glanced(l))
 	}
 	if c.size > c.max {
-		c.size -= len(cs.byA)
+		c.size -= cs.links.Len()
 		*cs = cachedSync{off: true}
 	}
 }
@@ -192,36 +175,25 @@ func (c *linkCache) deleted(sync string, side Side, ids []string) {
 		return
 	}
 	for _, id := range ids {
-		a := id
-		if side == "b" {
-			var ok bool
-			if a, ok = cs.byB[id]; !ok {
-				continue
-			}
+		if cs.links.Remove(side, id) {
+			c.size--
 		}
-		c.remove(cs, a)
 	}
 }
 
-func (c *linkCache) remove(cs *cachedSync, aID string) {
-	if l, ok := cs.byA[aID]; ok {
-		delete(cs.byB, l.bID)
-		delete(cs.byA, aID)
-		c.size--
-	}
-}
-
-// glanced is what Glance reads of l from the file.
+// glanced is what Glance reads of l from the file, beside its ids.
 func glanced(l Link) cachedLink {
-	return cachedLink{aID: l.A.ID, aFP: l.A.FP, bID: l.B.ID, bFP: l.B.FP, gone: l.Gone,
+	return cachedLink{aFP: l.A.FP, bFP: l.B.FP, gone: l.Gone,
 		aWrote: micros(l.A.WroteAt), bWrote: micros(l.B.WroteAt), held: micros(l.HeldUntil), misreads: l.Misreads}
 }
 
-// link is the link as Glance reads it from the file: times in UTC to the microsecond.
-func (c cachedLink) link() Link {
+// glancedLink is the link of a cache entry as Glance reads it from the file: times in UTC
+// to the microsecond.
+func glancedLink(e Indexed[cachedLink]) Link {
+	c := e.Item
 	return Link{
-		A:         Half{ID: c.aID, FP: c.aFP, WroteAt: fromMicros(c.aWrote)},
-		B:         Half{ID: c.bID, FP: c.bFP, WroteAt: fromMicros(c.bWrote)},
+		A:         Half{ID: e.A, FP: c.aFP, WroteAt: fromMicros(c.aWrote)},
+		B:         Half{ID: e.B, FP: c.bFP, WroteAt: fromMicros(c.bWrote)},
 		HeldUntil: fromMicros(c.held), Misreads: c.misreads, Gone: c.gone,
 	}
 }

@@ -181,7 +181,7 @@ func TestLinkCacheStopsCachingASyncOverItsSize(t *testing.T) {
 }
 
 // cacheSplit is what s's cache answers for ids, as a look-up asks it.
-func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string) (map[string]cachedLink, []string) {
+func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string) (map[string]Indexed[cachedLink], []string) {
 	t.Helper()
 	var gen int64
 	var exists bool

@@ -459,8 +459,8 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	if err != nil {
 		return nil, err
 	}
-	for id, l := range hits {
-		out[id] = l.link()
+	for id, e := range hits {
+		out[id] = glancedLink(e)
 	}
 	return out, nil
 }
