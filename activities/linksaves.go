@@ -28,6 +28,12 @@ type linkSaves struct {
 	next   *linkBatch
 	// failed is set once a save failed: nothing is saved after it.
 	failed bool
+	// unsaved holds the records of links not yet saved, by side (SideA's at 0): each id's
+	// value is the newest batch holding it (its serial), until that batch has saved. One
+	// map a side for the chunk's life, not maps a batch: a batch's ids leave it when the
+	// batch ends, so it stays the size of what is in flight.
+	unsaved [2]map[string]uint64
+	serial  uint64
 }
 
 // maxGatheredLinks is how many links gather for the next batch while two are in flight;
@@ -44,9 +50,9 @@ var errEarlierSave = errors.New("an earlier save of the chunk's links failed")
 // linkBatch is links saved in one transaction, and what waits for them.
 type linkBatch struct {
 	links []pairs.Link
-	// ids are the records of links, by side.
-	ids  map[string]map[string]bool
-	then []func()
+	// serial numbers the batch in the chunk (unsaved's values).
+	serial uint64
+	then   []func()
 	// done receives the save's result, once; ended is closed when the save has ended, with
 	// err its result (the batch after it saves only then, and not after a failure).
 	done  chan error
@@ -72,12 +78,17 @@ func (l *linkSaves) add(links []pairs.Link) error {
 		if len(l.flight) >= maxFlights {
 			n = max(n, maxGatheredLinks)
 		}
-		l.next = &linkBatch{links: make([]pairs.Link, 0, n),
-			ids: map[string]map[string]bool{SideA: make(map[string]bool, n), SideB: make(map[string]bool, n)}}
+		l.serial++
+		l.next = &linkBatch{links: make([]pairs.Link, 0, n), serial: l.serial}
+	}
+	if l.unsaved[0] == nil {
+		// Sized for what is in flight and gathering at most, so it seldom grows.
+		n := (maxFlights + 1) * maxGatheredLinks
+		l.unsaved = [2]map[string]uint64{make(map[string]uint64, n), make(map[string]uint64, n)}
 	}
 	l.next.links = append(l.next.links, links...)
 	for _, k := range links {
-		l.next.ids[SideA][k.A.ID], l.next.ids[SideB][k.B.ID] = true, true
+		l.unsaved[0][k.A.ID], l.unsaved[1][k.B.ID] = l.next.serial, l.next.serial
 	}
 	return l.step(len(l.next.links) >= maxGatheredLinks)
 }
@@ -100,6 +111,7 @@ func (l *linkSaves) step(block bool) error {
 			}
 		}
 		l.flight = l.flight[1:]
+		l.forget(f)
 		if err != nil {
 			// What follows a failed save does not happen: the batch behind it ends without
 			// saving (once its read-back is over), the gathered links are dropped, and so
@@ -150,20 +162,29 @@ func (l *linkSaves) start() error {
 
 // holds reports whether links not yet saved have a link of one of side's ids.
 func (l *linkSaves) holds(side string, ids ...string) bool {
-	in := func(b *linkBatch) bool {
-		for _, id := range ids {
-			if b.ids[side][id] {
-				return true
-			}
-		}
-		return false
+	unsaved := l.unsaved[0]
+	if side == SideB {
+		unsaved = l.unsaved[1]
 	}
-	for _, b := range l.flight {
-		if in(b) {
+	for _, id := range ids {
+		if _, ok := unsaved[id]; ok {
 			return true
 		}
 	}
-	return l.next != nil && in(l.next)
+	return false
+}
+
+// forget takes the records of b, a batch that has ended, out of unsaved, but for those a
+// newer batch holds too.
+func (l *linkSaves) forget(b *linkBatch) {
+	for _, k := range b.links {
+		if l.unsaved[0][k.A.ID] == b.serial {
+			delete(l.unsaved[0], k.A.ID)
+		}
+		if l.unsaved[1][k.B.ID] == b.serial {
+			delete(l.unsaved[1], k.B.ID)
+		}
+	}
 }
 
 // after runs f once the links added so far are saved: at once when all are.
@@ -196,4 +217,6 @@ func (l *linkSaves) abandon() {
 		<-f.done
 	}
 	l.flight, l.next = nil, nil
+	clear(l.unsaved[0])
+	clear(l.unsaved[1])
 }

@@ -112,3 +112,31 @@ func TestLinkSavesGatherBehindTheSaveInFlight(t *testing.T) {
 	assert.Empty(t, started)
 	l.abandon()
 }
+
+// A record whose link is in two batches (saved, then replaced in a later page) stays held
+// until the later batch has saved, not only the first.
+func TestLinkSavesHoldARecordUntilItsLastBatchSaves(t *testing.T) {
+	release := make(chan error, 3)
+	started := make(chan int, 3)
+	l := linkSaves{save: func(links []pairs.Link) error {
+		started <- len(links)
+		return <-release
+	}}
+	link := func(a, b string) pairs.Link { return pairs.Link{A: pairs.Half{ID: a}, B: pairs.Half{ID: b}} }
+	require.NoError(t, l.add([]pairs.Link{link("a1", "b1")}))
+	assert.Equal(t, 1, <-started)
+	require.NoError(t, l.add([]pairs.Link{link("a1", "b2"), link("a3", "b3")}), "a1 paired again, with b2")
+	release <- nil
+	require.NoError(t, l.step(false))
+	for len(l.flight) == 2 { // the first batch's end is found by a step after it
+		require.NoError(t, l.step(true))
+	}
+	assert.Equal(t, 2, <-started)
+	assert.True(t, l.holds(SideA, "a1"), "the second batch holds a1 too")
+	assert.False(t, l.holds(SideB, "b1"), "b1 was only in the first, saved")
+	assert.True(t, l.holds(SideB, "b2"))
+	release <- nil
+	require.NoError(t, l.wait())
+	assert.False(t, l.holds(SideA, "a1", "a3"))
+	assert.False(t, l.holds(SideB, "b2", "b3"))
+}
