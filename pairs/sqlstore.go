@@ -416,7 +416,7 @@ func chunks(ids []string, n int) [][]string {
 // read.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids)
+		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, 0)
 	}
 	return s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, true)
 }
@@ -424,7 +424,7 @@ func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string
 // Glance implements Store: from the cache what it answers for, the rest from the file.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids)
+		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, 0)
 	}
 	return s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, false)
 }
@@ -455,7 +455,7 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 		}
 		hits = nil
 	}
-	out, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown)
+	out, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown, len(hits))
 	if err != nil {
 		return nil, err
 	}
@@ -471,14 +471,15 @@ type querier interface {
 }
 
 // get reads columns of the links of sync whose record on side has one of ids, by that id,
-// with scan: linkColumns with scanLink, or glanceColumns with scanGlance.
+// with scan: linkColumns with scanLink, or glanceColumns with scanGlance. The map it
+// returns has room for more links besides (the cache's, lookUp adds).
 func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, scan func(*sql.Rows, *Link) error,
-	sync string, side Side, ids []string) (map[string]Link, error) {
+	sync string, side Side, ids []string, more int) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Link, len(ids))
+	out := make(map[string]Link, len(ids)+more)
 	if err := ctx.Err(); err != nil {
 		return nil, s.fail(what, err)
 	}
