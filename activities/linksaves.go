@@ -63,6 +63,7 @@ type linkBatch struct {
 // add gathers links for a save: started at once when fewer than maxFlights batches are in
 // flight, else once the oldest has ended (which the next add, or wait, finds). add waits
 // for the oldest batch when maxGatheredLinks have gathered; it returns that save's error.
+// add owns links from then on: the caller neither reads nor changes them.
 func (l *linkSaves) add(links []pairs.Link) error {
 	if l.failed {
 		return errEarlierSave
@@ -70,23 +71,25 @@ func (l *linkSaves) add(links []pairs.Link) error {
 	if len(links) == 0 {
 		return nil
 	}
-	if l.next == nil {
-		// Sized for what it will hold: a batch that starts at once holds these links; one
-		// that gathers behind two in flight, up to maxGatheredLinks (pages of hundreds of
-		// links would grow a slice or a map from nothing several times).
-		n := len(links)
-		if len(l.flight) >= maxFlights {
-			n = max(n, maxGatheredLinks)
-		}
+	switch {
+	case l.next == nil && len(l.flight) < maxFlights:
+		// A batch that starts at once with these links alone takes them as they are.
 		l.serial++
-		l.next = &linkBatch{links: make([]pairs.Link, 0, n), serial: l.serial}
+		l.next = &linkBatch{links: links, serial: l.serial}
+	case l.next == nil:
+		l.serial++
+		l.next = &linkBatch{serial: l.serial}
+		// It gathers behind two in flight, up to maxGatheredLinks (pages of hundreds of
+		// links would grow a slice from nothing several times).
+		l.next.links = append(make([]pairs.Link, 0, max(len(links), maxGatheredLinks)), links...)
+	default:
+		l.next.links = append(l.next.links, links...)
 	}
 	if l.unsaved[0] == nil {
 		// Sized for what is in flight and gathering at most, so it seldom grows.
 		n := (maxFlights + 1) * maxGatheredLinks
 		l.unsaved = [2]map[string]uint64{make(map[string]uint64, n), make(map[string]uint64, n)}
 	}
-	l.next.links = append(l.next.links, links...)
 	for _, k := range links {
 		l.unsaved[0][k.A.ID], l.unsaved[1][k.B.ID] = l.next.serial, l.next.serial
 	}

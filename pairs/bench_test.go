@@ -3,6 +3,7 @@ package pairs
 import (
 	"database/sql"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -81,7 +82,8 @@ func benchLinks(n int) ([]Link, []string) {
 
 // BenchmarkSaveTransactions saves 100,000 links in a SQLite store on disk, in
 // transactions of 100 (a page's links, as a two-way chunk saved them before wave 2,
-// session 7), 500 and 1,000 (the most a chunk gathers for one save):
+// session 7), 500 and 1,000 (the most a chunk gathers for one save), and with side a's
+// ids in no order in transactions of 500, 1,000 and 4,000:
 //
 //	go test ./pairs -run '^$' -bench SaveTransactions -benchtime 3x
 func BenchmarkSaveTransactions(b *testing.B) {
@@ -89,6 +91,20 @@ func BenchmarkSaveTransactions(b *testing.B) {
 	links, _ := benchLinks(n)
 	for _, batch := range []int{100, 500, 1000} {
 		b.Run(fmt.Sprintf("links=%d", batch), saveInBatches(links, batch))
+	}
+	// A CRM's records read in the order of their last change: side a's ids in no order
+	// (the bench's memory service reads them in id order), side b's in order (the ids the
+	// target gave the records Tandem created, one after the other).
+	shuffled, _ := benchLinks(n)
+	ids := make([]string, n)
+	for i, j := range rand.New(rand.NewPCG(1, 2)).Perm(n) {
+		ids[i] = shuffled[j].A.ID
+	}
+	for i := range shuffled {
+		shuffled[i].A.ID = ids[i]
+	}
+	for _, batch := range []int{500, 1000, 4000} {
+		b.Run(fmt.Sprintf("side a ids in no order, links=%d", batch), saveInBatches(shuffled, batch))
 	}
 }
 
