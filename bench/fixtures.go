@@ -55,7 +55,11 @@ func (b *bench) memoryFixture(name string, n int) (*fixture, error) {
 }
 
 func memoryFixtureWith(name string, n int, source, target *memory.Connector, pageSize int, webhooks bool) *fixture {
-	recs := source.Seed("companies", n, memory.SampleCompany)
+	return memoryFixtureSeeded(name, source.Seed("companies", n, memory.SampleCompany), source, target, pageSize, webhooks)
+}
+
+// memoryFixtureSeeded is memoryFixtureWith over recs, the records seeded in source.
+func memoryFixtureSeeded(name string, recs []connectors.Record, source, target *memory.Connector, pageSize int, webhooks bool) *fixture {
 	ids := make([]string, len(recs))
 	for i, r := range recs {
 		ids[i] = r.ID

@@ -56,6 +56,9 @@ type options struct {
 	parallelReads int
 	// links is where the two-way scenario keeps its link store: sqlite, postgres or map.
 	links string
+	// readOrder is the order in which the two-way scenario's source gives its records:
+	// ids (one after the other) or changed (in no order of their ids).
+	readOrder string
 	// designs are the designs to run (all three unless -designs says otherwise).
 	designs []string
 }
@@ -87,6 +90,7 @@ func main() {
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.StringVar(&o.links, "links", "sqlite", "two-way: the link store, sqlite (a file, the worker's default), postgres (a throwaway server) or map (links in Go maps: the floor of any store, to see two-way's cost apart from the store's)")
+	flag.StringVar(&o.readOrder, "read-order", "ids", "two-way: the order in which side a's records are read, ids (in the order of their ids, as seeded one after the other) or changed (in no order of their ids, as a CRM reads records by their last change: their links go to random places of the link store's index)")
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
 	memProfile := flag.String("memprofile", "", "write a profile of what the whole run allocated (pprof's allocs) to this file at its end")
@@ -103,6 +107,10 @@ func main() {
 		}
 	}
 
+	if o.readOrder != "ids" && o.readOrder != "changed" {
+		fmt.Fprintf(os.Stderr, "bench: -read-order: %q is not ids or changed\n", o.readOrder)
+		os.Exit(2)
+	}
 	if o.links != "sqlite" && o.links != "postgres" && o.links != "map" {
 		fmt.Fprintf(os.Stderr, "bench: -links: %q is not sqlite, postgres or map\n", o.links)
 		os.Exit(2)

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
+	"tandem/connectors"
 	"tandem/connectors/memory"
 	"tandem/definition"
 	"tandem/internal/config"
@@ -65,7 +68,12 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 		name := uniqueName(scenarioTwoWay, run.design)
 		source := memory.New(memory.Options{IDPrefix: "a-"})
 		target := memory.New(memory.Options{IDPrefix: "b-"})
-		fx := memoryFixtureWith(name, b.o.records, source, target, config.DefaultPageSize, false)
+		var fx *fixture
+		if b.o.readOrder == "changed" {
+			fx = memoryFixtureSeeded(name, seedInNoOrder(source, b.o.records), source, target, config.DefaultPageSize, false)
+		} else {
+			fx = memoryFixtureWith(name, b.o.records, source, target, config.DefaultPageSize, false)
+		}
 		fx.acts.Syncs.Syncs[0].Mode = run.mode
 		if run.deletes {
 			fx.acts.Syncs.Syncs[0].Deletes = definition.Deletes{Mode: definition.DeleteDelete,
@@ -99,6 +107,9 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 				r.Design += linksInMap
 				r.Note = "links in Go maps (-links map): the floor of any link store, not a setting of Tandem"
 			}
+		}
+		if b.o.readOrder == "changed" {
+			r.Note = strings.TrimPrefix(r.Note+"; side a read in no order of its ids (-read-order changed)", "; ")
 		}
 		if err != nil {
 			r.Note = "FAILED: " + err.Error()
@@ -142,4 +153,15 @@ func (b *bench) hubspotTwoWay(ctx context.Context) ([]result, error) {
 		return []result{r}, err
 	}
 	return []result{r}, nil
+}
+
+// seedInNoOrder seeds n companies in source as memoryFixtureWith does, but gives the
+// records ids in a random order (the same each time): source reads them in the order they
+// were seeded, so their ids come in no order, as from a CRM read by last change.
+func seedInNoOrder(source *memory.Connector, n int) []connectors.Record {
+	out := make([]connectors.Record, 0, n)
+	for i, j := range rand.New(rand.NewPCG(1, 2)).Perm(n) {
+		out = append(out, source.Put("companies", connectors.Record{ID: fmt.Sprintf("a-%06d", j+1), Fields: memory.SampleCompany(i)}))
+	}
+	return out
 }
