@@ -92,6 +92,9 @@ func BenchmarkSaveTransactions(b *testing.B) {
 	for _, batch := range []int{100, 500, 1000} {
 		b.Run(fmt.Sprintf("links=%d", batch), saveInBatches(links, batch))
 	}
+	// A sync named as the examples' are: the store keeps a number for it in each link.
+	b.Run("sync salesforce-accounts-to-netsuite-customers, links=1000",
+		saveInBatchesOf("salesforce-accounts-to-netsuite-customers", links, 1000))
 	// A CRM's records read in the order of their last change: side a's ids in no order
 	// (the bench's memory service reads them in id order), side b's in order (the ids the
 	// target gave the records Tandem created, one after the other).
@@ -108,9 +111,14 @@ func BenchmarkSaveTransactions(b *testing.B) {
 	}
 }
 
-// saveInBatches saves links in a new SQLite store on disk, batch links to a Save, and
-// reports links/s.
+// saveInBatches saves links of sync "companies" in a new SQLite store on disk, batch
+// links to a Save, and reports links/s.
 func saveInBatches(links []Link, batch int) func(b *testing.B) {
+	return saveInBatchesOf("companies", links, batch)
+}
+
+// saveInBatchesOf is saveInBatches for the sync named sync.
+func saveInBatchesOf(sync string, links []Link, batch int) func(b *testing.B) {
 	return func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
@@ -120,7 +128,7 @@ func saveInBatches(links []Link, batch int) func(b *testing.B) {
 			}
 			b.StartTimer()
 			for i := 0; i < len(links); i += batch {
-				if err := s.Save(b.Context(), "companies", links[i:min(i+batch, len(links))]); err != nil {
+				if err := s.Save(b.Context(), sync, links[i:min(i+batch, len(links))]); err != nil {
 					b.Fatal(err)
 				}
 			}

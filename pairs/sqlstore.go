@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -108,7 +109,8 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500}
+	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500,
+		numbers: map[string]int64{}}
 	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
 	defer cancel()
 	for _, stmt := range sqliteSchema {
@@ -116,6 +118,10 @@ func OpenSQLite(path string) (Store, error) {
 			_ = db.Close()
 			return nil, fmt.Errorf("link store (sqlite): create the tables in %s: %w", path, err)
 		}
+	}
+	if err := numberSyncs(ctx, db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("link store (sqlite): number the syncs of the links in %s: %w", path, err)
 	}
 	var hasGone int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('links') WHERE name = 'gone'`).Scan(&hasGone); err != nil {
@@ -149,25 +155,11 @@ func OpenSQLite(path string) (Store, error) {
 const readConns = 2
 
 var sqliteSchema = []string{
-	`CREATE TABLE IF NOT EXISTS links (
-		sync TEXT NOT NULL,
-		a_id TEXT NOT NULL,
-		b_id TEXT NOT NULL,
-		"key" TEXT NOT NULL DEFAULT '',
-		a_values TEXT,
-		a_fp TEXT NOT NULL DEFAULT '',
-		a_wrote_at TEXT,
-		b_values TEXT,
-		b_fp TEXT NOT NULL DEFAULT '',
-		b_wrote_at TEXT,
-		held_until TEXT,
-		held_reason TEXT NOT NULL DEFAULT '',
-		decision TEXT NOT NULL DEFAULT '',
-		misreads INTEGER NOT NULL DEFAULT 0,
-		synced_at TEXT,
-		PRIMARY KEY (sync, a_id),
-		UNIQUE (sync, b_id)
-	)`,
+	// A sync's links hold the number this table gives its name, not the name: a name such
+	// as salesforce-accounts-to-netsuite-customers would be kept three times a link (the
+	// row and both unique indexes) and compared at every step of every index search.
+	`CREATE TABLE IF NOT EXISTS syncs (n INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)`,
+	sqliteLinks("links"),
 	`CREATE INDEX IF NOT EXISTS links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
 	`CREATE TABLE IF NOT EXISTS deletes (
 		sync TEXT NOT NULL,
@@ -189,9 +181,53 @@ var sqliteSchema = []string{
 	`INSERT OR IGNORE INTO counters (name, n) VALUES ('links', 0)`,
 }
 
+// sqliteLinks is the SQLite table of links, named name: sync is the sync's number in
+// the syncs table.
+func sqliteLinks(name string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + name + ` (
+		sync INTEGER NOT NULL,
+		a_id TEXT NOT NULL,
+		b_id TEXT NOT NULL,
+		"key" TEXT NOT NULL DEFAULT '',
+		a_values TEXT,
+		a_fp TEXT NOT NULL DEFAULT '',
+		a_wrote_at TEXT,
+		b_values TEXT,
+		b_fp TEXT NOT NULL DEFAULT '',
+		b_wrote_at TEXT,
+		held_until TEXT,
+		held_reason TEXT NOT NULL DEFAULT '',
+		decision TEXT NOT NULL DEFAULT '',
+		misreads INTEGER NOT NULL DEFAULT 0,
+		synced_at TEXT,
+		gone TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (sync, a_id),
+		UNIQUE (sync, b_id)
+	)`
+}
+
+// sqliteSyncNumber is what a SQLite statement compares the links' sync column with, for
+// the sync named by its parameter ph.
+func sqliteSyncNumber(ph string) string { return `(SELECT n FROM syncs WHERE name = ` + ph + `)` }
+
 // linksGeneration reads the links' generation and whether sync (its one parameter) has
 // any link, in one statement.
-const linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ?) FROM counters WHERE name = 'links'`
+const linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = (SELECT n FROM syncs WHERE name = ?)) FROM counters WHERE name = 'links'`
+
+// sqliteNumberSyncs turns the links of a store made before the syncs table (each holding
+// its sync's name) into links holding their sync's number: a new table, the rows copied,
+// the old one dropped. The caller runs it in a transaction that holds the write lock, and
+// only after reading in it that the links' sync column is still text.
+var sqliteNumberSyncs = []string{
+	`INSERT OR IGNORE INTO syncs (name) SELECT DISTINCT sync FROM links ORDER BY sync`,
+	sqliteLinks("links_numbered"),
+	`INSERT INTO links_numbered (` + insertColumns + `) SELECT (SELECT n FROM syncs WHERE name = links.sync), ` +
+		strings.TrimPrefix(insertColumns, "sync, ") + ` FROM links`,
+	`DROP TABLE links`,
+	`ALTER TABLE links_numbered RENAME TO links`,
+	`CREATE INDEX IF NOT EXISTS links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
+	`UPDATE counters SET n = n + 1 WHERE name = 'links'`,
+}
 
 // bumpGeneration adds one to the links' generation, in a SQLite transaction that changes
 // links, and returns the new number.
@@ -336,6 +372,9 @@ type sqlStore struct {
 	// cache holds what Glance reads of the links this process saved (SQLite; see
 	// linkcache.go). Nil for PostgreSQL, whose store many workers share.
 	cache *linkCache
+	// numbers are the syncs' numbers in a SQLite store's syncs table, as read.
+	numbersMu sync.Mutex
+	numbers   map[string]int64
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -371,6 +410,36 @@ func sideColumn(side Side) (string, error) {
 // once, in order: $n for PostgreSQL, ? for SQLite. (modernc.org/sqlite takes $n too, but
 // binds each one by a search of the arguments, quadratic in their number, which makes a
 // statement of thousands of them take hundreds of milliseconds.)
+// syncIs is the condition that a link is sync's, for the sync named by parameter ph: the
+// name itself in PostgreSQL, the number the syncs table gives it in SQLite.
+func (s *sqlStore) syncIs(ph string) string {
+	if s.pg {
+		return "sync = " + ph
+	}
+	return "sync = " + sqliteSyncNumber(ph)
+}
+
+// syncNumber returns the number the syncs table of a SQLite store gives sync, giving it
+// one the first time. A number never changes, so the store reads each once.
+func (s *sqlStore) syncNumber(ctx context.Context, sync string) (int64, error) {
+	s.numbersMu.Lock()
+	n, ok := s.numbers[sync]
+	s.numbersMu.Unlock()
+	if ok {
+		return n, nil
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO syncs (name) VALUES (?)`, sync); err != nil {
+		return 0, err
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT n FROM syncs WHERE name = ?`, sync).Scan(&n); err != nil {
+		return 0, err
+	}
+	s.numbersMu.Lock()
+	s.numbers[sync] = n
+	s.numbersMu.Unlock()
+	return n, nil
+}
+
 func (s *sqlStore) ph(n int) string {
 	if s.pg {
 		return "$" + strconv.Itoa(n)
@@ -489,7 +558,7 @@ func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, sca
 	}
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
-		query := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE sync = ` + s.ph(1) + ` AND ` + cond
+		query := `SELECT ` + columns + ` FROM ` + s.table + ` WHERE ` + s.syncIs(s.ph(1)) + ` AND ` + cond
 		if s.pg {
 			query = `SELECT l.* FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (` + s.probe(columns, col) + `) AS l`
 		}
@@ -529,7 +598,11 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 		rows = append(rows, args)
 	}
 	if !s.pg {
-		return s.saveSQLite(ctx, sync, links, rows)
+		n, err := s.syncNumber(ctx, sync)
+		if err != nil {
+			return s.fail("save: number the sync", cause(ctx, err))
+		}
+		return s.saveSQLite(ctx, sync, n, links, rows)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -594,8 +667,8 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 // to 65,535).
 const pgInsertRows = 1000
 
-// saveSQLite writes rows (linkArgs's values) as links of sync in one transaction of the
-// SQLite store's writer: one prepared row at a time (SQLite runs in this process, so a
+// saveSQLite writes rows (linkArgs's values) as links of sync, whose number is number, in
+// one transaction of the SQLite store's writer: one prepared row at a time (SQLite runs in this process, so a
 // statement costs no trip, and a row's 16 parameters bind in 256 comparisons where a
 // multi-row INSERT's 1,600 took over a million: see ph). It talks to the driver's
 // connection directly (database/sql's Conn.Raw): database/sql would copy and convert each
@@ -603,7 +676,7 @@ const pgInsertRows = 1000
 // serves every row here. The rows run without ctx's cancel (modernc.org/sqlite starts a
 // goroutine to watch the context of each statement it runs, about a seventh of a link's
 // cost); ctx is checked between rows instead, and the transaction rolled back when it ends.
-func (s *sqlStore) saveSQLite(ctx context.Context, sync string, links []Link, rows [][]any) error {
+func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, links []Link, rows [][]any) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return s.fail("save", cause(ctx, err))
@@ -643,7 +716,7 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, links []Link, ro
 		for i := range args {
 			args[i].Ordinal = i + 1
 		}
-		args[0].Value = sync
+		args[0].Value = number
 		for i, r := range rows {
 			if i%256 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -958,7 +1031,7 @@ func (s *sqlStore) Delete(ctx context.Context, sync string, side Side, ids []str
 	defer func() { _ = tx.Rollback() }()
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE sync = `+s.ph(1)+` AND `+cond,
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE `+s.syncIs(s.ph(1))+` AND `+cond,
 			append([]any{sync}, args...)...); err != nil {
 			return s.fail("delete", err)
 		}
@@ -994,13 +1067,13 @@ func (s *sqlStore) Held(ctx context.Context, sync string, limit int) ([]Link, er
 		return nil, err
 	}
 	return s.query(ctx, "held", `SELECT `+linkColumns+` FROM `+s.table+
-		` WHERE sync = $1 AND held_until IS NOT NULL ORDER BY held_until, a_id LIMIT $2`, sync, limit)
+		` WHERE `+s.syncIs("$1")+` AND held_until IS NOT NULL ORDER BY held_until, a_id LIMIT $2`, sync, limit)
 }
 
 // Count implements Store.
 func (s *sqlStore) Count(ctx context.Context, sync string) (int, error) {
 	var n int
-	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE sync = $1 AND gone = ''`, sync).Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE `+s.syncIs("$1")+` AND gone = ''`, sync).Scan(&n); err != nil {
 		return 0, s.fail("count", err)
 	}
 	return n, nil
@@ -1012,7 +1085,7 @@ func (s *sqlStore) Scan(ctx context.Context, sync string, afterA string, limit i
 		return nil, err
 	}
 	return s.query(ctx, "scan", `SELECT `+linkColumns+` FROM `+s.table+
-		` WHERE sync = $1 AND a_id > $2 ORDER BY a_id LIMIT $3`, sync, afterA, limit)
+		` WHERE `+s.syncIs("$1")+` AND a_id > $2 ORDER BY a_id LIMIT $3`, sync, afterA, limit)
 }
 
 // Close implements Store.
@@ -1117,5 +1190,49 @@ func (s *sqlStore) CountDeletes(ctx context.Context, sync string) (int, error) {
 // ByKey implements Store.
 func (s *sqlStore) ByKey(ctx context.Context, sync, key string) ([]Link, error) {
 	return s.query(ctx, "by key", `SELECT `+linkColumns+` FROM `+s.table+
-		` WHERE sync = $1 AND "key" = $2 ORDER BY a_id LIMIT 10`, sync, key)
+		` WHERE `+s.syncIs("$1")+` AND "key" = $2 ORDER BY a_id LIMIT 10`, sync, key)
+}
+
+// numberSyncs moves the links of a SQLite store made before the syncs table, which hold
+// their sync's name, to their sync's number (sqliteNumberSyncs), once: in a transaction
+// that takes the write lock first and checks again, so that of several processes opening
+// the store at once one moves them and the others find them moved.
+func numberSyncs(ctx context.Context, db *sql.DB) error {
+	const syncType = `SELECT type FROM pragma_table_info('links') WHERE name = 'sync'`
+	var typ string
+	if err := db.QueryRowContext(ctx, syncType).Scan(&typ); err != nil {
+		return err
+	}
+	if !strings.EqualFold(typ, "TEXT") {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			_, _ = conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
+		}
+	}()
+	if err := conn.QueryRowContext(ctx, syncType).Scan(&typ); err != nil {
+		return err
+	}
+	if strings.EqualFold(typ, "TEXT") {
+		for _, stmt := range sqliteNumberSyncs {
+			if _, err := conn.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+	}
+	if _, err := conn.ExecContext(ctx, `COMMIT`); err != nil {
+		return err
+	}
+	committed = true
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,7 +115,7 @@ func TestSQLiteStoreReadsBesideAWrite(t *testing.T) {
 	defer func() { _ = tx.Rollback() }()
 	_, err = tx.ExecContext(ctx, `DELETE FROM links WHERE a_id = 'a1'`)
 	require.NoError(t, err)
-	_, err = tx.ExecContext(ctx, `INSERT INTO links (sync, a_id, b_id) VALUES ('s', 'a2', 'b2')`)
+	_, err = tx.ExecContext(ctx, `INSERT INTO links (sync, a_id, b_id) VALUES ((SELECT n FROM syncs WHERE name = 's'), 'a2', 'b2')`)
 	require.NoError(t, err)
 
 	rctx, cancel := context.WithTimeout(ctx, time.Minute) // what blocks waits for the rollback
@@ -843,4 +844,91 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 		require.NoError(t, err)
 		assert.Equal(t, len(links), n)
 	})
+}
+
+// TestSQLiteStoreNumbersTheSyncsOfAnOlderFile opens a store made before the syncs table,
+// whose links hold their sync's name: its links move to their sync's number, once, and
+// read as they did; the links' generation moves, so a cache of another worker empties.
+func TestSQLiteStoreNumbersTheSyncsOfAnOlderFile(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "links.db")
+	const long = "salesforce-accounts-to-netsuite-customers"
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	full, other := fullLink("a1", "b1"), testLink("a1", "b9")
+	require.NoError(t, s.Save(ctx, long, []Link{full, testLink("a2", "b2")}))
+	require.NoError(t, s.Save(ctx, "other", []Link{other}))
+	// Back to the older shape: each link's sync name in a text column, no syncs table.
+	db := s.(*sqlStore).db
+	for _, stmt := range []string{
+		strings.Replace(sqliteLinks("links_old"), "sync INTEGER", "sync TEXT", 1),
+		`INSERT INTO links_old (` + insertColumns + `) SELECT (SELECT name FROM syncs WHERE n = links.sync), ` +
+			strings.TrimPrefix(insertColumns, "sync, ") + ` FROM links`,
+		`DROP TABLE links`,
+		`ALTER TABLE links_old RENAME TO links`,
+		`CREATE INDEX links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
+		`DROP TABLE syncs`,
+	} {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	var gen int64
+	require.NoError(t, db.QueryRow(`SELECT n FROM counters WHERE name = 'links'`).Scan(&gen))
+	require.NoError(t, s.Close())
+
+	reopen := func() (Store, *sql.DB) {
+		s, err := OpenSQLite(path)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = s.Close() })
+		return s, s.(*sqlStore).db
+	}
+	s, db = reopen()
+	var typ string
+	require.NoError(t, db.QueryRow(`SELECT type FROM pragma_table_info('links') WHERE name = 'sync'`).Scan(&typ))
+	assert.Equal(t, "INTEGER", typ)
+	var syncs int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM syncs WHERE name IN (?, ?)`, long, "other").Scan(&syncs))
+	assert.Equal(t, 2, syncs)
+	var moved int64
+	require.NoError(t, db.QueryRow(`SELECT n FROM counters WHERE name = 'links'`).Scan(&moved))
+	assert.Equal(t, gen+1, moved)
+
+	got, err := s.Get(ctx, long, "b", []string{"b1", "b2", "b9"})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	requireSameLink(t, full, got["b1"])
+	got, err = s.Get(ctx, "other", "a", []string{"a1"})
+	require.NoError(t, err)
+	requireSameLink(t, other, got["a1"])
+	glanced, err := s.Glance(ctx, long, "a", []string{"a1", "a2"})
+	require.NoError(t, err)
+	assert.Len(t, glanced, 2)
+	n, err := s.Count(ctx, long)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	held, err := s.Held(ctx, long, 10)
+	require.NoError(t, err)
+	require.Len(t, held, 1)
+	assert.Equal(t, "b1", held[0].B.ID)
+	byKey, err := s.ByKey(ctx, long, full.Key)
+	require.NoError(t, err)
+	assert.Len(t, byKey, 1)
+	scanned, err := s.Scan(ctx, "other", "", 10)
+	require.NoError(t, err)
+	assert.Len(t, scanned, 1)
+
+	// The moved links take new saves and deletes as any; the next open moves nothing.
+	require.NoError(t, s.Save(ctx, long, []Link{testLink("a3", "b3")}))
+	require.NoError(t, s.Delete(ctx, "other", "a", []string{"a1"}))
+	require.NoError(t, db.QueryRow(`SELECT n FROM counters WHERE name = 'links'`).Scan(&gen))
+	require.NoError(t, s.Close())
+	s, db = reopen()
+	require.NoError(t, db.QueryRow(`SELECT n FROM counters WHERE name = 'links'`).Scan(&moved))
+	assert.Equal(t, gen, moved, "moved once")
+	n, err = s.Count(ctx, long)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
+	n, err = s.Count(ctx, "other")
+	require.NoError(t, err)
+	assert.Zero(t, n)
 }
