@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"slices"
 
 	"tandem/pairs"
 )
@@ -56,7 +57,10 @@ var errEarlierSave = errors.New("an earlier save of the chunk's links failed")
 
 // linkBatch is links saved in one transaction, and what waits for them.
 type linkBatch struct {
-	links []pairs.Link
+	// pages are the links, as added (a page's links each); n how many they are. The save
+	// puts them in one slice (a batch of one page saves that page's slice itself).
+	pages [][]pairs.Link
+	n     int
 	// serial numbers the batch in the chunk (unsaved's values).
 	serial uint64
 	then   []func()
@@ -78,20 +82,12 @@ func (l *linkSaves) add(links []pairs.Link) error {
 	if len(links) == 0 {
 		return nil
 	}
-	switch {
-	case l.next == nil && len(l.flight) < maxFlights:
-		// A batch that starts at once with these links alone takes them as they are.
-		l.serial++
-		l.next = &linkBatch{links: links, serial: l.serial}
-	case l.next == nil:
+	if l.next == nil {
 		l.serial++
 		l.next = &linkBatch{serial: l.serial}
-		// It gathers behind two in flight, up to maxGatheredLinks (pages of hundreds of
-		// links would grow a slice from nothing several times).
-		l.next.links = append(make([]pairs.Link, 0, max(len(links), maxGatheredLinks)), links...)
-	default:
-		l.next.links = append(l.next.links, links...)
 	}
+	l.next.pages = append(l.next.pages, links)
+	l.next.n += len(links)
 	if l.unsaved[0] == nil {
 		// Sized for a few pages: a chunk whose saves lag grows it a few times, once.
 		n := 4 * len(links)
@@ -100,7 +96,7 @@ func (l *linkSaves) add(links []pairs.Link) error {
 	for _, k := range links {
 		l.unsaved[0][k.A.ID], l.unsaved[1][k.B.ID] = l.next.serial, l.next.serial
 	}
-	return l.step(len(l.next.links) >= maxGatheredLinks)
+	return l.step(l.next.n >= maxGatheredLinks)
 }
 
 // step ends the batches in flight that are done, oldest first (or waits for the oldest,
@@ -151,7 +147,10 @@ func (l *linkSaves) start() error {
 	l.flight, l.next = append(l.flight, b), nil
 	b.done, b.ended = make(chan error, 1), make(chan struct{})
 	go func() {
-		links := b.links
+		links := b.pages[0]
+		if len(b.pages) > 1 {
+			links = slices.Concat(b.pages...)
+		}
 		if l.prepare != nil {
 			links = l.prepare(links)
 		}
@@ -187,12 +186,14 @@ func (l *linkSaves) holds(side string, ids ...string) bool {
 // forget takes the records of b, a batch that has ended, out of unsaved, but for those a
 // newer batch holds too.
 func (l *linkSaves) forget(b *linkBatch) {
-	for _, k := range b.links {
-		if l.unsaved[0][k.A.ID] == b.serial {
-			delete(l.unsaved[0], k.A.ID)
-		}
-		if l.unsaved[1][k.B.ID] == b.serial {
-			delete(l.unsaved[1], k.B.ID)
+	for _, page := range b.pages {
+		for _, k := range page {
+			if l.unsaved[0][k.A.ID] == b.serial {
+				delete(l.unsaved[0], k.A.ID)
+			}
+			if l.unsaved[1][k.B.ID] == b.serial {
+				delete(l.unsaved[1], k.B.ID)
+			}
 		}
 	}
 }
