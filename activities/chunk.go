@@ -708,7 +708,7 @@ func (c *chunk) land() error {
 func (c *chunk) landWrites(f *flight) error {
 	in, out := &c.in, &c.out
 	from, counts := in.Side, &out.Counts
-	created, failed := map[string]string{}, map[string]bool{}
+	created, failed := make(map[string]string, len(f.plan.Ops)), map[string]bool{}
 	// read: the written records' values as the writes' answers gave them (a side whose
 	// search lags is not asked: see launch), by side and id.
 	read := map[string]map[string]pairs.Values{}
