@@ -73,20 +73,25 @@ func (b *bench) perEventRecords(scenario string) int {
 	return n
 }
 
-// measured runs f with the heap sampled and fills the result's time, rate, calls and
-// peak memory. n is the number of records f handles.
+// measured runs f with the heap sampled and fills the result's time, CPU, rate, calls
+// and peak memory. n is the number of records f handles.
 func measured(fx *fixture, n int, f func() error) (result, error) {
 	fx.resetCalls()
 	s := startSampler()
+	cpu0, cpuOK := processCPU()
 	start := time.Now()
 	err := f()
 	elapsed := time.Since(start)
+	cpu1, _ := processCPU()
 	peak := s.stop()
 	retained := s.retained()
 	r := result{RetainedMiB: mib(retained),
 		Records: n, Seconds: elapsed.Seconds(), RecordsPerSec: float64(n) / elapsed.Seconds(),
 		APICalls: -1, CallsPerRecord: -1, Writes: fx.writes(), PeakMiB: mib(peak),
-		HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1,
+		HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1, CPUSeconds: -1,
+	}
+	if cpuOK {
+		r.CPUSeconds = (cpu1 - cpu0).Seconds()
 	}
 	if fx.calls != nil {
 		r.APICalls = fx.calls()

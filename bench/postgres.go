@@ -53,7 +53,7 @@ func (b *bench) backfillPostgres(ctx context.Context) ([]result, error) {
 	if errors.Is(err, pgserver.ErrNoBinaries) {
 		msg := "SKIPPED: " + err.Error() + "; install PostgreSQL (Debian: apt-get install postgresql) to run this scenario"
 		fmt.Fprintf(os.Stderr, "%s %s\n", scenarioPostgres, msg)
-		return []result{{Scenario: scenarioPostgres, Design: designTandem, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1, Note: msg}}, nil
+		return []result{{Scenario: scenarioPostgres, Design: designTandem, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1, CPUSeconds: -1, Note: msg}}, nil
 	}
 	if err != nil {
 		return nil, err

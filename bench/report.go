@@ -31,6 +31,11 @@ type result struct {
 	// RetainedMiB is what was still in use after it (after a GC).
 	PeakMiB     float64 `json:"peak_heap_mib"`
 	RetainedMiB float64 `json:"retained_heap_mib"`
+	// CPUSeconds is the CPU time this process used during the run (the embedded server,
+	// the worker and the in-process fakes alike, the heap sampler's reads too; not a
+	// PostgreSQL server's, which runs apart), or -1 where not measured. On a machine whose
+	// speed varies, it moves less than the run's seconds.
+	CPUSeconds float64 `json:"cpu_s"`
 	// Webhooks only.
 	Events   int     `json:"events,omitempty"`
 	Failed   int     `json:"failed_acks,omitempty"`
@@ -126,10 +131,10 @@ func checks(rs []result) []check {
 
 func printTable(w io.Writer, rep report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tdesign\trecords\tseconds\trecords/s\thistory events/record\thistory bytes/record\tAPI calls/record\ttarget writes\tpeak heap MiB\tretained MiB\t")
+	fmt.Fprintln(tw, "scenario\tdesign\trecords\tseconds\trecords/s\thistory events/record\thistory bytes/record\tAPI calls/record\ttarget writes\tpeak heap MiB\tretained MiB\tCPU s\t")
 	for _, r := range rep.Results {
 		if r.RecordsPerSec == 0 && r.Events == 0 {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Design)
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t\n", r.Scenario, r.Design)
 			continue
 		}
 		ev, by, calls := "n/a", "n/a", "n/a"
@@ -142,8 +147,12 @@ func printTable(w io.Writer, rep report) {
 		if r.APICalls >= 0 {
 			calls = fmt.Sprintf("%.4f", r.CallsPerRecord)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%s\t%s\t%s\t%d\t%.1f\t%.1f\t\n",
-			r.Scenario, r.Design, r.Records, r.Seconds, r.RecordsPerSec, ev, by, calls, r.Writes, r.PeakMiB, r.RetainedMiB)
+		cpu := "n/a"
+		if r.CPUSeconds >= 0 {
+			cpu = fmt.Sprintf("%.2f", r.CPUSeconds)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%s\t%s\t%s\t%d\t%.1f\t%.1f\t%s\t\n",
+			r.Scenario, r.Design, r.Records, r.Seconds, r.RecordsPerSec, ev, by, calls, r.Writes, r.PeakMiB, r.RetainedMiB, cpu)
 	}
 	tw.Flush()
 

@@ -35,7 +35,7 @@ const webhookSecret = "whsec_dGFuZGVtLWJlbmNoLXNlY3JldA=="
 // the change in the source until the target holds the new value).
 func (b *bench) webhooks(ctx context.Context) (result, error) {
 	const scenario = "webhooks"
-	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1}
+	r := result{Scenario: scenario, Design: designTandem, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1, CPUSeconds: -1}
 	lt := newLatencies()
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: lt.written})

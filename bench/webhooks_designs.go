@@ -28,7 +28,7 @@ import (
 // Both start with the target in step, as Tandem's sync is after its first run.
 func (b *bench) webhooksOther(ctx context.Context, design string) (result, error) {
 	const scenario = "webhooks"
-	r := result{Scenario: scenario, Design: design, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1}
+	r := result{Scenario: scenario, Design: design, HistoryEvents: -1, HistoryBytes: -1, BytesPerRecord: -1, CPUSeconds: -1}
 	lt := newLatencies()
 	source := memory.New(memory.Options{IDPrefix: "s-"})
 	target := memory.New(memory.Options{IDPrefix: "t-", OnChange: lt.written})
