@@ -846,10 +846,28 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 	})
 }
 
-// TestSQLiteStoreNumbersTheSyncsOfAnOlderFile opens a store made before the syncs table,
-// whose links hold their sync's name: its links move to their sync's number, once, and
-// read as they did; the links' generation moves, so a cache of another worker empties.
+// preNumbersLinks is the links table of a SQLite store made before the syncs table (and,
+// without its last column, before deletes): each link holds its sync's name.
+const preNumbersLinks = `CREATE TABLE links_old (
+	sync TEXT NOT NULL, a_id TEXT NOT NULL, b_id TEXT NOT NULL, "key" TEXT NOT NULL DEFAULT '',
+	a_values TEXT, a_fp TEXT NOT NULL DEFAULT '', a_wrote_at TEXT,
+	b_values TEXT, b_fp TEXT NOT NULL DEFAULT '', b_wrote_at TEXT,
+	held_until TEXT, held_reason TEXT NOT NULL DEFAULT '', decision TEXT NOT NULL DEFAULT '',
+	misreads INTEGER NOT NULL DEFAULT 0, synced_at TEXT,
+	gone TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (sync, a_id), UNIQUE (sync, b_id))`
+
+// TestSQLiteStoreNumbersTheSyncsOfAnOlderFile opens stores made before the syncs table,
+// whose links hold their sync's name (one made after deletes, one before: no gone
+// column): their links move to their sync's number, once, and read as they did; the
+// links' generation moves, so a cache of another worker empties. A worker of before, which
+// would save a name, fails.
 func TestSQLiteStoreNumbersTheSyncsOfAnOlderFile(t *testing.T) {
+	t.Run("with gone", func(t *testing.T) { testNumbersTheSyncs(t, true) })
+	t.Run("before deletes", func(t *testing.T) { testNumbersTheSyncs(t, false) })
+}
+
+func testNumbersTheSyncs(t *testing.T, withGone bool) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "links.db")
 	const long = "salesforce-accounts-to-netsuite-customers"
@@ -860,10 +878,17 @@ func TestSQLiteStoreNumbersTheSyncsOfAnOlderFile(t *testing.T) {
 	require.NoError(t, s.Save(ctx, "other", []Link{other}))
 	// Back to the older shape: each link's sync name in a text column, no syncs table.
 	db := s.(*sqlStore).db
+	columns := insertColumns
+	ddl := preNumbersLinks
+	if !withGone {
+		columns = strings.TrimSuffix(columns, ", gone")
+		ddl = strings.Replace(ddl, "\n\tgone TEXT NOT NULL DEFAULT '',", "", 1)
+		require.NotContains(t, ddl, "gone")
+	}
 	for _, stmt := range []string{
-		strings.Replace(sqliteLinks("links_old"), "sync INTEGER", "sync TEXT", 1),
-		`INSERT INTO links_old (` + insertColumns + `) SELECT (SELECT name FROM syncs WHERE n = links.sync), ` +
-			strings.TrimPrefix(insertColumns, "sync, ") + ` FROM links`,
+		ddl,
+		`INSERT INTO links_old (` + columns + `) SELECT (SELECT name FROM syncs WHERE n = links.sync), ` +
+			strings.TrimPrefix(columns, "sync, ") + ` FROM links`,
 		`DROP TABLE links`,
 		`ALTER TABLE links_old RENAME TO links`,
 		`CREATE INDEX links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
@@ -931,4 +956,6 @@ func TestSQLiteStoreNumbersTheSyncsOfAnOlderFile(t *testing.T) {
 	n, err = s.Count(ctx, "other")
 	require.NoError(t, err)
 	assert.Zero(t, n)
+	_, err = db.Exec(`INSERT INTO links (sync, a_id, b_id) VALUES (?, 'a9', 'b99')`, long)
+	require.ErrorContains(t, err, "CHECK constraint failed", "a worker of before saves a name")
 }
