@@ -217,7 +217,7 @@ func sqliteSyncNumber(ph string) string { return `(SELECT n FROM syncs WHERE nam
 
 // linksGeneration reads the links' generation and whether sync (its one parameter) has
 // any link, in one statement.
-const linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = (SELECT n FROM syncs WHERE name = ?)) FROM counters WHERE name = 'links'`
+var linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ` + sqliteSyncNumber("?") + `) FROM counters WHERE name = 'links'`
 
 // sqliteNumberSyncs turns the links of a store made before the syncs table (each holding
 // its sync's name) into links holding their sync's number: a new table, the rows copied,
@@ -411,10 +411,6 @@ func sideColumn(side Side) (string, error) {
 	return "", fmt.Errorf("link store: side %q is neither a nor b", side)
 }
 
-// ph is the placeholder of the nth parameter of a statement whose parameters all appear
-// once, in order: $n for PostgreSQL, ? for SQLite. (modernc.org/sqlite takes $n too, but
-// binds each one by a search of the arguments, quadratic in their number, which makes a
-// statement of thousands of them take hundreds of milliseconds.)
 // syncIs is the condition that a link is sync's, for the sync named by parameter ph: the
 // name itself in PostgreSQL, the number the syncs table gives it in SQLite.
 func (s *sqlStore) syncIs(ph string) string {
@@ -425,7 +421,8 @@ func (s *sqlStore) syncIs(ph string) string {
 }
 
 // syncNumber returns the number the syncs table of a SQLite store gives sync, giving it
-// one the first time. A number never changes, so the store reads each once.
+// one the first time (a write only then). A number never changes, so the store reads each
+// once.
 func (s *sqlStore) syncNumber(ctx context.Context, sync string) (int64, error) {
 	s.numbersMu.Lock()
 	n, ok := s.numbers[sync]
@@ -433,10 +430,14 @@ func (s *sqlStore) syncNumber(ctx context.Context, sync string) (int64, error) {
 	if ok {
 		return n, nil
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT OR IGNORE INTO syncs (name) VALUES (?)`, sync); err != nil {
-		return 0, err
+	const read = `SELECT n FROM syncs WHERE name = ?`
+	err := s.rdb.QueryRowContext(ctx, read, sync).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		if _, err = s.db.ExecContext(ctx, `INSERT OR IGNORE INTO syncs (name) VALUES (?)`, sync); err == nil {
+			err = s.db.QueryRowContext(ctx, read, sync).Scan(&n)
+		}
 	}
-	if err := s.db.QueryRowContext(ctx, `SELECT n FROM syncs WHERE name = ?`, sync).Scan(&n); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	s.numbersMu.Lock()
@@ -445,6 +446,10 @@ func (s *sqlStore) syncNumber(ctx context.Context, sync string) (int64, error) {
 	return n, nil
 }
 
+// ph is the placeholder of the nth parameter of a statement whose parameters all appear
+// once, in order: $n for PostgreSQL, ? for SQLite. (modernc.org/sqlite takes $n too, but
+// binds each one by a search of the arguments, quadratic in their number, which makes a
+// statement of thousands of them take hundreds of milliseconds.)
 func (s *sqlStore) ph(n int) string {
 	if s.pg {
 		return "$" + strconv.Itoa(n)
