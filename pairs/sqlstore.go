@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -464,7 +466,20 @@ func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 	}
 	// One parameter, a JSON array: modernc.org/sqlite binds each parameter by a search of
 	// the arguments (see ph), so an IN list of 500 cost 125,000 comparisons.
-	list, _ := json.Marshal(ids) // strings always marshal
+	for _, id := range ids {
+		if !utf8.ValidString(id) {
+			// JSON has no form for such bytes (encoding/json writes U+FFFD): the ids go
+			// in hexadecimal, and back to their bytes as text, which compares them as
+			// the column keeps them.
+			hexed := make([]string, len(ids))
+			for i, id := range ids {
+				hexed[i] = hex.EncodeToString([]byte(id))
+			}
+			list, _ := json.Marshal(hexed)
+			return col + " IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(" + s.ph(n) + "))", []any{string(list)}
+		}
+	}
+	list, _ := json.Marshal(ids) // valid UTF-8: each marshals as itself
 	return col + " IN (SELECT value FROM json_each(" + s.ph(n) + "))", []any{string(list)}
 }
 

@@ -959,3 +959,46 @@ func testNumbersTheSyncs(t *testing.T, withGone bool) {
 	_, err = db.Exec(`INSERT INTO links (sync, a_id, b_id) VALUES (?, 'a9', 'b99')`, long)
 	require.ErrorContains(t, err, "CHECK constraint failed", "a worker of before saves a name")
 }
+
+// TestSQLiteStoreMatchesIDsThatAreNotUTF8: a service's id is bytes to the store, valid
+// UTF-8 or not. The lists of ids SQLite's statements match were JSON arrays, in which
+// encoding/json turns an invalid byte into U+FFFD, so such a record's link, failure and
+// delete were never found again (its pair created a second time on the next run).
+func TestSQLiteStoreMatchesIDsThatAreNotUTF8(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "links.db")
+	odd, oddB := "a-\xff\xfe1", "b-\xc3("
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	require.NoError(t, s.Save(ctx, "s", []Link{testLink(odd, oddB), testLink("a-2", "b-2")}))
+	require.NoError(t, s.AddFailures(ctx, "s", []Failure{{Side: "a", ID: odd, Reason: "rejected", LastAt: at(0), Write: "w1"}}))
+	require.NoError(t, s.AddDeletes(ctx, "s", []PendingDelete{{Side: "a", ID: odd, PartnerID: oddB, How: "diff", DetectedAt: at(0)}}))
+	require.NoError(t, s.Close())
+
+	// Opened again, the store's cache knows nothing: every answer is the file's.
+	s, err = OpenSQLite(path)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	for _, side := range []Side{"a", "b"} {
+		id := map[Side]string{"a": odd, "b": oddB}[side]
+		got, err := s.Get(ctx, "s", side, []string{id, "x-absent"})
+		require.NoError(t, err)
+		require.Contains(t, got, id, "Get on side %s", side)
+		assert.Equal(t, odd, got[id].A.ID)
+		assert.Equal(t, oddB, got[id].B.ID)
+		glanced, err := s.Glance(ctx, "s", side, []string{id})
+		require.NoError(t, err)
+		assert.Contains(t, glanced, id, "Glance on side %s", side)
+	}
+	dropped, err := s.DropFailures(ctx, "s", "a", []string{odd})
+	require.NoError(t, err)
+	assert.Equal(t, 1, dropped)
+	require.NoError(t, s.DropDeletes(ctx, "s", "a", []string{odd}))
+	n, err := s.CountDeletes(ctx, "s")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	require.NoError(t, s.Delete(ctx, "s", "b", []string{oddB}))
+	n, err = s.Count(ctx, "s")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "the odd pair's link is deleted, the other kept")
+}
