@@ -209,6 +209,7 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (
 	q := url.Values{}
 	q.Set("limit", strconv.Itoa(maxListLimit))
 	q.Set("properties", s.props)
+	listed := 0
 	for after := ""; ; {
 		if after != "" {
 			q.Set("after", after)
@@ -216,6 +217,11 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (
 		var resp searchResponse // the list's answer has the same shape, without a total
 		if _, err := c.do(ctx, http.MethodGet, c.cfg.PathPrefix+"/"+o.Name+"?"+q.Encode(), false, nil, &resp); err != nil {
 			return nil, fmt.Errorf("hubspot changes of %s: list the records: %w", o.Name, err)
+		}
+		// The list shows records the count did not (its search trails the writes): those
+		// newer than the cutoff are not kept, but they are the object's too.
+		if listed += len(resp.Results); listed > c.cfg.SnapshotMax {
+			return nil, nil // larger than snapshot_max: search
 		}
 		for _, obj := range resp.Results {
 			r, err := record(o, obj)
@@ -225,9 +231,6 @@ func (c *Client) takeSnapshot(ctx context.Context, o objectType, props string) (
 			if r.UpdatedAt.UnixMilli() < s.cutoff {
 				s.records = append(s.records, r)
 			}
-		}
-		if len(s.records) > c.cfg.SnapshotMax {
-			return nil, nil // it grew past snapshot_max while it was read
 		}
 		next := resp.next()
 		if next == "" || len(resp.Results) == 0 {

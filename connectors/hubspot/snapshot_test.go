@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,4 +320,38 @@ func firstListedPage(t *testing.T, e *env) ([]string, connectors.Page) {
 	require.Equal(t, all[:100], ids(first.Records))
 	require.False(t, first.AsOf.IsZero(), "served from the list")
 	return all, first
+}
+
+// TestReadFromTheStartStopsListingPastSnapshotMax: the count said the object was small
+// (its search trailed a bulk create), but the list finds it large. The list serves only
+// records older than its cutoff, and those stay few; the read stops listing once the list
+// has shown more than snapshot_max records, whether it kept them or not, and searches.
+func TestReadFromTheStartStopsListingPastSnapshotMax(t *testing.T) {
+	var indexDelay atomic.Int64
+	opts := fast
+	opts.IndexDelay = func(string) time.Duration { return time.Duration(indexDelay.Load()) }
+	settings := map[string]string{hubspot.SettingSnapshotMax: "3000"}
+	for k, v := range tenfold {
+		settings[k] = v
+	}
+	e := newEnv(t, opts, settings)
+	for i := range 2000 { // modified long ago, searchable at once
+		e.fake.SeedAt("companies", map[string]string{"name": fmt.Sprintf("Old %d", i)}, time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC))
+	}
+	indexDelay.Store(int64(time.Hour))
+	// Created through the API, modified now, not yet searchable: not in the count.
+	created := make([]connectors.Record, 5000)
+	for i := range created {
+		created[i] = connectors.Record{Fields: map[string]any{"name": fmt.Sprintf("New %d", i), "domain": fmt.Sprintf("new%d.example.com", i)}}
+	}
+	res, err := e.client.Upsert(t.Context(), "companies", "domain", created)
+	require.NoError(t, err)
+	for _, r := range res {
+		require.Empty(t, r.Err)
+	}
+	e.fake.ResetStats()
+	_, err = e.client.Changes(t.Context(), "companies", connectors.Cursor{}, 100)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, e.fake.Stats().Requests["GET companies"], 31,
+		"the list stops at the page that takes it past 3,000 records, not at its 70th")
 }
