@@ -21,7 +21,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	// The SQLite database/sql driver, by the name "sqlite".
-	_ "modernc.org/sqlite"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Open opens the link store dsn names and creates its tables when they are missing (it is
@@ -62,8 +63,41 @@ func isPostgresDSN(dsn string) bool {
 		pgKeyValue.MatchString(dsn)
 }
 
-// openTimeout bounds the schema set-up of Open, which has no context.
+// openTimeout bounds each step of the schema set-up of Open, which has no context.
 const openTimeout = 30 * time.Second
+
+// busyTimeout is how long a SQLite connection waits for another process's lock before its
+// statement fails as busy (the busy_timeout pragma).
+var busyTimeout = 10 * time.Second
+
+// openLockWait is how long Open waits, one busy timeout after another, for a write lock
+// another process holds on the file: a worker of a newer version that moves a store to
+// sync numbers (numberSyncs) holds it while it copies every link, longer than one busy
+// timeout for a store of millions of links.
+var openLockWait = 10 * time.Minute
+
+// onOpenLocked, when set (by tests), is called each time a step of Open finds the file
+// locked and waits again.
+var onOpenLocked func()
+
+// untilUnlocked runs step, again while it fails because another process holds the file's
+// write lock (each attempt has waited a busy timeout already), for up to openLockWait.
+func untilUnlocked(step func() error) error {
+	start := time.Now()
+	for {
+		err := step()
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+			return err
+		}
+		if time.Since(start) >= openLockWait {
+			return fmt.Errorf("%w: another process has held the file's write lock for over %s (a worker of a newer version moving the links to a new layout takes a while for millions of links; once it is done or stopped, this one opens the file)", err, openLockWait)
+		}
+		if onOpenLocked != nil {
+			onOpenLocked()
+		}
+	}
+}
 
 // OpenSQLite opens (creating when missing) the SQLite link store in the file at path, or a
 // private in-memory one for ":memory:". Times are stored as fixed-width RFC 3339 text in
@@ -73,7 +107,7 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, errors.New("link store (sqlite): no file path")
 	}
 	// busy_timeout: how long (ms) a connection waits for another process's lock.
-	const pragmas = "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)"
+	pragmas := "?_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)"
 	var dsn string
 	if path == ":memory:" {
 		dsn = ":memory:" + pragmas
@@ -113,28 +147,38 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetConnMaxIdleTime(0)
 	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500,
 		numbers: map[string]int64{}}
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
+	// Each step that writes waits out another process's write lock (untilUnlocked).
+	exec := func(stmt string) error {
+		return untilUnlocked(func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+			defer cancel()
+			_, err := db.ExecContext(ctx, stmt)
+			return err
+		})
+	}
 	for _, stmt := range sqliteSchema {
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
+		if err := exec(stmt); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("link store (sqlite): create the tables in %s: %w", path, err)
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+	defer cancel()
 	var hasGone int
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('links') WHERE name = 'gone'`).Scan(&hasGone); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("link store (sqlite): read the columns of %s: %w", path, err)
 	}
 	if hasGone == 0 {
-		if _, err := db.ExecContext(ctx, sqliteGone); err != nil {
+		if err := exec(sqliteGone); err != nil && !strings.Contains(err.Error(), "duplicate column") {
+			// (Another process may have added it while this one waited for its lock.)
 			_ = db.Close()
 			return nil, fmt.Errorf("link store (sqlite): add the gone column in %s: %w", path, err)
 		}
 	}
 	// Without Open's time limit: the move copies every link (3,000,000 links, 930 MB, took
 	// 14 s on dev-2c), and a move cut short would start again at every open.
-	if err := numberSyncs(context.Background(), db); err != nil {
+	if err := untilUnlocked(func() error { return numberSyncs(context.Background(), db) }); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("link store (sqlite): number the syncs of the links in %s (once, for a store made before Tandem numbered them): %w", path, err)
 	}
