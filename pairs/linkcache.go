@@ -86,9 +86,9 @@ func (c *linkCache) reset(gen int64) {
 
 // split answers a look-up of ids of sync's side from the cache, given the file's
 // generation and whether sync has links, both read in one statement (linksGeneration):
-// hits are the links it holds, unknown the ids it cannot answer for; the others have no
-// link.
-func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool) (hits map[string]Indexed[cachedLink], unknown []string) {
+// hit is called for each link it holds (under the cache's lock), unknown are the ids it
+// cannot answer for; the others have no link.
+func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool, hit func(id string, l Indexed[cachedLink])) (unknown []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -96,7 +96,7 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 		// Read before a commit the cache has applied since, or once this process's commit
 		// under way has landed and before the cache took it in (its number may have
 		// skipped another process's commit): the file answers.
-		return nil, ids
+		return ids
 	case gen != c.gen:
 		c.reset(gen)
 	}
@@ -106,19 +106,16 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 		c.syncs[sync] = cs
 	}
 	if cs.off {
-		return nil, ids
+		return ids
 	}
 	for _, id := range ids {
 		if l, ok := cs.links.Get(side, id); ok {
-			if hits == nil {
-				hits = make(map[string]Indexed[cachedLink], len(ids))
-			}
-			hits[id] = l
+			hit(id, l)
 		} else if !cs.complete {
 			unknown = append(unknown, id)
 		}
 	}
-	return hits, unknown
+	return unknown
 }
 
 // commit runs commit, the commit of a transaction of this process that changed links and

@@ -85,12 +85,12 @@ func TestLinkCacheAnswersAsTheFile(t *testing.T) {
 			for _, sync := range syncs {
 				for _, side := range []string{"a", "b"} {
 					want := ids(side)
-					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want, 0)
+					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want, nil)
 					require.NoError(t, err)
 					got, err := s.Glance(ctx, sync, side, want)
 					require.NoError(t, err)
 					require.Equal(t, comparable(file), comparable(got), "step %d: glance of %s's %s ids %v", step, sync, side, want)
-					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want, 0)
+					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want, nil)
 					require.NoError(t, err)
 					gotWhole, err := s.Get(ctx, sync, side, want)
 					require.NoError(t, err)
@@ -186,7 +186,9 @@ func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string)
 	var gen int64
 	var exists bool
 	require.NoError(t, s.rdb.QueryRowContext(t.Context(), linksGeneration, sync).Scan(&gen, &exists))
-	return s.cache.split(sync, side, ids, gen, exists)
+	hits := map[string]Indexed[cachedLink]{}
+	unknown := s.cache.split(sync, side, ids, gen, exists, func(id string, l Indexed[cachedLink]) { hits[id] = l })
+	return hits, unknown
 }
 
 // TestLinkCacheSeesAnotherStoresSaveBeforeItsOwn: another store's save between this
@@ -219,34 +221,34 @@ func TestLinkCacheGenerations(t *testing.T) {
 	ids := []string{"a-1", "a-2"}
 	l1 := Link{A: Half{ID: "a-1"}, B: Half{ID: "b-1"}}
 	c := newLinkCache(0)
-	hits, unknown := c.split("s", "a", ids, 0, false)
+	hits, unknown := splitOf(c, ids, 0, false)
 	require.Empty(t, hits)
 	require.Empty(t, unknown, "complete: no link, no query")
 
 	require.NoError(t, c.commit(1, func() error {
-		hits, unknown := c.split("s", "a", ids, 1, true)
+		hits, unknown := splitOf(c, ids, 1, true)
 		require.Empty(t, hits)
 		require.Equal(t, ids, unknown, "the commit under way has landed: the file answers")
-		hits, unknown = c.split("s", "a", ids, 0, false)
+		hits, unknown = splitOf(c, ids, 0, false)
 		require.Empty(t, hits)
 		require.Empty(t, unknown, "read before the commit: the cache answers as the file did")
 		return nil
 	}, func() { c.saved("s", []Link{l1}) }))
-	hits, unknown = c.split("s", "a", ids, 1, true)
+	hits, unknown = splitOf(c, ids, 1, true)
 	require.Len(t, hits, 1)
 	require.Empty(t, unknown)
-	hits, unknown = c.split("s", "a", ids, 0, false)
+	hits, unknown = splitOf(c, ids, 0, false)
 	require.Empty(t, hits)
 	require.Equal(t, ids, unknown, "read before a commit the cache has applied: the file answers")
 
 	// Another process committed 2: this process's commit writes 3.
 	require.NoError(t, c.commit(3, func() error {
-		hits, unknown := c.split("s", "a", ids, 3, true)
+		hits, unknown := splitOf(c, ids, 3, true)
 		require.Empty(t, hits)
 		require.Equal(t, ids, unknown, "the file answers, not the cache of generation 1")
 		return nil
 	}, func() { t.Fatal("applied over another process's commit") }))
-	hits, unknown = c.split("s", "a", ids, 3, true)
+	hits, unknown = splitOf(c, ids, 3, true)
 	require.Empty(t, hits)
 	require.Equal(t, ids, unknown, "emptied, and met again with links: not complete")
 
@@ -254,4 +256,11 @@ func TestLinkCacheGenerations(t *testing.T) {
 	require.ErrorIs(t, c.commit(4, func() error { return boom }, func() { t.Fatal("applied a failed commit") }), boom)
 	require.Zero(t, c.pending)
 	require.Equal(t, int64(3), c.gen)
+}
+
+// splitOf is c's split of ids of sync "s", side a, its hits by id.
+func splitOf(c *linkCache, ids []string, gen int64, exists bool) (map[string]Indexed[cachedLink], []string) {
+	hits := map[string]Indexed[cachedLink]{}
+	unknown := c.split("s", "a", ids, gen, exists, func(id string, l Indexed[cachedLink]) { hits[id] = l })
+	return hits, unknown
 }

@@ -554,7 +554,7 @@ func chunks(ids []string, n int) [][]string {
 // read.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, 0)
+		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, nil)
 	}
 	return s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, true)
 }
@@ -562,7 +562,7 @@ func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string
 // Glance implements Store: from the cache what it answers for, the rest from the file.
 func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, 0)
+		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, nil)
 	}
 	return s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, false)
 }
@@ -586,21 +586,20 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	if err := tx.QueryRowContext(ctx, linksGeneration, sync).Scan(&gen, &exists); err != nil {
 		return nil, s.fail(what, err)
 	}
-	hits, unknown := s.cache.split(sync, side, ids, gen, exists)
-	if whole {
-		for id := range hits {
-			unknown = append(unknown, id)
+	// Hits go straight into the answer (a Get reads their whole links from the file).
+	var out map[string]Link
+	var linked []string
+	unknown := s.cache.split(sync, side, ids, gen, exists, func(id string, e Indexed[cachedLink]) {
+		if whole {
+			linked = append(linked, id)
+			return
 		}
-		hits = nil
-	}
-	out, err := s.get(ctx, tx, what, columns, scan, sync, side, unknown, len(hits))
-	if err != nil {
-		return nil, err
-	}
-	for id, e := range hits {
+		if out == nil {
+			out = make(map[string]Link, len(ids))
+		}
 		out[id] = glancedLink(e)
-	}
-	return out, nil
+	})
+	return s.get(ctx, tx, what, columns, scan, sync, side, append(unknown, linked...), out)
 }
 
 // querier runs a query: the store's read pool, or a transaction of it.
@@ -612,12 +611,14 @@ type querier interface {
 // with scan: linkColumns with scanLink, or glanceColumns with scanGlance. The map it
 // returns has room for more links besides (the cache's, lookUp adds).
 func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, scan func(*sql.Rows, *Link) error,
-	sync string, side Side, ids []string, more int) (map[string]Link, error) {
+	sync string, side Side, ids []string, out map[string]Link) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Link, len(ids)+more)
+	if out == nil {
+		out = make(map[string]Link, len(ids))
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, s.fail(what, err)
 	}
@@ -659,8 +660,9 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	}
 	rows := make([][]any, 0, len(saved))
 	var times timeTexts
+	var scratch []byte
 	for _, l := range saved {
-		args, err := linkArgs(l, s.pg, &times)
+		args, err := linkArgs(l, s.pg, &times, &scratch)
 		if err != nil {
 			return err
 		}
@@ -928,8 +930,8 @@ func (tt *timeTexts) format(t time.Time) string {
 }
 
 // linkArgs returns the values of l's columns, in insertColumns's order after sync (times
-// formatted by times, for SQLite).
-func linkArgs(l Link, pg bool, times *timeTexts) ([]any, error) {
+// formatted by times, for SQLite; the values encoded in scratch, the save's buffer).
+func linkArgs(l Link, pg bool, times *timeTexts, scratch *[]byte) ([]any, error) {
 	if l.A.ID == "" || l.B.ID == "" {
 		return nil, fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
 	}
@@ -937,6 +939,11 @@ func linkArgs(l Link, pg bool, times *timeTexts) ([]any, error) {
 	values := func(v map[string]any) any {
 		if len(v) == 0 || err != nil {
 			return nil
+		}
+		// Encoded in scratch, which the links of a save share: the text is the one copy.
+		if b, ok := appendValues((*scratch)[:0], v); ok {
+			*scratch = b
+			return string(b)
 		}
 		b, e := marshalValues(v)
 		if e != nil {
