@@ -368,7 +368,7 @@ func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []p
 		if failed[pl.SourceID] {
 			continue
 		}
-		l := pl.Link
+		l := *pl.Link
 		if pl.Create {
 			id, ok := created[pl.SourceID]
 			if !ok {

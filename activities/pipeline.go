@@ -211,7 +211,8 @@ type PendingLink struct {
 	SourceID string
 	From     string
 	Create   bool
-	Link     pairs.Link
+	// Link is the decision's (Decision.Link), shared, not copied: SettleLinks copies it.
+	Link *pairs.Link
 }
 
 // Hold is a pair held by the loop guard.
@@ -267,7 +268,7 @@ func (d Decisions) Plan(from string, items []Item) Plan {
 			p.Released = append(p.Released, it.Key)
 		}
 		if dec.Link != nil {
-			p.Links = append(p.Links, PendingLink{SourceID: it.SourceID, From: from, Create: dec.Action == ActionCreate, Link: *dec.Link})
+			p.Links = append(p.Links, PendingLink{SourceID: it.SourceID, From: from, Create: dec.Action == ActionCreate, Link: dec.Link})
 		}
 		switch dec.Action {
 		case ActionLink, ActionSkip:
