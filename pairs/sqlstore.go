@@ -63,8 +63,9 @@ func isPostgresDSN(dsn string) bool {
 		pgKeyValue.MatchString(dsn)
 }
 
-// openTimeout bounds each step of the schema set-up of Open, which has no context.
-const openTimeout = 30 * time.Second
+// openTimeout bounds each step of the schema set-up of Open, which has no context (but
+// the move to sync numbers, numberSyncs).
+var openTimeout = 30 * time.Second
 
 // busyTimeout is how long a SQLite connection waits for another process's lock before its
 // statement fails as busy (the busy_timeout pragma).
@@ -77,8 +78,8 @@ var busyTimeout = 10 * time.Second
 var openLockWait = 10 * time.Minute
 
 // onOpenLocked, when set (by tests), is called each time a step of Open finds the file
-// locked and waits again.
-var onOpenLocked func()
+// locked and waits again; onMove when numberSyncs is about to move the links.
+var onOpenLocked, onMove func()
 
 // untilUnlocked runs step, again while it fails because another process holds the file's
 // write lock (each attempt has waited a busy timeout already), for up to openLockWait.
@@ -162,10 +163,14 @@ func OpenSQLite(path string) (Store, error) {
 			return nil, fmt.Errorf("link store (sqlite): create the tables in %s: %w", path, err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
-	defer cancel()
+	// Each read has a time limit of its own too: the steps before it may wait long.
+	read := func(query string, dest any) error {
+		ctx, cancel := context.WithTimeout(context.Background(), openTimeout)
+		defer cancel()
+		return db.QueryRowContext(ctx, query).Scan(dest)
+	}
 	var hasGone int
-	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('links') WHERE name = 'gone'`).Scan(&hasGone); err != nil {
+	if err := read(`SELECT COUNT(*) FROM pragma_table_info('links') WHERE name = 'gone'`, &hasGone); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("link store (sqlite): read the columns of %s: %w", path, err)
 	}
@@ -183,7 +188,7 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, fmt.Errorf("link store (sqlite): number the syncs of the links in %s (once, for a store made before Tandem numbered them): %w", path, err)
 	}
 	var gen int64
-	if err := db.QueryRowContext(ctx, `SELECT n FROM counters WHERE name = 'links'`).Scan(&gen); err != nil {
+	if err := read(`SELECT n FROM counters WHERE name = 'links'`, &gen); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("link store (sqlite): read the links' generation in %s: %w", path, err)
 	}
@@ -1300,6 +1305,9 @@ func numberSyncs(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	if strings.EqualFold(typ, "TEXT") {
+		if onMove != nil {
+			onMove()
+		}
 		for _, stmt := range sqliteNumberSyncs {
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return err

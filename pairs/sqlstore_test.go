@@ -1049,3 +1049,40 @@ func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
 	_, err = holder.ExecContext(ctx, `ROLLBACK`)
 	require.NoError(t, err)
 }
+
+// TestSQLiteStoreOpenOutlastsAMoveLongerThanItsTimeLimit: the move of an older store's
+// links to sync numbers has no time limit, and the steps of Open after it have their own:
+// they used to share one begun before the move, so a move longer than it (6,500,000 links
+// at 30 s on dev-2c) was committed and then Open failed reading the generation.
+func TestSQLiteStoreOpenOutlastsAMoveLongerThanItsTimeLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "links.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	require.NoError(t, err)
+	for _, stmt := range []string{
+		strings.Replace(preNumbersLinks, "links_old", "links", 1),
+		`CREATE INDEX links_held ON links (sync, held_until) WHERE held_until IS NOT NULL`,
+		`CREATE TABLE counters (name TEXT PRIMARY KEY, n INTEGER NOT NULL)`,
+		`INSERT INTO counters (name, n) VALUES ('links', 7)`,
+		`INSERT INTO links (sync, a_id, b_id, a_fp, b_fp) VALUES ('companies', 'a-1', 'b-1', 'fp', 'fp')`,
+	} {
+		_, err := db.Exec(stmt)
+		require.NoError(t, err, stmt)
+	}
+	require.NoError(t, db.Close())
+
+	limit := openTimeout
+	t.Cleanup(func() { openTimeout, onMove = limit, nil })
+	openTimeout = 300 * time.Millisecond
+	moved := false
+	onMove = func() { // a move of millions of links: longer than the time limit
+		moved = true
+		<-time.After(openTimeout + 100*time.Millisecond)
+	}
+	s, err := OpenSQLite(path)
+	require.NoError(t, err)
+	defer func() { _ = s.Close() }()
+	require.True(t, moved)
+	n, err := s.Count(context.Background(), "companies")
+	require.NoError(t, err)
+	assert.Equal(t, 1, n)
+}
