@@ -52,6 +52,9 @@ func (s *sqlStore) AddFailures(ctx context.Context, sync string, fs []Failure) e
 		if f.ID == "" {
 			return fmt.Errorf("link store: a failure of side %s has no record id", f.Side)
 		}
+		if err := s.pgID("add failures", f.Side, f.ID); err != nil {
+			return err
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {

@@ -3,6 +3,9 @@ package pairs
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"tandem/connectors/connectortest"
 	"testing"
@@ -40,6 +43,41 @@ func TestPostgresStore(t *testing.T) {
 	testStore(t, func(t *testing.T) Store {
 		fresh(t)
 		return open(t)
+	})
+
+	// An id PostgreSQL's text cannot hold (not UTF-8, or a NUL byte) failed the whole call
+	// with `invalid byte sequence for encoding "UTF8"`, naming no record: such a record
+	// has no link to find, and saving one says which.
+	t.Run("IDsTextCannotHold", func(t *testing.T) {
+		fresh(t)
+		s := open(t)
+		require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+		for _, bad := range []string{"a-\xff1", "a-\x001"} {
+			got, err := s.Get(ctx, "s", "a", []string{bad, "a1"})
+			require.NoError(t, err)
+			assert.Equal(t, []string{"a1"}, slices.Collect(maps.Keys(got)))
+			got, err = s.Glance(ctx, "s", "a", []string{"a1", bad})
+			require.NoError(t, err)
+			assert.Len(t, got, 1)
+			require.NoError(t, s.Delete(ctx, "s", "a", []string{bad}))
+			_, err = s.DropFailures(ctx, "s", "a", []string{bad})
+			require.NoError(t, err)
+			require.NoError(t, s.DropDeletes(ctx, "s", "a", []string{bad}))
+
+			err = s.Save(ctx, "s", []Link{testLink("a2", "b2"), testLink(bad, "b3")})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%q", bad))
+			assert.Contains(t, err.Error(), "PostgreSQL")
+			err = s.AddFailures(ctx, "s", []Failure{{Side: "a", ID: bad, Reason: "x", LastAt: at(0)}})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%q", bad))
+			err = s.AddDeletes(ctx, "s", []PendingDelete{{Side: "b", ID: "b1", PartnerID: bad, How: "diff", DetectedAt: at(0)}})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), fmt.Sprintf("%q", bad))
+		}
+		n, err := s.Count(ctx, "s")
+		require.NoError(t, err)
+		assert.Equal(t, 1, n, "the refused saves wrote nothing")
 	})
 
 	t.Run("Schema", func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,8 @@ import (
 	// The SQLite database/sql driver, by the name "sqlite".
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"tandem/definition"
 )
 
 // Open opens the link store dsn names and creates its tables when they are missing (it is
@@ -511,6 +514,11 @@ func (s *sqlStore) ph(n int) string {
 // idMatch returns the condition that col is one of ids, its parameters numbered from n.
 func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 	if s.pg {
+		// An id PostgreSQL's text cannot hold is in no row: it is left out, rather than
+		// fail the whole statement.
+		if slices.ContainsFunc(ids, notPGText) {
+			ids = slices.DeleteFunc(slices.Clone(ids), notPGText)
+		}
 		return col + " = ANY(" + s.ph(n) + ")", []any{ids}
 	}
 	// One parameter, a JSON array: modernc.org/sqlite binds each parameter by a search of
@@ -530,6 +538,19 @@ func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 	}
 	list, _ := json.Marshal(ids) // valid UTF-8: each marshals as itself
 	return col + " IN (SELECT value FROM json_each(" + s.ph(n) + "))", []any{string(list)}
+}
+
+// notPGText says whether PostgreSQL's text cannot hold s: it is not UTF-8, or holds a
+// NUL byte (SQLite keeps either).
+func notPGText(s string) bool { return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 }
+
+// pgID checks that record id of side can be kept in PostgreSQL's text, for a store that
+// writes there; what names the write in the error.
+func (s *sqlStore) pgID(what string, side Side, id string) error {
+	if s.pg && notPGText(id) {
+		return fmt.Errorf("link store (postgresql): %s: the id %q of a record of side %s is not UTF-8 text or holds a NUL byte, which PostgreSQL's text columns cannot keep", what, id, side)
+	}
+	return nil
 }
 
 // probe is the PostgreSQL subquery that reads columns of sync $1's link whose col is i.id,
@@ -662,6 +683,14 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	saved := links
 	if s.pg {
 		saved = dedupe(links)
+	}
+	for _, l := range saved {
+		if err := s.pgID("save", "a", l.A.ID); err != nil {
+			return err
+		}
+		if err := s.pgID("save", "b", l.B.ID); err != nil {
+			return err
+		}
 	}
 	rows := make([][]any, 0, len(saved))
 	var times timeTexts
@@ -1182,6 +1211,14 @@ func (s *sqlStore) Close() error {
 func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDelete) error {
 	if len(ds) == 0 {
 		return ctx.Err()
+	}
+	for _, d := range ds {
+		if err := s.pgID("add deletes", d.Side, d.ID); err != nil {
+			return err
+		}
+		if err := s.pgID("add deletes", definition.Other(d.Side), d.PartnerID); err != nil {
+			return err
+		}
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
