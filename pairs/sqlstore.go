@@ -280,7 +280,7 @@ var linksGeneration = `SELECT n, EXISTS (SELECT 1 FROM links WHERE sync = ` + sq
 var sqliteNumberSyncs = []string{
 	`INSERT OR IGNORE INTO syncs (name) SELECT DISTINCT sync FROM links ORDER BY sync`,
 	sqliteLinks("links_numbered"),
-	`INSERT INTO links_numbered (` + insertColumns + `) SELECT (SELECT n FROM syncs WHERE name = links.sync), ` +
+	`INSERT INTO links_numbered (` + insertColumns + `) SELECT ` + sqliteSyncNumber("links.sync") + `, ` +
 		strings.TrimPrefix(insertColumns, "sync, ") + ` FROM links`,
 	`DROP TABLE links`,
 	`ALTER TABLE links_numbered RENAME TO links`,
@@ -523,18 +523,16 @@ func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 	}
 	// One parameter, a JSON array: modernc.org/sqlite binds each parameter by a search of
 	// the arguments (see ph), so an IN list of 500 cost 125,000 comparisons.
-	for _, id := range ids {
-		if !utf8.ValidString(id) {
-			// JSON has no form for such bytes (encoding/json writes U+FFFD): the ids go
-			// in hexadecimal, and back to their bytes as text, which compares them as
-			// the column keeps them.
-			hexed := make([]string, len(ids))
-			for i, id := range ids {
-				hexed[i] = hex.EncodeToString([]byte(id))
-			}
-			list, _ := json.Marshal(hexed)
-			return col + " IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(" + s.ph(n) + "))", []any{string(list)}
+	if slices.ContainsFunc(ids, func(id string) bool { return !utf8.ValidString(id) }) {
+		// JSON has no form for such bytes (encoding/json writes U+FFFD): the ids go in
+		// hexadecimal, and back to their bytes as text, which compares them as the column
+		// keeps them.
+		hexed := make([]string, len(ids))
+		for i, id := range ids {
+			hexed[i] = hex.EncodeToString([]byte(id))
 		}
+		list, _ := json.Marshal(hexed)
+		return col + " IN (SELECT CAST(unhex(value) AS TEXT) FROM json_each(" + s.ph(n) + "))", []any{string(list)}
 	}
 	list, _ := json.Marshal(ids) // valid UTF-8: each marshals as itself
 	return col + " IN (SELECT value FROM json_each(" + s.ph(n) + "))", []any{string(list)}
@@ -547,7 +545,12 @@ func notPGText(s string) bool { return !utf8.ValidString(s) || strings.IndexByte
 // pgID checks that record id of side can be kept in PostgreSQL's text, for a store that
 // writes there; what names the write in the error.
 func (s *sqlStore) pgID(what string, side Side, id string) error {
-	if s.pg && notPGText(id) {
+	return pgTextID(s.pg, what, side, id)
+}
+
+// pgTextID is pgID for a PostgreSQL store when pg is set.
+func pgTextID(pg bool, what string, side Side, id string) error {
+	if pg && notPGText(id) {
 		return fmt.Errorf("link store (postgresql): %s: the id %q of a record of side %s is not UTF-8 text or holds a NUL byte, which PostgreSQL's text columns cannot keep", what, id, side)
 	}
 	return nil
@@ -683,14 +686,6 @@ func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	saved := links
 	if s.pg {
 		saved = dedupe(links)
-	}
-	for _, l := range saved {
-		if err := s.pgID("save", "a", l.A.ID); err != nil {
-			return err
-		}
-		if err := s.pgID("save", "b", l.B.ID); err != nil {
-			return err
-		}
 	}
 	rows := make([][]any, 0, len(saved))
 	var times timeTexts
@@ -968,6 +963,12 @@ func (tt *timeTexts) format(t time.Time) string {
 func linkArgs(l Link, pg bool, times *timeTexts, scratch *[]byte) ([]any, error) {
 	if l.A.ID == "" || l.B.ID == "" {
 		return nil, fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
+	}
+	if err := pgTextID(pg, "save", "a", l.A.ID); err != nil {
+		return nil, err
+	}
+	if err := pgTextID(pg, "save", "b", l.B.ID); err != nil {
+		return nil, err
 	}
 	var err error
 	values := func(v map[string]any) any {
