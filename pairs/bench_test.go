@@ -162,7 +162,7 @@ func BenchmarkSaveFloor(b *testing.B) {
 	b.Run("ids alone", func(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
-			db, err := sql.Open("sqlite", "file:"+filepath.Join(b.TempDir(), "ids.db")+"?_pragma=journal_mode(WAL)")
+			db, err := sql.Open("sqlite3", "file:"+filepath.Join(b.TempDir(), "ids.db")+"?_pragma=journal_mode(WAL)")
 			if err != nil {
 				b.Fatal(err)
 			}

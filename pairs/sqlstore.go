@@ -3,7 +3,6 @@ package pairs
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,9 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	// The SQLite database/sql driver, by the name "sqlite".
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
+	"github.com/ncruces/go-sqlite3"
+	// The SQLite database/sql driver, by the name "sqlite3".
+	_ "github.com/ncruces/go-sqlite3/driver"
 
 	"tandem/definition"
 )
@@ -90,8 +89,7 @@ func untilUnlocked(step func() error) error {
 	start := time.Now()
 	for {
 		err := step()
-		var se *sqlite.Error
-		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY {
+		if err == nil || !errors.Is(err, sqlite3.BUSY) {
 			return err
 		}
 		if time.Since(start) >= openLockWait {
@@ -111,10 +109,12 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, errors.New("link store (sqlite): no file path")
 	}
 	// busy_timeout: how long (ms) a connection waits for another process's lock.
-	pragmas := "?_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)"
+	// _txlock: a transaction takes the write lock when it first writes (BEGIN DEFERRED), so
+	// that a look-up's read transaction on the readers' connections never waits for it.
+	pragmas := "?_txlock=deferred&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)"
 	var dsn string
 	if path == ":memory:" {
-		dsn = ":memory:" + pragmas
+		dsn = "file::memory:" + pragmas
 	} else {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -138,8 +138,7 @@ func OpenSQLite(path string) (Store, error) {
 		}
 		dsn = "file:" + uriPath + pragmas
 	}
-	pinAllocatorPages()
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("link store (sqlite): open %s: %w", path, err)
 	}
@@ -197,7 +196,7 @@ func OpenSQLite(path string) (Store, error) {
 	}
 	s.cache = newLinkCache(gen)
 	if path != ":memory:" {
-		if s.rdb, err = sql.Open("sqlite", dsn+"&_pragma=query_only(1)"); err != nil {
+		if s.rdb, err = sql.Open("sqlite3", dsn+"&_pragma=query_only(1)"); err != nil {
 			_ = db.Close()
 			return nil, fmt.Errorf("link store (sqlite): open %s to read: %w", path, err)
 		}
@@ -501,9 +500,7 @@ func (s *sqlStore) syncNumber(ctx context.Context, sync string) (int64, error) {
 }
 
 // ph is the placeholder of the nth parameter of a statement whose parameters all appear
-// once, in order: $n for PostgreSQL, ? for SQLite. (modernc.org/sqlite takes $n too, but
-// binds each one by a search of the arguments, quadratic in their number, which makes a
-// statement of thousands of them take hundreds of milliseconds.)
+// once, in order: $n for PostgreSQL, ? for SQLite.
 func (s *sqlStore) ph(n int) string {
 	if s.pg {
 		return "$" + strconv.Itoa(n)
@@ -521,8 +518,8 @@ func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 		}
 		return col + " = ANY(" + s.ph(n) + ")", []any{ids}
 	}
-	// One parameter, a JSON array: modernc.org/sqlite binds each parameter by a search of
-	// the arguments (see ph), so an IN list of 500 cost 125,000 comparisons.
+	// One parameter, a JSON array: the statement's text is the same for any number of ids,
+	// and no list runs into SQLite's limit on parameters (32,766).
 	if slices.ContainsFunc(ids, func(id string) bool { return !utf8.ValidString(id) }) {
 		// JSON has no form for such bytes (encoding/json writes U+FFFD): the ids go in
 		// hexadecimal, and back to their bytes as text, which compares them as the column
@@ -768,14 +765,11 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 const pgInsertRows = 1000
 
 // saveSQLite writes rows (linkArgs's values) as links of sync, whose number is number, in
-// one transaction of the SQLite store's writer: one prepared row at a time (SQLite runs in this process, so a
-// statement costs no trip, and a row's 16 parameters bind in 256 comparisons where a
-// multi-row INSERT's 1,600 took over a million: see ph). It talks to the driver's
-// connection directly (database/sql's Conn.Raw): database/sql would copy and convert each
-// row's arguments into a slice of its own, about a tenth of a row's cost, where one slice
-// serves every row here. The rows run without ctx's cancel (modernc.org/sqlite starts a
-// goroutine to watch the context of each statement it runs, about a seventh of a link's
-// cost); ctx is checked between rows instead, and the transaction rolled back when it ends.
+// one transaction of the SQLite store's writer: one prepared row at a time (SQLite runs in
+// this process, so a statement costs no trip). It talks to the driver's SQLite connection
+// directly (database/sql's Conn.Raw), binding each value in place: database/sql would
+// convert each row's arguments into a slice of its own and watch ctx for every statement.
+// ctx is checked between rows instead, and the transaction rolled back when it ends.
 func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, links []Link, rows [][]any) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -784,39 +778,29 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 	defer func() { _ = conn.Close() }()
 	stage := "save"
 	err = conn.Raw(func(dc any) error {
-		c, ok := dc.(interface {
-			driver.ConnBeginTx
-			driver.ConnPrepareContext
-		})
+		rc, ok := dc.(interface{ Raw() *sqlite3.Conn })
 		if !ok {
-			return fmt.Errorf("the SQLite driver's connection (%T) takes no transactions or prepared statements", dc)
+			return fmt.Errorf("the SQLite driver's connection (%T) gives no SQLite connection", dc)
 		}
-		tx, err := c.BeginTx(ctx, driver.TxOptions{})
-		if err != nil {
+		c := rc.Raw()
+		if err := c.Exec("BEGIN"); err != nil {
 			return err
 		}
 		committed := false
 		defer func() {
 			if !committed {
-				_ = tx.Rollback()
+				_ = c.Exec("ROLLBACK")
 			}
 		}()
 		stage = "save: insert"
-		rowCtx := context.WithoutCancel(ctx)
-		st, err := c.PrepareContext(rowCtx, `INSERT OR REPLACE INTO `+s.table+` (`+insertColumns+`) VALUES (?`+strings.Repeat(",?", insertArgs-1)+`)`)
+		st, _, err := c.Prepare(`INSERT OR REPLACE INTO ` + s.table + ` (` + insertColumns + `) VALUES (?` + strings.Repeat(",?", insertArgs-1) + `)`)
 		if err != nil {
 			return err
 		}
 		defer func() { _ = st.Close() }()
-		exec, ok := st.(driver.StmtExecContext)
-		if !ok {
-			return fmt.Errorf("the SQLite driver's statement (%T) takes no context", st)
+		if err := st.BindInt64(1, number); err != nil {
+			return err
 		}
-		args := make([]driver.NamedValue, insertArgs)
-		for i := range args {
-			args[i].Ordinal = i + 1
-		}
-		args[0].Value = number
 		for i, r := range rows {
 			if i%256 == 0 {
 				if err := ctx.Err(); err != nil {
@@ -824,9 +808,11 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 				}
 			}
 			for j, v := range r {
-				args[j+1].Value = v
+				if err := bindSQLite(st, j+2, v); err != nil {
+					return err
+				}
 			}
-			if _, err := exec.ExecContext(rowCtx, args); err != nil {
+			if err := st.Exec(); err != nil {
 				return err
 			}
 		}
@@ -834,13 +820,13 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 			return err
 		}
 		stage = "save: count the generation"
-		gen, err := rawGeneration(rowCtx, c)
+		gen, err := rawGeneration(c)
 		if err != nil {
 			return err
 		}
 		stage = "save: commit"
-		if err := s.cache.commit(gen, tx.Commit, func() { s.cache.saved(sync, links) }); err != nil {
-			return err // the deferred Rollback ends it: a failed COMMIT (SQLITE_BUSY) leaves it open
+		if err := s.cache.commit(gen, func() error { return c.Exec("COMMIT") }, func() { s.cache.saved(sync, links) }); err != nil {
+			return err // the deferred ROLLBACK ends it: a failed COMMIT (SQLITE_BUSY) leaves it open
 		}
 		committed = true
 		return nil
@@ -851,32 +837,34 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 	return nil
 }
 
-// rawGeneration adds one to the links' generation through c, a SQLite driver connection
-// in a transaction, and returns the new number.
-func rawGeneration(ctx context.Context, c driver.ConnPrepareContext) (int64, error) {
-	st, err := c.PrepareContext(ctx, bumpGeneration)
+// bindSQLite binds v, a value linkArgs gives, to parameter n of st.
+func bindSQLite(st *sqlite3.Stmt, n int, v any) error {
+	switch v := v.(type) {
+	case nil:
+		return st.BindNull(n)
+	case string:
+		return st.BindText(n, v)
+	case int64:
+		return st.BindInt64(n, v)
+	}
+	return fmt.Errorf("link store: no SQLite binding for a %T", v)
+}
+
+// rawGeneration adds one to the links' generation through c, a SQLite connection in a
+// transaction, and returns the new number.
+func rawGeneration(c *sqlite3.Conn) (int64, error) {
+	st, _, err := c.Prepare(bumpGeneration)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = st.Close() }()
-	q, ok := st.(driver.StmtQueryContext)
-	if !ok {
-		return 0, fmt.Errorf("the SQLite driver's statement (%T) takes no context", st)
+	if !st.Step() {
+		if err := st.Err(); err != nil {
+			return 0, err
+		}
+		return 0, errors.New("no generation row")
 	}
-	rows, err := q.QueryContext(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = rows.Close() }()
-	dest := make([]driver.Value, 1)
-	if err := rows.Next(dest); err != nil {
-		return 0, fmt.Errorf("no generation row: %w", err)
-	}
-	n, ok := dest[0].(int64)
-	if !ok {
-		return 0, fmt.Errorf("the generation is a %T", dest[0])
-	}
-	return n, nil
+	return st.ColumnInt64(0), nil
 }
 
 // insert writes rows (linkArgs's values) as links of sync, pgInsertRows to a statement

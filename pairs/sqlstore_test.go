@@ -44,7 +44,7 @@ func TestSQLiteStoreKeepsAgreeingValuesOnce(t *testing.T) {
 		{A: Half{ID: "a2", Values: v}, B: Half{ID: "b2", Values: map[string]any{"name": "Ada", "employees": 13.0}}},
 	}))
 	require.NoError(t, s.Close())
-	db, err := sql.Open("sqlite", "file:"+path)
+	db, err := sql.Open("sqlite3", "file:"+path)
 	require.NoError(t, err)
 	defer func() { _ = db.Close() }()
 	rows := map[string]string{}
@@ -1019,7 +1019,7 @@ func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
 	t.Cleanup(func() { busyTimeout, openLockWait, onOpenLocked = busy, wait, nil })
 	busyTimeout = 20 * time.Millisecond
 
-	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	other, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(WAL)")
 	require.NoError(t, err)
 	defer func() { _ = other.Close() }()
 	holder, err := other.Conn(ctx)
@@ -1056,7 +1056,7 @@ func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
 // at 30 s on dev-2c) was committed and then Open failed reading the generation.
 func TestSQLiteStoreOpenOutlastsAMoveLongerThanItsTimeLimit(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "links.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(WAL)")
 	require.NoError(t, err)
 	for _, stmt := range []string{
 		strings.Replace(preNumbersLinks, "links_old", "links", 1),
