@@ -1,13 +1,16 @@
 package pairs
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // another SQLite build, by the driver name "sqlite"
 )
 
 func openSQLiteFile(t *testing.T) Store {
@@ -1008,8 +1012,26 @@ func TestSQLiteStoreMatchesIDsThatAreNotUTF8(t *testing.T) {
 // version moving a large store to sync numbers, 14 s for 3,000,000 links) waits for it
 // instead of failing with "database is locked"; a lock held past openLockWait is an error
 // that says what holds it.
+//
+// The other process is another worker (this SQLite, on a connection of its own) or another
+// build of SQLite in a process of its own (modernc.org/sqlite, in a copy of this test
+// binary: holdLockProcess), as a sqlite3 shell would be: its locks are POSIX record
+// locks, which conflict with the OFD locks of the store's SQLite.
 func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
-	ctx := context.Background()
+	t.Run("another worker", func(t *testing.T) {
+		openWaitsOutALock(t, func(t *testing.T, path string) lockHolder { return connHolder(t, path) })
+	})
+	t.Run("another SQLite", func(t *testing.T) { openWaitsOutALock(t, processHolder) })
+}
+
+// A lockHolder takes the file's write lock (BEGIN IMMEDIATE) and lets go of it (COMMIT),
+// each done when it returns.
+type lockHolder interface {
+	hold(t *testing.T)
+	release(t *testing.T)
+}
+
+func openWaitsOutALock(t *testing.T, holder func(t *testing.T, path string) lockHolder) {
 	path := filepath.Join(t.TempDir(), "links.db")
 	s, err := OpenSQLite(path)
 	require.NoError(t, err)
@@ -1019,20 +1041,12 @@ func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
 	t.Cleanup(func() { busyTimeout, openLockWait, onOpenLocked = busy, wait, nil })
 	busyTimeout = 20 * time.Millisecond
 
-	other, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(WAL)")
-	require.NoError(t, err)
-	defer func() { _ = other.Close() }()
-	holder, err := other.Conn(ctx)
-	require.NoError(t, err)
-	defer func() { _ = holder.Close() }()
-	_, err = holder.ExecContext(ctx, `BEGIN IMMEDIATE`)
-	require.NoError(t, err)
-
+	h := holder(t, path)
+	h.hold(t)
 	waits := 0
 	onOpenLocked = func() {
 		if waits++; waits == 3 { // three busy timeouts: longer than one
-			_, err := holder.ExecContext(ctx, `COMMIT`)
-			require.NoError(t, err)
+			h.release(t)
 		}
 	}
 	s, err = OpenSQLite(path)
@@ -1040,14 +1054,99 @@ func TestSQLiteStoreOpenWaitsOutAnotherProcesssLock(t *testing.T) {
 	require.NoError(t, s.Close())
 	assert.Equal(t, 3, waits)
 
-	_, err = holder.ExecContext(ctx, `BEGIN IMMEDIATE`)
-	require.NoError(t, err)
+	h.hold(t)
 	openLockWait, waits = 0, 0
 	_, err = OpenSQLite(path)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "another process has held the file's write lock")
-	_, err = holder.ExecContext(ctx, `ROLLBACK`)
+	h.release(t)
+}
+
+// connHolder holds the lock on a connection of this SQLite.
+func connHolder(t *testing.T, path string) lockHolder {
+	db, err := sql.Open("sqlite3", "file:"+path+"?_pragma=journal_mode(WAL)")
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	c, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return sqlConnHolder{c}
+}
+
+type sqlConnHolder struct{ c *sql.Conn }
+
+func (h sqlConnHolder) hold(t *testing.T) {
+	_, err := h.c.ExecContext(t.Context(), `BEGIN IMMEDIATE`)
+	require.NoError(t, err)
+}
+
+func (h sqlConnHolder) release(t *testing.T) {
+	_, err := h.c.ExecContext(t.Context(), `COMMIT`)
+	require.NoError(t, err)
+}
+
+// holdLockEnv names the file TestHoldLockProcess holds the lock of, when it runs as
+// processHolder's process.
+const holdLockEnv = "TANDEM_TEST_HOLD_LOCK"
+
+// processHolder holds the lock in a process of its own: this test binary running
+// TestHoldLockProcess, which takes commands on its standard input ("hold", "release")
+// and answers each with a line once done.
+func processHolder(t *testing.T, path string) lockHolder {
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run", "^TestHoldLockProcess$")
+	cmd.Env = append(os.Environ(), holdLockEnv+"="+path)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = in.Close(); _ = cmd.Wait() })
+	return &procHolder{in: in, out: bufio.NewScanner(out)}
+}
+
+type procHolder struct {
+	in  io.Writer
+	out *bufio.Scanner
+}
+
+func (h *procHolder) do(t *testing.T, command string) {
+	_, err := fmt.Fprintln(h.in, command)
+	require.NoError(t, err)
+	for h.out.Scan() { // the test binary's own lines (PASS) may follow
+		if line := h.out.Text(); strings.HasPrefix(line, "lock: ") {
+			require.Equal(t, "lock: "+command+" done", line)
+			return
+		}
+	}
+	t.Fatalf("the lock's process ended before %q: %v", command, h.out.Err())
+}
+
+func (h *procHolder) hold(t *testing.T)    { h.do(t, "hold") }
+func (h *procHolder) release(t *testing.T) { h.do(t, "release") }
+
+// TestHoldLockProcess is processHolder's process (it does nothing in a test run): it
+// holds and lets go of the write lock of the file holdLockEnv names, through
+// modernc.org/sqlite, as its standard input says.
+func TestHoldLockProcess(t *testing.T) {
+	path := os.Getenv(holdLockEnv)
+	if path == "" {
+		t.Skip("runs as processHolder's process only")
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	c, err := db.Conn(t.Context())
+	require.NoError(t, err)
+	defer func() { _ = c.Close() }()
+	commands := bufio.NewScanner(os.Stdin)
+	for commands.Scan() {
+		stmt := map[string]string{"hold": "BEGIN IMMEDIATE", "release": "COMMIT"}[commands.Text()]
+		require.NotEmpty(t, stmt, "command %q", commands.Text())
+		_, err := c.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+		fmt.Printf("lock: %s done\n", commands.Text())
+	}
 }
 
 // TestSQLiteStoreOpenOutlastsAMoveLongerThanItsTimeLimit: the move of an older store's
