@@ -437,27 +437,34 @@ func (a *Activities) GetRecords(ctx context.Context, in GetRecordsInput) (Record
 	return out, nil
 }
 
-// keyed projects records to the fields the sync reads and computes their keys. When
-// capped (the page goes into history) it stops at maxPageBytes, so a page of large
-// records is split rather than refused by Temporal; a chunk's pages stay in the worker,
-// bounded by the page size, and are not encoded to be measured.
+// keyed computes records' keys. When capped (the page goes into history) it projects them
+// to the fields the sync reads and stops at maxPageBytes, so a page of large records is
+// split rather than refused by Temporal. A chunk's pages stay in the worker, bounded by
+// the page size: they keep the records as read (every step reads the sync's fields only),
+// neither copied nor encoded to be measured.
 func (a *Activities) keyed(s *definition.Sync, side string, recs []connectors.Record, capped bool) (Records, error) {
 	m, err := newMapping(s, side)
 	if err != nil {
 		return Records{}, nonRetryable(err)
 	}
+	out := Records{Keys: make([]string, 0, len(recs))}
+	if !capped {
+		out.Records = recs
+		for _, r := range recs {
+			out.Keys = append(out.Keys, m.keyOf(r))
+		}
+		return out, nil
+	}
 	fields := projectFields(s, side)
-	out := Records{Records: make([]connectors.Record, 0, len(recs)), Keys: make([]string, 0, len(recs))}
+	out.Records = make([]connectors.Record, 0, len(recs))
 	size := 0
 	for _, r := range recs {
 		p := project(r, fields)
-		if capped {
-			b, _ := json.Marshal(p)
-			if size+len(b) > maxPageBytes && len(out.Records) > 0 {
-				break
-			}
-			size += len(b)
+		b, _ := json.Marshal(p)
+		if size+len(b) > maxPageBytes && len(out.Records) > 0 {
+			break
 		}
+		size += len(b)
 		out.Records = append(out.Records, p)
 		out.Keys = append(out.Keys, m.keyOf(r))
 	}
