@@ -103,21 +103,21 @@ func (s *sqlStore) LogBulk(ctx context.Context, sync string, pages []BulkPage) e
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("log bulk outcomes", err)
+		return s.fail(ctx, "log bulk outcomes", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.bulkLog+` WHERE sync = `+s.ph(1)+` AND at < `+s.ph(2),
 		sync, s.timeArg(rows[0].p.At.Add(-BulkLogKeep))); err != nil {
-		return s.fail("drop old bulk outcomes", err)
+		return s.fail(ctx, "drop old bulk outcomes", err)
 	}
 	for _, r := range rows {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.bulkLog+` (sync, at, run, side, outcomes) VALUES (`+s.ph(1)+`, `+s.ph(2)+`, `+s.ph(3)+`, `+s.ph(4)+`, `+s.ph(5)+`)`,
 			sync, s.timeArg(r.p.At), r.p.Run, r.p.Side, r.blob); err != nil {
-			return s.fail("log bulk outcomes", err)
+			return s.fail(ctx, "log bulk outcomes", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("log bulk outcomes: commit", err)
+		return s.fail(ctx, "log bulk outcomes: commit", err)
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func packOutcomes(outs []RecordOutcome) ([]byte, error) {
 func (s *sqlStore) BulkOutcome(ctx context.Context, sync, key string) (*LoggedOutcome, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT at, run, side, outcomes FROM `+s.bulkLog+` WHERE sync = `+s.ph(1)+` ORDER BY at DESC`, sync)
 	if err != nil {
-		return nil, s.fail("read the bulk log", err)
+		return nil, s.fail(ctx, "read the bulk log", err)
 	}
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
@@ -153,7 +153,7 @@ func (s *sqlStore) BulkOutcome(ctx context.Context, sync, key string) (*LoggedOu
 			blob []byte
 		)
 		if err := rows.Scan(dbTime{&at}, &run, &side, &blob); err != nil {
-			return nil, s.fail("read the bulk log", err)
+			return nil, s.fail(ctx, "read the bulk log", err)
 		}
 		outs, err := unpackOutcomes(blob)
 		if err != nil {
@@ -167,7 +167,7 @@ func (s *sqlStore) BulkOutcome(ctx context.Context, sync, key string) (*LoggedOu
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail("read the bulk log", err)
+		return nil, s.fail(ctx, "read the bulk log", err)
 	}
 	return nil, nil
 }

@@ -58,7 +58,7 @@ func (s *sqlStore) AddFailures(ctx context.Context, sync string, fs []Failure) e
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("add failures", err)
+		return s.fail(ctx, "add failures", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, f := range fs {
@@ -72,11 +72,11 @@ func (s *sqlStore) AddFailures(ctx context.Context, sync string, fs []Failure) e
 				last_at = excluded.last_at, write_name = excluded.write_name,
 				attempts = f.attempts + CASE WHEN f.write_name = excluded.write_name AND excluded.write_name <> '' THEN 0 ELSE 1 END`,
 			sync, f.Side, f.ID, f.Key, f.Reason, s.timeArg(first), s.timeArg(f.LastAt), f.Write); err != nil {
-			return s.fail("add failures", err)
+			return s.fail(ctx, "add failures", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("add failures: commit", err)
+		return s.fail(ctx, "add failures: commit", err)
 	}
 	return nil
 }
@@ -105,19 +105,19 @@ func (s *sqlStore) LatestFailures(ctx context.Context, sync string, limit int) (
 func (s *sqlStore) queryFailures(ctx context.Context, what, query string, args ...any) ([]Failure, error) {
 	rows, err := s.rdb.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, s.fail(what, err)
+		return nil, s.fail(ctx, what, err)
 	}
 	defer func() { _ = rows.Close() }()
 	var out []Failure
 	for rows.Next() {
 		var f Failure
 		if err := rows.Scan(&f.Side, &f.ID, &f.Key, &f.Reason, dbTime{&f.FirstAt}, dbTime{&f.LastAt}, &f.Attempts); err != nil {
-			return nil, s.fail(what, err)
+			return nil, s.fail(ctx, what, err)
 		}
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail(what, err)
+		return nil, s.fail(ctx, what, err)
 	}
 	return out, nil
 }
@@ -136,7 +136,7 @@ func (s *sqlStore) DropFailures(ctx context.Context, sync string, side Side, ids
 	var some bool
 	if err := s.rdb.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.failed+` WHERE sync = `+s.ph(1)+` AND side = `+s.ph(2)+`)`,
 		sync, side).Scan(&some); err != nil {
-		return 0, s.fail("drop failures", err)
+		return 0, s.fail(ctx, "drop failures", err)
 	}
 	if !some {
 		return 0, ctx.Err()
@@ -147,11 +147,11 @@ func (s *sqlStore) DropFailures(ctx context.Context, sync string, side Side, ids
 		res, err := s.db.ExecContext(ctx, `DELETE FROM `+s.failed+` WHERE sync = `+s.ph(1)+` AND side = `+s.ph(2)+` AND `+cond,
 			append([]any{sync, side}, args...)...)
 		if err != nil {
-			return n, s.fail("drop failures", err)
+			return n, s.fail(ctx, "drop failures", err)
 		}
 		k, err := res.RowsAffected()
 		if err != nil {
-			return n, s.fail("drop failures", err)
+			return n, s.fail(ctx, "drop failures", err)
 		}
 		n += int(k)
 	}
@@ -168,7 +168,7 @@ func (s *sqlStore) SettleFailures(ctx context.Context, sync string, side Side, a
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, s.fail("settle failures", err)
+		return 0, s.fail(ctx, "settle failures", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	n := 0
@@ -178,16 +178,16 @@ func (s *sqlStore) SettleFailures(ctx context.Context, sync string, side Side, a
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+s.failed+` WHERE sync = $1 AND side = $2 AND id = $3 AND attempts = $4`,
 			sync, side, id, attempts[id])
 		if err != nil {
-			return 0, s.fail("settle failures", err)
+			return 0, s.fail(ctx, "settle failures", err)
 		}
 		k, err := res.RowsAffected()
 		if err != nil {
-			return 0, s.fail("settle failures", err)
+			return 0, s.fail(ctx, "settle failures", err)
 		}
 		n += int(k)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, s.fail("settle failures: commit", err)
+		return 0, s.fail(ctx, "settle failures: commit", err)
 	}
 	return n, nil
 }
@@ -196,7 +196,7 @@ func (s *sqlStore) SettleFailures(ctx context.Context, sync string, side Side, a
 func (s *sqlStore) CountFailures(ctx context.Context, sync string) (int, error) {
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.failed+` WHERE sync = $1`, sync).Scan(&n); err != nil {
-		return 0, s.fail("count failures", err)
+		return 0, s.fail(ctx, "count failures", err)
 	}
 	return n, nil
 }

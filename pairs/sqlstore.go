@@ -2,6 +2,7 @@ package pairs
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
@@ -23,6 +24,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	// The SQLite database/sql driver, by the name "sqlite3".
 	_ "github.com/ncruces/go-sqlite3/driver"
+	"github.com/ncruces/go-sqlite3/vfs/memdb"
 
 	"tandem/definition"
 )
@@ -109,12 +111,18 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, errors.New("link store (sqlite): no file path")
 	}
 	// busy_timeout: how long (ms) a connection waits for another process's lock.
-	// _txlock: a transaction takes the write lock when it first writes (BEGIN DEFERRED), so
-	// that a look-up's read transaction on the readers' connections never waits for it.
-	pragmas := "?_txlock=deferred&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)"
-	var dsn string
+	// _txlock: a transaction takes the write lock when it first writes (BEGIN DEFERRED), as
+	// with the earlier driver (this one begins IMMEDIATE by default on a connection that
+	// may write): a transaction that only reads never waits for the writer.
+	pragmas := "?_txlock=deferred&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")"
+	var dsn, memory string
 	if path == ":memory:" {
-		dsn = "file::memory:" + pragmas
+		// A database of the memdb VFS, which lives until Close deletes it: database/sql
+		// closes a connection whose transaction's context ends (this driver cannot reset
+		// one), and a plain in-memory database would go with its one connection.
+		memory = "tandem-links-" + rand.Text()
+		memdb.Create(memory, nil)
+		dsn = "file:/" + memory + pragmas + "&vfs=memdb"
 	} else {
 		abs, err := filepath.Abs(path)
 		if err != nil {
@@ -136,10 +144,13 @@ func OpenSQLite(path string) (Store, error) {
 		if !strings.HasPrefix(uriPath, "/") {
 			uriPath = "/" + uriPath // C:/x on Windows
 		}
-		dsn = "file:" + uriPath + pragmas
+		dsn = "file:" + uriPath + pragmas + "&_pragma=journal_mode(WAL)"
 	}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
+		if memory != "" {
+			memdb.Delete(memory)
+		}
 		return nil, fmt.Errorf("link store (sqlite): open %s: %w", path, err)
 	}
 	// One connection: SQLite lets one writer in at a time, and an in-memory database lives
@@ -148,7 +159,7 @@ func OpenSQLite(path string) (Store, error) {
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	s := &sqlStore{db: db, rdb: db, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500,
+	s := &sqlStore{db: db, rdb: db, memory: memory, kind: "sqlite", table: "links", deletes: "deletes", failed: "failed", bulkLog: "bulk_log", chunk: 500,
 		numbers: map[string]int64{}}
 	// Each step that writes waits out another process's write lock (untilUnlocked).
 	exec := func(stmt string) error {
@@ -385,26 +396,26 @@ func (s *sqlStore) createPGSchema(ctx context.Context) error {
 		pgSchemaName+".links", pgSchemaName+".links_held", pgSchemaName+".deletes", pgSchemaName,
 		pgSchemaName+".failed", pgSchemaName+".failed_latest", pgSchemaName+".bulk_log", pgSchemaName+".bulk_log_at").Scan(&ready)
 	if err != nil {
-		return s.fail("connect", err)
+		return s.fail(ctx, "connect", err)
 	}
 	if ready {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("create the tables", err)
+		return s.fail(ctx, "create the tables", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, 0)`, int32(pgLockClass)); err != nil {
-		return s.fail("create the tables", err)
+		return s.fail(ctx, "create the tables", err)
 	}
 	for _, stmt := range pgSchema {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return s.fail("create the tables", err)
+			return s.fail(ctx, "create the tables", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("create the tables", err)
+		return s.fail(ctx, "create the tables", err)
 	}
 	return nil
 }
@@ -420,6 +431,8 @@ type sqlStore struct {
 	rdb *sql.DB
 	// pg is true for PostgreSQL.
 	pg bool
+	// memory names the memdb database of an in-memory SQLite store, which Close deletes.
+	memory string
 	// kind is "sqlite" or "postgres", for errors.
 	kind string
 	// table is the links table's name, schema-qualified for PostgreSQL; deletes the
@@ -437,8 +450,9 @@ type sqlStore struct {
 
 var _ Store = (*sqlStore)(nil)
 
-func (s *sqlStore) fail(what string, err error) error {
-	return fmt.Errorf("link store (%s): %s: %w", s.kind, what, err)
+// fail says what the store failed to do, and why: ctx's error first when ctx ended (cause).
+func (s *sqlStore) fail(ctx context.Context, what string, err error) error {
+	return fmt.Errorf("link store (%s): %s: %w", s.kind, what, cause(ctx, err))
 }
 
 // linkColumns are the columns a link is read from, in query's order.
@@ -448,7 +462,7 @@ const linkColumns = `"key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_
 // fingerprints and what tells a settled pair (write times, misreads, hold, gone).
 const glanceColumns = `a_id, a_fp, a_wrote_at, b_id, b_fp, b_wrote_at, held_until, misreads, gone`
 
-// insertColumns are the columns a link is written to: sync, then linkArgs's.
+// insertColumns are the columns a link is written to: sync, then writeLink's.
 const insertColumns = `sync, "key", a_id, a_values, a_fp, a_wrote_at, b_id, b_values, b_fp, b_wrote_at, held_until, held_reason, decision, misreads, synced_at, gone`
 
 // insertArgs is how many parameters a row of an INSERT has.
@@ -604,13 +618,13 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	}
 	tx, err := s.rdb.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, s.fail(what, err)
+		return nil, s.fail(ctx, what, err)
 	}
 	defer func() { _ = tx.Rollback() }() // it only read
 	var gen int64
 	var exists bool
 	if err := tx.QueryRowContext(ctx, linksGeneration, sync).Scan(&gen, &exists); err != nil {
-		return nil, s.fail(what, err)
+		return nil, s.fail(ctx, what, err)
 	}
 	// Hits go straight into the answer (a Get reads their whole links from the file).
 	var out map[string]Link
@@ -646,7 +660,7 @@ func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, sca
 		out = make(map[string]Link, len(ids))
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, s.fail(what, err)
+		return nil, s.fail(ctx, what, err)
 	}
 	add := func(l Link) { out[l.B.ID] = l }
 	if side == "a" {
@@ -676,52 +690,48 @@ func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, sca
 func (s *sqlStore) Save(ctx context.Context, sync string, links []Link) error {
 	if len(links) == 0 {
 		if err := ctx.Err(); err != nil {
-			return s.fail("save", err)
+			return s.fail(ctx, "save", err)
 		}
 		return nil
-	}
-	saved := links
-	if s.pg {
-		saved = dedupe(links)
-	}
-	rows := make([][]any, 0, len(saved))
-	var times timeTexts
-	var scratch []byte
-	for _, l := range saved {
-		args, err := linkArgs(l, s.pg, &times, &scratch)
-		if err != nil {
-			return err
-		}
-		rows = append(rows, args)
 	}
 	if !s.pg {
 		n, err := s.syncNumber(ctx, sync)
 		if err != nil {
-			return s.fail("save: number the sync", cause(ctx, err))
+			return s.fail(ctx, "save: number the sync", err)
 		}
-		return s.saveSQLite(ctx, sync, n, links, rows)
+		return s.saveSQLite(ctx, sync, n, links)
+	}
+	saved := dedupe(links)
+	rows := make([][]any, 0, len(saved))
+	var scratch []byte
+	for _, l := range saved {
+		var args linkArgs
+		if err := writeLink(l, true, &scratch, &args); err != nil {
+			return err
+		}
+		rows = append(rows, args.args)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("save", cause(ctx, err))
+		return s.fail(ctx, "save", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if err := s.pgReplaced(ctx, tx, sync, links); err != nil {
 		return err
 	}
 	if err := s.insert(ctx, tx, sync, rows); err != nil {
-		return s.fail("save: insert", cause(ctx, err))
+		return s.fail(ctx, "save: insert", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("save: commit", cause(ctx, err))
+		return s.fail(ctx, "save: commit", err)
 	}
 	return nil
 }
 
 // cause puts ctx's error first when ctx ended: a statement cut by it fails with what the
-// driver saw (a transaction database/sql rolled back fails its next statement with
-// sql.ErrTxDone, a PostgreSQL connection closed mid-statement with driver.ErrBadConn),
-// which would hide why.
+// driver saw (SQLite's "interrupted", a transaction database/sql rolled back fails its next
+// statement with sql.ErrTxDone, a PostgreSQL connection closed mid-statement with
+// driver.ErrBadConn), which would hide why.
 func cause(ctx context.Context, err error) error {
 	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("%w (%w)", cerr, err)
@@ -736,7 +746,7 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 	// Saves of one sync take turns: two concurrent delete-then-insert transactions of one
 	// record would otherwise both delete, then one insert fail on the other's row.
 	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1, $2)`, int32(pgLockClass), syncLockKey(sync)); err != nil {
-		return s.fail("save: lock the sync", cause(ctx, err))
+		return s.fail(ctx, "save: lock the sync", err)
 	}
 	aIDs, bIDs := make([]string, 0, len(links)), make([]string, 0, len(links))
 	seenA, seenB := make(map[string]bool, len(links)), make(map[string]bool, len(links))
@@ -755,7 +765,7 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 		SELECT l.ctid FROM unnest($2::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "a_id")+`) AS l
 		UNION SELECT l.ctid FROM unnest($3::text[]) AS i(id) CROSS JOIN LATERAL (`+s.probe("ctid", "b_id")+`) AS l))`,
 		sync, aIDs, bIDs); err != nil {
-		return s.fail("save: delete the replaced links", cause(ctx, err))
+		return s.fail(ctx, "save: delete the replaced links", err)
 	}
 	return nil
 }
@@ -764,16 +774,17 @@ func (s *sqlStore) pgReplaced(ctx context.Context, tx *sql.Tx, sync string, link
 // to 65,535).
 const pgInsertRows = 1000
 
-// saveSQLite writes rows (linkArgs's values) as links of sync, whose number is number, in
-// one transaction of the SQLite store's writer: one prepared row at a time (SQLite runs in
-// this process, so a statement costs no trip). It talks to the driver's SQLite connection
-// directly (database/sql's Conn.Raw), binding each value in place: database/sql would
-// convert each row's arguments into a slice of its own and watch ctx for every statement.
-// ctx is checked between rows instead, and the transaction rolled back when it ends.
-func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, links []Link, rows [][]any) error {
+// saveSQLite writes links of sync, whose number is number, in one transaction of the
+// SQLite store's writer: one prepared row at a time (SQLite runs in this process, so a
+// statement costs no trip). It talks to the driver's SQLite connection directly
+// (database/sql's Conn.Raw) and binds each column in place (writeLink to a linkBinds):
+// database/sql would take each row as a slice of its own, every value boxed, and watch
+// ctx for every statement. ctx is checked between rows instead, and the transaction rolled
+// back when it ends.
+func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, links []Link) error {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return s.fail("save", cause(ctx, err))
+		return s.fail(ctx, "save", err)
 	}
 	defer func() { _ = conn.Close() }()
 	stage := "save"
@@ -801,16 +812,17 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 		if err := st.BindInt64(1, number); err != nil {
 			return err
 		}
-		for i, r := range rows {
+		binds := linkBinds{st: st}
+		var scratch []byte
+		for i, l := range links {
 			if i%256 == 0 {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 			}
-			for j, v := range r {
-				if err := bindSQLite(st, j+2, v); err != nil {
-					return err
-				}
+			binds.n = 1 // the sync's, bound once
+			if err := writeLink(l, false, &scratch, &binds); err != nil {
+				return err
 			}
 			if err := st.Exec(); err != nil {
 				return err
@@ -832,22 +844,9 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 		return nil
 	})
 	if err != nil {
-		return s.fail(stage, cause(ctx, err))
+		return s.fail(ctx, stage, err)
 	}
 	return nil
-}
-
-// bindSQLite binds v, a value linkArgs gives, to parameter n of st.
-func bindSQLite(st *sqlite3.Stmt, n int, v any) error {
-	switch v := v.(type) {
-	case nil:
-		return st.BindNull(n)
-	case string:
-		return st.BindText(n, v)
-	case int64:
-		return st.BindInt64(n, v)
-	}
-	return fmt.Errorf("link store: no SQLite binding for a %T", v)
 }
 
 // rawGeneration adds one to the links' generation through c, a SQLite connection in a
@@ -867,7 +866,7 @@ func rawGeneration(c *sqlite3.Conn) (int64, error) {
 	return st.ColumnInt64(0), nil
 }
 
-// insert writes rows (linkArgs's values) as links of sync, pgInsertRows to a statement
+// insert writes rows (linkArgs's) as links of sync, pgInsertRows to a statement
 // (PostgreSQL; SQLite saves with saveSQLite).
 func (s *sqlStore) insert(ctx context.Context, tx *sql.Tx, sync string, rows [][]any) error {
 	row := func(first int) string {
@@ -946,60 +945,132 @@ func (tt *timeTexts) format(t time.Time) string {
 	return tt.s
 }
 
-// linkArgs returns the values of l's columns, in insertColumns's order after sync (times
-// formatted by times, for SQLite; the values encoded in scratch, the save's buffer).
-func linkArgs(l Link, pg bool, times *timeTexts, scratch *[]byte) ([]any, error) {
+// A linkSink takes the values of a link's columns, in insertColumns's order after sync,
+// from writeLink.
+type linkSink interface {
+	text(v string) error
+	// json takes values encoded as JSON, nil for NULL: the bytes are good until the next
+	// call only.
+	json(v []byte) error
+	// time takes a time in UTC to the microsecond, the zero time for NULL.
+	time(v time.Time) error
+	int(v int64) error
+}
+
+// writeLink checks l and gives the values of its columns to w, its values encoded in
+// scratch (which the links of a save share).
+func writeLink(l Link, pg bool, scratch *[]byte, w linkSink) error {
 	if l.A.ID == "" || l.B.ID == "" {
-		return nil, fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
+		return fmt.Errorf("link store: a link needs the ids of both records (a %q, b %q)", l.A.ID, l.B.ID)
 	}
 	if err := pgTextID(pg, "save", "a", l.A.ID); err != nil {
-		return nil, err
+		return err
 	}
 	if err := pgTextID(pg, "save", "b", l.B.ID); err != nil {
-		return nil, err
+		return err
 	}
 	var err error
-	values := func(v map[string]any) any {
-		if len(v) == 0 || err != nil {
-			return nil
+	keep := func(e error) { // the first error
+		if err == nil {
+			err = e
 		}
-		// Encoded in scratch, which the links of a save share: the text is the one copy.
-		if b, ok := appendValues((*scratch)[:0], v); ok {
+	}
+	values := func(v map[string]any) {
+		if len(v) == 0 {
+			keep(w.json(nil))
+			return
+		}
+		b, ok := appendValues((*scratch)[:0], v)
+		if ok {
 			*scratch = b
-			return string(b)
+		} else {
+			var e error
+			if b, e = marshalValues(v); e != nil {
+				keep(fmt.Errorf("link store: the values of link %s-%s: %w", l.A.ID, l.B.ID, e))
+			}
 		}
-		b, e := marshalValues(v)
-		if e != nil {
-			err = fmt.Errorf("link store: the values of link %s-%s: %w", l.A.ID, l.B.ID, e)
-			return nil
-		}
-		return string(b)
+		keep(w.json(b))
 	}
-	at := func(t time.Time) any {
-		if t.IsZero() || err != nil {
-			return nil
+	at := func(t time.Time) {
+		if !t.IsZero() {
+			t = t.UTC().Truncate(time.Microsecond)
+			if y := t.Year(); y < 1 || y > 9999 {
+				keep(fmt.Errorf("link store: time %s of link %s-%s is out of range (years 1 to 9999)", t, l.A.ID, l.B.ID))
+				t = time.Time{}
+			}
 		}
-		t = t.UTC().Truncate(time.Microsecond)
-		if y := t.Year(); y < 1 || y > 9999 {
-			err = fmt.Errorf("link store: time %s of link %s-%s is out of range (years 1 to 9999)", t, l.A.ID, l.B.ID)
-			return nil
-		}
-		if pg {
-			return t
-		}
-		return times.format(t)
+		keep(w.time(t))
 	}
-	var bValues any = sameAsA
-	if len(l.A.Values) == 0 || !sameValues(l.A.Values, l.B.Values) {
-		bValues = values(l.B.Values)
+	keep(w.text(l.Key))
+	keep(w.text(l.A.ID))
+	values(l.A.Values)
+	keep(w.text(l.A.FP))
+	at(l.A.WroteAt)
+	keep(w.text(l.B.ID))
+	if len(l.A.Values) > 0 && sameValues(l.A.Values, l.B.Values) {
+		keep(w.text(sameAsA))
+	} else {
+		values(l.B.Values)
 	}
-	args := []any{
-		l.Key,
-		l.A.ID, values(l.A.Values), l.A.FP, at(l.A.WroteAt),
-		l.B.ID, bValues, l.B.FP, at(l.B.WroteAt),
-		at(l.HeldUntil), l.HeldReason, l.Decision, int64(l.Misreads), at(l.SyncedAt), l.Gone, // driver values (int64, not int)
+	keep(w.text(l.B.FP))
+	at(l.B.WroteAt)
+	at(l.HeldUntil)
+	keep(w.text(l.HeldReason))
+	keep(w.text(l.Decision))
+	keep(w.int(int64(l.Misreads)))
+	at(l.SyncedAt)
+	keep(w.text(l.Gone))
+	return err
+}
+
+// linkArgs collects a link's column values as driver values (PostgreSQL's INSERT).
+type linkArgs struct{ args []any }
+
+func (a *linkArgs) text(v string) error { a.args = append(a.args, v); return nil }
+func (a *linkArgs) int(v int64) error   { a.args = append(a.args, v); return nil }
+
+func (a *linkArgs) json(v []byte) error {
+	if v == nil {
+		a.args = append(a.args, nil)
+	} else {
+		a.args = append(a.args, string(v))
 	}
-	return args, err
+	return nil
+}
+
+func (a *linkArgs) time(v time.Time) error {
+	if v.IsZero() {
+		a.args = append(a.args, nil)
+	} else {
+		a.args = append(a.args, v)
+	}
+	return nil
+}
+
+// linkBinds binds a link's column values to a SQLite INSERT, from parameter n+1 on.
+type linkBinds struct {
+	st    *sqlite3.Stmt
+	n     int
+	times timeTexts
+}
+
+func (b *linkBinds) next() int { b.n++; return b.n }
+
+func (b *linkBinds) text(v string) error { return b.st.BindText(b.next(), v) }
+func (b *linkBinds) int(v int64) error   { return b.st.BindInt64(b.next(), v) }
+
+func (b *linkBinds) json(v []byte) error {
+	if v == nil {
+		return b.st.BindNull(b.next())
+	}
+	return b.st.BindRawText(b.next(), v)
+}
+
+func (b *linkBinds) time(v time.Time) error {
+	if v.IsZero() {
+		return b.st.BindNull(b.next())
+	}
+	return b.st.BindText(b.next(), b.times.format(v))
 }
 
 // sqliteTimeLayout is how SQLite keeps times: fixed-width text in UTC, which sorts in time
@@ -1065,18 +1136,18 @@ func (s *sqlStore) query(ctx context.Context, what, query string, args ...any) (
 func (s *sqlStore) each(ctx context.Context, q querier, what string, scan func(*sql.Rows, *Link) error, add func(Link), query string, args ...any) error {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return s.fail(what, err)
+		return s.fail(ctx, what, err)
 	}
 	defer func() { _ = rows.Close() }()
 	for rows.Next() {
 		var l Link
 		if err := scan(rows, &l); err != nil {
-			return s.fail(what, err)
+			return s.fail(ctx, what, err)
 		}
 		add(l)
 	}
 	if err := rows.Err(); err != nil {
-		return s.fail(what, err)
+		return s.fail(ctx, what, err)
 	}
 	return nil
 }
@@ -1119,34 +1190,34 @@ func (s *sqlStore) Delete(ctx context.Context, sync string, side Side, ids []str
 	}
 	if len(ids) == 0 {
 		if err := ctx.Err(); err != nil {
-			return s.fail("delete", err)
+			return s.fail(ctx, "delete", err)
 		}
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("delete", err)
+		return s.fail(ctx, "delete", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, part := range chunks(ids, s.chunk) {
 		cond, args := s.idMatch(col, 2, part)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+s.table+` WHERE `+s.syncIs(s.ph(1))+` AND `+cond,
 			append([]any{sync}, args...)...); err != nil {
-			return s.fail("delete", err)
+			return s.fail(ctx, "delete", err)
 		}
 	}
 	if s.cache == nil {
 		if err := tx.Commit(); err != nil {
-			return s.fail("delete: commit", err)
+			return s.fail(ctx, "delete: commit", err)
 		}
 		return nil
 	}
 	var gen int64
 	if err := tx.QueryRowContext(ctx, bumpGeneration).Scan(&gen); err != nil {
-		return s.fail("delete: count the generation", err)
+		return s.fail(ctx, "delete: count the generation", err)
 	}
 	if err := s.cache.commit(gen, tx.Commit, func() { s.cache.deleted(sync, side, ids) }); err != nil {
-		return s.fail("delete: commit", err)
+		return s.fail(ctx, "delete: commit", err)
 	}
 	return nil
 }
@@ -1173,7 +1244,7 @@ func (s *sqlStore) Held(ctx context.Context, sync string, limit int) ([]Link, er
 func (s *sqlStore) Count(ctx context.Context, sync string) (int, error) {
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.table+` WHERE `+s.syncIs("$1")+` AND gone = ''`, sync).Scan(&n); err != nil {
-		return 0, s.fail("count", err)
+		return 0, s.fail(ctx, "count", err)
 	}
 	return n, nil
 }
@@ -1193,6 +1264,9 @@ func (s *sqlStore) Close() error {
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}
+	if s.memory != "" {
+		memdb.Delete(s.memory)
+	}
 	return err
 }
 
@@ -1211,7 +1285,7 @@ func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDele
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return s.fail("add deletes", err)
+		return s.fail(ctx, "add deletes", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	for _, d := range ds {
@@ -1224,11 +1298,11 @@ func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDele
 		if _, err := tx.ExecContext(ctx, `INSERT INTO `+s.deletes+` (sync, side, id, "key", partner_id, deleted_at, how, detected_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sync, side, id) DO NOTHING`,
 			sync, d.Side, d.ID, d.Key, d.PartnerID, s.timeArg(d.DeletedAt), d.How, s.timeArg(d.DetectedAt)); err != nil {
-			return s.fail("add deletes", err)
+			return s.fail(ctx, "add deletes", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return s.fail("add deletes: commit", err)
+		return s.fail(ctx, "add deletes: commit", err)
 	}
 	return nil
 }
@@ -1253,19 +1327,19 @@ func (s *sqlStore) PendingDeletes(ctx context.Context, sync string, afterSide Si
 	rows, err := s.rdb.QueryContext(ctx, `SELECT side, id, "key", partner_id, deleted_at, how, detected_at FROM `+s.deletes+`
 		WHERE sync = $1 AND (side > $2 OR (side = $2 AND id > $3)) ORDER BY side, id LIMIT $4`, sync, afterSide, afterID, limit)
 	if err != nil {
-		return nil, s.fail("pending deletes", err)
+		return nil, s.fail(ctx, "pending deletes", err)
 	}
 	defer func() { _ = rows.Close() }()
 	var out []PendingDelete
 	for rows.Next() {
 		var d PendingDelete
 		if err := rows.Scan(&d.Side, &d.ID, &d.Key, &d.PartnerID, dbTime{&d.DeletedAt}, &d.How, dbTime{&d.DetectedAt}); err != nil {
-			return nil, s.fail("pending deletes", err)
+			return nil, s.fail(ctx, "pending deletes", err)
 		}
 		out = append(out, d)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, s.fail("pending deletes", err)
+		return nil, s.fail(ctx, "pending deletes", err)
 	}
 	return out, nil
 }
@@ -1279,7 +1353,7 @@ func (s *sqlStore) DropDeletes(ctx context.Context, sync string, side Side, ids 
 		cond, args := s.idMatch("id", 3, part)
 		if _, err := s.db.ExecContext(ctx, `DELETE FROM `+s.deletes+` WHERE sync = `+s.ph(1)+` AND side = `+s.ph(2)+` AND `+cond,
 			append([]any{sync, side}, args...)...); err != nil {
-			return s.fail("drop deletes", err)
+			return s.fail(ctx, "drop deletes", err)
 		}
 	}
 	return ctx.Err()
@@ -1289,7 +1363,7 @@ func (s *sqlStore) DropDeletes(ctx context.Context, sync string, side Side, ids 
 func (s *sqlStore) CountDeletes(ctx context.Context, sync string) (int, error) {
 	var n int
 	if err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+s.deletes+` WHERE sync = $1`, sync).Scan(&n); err != nil {
-		return 0, s.fail("count deletes", err)
+		return 0, s.fail(ctx, "count deletes", err)
 	}
 	return n, nil
 }

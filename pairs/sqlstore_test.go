@@ -75,6 +75,41 @@ func TestSQLiteStoreMemory(t *testing.T) {
 
 // TestSQLiteStoreReopen checks that links outlive the store: a second Open of the file
 // finds them, and creating the tables again is harmless.
+// TestSQLiteStoreOutlivesCutLookUps: look-ups cut by their context, at any point of
+// their read transaction, fail with the context's error, and leave the store as it was.
+// database/sql closes a connection whose transaction's context ends (the driver cannot
+// reset one): an in-memory store's database lived in its one connection, and was gone
+// after such a look-up ("no such table: links"); and SQLite says "interrupted", which
+// hid why.
+func TestSQLiteStoreOutlivesCutLookUps(t *testing.T) {
+	for _, path := range []string{":memory:", filepath.Join(t.TempDir(), "links.db")} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			s, err := OpenSQLite(path)
+			require.NoError(t, err)
+			defer func() { _ = s.Close() }()
+			links, ids := benchLinks(20_000)
+			require.NoError(t, s.Save(t.Context(), "s", links))
+			cut := 0
+			for i := 0; i < 500 && cut < 20; i++ {
+				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(1+i%3)*time.Millisecond)
+				_, err := s.Get(ctx, "s", "a", ids)
+				cancel()
+				if err != nil {
+					cut++
+					require.ErrorIs(t, err, context.DeadlineExceeded)
+				}
+			}
+			require.Positive(t, cut, "no look-up was cut")
+			n, err := s.Count(t.Context(), "s")
+			require.NoError(t, err)
+			assert.Equal(t, 20_000, n)
+			got, err := s.Get(t.Context(), "s", "a", ids[:1])
+			require.NoError(t, err)
+			assert.Equal(t, links[0].B.ID, got[ids[0]].B.ID)
+		})
+	}
+}
+
 func TestSQLiteStoreReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "odd dir ?#%", "links.db")
