@@ -61,6 +61,8 @@ type options struct {
 	readOrder string
 	// designs are the designs to run (all three unless -designs says otherwise).
 	designs []string
+	// rounds is how many times each scenario runs; each design's median run is reported.
+	rounds int
 }
 
 // pick lists the designs of the -designs flag that are in all, in all's order.
@@ -89,6 +91,7 @@ func main() {
 	flag.IntVar(&o.webhookRate, "webhook-rate", 100, "webhook events per second")
 	flag.BoolVar(&o.memoryCheck, "memory-check", false, "also run the flat-memory check: tandem backfill at N and 10xN records")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
+	flag.IntVar(&o.rounds, "rounds", 1, "run the scenarios this many times, each round in a process of its own (designs alternate within a round), and report each design's median run: on a machine whose speed varies, a single run's ratio swings by several points")
 	flag.StringVar(&o.links, "links", "sqlite", "two-way: the link store, sqlite (a file, the worker's default), postgres (a throwaway server) or map (links in Go maps: the floor of any store, to see two-way's cost apart from the store's)")
 	flag.StringVar(&o.readOrder, "read-order", "ids", "two-way: the order in which side a's records are read, ids (in the order of their ids, as seeded one after the other) or changed (in no order of their ids, as a CRM reads records by their last change: their links go to random places of the link store's index)")
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
@@ -107,6 +110,17 @@ func main() {
 		}
 	}
 
+	if o.rounds < 1 || o.rounds > 1 && (*cpuProfile != "" || *memProfile != "") {
+		fmt.Fprintf(os.Stderr, "bench: -rounds: %d is not a positive number of rounds, or more than one with a profile (a profile is of one process)\n", o.rounds)
+		os.Exit(2)
+	}
+	if o.rounds > 1 {
+		if err := runRounds(o); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.readOrder != "ids" && o.readOrder != "changed" {
 		fmt.Fprintf(os.Stderr, "bench: -read-order: %q is not ids or changed\n", o.readOrder)
 		os.Exit(2)
@@ -204,6 +218,11 @@ func run(o options) error {
 			fmt.Fprintf(os.Stderr, "FAILED %s: %v\n", sc, err)
 		}
 	}
+	return finish(o, rep, failures)
+}
+
+// finish adds the checks, targets and ratios to rep and prints it.
+func finish(o options, rep report, failures []string) error {
 	rep.Checks = checks(rep.Results)
 	rep.Targets = targets(rep.Results)
 	rep.Ratios = ratios(rep.Results)

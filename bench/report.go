@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -69,6 +71,41 @@ type report struct {
 	Checks  []check  `json:"checks"`
 	Targets []target `json:"targets"`
 	Ratios  []ratio  `json:"ratios"`
+}
+
+// medianRuns keeps, of the runs of each scenario and design (-rounds), the one of median
+// records/s (of an even number, the slower of the middle two), in the order the designs
+// first ran; with more than one run, its note gives how many and their range. A failed
+// run is kept as it is, beside the median of the others.
+func medianRuns(rs []result) []result {
+	type key struct{ scenario, design string }
+	var order []key
+	runs := map[key][]result{}
+	var out []result
+	for _, r := range rs {
+		if strings.HasPrefix(r.Note, "FAILED") {
+			out = append(out, r)
+			continue
+		}
+		k := key{r.Scenario, r.Design}
+		if _, ok := runs[k]; !ok {
+			order = append(order, k)
+		}
+		runs[k] = append(runs[k], r)
+	}
+	for _, k := range order {
+		rs := runs[k]
+		if len(rs) == 1 {
+			out = append(out, rs[0])
+			continue
+		}
+		slices.SortStableFunc(rs, func(a, b result) int { return cmp.Compare(a.RecordsPerSec, b.RecordsPerSec) })
+		m := rs[(len(rs)-1)/2]
+		rounds := fmt.Sprintf("median of %d runs (%.0f-%.0f records/s)", len(rs), rs[0].RecordsPerSec, rs[len(rs)-1].RecordsPerSec)
+		m.Note = strings.TrimPrefix(m.Note+"; "+rounds, "; ")
+		out = append(out, m)
+	}
+	return out
 }
 
 func find(rs []result, scenario, design string) (result, bool) {

@@ -143,3 +143,48 @@ func TestLinksInMapRatios(t *testing.T) {
 		}
 	}
 }
+
+// With -rounds, each design's median run is reported (of an even number, the slower of
+// the middle two), in the order the designs first ran, and the target reads the medians.
+func TestMedianRuns(t *testing.T) {
+	var rs []result
+	for _, round := range [][2]float64{{100, 45}, {90, 50}, {120, 40}, {80, 35}} {
+		rs = append(rs, rate(scenarioTwoWay, designOneWay, 1000, round[0]), rate(scenarioTwoWay, designTwoWay, 1000, round[1]))
+	}
+	failed := rate(scenarioTwoWay, designTwoWay, 1000, 500)
+	failed.Note = "FAILED: boom"
+	rs = append(rs, failed)
+
+	got := medianRuns(rs)
+	if len(got) != 3 {
+		t.Fatalf("got %d results, want the failed run and two medians: %+v", len(got), got)
+	}
+	if got[0].Note != "FAILED: boom" {
+		t.Errorf("the failed run is not kept as it is: %+v", got[0])
+	}
+	oneWay, twoWay := got[1], got[2]
+	if oneWay.Design != designOneWay || oneWay.RecordsPerSec != 90 || oneWay.Note != "median of 4 runs (80-120 records/s)" {
+		t.Errorf("one-way: %+v", oneWay)
+	}
+	if twoWay.Design != designTwoWay || twoWay.RecordsPerSec != 40 || twoWay.Note != "median of 4 runs (35-50 records/s)" {
+		t.Errorf("two-way: %+v", twoWay)
+	}
+	tgts := targets(got)
+	found := false
+	for _, tg := range tgts {
+		if strings.HasPrefix(tg.Measure, "two-way") {
+			found = true
+			if !near(tg.Value, 100*40.0/90) {
+				t.Errorf("two-way target reads %v, want the medians' %v", tg.Value, 100*40.0/90)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no two-way target in %+v", tgts)
+	}
+
+	one := medianRuns([]result{rate(scenarioTwoWay, designOneWay, 1000, 100)})
+	if len(one) != 1 || one[0].Note != "" {
+		t.Errorf("a single run is changed: %+v", one)
+	}
+}
