@@ -445,9 +445,9 @@ type flight struct {
 	outcomes *pageOutcomes
 	// writes are the page's two writes (to the other side; two-way, back to this one).
 	toOther, toThis chan pageWrite
-	// touched names what the page's writes may change: "k:" its keys, "f:" its records'
-	// ids, "t:" the other side's ids it writes.
-	touched map[string]bool
+	// touched names what the page's writes may change: its keys, its records' ids (this
+	// side's, those it writes back too), the other side's ids it writes.
+	touched map[touch]bool
 	// then runs once the page has landed and its links are saved (the cursor's move).
 	then []func()
 }
@@ -458,10 +458,23 @@ type pageWrite struct {
 	err error
 }
 
+// A touch is a key (touchKey), or a record of the chunk's side (touchFrom) or of the
+// other side (touchTo), by id: what a page in flight may change.
+type touch struct {
+	kind byte
+	v    string
+}
+
+const (
+	touchKey byte = iota
+	touchFrom
+	touchTo
+)
+
 // touches reports whether a page shares a record or a key with f's.
 func (f *flight) touches(page Records) bool {
 	for i, r := range page.Records {
-		if f.touched["f:"+r.ID] || page.Keys[i] != "" && f.touched["k:"+page.Keys[i]] {
+		if f.touched[touch{touchFrom, r.ID}] || page.Keys[i] != "" && f.touched[touch{touchKey, page.Keys[i]}] {
 			return true
 		}
 	}
@@ -474,7 +487,7 @@ func (f *flight) writes(ids []string) bool {
 		return false
 	}
 	for _, id := range ids {
-		if f.touched["t:"+id] {
+		if f.touched[touch{touchTo, id}] {
 			return true
 		}
 	}
@@ -611,21 +624,21 @@ func (c *chunk) decide(ctx context.Context, f *flight) error {
 	}
 	f.plan = dec.Plan(from, f.items.Items)
 	f.outcomes = c.bulk.outcomes(f.items.Items, f.plan.Failures)
-	f.touched = make(map[string]bool, 2*len(f.page.Records)+len(f.plan.Ops)+len(f.plan.BackOps))
+	f.touched = make(map[touch]bool, 2*len(f.page.Records)+len(f.plan.Ops)+len(f.plan.BackOps))
 	for i, r := range f.page.Records {
-		f.touched["f:"+r.ID] = true
+		f.touched[touch{touchFrom, r.ID}] = true
 		if k := f.page.Keys[i]; k != "" {
-			f.touched["k:"+k] = true
+			f.touched[touch{touchKey, k}] = true
 		}
 	}
 	for _, op := range f.plan.Ops { // an op's key is its record's, among the page's
 		if op.TargetID != "" {
-			f.touched["t:"+op.TargetID] = true
+			f.touched[touch{touchTo, op.TargetID}] = true
 		}
 	}
 	for _, op := range f.plan.BackOps {
 		if op.TargetID != "" {
-			f.touched["f:"+op.TargetID] = true
+			f.touched[touch{touchFrom, op.TargetID}] = true
 		}
 	}
 	return nil

@@ -136,7 +136,7 @@ func TestChunkWaitsForAPageWithItsKeys(t *testing.T) {
 // TestFlightTouches: what a page in flight holds back: a page sharing a record or a key
 // with it, and a look-up that found a record it writes.
 func TestFlightTouches(t *testing.T) {
-	f := &flight{touched: map[string]bool{"f:a1": true, "k:acme.com": true, "t:b7": true}}
+	f := &flight{touched: map[touch]bool{{touchFrom, "a1"}: true, {touchKey, "acme.com"}: true, {touchTo, "b7"}: true}}
 	page := func(ids, keys []string) Records {
 		var rs []connectors.Record
 		for _, id := range ids {
@@ -179,10 +179,10 @@ func TestFlightTouched(t *testing.T) {
 	require.NoError(t, c.decide(t.Context(), fl))
 	account := f.erp.All(erpAccounts)[0].ID
 	for _, r := range page.Records {
-		assert.True(t, fl.touched["f:"+r.ID], r.ID)
+		assert.True(t, fl.touched[touch{touchFrom, r.ID}], r.ID)
 	}
 	for _, k := range []string{"c000.example", "c001.example", "c002.example"} {
-		assert.True(t, fl.touched["k:"+k], k)
+		assert.True(t, fl.touched[touch{touchKey, k}], k)
 	}
 	assert.True(t, fl.writes([]string{account}), "the account it updates")
 	assert.True(t, fl.touches(Records{Records: []connectors.Record{{ID: "other"}}, Keys: []string{"c002.example"}}))
