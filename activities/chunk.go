@@ -722,9 +722,9 @@ func (c *chunk) landWrites(f *flight) error {
 	in, out := &c.in, &c.out
 	from, counts := in.Side, &out.Counts
 	created, failed := make(map[string]string, len(f.plan.Ops)), map[string]bool{}
-	// read: the written records' values as the writes' answers gave them (a side whose
-	// search lags is not asked: see launch), by side and id.
-	read := map[string]map[string]pairs.Values{}
+	// read: the written records as the writes' answers gave them (a side whose search lags
+	// is not asked: see launch), by side and id.
+	read := map[string]map[string]*connectors.Record{}
 	var firstErr error
 	for _, w := range []struct {
 		ch      chan pageWrite
@@ -760,7 +760,7 @@ func (c *chunk) landWrites(f *flight) error {
 			if res.Read != nil {
 				written := definition.Other(w.side)
 				if read[written] == nil {
-					read[written] = make(map[string]pairs.Values, len(r.res.Results))
+					read[written] = make(map[string]*connectors.Record, len(r.res.Results))
 				}
 				read[written][res.TargetID] = res.Read
 			}
@@ -790,8 +790,12 @@ func (c *chunk) landWrites(f *flight) error {
 	switch {
 	case in.Linked:
 		links = f.plan.SettleLinks(created, failed)
-		for side, values := range read {
-			confirmHalves(c.sync, links, side, values)
+		for side, recs := range read {
+			for i := range links {
+				if r, ok := recs[links[i].Half(side).ID]; ok {
+					pairs.ConfirmRecord(c.sync, &links[i], side, *r, normalize)
+				}
+			}
 		}
 	case in.KeepLinks:
 		links = OneWayLinks(f.items.Items, created, failed, f.now)

@@ -446,10 +446,9 @@ type OpResult struct {
 	Action   string `json:"a"` // ActionCreate, ActionUpdate or ActionFail
 	TargetID string `json:"t,omitempty"`
 	Reason   string `json:"r,omitempty"`
-	// Read are the record's mapped values (pairs.RecordValues) as the service's answer to
-	// the write gave them, when the input asked (ReadBack) and the answer held the
-	// record. Not kept in history.
-	Read pairs.Values `json:"-"`
+	// Read is the record as the service's answer to the write gave it, when the input
+	// asked (ReadBack) and the answer held the record. Not kept in history.
+	Read *connectors.Record `json:"-"`
 }
 
 // Written is the outcome of a batch of writes.
@@ -563,7 +562,7 @@ func (a *Activities) Upsert(ctx context.Context, in UpsertInput) (Written, error
 				for j, i := range chunk {
 					results[i] = outcome(in.Ops[i], res[j])
 					if r := res[j].Record; r != nil && in.ReadBack && res[j].Err == nil {
-						results[i].Read = pairs.RecordValues(s, in.Side, *r, normalize)
+						results[i].Read = r
 					}
 				}
 				heartbeat(ctx, len(chunk))

@@ -391,11 +391,35 @@ func Confirm(s *definition.Sync, l *Link, side Side, read Values) bool {
 	if h.WroteAt.IsZero() || len(misread(s, side, read, h)) > 0 {
 		return false
 	}
+	confirmed(l, h)
+	return true
+}
+
+// ConfirmRecord is Confirm of record r's values (RecordValues(s, side, r, norm)), compared
+// field by field without building them: a chunk confirms each of its writes from the
+// write's answer.
+func ConfirmRecord(s *definition.Sync, l *Link, side Side, r connectors.Record, norm func(any, []string) any) bool {
+	h := half(l, side)
+	if h.WroteAt.IsZero() {
+		return false
+	}
+	for _, f := range s.Fields {
+		n := f.Name(side)
+		v, _ := r.Value(n)
+		if !Equal(norm(v, f.Normalize), h.Values[n]) {
+			return false
+		}
+	}
+	confirmed(l, h)
+	return true
+}
+
+// confirmed marks h, a half of l, as read back as written.
+func confirmed(l *Link, h *Half) {
 	h.WroteAt = time.Time{}
 	if l.A.WroteAt.IsZero() && l.B.WroteAt.IsZero() {
 		l.Misreads = 0
 	}
-	return true
 }
 
 // Created is the link of a pair whose Y Tandem is creating from X: Y will hold want (Y's
