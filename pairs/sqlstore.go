@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -788,7 +789,7 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 	}
 	defer func() { _ = conn.Close() }()
 	stage := "save"
-	err = conn.Raw(func(dc any) error {
+	err = conn.Raw(func(dc any) (err error) {
 		rc, ok := dc.(interface{ Raw() *sqlite3.Conn })
 		if !ok {
 			return fmt.Errorf("the SQLite driver's connection (%T) gives no SQLite connection", dc)
@@ -800,7 +801,12 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 		committed := false
 		defer func() {
 			if !committed {
-				_ = c.Exec("ROLLBACK")
+				_ = rollbackSave(c)
+				if !c.GetAutocommit() {
+					// Still in the transaction (the ROLLBACK failed): the connection must
+					// not go back to the pool, whose next user would find it open.
+					err = errors.Join(err, driver.ErrBadConn)
+				}
 			}
 		}()
 		stage = "save: insert"
@@ -848,6 +854,9 @@ func (s *sqlStore) saveSQLite(ctx context.Context, sync string, number int64, li
 	}
 	return nil
 }
+
+// rollbackSave ends a SQLite save's transaction that did not commit (tests make it fail).
+var rollbackSave = func(c *sqlite3.Conn) error { return c.Exec("ROLLBACK") }
 
 // rawGeneration adds one to the links' generation through c, a SQLite connection in a
 // transaction, and returns the new number.

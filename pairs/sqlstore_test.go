@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // another SQLite build, by the driver name "sqlite"
@@ -106,6 +108,34 @@ func TestSQLiteStoreOutlivesCutLookUps(t *testing.T) {
 			got, err := s.Get(t.Context(), "s", "a", ids[:1])
 			require.NoError(t, err)
 			assert.Equal(t, links[0].B.ID, got[ids[0]].B.ID)
+		})
+	}
+}
+
+// TestSQLiteStoreSavesAfterAFailedRollback: a save that fails and cannot roll its
+// transaction back (its ROLLBACK fails: here it is skipped) gives its connection up rather
+// than hand it back to the pool inside the transaction, where the next save failed with
+// "cannot start a transaction within a transaction".
+func TestSQLiteStoreSavesAfterAFailedRollback(t *testing.T) {
+	for _, path := range []string{":memory:", filepath.Join(t.TempDir(), "links.db")} {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			s, err := OpenSQLite(path)
+			require.NoError(t, err)
+			defer func() { _ = s.Close() }()
+			links, _ := benchLinks(10)
+			bad := slices.Clone(links)
+			bad[5].B.ID = "" // fails the save after five rows
+
+			rollback := rollbackSave
+			t.Cleanup(func() { rollbackSave = rollback })
+			rollbackSave = func(*sqlite3.Conn) error { return errors.New("disk I/O error") }
+			require.ErrorContains(t, s.Save(t.Context(), "s", bad), "needs the ids of both records")
+			rollbackSave = rollback
+
+			require.NoError(t, s.Save(t.Context(), "s", links))
+			n, err := s.Count(t.Context(), "s")
+			require.NoError(t, err)
+			assert.Equal(t, 10, n, "the failed save left none of its rows")
 		})
 	}
 }
