@@ -84,32 +84,27 @@ func TestSQLiteStoreMemory(t *testing.T) {
 // after such a look-up ("no such table: links"); and SQLite says "interrupted", which
 // hid why.
 func TestSQLiteStoreOutlivesCutLookUps(t *testing.T) {
-	for _, path := range []string{":memory:", filepath.Join(t.TempDir(), "links.db")} {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			s, err := OpenSQLite(path)
-			require.NoError(t, err)
-			defer func() { _ = s.Close() }()
-			links, ids := benchLinks(20_000)
-			require.NoError(t, s.Save(t.Context(), "s", links))
-			cut := 0
-			for i := 0; i < 500 && cut < 20; i++ {
-				ctx, cancel := context.WithTimeout(t.Context(), time.Duration(1+i%3)*time.Millisecond)
-				_, err := s.Get(ctx, "s", "a", ids)
-				cancel()
-				if err != nil {
-					cut++
-					require.ErrorIs(t, err, context.DeadlineExceeded)
-				}
+	inMemoryAndOnFile(t, func(t *testing.T, s Store) {
+		links, ids := benchLinks(20_000)
+		require.NoError(t, s.Save(t.Context(), "s", links))
+		cut := 0
+		for i := 0; i < 500 && cut < 20; i++ {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Duration(1+i%3)*time.Millisecond)
+			_, err := s.Get(ctx, "s", "a", ids)
+			cancel()
+			if err != nil {
+				cut++
+				require.ErrorIs(t, err, context.DeadlineExceeded)
 			}
-			require.Positive(t, cut, "no look-up was cut")
-			n, err := s.Count(t.Context(), "s")
-			require.NoError(t, err)
-			assert.Equal(t, 20_000, n)
-			got, err := s.Get(t.Context(), "s", "a", ids[:1])
-			require.NoError(t, err)
-			assert.Equal(t, links[0].B.ID, got[ids[0]].B.ID)
-		})
-	}
+		}
+		require.Positive(t, cut, "no look-up was cut")
+		n, err := s.Count(t.Context(), "s")
+		require.NoError(t, err)
+		assert.Equal(t, 20_000, n)
+		got, err := s.Get(t.Context(), "s", "a", ids[:1])
+		require.NoError(t, err)
+		assert.Equal(t, links[0].B.ID, got[ids[0]].B.ID)
+	})
 }
 
 // TestSQLiteStoreSavesAfterAFailedRollback: a save that fails and cannot roll its
@@ -117,25 +112,32 @@ func TestSQLiteStoreOutlivesCutLookUps(t *testing.T) {
 // than hand it back to the pool inside the transaction, where the next save failed with
 // "cannot start a transaction within a transaction".
 func TestSQLiteStoreSavesAfterAFailedRollback(t *testing.T) {
+	inMemoryAndOnFile(t, func(t *testing.T, s Store) {
+		links, _ := benchLinks(10)
+		bad := slices.Clone(links)
+		bad[5].B.ID = "" // fails the save after five rows
+
+		rollback := rollbackSave
+		t.Cleanup(func() { rollbackSave = rollback })
+		rollbackSave = func(*sqlite3.Conn) error { return errors.New("disk I/O error") }
+		require.ErrorContains(t, s.Save(t.Context(), "s", bad), "needs the ids of both records")
+		rollbackSave = rollback
+
+		require.NoError(t, s.Save(t.Context(), "s", links))
+		n, err := s.Count(t.Context(), "s")
+		require.NoError(t, err)
+		assert.Equal(t, 10, n, "the failed save left none of its rows")
+	})
+}
+
+// inMemoryAndOnFile runs test on a SQLite store in memory, then on one in a file.
+func inMemoryAndOnFile(t *testing.T, test func(t *testing.T, s Store)) {
 	for _, path := range []string{":memory:", filepath.Join(t.TempDir(), "links.db")} {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			s, err := OpenSQLite(path)
 			require.NoError(t, err)
 			defer func() { _ = s.Close() }()
-			links, _ := benchLinks(10)
-			bad := slices.Clone(links)
-			bad[5].B.ID = "" // fails the save after five rows
-
-			rollback := rollbackSave
-			t.Cleanup(func() { rollbackSave = rollback })
-			rollbackSave = func(*sqlite3.Conn) error { return errors.New("disk I/O error") }
-			require.ErrorContains(t, s.Save(t.Context(), "s", bad), "needs the ids of both records")
-			rollbackSave = rollback
-
-			require.NoError(t, s.Save(t.Context(), "s", links))
-			n, err := s.Count(t.Context(), "s")
-			require.NoError(t, err)
-			assert.Equal(t, 10, n, "the failed save left none of its rows")
+			test(t, s)
 		})
 	}
 }
