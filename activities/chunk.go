@@ -791,11 +791,7 @@ func (c *chunk) landWrites(f *flight) error {
 	case in.Linked:
 		links = f.plan.SettleLinks(created, failed)
 		for side, recs := range read {
-			for i := range links {
-				if r, ok := recs[links[i].Half(side).ID]; ok {
-					pairs.ConfirmRecord(c.sync, &links[i], side, *r, normalize)
-				}
-			}
+			confirmHalves(c.sync, links, side, recs)
 		}
 	case in.KeepLinks:
 		links = OneWayLinks(f.items.Items, created, failed, f.now)

@@ -419,7 +419,7 @@ func (a *Activities) searchLags(ref Ref, side string) bool {
 }
 
 // readBack reads by id, one call per side, the records Tandem has just written (the halves
-// of links with WroteAt set) and confirms those that hold what was written (pairs.Confirm):
+// of links with WroteAt set) and confirms those that hold what was written (pairs.ConfirmRecord):
 // the loop guard's read-back is made now, not at the next read of the record, which may
 // come a schedule later and find a user's edit made meanwhile. A record that reads back
 // otherwise, or a read that fails, leaves its link as it was, for the next read to judge.
@@ -442,7 +442,7 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 			// from before the write is then known for one (FindPartnersInput.Before).
 			continue
 		}
-		s, read, err := a.readValues(ctx, ref, side, ids)
+		s, read, err := a.readRecords(ctx, ref, side, ids)
 		if err != nil {
 			if activity.IsActivity(ctx) {
 				activity.GetLogger(ctx).Warn("Reading back written records failed; their next read confirms the writes",
@@ -461,20 +461,20 @@ func (a *Activities) readBack(ctx context.Context, ref Ref, in []pairs.Link) []p
 	return links
 }
 
-// confirmHalves confirms (pairs.Confirm) side's halves of links whose records' values
-// read holds, by id: as readBack read them, or as a chunk's writes' answers gave them
+// confirmHalves confirms (pairs.ConfirmRecord) side's halves of links whose records read
+// holds, by id: as readBack read them, or as a chunk's writes' answers gave them
 // (landWrites), which leaves to readBack what they show otherwise than written.
-func confirmHalves(s *definition.Sync, links []pairs.Link, side string, read map[string]pairs.Values) {
+func confirmHalves(s *definition.Sync, links []pairs.Link, side string, read map[string]*connectors.Record) {
 	for i := range links {
-		if v, ok := read[links[i].Half(side).ID]; ok {
-			pairs.Confirm(s, &links[i], side, v)
+		if r, ok := read[links[i].Half(side).ID]; ok {
+			pairs.ConfirmRecord(s, &links[i], side, *r, normalize)
 		}
 	}
 }
 
-// readValues reads records of side by id and returns their mapped values (pairs.Values) by
-// id; ids that are gone are absent.
-func (a *Activities) readValues(ctx context.Context, ref Ref, side string, ids []string) (*definition.Sync, map[string]pairs.Values, error) {
+// readRecords reads records of side by id and returns them by id; ids that are gone are
+// absent.
+func (a *Activities) readRecords(ctx context.Context, ref Ref, side string, ids []string) (*definition.Sync, map[string]*connectors.Record, error) {
 	s, sd, c, err := a.side(ref, side)
 	if err != nil {
 		return nil, nil, err
@@ -483,9 +483,9 @@ func (a *Activities) readValues(ctx context.Context, ref Ref, side string, ids [
 	if err != nil {
 		return nil, nil, err
 	}
-	read := make(map[string]pairs.Values, len(recs))
-	for _, r := range recs {
-		read[r.ID] = pairs.RecordValues(s, side, r, normalize)
+	read := make(map[string]*connectors.Record, len(recs))
+	for i := range recs {
+		read[recs[i].ID] = &recs[i]
 	}
 	return s, read, nil
 }

@@ -202,10 +202,7 @@ func run(o options) error {
 	defer c.Close()
 
 	b := &bench{c: c, o: o}
-	rep := report{Machine: machine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
-	if !o.json {
-		fmt.Printf("# %s\n# %s\n\n", rep.Command, rep.Machine)
-	}
+	rep := newReport(o)
 	var failures []string
 	for _, sc := range scenarios {
 		if !o.json {
@@ -219,6 +216,15 @@ func run(o options) error {
 		}
 	}
 	return finish(o, rep, failures)
+}
+
+// newReport begins the report of this run, and prints its heading unless o.json.
+func newReport(o options) report {
+	rep := report{Machine: machine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
+	if !o.json {
+		fmt.Printf("# %s\n# %s\n\n", rep.Command, rep.Machine)
+	}
+	return rep
 }
 
 // finish adds the checks, targets and ratios to rep and prints it.

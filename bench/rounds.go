@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"strings"
 )
 
 // runRounds runs the bench o.rounds times, each round in a process of its own (this
@@ -23,10 +22,7 @@ func runRounds(o options) error {
 		}
 	})
 	args = append(args, "-rounds=1", "-json")
-	rep := report{Machine: machine(), Command: "go run ./bench " + strings.Join(os.Args[1:], " ")}
-	if !o.json {
-		fmt.Printf("# %s\n# %s\n\n", rep.Command, rep.Machine)
-	}
+	rep := newReport(o)
 	var all []result
 	var failures []string
 	for i := 1; i <= o.rounds; i++ {

@@ -52,7 +52,7 @@ func (s *sqlStore) AddFailures(ctx context.Context, sync string, fs []Failure) e
 		if f.ID == "" {
 			return fmt.Errorf("link store: a failure of side %s has no record id", f.Side)
 		}
-		if err := s.pgID("add failures", f.Side, f.ID); err != nil {
+		if err := pgTextID(s.pg, "add failures", f.Side, f.ID); err != nil {
 			return err
 		}
 	}

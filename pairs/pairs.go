@@ -387,39 +387,34 @@ func Decide(s *definition.Sync, c Case, now time.Time, coolDown time.Duration) O
 // written breaks them, as in Decide). It reports whether the half was confirmed; otherwise
 // the link is left as it is, for the next read to judge.
 func Confirm(s *definition.Sync, l *Link, side Side, read Values) bool {
-	h := half(l, side)
-	if h.WroteAt.IsZero() || len(misread(s, side, read, h)) > 0 {
-		return false
-	}
-	confirmed(l, h)
-	return true
+	return confirm(s, l, side, func(f definition.Field) any { return read[f.Name(side)] })
 }
 
 // ConfirmRecord is Confirm of record r's values (RecordValues(s, side, r, norm)), compared
-// field by field without building them: a chunk confirms each of its writes from the
-// write's answer.
+// field by field without building them.
 func ConfirmRecord(s *definition.Sync, l *Link, side Side, r connectors.Record, norm func(any, []string) any) bool {
+	return confirm(s, l, side, func(f definition.Field) any {
+		v, _ := r.Value(f.Name(side))
+		return norm(v, f.Normalize)
+	})
+}
+
+// confirm is Confirm with each field's value read now given by value.
+func confirm(s *definition.Sync, l *Link, side Side, value func(definition.Field) any) bool {
 	h := half(l, side)
 	if h.WroteAt.IsZero() {
 		return false
 	}
 	for _, f := range s.Fields {
-		n := f.Name(side)
-		v, _ := r.Value(n)
-		if !Equal(norm(v, f.Normalize), h.Values[n]) {
+		if !Equal(value(f), h.Values[f.Name(side)]) {
 			return false
 		}
 	}
-	confirmed(l, h)
-	return true
-}
-
-// confirmed marks h, a half of l, as read back as written.
-func confirmed(l *Link, h *Half) {
 	h.WroteAt = time.Time{}
 	if l.A.WroteAt.IsZero() && l.B.WroteAt.IsZero() {
 		l.Misreads = 0
 	}
+	return true
 }
 
 // Created is the link of a pair whose Y Tandem is creating from X: Y will hold want (Y's

@@ -554,13 +554,8 @@ func (s *sqlStore) idMatch(col string, n int, ids []string) (string, []any) {
 // NUL byte (SQLite keeps either).
 func notPGText(s string) bool { return !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 }
 
-// pgID checks that record id of side can be kept in PostgreSQL's text, for a store that
-// writes there; what names the write in the error.
-func (s *sqlStore) pgID(what string, side Side, id string) error {
-	return pgTextID(s.pg, what, side, id)
-}
-
-// pgTextID is pgID for a PostgreSQL store when pg is set.
+// pgTextID checks, for a PostgreSQL store (pg), that record id of side can be kept in
+// PostgreSQL's text; what names the write in the error.
 func pgTextID(pg bool, what string, side Side, id string) error {
 	if pg && notPGText(id) {
 		return fmt.Errorf("link store (postgresql): %s: the id %q of a record of side %s is not UTF-8 text or holds a NUL byte, which PostgreSQL's text columns cannot keep", what, id, side)
@@ -1285,10 +1280,10 @@ func (s *sqlStore) AddDeletes(ctx context.Context, sync string, ds []PendingDele
 		return ctx.Err()
 	}
 	for _, d := range ds {
-		if err := s.pgID("add deletes", d.Side, d.ID); err != nil {
+		if err := pgTextID(s.pg, "add deletes", d.Side, d.ID); err != nil {
 			return err
 		}
-		if err := s.pgID("add deletes", definition.Other(d.Side), d.PartnerID); err != nil {
+		if err := pgTextID(s.pg, "add deletes", definition.Other(d.Side), d.PartnerID); err != nil {
 			return err
 		}
 	}
