@@ -1051,30 +1051,80 @@ func (a *linkArgs) time(v time.Time) error {
 	return nil
 }
 
-// linkBinds binds a link's column values to a SQLite INSERT, from parameter n+1 on.
+// linkBinds binds a link's column values to a SQLite INSERT, from parameter n+1 on. A
+// statement keeps its parameters' values from one row to the next (sqlite3_reset does not
+// clear them), so a value equal to the one bound before is not bound again: the links of a
+// save share many (no hold, no write time on one side, a page's write and sync times, the
+// decision), and binding text costs a copy into SQLite's memory.
 type linkBinds struct {
 	st    *sqlite3.Stmt
 	n     int
 	times timeTexts
+	// bound is the value each parameter holds, by its number, when known.
+	bound [insertArgs + 1]boundParam
 }
+
+// boundParam is the value a statement's parameter holds: text, an integer or NULL (kind),
+// or not known (set false).
+type boundParam struct {
+	set  bool
+	kind byte
+	s    string
+	i    int64
+}
+
+const (
+	boundText byte = iota
+	boundInt
+	boundNull
+)
 
 func (b *linkBinds) next() int { b.n++; return b.n }
 
-func (b *linkBinds) text(v string) error { return b.st.BindText(b.next(), v) }
-func (b *linkBinds) int(v int64) error   { return b.st.BindInt64(b.next(), v) }
+// held reports whether parameter n holds p already; otherwise it notes p as what bind,
+// which binds it, leaves there (nothing known if bind fails).
+func (b *linkBinds) held(n int, p boundParam, bind func() error) error {
+	if q := b.bound[n]; q.set && q == p {
+		return nil
+	}
+	err := bind()
+	if err != nil {
+		p = boundParam{}
+	}
+	b.bound[n] = p
+	return err
+}
 
+func (b *linkBinds) text(v string) error {
+	n := b.next()
+	return b.held(n, boundParam{set: true, kind: boundText, s: v}, func() error { return b.st.BindText(n, v) })
+}
+
+func (b *linkBinds) int(v int64) error {
+	n := b.next()
+	return b.held(n, boundParam{set: true, kind: boundInt, i: v}, func() error { return b.st.BindInt64(n, v) })
+}
+
+func (b *linkBinds) null() error {
+	n := b.next()
+	return b.held(n, boundParam{set: true, kind: boundNull}, func() error { return b.st.BindNull(n) })
+}
+
+// json binds values' JSON, whose bytes are not kept: their parameter is bound every time.
 func (b *linkBinds) json(v []byte) error {
 	if v == nil {
-		return b.st.BindNull(b.next())
+		return b.null()
 	}
-	return b.st.BindRawText(b.next(), v)
+	n := b.next()
+	b.bound[n] = boundParam{}
+	return b.st.BindRawText(n, v)
 }
 
 func (b *linkBinds) time(v time.Time) error {
 	if v.IsZero() {
-		return b.st.BindNull(b.next())
+		return b.null()
 	}
-	return b.st.BindText(b.next(), b.times.format(v))
+	return b.text(b.times.format(v))
 }
 
 // sqliteTimeLayout is how SQLite keeps times: fixed-width text in UTC, which sorts in time

@@ -65,6 +65,51 @@ func TestSQLiteStoreKeepsAgreeingValuesOnce(t *testing.T) {
 	assert.Equal(t, map[string]string{"a1": "=", "a2": `{"employees":13,"name":"Ada"}`}, rows)
 }
 
+// TestSQLiteStoreSavesEachLinksOwnColumns: a SQLite save binds a column only when its
+// value differs from the link before's (the statement keeps the last); links that take
+// turns between a full link, a bare one and ones sharing some columns read back each as
+// saved, and so does a second save over the same statement's values.
+func TestSQLiteStoreSavesEachLinksOwnColumns(t *testing.T) {
+	inMemoryAndOnFile(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		var want []Link
+		for i := range 12 {
+			a, b := fmt.Sprintf("a%02d", i), fmt.Sprintf("b%02d", i)
+			var l Link
+			switch i % 4 {
+			case 0:
+				l = fullLink(a, b)
+			case 1:
+				l = testLink(a, b)
+			case 2: // the full link's times and decision, no hold, B's values as A's
+				l = fullLink(a, b)
+				l.HeldUntil, l.HeldReason, l.Misreads = time.Time{}, "", 0
+				l.B.Values, l.B.WroteAt = maps.Clone(l.A.Values), at(2*time.Second)
+			case 3: // a bare link that ended
+				l = testLink(a, b)
+				l.Gone, l.Misreads, l.B.FP = "a", 1, "fp-b"
+			}
+			want = append(want, l)
+		}
+		require.NoError(t, s.Save(ctx, "s", want))
+		// Saved again in another order: each replaces its row.
+		again := slices.Clone(want)
+		slices.Reverse(again)
+		again[0].Decision, again[5].Decision = "saved again", "saved again"
+		require.NoError(t, s.Save(ctx, "s", again))
+		all := make([]string, len(want))
+		for i, l := range want {
+			all[i] = l.A.ID
+		}
+		got, err := s.Get(ctx, "s", "a", all)
+		require.NoError(t, err)
+		require.Len(t, got, len(again))
+		for _, l := range again {
+			requireSameLink(t, l, got[l.A.ID])
+		}
+	})
+}
+
 func TestSQLiteStoreMemory(t *testing.T) {
 	t.Parallel()
 	testStore(t, func(t *testing.T) Store {
