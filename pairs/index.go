@@ -10,11 +10,22 @@ import (
 // a store's Save does: putting a pair removes the items that hold either of its records.
 // The SQLite store's cache keeps its entries in one (linkcache.go). Not safe for
 // concurrent use.
+//
+// The items are kept in blocks of indexBlock, and each id maps to its item's place: a map
+// of places grows (and is marked by the collector) at a fifth of the cost of a map of the
+// items themselves, and a block, once made, is not copied again.
 type Index[T any] struct {
-	byA map[string]Indexed[T]
-	// aOf maps a side b id to its pair's side a id.
-	aOf map[string]string
+	blocks [][]Indexed[T]
+	// free are the places of removed items, taken again first; used how many places
+	// were ever taken.
+	free []int32
+	used int32
+	byA  map[string]int32
+	byB  map[string]int32
 }
+
+// indexBlock is how many items a block of an Index holds.
+const indexBlock = 1024
 
 // Indexed is an item of an Index and its pair's ids.
 type Indexed[T any] struct {
@@ -24,8 +35,10 @@ type Indexed[T any] struct {
 
 // NewIndex returns an empty Index.
 func NewIndex[T any]() *Index[T] {
-	return &Index[T]{byA: map[string]Indexed[T]{}, aOf: map[string]string{}}
+	return &Index[T]{byA: map[string]int32{}, byB: map[string]int32{}}
 }
+
+func (x *Index[T]) at(i int32) *Indexed[T] { return &x.blocks[i/indexBlock][i%indexBlock] }
 
 // Put indexes item under the pair of records a and b, and removes the items that held
 // either of them; it returns how many it removed.
@@ -36,32 +49,51 @@ func (x *Index[T]) Put(a, b string, item T) (removed int) {
 	if x.Remove(definition.B, b) {
 		removed++
 	}
-	x.byA[a], x.aOf[b] = Indexed[T]{A: a, B: b, Item: item}, a
+	var i int32
+	if n := len(x.free); n > 0 {
+		i, x.free = x.free[n-1], x.free[:n-1]
+	} else {
+		i = x.used
+		x.used++
+		if int(i/indexBlock) == len(x.blocks) {
+			x.blocks = append(x.blocks, make([]Indexed[T], indexBlock))
+		}
+	}
+	*x.at(i) = Indexed[T]{A: a, B: b, Item: item}
+	x.byA[a], x.byB[b] = i, i
 	return removed
 }
 
 // Get returns the item of the pair whose record on side is id.
 func (x *Index[T]) Get(side Side, id string) (Indexed[T], bool) {
+	m := x.byA
 	if side == definition.B {
-		a, ok := x.aOf[id]
-		if !ok {
-			return Indexed[T]{}, false
-		}
-		id = a
+		m = x.byB
 	}
-	it, ok := x.byA[id]
-	return it, ok
+	i, ok := m[id]
+	if !ok {
+		return Indexed[T]{}, false
+	}
+	return *x.at(i), true
 }
 
 // Remove removes the item of the pair whose record on side is id, and says whether there
 // was one.
 func (x *Index[T]) Remove(side Side, id string) bool {
-	it, ok := x.Get(side, id)
-	if ok {
-		delete(x.aOf, it.B)
-		delete(x.byA, it.A)
+	m := x.byA
+	if side == definition.B {
+		m = x.byB
 	}
-	return ok
+	i, ok := m[id]
+	if !ok {
+		return false
+	}
+	it := x.at(i)
+	delete(x.byA, it.A)
+	delete(x.byB, it.B)
+	*it = Indexed[T]{}
+	x.free = append(x.free, i)
+	return true
 }
 
 // Len is how many pairs x holds.
@@ -70,8 +102,8 @@ func (x *Index[T]) Len() int { return len(x.byA) }
 // All yields every item, in no order.
 func (x *Index[T]) All() iter.Seq[Indexed[T]] {
 	return func(yield func(Indexed[T]) bool) {
-		for _, it := range x.byA {
-			if !yield(it) {
+		for _, i := range x.byA {
+			if !yield(*x.at(i)) {
 				return
 			}
 		}
