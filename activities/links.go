@@ -291,7 +291,7 @@ func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Dura
 		if reason := s.Withheld(m.toName, true); reason != "" {
 			return Decision{Item: i, Action: ActionSkip, Reason: reason}, true
 		}
-		l := pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, yValues(m, it.Want), now)
+		l := pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, it.Want, now)
 		return Decision{Item: i, Action: ActionCreate, Link: &l}, true
 	}
 	o := pairs.Decide(s, pairs.Case{
@@ -342,17 +342,6 @@ func (d *Decision) addLost(k string, v any) {
 		d.Lost = Payload{}
 	}
 	d.Lost[k] = v
-}
-
-// yValues are the values a create gives the new record: what the source asks for, and
-// nothing on the fields that do not flow its way.
-func yValues(m mapping, want Payload) pairs.Values {
-	v := pairs.Values{}
-	for _, f := range m.sync.Fields {
-		n := f.Name(m.toName)
-		v[n] = want[n]
-	}
-	return v
 }
 
 // SettleLinks are the links to save once a batch's writes are done: those of the pairs

@@ -417,13 +417,47 @@ func confirm(s *definition.Sync, l *Link, side Side, value func(definition.Field
 	return true
 }
 
-// Created is the link of a pair whose Y Tandem is creating from X: Y will hold want (Y's
-// names). The caller fills in Y's id once it is known.
-func Created(s *definition.Sync, from definition.Side, xID, key string, x, want Values, now time.Time) Link {
-	l := Link{Key: key, SyncedAt: now, Decision: "created on " + definition.Other(from)}
+// Created is the link of a pair whose Y Tandem is creating from X: payload is what the
+// create writes (Y's names), and Y's half holds its values over the sync's fields (nil
+// where it has none). The caller fills in Y's id once it is known. When those are X's
+// values (each field has one name on both sides, and the payload holds X's value of
+// each), both halves share x's map and fingerprint: a link's values are not changed once
+// built.
+func Created(s *definition.Sync, from definition.Side, xID, key string, x Values, payload map[string]any, now time.Time) Link {
+	y := definition.Other(from)
+	l := Link{Key: key, SyncedAt: now, Decision: "created on " + y}
 	setHalf(&l, from, xID, x, s, time.Time{})
-	setHalf(&l, definition.Other(from), "", want, s, now)
+	if sameAsX(s, from, x, payload) {
+		h := half(&l, y)
+		h.Values, h.FP, h.WroteAt = x, half(&l, from).FP, now
+		return l
+	}
+	v := make(Values, len(s.Fields))
+	for _, f := range s.Fields {
+		v[f.Name(y)] = payload[f.Name(y)]
+	}
+	setHalf(&l, y, "", v, s, now)
 	return l
+}
+
+// sameAsX reports whether a create's payload holds x, X's values, on every field of the
+// sync under the same names: Y's half of the pair's link would hold x's values then.
+func sameAsX(s *definition.Sync, from definition.Side, x Values, payload map[string]any) bool {
+	if len(x) != len(s.Fields) {
+		return false
+	}
+	y := definition.Other(from)
+	for _, f := range s.Fields {
+		n := f.Name(from)
+		if f.Name(y) != n {
+			return false
+		}
+		v, ok := payload[n]
+		if !ok || !sameValue(v, x[n]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Values of a record: its mapped fields under its side's names, normalized by norm.

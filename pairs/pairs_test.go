@@ -352,3 +352,50 @@ func TestFingerprintKeepsItsFormat(t *testing.T) {
 	// both implementations shows too.
 	assert.Equal(t, "1b81bdb13f081adc", Fingerprint(people(definition.NewestWins), definition.A, ann("Ann", "1")))
 }
+
+// A create's link: Y's half holds the payload's values over the sync's fields. When they
+// are X's (one name a field on both sides, the payload holding X's value of each), the
+// halves share X's map and fingerprint; otherwise Y's half is the payload's own.
+func TestCreatedSharesXsValuesWhenYTakesThemAsTheyAre(t *testing.T) {
+	alike := &definition.Sync{Name: "alike", Mode: definition.TwoWay,
+		A: definition.End{Key: "email"}, B: definition.End{Key: "email"},
+		Fields: []definition.Field{{A: "email", B: "email"}, {A: "name", B: "name"}}}
+	x := Values{"email": "ann@x.com", "name": "Ann"}
+
+	l := Created(alike, definition.A, "a1", "ann@x.com", x, map[string]any{"email": "ann@x.com", "name": "Ann"}, t0)
+	l.B.Values["name"] = "changed through B's half"
+	assert.Equal(t, "changed through B's half", l.A.Values["name"], "the halves share one map")
+	l.B.Values["name"] = "Ann"
+	assert.Equal(t, Fingerprint(alike, definition.B, x), l.B.FP)
+	assert.Equal(t, l.A.FP, l.B.FP)
+	assert.Equal(t, t0, l.B.WroteAt)
+	assert.True(t, l.A.WroteAt.IsZero())
+	assert.Equal(t, "created on b", l.Decision)
+
+	for _, tc := range []struct {
+		name    string
+		s       *definition.Sync
+		x       Values
+		payload map[string]any
+		want    Values
+	}{
+		{"a field named otherwise on Y", people(definition.NewestWins), ann("Ann", "1"),
+			map[string]any{"mail": "ann@x.com", "full_name": "Ann", "tel": "1"},
+			Values{"mail": "ann@x.com", "full_name": "Ann", "tel": "1", "state": nil}},
+		{"a value the payload leaves out (a blank kept)", alike, Values{"email": "ann@x.com", "name": ""},
+			map[string]any{"email": "ann@x.com"}, Values{"email": "ann@x.com", "name": nil}},
+		{"another value in the payload", alike, x,
+			map[string]any{"email": "ann@x.com", "name": "ANN"}, Values{"email": "ann@x.com", "name": "ANN"}},
+		{"a number for a string", alike, Values{"email": "ann@x.com", "name": "1"},
+			map[string]any{"email": "ann@x.com", "name": 1.0}, Values{"email": "ann@x.com", "name": 1.0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := Created(tc.s, definition.A, "a1", "ann@x.com", tc.x, tc.payload, t0)
+			assert.Equal(t, tc.want, l.B.Values)
+			assert.Equal(t, tc.x, l.A.Values)
+			assert.Equal(t, Fingerprint(tc.s, definition.B, tc.want), l.B.FP)
+			l.B.Values["extra"] = true
+			assert.NotContains(t, l.A.Values, "extra", "Y's half has a map of its own")
+		})
+	}
+}
