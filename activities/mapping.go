@@ -24,6 +24,9 @@ var normalizers = map[string]func(string) string{
 
 // normalizeDomain turns "HTTPS://www.Acme.com/about" into "acme.com".
 func normalizeDomain(s string) string {
+	if plainDomain(s) {
+		return s
+	}
 	s = strings.ToLower(strings.TrimSpace(s))
 	if s == "" {
 		return s
@@ -46,6 +49,21 @@ func normalizeDomain(s string) string {
 	return strings.TrimPrefix(s, "www.")
 }
 
+// plainDomain reports whether s is a domain as normalizeDomain leaves it: lower-case
+// letters, digits, dots and hyphens, with no leading "www." and no trailing dot. Most
+// values of a domain field are (every record read, written and compared is normalized).
+func plainDomain(s string) bool {
+	if s == "" || strings.HasPrefix(s, "www.") || s[len(s)-1] == '.' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
 // normalize applies the named normalizers to a value. Non-string values are left alone
 // unless a normalizer is named, in which case their string form is normalized.
 func normalize(v any, names []string) any {
@@ -57,6 +75,9 @@ func normalize(v any, names []string) any {
 		if f, ok := normalizers[n]; ok {
 			s = f(s)
 		}
+	}
+	if in, ok := v.(string); ok && in == s {
+		return v // as it was: no new value (a string in an interface is one more allocation)
 	}
 	return s
 }

@@ -1,9 +1,11 @@
 package activities
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -33,6 +35,43 @@ func TestNormalizeDomain(t *testing.T) {
 			assert.Equal(t, tc.want, normalizeDomain(tc.in))
 		})
 	}
+}
+
+// A plain domain (what most values of a domain field are) is left as it is without the
+// steps of normalizeDomain, and only one that those steps leave alone is plain.
+func TestPlainDomainsAreTheOnesNormalizingLeavesAlone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "abcz09.-/:@?#Aw W"
+	slow := func(s string) string { // normalizeDomain without its fast path
+		if s == "" {
+			return s
+		}
+		return normalizeDomain(" " + s) // a space is never plain
+	}
+	for _, s := range []string{"acme.com", "shop.acme.com", "wwwacme.com", "a-b.example", "x", "www.acme.com", "acme.com.", "Acme.com", "acme.com:80", "www.", "."} {
+		assert.Equal(t, slow(s) == s, plainDomain(s), "%q", s)
+	}
+	for range 20_000 {
+		b := make([]byte, 1+rng.IntN(8))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		s := string(b)
+		if plainDomain(s) {
+			require.Equal(t, s, slow(s), "%q is plain but normalizes otherwise", s)
+		}
+		require.Equal(t, slow(s), normalizeDomain(s), "%q", s)
+	}
+}
+
+// A value the normalizers leave as it is comes back as it was, without a new allocation
+// (every record read, written and compared is normalized).
+func TestNormalizeLeavesANormalValueAsItWas(t *testing.T) {
+	var v any = "acme.com"
+	for _, names := range [][]string{{"domain"}, {"trim", "lower"}, {"email"}} {
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = normalize(v, names) }), "%v", names)
+	}
+	assert.NotZero(t, testing.AllocsPerRun(100, func() { _ = normalize(" Acme.com", []string{"domain"}) }))
 }
 
 func TestNormalize(t *testing.T) {
