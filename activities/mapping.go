@@ -7,6 +7,7 @@ import (
 
 	"tandem/connectors"
 	"tandem/definition"
+	"tandem/pairs"
 )
 
 // Payload is the set of mapped fields of one record, under one side's field names, with
@@ -94,16 +95,55 @@ type mapping struct {
 	from, to *definition.End
 	fromName string // "a" or "b"
 	toName   string
+	// alike is set when every field has one name on both sides and flows from to to, and
+	// the to side's key is one of them: a payload (outgoing) then holds a record's mapped
+	// values under the names they have on both sides (see values).
+	alike bool
 }
 
 func newMapping(s *definition.Sync, from string) (mapping, error) {
+	var m mapping
 	switch from {
 	case SideA:
-		return mapping{sync: s, from: &s.A, to: &s.B, fromName: SideA, toName: SideB}, nil
+		m = mapping{sync: s, from: &s.A, to: &s.B, fromName: SideA, toName: SideB}
 	case SideB:
-		return mapping{sync: s, from: &s.B, to: &s.A, fromName: SideB, toName: SideA}, nil
+		m = mapping{sync: s, from: &s.B, to: &s.A, fromName: SideB, toName: SideA}
+	default:
+		return mapping{}, fmt.Errorf("sync %q: unknown side %q (want a or b)", s.Name, from)
 	}
-	return mapping{}, fmt.Errorf("sync %q: unknown side %q (want a or b)", s.Name, from)
+	key := false
+	m.alike = len(s.Fields) > 0
+	for _, f := range s.Fields {
+		from, to := m.names(f)
+		m.alike = m.alike && from == to && m.flows(f)
+		key = key || to == m.to.Key
+	}
+	m.alike = m.alike && key
+	return m, nil
+}
+
+// values are a record's mapped values (pairs.RecordValues) on side, given p, the payload
+// built from it: outgoing's for a record of the from side, current's for one of the to
+// side. When the mapping is alike and p holds every field as read, those are p's values
+// (the same fields, normalized alike, under the same names), and p is returned: a pair's
+// link and its write share one map (neither is changed once built). A payload that left
+// a kept blank out (on_empty: keep) does not hold every field as read: its key may stand
+// in for one, and is blank then.
+func (m mapping) values(side string, r connectors.Record, p Payload) pairs.Values {
+	if m.alike && len(p) == len(m.sync.Fields) && !m.keepsABlank(p) {
+		return pairs.Values(p)
+	}
+	return pairs.RecordValues(m.sync, side, r, normalize)
+}
+
+// keepsABlank reports whether p holds a blank that a field keeps (one outgoing leaves out).
+func (m mapping) keepsABlank(p Payload) bool {
+	for _, f := range m.sync.Fields {
+		if _, to := m.names(f); f.Keeps(p[to]) {
+			return true
+		}
+	}
+	return false
 }
 
 // names returns a field's name on the from and to sides.

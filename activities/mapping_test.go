@@ -6,6 +6,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"tandem/connectors"
+	"tandem/definition"
+	"tandem/pairs"
 )
 
 func TestNormalizeDomain(t *testing.T) {
@@ -117,6 +121,53 @@ func TestEqualValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, equalValues(tc.a, tc.b))
 			assert.Equal(t, tc.want, equalValues(tc.b, tc.a), "equality is symmetric")
+		})
+	}
+}
+
+// A linked item's values are the record's mapped values (pairs.RecordValues). When every
+// field has one name on both sides and flows the item's way, and the payload holds every
+// field as read, they are the payload itself (one map for the write and the link);
+// otherwise they are built apart, blanks and all.
+func TestLinkedItemValuesAreThePayloadWhenTheFieldsAreAlike(t *testing.T) {
+	alike := &definition.Sync{Name: "alike", Mode: definition.TwoWay,
+		A: definition.End{Key: "email"}, B: definition.End{Key: "email"},
+		Fields: []definition.Field{
+			{A: "email", B: "email", Direction: definition.Both, Normalize: []string{"email"}},
+			{A: "name", B: "name", Direction: definition.Both},
+		}}
+	renamed := &definition.Sync{Name: "renamed", Mode: definition.TwoWay,
+		A: definition.End{Key: "email"}, B: definition.End{Key: "mail"},
+		Fields: []definition.Field{{A: "email", B: "mail", Direction: definition.Both}, {A: "name", B: "name", Direction: definition.Both}}}
+	oneWayName := &definition.Sync{Name: "one-way name", Mode: definition.TwoWay,
+		A: definition.End{Key: "email"}, B: definition.End{Key: "email"},
+		Fields: []definition.Field{{A: "email", B: "email", Direction: definition.Both}, {A: "name", B: "name", Direction: definition.BToA}}}
+	rec := func(fields map[string]any) connectors.Record {
+		return connectors.Record{ID: "a1", Fields: fields}
+	}
+	partner := connectors.Record{ID: "b1", Fields: map[string]any{"email": "ann@x.com", "name": "Ann B"}}
+	for _, tc := range []struct {
+		name   string
+		s      *definition.Sync
+		r      connectors.Record
+		shared bool
+	}{
+		{"alike", alike, rec(map[string]any{"email": " Ann@X.com", "name": "Ann"}), true},
+		{"a blank the payload leaves out", alike, rec(map[string]any{"email": "ann@x.com", "name": ""}), false},
+		{"a blank key", alike, rec(map[string]any{"name": "Ann"}), false},
+		{"a field named otherwise", renamed, rec(map[string]any{"email": "ann@x.com", "name": "Ann"}), false},
+		{"a field that flows the other way", oneWayName, rec(map[string]any{"email": "ann@x.com", "name": "Ann"}), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := newMapping(tc.s, SideA)
+			require.NoError(t, err)
+			key := m.keyOf(tc.r)
+			it := m.linkedItem(tc.r, key, &Partners{Linked: map[string]Partner{"a1": {Link: pairs.Link{Key: key}, Record: partner}}})
+			assert.Equal(t, pairs.RecordValues(tc.s, SideA, tc.r, normalize), it.Pair.X)
+			assert.Equal(t, pairs.RecordValues(tc.s, SideB, partner, normalize), it.Pair.Y)
+			it.Want["probe"] = true
+			_, inX := it.Pair.X["probe"]
+			assert.Equal(t, tc.shared, inX, "X is the payload")
 		})
 	}
 }

@@ -89,7 +89,7 @@ type Pair struct {
 // linkedItem builds the item of a record of a linked two-way batch.
 func (m mapping) linkedItem(r connectors.Record, key string, p *Partners) Item {
 	it := Item{SourceID: r.ID, SourceUpdatedAt: r.UpdatedAt, Key: key, Want: m.outgoing(r)}
-	it.Pair = &Pair{X: pairs.RecordValues(m.sync, m.fromName, r, normalize)}
+	it.Pair = &Pair{X: m.values(m.fromName, r, it.Want)}
 	var target *connectors.Record
 	if found, ok := p.Linked[r.ID]; ok {
 		// A copy of its own: a partner found escapes to the heap, and taking found's
@@ -110,7 +110,7 @@ func (m mapping) linkedItem(r connectors.Record, key string, p *Partners) Item {
 		it.TargetIDs = []string{target.ID}
 		it.Have = m.current(*target)
 		it.TargetUpdatedAt = target.UpdatedAt
-		it.Pair.Y = pairs.RecordValues(m.sync, m.toName, *target, normalize)
+		it.Pair.Y = m.values(m.toName, *target, it.Have)
 	}
 	return it
 }
