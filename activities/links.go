@@ -23,9 +23,10 @@ type FindPartnersInput struct {
 	Side string
 	IDs  []string
 	Keys []string
-	// Current are the batch's records as read, given by a chunk (never in history): a
-	// record that holds what its link says it held when the pair was last synced, with
-	// nothing pending on the pair, is in Unchanged instead of having its partner read.
+	// Current are the batch's records as read (those of IDs, in their order), given by a
+	// chunk (never in history): a record that holds what its link says it held when the
+	// pair was last synced, with nothing pending on the pair, is in Unchanged instead of
+	// having its partner read.
 	Current []connectors.Record `json:"-"`
 	// Before is the batch's Records.Before: a record whose link says Tandem wrote it
 	// after then is read from before that write (a search that trails the writes shows
@@ -202,17 +203,18 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *definition.Sync, in FindPartnersInput, out *Partners) (map[string]pairs.Link, error) {
 	ids := in.IDs
 	if len(in.Current) > 0 {
-		glanced, err := store.Glance(ctx, in.Sync, in.Side, in.IDs)
-		if err != nil {
-			return nil, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+		if len(in.Current) != len(in.IDs) {
+			return nil, nonRetryable(fmt.Errorf("sync %q: find partners: %d records given for %d ids", in.Sync, len(in.Current), len(in.IDs)))
 		}
+		var misplaced error
 		ids = nil
-		for _, r := range in.Current {
-			l, ok := glanced[r.ID]
+		err := store.Glance(ctx, in.Sync, in.Side, in.IDs, func(i int, l *pairs.Link) {
+			r := in.Current[i]
 			switch {
-			case !ok:
-			case behind(in, l, out):
-			case settled(s, in.Side, l, r):
+			case r.ID != in.IDs[i]:
+				misplaced = nonRetryable(fmt.Errorf("sync %q: find partners: the records given are not those of the ids, in order (record %d is %q)", in.Sync, i, r.ID))
+			case behind(in, *l, out):
+			case settled(s, in.Side, *l, r):
 				if out.Unchanged == nil {
 					out.Unchanged = map[string]bool{}
 				}
@@ -220,6 +222,12 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 			default:
 				ids = append(ids, r.ID)
 			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sync %q: read links: %w", in.Sync, err)
+		}
+		if misplaced != nil {
+			return nil, misplaced
 		}
 		if len(ids) == 0 {
 			return nil, nil

@@ -139,6 +139,12 @@ func TestFindPartnersLeavesSettledRecordsOut(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, p.Unchanged)
 	assert.Len(t, p.Linked, 8)
+
+	// Current must be the records of IDs, in their order: the look-up answers by place.
+	swapped := slices.Clone(recs)
+	swapped[0], swapped[1] = swapped[1], swapped[0]
+	_, err = f.acts.FindPartners(ctx, FindPartnersInput{Ref: ref, Side: SideB, IDs: ids, Keys: keys, Current: swapped})
+	require.ErrorContains(t, err, "not those of the ids, in order")
 }
 
 // A page read from a side whose search trails its writes holds no record as Tandem wrote

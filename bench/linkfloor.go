@@ -66,9 +66,25 @@ func (m *mapLinks) Get(ctx context.Context, sync string, side pairs.Side, ids []
 	return out, nil
 }
 
-// Glance is Get: a map gives the whole link as cheaply as a part of it.
-func (m *mapLinks) Glance(ctx context.Context, sync string, side pairs.Side, ids []string) (map[string]pairs.Link, error) {
-	return m.Get(ctx, sync, side, ids)
+// Glance is Get link by link: a map gives the whole link as cheaply as a part of it.
+func (m *mapLinks) Glance(ctx context.Context, sync string, side pairs.Side, ids []string, each func(i int, l *pairs.Link)) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var found []pairs.Indexed[pairs.Link]
+	var at []int
+	m.mu.Lock()
+	s := m.of(sync)
+	for i, id := range ids {
+		if l, ok := s.Get(side, id); ok {
+			found, at = append(found, l), append(at, i)
+		}
+	}
+	m.mu.Unlock()
+	for j, l := range found {
+		each(at[j], &l.Item)
+	}
+	return nil
 }
 
 // Delete removes the links of sync whose record on side has one of ids.

@@ -34,11 +34,11 @@ func TestMapLinks(t *testing.T) {
 	if err := m.Save(ctx, "other", []pairs.Link{link("a1", "b1", "k1")}); err != nil {
 		t.Fatal(err)
 	}
-	byB, err := m.Glance(ctx, "s", "b", []string{"b1", "b2", "b3"})
-	if err != nil {
+	byB := map[string]pairs.Link{}
+	if err := m.Glance(ctx, "s", "b", []string{"b1", "b2", "b3"}, func(i int, l *pairs.Link) { byB[[]string{"b1", "b2", "b3"}[i]] = *l }); err != nil {
 		t.Fatal(err)
 	}
-	if got := slices.Sorted(maps.Keys(byB)); !slices.Equal(got, []string{"b2", "b3"}) || byB["b2"].A.ID != "a2" {
+	if got := slices.Sorted(maps.Keys(byB)); !slices.Equal(got, []string{"b2", "b3"}) || byB["b2"].A.ID != "a2" || byB["b3"].B.ID != "b3" {
 		t.Errorf("glance by b: %v", byB)
 	}
 	byA, err := m.Get(ctx, "s", "a", []string{"a1", "a2", "a4"})

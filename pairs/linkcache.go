@@ -86,9 +86,9 @@ func (c *linkCache) reset(gen int64) {
 
 // split answers a look-up of ids of sync's side from the cache, given the file's
 // generation and whether sync has links, both read in one statement (linksGeneration):
-// hit is called for each link it holds (under the cache's lock), unknown are the ids it
-// cannot answer for; the others have no link.
-func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool, hit func(id string, l Indexed[cachedLink])) (unknown []string) {
+// hit is called for each link it holds, with its id's place in ids (under the cache's
+// lock), unknown are the ids it cannot answer for; the others have no link.
+func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exists bool, hit func(i int, l Indexed[cachedLink])) (unknown []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	switch {
@@ -108,9 +108,9 @@ func (c *linkCache) split(sync string, side Side, ids []string, gen int64, exist
 	if cs.off {
 		return ids
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		if l, ok := cs.links.Get(side, id); ok {
-			hit(id, l)
+			hit(i, l)
 		} else if !cs.complete {
 			unknown = append(unknown, id)
 		}

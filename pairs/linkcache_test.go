@@ -62,7 +62,7 @@ func TestLinkCacheAnswersAsTheFile(t *testing.T) {
 				syncs = syncs[1:]
 			}
 			for _, s := range []*sqlStore{one, two} {
-				_, err := s.Glance(ctx, syncs[len(syncs)-1], "a", ids("a"))
+				_, err := glance(ctx, t, s, syncs[len(syncs)-1], "a", ids("a"))
 				require.NoError(t, err)
 			}
 		}
@@ -87,7 +87,7 @@ func TestLinkCacheAnswersAsTheFile(t *testing.T) {
 					want := ids(side)
 					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want, nil)
 					require.NoError(t, err)
-					got, err := s.Glance(ctx, sync, side, want)
+					got, err := glance(ctx, t, s, sync, side, want)
 					require.NoError(t, err)
 					require.Equal(t, comparable(file), comparable(got), "step %d: glance of %s's %s ids %v", step, sync, side, want)
 					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want, nil)
@@ -123,7 +123,7 @@ func TestLinkCacheAnswersAFirstRunWithoutTheFile(t *testing.T) {
 	s := st.(*sqlStore)
 	ctx := t.Context()
 
-	got, err := s.Glance(ctx, "first", "a", []string{"a-1", "a-2"})
+	got, err := glance(ctx, t, s, "first", "a", []string{"a-1", "a-2"})
 	require.NoError(t, err)
 	require.Empty(t, got)
 	links := []Link{{Key: "k1", A: Half{ID: "a-1", FP: "f1"}, B: Half{ID: "b-1", FP: "f1"}}}
@@ -146,7 +146,7 @@ func TestLinkCacheAnswersAFirstRunWithoutTheFile(t *testing.T) {
 	hits, unknown = cacheSplit(t, s, "first", "a", []string{"a-1", "a-2"})
 	require.Empty(t, hits)
 	require.Equal(t, []string{"a-1", "a-2"}, unknown)
-	got, err = s.Glance(ctx, "first", "a", []string{"a-1", "a-2"})
+	got, err = glance(ctx, t, s, "first", "a", []string{"a-1", "a-2"})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 }
@@ -160,7 +160,7 @@ func TestLinkCacheStopsCachingASyncOverItsSize(t *testing.T) {
 	s := st.(*sqlStore)
 	s.cache.max = 3
 	ctx := t.Context()
-	_, err = s.Glance(ctx, "big", "a", []string{"a-0"})
+	_, err = glance(ctx, t, s, "big", "a", []string{"a-0"})
 	require.NoError(t, err)
 	var links []Link
 	for i := range 4 {
@@ -175,7 +175,7 @@ func TestLinkCacheStopsCachingASyncOverItsSize(t *testing.T) {
 	hits, unknown = cacheSplit(t, s, "big", "a", []string{"a-0", "a-3"})
 	require.Empty(t, hits)
 	require.Equal(t, []string{"a-0", "a-3"}, unknown)
-	got, err := s.Glance(ctx, "big", "a", []string{"a-0", "a-3"})
+	got, err := glance(ctx, t, s, "big", "a", []string{"a-0", "a-3"})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 }
@@ -187,7 +187,7 @@ func cacheSplit(t *testing.T, s *sqlStore, sync string, side Side, ids []string)
 	var exists bool
 	require.NoError(t, s.rdb.QueryRowContext(t.Context(), linksGeneration, sync).Scan(&gen, &exists))
 	hits := map[string]Indexed[cachedLink]{}
-	unknown := s.cache.split(sync, side, ids, gen, exists, func(id string, l Indexed[cachedLink]) { hits[id] = l })
+	unknown := s.cache.split(sync, side, ids, gen, exists, func(i int, l Indexed[cachedLink]) { hits[ids[i]] = l })
 	return hits, unknown
 }
 
@@ -203,12 +203,12 @@ func TestLinkCacheSeesAnotherStoresSaveBeforeItsOwn(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { _ = other.Close() }()
 	ctx := t.Context()
-	got, err := st.Glance(ctx, "s", "a", []string{"a-1", "a-2"})
+	got, err := glance(ctx, t, st, "s", "a", []string{"a-1", "a-2"})
 	require.NoError(t, err)
 	require.Empty(t, got)
 	require.NoError(t, other.Save(ctx, "s", []Link{{A: Half{ID: "a-1"}, B: Half{ID: "b-1"}}}))
 	require.NoError(t, st.Save(ctx, "s", []Link{{A: Half{ID: "a-2"}, B: Half{ID: "b-2"}}}))
-	got, err = st.Glance(ctx, "s", "a", []string{"a-1", "a-2"})
+	got, err = glance(ctx, t, st, "s", "a", []string{"a-1", "a-2"})
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 }
@@ -261,6 +261,6 @@ func TestLinkCacheGenerations(t *testing.T) {
 // splitOf is c's split of ids of sync "s", side a, its hits by id.
 func splitOf(c *linkCache, ids []string, gen int64, exists bool) (map[string]Indexed[cachedLink], []string) {
 	hits := map[string]Indexed[cachedLink]{}
-	unknown := c.split("s", "a", ids, gen, exists, func(id string, l Indexed[cachedLink]) { hits[id] = l })
+	unknown := c.split("s", "a", ids, gen, exists, func(i int, l Indexed[cachedLink]) { hits[ids[i]] = l })
 	return hits, unknown
 }

@@ -207,6 +207,7 @@ func OpenSQLite(path string) (Store, error) {
 		return nil, fmt.Errorf("link store (sqlite): read the links' generation in %s: %w", path, err)
 	}
 	s.cache = newLinkCache(gen)
+	s.hits.New = func() any { return new([]cacheHit) }
 	if path != ":memory:" {
 		if s.rdb, err = sql.Open("sqlite3", dsn+"&_pragma=query_only(1)"); err != nil {
 			_ = db.Close()
@@ -444,6 +445,8 @@ type sqlStore struct {
 	// cache holds what Glance reads of the links this process saved (SQLite; see
 	// linkcache.go). Nil for PostgreSQL, whose store many workers share.
 	cache *linkCache
+	// hits are buffers for the links a Glance finds in the cache (*[]cacheHit).
+	hits sync.Pool
 	// numbers are the syncs' numbers in a SQLite store's syncs table, as read.
 	numbersMu sync.Mutex
 	numbers   map[string]int64
@@ -592,23 +595,63 @@ func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string
 	if s.cache == nil || len(ids) == 0 {
 		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, nil)
 	}
-	return s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, true)
+	var linked []string
+	out, err := s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, func(i int, _ Indexed[cachedLink]) {
+		linked = append(linked, ids[i])
+	}, &linked)
+	if out == nil && err == nil {
+		out = map[string]Link{}
+	}
+	return out, err
 }
 
 // Glance implements Store: from the cache what it answers for, the rest from the file.
-func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
+// The cache's links are gathered under its lock (in a buffer kept for the next look-up)
+// and given to each after it.
+func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []string, each func(i int, l *Link)) error {
+	var read map[string]Link
+	var err error
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, nil)
+		read, err = s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, nil)
+	} else {
+		hits := s.hits.Get().(*[]cacheHit)
+		defer func() { *hits = (*hits)[:0]; s.hits.Put(hits) }()
+		read, err = s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, func(i int, e Indexed[cachedLink]) {
+			*hits = append(*hits, cacheHit{i, e})
+		}, nil)
+		if err != nil {
+			return err
+		}
+		for _, h := range *hits {
+			l := glancedLink(h.e)
+			each(h.i, &l)
+		}
 	}
-	return s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, false)
+	if err != nil || len(read) == 0 {
+		return err
+	}
+	for i, id := range ids {
+		if l, ok := read[id]; ok {
+			each(i, &l)
+		}
+	}
+	return nil
+}
+
+// cacheHit is a link the cache holds, and its id's place in a look-up's ids.
+type cacheHit struct {
+	i int
+	e Indexed[cachedLink]
 }
 
 // lookUp reads the links of sync whose record on side has one of ids through the cache
 // (linkcache.go), in one read transaction of the file: the links' generation and whether
-// sync has any, then what the cache cannot answer for (and, when whole, the links it
-// holds, whose values it does not keep), from one snapshot.
+// sync has any, then what the cache cannot answer for, from one snapshot. hit is given
+// each link the cache holds, by its id's place in ids; the ids in *more (nil: none) are
+// read from the file too, once hit has had them (Get reads the links the cache holds,
+// whose values it does not keep). The links it read from the file are returned by id.
 func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*sql.Rows, *Link) error,
-	sync string, side Side, ids []string, whole bool) (map[string]Link, error) {
+	sync string, side Side, ids []string, hit func(i int, e Indexed[cachedLink]), more *[]string) (map[string]Link, error) {
 	if _, err := sideColumn(side); err != nil {
 		return nil, err
 	}
@@ -622,20 +665,17 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	if err := tx.QueryRowContext(ctx, linksGeneration, sync).Scan(&gen, &exists); err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
-	// Hits go straight into the answer (a Get reads their whole links from the file).
-	var out map[string]Link
-	var linked []string
-	unknown := s.cache.split(sync, side, ids, gen, exists, func(id string, e Indexed[cachedLink]) {
-		if whole {
-			linked = append(linked, id)
-			return
+	unknown := s.cache.split(sync, side, ids, gen, exists, hit)
+	if more != nil {
+		unknown = append(unknown, *more...)
+	}
+	if len(unknown) == 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, s.fail(ctx, what, err)
 		}
-		if out == nil {
-			out = make(map[string]Link, len(ids))
-		}
-		out[id] = glancedLink(e)
-	})
-	return s.get(ctx, tx, what, columns, scan, sync, side, append(unknown, linked...), out)
+		return nil, nil
+	}
+	return s.get(ctx, tx, what, columns, scan, sync, side, unknown, nil)
 }
 
 // querier runs a query: the store's read pool, or a transaction of it.

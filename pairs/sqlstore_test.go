@@ -357,6 +357,24 @@ func ids(prefix string, n int) []string {
 	return out
 }
 
+// glance is s's Glance of ids by id, each link checked to be given with its id's place,
+// once a place (an id given twice has its link given twice).
+func glance(ctx context.Context, t *testing.T, s Store, sync string, side Side, ids []string) (map[string]Link, error) {
+	t.Helper()
+	out := map[string]Link{}
+	places := map[int]bool{}
+	err := s.Glance(ctx, sync, side, ids, func(i int, l *Link) {
+		require.Equal(t, ids[i], l.Half(side).ID, "the link given with id %d", i)
+		require.False(t, places[i], "place %d given twice", i)
+		places[i] = true
+		if prev, ok := out[ids[i]]; ok {
+			require.Equal(t, prev, *l, "id %s's places", ids[i])
+		}
+		out[ids[i]] = *l
+	})
+	return out, err
+}
+
 // testStore runs the behaviour every Store must have against fresh, empty stores open
 // gives.
 func testStore(t *testing.T, open func(t *testing.T) Store) {
@@ -417,7 +435,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 
 		// Glance: what settles a link (ids, fingerprints, write times, hold, misreads,
 		// gone), and nothing else.
-		glanced, err := s.Glance(ctx, "s", "b", []string{"b1", "b2", "missing"})
+		glanced, err := glance(ctx, t, s, "s", "b", []string{"b1", "b2", "missing"})
 		require.NoError(t, err)
 		require.Len(t, glanced, 2)
 		for id, want := range map[string]Link{"b1": full, "b2": bare} {
@@ -428,7 +446,7 @@ func testStore(t *testing.T, open func(t *testing.T) Store) {
 			assert.Nil(t, glanced[id].B.Values)
 		}
 		assert.Equal(t, "fp-a", glanced["b1"].A.FP)
-		_, err = s.Glance(ctx, "s", "c", []string{"a1"})
+		_, err = glance(ctx, t, s, "s", "c", []string{"a1"})
 		assert.Error(t, err)
 
 		got, err := s.Get(ctx, "s", "a", nil)
@@ -1041,7 +1059,7 @@ func testNumbersTheSyncs(t *testing.T, withGone bool) {
 	got, err = s.Get(ctx, "other", "a", []string{"a1"})
 	require.NoError(t, err)
 	requireSameLink(t, other, got["a1"])
-	glanced, err := s.Glance(ctx, long, "a", []string{"a1", "a2"})
+	glanced, err := glance(ctx, t, s, long, "a", []string{"a1", "a2"})
 	require.NoError(t, err)
 	assert.Len(t, glanced, 2)
 	n, err := s.Count(ctx, long)
@@ -1102,7 +1120,7 @@ func TestSQLiteStoreMatchesIDsThatAreNotUTF8(t *testing.T) {
 		require.Contains(t, got, id, "Get on side %s", side)
 		assert.Equal(t, odd, got[id].A.ID)
 		assert.Equal(t, oddB, got[id].B.ID)
-		glanced, err := s.Glance(ctx, "s", side, []string{id})
+		glanced, err := glance(ctx, t, s, "s", side, []string{id})
 		require.NoError(t, err)
 		assert.Contains(t, glanced, id, "Glance on side %s", side)
 	}
