@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -1151,13 +1152,15 @@ func (b *linkBinds) null() error {
 }
 
 // json binds values' JSON, whose bytes are not kept: their parameter is bound every time.
+// BindText copies the text into SQLite's memory during the call, so the bytes are given
+// as a string without a copy of their own (BindRawText makes one).
 func (b *linkBinds) json(v []byte) error {
 	if v == nil {
 		return b.null()
 	}
 	n := b.next()
 	b.bound[n] = boundParam{}
-	return b.st.BindRawText(n, v)
+	return b.st.BindText(n, unsafe.String(unsafe.SliceData(v), len(v)))
 }
 
 func (b *linkBinds) time(v time.Time) error {
