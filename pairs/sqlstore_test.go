@@ -187,6 +187,45 @@ func inMemoryAndOnFile(t *testing.T, test func(t *testing.T, s Store)) {
 	}
 }
 
+// A new SQLite store has pages of sqlitePageSize; a file made with SQLite's own page size
+// (an older Tandem's) keeps it and works as before.
+func TestSQLiteStorePageSize(t *testing.T) {
+	ctx := context.Background()
+	pageSize := func(path string) int {
+		db, err := sql.Open("sqlite3", "file:"+path)
+		require.NoError(t, err)
+		defer func() { _ = db.Close() }()
+		var n int
+		require.NoError(t, db.QueryRow(`PRAGMA page_size`).Scan(&n))
+		return n
+	}
+	fresh := filepath.Join(t.TempDir(), "links.db")
+	s, err := OpenSQLite(fresh)
+	require.NoError(t, err)
+	require.NoError(t, s.Save(ctx, "s", []Link{testLink("a1", "b1")}))
+	require.NoError(t, s.Close())
+	assert.Equal(t, sqlitePageSize, pageSize(fresh))
+
+	older := filepath.Join(t.TempDir(), "links.db")
+	db, err := sql.Open("sqlite3", "file:"+older+"?_pragma=page_size(4096)&_pragma=journal_mode(WAL)")
+	require.NoError(t, err)
+	_, err = db.Exec(`CREATE TABLE other (x)`)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	s, err = OpenSQLite(older)
+	require.NoError(t, err)
+	links := make([]Link, 2000)
+	for i := range links {
+		links[i] = fullLink(fmt.Sprintf("a%04d", i), fmt.Sprintf("b%04d", i))
+	}
+	require.NoError(t, s.Save(ctx, "s", links))
+	got, err := s.Get(ctx, "s", "b", []string{"b0000", "b1999"})
+	require.NoError(t, err)
+	requireSameLink(t, links[1999], got["b1999"])
+	require.NoError(t, s.Close())
+	assert.Equal(t, 4096, pageSize(older))
+}
+
 func TestSQLiteStoreReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "odd dir ?#%", "links.db")
