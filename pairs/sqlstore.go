@@ -634,16 +634,19 @@ func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []str
 		if err != nil {
 			return err
 		}
+		var l Link // one for all: each has it during its call only
 		for _, h := range *hits {
-			l := glancedLink(h.e)
+			l = glancedLink(h.e)
 			each(h.i, &l)
 		}
 	}
 	if err != nil || len(read) == 0 {
 		return err
 	}
+	var l Link
 	for i, id := range ids {
-		if l, ok := read[id]; ok {
+		var ok bool
+		if l, ok = read[id]; ok {
 			each(i, &l)
 		}
 	}
