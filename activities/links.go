@@ -365,15 +365,14 @@ func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []p
 		if failed[pl.SourceID] {
 			continue
 		}
-		l := *pl.Link
-		if pl.Create {
-			id, ok := created[pl.SourceID]
-			if !ok {
-				continue
-			}
-			l.Half(definition.Other(pl.From)).ID = id
+		id, ok := created[pl.SourceID]
+		if pl.Create && !ok {
+			continue
 		}
-		out = append(out, l)
+		out = append(out, *pl.Link)
+		if pl.Create {
+			out[len(out)-1].Half(definition.Other(pl.From)).ID = id
+		}
 	}
 	return out
 }
