@@ -365,9 +365,12 @@ func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []p
 		if failed[pl.SourceID] {
 			continue
 		}
-		id, ok := created[pl.SourceID]
-		if pl.Create && !ok {
-			continue
+		var id string
+		if pl.Create {
+			var ok bool
+			if id, ok = created[pl.SourceID]; !ok {
+				continue
+			}
 		}
 		out = append(out, *pl.Link)
 		if pl.Create {
