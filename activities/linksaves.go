@@ -29,12 +29,14 @@ type linkSaves struct {
 	next   *linkBatch
 	// failed is set once a save failed: nothing is saved after it.
 	failed bool
-	// unsaved holds the records of links not yet saved, by side (SideA's at 0): each id's
-	// value is the newest batch holding it (its serial), until that batch has saved. One
-	// map a side for the chunk's life, not maps a batch: a batch's ids leave it when the
-	// batch ends, so it stays the size of what is in flight.
+	// unsaved holds the records of links added, by side (SideA's at 0): each id's value is
+	// the newest batch holding it (its serial). Batches save in serial order, so an id is
+	// still unsaved while its serial is above saved, the serial of the last batch saved.
+	// One map a side for the chunk's life, not maps a batch; emptied whenever every batch
+	// has saved, so it stays about the size of what is in flight.
 	unsaved [2]map[string]uint64
 	serial  uint64
+	saved   uint64
 }
 
 // maxGatheredLinks is how many links gather for the next batch while two are in flight;
@@ -175,26 +177,25 @@ func (l *linkSaves) holds(side string, ids ...string) bool {
 	if side == SideB {
 		unsaved = l.unsaved[1]
 	}
+	if len(unsaved) == 0 {
+		return false
+	}
 	for _, id := range ids {
-		if _, ok := unsaved[id]; ok {
+		if serial, ok := unsaved[id]; ok && serial > l.saved {
 			return true
 		}
 	}
 	return false
 }
 
-// forget takes the records of b, a batch that has ended, out of unsaved, but for those a
-// newer batch holds too.
+// forget notes that b, the oldest batch in flight, has ended: its records, but for those
+// a newer batch holds too, are saved. When no batch is in flight or gathering, unsaved
+// is emptied.
 func (l *linkSaves) forget(b *linkBatch) {
-	for _, page := range b.pages {
-		for _, k := range page {
-			if l.unsaved[0][k.A.ID] == b.serial {
-				delete(l.unsaved[0], k.A.ID)
-			}
-			if l.unsaved[1][k.B.ID] == b.serial {
-				delete(l.unsaved[1], k.B.ID)
-			}
-		}
+	l.saved = b.serial
+	if len(l.flight) == 0 && l.next == nil {
+		clear(l.unsaved[0])
+		clear(l.unsaved[1])
 	}
 }
 
