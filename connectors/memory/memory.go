@@ -87,7 +87,11 @@ type Connector struct {
 
 // table holds one object's records.
 type table struct {
-	records map[string]connectors.Record // by ID; deep copies owned by the table
+	// records are by ID, deep copies owned by the table. A stored record's fields are
+	// never changed: a write stores a new map (merge copies the old one), so a reader
+	// copies what it gives its caller after releasing the lock (copyOut), and a batch
+	// does not hold up the connector's other calls while it copies.
+	records map[string]connectors.Record
 	// order is an index of positions in (UpdatedAt, ID) order so Changes need not sort
 	// on every page. Writes append when the new position is after the last one (the
 	// common case: time moves forward); an entry whose record has since moved or gone is
@@ -271,9 +275,10 @@ func (c *Connector) changes(ctx context.Context, method, object string, since co
 			page.More = true
 			break
 		}
-		page.Records = append(page.Records, copyRecord(r))
+		page.Records = append(page.Records, r)
 	}
 	c.mu.Unlock()
+	copyOut(page.Records)
 
 	if afterErr != nil {
 		return connectors.Page{}, afterErr
@@ -312,10 +317,11 @@ func (c *Connector) Get(ctx context.Context, object string, ids []string) ([]con
 	for _, id := range ids {
 		if r, ok := tb.records[id]; ok && !seen[id] {
 			seen[id] = true
-			out = append(out, copyRecord(r))
+			out = append(out, r)
 		}
 	}
 	c.mu.Unlock()
+	copyOut(out)
 
 	if afterErr != nil {
 		return nil, afterErr
@@ -348,10 +354,13 @@ func (c *Connector) FindNormalized(ctx context.Context, object, field string, va
 			continue
 		}
 		for _, id := range ix.ids[v] { // in id order
-			out[v] = append(out[v], copyRecord(tb.records[id]))
+			out[v] = append(out[v], tb.records[id])
 		}
 	}
 	c.mu.Unlock()
+	for _, rs := range out {
+		copyOut(rs)
+	}
 
 	if afterErr != nil {
 		return nil, afterErr
@@ -480,14 +489,19 @@ func (c *Connector) write(ctx context.Context, method, object string, records []
 		tb.put(stored)
 		c.writes++
 		if back {
-			r := copyRecord(stored)
-			results[i].Record = &r
+			results[i].Record = &stored
 		}
 		if c.opts.OnChange != nil {
-			changed = append(changed, copyRecord(stored))
+			changed = append(changed, stored)
 		}
 	}
 	c.mu.Unlock()
+	for i := range results {
+		if r := results[i].Record; r != nil {
+			*r = copyRecord(*r)
+		}
+	}
+	copyOut(changed)
 
 	for _, r := range changed {
 		c.opts.OnChange(object, r)
@@ -656,6 +670,14 @@ func keyOf(r connectors.Record, field string) (string, bool) {
 	}
 	k := connectors.KeyString(v)
 	return k, k != ""
+}
+
+// copyOut replaces each record's fields with a copy of its own (records read under the
+// lock, given to a caller after it).
+func copyOut(records []connectors.Record) {
+	for i := range records {
+		records[i].Fields = copyFields(records[i].Fields)
+	}
 }
 
 func copyRecord(r connectors.Record) connectors.Record {
