@@ -216,7 +216,9 @@ func (a *Activities) batchLinks(ctx context.Context, store pairs.Store, s *defin
 			case behind(in, *l, out):
 			case settled(s, in.Side, *l, r):
 				if out.Unchanged == nil {
-					out.Unchanged = map[string]bool{}
+					// Sized for the batch: on the pass over the side Tandem just wrote, all
+					// of it is.
+					out.Unchanged = make(map[string]bool, len(in.Current)-i)
 				}
 				out.Unchanged[r.ID] = true
 			default:
