@@ -86,7 +86,9 @@ type WriteResult struct {
 	Err error `json:"-"`
 	// Record is the record as the service holds it once written, every field, when the
 	// caller asked for it (WithRecordsBack) and the service's answer to the write holds
-	// it; nil otherwise (the caller reads it with Get if it needs it).
+	// it; nil otherwise (the caller reads it with Get if it needs it). The caller reads
+	// it and does not change it: a connector may give what it keeps (the memory
+	// connector gives its stored record, whose fields it never changes).
 	Record *Record `json:"-"`
 }
 

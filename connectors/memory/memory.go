@@ -90,7 +90,8 @@ type table struct {
 	// records are by ID, deep copies owned by the table. A stored record's fields are
 	// never changed: a write stores a new map (merge copies the old one), so a reader
 	// copies what it gives its caller after releasing the lock (copyOut), and a batch
-	// does not hold up the connector's other calls while it copies.
+	// does not hold up the connector's other calls while it copies. A write's answer
+	// (WriteResult.Record, which its caller does not change) is the stored record itself.
 	records map[string]connectors.Record
 	// order is an index of positions in (UpdatedAt, ID) order so Changes need not sort
 	// on every page. Writes append when the new position is after the last one (the
@@ -496,11 +497,6 @@ func (c *Connector) write(ctx context.Context, method, object string, records []
 		}
 	}
 	c.mu.Unlock()
-	for i := range results {
-		if r := results[i].Record; r != nil {
-			*r = copyRecord(*r)
-		}
-	}
 	copyOut(changed)
 
 	for _, r := range changed {

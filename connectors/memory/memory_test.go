@@ -627,8 +627,13 @@ func TestWritesGiveBackTheRecordsWhenAsked(t *testing.T) {
 	assert.Equal(t, res[0].ID, res[0].Record.ID)
 	assert.Equal(t, "+1 1", res[0].Record.Fields["phone"])
 	assert.False(t, res[0].Record.UpdatedAt.IsZero())
-	res[0].Record.Fields["phone"] = "changed by the caller"
 	got, err := c.Get(context.Background(), companies, []string{res[0].ID})
 	require.NoError(t, err)
-	assert.Equal(t, "+1 1", got[0].Fields["phone"])
+	assert.Equal(t, got[0], *res[0].Record, "the record as stored (the caller's to read, not to change)")
+	// What Get gives is the caller's own: changing it changes nothing stored.
+	got[0].Fields["phone"] = "changed by the caller"
+	again, err := c.Get(context.Background(), companies, []string{res[0].ID})
+	require.NoError(t, err)
+	assert.Equal(t, "+1 1", again[0].Fields["phone"])
+	assert.Equal(t, "+1 1", res[0].Record.Fields["phone"])
 }
