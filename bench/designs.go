@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +79,9 @@ func (b *bench) perEventRecords(scenario string) int {
 // measured runs f with the heap sampled and fills the result's time, CPU, rate, calls
 // and peak memory. n is the number of records f handles.
 func measured(fx *fixture, n int, f func() error) (result, error) {
+	if stop := profileRun(fx.sync); stop != nil {
+		defer stop()
+	}
 	fx.resetCalls()
 	s := startSampler()
 	cpu0, cpuOK := processCPU()
@@ -369,4 +375,37 @@ func copyBatch(ctx context.Context, a *activities.Activities, sync string, batch
 		}
 	}
 	return nil
+}
+
+// runProfiles is -runprofile's prefix: each measured run's CPU profile goes to
+// <prefix>-<scenario>-<design>.pprof.
+var runProfiles string
+
+// profileRun starts the CPU profile of the run of sync (uniqueName's), if -runprofile asks
+// for it, and returns what stops it; nil when none was started.
+func profileRun(sync string) func() {
+	if runProfiles == "" {
+		return nil
+	}
+	name := strings.TrimPrefix(sync, "bench-")
+	if i := strings.LastIndex(name, "-"); i > 0 {
+		name = name[:i] // the name's time
+	}
+	path := runProfiles + "-" + strings.ReplaceAll(name, " ", "-") + ".pprof"
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: -runprofile:", err)
+		return nil
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -runprofile:", err)
+		}
+	}
 }

@@ -97,6 +97,7 @@ func main() {
 	flag.IntVar(&o.parallelReads, "parallel-reads", 0, "backfill-postgres: the source connection's parallel_reads (0: the sql connector's default, 4; 1: one page after another)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server, worker and fakes alike) to this file")
 	memProfile := flag.String("memprofile", "", "write a profile of what the whole run allocated (pprof's allocs) to this file at its end")
+	flag.StringVar(&runProfiles, "runprofile", "", "write a CPU profile of each measured run alone (not the set-up, the seeding or the other designs) to PREFIX-<scenario>-<design>.pprof")
 	designs := flag.String("designs", "", "comma-separated designs to run (tandem, per-event, direct; the two-way scenario's are all tandem, or one of \"tandem one-way\", \"tandem one-way keeping links\", \"tandem two-way\"); default all")
 	flag.Parse()
 	if *designs != "" {
@@ -110,8 +111,8 @@ func main() {
 		}
 	}
 
-	if o.rounds < 1 || o.rounds > 1 && (*cpuProfile != "" || *memProfile != "") {
-		fmt.Fprintf(os.Stderr, "bench: -rounds: %d is not a positive number of rounds, or more than one with a profile (a profile is of one process)\n", o.rounds)
+	if o.rounds < 1 || o.rounds > 1 && (*cpuProfile != "" || *memProfile != "" || runProfiles != "") || *cpuProfile != "" && runProfiles != "" {
+		fmt.Fprintf(os.Stderr, "bench: -rounds: %d is not a positive number of rounds, or more than one with a profile (a profile is of one process); or -cpuprofile and -runprofile together (one CPU profile at a time)\n", o.rounds)
 		os.Exit(2)
 	}
 	if o.rounds > 1 {
