@@ -96,8 +96,10 @@ type mapping struct {
 	fromName string // "a" or "b"
 	toName   string
 	// alike is set when every field has one name on both sides and flows from to to, and
-	// the to side's key is one of them: a payload (outgoing) then holds a record's mapped
-	// values under the names they have on both sides (see values).
+	// both sides' key is one field of that name: a payload (outgoing) then holds a
+	// record's mapped values under the names they have on both sides (see values). With
+	// keys of different names, outgoing may fill the to side's key field from the from
+	// side's key, a value the record's own field does not hold.
 	alike bool
 }
 
@@ -118,7 +120,7 @@ func newMapping(s *definition.Sync, from string) (mapping, error) {
 		m.alike = m.alike && from == to && m.flows(f)
 		key = key || to == m.to.Key
 	}
-	m.alike = m.alike && key
+	m.alike = m.alike && key && m.from.Key == m.to.Key
 	return m, nil
 }
 

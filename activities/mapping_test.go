@@ -139,6 +139,12 @@ func TestLinkedItemValuesAreThePayloadWhenTheFieldsAreAlike(t *testing.T) {
 	renamed := &definition.Sync{Name: "renamed", Mode: definition.TwoWay,
 		A: definition.End{Key: "email"}, B: definition.End{Key: "mail"},
 		Fields: []definition.Field{{A: "email", B: "mail", Direction: definition.Both}, {A: "name", B: "name", Direction: definition.Both}}}
+	// b's key is a field of a's records, but a's key is their own id: a payload fills b's
+	// key field from a's id when a's field is blank (a review of session 22 found X taken
+	// from such a payload).
+	otherKeys := &definition.Sync{Name: "other keys", Mode: definition.TwoWay, Conflict: definition.AWins,
+		A: definition.End{Key: "id"}, B: definition.End{Key: "crm_id"},
+		Fields: []definition.Field{{A: "crm_id", B: "crm_id", Direction: definition.Both}, {A: "name", B: "name", Direction: definition.Both}}}
 	oneWayName := &definition.Sync{Name: "one-way name", Mode: definition.TwoWay,
 		A: definition.End{Key: "email"}, B: definition.End{Key: "email"},
 		Fields: []definition.Field{{A: "email", B: "email", Direction: definition.Both}, {A: "name", B: "name", Direction: definition.BToA}}}
@@ -156,6 +162,8 @@ func TestLinkedItemValuesAreThePayloadWhenTheFieldsAreAlike(t *testing.T) {
 		{"a blank the payload leaves out", alike, rec(map[string]any{"email": "ann@x.com", "name": ""}), false},
 		{"a blank key", alike, rec(map[string]any{"name": "Ann"}), false},
 		{"a field named otherwise", renamed, rec(map[string]any{"email": "ann@x.com", "name": "Ann"}), false},
+		{"keys of other names, b's blank", otherKeys, rec(map[string]any{"id": "A-17", "name": "Ann"}), false},
+		{"keys of other names", otherKeys, rec(map[string]any{"id": "A-17", "crm_id": "Z-9", "name": "Ann"}), false},
 		{"a field that flows the other way", oneWayName, rec(map[string]any{"email": "ann@x.com", "name": "Ann"}), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
