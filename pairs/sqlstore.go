@@ -607,10 +607,8 @@ func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string
 	if s.cache == nil || len(ids) == 0 {
 		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, nil)
 	}
-	var linked []string
-	out, err := s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, func(i int, _ Indexed[cachedLink]) {
-		linked = append(linked, ids[i])
-	}, &linked)
+	// The cache keeps no values: the links it holds are read whole from the file.
+	out, err := s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, func(int, Indexed[cachedLink]) bool { return true })
 	if out == nil && err == nil {
 		out = map[string]Link{}
 	}
@@ -628,9 +626,10 @@ func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []str
 	} else {
 		hits := s.hits.Get().(*[]cacheHit)
 		defer func() { *hits = (*hits)[:0]; s.hits.Put(hits) }()
-		read, err = s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, func(i int, e Indexed[cachedLink]) {
+		read, err = s.lookUp(ctx, "glance", glanceColumns, scanGlance, sync, side, ids, func(i int, e Indexed[cachedLink]) bool {
 			*hits = append(*hits, cacheHit{i, e})
-		}, nil)
+			return false
+		})
 		if err != nil {
 			return err
 		}
@@ -662,11 +661,11 @@ type cacheHit struct {
 // lookUp reads the links of sync whose record on side has one of ids through the cache
 // (linkcache.go), in one read transaction of the file: the links' generation and whether
 // sync has any, then what the cache cannot answer for, from one snapshot. hit is given
-// each link the cache holds, by its id's place in ids; the ids in *more (nil: none) are
-// read from the file too, once hit has had them (Get reads the links the cache holds,
-// whose values it does not keep). The links it read from the file are returned by id.
+// each link the cache holds, by its id's place in ids (under the cache's lock), and says
+// whether that link is read from the file too. The links read from the file are returned
+// by id.
 func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*sql.Rows, *Link) error,
-	sync string, side Side, ids []string, hit func(i int, e Indexed[cachedLink]), more *[]string) (map[string]Link, error) {
+	sync string, side Side, ids []string, hit func(i int, e Indexed[cachedLink]) (fromFile bool)) (map[string]Link, error) {
 	if _, err := sideColumn(side); err != nil {
 		return nil, err
 	}
@@ -680,10 +679,13 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 	if err := tx.QueryRowContext(ctx, linksGeneration, sync).Scan(&gen, &exists); err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
-	unknown := s.cache.split(sync, side, ids, gen, exists, hit)
-	if more != nil {
-		unknown = append(unknown, *more...)
-	}
+	var again []string
+	unknown := s.cache.split(sync, side, ids, gen, exists, func(i int, e Indexed[cachedLink]) {
+		if hit(i, e) {
+			again = append(again, ids[i])
+		}
+	})
+	unknown = append(unknown, again...)
 	if len(unknown) == 0 {
 		if err := ctx.Err(); err != nil {
 			return nil, s.fail(ctx, what, err)
@@ -1120,16 +1122,16 @@ type linkBinds struct {
 }
 
 // boundParam is the value a statement's parameter holds: text, an integer or NULL (kind),
-// or not known (set false).
+// or not known (the zero boundParam).
 type boundParam struct {
-	set  bool
 	kind byte
 	s    string
 	i    int64
 }
 
 const (
-	boundText byte = iota
+	boundUnknown byte = iota
+	boundText
 	boundInt
 	boundNull
 )
@@ -1139,7 +1141,7 @@ func (b *linkBinds) next() int { b.n++; return b.n }
 // held reports whether parameter n holds p already; otherwise it notes p as what bind,
 // which binds it, leaves there (nothing known if bind fails).
 func (b *linkBinds) held(n int, p boundParam, bind func() error) error {
-	if q := b.bound[n]; q.set && q == p {
+	if b.bound[n] == p {
 		return nil
 	}
 	err := bind()
@@ -1152,17 +1154,17 @@ func (b *linkBinds) held(n int, p boundParam, bind func() error) error {
 
 func (b *linkBinds) text(v string) error {
 	n := b.next()
-	return b.held(n, boundParam{set: true, kind: boundText, s: v}, func() error { return b.st.BindText(n, v) })
+	return b.held(n, boundParam{kind: boundText, s: v}, func() error { return b.st.BindText(n, v) })
 }
 
 func (b *linkBinds) int(v int64) error {
 	n := b.next()
-	return b.held(n, boundParam{set: true, kind: boundInt, i: v}, func() error { return b.st.BindInt64(n, v) })
+	return b.held(n, boundParam{kind: boundInt, i: v}, func() error { return b.st.BindInt64(n, v) })
 }
 
 func (b *linkBinds) null() error {
 	n := b.next()
-	return b.held(n, boundParam{set: true, kind: boundNull}, func() error { return b.st.BindNull(n) })
+	return b.held(n, boundParam{kind: boundNull}, func() error { return b.st.BindNull(n) })
 }
 
 // json binds values' JSON, whose bytes are not kept: their parameter is bound every time.

@@ -90,8 +90,8 @@ type Store interface {
 	// Glance is Get reading only the halves' ids, fingerprints and write times, and the
 	// link's hold, misreads and gone (Key, Values, Decision, HeldReason and SyncedAt are
 	// left zero): enough to tell a record that holds what its link says, at a fraction of
-	// Get's cost. It gives each link to each, with its id's place in ids, as it reads them
-	// (nothing is gathered: most of a two-way pass's records are settled by a glance);
+	// Get's cost. It gives each link to each, with its id's place in ids (no map of links
+	// is built for the caller: most of a two-way pass's records are settled by a glance);
 	// the link is each's during the call only, and each must not call the store.
 	Glance(ctx context.Context, sync string, side Side, ids []string, each func(i int, l *Link)) error
 	// Save writes links (one transaction). A link replaces any link of sync that holds
