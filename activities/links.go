@@ -149,7 +149,7 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 		}
 	}
 	var keys []string
-	seen := map[string]bool{}
+	var seen map[string]bool
 	for i, id := range in.IDs {
 		_, gone := out.Gone[id]
 		_, behind := out.Behind[id]
@@ -157,6 +157,11 @@ func (a *Activities) FindPartners(ctx context.Context, in FindPartnersInput) (Pa
 			continue
 		}
 		if _, ok := out.Linked[id]; !ok && in.Keys[i] != "" && !seen[in.Keys[i]] {
+			if seen == nil {
+				// Sized for the ids left: on a first run's pass, none has a link.
+				seen = make(map[string]bool, len(in.IDs)-i)
+				keys = make([]string, 0, len(in.IDs)-i)
+			}
 			seen[in.Keys[i]] = true
 			keys = append(keys, in.Keys[i])
 		}
@@ -292,17 +297,36 @@ func settled(s *definition.Sync, side string, l pairs.Link, r connectors.Record)
 	return pairs.RecordFingerprint(s, side, r, normalize) == h.FP
 }
 
+// linkSlab hands out the links of a batch's creates from a few allocations, not one a
+// link: a first run creates a pair for nearly every record it reads.
+type linkSlab struct {
+	free []pairs.Link
+}
+
+// linkSlabSize is how many links a slab allocates at once (64 KiB).
+const linkSlabSize = 256
+
+func (s *linkSlab) next() *pairs.Link {
+	if len(s.free) == 0 {
+		s.free = make([]pairs.Link, linkSlabSize)
+	}
+	l := &s.free[0]
+	s.free = s.free[1:]
+	return l
+}
+
 // compareLinked decides the items of a two-way batch whose pairs the link store knows of
 // (or that have no counterpart yet), by the model of package pairs.
-func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Duration) (Decision, bool) {
+func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Duration, links *linkSlab) (Decision, bool) {
 	p := it.Pair
 	s := m.sync
 	if len(it.TargetIDs) == 0 {
 		if reason := s.Withheld(m.toName, true); reason != "" {
 			return Decision{Item: i, Action: ActionSkip, Reason: reason}, true
 		}
-		l := pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, it.Want, now)
-		return Decision{Item: i, Action: ActionCreate, Link: &l}, true
+		l := links.next()
+		*l = pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, it.Want, now)
+		return Decision{Item: i, Action: ActionCreate, Link: l}, true
 	}
 	o := pairs.Decide(s, pairs.Case{
 		From: m.fromName, X: p.X, Y: p.Y, XAt: it.SourceUpdatedAt, YAt: it.TargetUpdatedAt,

@@ -210,3 +210,39 @@ func TestDeleteConflictReadsLegacyFingerprints(t *testing.T) {
 	_, reason := deleteConflict(s, SideA, d, l, p)
 	assert.NotEmpty(t, reason, "edited after the delete")
 }
+
+// The creates of a linked batch take their links from slabs of linkSlabSize: every create
+// still has a link of its own, with its own record, past the first slab.
+func TestCompareGivesEachCreateItsOwnLink(t *testing.T) {
+	acts := newFixture(memory.Options{}).acts
+	ctx := context.Background()
+	n := 2*linkSlabSize + 3
+	var src Records
+	for i := range n {
+		email := fmt.Sprintf("p%d@acme.com", i)
+		src.Records = append(src.Records, rec(fmt.Sprintf("crm-%d", i), map[string]any{"email": email, "name": fmt.Sprint("P", i)}))
+		src.Keys = append(src.Keys, email)
+	}
+	items, err := acts.BuildPayloads(ctx, BuildPayloadsInput{Ref: Ref{Sync: "contacts"}, From: SideA, Source: src, Partners: &Partners{}})
+	require.NoError(t, err)
+	d, err := acts.Compare(ctx, CompareInput{Ref: Ref{Sync: "contacts"}, From: SideA, Items: items.Items, Linked: true, Now: t0})
+	require.NoError(t, err)
+	require.Len(t, d.Decisions, n)
+	seen := map[*pairs.Link]bool{}
+	for i, dec := range d.Decisions {
+		require.Equal(t, ActionCreate, dec.Action)
+		require.NotNil(t, dec.Link)
+		assert.False(t, seen[dec.Link], "decision %d shares a link", i)
+		seen[dec.Link] = true
+		assert.Equal(t, fmt.Sprintf("crm-%d", i), dec.Link.A.ID)
+		assert.Equal(t, fmt.Sprint("P", i), dec.Link.A.Values["name"])
+		assert.Equal(t, "created on b", dec.Link.Decision)
+	}
+	last := fmt.Sprintf("crm-%d", n-1)
+	links := d.Plan(SideA, items.Items).SettleLinks(map[string]string{"crm-0": "erp-0", last: "erp-last"}, nil)
+	require.Len(t, links, 2)
+	assert.Equal(t, "erp-0", links[0].B.ID)
+	assert.Equal(t, last, links[1].A.ID)
+	assert.Equal(t, "erp-last", links[1].B.ID)
+	assert.Empty(t, d.Decisions[0].Link.B.ID, "settling copies: the decision's link is left as it was")
+}

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"errors"
+	"hash/maphash"
 	"slices"
 
 	"tandem/pairs"
@@ -29,14 +30,20 @@ type linkSaves struct {
 	next   *linkBatch
 	// failed is set once a save failed: nothing is saved after it.
 	failed bool
-	// unsaved holds the records of links added, by side (SideA's at 0): each id's value is
-	// the newest batch holding it (its serial). Batches save in serial order, so an id is
-	// still unsaved while its serial is above saved, the serial of the last batch saved.
-	// One map a side for the chunk's life, not maps a batch; emptied whenever every batch
-	// has saved, so it stays about the size of what is in flight.
-	unsaved [2]map[string]uint64
-	serial  uint64
-	saved   uint64
+	// unsaved holds the records of links added, by side (SideA's at 0) and by a hash of
+	// their id (seed's): each value is the newest batch holding an id of that hash (its
+	// serial). Batches save in serial order, so an id is still unsaved while its serial is
+	// above saved, the serial of the last batch saved. Two ids of one hash only make a
+	// look-up wait for a save it did not need; the maps hold no pointers for the
+	// collector to follow, and half the bytes of maps by id. One map a side for the
+	// chunk's life, not maps a batch; emptied whenever every batch has saved, so it stays
+	// about the size of what is in flight.
+	unsaved [2]map[uint64]uint64
+	seed    maphash.Seed
+	// hash, when set, hashes ids in place of maphash (tests make ids collide).
+	hash   func(id string) uint64
+	serial uint64
+	saved  uint64
 }
 
 // maxGatheredLinks is how many links gather for the next batch while two are in flight;
@@ -93,10 +100,12 @@ func (l *linkSaves) add(links []pairs.Link) error {
 	if l.unsaved[0] == nil {
 		// Sized for a few pages: a chunk whose saves lag grows it a few times, once.
 		n := 4 * len(links)
-		l.unsaved = [2]map[string]uint64{make(map[string]uint64, n), make(map[string]uint64, n)}
+		l.unsaved = [2]map[uint64]uint64{make(map[uint64]uint64, n), make(map[uint64]uint64, n)}
+		l.seed = maphash.MakeSeed()
 	}
 	for _, k := range links {
-		l.unsaved[0][k.A.ID], l.unsaved[1][k.B.ID] = l.next.serial, l.next.serial
+		l.unsaved[0][l.key(k.A.ID)] = l.next.serial
+		l.unsaved[1][l.key(k.B.ID)] = l.next.serial
 	}
 	return l.step(l.next.n >= maxGatheredLinks)
 }
@@ -181,11 +190,19 @@ func (l *linkSaves) holds(side string, ids ...string) bool {
 		return false
 	}
 	for _, id := range ids {
-		if serial, ok := unsaved[id]; ok && serial > l.saved {
+		if serial, ok := unsaved[l.key(id)]; ok && serial > l.saved {
 			return true
 		}
 	}
 	return false
+}
+
+// key is id's key in unsaved.
+func (l *linkSaves) key(id string) uint64 {
+	if l.hash != nil {
+		return l.hash(id)
+	}
+	return maphash.String(l.seed, id)
 }
 
 // forget notes that b, the oldest batch in flight, has ended: its records, but for those

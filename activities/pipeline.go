@@ -323,8 +323,9 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 		}
 		out.Decisions = append(out.Decisions, d)
 	}
+	var links linkSlab // the creates' links (linked two-way)
 	// Two source records with one key in a batch would both create the same target.
-	byKey := map[string]int{}
+	byKey := make(map[string]int, len(in.Items))
 	for _, it := range in.Items {
 		if it.Key != "" {
 			byKey[it.Key]++
@@ -353,7 +354,7 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 				if !linked && len(it.TargetIDs) == 1 {
 					it.Pair.YChanged = in.TargetCursor.Before(connectors.Record{ID: it.TargetIDs[0], UpdatedAt: it.TargetUpdatedAt})
 				}
-				if d, ok := m.compareLinked(it, i, in.Now, in.CoolDown); ok {
+				if d, ok := m.compareLinked(it, i, in.Now, in.CoolDown, &links); ok {
 					add(d)
 				} else {
 					out.Skipped++

@@ -425,7 +425,7 @@ func confirm(s *definition.Sync, l *Link, side Side, value func(definition.Field
 // built.
 func Created(s *definition.Sync, from definition.Side, xID, key string, x Values, payload map[string]any, now time.Time) Link {
 	y := definition.Other(from)
-	l := Link{Key: key, SyncedAt: now, Decision: "created on " + y}
+	l := Link{Key: key, SyncedAt: now, Decision: createdOn(y)}
 	setHalf(&l, from, xID, x, s, time.Time{})
 	if sameAsX(s, from, x, payload) {
 		h := half(&l, y)
@@ -438,6 +438,17 @@ func Created(s *definition.Sync, from definition.Side, xID, key string, x Values
 	}
 	setHalf(&l, y, "", v, s, now)
 	return l
+}
+
+// createdOn is the decision of a pair created on side y: one string a side, not one a link.
+func createdOn(y definition.Side) string {
+	switch y {
+	case definition.A:
+		return "created on a"
+	case definition.B:
+		return "created on b"
+	}
+	return "created on " + y
 }
 
 // sameAsX reports whether a create's payload holds x, X's values, on every field of the
