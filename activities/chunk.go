@@ -786,17 +786,21 @@ func (c *chunk) landWrites(f *flight) error {
 		return firstErr
 	}
 	c.bulk.add(f.outcomes)
-	var links []pairs.Link
 	switch {
 	case in.Linked:
-		links = f.plan.SettleLinks(created, failed)
-		for side, recs := range read {
-			confirmHalves(c.sync, links, side, recs)
-		}
+		// Settled straight into the links gathering for the next save.
+		return c.saves.gather(func(dst []pairs.Link) []pairs.Link {
+			start := len(dst)
+			dst = f.plan.appendSettled(dst, created, failed)
+			for side, recs := range read {
+				confirmHalves(c.sync, dst[start:], side, recs)
+			}
+			return dst
+		})
 	case in.KeepLinks:
-		links = OneWayLinks(f.items.Items, created, failed, f.now)
+		return c.saves.add(OneWayLinks(f.items.Items, created, failed, f.now))
 	}
-	return c.saves.add(links)
+	return c.saves.add(nil)
 }
 
 // appendBounded appends v to *list unless it holds maxChunkList already.

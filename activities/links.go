@@ -387,6 +387,11 @@ func (p Plan) SettleLinks(created map[string]string, failed map[string]bool) []p
 	if len(p.Links) > 0 {
 		out = make([]pairs.Link, 0, len(p.Links))
 	}
+	return p.appendSettled(out, created, failed)
+}
+
+// appendSettled appends SettleLinks' links to out.
+func (p Plan) appendSettled(out []pairs.Link, created map[string]string, failed map[string]bool) []pairs.Link {
 	for _, pl := range p.Links {
 		if failed[pl.SourceID] {
 			continue

@@ -3,7 +3,6 @@ package activities
 import (
 	"errors"
 	"hash/maphash"
-	"slices"
 
 	"tandem/pairs"
 )
@@ -28,6 +27,9 @@ type linkSaves struct {
 	// batch after them.
 	flight []*linkBatch
 	next   *linkBatch
+	// spare are the slices of batches that have ended, emptied, for the batches to come:
+	// a chunk's links gather into a few slices instead of one a page.
+	spare [][]pairs.Link
 	// failed is set once a save failed: nothing is saved after it.
 	failed bool
 	// unsaved holds the records of links added, by side (SideA's at 0) and by a hash of
@@ -66,10 +68,8 @@ var errEarlierSave = errors.New("an earlier save of the chunk's links failed")
 
 // linkBatch is links saved in one transaction, and what waits for them.
 type linkBatch struct {
-	// pages are the links, as added (a page's links each); n how many they are. The save
-	// puts them in one slice (a batch of one page saves that page's slice itself).
-	pages [][]pairs.Link
-	n     int
+	// links are the links, in the order added.
+	links []pairs.Link
 	// serial numbers the batch in the chunk (unsaved's values).
 	serial uint64
 	then   []func()
@@ -83,31 +83,60 @@ type linkBatch struct {
 // add gathers links for a save: started at once when fewer than maxFlights batches are in
 // flight, else once the oldest has ended (which the next add, or wait, finds). add waits
 // for the oldest batch when maxGatheredLinks have gathered; it returns that save's error.
-// add owns links from then on: the caller neither reads nor changes them.
+// add copies links: the caller may reuse the slice.
 func (l *linkSaves) add(links []pairs.Link) error {
+	return l.gather(func(dst []pairs.Link) []pairs.Link { return append(dst, links...) })
+}
+
+// gather is add of the links fill appends to dst, the links gathering for the next batch:
+// fill may change those it appends (and only those) until it returns.
+func (l *linkSaves) gather(fill func(dst []pairs.Link) []pairs.Link) error {
 	if l.failed {
 		return errEarlierSave
 	}
-	if len(links) == 0 {
+	b := l.next
+	var dst []pairs.Link
+	switch {
+	case b != nil:
+		dst = b.links
+	case len(l.spare) > 0:
+		dst, l.spare = l.spare[len(l.spare)-1], l.spare[:len(l.spare)-1]
+	}
+	start := len(dst)
+	dst = fill(dst)
+	if len(dst) == start {
+		if b == nil && cap(dst) > 0 {
+			l.spare = append(l.spare, dst)
+		}
 		return nil
 	}
-	if l.next == nil {
+	if b == nil {
 		l.serial++
-		l.next = &linkBatch{serial: l.serial}
+		b = &linkBatch{serial: l.serial}
+		l.next = b
 	}
-	l.next.pages = append(l.next.pages, links)
-	l.next.n += len(links)
+	b.links = dst
 	if l.unsaved[0] == nil {
 		// Sized for a few pages: a chunk whose saves lag grows it a few times, once.
-		n := 4 * len(links)
+		n := 4 * (len(dst) - start)
 		l.unsaved = [2]map[uint64]uint64{make(map[uint64]uint64, n), make(map[uint64]uint64, n)}
 		l.seed = maphash.MakeSeed()
 	}
-	for _, k := range links {
-		l.unsaved[0][l.key(k.A.ID)] = l.next.serial
-		l.unsaved[1][l.key(k.B.ID)] = l.next.serial
+	for _, k := range dst[start:] {
+		l.unsaved[0][l.key(k.A.ID)] = b.serial
+		l.unsaved[1][l.key(k.B.ID)] = b.serial
 	}
-	return l.step(l.next.n >= maxGatheredLinks)
+	return l.step(len(b.links) >= maxGatheredLinks)
+}
+
+// recycle keeps the slice of a batch that has ended for the batches to come, emptied (its
+// links' values are not kept alive by it).
+func (l *linkSaves) recycle(b *linkBatch) {
+	if len(l.spare) < maxFlights+1 {
+		clear(b.links)
+		l.spare = append(l.spare, b.links[:0])
+	}
+	b.links = nil
 }
 
 // step ends the batches in flight that are done, oldest first (or waits for the oldest,
@@ -129,6 +158,7 @@ func (l *linkSaves) step(block bool) error {
 		}
 		l.flight = l.flight[1:]
 		l.forget(f)
+		l.recycle(f)
 		if err != nil {
 			// What follows a failed save does not happen: the batch behind it ends without
 			// saving (once its read-back is over), the gathered links are dropped, and so
@@ -158,10 +188,7 @@ func (l *linkSaves) start() error {
 	l.flight, l.next = append(l.flight, b), nil
 	b.done, b.ended = make(chan error, 1), make(chan struct{})
 	go func() {
-		links := b.pages[0]
-		if len(b.pages) > 1 {
-			links = slices.Concat(b.pages...)
-		}
+		links := b.links
 		if l.prepare != nil {
 			links = l.prepare(links)
 		}

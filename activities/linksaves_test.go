@@ -157,3 +157,42 @@ func TestLinkSavesHoldsIdsThatHashAlike(t *testing.T) {
 	require.NoError(t, l.wait())
 	assert.False(t, l.holds(SideA, "a1", "a2"), "saved")
 }
+
+// Links gather into one slice a batch, recycled once the batch has saved: add copies the
+// caller's links, a fill that appends nothing starts no batch, and a recycled slice keeps
+// no link of the batch before.
+func TestLinkSavesGatherIntoRecycledSlices(t *testing.T) {
+	release := make(chan error, 1)
+	saved := make(chan []string, 4)
+	l := linkSaves{save: func(links []pairs.Link) error {
+		var ids []string
+		for _, k := range links {
+			ids = append(ids, k.A.ID)
+		}
+		saved <- ids
+		return <-release
+	}}
+	page := []pairs.Link{{A: pairs.Half{ID: "a1"}, B: pairs.Half{ID: "b1"}}, {A: pairs.Half{ID: "a2"}, B: pairs.Half{ID: "b2"}}}
+	require.NoError(t, l.add(page))
+	page[0].A.ID = "changed by the caller"
+	release <- nil
+	require.NoError(t, l.wait())
+	assert.Equal(t, []string{"a1", "a2"}, <-saved, "add copies the links")
+	require.Len(t, l.spare, 1)
+	assert.Empty(t, l.spare[0])
+	assert.Equal(t, pairs.Link{}, l.spare[0][:2][0], "emptied: the slice keeps no link alive")
+
+	require.NoError(t, l.gather(func(dst []pairs.Link) []pairs.Link { return dst }))
+	assert.Nil(t, l.next, "nothing gathered, no batch")
+	assert.Len(t, l.spare, 1, "and the slice is kept")
+
+	require.NoError(t, l.gather(func(dst []pairs.Link) []pairs.Link {
+		assert.Equal(t, 2, cap(dst), "the recycled slice")
+		return append(dst, pairs.Link{A: pairs.Half{ID: "a3"}, B: pairs.Half{ID: "b3"}})
+	}))
+	assert.Empty(t, l.spare)
+	assert.True(t, l.holds(SideB, "b3"))
+	release <- nil
+	require.NoError(t, l.wait())
+	assert.Equal(t, []string{"a3"}, <-saved)
+}

@@ -96,7 +96,8 @@ type Store interface {
 	Glance(ctx context.Context, sync string, side Side, ids []string, each func(i int, l *Link)) error
 	// Save writes links (one transaction). A link replaces any link of sync that holds
 	// either of its records (a record is linked at most once per side); when links holds
-	// several links with one record, the last one wins.
+	// several links with one record, the last one wins. Save keeps neither the slice nor
+	// its elements once it returns (a chunk reuses the slice for its next links).
 	Save(ctx context.Context, sync string, links []Link) error
 	// Delete removes the links of sync whose record on side has one of ids.
 	Delete(ctx context.Context, sync string, side Side, ids []string) error
