@@ -36,7 +36,21 @@ type fixture struct {
 	// resetCalls.
 	targetLen func() int
 	writes    func() int
-	close     func()
+	// shut closes what the fixture opened (servers, connections); close calls it.
+	shut func()
+}
+
+// close ends a fixture once its design has run: it closes what the fixture opened and
+// empties its activities. A stopped worker's activities stay reachable (the Temporal SDK
+// keeps what a worker registered after it stops), and with them the fixture's connections
+// and every record of their fakes: the designs run after it would otherwise collect that
+// heap with their own garbage, on every cycle (two-way, 100,000 pairs: 288 MB live at its
+// start after the two designs before it, 42 MB with them emptied).
+func (fx *fixture) close() {
+	if fx.shut != nil {
+		fx.shut()
+	}
+	*fx.acts = activities.Activities{}
 }
 
 // companyFields is the mapping every scenario syncs: name, domain (normalized) and phone.
@@ -83,7 +97,6 @@ func memoryFixtureSeeded(name string, recs []connectors.Record, source, target *
 		resetCalls: func() { source.ResetCounts(); target.ResetCounts() },
 		targetLen:  func() int { return target.Len("companies") },
 		writes:     target.Writes,
-		close:      func() {},
 	}
 }
 
@@ -130,7 +143,7 @@ func (b *bench) hubspotFixtureMode(name string, n int, mode config.Mode) (*fixtu
 		resetCalls: func() { hs.ResetStats(); sl.ResetStats() },
 		targetLen:  func() int { return len(hs.Records("companies")) },
 		writes:     func() int { return hs.Stats().Writes },
-		close: func() {
+		shut: func() {
 			slSrv.Close()
 			hsSrv.Close()
 			sl.Close()

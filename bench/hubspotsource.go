@@ -87,7 +87,7 @@ func hubspotSourceFixture(name string, n int, snapshotMax string) (*fixture, err
 		resetCalls: hs.ResetStats,
 		targetLen:  func() int { return target.Len("companies") },
 		writes:     target.Writes,
-		close: func() {
+		shut: func() {
 			hsSrv.Close()
 			hs.Close()
 			closeConns(conns)

@@ -209,7 +209,7 @@ func pgFixture(ctx context.Context, pg *pgserver.Server, target *sql.DB, name, t
 		resetCalls: func() { atReset = count() },
 		targetLen:  count,
 		writes:     func() int { return count() - atReset },
-		close: func() {
+		shut: func() {
 			closeConns(conns)
 		},
 	}, nil

@@ -136,7 +136,6 @@ func streamFixture(name string, n int) *fixture {
 		resetCalls: func() { dst.calls.Store(0); dst.writes.Store(0) },
 		targetLen:  func() int { return int(dst.writes.Load()) },
 		writes:     func() int { return int(dst.writes.Load()) },
-		close:      func() {},
 	}
 }
 

@@ -96,6 +96,7 @@ func (b *bench) twoWay(ctx context.Context) ([]result, error) {
 			fx.acts.Links = newMapLinks(links)
 		}
 		r, err := b.tandem(ctx, fx, false)
+		fx.close()
 		_ = links.Close()
 		_ = os.RemoveAll(dir)
 		r.Scenario, r.Design = scenarioTwoWay, run.design
