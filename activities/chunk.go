@@ -798,7 +798,9 @@ func (c *chunk) landWrites(f *flight) error {
 			return dst
 		})
 	case in.KeepLinks:
-		return c.saves.add(OneWayLinks(f.items.Items, created, failed, f.now))
+		return c.saves.gather(func(dst []pairs.Link) []pairs.Link {
+			return appendOneWayLinks(dst, f.items.Items, created, failed, f.now)
+		})
 	}
 	return c.saves.add(nil)
 }

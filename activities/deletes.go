@@ -591,7 +591,11 @@ func (a *Activities) DiscardDeletes(ctx context.Context, in DiscardDeletesInput)
 // source record paired with the one target record it was written to or found in step
 // with (created: the ids created, by source id; failed: source ids whose write failed).
 func OneWayLinks(items []Item, created map[string]string, failed map[string]bool, now time.Time) []pairs.Link {
-	var out []pairs.Link
+	return appendOneWayLinks(nil, items, created, failed, now)
+}
+
+// appendOneWayLinks appends OneWayLinks' links to out.
+func appendOneWayLinks(out []pairs.Link, items []Item, created map[string]string, failed map[string]bool, now time.Time) []pairs.Link {
 	for _, it := range items {
 		if failed[it.SourceID] || it.Key == "" {
 			continue

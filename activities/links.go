@@ -303,12 +303,15 @@ type linkSlab struct {
 	free []pairs.Link
 }
 
-// linkSlabSize is how many links a slab allocates at once (64 KiB).
+// linkSlabSize is how many links a slab allocates at once at most (64 KiB).
 const linkSlabSize = 256
 
-func (s *linkSlab) next() *pairs.Link {
+// next returns a link of its own, from a slab of room for the items left (left, this
+// one's included) or linkSlabSize, whichever is fewer: a batch of a few creates does not
+// allocate (and keep alive) a whole slab.
+func (s *linkSlab) next(left int) *pairs.Link {
 	if len(s.free) == 0 {
-		s.free = make([]pairs.Link, linkSlabSize)
+		s.free = make([]pairs.Link, max(1, min(linkSlabSize, left)))
 	}
 	l := &s.free[0]
 	s.free = s.free[1:]
@@ -316,15 +319,16 @@ func (s *linkSlab) next() *pairs.Link {
 }
 
 // compareLinked decides the items of a two-way batch whose pairs the link store knows of
-// (or that have no counterpart yet), by the model of package pairs.
-func (m mapping) compareLinked(it Item, i int, now time.Time, coolDown time.Duration, links *linkSlab) (Decision, bool) {
+// (or that have no counterpart yet), by the model of package pairs; left is how many of
+// the batch's items are left, this one's included, and links the slab of its creates.
+func (m mapping) compareLinked(it Item, i, left int, now time.Time, coolDown time.Duration, links *linkSlab) (Decision, bool) {
 	p := it.Pair
 	s := m.sync
 	if len(it.TargetIDs) == 0 {
 		if reason := s.Withheld(m.toName, true); reason != "" {
 			return Decision{Item: i, Action: ActionSkip, Reason: reason}, true
 		}
-		l := links.next()
+		l := links.next(left)
 		*l = pairs.Created(s, m.fromName, it.SourceID, it.Key, p.X, it.Want, now)
 		return Decision{Item: i, Action: ActionCreate, Link: l}, true
 	}

@@ -246,3 +246,19 @@ func TestCompareGivesEachCreateItsOwnLink(t *testing.T) {
 	assert.Equal(t, "erp-last", links[1].B.ID)
 	assert.Empty(t, d.Decisions[0].Link.B.ID, "settling copies: the decision's link is left as it was")
 }
+
+// A slab has room for the items left, up to linkSlabSize: a batch of a few creates does not
+// allocate a whole one.
+func TestLinkSlabIsSizedForTheItemsLeft(t *testing.T) {
+	var s linkSlab
+	a := s.next(3)
+	assert.Len(t, s.free, 2, "room for the two items after it")
+	b, c := s.next(2), s.next(1)
+	assert.Empty(t, s.free)
+	assert.True(t, a != b && b != c && a != c)
+	s.next(1000)
+	assert.Len(t, s.free, linkSlabSize-1, "a slab at most")
+	s = linkSlab{}
+	s.next(0)
+	assert.Empty(t, s.free, "never an empty slab")
+}

@@ -354,7 +354,7 @@ func (a *Activities) Compare(ctx context.Context, in CompareInput) (Decisions, e
 				if !linked && len(it.TargetIDs) == 1 {
 					it.Pair.YChanged = in.TargetCursor.Before(connectors.Record{ID: it.TargetIDs[0], UpdatedAt: it.TargetUpdatedAt})
 				}
-				if d, ok := m.compareLinked(it, i, in.Now, in.CoolDown, &links); ok {
+				if d, ok := m.compareLinked(it, i, len(in.Items)-i, in.Now, in.CoolDown, &links); ok {
 					add(d)
 				} else {
 					out.Skipped++
