@@ -80,16 +80,11 @@ type linkBatch struct {
 	err   error
 }
 
-// add gathers links for a save: started at once when fewer than maxFlights batches are in
-// flight, else once the oldest has ended (which the next add, or wait, finds). add waits
-// for the oldest batch when maxGatheredLinks have gathered; it returns that save's error.
-// add copies links: the caller may reuse the slice.
-func (l *linkSaves) add(links []pairs.Link) error {
-	return l.gather(func(dst []pairs.Link) []pairs.Link { return append(dst, links...) })
-}
-
-// gather is add of the links fill appends to dst, the links gathering for the next batch:
-// fill may change those it appends (and only those) until it returns.
+// gather gathers the links fill appends to dst, the links gathering for the next batch,
+// for a save: started at once when fewer than maxFlights batches are in flight, else once
+// the oldest has ended (which the next gather, or wait, finds). fill may change the links
+// it appends (and only those) until it returns. gather waits for the oldest batch when
+// maxGatheredLinks have gathered; it returns that save's error.
 func (l *linkSaves) gather(fill func(dst []pairs.Link) []pairs.Link) error {
 	if l.failed {
 		return errEarlierSave

@@ -11,6 +11,11 @@ import (
 	"tandem/pairs"
 )
 
+// add gathers a copy of links (the caller may reuse the slice), as a chunk's pages do.
+func (l *linkSaves) add(links []pairs.Link) error {
+	return l.gather(func(dst []pairs.Link) []pairs.Link { return append(dst, links...) })
+}
+
 // linkSaves keeps two batches in flight, one saving and the next reading back beside it,
 // and gathers the links added meanwhile for the batch after them: saves run one at a time
 // and in order, what comes after links waits for their save and does not happen if it

@@ -85,12 +85,12 @@ func TestLinkCacheAnswersAsTheFile(t *testing.T) {
 			for _, sync := range syncs {
 				for _, side := range []string{"a", "b"} {
 					want := ids(side)
-					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want, nil)
+					file, err := s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, want)
 					require.NoError(t, err)
 					got, err := glance(ctx, t, s, sync, side, want)
 					require.NoError(t, err)
 					require.Equal(t, comparable(file), comparable(got), "step %d: glance of %s's %s ids %v", step, sync, side, want)
-					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want, nil)
+					whole, err := s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, want)
 					require.NoError(t, err)
 					gotWhole, err := s.Get(ctx, sync, side, want)
 					require.NoError(t, err)

@@ -605,7 +605,7 @@ func chunks(ids []string, n int) [][]string {
 // read.
 func (s *sqlStore) Get(ctx context.Context, sync string, side Side, ids []string) (map[string]Link, error) {
 	if s.cache == nil || len(ids) == 0 {
-		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids, nil)
+		return s.get(ctx, s.rdb, "get", linkColumns, scanLink, sync, side, ids)
 	}
 	// The cache keeps no values: the links it holds are read whole from the file.
 	out, err := s.lookUp(ctx, "get", linkColumns, scanLink, sync, side, ids, func(int, Indexed[cachedLink]) bool { return true })
@@ -622,7 +622,7 @@ func (s *sqlStore) Glance(ctx context.Context, sync string, side Side, ids []str
 	var read map[string]Link
 	var err error
 	if s.cache == nil || len(ids) == 0 {
-		read, err = s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids, nil)
+		read, err = s.get(ctx, s.rdb, "glance", glanceColumns, scanGlance, sync, side, ids)
 	} else {
 		hits := s.hits.Get().(*[]cacheHit)
 		defer func() { *hits = (*hits)[:0]; s.hits.Put(hits) }()
@@ -692,7 +692,7 @@ func (s *sqlStore) lookUp(ctx context.Context, what, columns string, scan func(*
 		}
 		return nil, nil
 	}
-	return s.get(ctx, tx, what, columns, scan, sync, side, unknown, nil)
+	return s.get(ctx, tx, what, columns, scan, sync, side, unknown)
 }
 
 // querier runs a query: the store's read pool, or a transaction of it.
@@ -701,17 +701,14 @@ type querier interface {
 }
 
 // get reads columns of the links of sync whose record on side has one of ids, by that id,
-// with scan: linkColumns with scanLink, or glanceColumns with scanGlance. The map it
-// returns has room for more links besides (the cache's, lookUp adds).
+// with scan: linkColumns with scanLink, or glanceColumns with scanGlance.
 func (s *sqlStore) get(ctx context.Context, q querier, what, columns string, scan func(*sql.Rows, *Link) error,
-	sync string, side Side, ids []string, out map[string]Link) (map[string]Link, error) {
+	sync string, side Side, ids []string) (map[string]Link, error) {
 	col, err := sideColumn(side)
 	if err != nil {
 		return nil, err
 	}
-	if out == nil {
-		out = make(map[string]Link, len(ids))
-	}
+	out := make(map[string]Link, len(ids))
 	if err := ctx.Err(); err != nil {
 		return nil, s.fail(ctx, what, err)
 	}
